@@ -1,1 +1,74 @@
-//! placeholder
+//! Coffer's storage engine: a content-addressed blob directory plus a SQLite metadata index.
+//! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
+
+mod blob;
+mod buckets;
+mod error;
+mod gc;
+mod index;
+mod ingest;
+mod listing;
+mod model;
+mod objects;
+mod read;
+mod rows;
+mod users;
+
+pub use error::{Result, StorageError};
+pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
+pub use model::*;
+pub use objects::{DeleteOutcome, NewObject};
+pub use read::BodyStream;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Handle to an open store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    blobs: Arc<blob::BlobDir>,
+    writer: index::Writer,
+    readers: index::ReadPool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `root`.
+    pub fn open(root: &Path) -> Result<Store> {
+        std::fs::create_dir_all(root)?;
+        let blobs = blob::BlobDir::open(root)?;
+        let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers }) })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Receives a body completely (hashing it in the same pass) without naming it yet.
+    pub async fn ingest<S>(&self, body: S, opts: IngestOptions) -> Result<Ingested>
+    where
+        S: futures::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+    {
+        ingest::ingest(&self.inner.blobs, body, opts).await
+    }
+
+    fn writer(&self) -> &index::Writer {
+        &self.inner.writer
+    }
+
+    fn readers(&self) -> &index::ReadPool {
+        &self.inner.readers
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,871 @@
+//! SigV4 verification: choosing the scheme (header, presigned query, anonymous), the
+//! `Authorization` header flow, and the signature check shared with presigned URLs.
+
+use std::time::SystemTime;
+
+use http::header::{AUTHORIZATION, DATE};
+use http::HeaderMap;
+#[cfg(test)]
+use http::HeaderValue;
+
+use crate::canonical::{
+    canonical_headers, canonical_query, canonical_request, canonical_uri, decode_component,
+    parse_query,
+};
+use crate::credential::{
+    parse_authorization, parse_credential, parse_signed_headers, Credential, Source,
+};
+use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
+use crate::error::{AuthError, SignatureMismatch};
+use crate::payload::{classify, streaming_headers, Mode, Payload, StreamingContext};
+use crate::signing::{hmac, parse_signature, request_string_to_sign};
+use crate::{keycache, presign, SignedRequest, Verified};
+
+/// Which authentication a request carries, judged from its headers and query alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// No authentication at all.
+    Anonymous,
+    /// `Authorization: AWS4-HMAC-SHA256 ...`.
+    HeaderV4,
+    /// Presigned URL with `X-Amz-Algorithm` / `X-Amz-Credential` / `X-Amz-Signature`.
+    QueryV4,
+    /// `Authorization: AWS AKID:signature` (SigV2).
+    HeaderV2,
+    /// SigV2 query string (`AWSAccessKeyId`, `Signature`, `Expires`).
+    QueryV2,
+    /// An `Authorization` header of another kind.
+    Other,
+}
+
+/// Classifies the request's authentication without verifying anything.
+///
+/// A request carrying both header and query authentication reports the header's scheme;
+/// [`verify_sigv4`] refuses such requests.
+pub fn auth_scheme(req: &SignedRequest) -> AuthScheme {
+    if let Some(v) = req.headers.get(AUTHORIZATION) {
+        let v = v.as_bytes();
+        return if v.starts_with(b"AWS4-HMAC-SHA256") {
+            AuthScheme::HeaderV4
+        } else if v.starts_with(b"AWS ") {
+            AuthScheme::HeaderV2
+        } else {
+            AuthScheme::Other
+        };
+    }
+    query_scheme(&parse_query(req.raw_query))
+}
+
+fn query_scheme(params: &[(&str, &str)]) -> AuthScheme {
+    let mut scheme = AuthScheme::Anonymous;
+    for (name, _) in params {
+        let name = decode_component(name);
+        match name.as_slice() {
+            b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature" => {
+                return AuthScheme::QueryV4
+            }
+            b"AWSAccessKeyId" => scheme = AuthScheme::QueryV2,
+            _ => {}
+        }
+    }
+    scheme
+}
+
+/// Verifies SigV4 from the `Authorization` header or from presigned query parameters.
+///
+/// Returns `Ok(None)` when the request carries no authentication (anonymous). `lookup`
+/// maps an access key id to its secret key. `now` is the server's clock; `region` the
+/// region credential scopes must name. Body hashes are not checked here: see [`Payload`].
+pub fn verify_sigv4(
+    req: &SignedRequest,
+    now: SystemTime,
+    region: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Verified>, AuthError> {
+    let params = parse_query(req.raw_query);
+    let in_query = query_scheme(&params);
+    let Some(header) = req.headers.get(AUTHORIZATION) else {
+        return match in_query {
+            AuthScheme::QueryV4 => presign::verify(req, &params, now, region, lookup).map(Some),
+            AuthScheme::QueryV2 => Err(v2_unsupported()),
+            _ => Ok(None),
+        };
+    };
+    if in_query != AuthScheme::Anonymous {
+        return Err(AuthError::InvalidArgument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified"
+                .into(),
+        ));
+    }
+    let value = header
+        .to_str()
+        .map_err(|_| AuthError::header_malformed("the header contains invalid characters."))?;
+    if value.starts_with("AWS4-HMAC-SHA256") {
+        verify_header(req, value, &params, now, region, lookup).map(Some)
+    } else if value.starts_with("AWS ") {
+        Err(v2_unsupported())
+    } else if value.starts_with("AWS4-ECDSA-P256-SHA256") {
+        Err(AuthError::NotImplemented(
+            "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported.".into(),
+        ))
+    } else {
+        Err(AuthError::InvalidArgument(
+            "Unsupported Authorization Type".into(),
+        ))
+    }
+}
+
+fn v2_unsupported() -> AuthError {
+    AuthError::InvalidRequest(
+        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+            .into(),
+    )
+}
+
+/// The `Authorization` header flow.
+fn verify_header(
+    req: &SignedRequest,
+    value: &str,
+    params: &[(&str, &str)],
+    now: SystemTime,
+    region: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Verified, AuthError> {
+    let auth = parse_authorization(value)?;
+    let cred = parse_credential(auth.credential, region, Source::Header)?;
+    let signed = parse_signed_headers(auth.signed_headers, Source::Header)?;
+
+    let content_sha = req
+        .headers
+        .get("x-amz-content-sha256")
+        .ok_or(AuthError::MissingRequiredHeader("x-amz-content-sha256"))?
+        .to_str()
+        .map_err(|_| AuthError::InvalidArgument("x-amz-content-sha256 is not valid.".into()))?
+        .trim();
+    let mode = classify(content_sha)?;
+
+    let (amz_date, request_time) = header_date(req.headers)?;
+    if !amz_date.starts_with(cred.date) {
+        return Err(AuthError::header_malformed(
+            "Invalid credential date. Date is not the same as X-Amz-Date.",
+        ));
+    }
+    check_signed_headers(req.headers, &signed, &[])?;
+
+    let secret = lookup(cred.access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
+        access_key: cred.access_key.to_owned(),
+    })?;
+    if distance(now, request_time) > MAX_SKEW {
+        return Err(AuthError::RequestTimeTooSkewed {
+            request_time: amz_date,
+            server_time: format_amz_date(now),
+        });
+    }
+    let key = keycache::signing_key(cred.access_key, &secret, cred.date, cred.region);
+    let check = SignatureCheck {
+        cred: &cred,
+        amz_date: &amz_date,
+        signed_headers: auth.signed_headers,
+        signed: &signed,
+        signature: auth.signature,
+        payload_hash: content_sha,
+        exclude_signature_param: false,
+    };
+    let signature = check.run(req, params, &key)?;
+    Ok(Verified {
+        access_key: cred.access_key.to_owned(),
+        payload: build_payload(req.headers, mode, key, signature, &amz_date, &cred)?,
+        presigned: false,
+        request_time,
+    })
+}
+
+/// The request timestamp: `x-amz-date`, else `Date`; as the ISO basic string used in signing.
+fn header_date(headers: &HeaderMap) -> Result<(String, SystemTime), AuthError> {
+    let invalid = || {
+        AuthError::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header".into(),
+        )
+    };
+    if let Some(v) = headers.get("x-amz-date") {
+        let s = v.to_str().map_err(|_| invalid())?.trim();
+        let t = parse_amz_date(s).ok_or_else(invalid)?;
+        return Ok((s.to_owned(), t));
+    }
+    let v = headers.get(DATE).ok_or_else(invalid)?;
+    let t = parse_http_date(v.to_str().map_err(|_| invalid())?).ok_or_else(invalid)?;
+    Ok((format_amz_date(t), t))
+}
+
+/// `host` must be signed, and so must every `x-amz-*` header present (except `exempt`).
+pub(crate) fn check_signed_headers(
+    headers: &HeaderMap,
+    signed: &[&str],
+    exempt: &[&str],
+) -> Result<(), AuthError> {
+    let is_signed = |name: &str| signed.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let mut unsigned: Vec<&str> = Vec::new();
+    if !is_signed("host") {
+        unsigned.push("host");
+    }
+    for name in headers.keys() {
+        let name = name.as_str();
+        if name.starts_with("x-amz-") && !is_signed(name) && !exempt.contains(&name) {
+            unsigned.push(name);
+        }
+    }
+    if unsigned.is_empty() {
+        Ok(())
+    } else {
+        Err(AuthError::AccessDenied(format!(
+            "There were headers present in the request which were not signed: {}",
+            unsigned.join(", ")
+        )))
+    }
+}
+
+/// Turns the declared body mode into the [`Payload`] handed to the caller.
+pub(crate) fn build_payload(
+    headers: &HeaderMap,
+    mode: Mode,
+    key: [u8; 32],
+    seed: [u8; 32],
+    amz_date: &str,
+    cred: &Credential,
+) -> Result<Payload, AuthError> {
+    Ok(match mode {
+        Mode::Unsigned => Payload::Unsigned,
+        Mode::Sha256(h) => Payload::Sha256(h),
+        Mode::Streaming {
+            signed_chunks,
+            trailer,
+        } => {
+            let (decoded, names) = streaming_headers(headers, trailer)?;
+            Payload::Streaming(StreamingContext::new(
+                key,
+                seed,
+                amz_date,
+                cred.scope(),
+                signed_chunks,
+                trailer,
+                decoded,
+                names,
+            ))
+        }
+    })
+}
+
+/// The inputs of one signature comparison, common to header and presigned auth.
+pub(crate) struct SignatureCheck<'a> {
+    pub cred: &'a Credential<'a>,
+    /// ISO basic timestamp as it enters the string to sign.
+    pub amz_date: &'a str,
+    /// The signed-headers list exactly as sent.
+    pub signed_headers: &'a str,
+    pub signed: &'a [&'a str],
+    /// The signature as sent.
+    pub signature: &'a str,
+    pub payload_hash: &'a str,
+    /// Presigned URLs leave `X-Amz-Signature` out of the canonical query.
+    pub exclude_signature_param: bool,
+}
+
+impl SignatureCheck<'_> {
+    /// Computes the expected signature and compares; returns the (verified) signature.
+    ///
+    /// The path is first read with the characters a client should have escaped encoded as
+    /// AWS `UriEncode` would; after a mismatch, and only when it differs, the path exactly as
+    /// sent is tried (clients that sign what they send without escaping e.g. `(`). Both
+    /// readings decode to the same key, so accepting either cannot change the request's meaning.
+    pub(crate) fn run(
+        &self,
+        req: &SignedRequest,
+        params: &[(&str, &str)],
+        key: &[u8; 32],
+    ) -> Result<[u8; 32], AuthError> {
+        let provided = parse_signature(self.signature);
+        let headers_block = canonical_headers(req.headers, self.signed)?;
+        let scope = self.cred.scope();
+
+        let encoded_uri = canonical_uri(req.raw_path);
+        let mut uris = vec![encoded_uri.as_str()];
+        if !req.raw_path.is_empty() && req.raw_path != encoded_uri {
+            uris.push(req.raw_path);
+        }
+        let exclude = self.exclude_signature_param;
+        let query = canonical_query(params, |name| !(exclude && name == b"X-Amz-Signature"));
+
+        let mut first: Option<(Vec<u8>, String)> = None;
+        for uri in uris {
+            let creq = canonical_request(
+                req.method,
+                uri,
+                &query,
+                &headers_block,
+                self.signed_headers,
+                self.payload_hash,
+            );
+            let sts = request_string_to_sign(self.amz_date, &scope, &creq);
+            let expected = hmac(key, sts.as_bytes());
+            if let Some(p) = provided {
+                if crate::signing::ct_eq(&expected, &p) {
+                    return Ok(p);
+                }
+            }
+            if first.is_none() {
+                first = Some((creq, sts));
+            }
+        }
+        let (creq, sts) = first.unwrap_or_default();
+        Err(AuthError::mismatch(SignatureMismatch {
+            access_key: self.cred.access_key.to_owned(),
+            signature_provided: self.signature.to_owned(),
+            string_to_sign: sts,
+            canonical_request: String::from_utf8_lossy(&creq).into_owned(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testutil::*;
+
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const HOST: &str = "examplebucket.s3.amazonaws.com";
+
+    fn run(
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Result<Option<Verified>, AuthError> {
+        run_at(method, path, query, headers, example_time())
+    }
+
+    fn run_at(
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Result<Option<Verified>, AuthError> {
+        let req = SignedRequest {
+            method,
+            raw_path: path,
+            raw_query: query,
+            headers,
+        };
+        verify_sigv4(&req, now, "us-east-1", &lookup)
+    }
+
+    /// AWS example "GET Object" (sig-v4-header-based-auth).
+    fn get_object_headers(signature: &str) -> HeaderMap {
+        header_map(&[
+            ("host", HOST),
+            ("range", "bytes=0-9"),
+            ("x-amz-content-sha256", EMPTY),
+            ("x-amz-date", AMZ_DATE),
+            (
+                "authorization",
+                &authorization("host;range;x-amz-content-sha256;x-amz-date", signature),
+            ),
+        ])
+    }
+
+    const GET_OBJECT_SIG: &str = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+
+    #[test]
+    fn aws_example_get_object() {
+        let v = run("GET", "/test.txt", "", &get_object_headers(GET_OBJECT_SIG))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.access_key, AKID);
+        assert!(!v.presigned);
+        assert_eq!(v.request_time, example_time());
+        assert!(matches!(v.payload, Payload::Sha256(h) if hex::encode(h) == EMPTY));
+    }
+
+    #[test]
+    fn aws_example_put_object() {
+        let body_hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
+        assert_eq!(
+            crate::signing::sha256_hex(b"Welcome to Amazon S3."),
+            body_hash
+        );
+        let h = header_map(&[
+            ("host", HOST),
+            ("date", "Fri, 24 May 2013 00:00:00 GMT"),
+            ("x-amz-date", AMZ_DATE),
+            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+            ("x-amz-content-sha256", body_hash),
+            (
+                "authorization",
+                &authorization(
+                    "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
+                    "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
+                ),
+            ),
+        ]);
+        // The key `test$file.text`, sent encoded or raw, has the canonical URI /test%24file.text.
+        for path in ["/test%24file.text", "/test$file.text"] {
+            let v = run("PUT", path, "", &h).unwrap().unwrap();
+            assert!(matches!(v.payload, Payload::Sha256(x) if hex::encode(x) == body_hash));
+        }
+    }
+
+    fn bucket_get_headers(signature: &str) -> HeaderMap {
+        header_map(&[
+            ("host", HOST),
+            ("x-amz-date", AMZ_DATE),
+            ("x-amz-content-sha256", EMPTY),
+            (
+                "authorization",
+                &authorization("host;x-amz-content-sha256;x-amz-date", signature),
+            ),
+        ])
+    }
+
+    #[test]
+    fn aws_example_get_bucket_lifecycle() {
+        let h =
+            bucket_get_headers("fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+        run("GET", "/", "lifecycle", &h).unwrap().unwrap();
+    }
+
+    #[test]
+    fn aws_example_list_objects() {
+        let h =
+            bucket_get_headers("34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+        run("GET", "/", "max-keys=2&prefix=J", &h).unwrap().unwrap();
+        // Parameter order on the wire does not matter.
+        run("GET", "/", "prefix=J&max-keys=2", &h).unwrap().unwrap();
+    }
+
+    #[test]
+    fn aws_example_streaming_seed() {
+        let h = header_map(&[
+            ("host", "s3.amazonaws.com"),
+            ("x-amz-date", AMZ_DATE),
+            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+            ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", "66560"),
+            ("content-length", "66824"),
+            (
+                "authorization",
+                &authorization(
+                    "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class",
+                    "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+                ),
+            ),
+        ]);
+        let v = run("PUT", "/examplebucket/chunkObject.txt", "", &h)
+            .unwrap()
+            .unwrap();
+        let Payload::Streaming(ctx) = v.payload else {
+            panic!("not streaming")
+        };
+        assert!(ctx.signed_chunks());
+        assert!(!ctx.has_trailer());
+        assert_eq!(ctx.decoded_content_length(), Some(66560));
+        assert_eq!(
+            ctx.seed_signature(),
+            "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+        );
+        assert_eq!(ctx.scope, SCOPE);
+        assert_eq!(ctx.amz_date, AMZ_DATE);
+    }
+
+    #[test]
+    fn anonymous_requests() {
+        let h = header_map(&[("host", HOST)]);
+        assert!(run("GET", "/test.txt", "", &h).unwrap().is_none());
+        assert!(run("GET", "/", "list-type=2&prefix=a", &h)
+            .unwrap()
+            .is_none());
+        let req = SignedRequest {
+            method: "GET",
+            raw_path: "/",
+            raw_query: "",
+            headers: &h,
+        };
+        assert_eq!(auth_scheme(&req), AuthScheme::Anonymous);
+    }
+
+    #[test]
+    fn scheme_detection() {
+        let h = get_object_headers(GET_OBJECT_SIG);
+        let req = SignedRequest {
+            method: "GET",
+            raw_path: "/",
+            raw_query: "",
+            headers: &h,
+        };
+        assert_eq!(auth_scheme(&req), AuthScheme::HeaderV4);
+        let v2 = header_map(&[("authorization", "AWS AKID:c2lnbmF0dXJl")]);
+        let req = SignedRequest {
+            method: "GET",
+            raw_path: "/",
+            raw_query: "",
+            headers: &v2,
+        };
+        assert_eq!(auth_scheme(&req), AuthScheme::HeaderV2);
+        let bearer = header_map(&[("authorization", "Bearer x")]);
+        let req = SignedRequest {
+            method: "GET",
+            raw_path: "/",
+            raw_query: "",
+            headers: &bearer,
+        };
+        assert_eq!(auth_scheme(&req), AuthScheme::Other);
+        let none = HeaderMap::new();
+        for (q, scheme) in [
+            ("X-Amz-Algorithm=AWS4-HMAC-SHA256", AuthScheme::QueryV4),
+            ("X-Amz-Credential=a", AuthScheme::QueryV4),
+            (
+                "AWSAccessKeyId=a&Signature=b&Expires=1",
+                AuthScheme::QueryV2,
+            ),
+            ("versionId=3", AuthScheme::Anonymous),
+        ] {
+            let req = SignedRequest {
+                method: "GET",
+                raw_path: "/",
+                raw_query: q,
+                headers: &none,
+            };
+            assert_eq!(auth_scheme(&req), scheme, "{q}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        let v2 = header_map(&[("authorization", "AWS AKID:c2lnbmF0dXJl")]);
+        let e = run("GET", "/", "", &v2).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("InvalidRequest", 400));
+        let e = run(
+            "GET",
+            "/",
+            "AWSAccessKeyId=a&Signature=b&Expires=1",
+            &HeaderMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "InvalidRequest");
+        let e = run(
+            "GET",
+            "/",
+            "",
+            &header_map(&[("authorization", "Bearer x")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "InvalidArgument");
+        assert_eq!(e.to_string(), "Unsupported Authorization Type");
+        let e = run(
+            "GET",
+            "/",
+            "",
+            &header_map(&[("authorization", "AWS4-ECDSA-P256-SHA256 Credential=x")]),
+        )
+        .unwrap_err();
+        assert_eq!((e.code(), e.status()), ("NotImplemented", 501));
+        // Header and query authentication together.
+        let h = get_object_headers(GET_OBJECT_SIG);
+        let e = run("GET", "/test.txt", "X-Amz-Algorithm=AWS4-HMAC-SHA256", &h).unwrap_err();
+        assert_eq!(e.code(), "InvalidArgument");
+    }
+
+    #[test]
+    fn wrong_region() {
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!(
+                "AWS4-HMAC-SHA256 Credential={AKID}/20130524/eu-west-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature={GET_OBJECT_SIG}"
+            ))
+            .unwrap(),
+        );
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!(
+            (e.code(), e.status()),
+            ("AuthorizationHeaderMalformed", 400)
+        );
+        assert_eq!(
+            e.to_string(),
+            "The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'"
+        );
+    }
+
+    #[test]
+    fn malformed_header() {
+        let h = header_map(&[
+            ("host", HOST),
+            ("x-amz-content-sha256", EMPTY),
+            ("x-amz-date", AMZ_DATE),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=garbage"),
+        ]);
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!(e.code(), "AuthorizationHeaderMalformed");
+    }
+
+    #[test]
+    fn unknown_access_key() {
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!(
+                "AWS4-HMAC-SHA256 Credential=NOSUCHKEY/{SCOPE},SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature={GET_OBJECT_SIG}"
+            ))
+            .unwrap(),
+        );
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("InvalidAccessKeyId", 403));
+        assert_eq!(
+            e,
+            AuthError::InvalidAccessKeyId {
+                access_key: "NOSUCHKEY".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_signature_reports_canonical_request() {
+        let wrong = GET_OBJECT_SIG.replace('f', "e");
+        let e = run("GET", "/test.txt", "", &get_object_headers(&wrong)).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("SignatureDoesNotMatch", 403));
+        let AuthError::SignatureDoesNotMatch(m) = e else {
+            unreachable!()
+        };
+        // The canonical request and string to sign of the AWS example.
+        assert_eq!(
+            m.canonical_request,
+            format!(
+                "GET\n/test.txt\n\nhost:{HOST}\nrange:bytes=0-9\nx-amz-content-sha256:{EMPTY}\nx-amz-date:{AMZ_DATE}\n\nhost;range;x-amz-content-sha256;x-amz-date\n{EMPTY}"
+            )
+        );
+        assert_eq!(
+            m.string_to_sign,
+            format!("AWS4-HMAC-SHA256\n{AMZ_DATE}\n{SCOPE}\n7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972")
+        );
+        assert_eq!(m.signature_provided, wrong);
+        assert_eq!(m.access_key, AKID);
+        // A tampered request fails too; so does a signature that is not hex.
+        let e = run("GET", "/test2.txt", "", &get_object_headers(GET_OBJECT_SIG)).unwrap_err();
+        assert_eq!(e.code(), "SignatureDoesNotMatch");
+        let e = run("GET", "/test.txt", "", &get_object_headers("nothex")).unwrap_err();
+        assert_eq!(e.code(), "SignatureDoesNotMatch");
+    }
+
+    #[test]
+    fn clock_skew() {
+        let h = get_object_headers(GET_OBJECT_SIG);
+        let min = |m: u64| Duration::from_secs(60 * m);
+        run_at("GET", "/test.txt", "", &h, example_time() + min(14))
+            .unwrap()
+            .unwrap();
+        run_at("GET", "/test.txt", "", &h, example_time() - min(14))
+            .unwrap()
+            .unwrap();
+        for now in [example_time() + min(16), example_time() - min(16)] {
+            let e = run_at("GET", "/test.txt", "", &h, now).unwrap_err();
+            assert_eq!((e.code(), e.status()), ("RequestTimeTooSkewed", 403));
+        }
+        let e = run_at("GET", "/test.txt", "", &h, example_time() + min(16)).unwrap_err();
+        assert_eq!(
+            e,
+            AuthError::RequestTimeTooSkewed {
+                request_time: AMZ_DATE.into(),
+                server_time: "20130524T001600Z".into()
+            }
+        );
+    }
+
+    #[test]
+    fn content_sha256_rules() {
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        h.remove("x-amz-content-sha256");
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("InvalidRequest", 400));
+        assert_eq!(
+            e.to_string(),
+            "Missing required header for this request: x-amz-content-sha256"
+        );
+        h.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static("not-a-hash"),
+        );
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("InvalidArgument", 400));
+    }
+
+    #[test]
+    fn date_rules() {
+        // No date at all.
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        h.remove("x-amz-date");
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("AccessDenied", 403));
+        // Unparseable x-amz-date.
+        h.insert("x-amz-date", HeaderValue::from_static("2013-05-24"));
+        assert_eq!(
+            run("GET", "/test.txt", "", &h).unwrap_err().code(),
+            "AccessDenied"
+        );
+        // Credential date differs from x-amz-date.
+        h.insert("x-amz-date", HeaderValue::from_static("20130525T000000Z"));
+        let e = run_at(
+            "GET",
+            "/test.txt",
+            "",
+            &h,
+            example_time() + Duration::from_secs(86400),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "AuthorizationHeaderMalformed");
+    }
+
+    #[test]
+    fn date_header_instead_of_x_amz_date() {
+        let date = "Fri, 24 May 2013 00:00:00 GMT";
+        let (signed, sig) = sign(
+            "GET",
+            "/a",
+            "",
+            &[
+                ("date", date),
+                ("host", HOST),
+                ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ],
+            "UNSIGNED-PAYLOAD",
+        );
+        let h = header_map(&[
+            ("date", date),
+            ("host", HOST),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ("authorization", &authorization(&signed, &sig)),
+        ]);
+        let v = run("GET", "/a", "", &h).unwrap().unwrap();
+        assert!(matches!(v.payload, Payload::Unsigned));
+    }
+
+    #[test]
+    fn unsigned_headers_are_refused() {
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        h.insert("x-amz-acl", HeaderValue::from_static("public-read"));
+        let e = run("GET", "/test.txt", "", &h).unwrap_err();
+        assert_eq!((e.code(), e.status()), ("AccessDenied", 403));
+        assert!(e.to_string().contains("x-amz-acl"), "{e}");
+        // Unsigned non-x-amz headers are fine.
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        h.insert("user-agent", HeaderValue::from_static("test"));
+        run("GET", "/test.txt", "", &h).unwrap().unwrap();
+        // host must be signed.
+        let (signed, sig) = sign(
+            "GET",
+            "/a",
+            "",
+            &[("x-amz-content-sha256", EMPTY), ("x-amz-date", AMZ_DATE)],
+            EMPTY,
+        );
+        let h = header_map(&[
+            ("host", HOST),
+            ("x-amz-content-sha256", EMPTY),
+            ("x-amz-date", AMZ_DATE),
+            ("authorization", &authorization(&signed, &sig)),
+        ]);
+        let e = run("GET", "/a", "", &h).unwrap_err();
+        assert_eq!(e.code(), "AccessDenied");
+        assert!(e.to_string().contains("host"));
+    }
+
+    /// Signs GET `canonical_uri`?`canonical_query` and verifies it as sent with `path`?`query`.
+    fn check_query(
+        path: &str,
+        query: &str,
+        canonical_uri: &str,
+        canonical_query: &str,
+    ) -> Result<Option<Verified>, AuthError> {
+        let (signed, sig) = sign(
+            "GET",
+            canonical_uri,
+            canonical_query,
+            &[
+                ("host", HOST),
+                ("x-amz-content-sha256", EMPTY),
+                ("x-amz-date", AMZ_DATE),
+            ],
+            EMPTY,
+        );
+        let h = header_map(&[
+            ("host", HOST),
+            ("x-amz-content-sha256", EMPTY),
+            ("x-amz-date", AMZ_DATE),
+            ("authorization", &authorization(&signed, &sig)),
+        ]);
+        run("GET", path, query, &h)
+    }
+
+    #[test]
+    fn query_encodings_clients_send() {
+        let ok = |p: &str, q: &str, cu: &str, cq: &str| {
+            check_query(p, q, cu, cq)
+                .unwrap_or_else(|e| panic!("{p}?{q}: {e}"))
+                .unwrap();
+        };
+        ok(
+            "/",
+            "prefix=a%20b&delimiter=%2F",
+            "/",
+            "delimiter=%2F&prefix=a%20b",
+        );
+        ok("/", "prefix=%E2%82%AC", "/", "prefix=%E2%82%AC");
+        ok("/", "uploads", "/", "uploads=");
+        ok("/", "uploads=", "/", "uploads=");
+        ok(
+            "/k",
+            "x-id=PutObject&partNumber=1&uploadId=a%2Bb",
+            "/k",
+            "partNumber=1&uploadId=a%2Bb&x-id=PutObject",
+        );
+        ok("/", "p=a=b", "/", "p=a%3Db");
+        // '+' sent raw is a space (form encoding), as the server reads it...
+        ok("/", "prefix=a+b", "/", "prefix=a%20b");
+        // ...so a signature over a plus sign does not carry over to a raw '+'.
+        assert_eq!(
+            check_query("/", "prefix=a+b", "/", "prefix=a%2Bb")
+                .unwrap_err()
+                .code(),
+            "SignatureDoesNotMatch"
+        );
+        ok("/", "prefix=a%2Bb", "/", "prefix=a%2Bb");
+        // Wrong canonical query: refused.
+        assert_eq!(
+            check_query("/", "prefix=a", "/", "prefix=b")
+                .unwrap_err()
+                .code(),
+            "SignatureDoesNotMatch"
+        );
+    }
+
+    #[test]
+    fn path_encodings_clients_send() {
+        let ok = |p: &str, cu: &str| {
+            check_query(p, "", cu, "")
+                .unwrap_or_else(|e| panic!("{p}: {e}"))
+                .unwrap();
+        };
+        ok("/bucket/a%20b/c%2Bd", "/bucket/a%20b/c%2Bd");
+        ok("/bucket/a b", "/bucket/a%20b");
+        ok("/bucket/%E2%82%AC", "/bucket/%E2%82%AC");
+        ok("/bucket/%e2%82%ac", "/bucket/%E2%82%AC");
+        ok("/bucket//double//slash/../x", "/bucket//double//slash/../x");
+        // A client that signed the path exactly as it sent it, with characters it left raw.
+        ok("/bucket/a(b)!", "/bucket/a(b)!");
+        ok("/bucket/a(b)!", "/bucket/a%28b%29%21");
+        // Encoded twice is not what S3 does.
+        assert!(check_query("/bucket/a%20b", "", "/bucket/a%2520b", "").is_err());
+    }
+}

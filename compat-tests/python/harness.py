@@ -1,0 +1,377 @@
+"""Start and stop `coffer serve` for the compatibility suite, plus small helpers.
+
+Used by conftest.py (fixtures) and the test modules (CLI runners, bucket names).
+
+Environment:
+  COFFER_BIN        path of the coffer binary (default: <repo>/target/release/coffer,
+                    or $CARGO_TARGET_DIR/release/coffer when that is set)
+  COFFER_TEST_LOG   RUST_LOG value for the servers (default: info)
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ROOT_ACCESS_KEY = "COFFERTESTROOTKEY01"
+ROOT_SECRET_KEY = "coffer-test-root-secret-key-0123456789ab"
+REGION = "us-east-1"
+STARTUP_TIMEOUT_S = 60
+
+
+def coffer_binary() -> Path:
+    env = os.environ.get("COFFER_BIN")
+    if env:
+        return Path(env).resolve()
+    target = os.environ.get("CARGO_TARGET_DIR")
+    if target:
+        t = Path(target)
+        if not t.is_absolute():
+            t = REPO_ROOT / t
+        return t / "release" / "coffer"
+    return REPO_ROOT / "target" / "release" / "coffer"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_tls_material(directory: Path) -> tuple[Path, Path, Path]:
+    """Write a throwaway CA and a server certificate for 127.0.0.1/localhost.
+
+    Returns (ca_cert, server_cert, server_key) paths, all PEM.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    not_before = now - datetime.timedelta(hours=1)
+    not_after = now + datetime.timedelta(days=2)
+
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Coffer compat-test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.DNSName("localhost"),
+            ]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    ca_path = directory / "ca.pem"
+    cert_path = directory / "server.pem"
+    key_path = directory / "server-key.pem"
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_path, cert_path, key_path
+
+
+@dataclass
+class CofferServer:
+    """One running `coffer serve` process."""
+
+    scheme: str
+    port: int
+    data_dir: Path
+    log_path: Path
+    proc: subprocess.Popen
+    ca_bundle: Path | None = None
+    access_key: str = ROOT_ACCESS_KEY
+    secret_key: str = ROOT_SECRET_KEY
+    _log_file: object = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def host_port(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def client(self, **config_kwargs):
+        """A boto3 S3 client for the root user (path-style addressing)."""
+        cfg = {"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 1, "mode": "standard"}}
+        cfg.update(config_kwargs)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=REGION,
+            verify=str(self.ca_bundle) if self.ca_bundle else True,
+            config=Config(**cfg),
+        )
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for CLI clients (awscli) talking to this server."""
+        env = dict(os.environ)
+        env.update({
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": str(self.data_dir.parent / "aws-config-none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.data_dir.parent / "aws-credentials-none"),
+            "AWS_PAGER": "",
+        })
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_SESSION_TOKEN", None)
+        if self.ca_bundle:
+            env["AWS_CA_BUNDLE"] = str(self.ca_bundle)
+        return env
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int, limit: int = 20000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            return ""
+        text = data.decode("utf-8", "replace")
+        if len(text) > limit:
+            text = "... (cut) ...\n" + text[-limit:]
+        return text
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _ssl_context(ca_bundle: Path | None):
+    if ca_bundle is None:
+        return None
+    return ssl.create_default_context(cafile=str(ca_bundle))
+
+
+def start_server(tmp_root: Path, scheme: str) -> CofferServer:
+    binary = coffer_binary()
+    if not binary.is_file():
+        pytest.exit(
+            f"coffer binary not found at {binary}; build it with `cargo build --release` "
+            "or set COFFER_BIN",
+            returncode=3,
+        )
+    base = Path(tempfile.mkdtemp(prefix=f"{scheme}-", dir=tmp_root))
+    data_dir = base / "data"
+    data_dir.mkdir()
+    port = free_port()
+    args = [str(binary), "serve", "--data-dir", str(data_dir), "--address", f"127.0.0.1:{port}"]
+    ca_bundle = None
+    if scheme == "https":
+        ca_bundle, cert, key = make_tls_material(base)
+        args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+    env = dict(os.environ)
+    env["COFFER_ROOT_ACCESS_KEY"] = ROOT_ACCESS_KEY
+    env["COFFER_ROOT_SECRET_KEY"] = ROOT_SECRET_KEY
+    env.setdefault("RUST_LOG", os.environ.get("COFFER_TEST_LOG", "info"))
+    env.setdefault("RUST_BACKTRACE", "1")
+    log_path = base / "server.log"
+    log_file = open(log_path, "wb")
+    proc = subprocess.Popen(
+        args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, cwd=base,
+    )
+    srv = CofferServer(scheme, port, data_dir, log_path, proc, ca_bundle, _log_file=log_file)
+
+    ctx = _ssl_context(ca_bundle)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last_err = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stop_server(srv)
+            raise RuntimeError(
+                f"coffer ({scheme}) exited with {proc.returncode} during startup; log:\n"
+                + srv.log_since(0)
+            )
+        try:
+            with urllib.request.urlopen(f"{srv.endpoint}/health", timeout=2, context=ctx) as r:
+                if r.status == 200:
+                    return srv
+                last_err = f"HTTP {r.status}"
+        except Exception as e:  # noqa: BLE001 - any failure means "not yet"
+            last_err = repr(e)
+        time.sleep(0.1)
+    stop_server(srv)
+    raise RuntimeError(
+        f"coffer ({scheme}) did not answer /health within {STARTUP_TIMEOUT_S}s "
+        f"(last error: {last_err}); log:\n" + srv.log_since(0)
+    )
+
+
+def stop_server(srv: CofferServer) -> None:
+    if srv.proc.poll() is None:
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            srv.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            srv.proc.kill()
+            srv.proc.wait(timeout=15)
+    if srv._log_file is not None:
+        srv._log_file.close()
+
+
+# ----------------------------------------------------------------------- CLI helpers
+
+
+def tool_path(name: str) -> str | None:
+    """Find a CLI, preferring the one next to this interpreter (the venv's awscli)."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name)
+
+
+def run_cli(args, env=None, timeout=180, check=True, cwd=None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed with exit code {proc.returncode}: {' '.join(map(str, args))}\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def random_bucket_name(prefix: str = "ct") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def empty_and_delete_bucket(client, bucket: str) -> None:
+    """Best-effort cleanup: remove every object (and version) and the bucket."""
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    except ClientError:
+        pass
+    try:
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            items = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            objs = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in items]
+            if objs:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": objs, "Quiet": True})
+    except ClientError:
+        pass
+    try:
+        client.delete_bucket(Bucket=bucket)
+    except ClientError:
+        pass
+
+
+# ------------------------------------------------------------------ local file helpers
+
+
+def write_random_file(path: Path, size: int) -> bytes:
+    """Write `size` random bytes to `path` (creating parents) and return them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Map of relative POSIX path -> SHA-256 hex of every regular file under root."""
+    import hashlib
+
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def make_sample_tree(root: Path) -> dict[str, str]:
+    """A small directory tree with nested folders, an empty file and odd names."""
+    sizes = {
+        "a.txt": 10,
+        "empty.bin": 0,
+        "docs/readme.md": 1500,
+        "docs/guide/chapter 1.txt": 70_000,
+        "docs/guide/chapter-2.txt": 4096,
+        "img/photo.jpg": 300_000,
+        "img/nested/deeper/leaf.dat": 1,
+        "data/blob-1.bin": 1_048_577,
+        "data/blob+plus=eq.bin": 2048,
+        "unicodé/naïve.txt": 321,
+    }
+    for rel, size in sizes.items():
+        write_random_file(root / rel, size)
+    return tree_digest(root)

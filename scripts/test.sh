@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The project's one test command: ./scripts/test.sh
+#
+# 1. installs what the tests need when it is missing: s3cmd and rclone (Debian packages)
+#    and a Python virtualenv with compat-tests/python/requirements.txt;
+# 2. builds the workspace in release mode;
+# 3. runs `cargo test --release --workspace`, then the Python compatibility suite
+#    (pytest compat-tests/python), which starts the real `coffer` binary.
+# Exits non-zero if either runner fails; both always run.
+#
+# Environment:
+#   CARGO_TARGET_DIR  where cargo builds (default: ./target); the suite finds the binary there
+#   COFFER_BIN        binary for the Python suite (default: $CARGO_TARGET_DIR/release/coffer)
+#   COFFER_VENV       virtualenv location (default: ./.venv)
+# Arguments are passed to pytest, e.g. ./scripts/test.sh -k boto3 -x
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+REQS="$REPO/compat-tests/python/requirements.txt"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- system packages
+missing=()
+for tool in s3cmd rclone; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=()
+    [[ $(id -u) -ne 0 ]] && SUDO=(sudo)
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- python virtualenv
+VENV="${COFFER_VENV:-$REPO/.venv}"
+PY="${PYTHON:-python3}"
+stamp="$VENV/.requirements.sha256"
+want="$( (sha256sum "$REQS"; "$PY" --version) 2>&1 | sha256sum | cut -d' ' -f1)"
+if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null \
+    || [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+    log "creating virtualenv $VENV"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q -r "$REQS"
+    echo "$want" >"$stamp"
+fi
+
+# ---------------------------------------------------------------- build
+target="${CARGO_TARGET_DIR:-$REPO/target}"
+[[ $target == /* ]] || target="$REPO/$target"
+export COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
+log "cargo build --release (target dir: $target)"
+cargo build --release
+
+# ---------------------------------------------------------------- tests
+status=0
+log "cargo test --release --workspace"
+cargo test --release --workspace || status=1
+
+log "pytest compat-tests/python (binary: $COFFER_BIN)"
+# The venv's bin first, so the suite runs the pinned `aws` CLI.
+PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest compat-tests/python -q -p no:cacheprovider "$@" \
+    || status=1
+
+if ((status)); then
+    log "FAILED (see above)"
+else
+    log "all tests passed"
+fi
+exit "$status"

@@ -1,0 +1,68 @@
+//! Administrative commands and credential helpers: creating users (also while the server runs,
+//! through SQLite's own locking) and the root user's keys at start-up.
+
+use coffer_storage::{Store, StorageError};
+use std::path::Path;
+
+const ROOT_USER: &str = "root";
+const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    (0..len).map(|_| alphabet[rand::random_range(0..alphabet.len())] as char).collect()
+}
+
+/// A new access key id (20 characters, like AWS's) and secret (40 characters).
+pub fn generate_keys() -> (String, String) {
+    (format!("CF{}", random_string(KEY_ALPHABET, 18)), random_string(SECRET_ALPHABET, 40))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
+pub fn create_user(data_dir: &Path, name: &str, access_key: Option<String>, secret_key: Option<String>) -> Result<(), String> {
+    let (gen_ak, gen_sk) = generate_keys();
+    let ak = access_key.unwrap_or(gen_ak);
+    let sk = secret_key.unwrap_or(gen_sk);
+    if ak.len() < 3 || sk.len() < 8 {
+        return Err("access key must be at least 3 characters and secret key at least 8".into());
+    }
+    runtime()?.block_on(async {
+        let store = Store::open(data_dir).map_err(|e| e.to_string())?;
+        match store.create_user(name, &ak, &sk).await {
+            Ok(c) => {
+                println!("user: {}\nuser id: {}\naccess key: {}\nsecret key: {}", c.user.name, c.user.id, c.access_key, c.secret_key);
+                Ok(())
+            }
+            Err(StorageError::UserExists) => Err(format!("user {name} already exists")),
+            Err(StorageError::AccessKeyExists) => Err("that access key is already in use".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
+
+/// Makes sure the root user exists with usable keys: the ones in the environment when set,
+/// otherwise the stored ones, otherwise new ones that are printed this once.
+pub async fn ensure_root(store: &Store) -> Result<(), String> {
+    let env_ak = std::env::var("COFFER_ROOT_ACCESS_KEY").ok().filter(|s| !s.is_empty());
+    let env_sk = std::env::var("COFFER_ROOT_SECRET_KEY").ok().filter(|s| !s.is_empty());
+    match (env_ak, env_sk) {
+        (Some(ak), Some(sk)) => {
+            store.ensure_user_with_key(ROOT_USER, &ak, &sk).await.map_err(|e| format!("setting root keys: {e}"))?;
+            Ok(())
+        }
+        (None, None) => {
+            if store.user_by_name(ROOT_USER).await.map_err(|e| e.to_string())?.is_some() {
+                return Ok(());
+            }
+            let (ak, sk) = generate_keys();
+            store.create_user(ROOT_USER, &ak, &sk).await.map_err(|e| e.to_string())?;
+            eprintln!("Generated root credentials (shown only now; they are kept in the data dir):");
+            eprintln!("  access key: {ak}");
+            eprintln!("  secret key: {sk}");
+            Ok(())
+        }
+        _ => Err("set both COFFER_ROOT_ACCESS_KEY and COFFER_ROOT_SECRET_KEY, or neither".into()),
+    }
+}

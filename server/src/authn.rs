@@ -1,0 +1,53 @@
+//! Authentication glue: hands the request to coffer-auth's SigV4 verifier and turns the result
+//! into the caller's identity (a user, or anonymous) and the body's payload mode.
+
+use crate::error::S3Result;
+use crate::state::AppState;
+use actix_web::HttpRequest;
+use coffer_auth::{Payload, SignedRequest};
+use coffer_storage::User;
+
+/// Who is asking.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user: User,
+}
+
+/// The outcome of authentication.
+pub struct Authenticated {
+    /// None for anonymous requests.
+    pub principal: Option<Principal>,
+    pub payload: Payload,
+}
+
+fn http_headers(req: &HttpRequest) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers().iter() {
+        if let (Ok(n), Ok(v)) =
+            (http::HeaderName::from_bytes(name.as_str().as_bytes()), http::HeaderValue::from_bytes(value.as_bytes()))
+        {
+            out.append(n, v);
+        }
+    }
+    out
+}
+
+pub fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<Authenticated> {
+    let headers = http_headers(req);
+    let signed = SignedRequest {
+        method: req.method().as_str(),
+        raw_path: req.uri().path(),
+        raw_query: req.uri().query().unwrap_or(""),
+        headers: &headers,
+    };
+    let lookup = |ak: &str| state.credentials(ak).map(|c| c.secret_key);
+    match coffer_auth::verify_sigv4(&signed, std::time::SystemTime::now(), &state.region, &lookup)? {
+        None => Ok(Authenticated { principal: None, payload: Payload::Unsigned }),
+        Some(v) => {
+            let creds = state.credentials(&v.access_key).ok_or_else(|| {
+                crate::error::S3Error::from(coffer_auth::AuthError::InvalidAccessKeyId { access_key: v.access_key.clone() })
+            })?;
+            Ok(Authenticated { principal: Some(Principal { user: creds.user }), payload: v.payload })
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Request bodies: the raw actix payload as a stream of io results, aws-chunked decoding when
+//! the signature says so, reading small XML bodies whole, and mapping body failures to S3 errors.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+use actix_web::error::PayloadError;
+use actix_web::web;
+use bytes::{Bytes, BytesMut};
+use coffer_auth::{AuthError, AwsChunkedDecoder, Payload, TrailerHandle};
+use futures::{Stream, StreamExt};
+use std::io;
+use std::pin::Pin;
+
+/// An object body on its way in.
+pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>>>>;
+
+/// The marker error for a body that ended before its declared length.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body ended early")]
+pub struct IncompleteBody;
+
+fn payload_error(e: PayloadError) -> io::Error {
+    match e {
+        PayloadError::Incomplete(_) => io::Error::other(IncompleteBody),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// The decoded body and, for aws-chunked bodies, the handle its trailers arrive on.
+pub struct RequestBody {
+    pub stream: BodyStream,
+    pub trailers: Option<TrailerHandle>,
+}
+
+pub fn request_body(payload: web::Payload, auth_payload: &Payload) -> RequestBody {
+    let raw = payload.map(|r| r.map_err(payload_error));
+    match auth_payload {
+        Payload::Streaming(ctx) => {
+            let decoder = AwsChunkedDecoder::new(raw, ctx.clone());
+            let trailers = decoder.trailers();
+            RequestBody { stream: Box::pin(decoder), trailers: Some(trailers) }
+        }
+        _ => RequestBody { stream: Box::pin(raw), trailers: None },
+    }
+}
+
+/// Maps a failure while reading a body to the S3 error it stands for.
+pub fn body_error(e: io::Error) -> S3Error {
+    if let Some(auth) = AuthError::from_io(&e) {
+        return S3Error::from(auth.clone());
+    }
+    if e.get_ref().is_some_and(|inner| inner.is::<IncompleteBody>()) {
+        return S3Error::new(ErrorCode::IncompleteBody);
+    }
+    tracing::debug!("body read failed: {e}");
+    S3Error::new(ErrorCode::IncompleteBody)
+}
+
+/// Reads a whole (small) body, failing with `too_big` past `limit` bytes.
+pub async fn read_all(mut body: BodyStream, limit: usize, too_big: ErrorCode) -> S3Result<Bytes> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(body_error)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(S3Error::new(too_big));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

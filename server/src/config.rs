@@ -1,0 +1,117 @@
+//! Server configuration: built-in defaults, then a TOML file, then environment variables and
+//! command-line flags (clap merges those two), each layer overriding the one before.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The settings `coffer serve` runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub address: String,
+    pub region: String,
+    /// Base domain for virtual-hosted-style requests (`<bucket>.<domain>`); none means path-style only.
+    pub domain: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+/// What a config file may set; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub address: Option<String>,
+    pub region: Option<String>,
+    pub domain: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub workers: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+    }
+}
+
+/// Flags and environment variables, as clap gives them.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Where objects and the index live.
+    #[arg(long, env = "COFFER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT.
+    #[arg(long, env = "COFFER_ADDRESS")]
+    pub address: Option<String>,
+    /// Region reported to clients and expected in signatures.
+    #[arg(long, env = "COFFER_REGION")]
+    pub region: Option<String>,
+    /// Base domain for virtual-hosted-style addressing.
+    #[arg(long, env = "COFFER_DOMAIN")]
+    pub domain: Option<String>,
+    /// PEM certificate chain; serve HTTPS when given with --tls-key.
+    #[arg(long, env = "COFFER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "COFFER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTP worker threads.
+    #[arg(long, env = "COFFER_WORKERS")]
+    pub workers: Option<usize>,
+    /// TOML configuration file.
+    #[arg(long, env = "COFFER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn resolve(o: Overrides) -> Result<Config, String> {
+        let file = match &o.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let config = Config {
+            data_dir: o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            address: o.address.or(file.address).unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
+            region: o.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_string()),
+            domain: o.domain.or(file.domain).filter(|d| !d.is_empty()),
+            tls_cert: o.tls_cert.or(file.tls_cert),
+            tls_key: o.tls_key.or(file.tls_key),
+            workers: o.workers.or(file.workers),
+        };
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("coffer-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n").unwrap();
+        let c = Config::resolve(Overrides { config: Some(file), address: Some("127.0.0.1:2".into()), ..Default::default() }).unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.address, "127.0.0.1:2");
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(Config::resolve(Overrides { tls_cert: Some("c.pem".into()), ..Default::default() }).is_err());
+    }
+}

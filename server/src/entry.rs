@@ -1,0 +1,94 @@
+//! The single entry point of every S3 request: assigns the request id, resolves the operation,
+//! authenticates, dispatches to the handler, and renders any error as S3's XML error body.
+
+use crate::authn::authenticate;
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::handlers;
+use crate::router::{self, Operation, Query};
+use crate::state::AppState;
+use crate::xml::escape;
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+
+/// Longest object key S3 accepts, in bytes.
+const MAX_KEY_LEN: usize = 1024;
+
+pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let request_id = format!("{:016X}", rand::random::<u64>());
+    let mut resp = match dispatch(&req, payload, &state).await {
+        Ok(r) => r,
+        Err(e) => render_error(&e, &req, &request_id),
+    };
+    let headers = resp.headers_mut();
+    let id2 = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>());
+    if let Ok(v) = request_id.parse() {
+        headers.insert(actix_web::http::header::HeaderName::from_static("x-amz-request-id"), v);
+    }
+    if let Ok(v) = id2.parse() {
+        headers.insert(actix_web::http::header::HeaderName::from_static("x-amz-id-2"), v);
+    }
+    resp
+}
+
+async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) -> S3Result<HttpResponse> {
+    if req.uri().path() == "/health" && req.method() == Method::GET {
+        return Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"));
+    }
+    let (bucket, key) = router::address(req, state.domain.as_deref())?;
+    let query = Query::parse(req.uri().query().unwrap_or(""));
+    let copy_source = req.headers().contains_key("x-amz-copy-source");
+    let auth = authenticate(req, state)?;
+    let op = router::route(req.method(), bucket, key, &query, copy_source)?;
+    if let Operation::GetObject { key, .. }
+    | Operation::HeadObject { key, .. }
+    | Operation::PutObject { key, .. }
+    | Operation::CopyObject { key, .. }
+    | Operation::DeleteObject { key, .. } = &op
+    {
+        if key.len() > MAX_KEY_LEN {
+            return Err(S3Error::new(ErrorCode::KeyTooLongError)
+                .with("Size", key.len().to_string())
+                .with("MaxSizeAllowed", MAX_KEY_LEN.to_string()));
+        }
+    }
+    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload };
+    use Operation::*;
+    match op {
+        ListBuckets => handlers::bucket::list_buckets(&ctx).await,
+        CreateBucket { bucket } => handlers::bucket::create_bucket(&ctx, &bucket, payload).await,
+        DeleteBucket { bucket } => handlers::bucket::delete_bucket(&ctx, &bucket).await,
+        HeadBucket { bucket } => handlers::bucket::head_bucket(&ctx, &bucket).await,
+        GetBucketLocation { bucket } => handlers::bucket::get_bucket_location(&ctx, &bucket).await,
+        GetBucketVersioning { bucket } => handlers::bucket::get_bucket_versioning(&ctx, &bucket).await,
+        ListObjects { bucket } => handlers::list::list_objects_v1(&ctx, &bucket).await,
+        ListObjectsV2 { bucket } => handlers::list::list_objects_v2(&ctx, &bucket).await,
+        ListObjectVersions { bucket } => handlers::list::list_object_versions(&ctx, &bucket).await,
+        DeleteObjects { bucket } => handlers::delete::delete_objects(&ctx, &bucket, payload).await,
+        GetObject { bucket, key } => handlers::get::get_object(&ctx, &bucket, &key, false).await,
+        HeadObject { bucket, key } => handlers::get::get_object(&ctx, &bucket, &key, true).await,
+        PutObject { bucket, key } => handlers::put::put_object(&ctx, &bucket, &key, payload).await,
+        CopyObject { bucket, key } => handlers::copy::copy_object(&ctx, &bucket, &key).await,
+        DeleteObject { bucket, key } => handlers::delete::delete_object(&ctx, &bucket, &key).await,
+        NotImplemented { name } => {
+            Err(S3Error::new(ErrorCode::NotImplemented).with_message(format!("{name} is not implemented by Coffer yet.")))
+        }
+    }
+}
+
+/// S3's error response: the XML body (none for HEAD and 304), the status, and the request id.
+pub fn render_error(e: &S3Error, req: &HttpRequest, request_id: &str) -> HttpResponse {
+    let mut resp = HttpResponse::build(e.status);
+    if req.method() == Method::HEAD || e.status.as_u16() == 304 {
+        return resp.finish();
+    }
+    let resource = e.resource.clone().unwrap_or_else(|| req.uri().path().to_string());
+    let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+    body.push_str(&format!("<Code>{}</Code><Message>{}</Message>", e.code, escape(&e.message)));
+    for (name, value) in &e.extra {
+        body.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+    }
+    body.push_str(&format!("<Resource>{}</Resource><RequestId>{request_id}</RequestId></Error>", escape(&resource)));
+    resp.content_type("application/xml").body(body)
+}

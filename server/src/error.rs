@@ -1,0 +1,209 @@
+//! The one error type of the S3 front end: every failure becomes an `S3Error` that knows its
+//! S3 code, HTTP status and message, and renders as S3's XML error body.
+
+use actix_web::http::StatusCode;
+use coffer_storage::StorageError;
+
+/// S3 error codes Coffer produces, each with its HTTP status and default message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    AccessDenied,
+    BadDigest,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    EntityTooLarge,
+    IncompleteBody,
+    InternalError,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidLocationConstraint,
+    InvalidRange,
+    InvalidRequest,
+    InvalidStorageClass,
+    KeyTooLongError,
+    MalformedXML,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    MissingContentLength,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+    NotImplemented,
+    NotModified,
+    PreconditionFailed,
+    XAmzContentSHA256Mismatch,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            AccessDenied => "AccessDenied",
+            BadDigest => "BadDigest",
+            BucketAlreadyExists => "BucketAlreadyExists",
+            BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            BucketNotEmpty => "BucketNotEmpty",
+            EntityTooLarge => "EntityTooLarge",
+            IncompleteBody => "IncompleteBody",
+            InternalError => "InternalError",
+            InvalidArgument => "InvalidArgument",
+            InvalidBucketName => "InvalidBucketName",
+            InvalidDigest => "InvalidDigest",
+            InvalidLocationConstraint => "InvalidLocationConstraint",
+            InvalidRange => "InvalidRange",
+            InvalidRequest => "InvalidRequest",
+            InvalidStorageClass => "InvalidStorageClass",
+            KeyTooLongError => "KeyTooLongError",
+            MalformedXML => "MalformedXML",
+            MetadataTooLarge => "MetadataTooLarge",
+            MethodNotAllowed => "MethodNotAllowed",
+            MissingContentLength => "MissingContentLength",
+            NoSuchBucket => "NoSuchBucket",
+            NoSuchKey => "NoSuchKey",
+            NoSuchVersion => "NoSuchVersion",
+            NotImplemented => "NotImplemented",
+            NotModified => "NotModified",
+            PreconditionFailed => "PreconditionFailed",
+            XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            AccessDenied => StatusCode::FORBIDDEN,
+            NoSuchBucket | NoSuchKey | NoSuchVersion => StatusCode::NOT_FOUND,
+            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            NotModified => StatusCode::NOT_MODIFIED,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn default_message(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            AccessDenied => "Access Denied",
+            BadDigest => "The Content-MD5 or checksum you specified did not match what we received.",
+            BucketAlreadyExists => "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+            BucketAlreadyOwnedByYou => "Your previous request to create the named bucket succeeded and you already own it.",
+            BucketNotEmpty => "The bucket you tried to delete is not empty",
+            EntityTooLarge => "Your proposed upload exceeds the maximum allowed object size.",
+            IncompleteBody => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            InternalError => "We encountered an internal error. Please try again.",
+            InvalidArgument => "Invalid Argument",
+            InvalidBucketName => "The specified bucket is not valid.",
+            InvalidDigest => "The Content-MD5 or checksum you specified is not valid.",
+            InvalidLocationConstraint => "The specified location-constraint is not valid.",
+            InvalidRange => "The requested range is not satisfiable",
+            InvalidRequest => "Invalid Request",
+            InvalidStorageClass => "The storage class you specified is not valid.",
+            KeyTooLongError => "Your key is too long",
+            MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
+            MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
+            MethodNotAllowed => "The specified method is not allowed against this resource.",
+            MissingContentLength => "You must provide the Content-Length HTTP header.",
+            NoSuchBucket => "The specified bucket does not exist",
+            NoSuchKey => "The specified key does not exist.",
+            NoSuchVersion => "The specified version does not exist.",
+            NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
+            NotModified => "Not Modified",
+            PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+            XAmzContentSHA256Mismatch => "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        }
+    }
+}
+
+/// A failed request, ready to be rendered.
+#[derive(Debug)]
+pub struct S3Error {
+    /// The code as sent; usually an `ErrorCode`, but codes coming from the auth crate are kept verbatim.
+    pub code: &'static str,
+    pub status: StatusCode,
+    pub message: String,
+    pub resource: Option<String>,
+    /// Extra elements of the error body, e.g. BucketName, Key, ArgumentName.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: ErrorCode) -> S3Error {
+        S3Error { code: code.as_str(), status: code.status(), message: code.default_message().to_string(), resource: None, extra: Vec::new() }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> S3Error {
+        self.message = message.into();
+        self
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> S3Error {
+        tracing::error!("internal error: {err}");
+        S3Error::new(ErrorCode::InternalError)
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> S3Error {
+        S3Error::new(ErrorCode::InvalidArgument).with_message(message)
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> S3Error {
+        S3Error::new(ErrorCode::InvalidRequest).with_message(message)
+    }
+
+    pub fn no_such_bucket(bucket: &str) -> S3Error {
+        S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", bucket)
+    }
+
+    pub fn no_such_key(key: &str) -> S3Error {
+        S3Error::new(ErrorCode::NoSuchKey).with("Key", key)
+    }
+}
+
+impl From<ErrorCode> for S3Error {
+    fn from(code: ErrorCode) -> S3Error {
+        S3Error::new(code)
+    }
+}
+
+impl From<StorageError> for S3Error {
+    fn from(e: StorageError) -> S3Error {
+        use ErrorCode as C;
+        match e {
+            StorageError::NoSuchBucket => C::NoSuchBucket.into(),
+            StorageError::BucketAlreadyExists => C::BucketAlreadyExists.into(),
+            StorageError::BucketAlreadyOwnedByYou => C::BucketAlreadyOwnedByYou.into(),
+            StorageError::BucketNotEmpty => C::BucketNotEmpty.into(),
+            StorageError::NoSuchKey => C::NoSuchKey.into(),
+            StorageError::NoSuchVersion => C::NoSuchVersion.into(),
+            StorageError::PreconditionFailed => C::PreconditionFailed.into(),
+            StorageError::TooLarge(_) => C::EntityTooLarge.into(),
+            StorageError::Body(io) => crate::body::body_error(io),
+            other => S3Error::internal(other),
+        }
+    }
+}
+
+impl From<coffer_auth::AuthError> for S3Error {
+    fn from(e: coffer_auth::AuthError) -> S3Error {
+        S3Error {
+            code: e.code(),
+            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
+            message: e.to_string(),
+            resource: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
+pub type S3Result<T> = Result<T, S3Error>;

@@ -1,0 +1,190 @@
+//! Bucket operations: ListBuckets, CreateBucket (naming rules, location constraint),
+//! HeadBucket, DeleteBucket, GetBucketLocation and GetBucketVersioning.
+
+use crate::body::{read_all, request_body};
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::xml::{self, timestamp, S3_NAMESPACE};
+use actix_web::{web, HttpResponse};
+use coffer_storage::{StorageError, Versioning};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Owner {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub display_name: String,
+}
+
+impl Owner {
+    pub fn of(user: &coffer_storage::User) -> Owner {
+        Owner { id: user.id.clone(), display_name: user.name.clone() }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListAllMyBucketsResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    owner: Owner,
+    buckets: BucketList,
+}
+
+#[derive(Serialize)]
+struct BucketList {
+    #[serde(rename = "Bucket")]
+    items: Vec<BucketEntry>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BucketEntry {
+    name: String,
+    creation_date: String,
+    bucket_region: String,
+}
+
+pub async fn list_buckets(ctx: &Ctx<'_>) -> S3Result<HttpResponse> {
+    let user = ctx.user()?;
+    let buckets = ctx.state.store.list_buckets(&user.id).await?;
+    let items = buckets
+        .into_iter()
+        .map(|b| BucketEntry { name: b.name, creation_date: timestamp(b.created_ms), bucket_region: b.region })
+        .collect();
+    xml::ok(
+        "ListAllMyBucketsResult",
+        &ListAllMyBucketsResult { xmlns: S3_NAMESPACE, owner: Owner::of(user), buckets: BucketList { items } },
+    )
+}
+
+/// S3's bucket naming rules.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return false;
+    }
+    let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-';
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !b.iter().all(|&c| allowed(c)) || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return false;
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return false;
+    }
+    !(name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct CreateBucketConfiguration {
+    #[serde(default)]
+    location_constraint: Option<String>,
+}
+
+/// Largest CreateBucketConfiguration body we read.
+const CREATE_BODY_LIMIT: usize = 64 * 1024;
+
+pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let user = ctx.user()?.clone();
+    if !valid_bucket_name(name) {
+        return Err(S3Error::new(ErrorCode::InvalidBucketName).with("BucketName", name));
+    }
+    if ctx.header("x-amz-bucket-object-lock-enabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(S3Error::new(ErrorCode::NotImplemented).with_message("Object lock is not implemented by Coffer yet."));
+    }
+    let body = read_all(request_body(payload, &ctx.payload).stream, CREATE_BODY_LIMIT, ErrorCode::MalformedXML).await?;
+    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    let region = if body.iter().all(u8::is_ascii_whitespace) {
+        ctx.state.region.clone()
+    } else {
+        let config: CreateBucketConfiguration = xml::parse(&body)?;
+        match config.location_constraint.filter(|l| !l.is_empty()) {
+            None => ctx.state.region.clone(),
+            Some(l) if l == ctx.state.region => l,
+            Some(l) => {
+                return Err(S3Error::new(ErrorCode::InvalidLocationConstraint)
+                    .with_message(format!("The specified location-constraint is not valid: {l}")))
+            }
+        }
+    };
+    match ctx.state.store.create_bucket(&user, name, &region).await {
+        Ok(_) => {}
+        // S3 outside us-east-1 answers BucketAlreadyOwnedByYou; us-east-1 keeps the old 200.
+        Err(StorageError::BucketAlreadyOwnedByYou) => {
+            return Err(S3Error::new(ErrorCode::BucketAlreadyOwnedByYou).with("BucketName", name))
+        }
+        Err(StorageError::BucketAlreadyExists) => {
+            return Err(S3Error::new(ErrorCode::BucketAlreadyExists).with("BucketName", name))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(HttpResponse::Ok().insert_header(("Location", format!("/{name}"))).finish())
+}
+
+pub async fn head_bucket(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(name).await?;
+    Ok(HttpResponse::Ok().insert_header(("x-amz-bucket-region", bucket.region)).finish())
+}
+
+pub async fn delete_bucket(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
+    ctx.owned_bucket(name).await?;
+    ctx.state.store.delete_bucket(name).await.map_err(|e| match e {
+        StorageError::BucketNotEmpty => S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name),
+        StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+struct LocationConstraint {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(rename = "$text")]
+    region: String,
+}
+
+pub async fn get_bucket_location(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(name).await?;
+    // us-east-1 is reported as an empty constraint, as S3 does.
+    let region = if bucket.region == "us-east-1" { String::new() } else { bucket.region };
+    xml::ok("LocationConstraint", &LocationConstraint { xmlns: S3_NAMESPACE, region })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VersioningConfiguration {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+}
+
+pub async fn get_bucket_versioning(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(name).await?;
+    let status = match bucket.versioning {
+        Versioning::Unversioned => None,
+        other => Some(other.as_str()),
+    };
+    xml::ok("VersioningConfiguration", &VersioningConfiguration { xmlns: S3_NAMESPACE, status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_bucket_name;
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "my.bucket.name", "a-b-c", "123", &"a".repeat(63)] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in ["ab", "ABC", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "xn--abc", "a.-b", &"a".repeat(64), "abc-s3alias"] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+}

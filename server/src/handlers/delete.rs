@@ -1,0 +1,132 @@
+//! DeleteObject and DeleteObjects (up to 1000 keys, Quiet mode, per-key results and errors).
+
+use crate::body::{read_all, request_body};
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::handlers::put::{check_payload_hash, content_md5};
+use crate::xml::{self, S3_NAMESPACE};
+use actix_web::{web, HttpResponse};
+use coffer_storage::{DeleteOutcome, StorageError};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOutcome) {
+    if let Some(v) = &outcome.version_id {
+        resp.insert_header(("x-amz-version-id", v.clone()));
+    }
+    if outcome.delete_marker {
+        resp.insert_header(("x-amz-delete-marker", "true"));
+    }
+}
+
+pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?;
+    let mut resp = HttpResponse::NoContent();
+    outcome_headers(&mut resp, &outcome);
+    Ok(resp.finish())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Delete {
+    #[serde(default)]
+    quiet: Option<bool>,
+    #[serde(default, rename = "Object")]
+    objects: Vec<ObjectIdentifier>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ObjectIdentifier {
+    key: String,
+    #[serde(default)]
+    version_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DeleteResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(rename = "$value")]
+    entries: Vec<DeleteEntry>,
+}
+
+#[derive(Serialize)]
+enum DeleteEntry {
+    Deleted(Deleted),
+    Error(DeleteError),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Deleted {
+    key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delete_marker: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delete_marker_version_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteError {
+    key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
+    code: String,
+    message: String,
+}
+
+/// Most keys one DeleteObjects request may name.
+const MAX_KEYS: usize = 1000;
+/// Largest request body: 1000 keys of 1024 bytes plus markup.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
+    check_payload_hash(&ctx.payload, &body)?;
+    if let Some(md5) = content_md5(ctx)? {
+        if md5[..] != Md5::digest(&body)[..] {
+            return Err(S3Error::new(ErrorCode::BadDigest));
+        }
+    }
+    let request: Delete = xml::parse(&body)?;
+    if request.objects.is_empty() || request.objects.len() > MAX_KEYS {
+        return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    let quiet = request.quiet.unwrap_or(false);
+    let targets: Vec<(String, Option<String>)> =
+        request.objects.iter().filter(|o| o.key.len() <= 1024).map(|o| (o.key.clone(), o.version_id.clone())).collect();
+    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets).await?.into_iter();
+    let mut entries = Vec::new();
+    for obj in request.objects {
+        let result = if obj.key.len() > 1024 {
+            Err(S3Error::new(ErrorCode::KeyTooLongError))
+        } else {
+            outcomes.next().unwrap_or(Err(StorageError::Closed)).map_err(S3Error::from)
+        };
+        match result {
+            Ok(outcome) if !quiet => {
+                let marker_version = outcome.delete_marker.then(|| outcome.version_id.clone()).flatten();
+                entries.push(DeleteEntry::Deleted(Deleted {
+                    key: obj.key,
+                    version_id: obj.version_id,
+                    delete_marker: outcome.delete_marker.then_some(true),
+                    delete_marker_version_id: marker_version,
+                }))
+            }
+            Ok(_) => {}
+            Err(e) => entries.push(DeleteEntry::Error(DeleteError {
+                key: obj.key,
+                version_id: obj.version_id,
+                code: e.code.to_string(),
+                message: e.message,
+            })),
+        }
+    }
+    xml::ok("DeleteResult", &DeleteResult { xmlns: S3_NAMESPACE, entries })
+}

@@ -1,0 +1,121 @@
+//! PutObject: streams the body into the store while hashing it, checks every digest the client
+//! sent (payload SHA-256, Content-MD5, flexible checksums), then commits the new version.
+
+use crate::body::request_body;
+use crate::checksums::ChecksumRequest;
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::object_headers::{meta_from_request, quoted_etag};
+use actix_web::{web, HttpResponse};
+use base64::Engine;
+use coffer_auth::Payload;
+use coffer_storage::{IngestOptions, NewObject, StoredChecksum, Versioning, WriteConditions};
+use sha2::{Digest, Sha256};
+
+/// Largest single PUT S3 accepts: 5 GiB.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The Content-MD5 header, decoded; InvalidDigest if it is not 16 bytes of base64.
+pub fn content_md5(ctx: &Ctx<'_>) -> S3Result<Option<[u8; 16]>> {
+    let Some(v) = ctx.header("content-md5") else { return Ok(None) };
+    base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+        .map(Some)
+        .ok_or_else(|| S3Error::new(ErrorCode::InvalidDigest))
+}
+
+/// For a signed payload, the body must hash to the signed value.
+pub fn check_sha256(payload: &Payload, actual: &[u8; 32]) -> S3Result<()> {
+    match payload {
+        Payload::Sha256(expected) if expected != actual => Err(S3Error::new(ErrorCode::XAmzContentSHA256Mismatch)
+            .with("ClientComputedContentSHA256", hex::encode(expected))
+            .with("S3ComputedContentSHA256", hex::encode(actual))),
+        _ => Ok(()),
+    }
+}
+
+/// `check_sha256` for a body read whole.
+pub fn check_payload_hash(payload: &Payload, body: &[u8]) -> S3Result<()> {
+    if let Payload::Sha256(_) = payload {
+        check_sha256(payload, &Sha256::digest(body).into())?;
+    }
+    Ok(())
+}
+
+/// Conditional-write headers of a PUT: If-None-Match: * and If-Match.
+pub fn write_conditions(ctx: &Ctx<'_>) -> S3Result<WriteConditions> {
+    let mut cond = WriteConditions::default();
+    if let Some(v) = ctx.header("if-none-match") {
+        if v.trim() != "*" {
+            return Err(S3Error::new(ErrorCode::NotImplemented).with_message("If-None-Match on PUT only accepts '*'."));
+        }
+        cond.if_none_match_any = true;
+    }
+    if let Some(v) = ctx.header("if-match") {
+        cond.if_match = Some(v.trim().trim_matches('"').to_string());
+    }
+    Ok(cond)
+}
+
+fn declared_length(ctx: &Ctx<'_>) -> S3Result<Option<u64>> {
+    // An aws-chunked body's own length includes the framing; the object's is declared apart.
+    let name = match ctx.payload {
+        Payload::Streaming(_) => "x-amz-decoded-content-length",
+        _ => "content-length",
+    };
+    ctx.header(name).map(|v| v.trim().parse::<u64>().map_err(|_| S3Error::invalid_argument("Invalid Content-Length"))).transpose()
+}
+
+pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let length = declared_length(ctx)?;
+    if length.is_some_and(|l| l > MAX_PUT_SIZE) {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge)
+            .with("ProposedSize", length.unwrap_or(0).to_string())
+            .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+    }
+    let chunked_transfer = ctx.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if length.is_none() && !chunked_transfer {
+        return Err(S3Error::new(ErrorCode::MissingContentLength));
+    }
+    let mut meta = meta_from_request(ctx.req.headers())?;
+    let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
+    let md5 = content_md5(ctx)?;
+    let conditions = write_conditions(ctx)?;
+
+    let body = request_body(payload, &ctx.payload);
+    let opts = IngestOptions { checksums: checksums.algorithms.clone(), max_size: MAX_PUT_SIZE };
+    let ingested = ctx.state.store.ingest(body.stream, opts).await?;
+
+    if let Some(expected) = length {
+        if ingested.size != expected {
+            return Err(S3Error::new(ErrorCode::IncompleteBody));
+        }
+    }
+    check_sha256(&ctx.payload, &ingested.sha256)?;
+    if md5.is_some_and(|m| m != ingested.md5) {
+        return Err(S3Error::new(ErrorCode::BadDigest));
+    }
+    let trailers = body.trailers.map(|t| t.get()).unwrap_or_default();
+    let checksum = checksums.verify(&ingested, &trailers)?;
+    meta.checksum = checksum.as_ref().map(StoredChecksum::from);
+
+    let user = ctx.user()?;
+    let new = NewObject { key: key.to_string(), owner_id: user.id.clone(), meta };
+    let record = ctx.state.store.put_object(&bucket, new, ingested, conditions).await.map_err(|e| match e {
+        coffer_storage::StorageError::NoSuchKey => S3Error::no_such_key(key),
+        other => other.into(),
+    })?;
+
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("ETag", quoted_etag(&record.etag)));
+    if bucket.versioning != Versioning::Unversioned {
+        resp.insert_header(("x-amz-version-id", record.version_id.clone()));
+    }
+    if let Some(c) = checksum {
+        resp.insert_header((c.algorithm.header_name(), c.to_base64()));
+    }
+    Ok(resp.finish())
+}

@@ -1,0 +1,19 @@
+//! coffer-server: the HTTP front end of Coffer. It speaks S3's REST/XML dialect over actix-web
+//! and turns each request into calls on coffer-storage.
+
+pub mod admin;
+pub mod app;
+mod authn;
+mod body;
+mod checksums;
+mod conditions;
+pub mod config;
+mod ctx;
+mod entry;
+mod error;
+mod handlers;
+mod object_headers;
+mod range;
+mod router;
+mod state;
+mod xml;

@@ -1,0 +1,226 @@
+//! Turns (method, host, path, query, a few headers) into one `Operation`: the table of contents
+//! of the S3 API. Resolves path-style and virtual-hosted-style addressing.
+
+use crate::error::{ErrorCode, S3Error, S3Result};
+use actix_web::http::Method;
+use actix_web::HttpRequest;
+use percent_encoding::percent_decode_str;
+
+/// Every S3 operation Coffer knows, with the bucket and key it addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    ListBuckets,
+    CreateBucket { bucket: String },
+    DeleteBucket { bucket: String },
+    HeadBucket { bucket: String },
+    GetBucketLocation { bucket: String },
+    GetBucketVersioning { bucket: String },
+    ListObjects { bucket: String },
+    ListObjectsV2 { bucket: String },
+    ListObjectVersions { bucket: String },
+    DeleteObjects { bucket: String },
+    GetObject { bucket: String, key: String },
+    HeadObject { bucket: String, key: String },
+    PutObject { bucket: String, key: String },
+    CopyObject { bucket: String, key: String },
+    DeleteObject { bucket: String, key: String },
+    /// A real S3 operation that Coffer does not provide yet.
+    NotImplemented { name: &'static str },
+}
+
+/// Decoded query parameters, in the order sent.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: &str) -> Query {
+        let pairs = raw
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode_query_part(k), decode_query_part(v))
+            })
+            .collect();
+        Query { pairs }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == name)
+    }
+}
+
+fn decode_query_part(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+/// Splits the request into bucket and key: virtual-hosted when the Host header is
+/// `<bucket>.<base domain>`, path-style otherwise.
+pub fn address(req: &HttpRequest, base_domain: Option<&str>) -> S3Result<(Option<String>, Option<String>)> {
+    let raw_path = req.uri().path();
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = strip_port(host);
+    if let Some(domain) = base_domain {
+        if let Some(bucket) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) {
+            if !bucket.is_empty() {
+                let key = raw_path.strip_prefix('/').unwrap_or(raw_path);
+                return Ok((Some(bucket.to_string()), non_empty(decode_path(key)?)));
+            }
+        }
+    }
+    let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    let (bucket, key) = match path.split_once('/') {
+        Some((b, k)) => (b, Some(k)),
+        None => (path, None),
+    };
+    let bucket = non_empty(decode_path(bucket)?);
+    let key = match key {
+        Some(k) => non_empty(decode_path(k)?),
+        None => None,
+    };
+    Ok((bucket, key))
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn decode_path(s: &str) -> S3Result<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| S3Error::invalid_argument("The path is not valid UTF-8"))
+}
+
+/// Bucket sub-resources that name an operation Coffer does not offer yet, with its name.
+const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
+    ("accelerate", "BucketAccelerateConfiguration"),
+    ("acl", "BucketAcl"),
+    ("analytics", "BucketAnalyticsConfiguration"),
+    ("cors", "BucketCors"),
+    ("encryption", "BucketEncryption"),
+    ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
+    ("inventory", "BucketInventoryConfiguration"),
+    ("lifecycle", "BucketLifecycleConfiguration"),
+    ("logging", "BucketLogging"),
+    ("metrics", "BucketMetricsConfiguration"),
+    ("notification", "BucketNotificationConfiguration"),
+    ("object-lock", "ObjectLockConfiguration"),
+    ("ownershipControls", "BucketOwnershipControls"),
+    ("policy", "BucketPolicy"),
+    ("policyStatus", "BucketPolicyStatus"),
+    ("publicAccessBlock", "PublicAccessBlock"),
+    ("replication", "BucketReplication"),
+    ("requestPayment", "BucketRequestPayment"),
+    ("tagging", "BucketTagging"),
+    ("uploads", "MultipartUploads"),
+    ("versioning", "BucketVersioning"),
+    ("website", "BucketWebsite"),
+];
+
+const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
+    ("acl", "ObjectAcl"),
+    ("attributes", "ObjectAttributes"),
+    ("legal-hold", "ObjectLegalHold"),
+    ("restore", "RestoreObject"),
+    ("retention", "ObjectRetention"),
+    ("select", "SelectObjectContent"),
+    ("tagging", "ObjectTagging"),
+    ("torrent", "ObjectTorrent"),
+    ("uploadId", "MultipartUpload"),
+    ("uploads", "MultipartUpload"),
+];
+
+fn subresource(query: &Query, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    table.iter().find(|(param, _)| query.has(param)).map(|(_, name)| *name)
+}
+
+/// Resolves the operation. `copy_source` tells a PUT that copies from a PUT that uploads.
+pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query: &Query, copy_source: bool) -> S3Result<Operation> {
+    use Operation::*;
+    let m = method.as_str();
+    let Some(bucket) = bucket else {
+        return match m {
+            "GET" => Ok(ListBuckets),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    };
+    let Some(key) = key else {
+        if m == "GET" && query.has("versioning") {
+            return Ok(GetBucketVersioning { bucket });
+        }
+        if let Some(name) = subresource(query, BUCKET_SUBRESOURCES) {
+            return Ok(NotImplemented { name });
+        }
+        return match m {
+            "GET" if query.has("location") => Ok(GetBucketLocation { bucket }),
+            "GET" if query.has("versions") => Ok(ListObjectVersions { bucket }),
+            "GET" if query.get("list-type") == Some("2") => Ok(ListObjectsV2 { bucket }),
+            "GET" => Ok(ListObjects { bucket }),
+            "HEAD" => Ok(HeadBucket { bucket }),
+            "PUT" => Ok(CreateBucket { bucket }),
+            "DELETE" => Ok(DeleteBucket { bucket }),
+            "POST" if query.has("delete") => Ok(DeleteObjects { bucket }),
+            "POST" => Ok(NotImplemented { name: "PostObject" }),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    };
+    if let Some(name) = subresource(query, OBJECT_SUBRESOURCES) {
+        return Ok(NotImplemented { name });
+    }
+    match m {
+        "GET" => Ok(GetObject { bucket, key }),
+        "HEAD" => Ok(HeadObject { bucket, key }),
+        "PUT" if copy_source => Ok(CopyObject { bucket, key }),
+        "PUT" => Ok(PutObject { bucket, key }),
+        "DELETE" => Ok(DeleteObject { bucket, key }),
+        _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(method: &str, bucket: Option<&str>, key: Option<&str>, q: &str) -> Operation {
+        route(&Method::from_bytes(method.as_bytes()).unwrap(), bucket.map(Into::into), key.map(Into::into), &Query::parse(q), false)
+            .unwrap()
+    }
+
+    #[test]
+    fn routes_bucket_operations() {
+        assert_eq!(r("GET", None, None, ""), Operation::ListBuckets);
+        assert_eq!(r("GET", Some("b"), None, "list-type=2&prefix=x"), Operation::ListObjectsV2 { bucket: "b".into() });
+        assert_eq!(r("GET", Some("b"), None, "versions"), Operation::ListObjectVersions { bucket: "b".into() });
+        assert_eq!(r("POST", Some("b"), None, "delete"), Operation::DeleteObjects { bucket: "b".into() });
+        assert_eq!(r("GET", Some("b"), None, "cors"), Operation::NotImplemented { name: "BucketCors" });
+    }
+
+    #[test]
+    fn routes_object_operations() {
+        assert_eq!(r("GET", Some("b"), Some("k"), "x-id=GetObject"), Operation::GetObject { bucket: "b".into(), key: "k".into() });
+        assert_eq!(r("PUT", Some("b"), Some("k"), "tagging"), Operation::NotImplemented { name: "ObjectTagging" });
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = Query::parse("prefix=a%2Fb+c&delimiter=%2F&versions");
+        assert_eq!(q.get("prefix"), Some("a/b c"));
+        assert_eq!(q.get("delimiter"), Some("/"));
+        assert!(q.has("versions"));
+    }
+}

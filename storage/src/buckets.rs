@@ -1,0 +1,96 @@
+//! Buckets: creation with S3's ownership rules, lookup, listing per owner, deletion when empty.
+
+use crate::error::{Result, StorageError};
+use crate::model::{Bucket, User, Versioning};
+use crate::{now_ms, Store};
+use rusqlite::{params, Connection, OptionalExtension};
+
+const BUCKET_COLUMNS: &str = "b.id, b.name, b.region, b.created_ms, b.versioning, u.id, u.name";
+
+fn bucket_from_row(r: &rusqlite::Row) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        region: r.get(2)?,
+        created_ms: r.get(3)?,
+        versioning: Versioning::parse(&r.get::<_, String>(4)?),
+        owner: User { id: r.get(5)?, name: r.get(6)? },
+    })
+}
+
+pub(crate) fn bucket_by_name(c: &Connection, name: &str) -> Result<Option<Bucket>> {
+    Ok(c.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id WHERE b.name = ?1"))?
+        .query_row([name], bucket_from_row)
+        .optional()?)
+}
+
+impl Store {
+    pub async fn create_bucket(&self, owner: &User, name: &str, region: &str) -> Result<Bucket> {
+        let (owner, name, region) = (owner.clone(), name.to_string(), region.to_string());
+        self.writer()
+            .write(move |c| {
+                if let Some(existing) = bucket_by_name(c, &name)? {
+                    return Err(if existing.owner.id == owner.id {
+                        StorageError::BucketAlreadyOwnedByYou
+                    } else {
+                        StorageError::BucketAlreadyExists
+                    });
+                }
+                let created_ms = now_ms();
+                c.execute(
+                    "INSERT INTO buckets (name, owner_id, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![name, owner.id, region, created_ms],
+                )?;
+                Ok(Bucket { id: c.last_insert_rowid(), name, owner, region, created_ms, versioning: Versioning::Unversioned })
+            })
+            .await
+    }
+
+    /// The bucket called `name`, or `NoSuchBucket`.
+    pub async fn bucket(&self, name: &str) -> Result<Bucket> {
+        let name = name.to_string();
+        self.readers().read(move |c| bucket_by_name(c, &name)?.ok_or(StorageError::NoSuchBucket)).await
+    }
+
+    /// Buckets owned by `owner_id`, by name.
+    pub async fn list_buckets(&self, owner_id: &str) -> Result<Vec<Bucket>> {
+        let owner_id = owner_id.to_string();
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id
+                     WHERE b.owner_id = ?1 ORDER BY b.name"
+                ))?;
+                let rows = stmt.query_map([owner_id], bucket_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    /// Deletes an empty bucket (no object versions or delete markers left).
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.writer()
+            .write(move |c| {
+                let bucket = bucket_by_name(c, &name)?.ok_or(StorageError::NoSuchBucket)?;
+                let used: bool =
+                    c.query_row("SELECT EXISTS(SELECT 1 FROM objects WHERE bucket_id = ?1)", [bucket.id], |r| r.get(0))?;
+                if used {
+                    return Err(StorageError::BucketNotEmpty);
+                }
+                c.execute("DELETE FROM buckets WHERE id = ?1", [bucket.id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Sets the bucket's versioning state (Enabled or Suspended).
+    pub async fn set_versioning(&self, bucket_id: i64, state: Versioning) -> Result<()> {
+        self.writer()
+            .write(move |c| {
+                c.execute("UPDATE buckets SET versioning = ?2 WHERE id = ?1", params![bucket_id, state.as_str()])?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,215 @@
+//! Listing keys and versions in raw UTF-8 byte order: an index range scan that folds keys
+//! sharing a delimited prefix into one common prefix and seeks past the rest of them.
+
+use crate::error::Result;
+use crate::model::*;
+use crate::rows::{object_from_row, OBJECT_COLUMNS};
+use crate::Store;
+use rusqlite::{params, Connection};
+
+/// Rows fetched per query while scanning.
+const SCAN_BATCH: usize = 1000;
+
+/// The smallest byte string greater than every string that starts with `prefix`, if any.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The common prefix `key` rolls up into under `prefix` and `delimiter`, if any.
+fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
+    let delim = delimiter.filter(|d| !d.is_empty())?;
+    let rest = key.get(prefix.len()..)?;
+    rest.find(delim).map(|i| &key[..prefix.len() + i + delim.len()])
+}
+
+/// Where a scan starts: at the prefix, after the marker, and past the marker's own common
+/// prefix when the marker is one (or lies inside one) that was already returned.
+fn scan_start(prefix: &str, delimiter: Option<&str>, after: Option<&str>) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut lower_inclusive = prefix.as_bytes().to_vec();
+    let mut after_exclusive = None;
+    if let Some(m) = after {
+        match common_prefix(m, prefix, delimiter) {
+            Some(cp) => {
+                if let Some(end) = prefix_end(cp.as_bytes()) {
+                    lower_inclusive = lower_inclusive.max(end);
+                } else {
+                    lower_inclusive = vec![0xff; 1025];
+                }
+            }
+            None => after_exclusive = Some(m.as_bytes().to_vec()),
+        }
+    }
+    (lower_inclusive, after_exclusive)
+}
+
+impl Store {
+    /// One page of the latest, non-deleted versions (ListObjects v1/v2).
+    pub async fn list_objects(&self, bucket_id: i64, p: ListParams) -> Result<ListPage> {
+        self.readers().read(move |c| list_latest(c, bucket_id, &p)).await
+    }
+
+    /// One page of all versions and delete markers, newest first within a key.
+    pub async fn list_versions(&self, bucket_id: i64, p: VersionListParams) -> Result<VersionPage> {
+        self.readers().read(move |c| list_all_versions(c, bucket_id, &p)).await
+    }
+}
+
+fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPage> {
+    let mut page = ListPage::default();
+    if p.max_keys == 0 {
+        return Ok(page);
+    }
+    let upper = prefix_end(p.prefix.as_bytes());
+    let (mut lower, mut after) = scan_start(&p.prefix, p.delimiter.as_deref(), p.after.as_deref());
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {OBJECT_COLUMNS} FROM objects
+         WHERE bucket_id = ?1 AND is_latest = 1 AND key >= ?2 AND key > ?3 AND (?4 IS NULL OR key < ?4)
+         ORDER BY key LIMIT ?5"
+    ))?;
+    'scan: loop {
+        let rows: Vec<ObjectRecord> = stmt
+            .query_map(
+                params![bucket_id, lower, after.as_deref().unwrap_or(&[]), upper, SCAN_BATCH as i64],
+                object_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let exhausted = rows.len() < SCAN_BATCH;
+        for rec in rows {
+            after = Some(rec.key.as_bytes().to_vec());
+            if rec.delete_marker {
+                continue;
+            }
+            if page.items.len() == p.max_keys {
+                page.is_truncated = true;
+                break 'scan;
+            }
+            match common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
+                Some(cp) => {
+                    let cp = cp.to_string();
+                    match prefix_end(cp.as_bytes()) {
+                        Some(end) => lower = end,
+                        None => {
+                            page.items.push(ListItem::Prefix(cp));
+                            break 'scan;
+                        }
+                    }
+                    page.items.push(ListItem::Prefix(cp));
+                    continue 'scan;
+                }
+                None => page.items.push(ListItem::Object(rec)),
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    Ok(page)
+}
+
+fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> Result<VersionPage> {
+    let mut page = VersionPage::default();
+    if p.max_keys == 0 {
+        return Ok(page);
+    }
+    let upper = prefix_end(p.prefix.as_bytes());
+    let (mut lower, after) = scan_start(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref());
+    // Continue inside the marker key when a version-id marker names where to resume.
+    let mut resume: Option<(Vec<u8>, i64)> = None;
+    if let (Some(km), Some(vm)) = (&p.key_marker, &p.version_id_marker) {
+        let seq: Option<i64> = c
+            .query_row(
+                "SELECT seq FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3",
+                params![bucket_id, km.as_bytes(), vm],
+                |r| r.get(0),
+            )
+            .ok();
+        if let Some(seq) = seq {
+            resume = Some((km.as_bytes().to_vec(), seq));
+        }
+    }
+    let mut after = after.unwrap_or_default();
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {OBJECT_COLUMNS}, seq FROM objects
+         WHERE bucket_id = ?1 AND key >= ?2 AND (key > ?3 OR (key = ?4 AND seq < ?5)) AND (?6 IS NULL OR key < ?6)
+         ORDER BY key, seq DESC LIMIT ?7"
+    ))?;
+    let mut last: Option<(String, String)> = None;
+    'scan: loop {
+        let (rkey, rseq) = match &resume {
+            Some((k, s)) => (k.clone(), *s),
+            None => (Vec::new(), i64::MIN),
+        };
+        let rows: Vec<(ObjectRecord, i64)> = stmt
+            .query_map(params![bucket_id, lower, after, rkey, rseq, upper, SCAN_BATCH as i64], |r| {
+                Ok((object_from_row(r)?, r.get(10)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let exhausted = rows.len() < SCAN_BATCH;
+        for (rec, seq) in rows {
+            if page.items.len() == p.max_keys {
+                page.is_truncated = true;
+                break 'scan;
+            }
+            resume = Some((rec.key.as_bytes().to_vec(), seq));
+            match common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
+                Some(cp) => {
+                    let cp = cp.to_string();
+                    last = Some((cp.clone(), String::new()));
+                    page.items.push(ListItem::Prefix(cp.clone()));
+                    match prefix_end(cp.as_bytes()) {
+                        Some(end) => {
+                            lower = end;
+                            resume = None;
+                            continue 'scan;
+                        }
+                        None => break 'scan,
+                    }
+                }
+                None => {
+                    last = Some((rec.key.clone(), rec.version_id.clone()));
+                    // Older versions of this key still follow through `resume`.
+                    after = rec.key.as_bytes().to_vec();
+                    page.items.push(ListItem::Object(rec));
+                }
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    if page.is_truncated {
+        if let Some((k, v)) = last {
+            page.next_key_marker = Some(k);
+            page.next_version_id_marker = (!v.is_empty()).then_some(v);
+        }
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn common_prefix_uses_first_delimiter_after_prefix() {
+        assert_eq!(common_prefix("a/b/c", "", Some("/")), Some("a/"));
+        assert_eq!(common_prefix("a/b/c", "a/", Some("/")), Some("a/b/"));
+        assert_eq!(common_prefix("a/b", "a/", Some("/")), None);
+        assert_eq!(common_prefix("abc", "", None), None);
+    }
+}

@@ -1,0 +1,346 @@
+//! Object versions: writing a new version atomically (with conditions and S3's versioning
+//! rules), reading one, copying without copying bytes, and deleting.
+
+use crate::blob::PinGuard;
+use crate::buckets::bucket_by_name;
+use crate::error::{Result, StorageError};
+use crate::ingest::{Ingested, Staged};
+use crate::model::*;
+use crate::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, BODY_COLUMNS, OBJECT_COLUMNS};
+use crate::{now_ms, Store};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// What a new version is, apart from its bytes.
+#[derive(Clone, Debug)]
+pub struct NewObject {
+    pub key: String,
+    pub owner_id: String,
+    pub meta: ObjectMeta,
+}
+
+/// What a DELETE did.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOutcome {
+    /// The version removed or the delete marker created, when the bucket has versions.
+    pub version_id: Option<String>,
+    /// Whether a delete marker was created or removed.
+    pub delete_marker: bool,
+}
+
+impl Store {
+    /// Names `body` as a new version of `new.key`. The bytes are durable before the index
+    /// commit, and the commit is the moment the version exists.
+    pub async fn put_object(&self, bucket: &Bucket, new: NewObject, body: Ingested, cond: WriteConditions) -> Result<ObjectRecord> {
+        let etag = hex::encode(body.md5);
+        let size = body.size;
+        let (stored, _pin) = self.publish(body).await?;
+        let bucket_id = bucket.id;
+        self.writer()
+            .write(move |c| insert_version(c, bucket_id, &new, size, &etag, &stored, &cond))
+            .await
+    }
+
+    /// Makes the staged bytes durable under their content address (if on disk).
+    async fn publish(&self, body: Ingested) -> Result<(Body, Option<PinGuard>)> {
+        match body.data {
+            Staged::Inline(bytes) => Ok((Body::Inline(bytes), None)),
+            Staged::File(staging) => {
+                let dir = self.inner.blobs.clone();
+                let hash = body.sha256;
+                let pin = tokio::task::spawn_blocking(move || dir.publish(staging, &hash))
+                    .await
+                    .map_err(|_| StorageError::Closed)??;
+                let segment = Segment { hash: hex::encode(hash), len: body.size };
+                Ok((Body::Blobs(vec![segment]), Some(pin)))
+            }
+        }
+    }
+
+    /// Copies a version to a new one, sharing its bytes. The source is read inside the same
+    /// transaction, so the copy is of one whole version.
+    pub async fn copy_object(
+        &self,
+        source: &ObjectRecord,
+        dest_bucket_id: i64,
+        new: NewObject,
+        cond: WriteConditions,
+    ) -> Result<ObjectRecord> {
+        let (src_bucket, src_key, src_version) = (source.bucket_id, source.key.clone(), source.version_id.clone());
+        let (size, etag) = (source.size, source.etag.clone());
+        self.writer()
+            .write(move |c| {
+                let (_, body) = version_row(c, src_bucket, &src_key, Some(&src_version))?;
+                insert_version(c, dest_bucket_id, &new, size, &etag, &body, &cond)
+            })
+            .await
+    }
+
+    /// The latest version of a key (possibly a delete marker), or a given version.
+    pub async fn object(&self, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
+        let key = key.to_string();
+        let version_id = version_id.map(str::to_string);
+        self.readers().read(move |c| version_row(c, bucket_id, &key, version_id.as_deref())).await
+    }
+
+    /// Looks up the bucket and the object in one read: the hot path of GET and HEAD.
+    pub async fn bucket_and_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(Bucket, Result<(ObjectRecord, Body)>)> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        let version_id = version_id.map(str::to_string);
+        self.readers()
+            .read(move |c| {
+                let b = bucket_by_name(c, &bucket)?.ok_or(StorageError::NoSuchBucket)?;
+                let o = version_row(c, b.id, &key, version_id.as_deref());
+                Ok((b, o))
+            })
+            .await
+    }
+
+    /// Deletes the latest version (or places a delete marker) or one given version.
+    pub async fn delete_object(&self, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome> {
+        let key = key.to_string();
+        let version_id = version_id.map(str::to_string);
+        self.writer()
+            .write(move |c| delete_one(c, bucket_id, &key, version_id.as_deref()))
+            .await
+    }
+
+    /// Deletes many (key, version) pairs in one transaction; each has its own outcome.
+    pub async fn delete_objects(&self, bucket_id: i64, items: Vec<(String, Option<String>)>) -> Result<Vec<Result<DeleteOutcome>>> {
+        self.writer()
+            .write(move |c| Ok(items.iter().map(|(k, v)| delete_one(c, bucket_id, k, v.as_deref())).collect()))
+            .await
+    }
+}
+
+/// Savepoint-per-item runner for batch deletes: one item failing leaves the others standing.
+fn delete_one(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome> {
+    c.execute_batch("SAVEPOINT item")?;
+    let result = match version_id {
+        Some(v) => delete_version(c, bucket_id, key, v),
+        None => delete_latest(c, bucket_id, key),
+    };
+    match &result {
+        Ok(_) => c.execute_batch("RELEASE item")?,
+        Err(_) => c.execute_batch("ROLLBACK TO item; RELEASE item")?,
+    }
+    result
+}
+
+fn bucket_versioning(c: &Connection, bucket_id: i64) -> Result<Versioning> {
+    let state: Option<String> =
+        c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([bucket_id], |r| r.get(0)).optional()?;
+    state.map(|s| Versioning::parse(&s)).ok_or(StorageError::NoSuchBucket)
+}
+
+fn version_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
+    let found = match version_id {
+        None => c
+            .prepare_cached(&format!(
+                "SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1"
+            ))?
+            .query_row(params![bucket_id, key.as_bytes()], |r| Ok((object_from_row(r)?, body_from_row(r, 10)?)))
+            .optional()?,
+        Some(v) => c
+            .prepare_cached(&format!(
+                "SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3"
+            ))?
+            .query_row(params![bucket_id, key.as_bytes(), v], |r| Ok((object_from_row(r)?, body_from_row(r, 10)?)))
+            .optional()?,
+    };
+    match found {
+        Some((rec, body)) => Ok((rec, body?)),
+        None if version_id.is_some() => Err(StorageError::NoSuchVersion),
+        None => Err(StorageError::NoSuchKey),
+    }
+}
+
+struct Latest {
+    seq: i64,
+    delete_marker: bool,
+    etag: String,
+}
+
+fn latest(c: &Connection, bucket_id: i64, key: &str) -> Result<Option<Latest>> {
+    Ok(c.prepare_cached("SELECT seq, delete_marker, etag FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1")?
+        .query_row(params![bucket_id, key.as_bytes()], |r| Ok(Latest { seq: r.get(0)?, delete_marker: r.get(1)?, etag: r.get(2)? }))
+        .optional()?)
+}
+
+fn check_conditions(current: Option<&Latest>, cond: &WriteConditions) -> Result<()> {
+    let live = current.filter(|l| !l.delete_marker);
+    if cond.if_none_match_any && live.is_some() {
+        return Err(StorageError::PreconditionFailed);
+    }
+    if let Some(want) = &cond.if_match {
+        match live {
+            None => return Err(StorageError::NoSuchKey),
+            Some(l) if want != "*" && &l.etag != want => return Err(StorageError::PreconditionFailed),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A fresh version id: time-ordered so ids of one key sort by age, and random after that.
+fn new_version_id() -> String {
+    let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    format!("{:014x}{:018x}", micros as u64, rand::random::<u64>() >> 8)
+}
+
+/// Writes a new version row according to the bucket's versioning state. Runs in the writer.
+fn insert_version(
+    c: &Connection,
+    bucket_id: i64,
+    new: &NewObject,
+    size: u64,
+    etag: &str,
+    body: &Body,
+    cond: &WriteConditions,
+) -> Result<ObjectRecord> {
+    let versioning = bucket_versioning(c, bucket_id)?;
+    let current = latest(c, bucket_id, &new.key)?;
+    check_conditions(current.as_ref(), cond)?;
+    let version_id = match versioning {
+        Versioning::Enabled => new_version_id(),
+        _ => NULL_VERSION.to_string(),
+    };
+    retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning)?;
+    let record = ObjectRecord {
+        bucket_id,
+        key: new.key.clone(),
+        version_id,
+        is_latest: true,
+        delete_marker: false,
+        size,
+        etag: etag.to_string(),
+        modified_ms: now_ms(),
+        owner_id: new.owner_id.clone(),
+        meta: new.meta.clone(),
+    };
+    insert_row(c, &record, Some(body))?;
+    Ok(record)
+}
+
+/// Makes room for a new latest version: unversioned and suspended buckets replace the `null`
+/// version; every other latest version just stops being latest.
+fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Latest>, versioning: Versioning) -> Result<()> {
+    if versioning != Versioning::Enabled {
+        let null_seq: Option<i64> = c
+            .prepare_cached("SELECT seq FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null'")?
+            .query_row(params![bucket_id, key.as_bytes()], |r| r.get(0))
+            .optional()?;
+        if let Some(seq) = null_seq {
+            remove_row(c, seq)?;
+        }
+    }
+    if let Some(l) = current {
+        c.prepare_cached("UPDATE objects SET is_latest = 0 WHERE seq = ?1")?.execute([l.seq])?;
+    }
+    Ok(())
+}
+
+fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<()> {
+    let (inline, manifest): (Option<&[u8]>, Option<String>) = match body {
+        Some(Body::Inline(b)) => (Some(b.as_ref()), None),
+        Some(Body::Blobs(segs)) => (None, Some(encode_manifest(segs))),
+        None => (None, None),
+    };
+    c.prepare_cached(
+        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, inline_data, manifest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        r.bucket_id,
+        r.key.as_bytes(),
+        r.version_id,
+        r.is_latest,
+        r.delete_marker,
+        r.size as i64,
+        r.etag,
+        r.modified_ms,
+        r.owner_id,
+        serde_json::to_string(&r.meta)?,
+        inline,
+        manifest
+    ])?;
+    if let Some(Body::Blobs(segs)) = body {
+        let mut add = c.prepare_cached(
+            "INSERT INTO blobs (hash, size, refs) VALUES (?1, ?2, 1) ON CONFLICT(hash) DO UPDATE SET refs = refs + 1",
+        )?;
+        for s in segs {
+            let hash = crate::blob::parse_hash(&s.hash).ok_or_else(|| StorageError::Corrupt("bad segment hash".into()))?;
+            add.execute(params![&hash[..], s.len as i64])?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a version row and releases its blobs (GC removes blobs nobody references).
+fn remove_row(c: &Connection, seq: i64) -> Result<()> {
+    let manifest: Option<String> =
+        c.prepare_cached("SELECT manifest FROM objects WHERE seq = ?1")?.query_row([seq], |r| r.get(0)).optional()?.flatten();
+    if let Some(m) = manifest {
+        let mut release = c.prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1")?;
+        for s in decode_manifest(&m)? {
+            if let Some(hash) = crate::blob::parse_hash(&s.hash) {
+                release.execute([&hash[..]])?;
+            }
+        }
+    }
+    c.prepare_cached("DELETE FROM objects WHERE seq = ?1")?.execute([seq])?;
+    Ok(())
+}
+
+fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
+    let versioning = bucket_versioning(c, bucket_id)?;
+    let current = latest(c, bucket_id, key)?;
+    if versioning == Versioning::Unversioned {
+        if let Some(l) = current {
+            remove_row(c, l.seq)?;
+        }
+        return Ok(DeleteOutcome::default());
+    }
+    let version_id = match versioning {
+        Versioning::Enabled => new_version_id(),
+        _ => NULL_VERSION.to_string(),
+    };
+    retire_latest(c, bucket_id, key, current.as_ref(), versioning)?;
+    let marker = ObjectRecord {
+        bucket_id,
+        key: key.to_string(),
+        version_id: version_id.clone(),
+        is_latest: true,
+        delete_marker: true,
+        size: 0,
+        etag: String::new(),
+        modified_ms: now_ms(),
+        owner_id: String::new(),
+        meta: ObjectMeta::default(),
+    };
+    insert_row(c, &marker, None)?;
+    Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
+}
+
+fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<DeleteOutcome> {
+    bucket_versioning(c, bucket_id)?;
+    let row: Option<(i64, bool, bool)> = c
+        .prepare_cached("SELECT seq, is_latest, delete_marker FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
+        .query_row(params![bucket_id, key.as_bytes(), version_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((seq, was_latest, delete_marker)) = row else {
+        return Ok(DeleteOutcome { version_id: Some(version_id.to_string()), delete_marker: false });
+    };
+    remove_row(c, seq)?;
+    if was_latest {
+        c.prepare_cached(
+            "UPDATE objects SET is_latest = 1 WHERE seq = (SELECT MAX(seq) FROM objects WHERE bucket_id = ?1 AND key = ?2)",
+        )?
+        .execute(params![bucket_id, key.as_bytes()])?;
+    }
+    Ok(DeleteOutcome { version_id: Some(version_id.to_string()), delete_marker })
+}

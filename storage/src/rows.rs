@@ -1,0 +1,47 @@
+//! Mapping between index rows and model types, shared by every query module.
+
+use crate::error::{Result, StorageError};
+use crate::model::{Body, ObjectMeta, ObjectRecord, Segment};
+use rusqlite::Row;
+
+/// Columns of `objects` that make an `ObjectRecord`, in the order `object_from_row` reads them.
+pub const OBJECT_COLUMNS: &str =
+    "bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta";
+
+/// Columns that make a `Body`, in the order `body_from_row` reads them, starting at `first`.
+pub const BODY_COLUMNS: &str = "inline_data, manifest";
+
+pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
+    let key: Vec<u8> = row.get(1)?;
+    let meta: String = row.get(9)?;
+    Ok(ObjectRecord {
+        bucket_id: row.get(0)?,
+        key: String::from_utf8_lossy(&key).into_owned(),
+        version_id: row.get(2)?,
+        is_latest: row.get(3)?,
+        delete_marker: row.get(4)?,
+        size: row.get::<_, i64>(5)? as u64,
+        etag: row.get(6)?,
+        modified_ms: row.get(7)?,
+        owner_id: row.get(8)?,
+        meta: serde_json::from_str::<ObjectMeta>(&meta).unwrap_or_default(),
+    })
+}
+
+pub fn body_from_row(row: &Row, first: usize) -> rusqlite::Result<Result<Body>> {
+    let inline: Option<Vec<u8>> = row.get(first)?;
+    let manifest: Option<String> = row.get(first + 1)?;
+    Ok(match (inline, manifest) {
+        (Some(data), _) => Ok(Body::Inline(data.into())),
+        (None, Some(m)) => decode_manifest(&m).map(Body::Blobs),
+        (None, None) => Ok(Body::Inline(bytes::Bytes::new())),
+    })
+}
+
+pub fn decode_manifest(m: &str) -> Result<Vec<Segment>> {
+    serde_json::from_str(m).map_err(|e| StorageError::Corrupt(format!("manifest: {e}")))
+}
+
+pub fn encode_manifest(segments: &[Segment]) -> String {
+    serde_json::to_string(segments).expect("segments serialize")
+}
