@@ -72,3 +72,43 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+    use bytes::Bytes;
+
+    pub struct TestStore {
+        pub store: Store,
+        pub _dir: tempfile::TempDir,
+        pub owner: User,
+    }
+
+    pub async fn store() -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let owner = store.create_user("root", "AK", "secret123").await.unwrap().user;
+        TestStore { store, _dir: dir, owner }
+    }
+
+    pub fn body(data: &[u8]) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Unpin {
+        let chunks: Vec<std::io::Result<Bytes>> = data.chunks(7919).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        futures::stream::iter(chunks)
+    }
+
+    pub async fn put(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
+        let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX }).await?;
+        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        t.store.put_object(bucket, new, ingested, WriteConditions::default()).await
+    }
+
+    pub async fn read_all(t: &TestStore, body: &Body, offset: u64, len: u64) -> Vec<u8> {
+        use futures::StreamExt;
+        let mut s = t.store.read_body(body, offset, len);
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        out
+    }
+}

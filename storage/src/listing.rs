@@ -213,3 +213,95 @@ mod tests {
         assert_eq!(common_prefix("abc", "", None), None);
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use crate::testutil::*;
+    use crate::*;
+
+    fn names(page: &ListPage) -> Vec<String> {
+        page.items
+            .iter()
+            .map(|i| match i {
+                ListItem::Object(o) => o.key.clone(),
+                ListItem::Prefix(p) => format!("{p}*"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn delimiter_prefix_and_markers() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        for k in ["a", "b/1", "b/2", "b/c/3", "c", "d/1", "é", "a+b"] {
+            put(&t, &b, k, b"x").await.unwrap();
+        }
+        let all = |after: Option<&str>, max| ListParams { prefix: String::new(), delimiter: Some("/".into()), after: after.map(Into::into), max_keys: max };
+        let page = t.store.list_objects(b.id, all(None, 1000)).await.unwrap();
+        assert_eq!(names(&page), ["a", "a+b", "b/*", "c", "d/*", "é"]);
+        assert!(!page.is_truncated);
+        let page = t.store.list_objects(b.id, all(None, 3)).await.unwrap();
+        assert_eq!(names(&page), ["a", "a+b", "b/*"]);
+        assert!(page.is_truncated);
+        let page = t.store.list_objects(b.id, all(Some("b/"), 2)).await.unwrap();
+        assert_eq!(names(&page), ["c", "d/*"], "a marker that is a common prefix skips its keys");
+        let page = t.store.list_objects(b.id, ListParams { prefix: "b/".into(), delimiter: Some("/".into()), after: None, max_keys: 10 }).await.unwrap();
+        assert_eq!(names(&page), ["b/1", "b/2", "b/c/*"]);
+        let page = t.store.list_objects(b.id, ListParams { prefix: "b".into(), delimiter: None, after: Some("b/1".into()), max_keys: 10 }).await.unwrap();
+        assert_eq!(names(&page), ["b/2", "b/c/3"]);
+        let page = t.store.list_objects(b.id, ListParams { max_keys: 0, ..all(None, 0) }).await.unwrap();
+        assert!(page.items.is_empty() && !page.is_truncated);
+    }
+
+    #[tokio::test]
+    async fn long_listing_pages_through_scan_batches() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        for i in 0..2500 {
+            put(&t, &b, &format!("dir{}/k{i:05}", i % 3), b"x").await.unwrap();
+        }
+        let page = t.store.list_objects(b.id, ListParams { prefix: String::new(), delimiter: Some("/".into()), after: None, max_keys: 1000 }).await.unwrap();
+        assert_eq!(names(&page), ["dir0/*", "dir1/*", "dir2/*"]);
+        let mut after = None;
+        let mut seen = 0;
+        loop {
+            let p = t.store.list_objects(b.id, ListParams { prefix: "dir1/".into(), delimiter: None, after: after.clone(), max_keys: 300 }).await.unwrap();
+            seen += p.items.len();
+            if !p.is_truncated {
+                break;
+            }
+            after = p.last_name().map(str::to_string);
+        }
+        assert_eq!(seen, 833);
+    }
+
+    #[tokio::test]
+    async fn versions_page_with_markers() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        let b = t.store.bucket("b").await.unwrap();
+        for k in ["a", "a", "b", "b", "b"] {
+            put(&t, &b, k, k.as_bytes()).await.unwrap();
+        }
+        t.store.delete_object(b.id, "a", None).await.unwrap();
+        let mut params = VersionListParams { max_keys: 2, ..Default::default() };
+        let mut got = Vec::new();
+        loop {
+            let page = t.store.list_versions(b.id, params.clone()).await.unwrap();
+            for i in &page.items {
+                if let ListItem::Object(o) = i {
+                    got.push((o.key.clone(), o.delete_marker, o.is_latest));
+                }
+            }
+            if !page.is_truncated {
+                break;
+            }
+            params.key_marker = page.next_key_marker;
+            params.version_id_marker = page.next_version_id_marker;
+        }
+        let want = [("a", true, true), ("a", false, false), ("a", false, false), ("b", false, true), ("b", false, false), ("b", false, false)];
+        let want: Vec<_> = want.iter().map(|(k, d, l)| (k.to_string(), *d, *l)).collect();
+        assert_eq!(got, want);
+    }
+}

@@ -344,3 +344,92 @@ fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -
     }
     Ok(DeleteOutcome { version_id: Some(version_id.to_string()), delete_marker })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use crate::*;
+
+    fn blob_files(t: &TestStore) -> usize {
+        t.store.inner.blobs.list_all().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn small_and_large_objects_round_trip() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let small = b"hello".to_vec();
+        let large: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let r = put(&t, &b, "s", &small).await.unwrap();
+        assert_eq!(r.etag, "5d41402abc4b2a76b9719d911017c592");
+        put(&t, &b, "l", &large).await.unwrap();
+        let (rec, body) = t.store.object(b.id, "l", None).await.unwrap();
+        assert_eq!(rec.size, large.len() as u64);
+        assert!(matches!(body, Body::Blobs(_)));
+        assert_eq!(read_all(&t, &body, 0, rec.size).await, large);
+        assert_eq!(read_all(&t, &body, 1000, 5).await, &large[1000..1005]);
+        let (_, body) = t.store.object(b.id, "s", Some("null")).await.unwrap();
+        assert_eq!(read_all(&t, &body, 1, 3).await, b"ell");
+    }
+
+    #[tokio::test]
+    async fn overwrite_and_delete_free_blobs_after_gc() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let one = vec![1u8; 100_000];
+        let two = vec![2u8; 100_000];
+        put(&t, &b, "k", &one).await.unwrap();
+        put(&t, &b, "dup", &one).await.unwrap();
+        assert_eq!(blob_files(&t), 1, "identical bytes are stored once");
+        put(&t, &b, "k", &two).await.unwrap();
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 0, "first blob is still named by dup");
+        t.store.delete_object(b.id, "dup", None).await.unwrap();
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 1);
+        assert_eq!(blob_files(&t), 1);
+        assert!(matches!(t.store.object(b.id, "dup", None).await, Err(StorageError::NoSuchKey)));
+    }
+
+    #[tokio::test]
+    async fn conditional_writes() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let first = put(&t, &b, "k", b"v1").await.unwrap();
+        let ingest = |d: &'static [u8]| t.store.ingest(body(d), IngestOptions { checksums: vec![], max_size: 100 });
+        let new = || NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        let none_match = WriteConditions { if_none_match_any: true, if_match: None };
+        let err = t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), none_match).await.unwrap_err();
+        assert!(matches!(err, StorageError::PreconditionFailed));
+        let wrong = WriteConditions { if_none_match_any: false, if_match: Some("nope".into()) };
+        assert!(matches!(t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), wrong).await, Err(StorageError::PreconditionFailed)));
+        let right = WriteConditions { if_none_match_any: false, if_match: Some(first.etag.clone()) };
+        t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), right).await.unwrap();
+        let too_big = t.store.ingest(body(&[0u8; 200]), IngestOptions { checksums: vec![], max_size: 100 }).await;
+        assert!(matches!(too_big, Err(StorageError::TooLarge(100))));
+    }
+
+    #[tokio::test]
+    async fn failed_ingest_leaves_no_staging_file() {
+        let t = store().await;
+        let data = vec![7u8; 200_000];
+        let mut chunks: Vec<std::io::Result<bytes::Bytes>> = data.chunks(65536).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        chunks.push(Err(std::io::Error::other("client went away")));
+        let err = t.store.ingest(futures::stream::iter(chunks), IngestOptions { checksums: vec![], max_size: u64::MAX }).await;
+        assert!(matches!(err, Err(StorageError::Body(_))));
+        let staged = std::fs::read_dir(t.store.root().join("tmp")).unwrap().count();
+        assert_eq!(staged, 0);
+    }
+
+    #[tokio::test]
+    async fn bucket_rules() {
+        let t = store().await;
+        let other = t.store.create_user("other", "AK2", "secret123").await.unwrap().user;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        assert!(matches!(t.store.create_bucket(&t.owner, "b", "us-east-1").await, Err(StorageError::BucketAlreadyOwnedByYou)));
+        assert!(matches!(t.store.create_bucket(&other, "b", "us-east-1").await, Err(StorageError::BucketAlreadyExists)));
+        put(&t, &b, "k", b"x").await.unwrap();
+        assert!(matches!(t.store.delete_bucket("b").await, Err(StorageError::BucketNotEmpty)));
+        t.store.delete_object(b.id, "k", Some("null")).await.unwrap();
+        t.store.delete_bucket("b").await.unwrap();
+        assert!(matches!(t.store.bucket("b").await, Err(StorageError::NoSuchBucket)));
+    }
+}
