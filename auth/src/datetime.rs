@@ -34,9 +34,15 @@ pub(crate) fn parse_ymd(s: &str) -> Option<Date> {
     Date::from_calendar_date(year as i32, month, day as u8).ok()
 }
 
-/// Parses an HTTP `Date` header (IMF-fixdate, RFC 850 or asctime).
+/// Parses an HTTP `Date` header (IMF-fixdate, RFC 850 or asctime). A UTC zone written as a
+/// numeric offset (`+0000`, `-0000`, as Python's email.utils writes it) or `UTC` is accepted too.
 pub(crate) fn parse_http_date(s: &str) -> Option<SystemTime> {
-    httpdate::parse_http_date(s.trim()).ok()
+    let s = s.trim();
+    if let Ok(t) = httpdate::parse_http_date(s) {
+        return Some(t);
+    }
+    let head = ["+0000", "-0000", "UTC", "Z"].iter().find_map(|zone| s.strip_suffix(zone))?;
+    httpdate::parse_http_date(&format!("{}GMT", head)).ok()
 }
 
 /// Formats a time as `YYYYMMDD'T'HHMMSS'Z'`.
@@ -65,6 +71,19 @@ fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
     })
+}
+
+#[cfg(test)]
+mod numeric_zone_tests {
+    use super::*;
+
+    #[test]
+    fn utc_offsets_in_http_dates() {
+        let gmt = parse_http_date("Mon, 23 Nov 2026 09:29:04 GMT").unwrap();
+        assert_eq!(parse_http_date("Mon, 23 Nov 2026 09:29:04 -0000"), Some(gmt));
+        assert_eq!(parse_http_date("Mon, 23 Nov 2026 09:29:04 +0000"), Some(gmt));
+        assert_eq!(parse_http_date("Mon, 23 Nov 2026 09:29:04 +0100"), None);
+    }
 }
 
 #[cfg(test)]

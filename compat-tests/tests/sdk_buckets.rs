@@ -44,17 +44,16 @@ async fn create_list_head_delete_bucket() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn recreate_own_bucket_is_bucket_already_owned_by_you() {
-    // Real S3 in us-east-1 answers 200 here for legacy reasons; every other region, MinIO and
-    // Coffer answer 409 BucketAlreadyOwnedByYou.
+async fn recreate_own_bucket_in_us_east_1_succeeds() {
+    // S3 in us-east-1 answers 200 to re-creating a bucket you own (a legacy it keeps);
+    // Coffer, whose default region is us-east-1, does the same. The bucket is untouched.
     let server = TestServer::start();
     let s3 = server.client();
     s3.create_bucket().bucket("twice").send().await.unwrap();
-    assert_s3_error(
-        s3.create_bucket().bucket("twice").send().await,
-        409,
-        "BucketAlreadyOwnedByYou",
-    );
+    s3.put_object().bucket("twice").key("k").body(b"kept".to_vec().into()).send().await.unwrap();
+    s3.create_bucket().bucket("twice").send().await.unwrap();
+    let got = s3.get_object().bucket("twice").key("k").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"kept");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 //! Authentication glue: hands the request to coffer-auth's SigV4 verifier and turns the result
 //! into the caller's identity (a user, or anonymous) and the body's payload mode.
 
-use crate::error::S3Result;
+use crate::error::{S3Error, S3Result};
 use crate::state::AppState;
 use actix_web::HttpRequest;
 use coffer_auth::{Payload, SignedRequest};
@@ -40,12 +40,19 @@ pub fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<Authenticat
         raw_query: req.uri().query().unwrap_or(""),
         headers: &headers,
     };
-    let lookup = |ak: &str| state.credentials(ak).map(|c| c.secret_key);
+    // The lookup remembers whose key it found, so the caller's identity needs no second query.
+    let found = std::cell::RefCell::new(None);
+    let lookup = |ak: &str| {
+        let creds = state.credentials(ak)?;
+        let secret = creds.secret_key.clone();
+        *found.borrow_mut() = Some(creds);
+        Some(secret)
+    };
     match coffer_auth::verify_sigv4(&signed, std::time::SystemTime::now(), &state.region, &lookup)? {
         None => Ok(Authenticated { principal: None, payload: Payload::Unsigned }),
         Some(v) => {
-            let creds = state.credentials(&v.access_key).ok_or_else(|| {
-                crate::error::S3Error::from(coffer_auth::AuthError::InvalidAccessKeyId { access_key: v.access_key.clone() })
+            let creds = found.into_inner().ok_or_else(|| {
+                S3Error::from(coffer_auth::AuthError::InvalidAccessKeyId { access_key: v.access_key.clone() })
             })?;
             Ok(Authenticated { principal: Some(Principal { user: creds.user }), payload: v.payload })
         }

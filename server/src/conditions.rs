@@ -2,6 +2,7 @@
 //! their x-amz-copy-source-* twins), evaluated in the order S3 (and RFC 7232) gives them.
 
 use crate::error::{ErrorCode, S3Result};
+use coffer_storage::etag_list_matches as etag_matches;
 use actix_web::http::header::HeaderMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,13 +22,6 @@ fn date(headers: &HeaderMap, name: &str) -> Option<SystemTime> {
     header(headers, name).and_then(|v| httpdate::parse_http_date(v).ok())
 }
 
-/// Whether an If-Match / If-None-Match list matches `etag` (unquoted).
-fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|candidate| {
-        let candidate = candidate.strip_prefix("W/").unwrap_or(candidate);
-        candidate == "*" || candidate.trim_matches('"') == etag
-    })
-}
 
 impl Preconditions {
     /// The conditions of a GET/HEAD (`prefix` "") or of a copy source (`prefix` "x-amz-copy-source-").

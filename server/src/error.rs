@@ -196,13 +196,29 @@ impl From<StorageError> for S3Error {
 
 impl From<coffer_auth::AuthError> for S3Error {
     fn from(e: coffer_auth::AuthError) -> S3Error {
-        S3Error {
+        use coffer_auth::AuthError as A;
+        let mut err = S3Error {
             code: e.code(),
             status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
             message: e.to_string(),
             resource: None,
             extra: Vec::new(),
+        };
+        match e {
+            A::SignatureDoesNotMatch(m) => {
+                err = err
+                    .with("AWSAccessKeyId", m.access_key)
+                    .with("StringToSign", m.string_to_sign)
+                    .with("SignatureProvided", m.signature_provided)
+                    .with("CanonicalRequest", m.canonical_request);
+            }
+            A::RequestTimeTooSkewed { request_time, server_time } => {
+                err = err.with("RequestTime", request_time).with("ServerTime", server_time).with("MaxAllowedSkewMilliseconds", "900000");
+            }
+            A::InvalidAccessKeyId { access_key } => err = err.with("AWSAccessKeyId", access_key),
+            _ => {}
         }
+        err
     }
 }
 

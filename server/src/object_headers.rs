@@ -25,6 +25,24 @@ const STORAGE_CLASSES: &[&str] = &[
     "EXPRESS_ONEZONE",
 ];
 
+/// A header value as text: UTF-8 when it is valid UTF-8, else ISO-8859-1 (HTTP's old default).
+fn header_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => bytes.iter().map(|&b| b as char).collect(),
+    }
+}
+
+/// Text back to header bytes: ISO-8859-1 when every character fits (so clients that read
+/// headers as Latin-1, as Python does, get back what they sent), else UTF-8.
+fn header_bytes(text: &str) -> Vec<u8> {
+    if text.chars().all(|c| (c as u32) < 0x100) {
+        text.chars().map(|c| c as u8).collect()
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -42,7 +60,7 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
     let mut user_size = 0;
     for (name, value) in headers.iter() {
         if let Some(meta_name) = name.as_str().strip_prefix("x-amz-meta-") {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let value = header_text(value.as_bytes());
             user_size += meta_name.len() + value.len();
             user.push((meta_name.to_string(), value));
         }
@@ -110,7 +128,9 @@ pub fn object_headers(resp: &mut HttpResponseBuilder, rec: &ObjectRecord, query:
         }
     }
     for (k, v) in &m.user {
-        resp.append_header((format!("x-amz-meta-{k}"), v.clone()));
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_bytes(&header_bytes(v)) {
+            resp.append_header((format!("x-amz-meta-{k}"), value));
+        }
     }
     if let Some(class) = &m.storage_class {
         resp.insert_header(("x-amz-storage-class", class.clone()));
@@ -151,6 +171,14 @@ mod tests {
         assert_eq!(err.code, "MetadataTooLarge");
         let m = meta_from_request(&headers(&[("x-amz-meta-Color", "blue")])).unwrap();
         assert_eq!(m.user, vec![("color".to_string(), "blue".to_string())]);
+    }
+
+    #[test]
+    fn metadata_text_round_trips_latin1_and_utf8() {
+        assert_eq!(header_text(b"Hello World\xe9"), "Hello World\u{e9}");
+        assert_eq!(header_text("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(header_bytes("Hello World\u{e9}"), b"Hello World\xe9");
+        assert_eq!(header_bytes("\u{2603}"), "\u{2603}".as_bytes());
     }
 
     #[test]

@@ -122,13 +122,22 @@ pub struct ObjectRecord {
     pub meta: ObjectMeta,
 }
 
-/// Conditions a write checks atomically against the current latest version.
+/// Conditions a write checks atomically against the current latest version. Each is an
+/// entity-tag list as sent in the header (`*`, or quoted or bare ETags separated by commas).
 #[derive(Clone, Debug, Default)]
 pub struct WriteConditions {
-    /// If-None-Match: * — fail if the key exists.
-    pub if_none_match_any: bool,
-    /// If-Match: etag (unquoted) — fail unless the current object has this ETag.
+    /// If-None-Match — fail (PreconditionFailed) if a current object matches.
+    pub if_none_match: Option<String>,
+    /// If-Match — fail unless a current object matches (NoSuchKey if there is none).
     pub if_match: Option<String>,
+}
+
+/// Whether an If-Match / If-None-Match entity-tag list matches `etag` (unquoted).
+pub fn etag_list_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|candidate| {
+        let candidate = candidate.strip_prefix("W/").unwrap_or(candidate);
+        candidate == "*" || candidate.trim_matches('"') == etag
+    })
 }
 
 #[derive(Clone, Debug, Default)]

@@ -173,13 +173,15 @@ fn latest(c: &Connection, bucket_id: i64, key: &str) -> Result<Option<Latest>> {
 
 fn check_conditions(current: Option<&Latest>, cond: &WriteConditions) -> Result<()> {
     let live = current.filter(|l| !l.delete_marker);
-    if cond.if_none_match_any && live.is_some() {
-        return Err(StorageError::PreconditionFailed);
+    if let (Some(list), Some(l)) = (&cond.if_none_match, live) {
+        if etag_list_matches(list, &l.etag) {
+            return Err(StorageError::PreconditionFailed);
+        }
     }
-    if let Some(want) = &cond.if_match {
+    if let Some(list) = &cond.if_match {
         match live {
             None => return Err(StorageError::NoSuchKey),
-            Some(l) if want != "*" && &l.etag != want => return Err(StorageError::PreconditionFailed),
+            Some(l) if !etag_list_matches(list, &l.etag) => return Err(StorageError::PreconditionFailed),
             Some(_) => {}
         }
     }
@@ -396,12 +398,12 @@ mod tests {
         let first = put(&t, &b, "k", b"v1").await.unwrap();
         let ingest = |d: &'static [u8]| t.store.ingest(body(d), IngestOptions { checksums: vec![], max_size: 100 });
         let new = || NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
-        let none_match = WriteConditions { if_none_match_any: true, if_match: None };
+        let none_match = WriteConditions { if_none_match: Some("*".into()), if_match: None };
         let err = t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), none_match).await.unwrap_err();
         assert!(matches!(err, StorageError::PreconditionFailed));
-        let wrong = WriteConditions { if_none_match_any: false, if_match: Some("nope".into()) };
+        let wrong = WriteConditions { if_none_match: None, if_match: Some("\"nope\"".into()) };
         assert!(matches!(t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), wrong).await, Err(StorageError::PreconditionFailed)));
-        let right = WriteConditions { if_none_match_any: false, if_match: Some(first.etag.clone()) };
+        let right = WriteConditions { if_none_match: Some("\"other\"".into()), if_match: Some(format!("\"{}\"", first.etag)) };
         t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), right).await.unwrap();
         let too_big = t.store.ingest(body(&[0u8; 200]), IngestOptions { checksums: vec![], max_size: 100 }).await;
         assert!(matches!(too_big, Err(StorageError::TooLarge(100))));

@@ -30,6 +30,10 @@ struct ListAllMyBucketsResult {
     xmlns: &'static str,
     owner: Owner,
     buckets: BucketList,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -46,16 +50,45 @@ struct BucketEntry {
     bucket_region: String,
 }
 
+/// Most buckets one ListBuckets page may hold.
+const MAX_BUCKETS: usize = 10_000;
+
 pub async fn list_buckets(ctx: &Ctx<'_>) -> S3Result<HttpResponse> {
     let user = ctx.user()?;
-    let buckets = ctx.state.store.list_buckets(&user.id).await?;
+    let max = match ctx.query.get("max-buckets") {
+        None => MAX_BUCKETS,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_BUCKETS).contains(n))
+            .ok_or_else(|| S3Error::invalid_argument("max-buckets must be between 1 and 10000").with("ArgumentName", "max-buckets"))?,
+    };
+    let prefix = ctx.query.get("prefix").unwrap_or("");
+    // The continuation token is the name of the last bucket returned; names are plain ASCII.
+    let after = ctx.query.get("continuation-token").unwrap_or("");
+    let mut buckets: Vec<_> = ctx
+        .state
+        .store
+        .list_buckets(&user.id)
+        .await?
+        .into_iter()
+        .filter(|b| b.name.starts_with(prefix) && b.name.as_str() > after)
+        .collect();
+    let continuation_token = (buckets.len() > max).then(|| buckets[max - 1].name.clone());
+    buckets.truncate(max);
     let items = buckets
         .into_iter()
         .map(|b| BucketEntry { name: b.name, creation_date: timestamp(b.created_ms), bucket_region: b.region })
         .collect();
     xml::ok(
         "ListAllMyBucketsResult",
-        &ListAllMyBucketsResult { xmlns: S3_NAMESPACE, owner: Owner::of(user), buckets: BucketList { items } },
+        &ListAllMyBucketsResult {
+            xmlns: S3_NAMESPACE,
+            owner: Owner::of(user),
+            buckets: BucketList { items },
+            continuation_token,
+            prefix: (!prefix.is_empty()).then(|| prefix.to_string()),
+        },
     )
 }
 
@@ -86,6 +119,9 @@ struct CreateBucketConfiguration {
     location_constraint: Option<String>,
 }
 
+/// The region where re-creating a bucket you own succeeds.
+const LEGACY_REGION: &str = "us-east-1";
+
 /// Largest CreateBucketConfiguration body we read.
 const CREATE_BODY_LIMIT: usize = 64 * 1024;
 
@@ -114,7 +150,8 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
     };
     match ctx.state.store.create_bucket(&user, name, &region).await {
         Ok(_) => {}
-        // S3 outside us-east-1 answers BucketAlreadyOwnedByYou; us-east-1 keeps the old 200.
+        // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200.
+        Err(StorageError::BucketAlreadyOwnedByYou) if region == LEGACY_REGION => {}
         Err(StorageError::BucketAlreadyOwnedByYou) => {
             return Err(S3Error::new(ErrorCode::BucketAlreadyOwnedByYou).with("BucketName", name))
         }

@@ -89,7 +89,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     meta.checksum = src.meta.checksum.clone();
 
     let new = NewObject { key: key.to_string(), owner_id: ctx.user()?.id.clone(), meta };
-    let record = ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)?).await?;
+    let record = ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?;
 
     let mut resp = HttpResponse::Ok();
     if src.version_id != NULL_VERSION || src_bucket.versioning != Versioning::Unversioned {

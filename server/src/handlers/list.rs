@@ -151,7 +151,8 @@ pub async fn list_objects_v1(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpR
         &ListBucketResult {
             xmlns: S3_NAMESPACE,
             name: bucket.name.clone(),
-            prefix: enc.name(&params.prefix),
+            // v1 never encodes Prefix, even with encoding-type=url (clients do not decode it).
+            prefix: params.prefix.clone(),
             marker: enc.name(marker.as_deref().unwrap_or("")),
             next_marker,
             max_keys,

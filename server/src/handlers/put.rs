@@ -44,19 +44,12 @@ pub fn check_payload_hash(payload: &Payload, body: &[u8]) -> S3Result<()> {
     Ok(())
 }
 
-/// Conditional-write headers of a PUT: If-None-Match: * and If-Match.
-pub fn write_conditions(ctx: &Ctx<'_>) -> S3Result<WriteConditions> {
-    let mut cond = WriteConditions::default();
-    if let Some(v) = ctx.header("if-none-match") {
-        if v.trim() != "*" {
-            return Err(S3Error::new(ErrorCode::NotImplemented).with_message("If-None-Match on PUT only accepts '*'."));
-        }
-        cond.if_none_match_any = true;
+/// Conditional-write headers of a PUT: If-None-Match and If-Match, checked at commit.
+pub fn write_conditions(ctx: &Ctx<'_>) -> WriteConditions {
+    WriteConditions {
+        if_none_match: ctx.header("if-none-match").map(str::to_string),
+        if_match: ctx.header("if-match").map(str::to_string),
     }
-    if let Some(v) = ctx.header("if-match") {
-        cond.if_match = Some(v.trim().trim_matches('"').to_string());
-    }
-    Ok(cond)
 }
 
 fn declared_length(ctx: &Ctx<'_>) -> S3Result<Option<u64>> {
@@ -76,14 +69,14 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
             .with("ProposedSize", length.unwrap_or(0).to_string())
             .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
-    let chunked_transfer = ctx.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if length.is_none() && !chunked_transfer {
+    // Without a declared length only aws-chunked bodies are accepted, as in S3.
+    if length.is_none() && !matches!(ctx.payload, Payload::Streaming(_)) {
         return Err(S3Error::new(ErrorCode::MissingContentLength));
     }
     let mut meta = meta_from_request(ctx.req.headers())?;
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
-    let conditions = write_conditions(ctx)?;
+    let conditions = write_conditions(ctx);
 
     let body = request_body(payload, &ctx.payload);
     let opts = IngestOptions { checksums: checksums.algorithms.clone(), max_size: MAX_PUT_SIZE };
