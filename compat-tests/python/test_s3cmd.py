@@ -59,7 +59,7 @@ def test_s3cmd_basic(http_server, s3cmd, tmp_path):
 
         listing = s3cmd("ls", f"s3://{name}/dir/").stdout
         assert f"s3://{name}/dir/upload.bin" in listing
-        assert f"DIR  s3://{name}/dir/sub/" in " ".join(listing.split()) or f"s3://{name}/dir/sub/" in listing
+        assert any(l.split() == ["DIR", f"s3://{name}/dir/sub/"] for l in listing.splitlines()), listing
         line = next(l for l in listing.splitlines() if l.endswith(f"s3://{name}/dir/upload.bin"))
         assert str(len(data)) in line.split()
 

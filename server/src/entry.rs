@@ -45,7 +45,8 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     | Operation::HeadObject { key, .. }
     | Operation::PutObject { key, .. }
     | Operation::CopyObject { key, .. }
-    | Operation::DeleteObject { key, .. } = &op
+    | Operation::DeleteObject { key, .. }
+    | Operation::CreateMultipartUpload { key, .. } = &op
     {
         if key.len() > MAX_KEY_LEN {
             return Err(S3Error::new(ErrorCode::KeyTooLongError)
@@ -71,6 +72,14 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         PutObject { bucket, key } => handlers::put::put_object(&ctx, &bucket, &key, payload).await,
         CopyObject { bucket, key } => handlers::copy::copy_object(&ctx, &bucket, &key).await,
         DeleteObject { bucket, key } => handlers::delete::delete_object(&ctx, &bucket, &key).await,
+        GetObjectAttributes { bucket, key } => handlers::attributes::get_object_attributes(&ctx, &bucket, &key).await,
+        ListMultipartUploads { bucket } => handlers::multipart::list_multipart_uploads(&ctx, &bucket).await,
+        CreateMultipartUpload { bucket, key } => handlers::multipart::create_multipart_upload(&ctx, &bucket, &key).await,
+        UploadPart { bucket, key } => handlers::multipart::upload_part(&ctx, &bucket, &key, payload).await,
+        UploadPartCopy { bucket, key } => handlers::multipart::upload_part_copy(&ctx, &bucket, &key).await,
+        CompleteMultipartUpload { bucket, key } => handlers::multipart::complete_multipart_upload(&ctx, &bucket, &key, payload).await,
+        AbortMultipartUpload { bucket, key } => handlers::multipart::abort_multipart_upload(&ctx, &bucket, &key).await,
+        ListParts { bucket, key } => handlers::multipart::list_parts(&ctx, &bucket, &key).await,
         NotImplemented { name } => {
             Err(S3Error::new(ErrorCode::NotImplemented).with_message(format!("{name} is not implemented by Coffer yet.")))
         }

@@ -13,12 +13,15 @@ pub enum ErrorCode {
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     EntityTooLarge,
+    EntityTooSmall,
     IncompleteBody,
     InternalError,
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
     InvalidLocationConstraint,
+    InvalidPart,
+    InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
     InvalidStorageClass,
@@ -29,6 +32,7 @@ pub enum ErrorCode {
     MissingContentLength,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchUpload,
     NoSuchVersion,
     NotImplemented,
     NotModified,
@@ -46,12 +50,15 @@ impl ErrorCode {
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
             EntityTooLarge => "EntityTooLarge",
+            EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
             InvalidLocationConstraint => "InvalidLocationConstraint",
+            InvalidPart => "InvalidPart",
+            InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidStorageClass => "InvalidStorageClass",
@@ -62,6 +69,7 @@ impl ErrorCode {
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
+            NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
@@ -74,7 +82,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied => StatusCode::FORBIDDEN,
-            NoSuchBucket | NoSuchKey | NoSuchVersion => StatusCode::NOT_FOUND,
+            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -96,12 +104,15 @@ impl ErrorCode {
             BucketAlreadyOwnedByYou => "Your previous request to create the named bucket succeeded and you already own it.",
             BucketNotEmpty => "The bucket you tried to delete is not empty",
             EntityTooLarge => "Your proposed upload exceeds the maximum allowed object size.",
+            EntityTooSmall => "Your proposed upload is smaller than the minimum allowed object size.",
             IncompleteBody => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
             InternalError => "We encountered an internal error. Please try again.",
             InvalidArgument => "Invalid Argument",
             InvalidBucketName => "The specified bucket is not valid.",
             InvalidDigest => "The Content-MD5 or checksum you specified is not valid.",
             InvalidLocationConstraint => "The specified location-constraint is not valid.",
+            InvalidPart => "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag.",
+            InvalidPartOrder => "The list of parts was not in ascending order. Parts must be ordered by part number.",
             InvalidRange => "The requested range is not satisfiable",
             InvalidRequest => "Invalid Request",
             InvalidStorageClass => "The storage class you specified is not valid.",
@@ -112,6 +123,7 @@ impl ErrorCode {
             MissingContentLength => "You must provide the Content-Length HTTP header.",
             NoSuchBucket => "The specified bucket does not exist",
             NoSuchKey => "The specified key does not exist.",
+            NoSuchUpload => "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
             NoSuchVersion => "The specified version does not exist.",
             NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
             NotModified => "Not Modified",
@@ -189,8 +201,24 @@ impl From<StorageError> for S3Error {
             StorageError::PreconditionFailed => C::PreconditionFailed.into(),
             StorageError::TooLarge(_) => C::EntityTooLarge.into(),
             StorageError::Body(io) => crate::body::body_error(io),
+            StorageError::Multipart(m) => multipart_error(m),
             other => S3Error::internal(other),
         }
+    }
+}
+
+fn multipart_error(e: coffer_storage::MultipartError) -> S3Error {
+    use coffer_storage::MultipartError as M;
+    match e {
+        M::NoSuchUpload => ErrorCode::NoSuchUpload.into(),
+        M::InvalidPart(n) => S3Error::new(ErrorCode::InvalidPart).with("PartNumber", n.to_string()),
+        M::InvalidPartOrder => ErrorCode::InvalidPartOrder.into(),
+        M::EntityTooSmall { number, size, min } => S3Error::new(ErrorCode::EntityTooSmall)
+            .with("ProposedSize", size.to_string())
+            .with("MinSizeAllowed", min.to_string())
+            .with("PartNumber", number.to_string()),
+        M::ChecksumMismatch { .. } => S3Error::new(ErrorCode::BadDigest).with_message(e.to_string()),
+        M::SizeMismatch { .. } => S3Error::invalid_request(e.to_string()),
     }
 }
 

@@ -138,7 +138,7 @@ pub fn object_headers(resp: &mut HttpResponseBuilder, rec: &ObjectRecord, query:
     if checksum_mode {
         if let Some(c) = &m.checksum {
             resp.insert_header((format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()), c.value.clone()));
-            resp.insert_header(("x-amz-checksum-type", "FULL_OBJECT"));
+            resp.insert_header(("x-amz-checksum-type", c.kind.as_str()));
         }
     }
 }

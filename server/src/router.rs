@@ -24,6 +24,14 @@ pub enum Operation {
     PutObject { bucket: String, key: String },
     CopyObject { bucket: String, key: String },
     DeleteObject { bucket: String, key: String },
+    GetObjectAttributes { bucket: String, key: String },
+    ListMultipartUploads { bucket: String },
+    CreateMultipartUpload { bucket: String, key: String },
+    UploadPart { bucket: String, key: String },
+    UploadPartCopy { bucket: String, key: String },
+    CompleteMultipartUpload { bucket: String, key: String },
+    AbortMultipartUpload { bucket: String, key: String },
+    ListParts { bucket: String, key: String },
     /// A real S3 operation that Coffer does not provide yet.
     NotImplemented { name: &'static str },
 }
@@ -127,22 +135,18 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("replication", "BucketReplication"),
     ("requestPayment", "BucketRequestPayment"),
     ("tagging", "BucketTagging"),
-    ("uploads", "MultipartUploads"),
     ("versioning", "BucketVersioning"),
     ("website", "BucketWebsite"),
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
     ("acl", "ObjectAcl"),
-    ("attributes", "ObjectAttributes"),
     ("legal-hold", "ObjectLegalHold"),
     ("restore", "RestoreObject"),
     ("retention", "ObjectRetention"),
     ("select", "SelectObjectContent"),
     ("tagging", "ObjectTagging"),
     ("torrent", "ObjectTorrent"),
-    ("uploadId", "MultipartUpload"),
-    ("uploads", "MultipartUpload"),
 ];
 
 fn subresource(query: &Query, table: &[(&str, &'static str)]) -> Option<&'static str> {
@@ -169,6 +173,7 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         return match m {
             "GET" if query.has("location") => Ok(GetBucketLocation { bucket }),
             "GET" if query.has("versions") => Ok(ListObjectVersions { bucket }),
+            "GET" if query.has("uploads") => Ok(ListMultipartUploads { bucket }),
             "GET" if query.get("list-type") == Some("2") => Ok(ListObjectsV2 { bucket }),
             "GET" => Ok(ListObjects { bucket }),
             "HEAD" => Ok(HeadBucket { bucket }),
@@ -182,7 +187,15 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
     if let Some(name) = subresource(query, OBJECT_SUBRESOURCES) {
         return Ok(NotImplemented { name });
     }
+    let upload = query.has("uploadId");
     match m {
+        "GET" if query.has("attributes") => Ok(GetObjectAttributes { bucket, key }),
+        "GET" if upload => Ok(ListParts { bucket, key }),
+        "POST" if query.has("uploads") => Ok(CreateMultipartUpload { bucket, key }),
+        "POST" if upload => Ok(CompleteMultipartUpload { bucket, key }),
+        "PUT" if upload && copy_source => Ok(UploadPartCopy { bucket, key }),
+        "PUT" if upload => Ok(UploadPart { bucket, key }),
+        "DELETE" if upload => Ok(AbortMultipartUpload { bucket, key }),
         "GET" => Ok(GetObject { bucket, key }),
         "HEAD" => Ok(HeadObject { bucket, key }),
         "PUT" if copy_source => Ok(CopyObject { bucket, key }),
@@ -214,6 +227,12 @@ mod tests {
     fn routes_object_operations() {
         assert_eq!(r("GET", Some("b"), Some("k"), "x-id=GetObject"), Operation::GetObject { bucket: "b".into(), key: "k".into() });
         assert_eq!(r("PUT", Some("b"), Some("k"), "tagging"), Operation::NotImplemented { name: "ObjectTagging" });
+        let (b, k) = (String::from("b"), String::from("k"));
+        assert_eq!(r("POST", Some("b"), Some("k"), "uploads"), Operation::CreateMultipartUpload { bucket: b.clone(), key: k.clone() });
+        assert_eq!(r("PUT", Some("b"), Some("k"), "partNumber=1&uploadId=u"), Operation::UploadPart { bucket: b.clone(), key: k.clone() });
+        assert_eq!(r("GET", Some("b"), Some("k"), "uploadId=u"), Operation::ListParts { bucket: b.clone(), key: k.clone() });
+        assert_eq!(r("GET", Some("b"), Some("k"), "attributes"), Operation::GetObjectAttributes { bucket: b.clone(), key: k.clone() });
+        assert_eq!(r("GET", Some("b"), None, "uploads"), Operation::ListMultipartUploads { bucket: b });
     }
 
     #[test]

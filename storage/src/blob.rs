@@ -1,6 +1,7 @@
 //! The content-addressed blob directory: immutable files named by the SHA-256 of their bytes
 //! under `blobs/ab/cd/<hex>`, staged in `tmp/` and published by rename with the directory fsynced.
 
+use crate::direct::BlobWriter;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
@@ -33,11 +34,11 @@ impl BlobDir {
     }
 
     /// A fresh temporary file to stage a blob in.
-    pub fn create_staging(self: &Arc<Self>) -> io::Result<(File, StagingFile)> {
+    pub fn create_staging(self: &Arc<Self>) -> io::Result<(BlobWriter, StagingFile)> {
         let name = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
         let path = self.tmp.join(name);
-        let file = File::options().write(true).create_new(true).open(&path)?;
-        Ok((file, StagingFile { path: Some(path) }))
+        let writer = BlobWriter::create(&path)?;
+        Ok((writer, StagingFile { path: Some(path) }))
     }
 
     /// Moves a fully written, fsynced staging file to its content address and pins the hash

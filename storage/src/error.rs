@@ -23,6 +23,8 @@ pub enum StorageError {
     UserExists,
     #[error("access key already exists")]
     AccessKeyExists,
+    #[error("{0}")]
+    Multipart(#[from] crate::multipart::MultipartError),
     #[error("object is larger than allowed ({0} bytes)")]
     TooLarge(u64),
     /// Reading the request body failed; carries the original error so the caller can inspect it.

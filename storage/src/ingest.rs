@@ -2,21 +2,20 @@
 //! content address) and an optional flexible checksum, small bodies in memory, larger on disk.
 
 use crate::blob::{BlobDir, Hash, StagingFile};
+use crate::direct::BlobWriter;
 use crate::error::{Result, StorageError};
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use sha2::Sha256;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 
 /// Bodies up to this size are kept inline in the index.
 pub const INLINE_MAX: usize = 64 * 1024;
-/// Write buffer of the staging file.
-const FILE_BUFFER: usize = 1024 * 1024;
-/// Chunks in flight between the network task and the hashing/writing thread.
-const PIPELINE_DEPTH: usize = 16;
+/// Batches in flight between the network task and each hashing thread.
+const PIPELINE_DEPTH: usize = 8;
 
 pub struct IngestOptions {
     /// Algorithms whose checksum to compute while streaming.
@@ -96,72 +95,127 @@ where
     Ok(Ingested { size, md5, sha256, checksums, data: Staged::Inline(data) })
 }
 
+/// Chunks are handed to the hashing threads in batches of about this many bytes, so a
+/// wake-up of each thread covers a megabyte instead of one network read.
+const BATCH_BYTES: usize = 1024 * 1024;
+
 enum Feed {
-    Data(Bytes),
+    Data(Arc<Vec<Bytes>>),
     Done,
 }
 
+/// Receives chunks until `Done`; `None` if the sender went away first (the body failed).
+fn drain(rx: &mut tokio::sync::mpsc::Receiver<Feed>, mut each: impl FnMut(&Bytes) -> io::Result<()>) -> Result<()> {
+    loop {
+        match rx.blocking_recv() {
+            Some(Feed::Data(batch)) => {
+                for chunk in batch.iter() {
+                    each(chunk)?;
+                }
+            }
+            Some(Feed::Done) => return Ok(()),
+            None => return Err(StorageError::Closed),
+        }
+    }
+}
+
+/// Large bodies are hashed on two threads at once, MD5 on one and SHA-256 (plus the
+/// requested checksums and the file write) on the other: MD5 alone is the slowest stage.
 async fn ingest_to_file<S>(dir: &Arc<BlobDir>, head: Bytes, mut body: S, opts: IngestOptions) -> Result<Ingested>
 where
     S: Stream<Item = io::Result<Bytes>> + Unpin,
 {
-    let (file, staging) = dir.create_staging()?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
+    let started = std::time::Instant::now();
+    let mut chunks = 0u64;
+    let (out, staging) = dir.create_staging()?;
+    let (md5_tx, mut md5_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
+    let (write_tx, write_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
+    let md5_worker = tokio::task::spawn_blocking(move || {
+        let mut md5 = Md5::new();
+        drain(&mut md5_rx, |chunk| {
+            md5.update(chunk);
+            Ok(())
+        })
+        .map(|()| <[u8; 16]>::from(md5.finalize()))
+    });
     let algs = opts.checksums.clone();
-    let worker = tokio::task::spawn_blocking(move || write_and_hash(file, rx, &algs));
+    let write_worker = tokio::task::spawn_blocking(move || write_and_hash(out, write_rx, &algs));
 
     let mut size = head.len() as u64;
     let mut failure = None;
-    if tx.send(Feed::Data(head)).await.is_ok() {
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    size += chunk.len() as u64;
-                    if size > opts.max_size {
-                        failure = Some(StorageError::TooLarge(opts.max_size));
+    let mut next = Some(Ok(head));
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0;
+    while let Some(item) = next {
+        match item {
+            Ok(chunk) => {
+                batch_bytes += chunk.len();
+                batch.push(chunk);
+                if batch_bytes >= BATCH_BYTES {
+                    let full = Arc::new(std::mem::take(&mut batch));
+                    batch_bytes = 0;
+                    if md5_tx.send(Feed::Data(full.clone())).await.is_err() || write_tx.send(Feed::Data(full)).await.is_err() {
                         break;
                     }
-                    if tx.send(Feed::Data(chunk)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    failure = Some(StorageError::Body(e));
-                    break;
                 }
             }
+            Err(e) => {
+                failure = Some(StorageError::Body(e));
+                break;
+            }
         }
-        if failure.is_none() {
-            let _ = tx.send(Feed::Done).await;
+        next = body.next().await;
+        if let Some(Ok(chunk)) = &next {
+            chunks += 1;
+            size += chunk.len() as u64;
+            if size > opts.max_size {
+                failure = Some(StorageError::TooLarge(opts.max_size));
+                break;
+            }
         }
     }
-    drop(tx);
-    let written = worker.await.map_err(|_| StorageError::Closed)?;
+    if failure.is_none() {
+        let rest = Arc::new(batch);
+        let _ = md5_tx.send(Feed::Data(rest.clone())).await;
+        let _ = write_tx.send(Feed::Data(rest)).await;
+        let _ = md5_tx.send(Feed::Done).await;
+        let _ = write_tx.send(Feed::Done).await;
+    }
+    drop((md5_tx, write_tx));
+    let received = started.elapsed();
+    let md5 = md5_worker.await.map_err(|_| StorageError::Closed)?;
+    let written = write_worker.await.map_err(|_| StorageError::Closed)?;
+    tracing::debug!(size, chunks, ?received, total = ?started.elapsed(), "ingested body to a staging file");
     if let Some(f) = failure {
         return Err(f);
     }
-    let (md5, sha256, checksums) = written?;
-    Ok(Ingested { size, md5, sha256, checksums, data: Staged::File(staging) })
+    let (sha256, checksums) = written?;
+    Ok(Ingested { size, md5: md5?, sha256, checksums, data: Staged::File(staging) })
 }
 
 fn write_and_hash(
-    file: std::fs::File,
+    mut out: BlobWriter,
     mut rx: tokio::sync::mpsc::Receiver<Feed>,
     algs: &[ChecksumAlgorithm],
-) -> Result<([u8; 16], Hash, Vec<Checksum>)> {
-    let mut hashes = Hashes::new(algs);
-    let mut out = io::BufWriter::with_capacity(FILE_BUFFER, file);
-    loop {
-        match rx.blocking_recv() {
-            Some(Feed::Data(chunk)) => {
-                hashes.update(&chunk);
-                out.write_all(&chunk)?;
-            }
-            Some(Feed::Done) => break,
-            None => return Err(StorageError::Closed),
+) -> Result<(Hash, Vec<Checksum>)> {
+    let mut sha256 = Sha256::new();
+    let mut checksums: Vec<Checksummer> = algs.iter().map(|a| a.hasher()).collect();
+    drain(&mut rx, |chunk| {
+        sha256.update(chunk);
+        for c in &mut checksums {
+            c.update(chunk);
         }
-    }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_data()?;
-    Ok(hashes.finish())
+        out.write_all(chunk)
+    })?;
+    out.finish()?;
+    Ok((sha256.finalize().into(), checksums.into_iter().map(|c| c.finish()).collect()))
+}
+
+/// Like `ingest`, but always stages to a file however small the body, for bodies that must
+/// become a blob of their own (the parts of a multipart upload).
+pub(crate) async fn ingest_to_blob<S>(dir: &Arc<BlobDir>, body: S, opts: IngestOptions) -> Result<Ingested>
+where
+    S: Stream<Item = io::Result<Bytes>> + Unpin,
+{
+    ingest_to_file(dir, Bytes::new(), body, opts).await
 }

@@ -3,12 +3,14 @@
 
 mod blob;
 mod buckets;
+mod direct;
 mod error;
 mod gc;
 mod index;
 mod ingest;
 mod listing;
 mod model;
+mod multipart;
 mod objects;
 mod read;
 mod rows;
@@ -17,6 +19,7 @@ mod users;
 pub use error::{Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use model::*;
+pub use multipart::MultipartError;
 pub use objects::{DeleteOutcome, NewObject};
 pub use read::BodyStream;
 

@@ -5,13 +5,13 @@ use crate::error::Result;
 use crate::model::*;
 use crate::rows::{object_from_row, OBJECT_COLUMNS};
 use crate::Store;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// Rows fetched per query while scanning.
 const SCAN_BATCH: usize = 1000;
 
 /// The smallest byte string greater than every string that starts with `prefix`, if any.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
@@ -23,30 +23,36 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The common prefix `key` rolls up into under `prefix` and `delimiter`, if any.
-fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
+pub(crate) fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
     let delim = delimiter.filter(|d| !d.is_empty())?;
     let rest = key.get(prefix.len()..)?;
     rest.find(delim).map(|i| &key[..prefix.len() + i + delim.len()])
 }
 
-/// Where a scan starts: at the prefix, after the marker, and past the marker's own common
-/// prefix when the marker is one (or lies inside one) that was already returned.
-fn scan_start(prefix: &str, delimiter: Option<&str>, after: Option<&str>) -> (Vec<u8>, Option<Vec<u8>>) {
-    let mut lower_inclusive = prefix.as_bytes().to_vec();
-    let mut after_exclusive = None;
-    if let Some(m) = after {
-        match common_prefix(m, prefix, delimiter) {
-            Some(cp) => {
-                if let Some(end) = prefix_end(cp.as_bytes()) {
-                    lower_inclusive = lower_inclusive.max(end);
-                } else {
-                    lower_inclusive = vec![0xff; 1025];
-                }
-            }
-            None => after_exclusive = Some(m.as_bytes().to_vec()),
-        }
-    }
-    (lower_inclusive, after_exclusive)
+/// The smallest byte string greater than `s`: `s` followed by a zero byte.
+fn just_after(s: &[u8]) -> Vec<u8> {
+    let mut v = s.to_vec();
+    v.push(0);
+    v
+}
+
+/// Where a scan starts (inclusive): at the prefix, after the marker, and past the marker's own
+/// common prefix when the marker is one (or lies inside one) that was already returned.
+fn scan_start(prefix: &str, delimiter: Option<&str>, after: Option<&str>) -> Option<Vec<u8>> {
+    let from_prefix = prefix.as_bytes().to_vec();
+    let Some(m) = after else { return Some(from_prefix) };
+    let from_marker = match common_prefix(m, prefix, delimiter) {
+        Some(cp) => prefix_end(cp.as_bytes())?,
+        None => just_after(m.as_bytes()),
+    };
+    Some(from_prefix.max(from_marker))
+}
+
+/// The SQL of a range scan over `objects` with `filter`, with or without an upper bound, so
+/// that SQLite can use both bounds of the index range.
+fn range_sql(columns: &str, filter: &str, bounded: bool, order: &str) -> String {
+    let upper = if bounded { "AND key < ?3" } else { "AND ?3 IS NULL" };
+    format!("SELECT {columns} FROM objects WHERE bucket_id = ?1 AND {filter} AND key >= ?2 {upper} ORDER BY {order} LIMIT ?4")
 }
 
 impl Store {
@@ -67,22 +73,17 @@ fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPag
         return Ok(page);
     }
     let upper = prefix_end(p.prefix.as_bytes());
-    let (mut lower, mut after) = scan_start(&p.prefix, p.delimiter.as_deref(), p.after.as_deref());
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {OBJECT_COLUMNS} FROM objects
-         WHERE bucket_id = ?1 AND is_latest = 1 AND key >= ?2 AND key > ?3 AND (?4 IS NULL OR key < ?4)
-         ORDER BY key LIMIT ?5"
-    ))?;
+    let Some(mut lower) = scan_start(&p.prefix, p.delimiter.as_deref(), p.after.as_deref()) else {
+        return Ok(page);
+    };
+    let mut stmt = c.prepare_cached(&range_sql(OBJECT_COLUMNS, "is_latest = 1", upper.is_some(), "key"))?;
     'scan: loop {
         let rows: Vec<ObjectRecord> = stmt
-            .query_map(
-                params![bucket_id, lower, after.as_deref().unwrap_or(&[]), upper, SCAN_BATCH as i64],
-                object_from_row,
-            )?
+            .query_map(params![bucket_id, lower, upper, SCAN_BATCH as i64], object_from_row)?
             .collect::<rusqlite::Result<_>>()?;
         let exhausted = rows.len() < SCAN_BATCH;
         for rec in rows {
-            after = Some(rec.key.as_bytes().to_vec());
+            lower = just_after(rec.key.as_bytes());
             if rec.delete_marker {
                 continue;
             }
@@ -119,8 +120,10 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
         return Ok(page);
     }
     let upper = prefix_end(p.prefix.as_bytes());
-    let (mut lower, after) = scan_start(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref());
-    // Continue inside the marker key when a version-id marker names where to resume.
+    let Some(mut lower) = scan_start(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref()) else {
+        return Ok(page);
+    };
+    // Inside a key, versions older than `resume`'s sequence number are still to come.
     let mut resume: Option<(Vec<u8>, i64)> = None;
     if let (Some(km), Some(vm)) = (&p.key_marker, &p.version_id_marker) {
         let seq: Option<i64> = c
@@ -129,27 +132,23 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
                 params![bucket_id, km.as_bytes(), vm],
                 |r| r.get(0),
             )
-            .ok();
+            .optional()?;
         if let Some(seq) = seq {
-            resume = Some((km.as_bytes().to_vec(), seq));
+            lower = km.as_bytes().to_vec();
+            resume = Some((lower.clone(), seq));
         }
     }
-    let mut after = after.unwrap_or_default();
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {OBJECT_COLUMNS}, seq FROM objects
-         WHERE bucket_id = ?1 AND key >= ?2 AND (key > ?3 OR (key = ?4 AND seq < ?5)) AND (?6 IS NULL OR key < ?6)
-         ORDER BY key, seq DESC LIMIT ?7"
-    ))?;
+    let columns = format!("{OBJECT_COLUMNS}, seq");
+    let filter = "(?5 IS NULL OR key != ?5 OR seq < ?6)";
+    let mut stmt = c.prepare_cached(&range_sql(&columns, filter, upper.is_some(), "key, seq DESC"))?;
     let mut last: Option<(String, String)> = None;
     'scan: loop {
         let (rkey, rseq) = match &resume {
-            Some((k, s)) => (k.clone(), *s),
-            None => (Vec::new(), i64::MIN),
+            Some((k, s)) => (Some(k.clone()), *s),
+            None => (None, 0),
         };
         let rows: Vec<(ObjectRecord, i64)> = stmt
-            .query_map(params![bucket_id, lower, after, rkey, rseq, upper, SCAN_BATCH as i64], |r| {
-                Ok((object_from_row(r)?, r.get(10)?))
-            })?
+            .query_map(params![bucket_id, lower, upper, SCAN_BATCH as i64, rkey, rseq], |r| Ok((object_from_row(r)?, r.get(10)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let exhausted = rows.len() < SCAN_BATCH;
         for (rec, seq) in rows {
@@ -157,16 +156,15 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
                 page.is_truncated = true;
                 break 'scan;
             }
-            resume = Some((rec.key.as_bytes().to_vec(), seq));
             match common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
                 Some(cp) => {
                     let cp = cp.to_string();
                     last = Some((cp.clone(), String::new()));
                     page.items.push(ListItem::Prefix(cp.clone()));
+                    resume = None;
                     match prefix_end(cp.as_bytes()) {
                         Some(end) => {
                             lower = end;
-                            resume = None;
                             continue 'scan;
                         }
                         None => break 'scan,
@@ -174,8 +172,8 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
                 }
                 None => {
                     last = Some((rec.key.clone(), rec.version_id.clone()));
-                    // Older versions of this key still follow through `resume`.
-                    after = rec.key.as_bytes().to_vec();
+                    lower = rec.key.as_bytes().to_vec();
+                    resume = Some((lower.clone(), seq));
                     page.items.push(ListItem::Object(rec));
                 }
             }

@@ -1,7 +1,7 @@
 //! Plain data types the storage API takes and returns: users, buckets, object records and
 //! their metadata, listing parameters and pages.
 
-use coffer_crypto::checksum::Checksum;
+use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
 use serde::{Deserialize, Serialize};
 
 pub const NULL_VERSION: &str = "null";
@@ -81,12 +81,42 @@ pub struct ObjectMeta {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StoredChecksum {
     pub algorithm: String,
+    /// Base64 of the digest; a composite multipart checksum ends in `-N`.
     pub value: String,
+    /// Whether the value covers the whole object or is a checksum of part checksums.
+    #[serde(default, rename = "type", skip_serializing_if = "ChecksumType::is_full_object")]
+    pub kind: ChecksumType,
 }
 
 impl From<&Checksum> for StoredChecksum {
     fn from(c: &Checksum) -> Self {
-        StoredChecksum { algorithm: c.algorithm.as_str().to_string(), value: c.to_base64() }
+        StoredChecksum { algorithm: c.algorithm.as_str().to_string(), value: c.to_base64(), kind: ChecksumType::FullObject }
+    }
+}
+
+/// S3's x-amz-checksum-type: what a multipart object's checksum is computed over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChecksumType {
+    /// A checksum of all the object's bytes (CRCs of parts combine into it).
+    #[default]
+    FullObject,
+    /// A checksum of the concatenated part checksums, written with a `-N` suffix.
+    Composite,
+}
+
+impl ChecksumType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumType::FullObject => "FULL_OBJECT",
+            ChecksumType::Composite => "COMPOSITE",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ChecksumType> {
+        [ChecksumType::FullObject, ChecksumType::Composite].into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+    pub fn is_full_object(&self) -> bool {
+        *self == ChecksumType::FullObject
     }
 }
 
@@ -187,4 +217,101 @@ pub struct VersionPage {
     pub is_truncated: bool,
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
+}
+
+/// The checksum a multipart upload was created with: every part carries one of this
+/// algorithm, and Complete combines them as `kind` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub kind: ChecksumType,
+}
+
+/// A multipart upload in progress.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket_id: i64,
+    pub key: String,
+    pub owner_id: String,
+    pub initiated_ms: i64,
+    /// Metadata the completed object will carry.
+    pub meta: ObjectMeta,
+    pub checksum: Option<UploadChecksum>,
+}
+
+/// One uploaded part (of an upload, or of an object completed from parts).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Part {
+    #[serde(rename = "n")]
+    pub number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part's bytes, without quotes.
+    pub etag: String,
+    /// Base64 checksum in the upload's algorithm, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    #[serde(rename = "t")]
+    pub modified_ms: i64,
+}
+
+/// One entry of a CompleteMultipartUpload request.
+#[derive(Clone, Debug)]
+pub struct CompletePart {
+    pub number: u32,
+    /// As sent, quotes allowed.
+    pub etag: String,
+    /// The part checksum the client listed (base64), if any.
+    pub checksum: Option<String>,
+}
+
+/// Everything a CompleteMultipartUpload asks for besides the upload itself.
+#[derive(Clone, Debug, Default)]
+pub struct CompleteRequest {
+    pub parts: Vec<CompletePart>,
+    /// Smallest size allowed for every part but the last.
+    pub min_part_size: u64,
+    /// A whole-object checksum the client sent to verify against (base64, `-N` for composite).
+    pub expected_checksum: Option<(ChecksumAlgorithm, String)>,
+    /// x-amz-mp-object-size: the size the client expects the object to have.
+    pub expected_size: Option<u64>,
+    pub conditions: WriteConditions,
+}
+
+/// The outcome of completing an upload, kept so a repeated Complete returns the same answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CompletedUpload {
+    pub etag: String,
+    pub version_id: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UploadListParams {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub upload_id_marker: Option<String>,
+    pub max_uploads: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum UploadListItem {
+    Upload(Upload),
+    Prefix(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UploadPage {
+    pub items: Vec<UploadListItem>,
+    pub is_truncated: bool,
+}
+
+/// One page of an upload's parts, by part number.
+#[derive(Clone, Debug, Default)]
+pub struct PartPage {
+    pub parts: Vec<Part>,
+    pub is_truncated: bool,
 }

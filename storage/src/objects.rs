@@ -41,7 +41,7 @@ impl Store {
     }
 
     /// Makes the staged bytes durable under their content address (if on disk).
-    async fn publish(&self, body: Ingested) -> Result<(Body, Option<PinGuard>)> {
+    pub(crate) async fn publish(&self, body: Ingested) -> Result<(Body, Option<PinGuard>)> {
         match body.data {
             Staged::Inline(bytes) => Ok((Body::Inline(bytes), None)),
             Staged::File(staging) => {
@@ -195,7 +195,7 @@ fn new_version_id() -> String {
 }
 
 /// Writes a new version row according to the bucket's versioning state. Runs in the writer.
-fn insert_version(
+pub(crate) fn insert_version(
     c: &Connection,
     bucket_id: i64,
     new: &NewObject,
@@ -253,8 +253,8 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         None => (None, None),
     };
     c.prepare_cached(
-        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, inline_data, manifest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         r.bucket_id,
@@ -267,9 +267,11 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         r.modified_ms,
         r.owner_id,
         serde_json::to_string(&r.meta)?,
-        inline,
         manifest
     ])?;
+    if let Some(data) = inline {
+        c.prepare_cached("INSERT INTO inline_bodies (seq, data) VALUES (?1, ?2)")?.execute(params![c.last_insert_rowid(), data])?;
+    }
     if let Some(Body::Blobs(segs)) = body {
         let mut add = c.prepare_cached(
             "INSERT INTO blobs (hash, size, refs) VALUES (?1, ?2, 1) ON CONFLICT(hash) DO UPDATE SET refs = refs + 1",
@@ -294,6 +296,7 @@ fn remove_row(c: &Connection, seq: i64) -> Result<()> {
             }
         }
     }
+    c.prepare_cached("DELETE FROM inline_bodies WHERE seq = ?1")?.execute([seq])?;
     c.prepare_cached("DELETE FROM objects WHERE seq = ?1")?.execute([seq])?;
     Ok(())
 }

@@ -9,7 +9,7 @@ pub const OBJECT_COLUMNS: &str =
     "bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta";
 
 /// Columns that make a `Body`, in the order `body_from_row` reads them, starting at `first`.
-pub const BODY_COLUMNS: &str = "inline_data, manifest";
+pub const BODY_COLUMNS: &str = "(SELECT data FROM inline_bodies WHERE inline_bodies.seq = objects.seq), manifest";
 
 pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
     let key: Vec<u8> = row.get(1)?;

@@ -5,11 +5,51 @@ use crate::conditions::Preconditions;
 use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::object_headers::{object_headers, version_headers};
-use crate::range;
+use crate::range::{self, ByteRange};
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
-use coffer_storage::{StorageError, Versioning};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use coffer_storage::{ObjectRecord, StorageError, Versioning};
+
+/// What ?partNumber selects: one part of an object completed from parts, or a whole object
+/// uploaded in one piece as its only part.
+struct PartRead {
+    /// The part's bytes; `None` for a whole single-part object.
+    range: Option<ByteRange>,
+    /// How many parts the object has, if it was uploaded in parts.
+    count: Option<usize>,
+    /// The part's own checksum, in the object's algorithm.
+    checksum: Option<String>,
+}
+
+async fn select_part(ctx: &Ctx<'_>, bucket_id: i64, record: &ObjectRecord, raw: &str) -> S3Result<PartRead> {
+    let number = raw.trim().parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+        S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive").with("ArgumentName", "partNumber")
+    })?;
+    let Some(parts) = ctx.state.store.object_parts(bucket_id, &record.key, &record.version_id).await? else {
+        return match number {
+            1 => Ok(PartRead { range: None, count: None, checksum: None }),
+            _ => Err(ErrorCode::InvalidPart.into()),
+        };
+    };
+    let index = parts.iter().position(|p| p.number == number).ok_or(ErrorCode::InvalidPart)?;
+    let start = parts[..index].iter().map(|p| p.size).sum();
+    let part = &parts[index];
+    let range = (part.size > 0).then_some(ByteRange { start, len: part.size });
+    Ok(PartRead { range, count: Some(parts.len()), checksum: part.checksum.clone() })
+}
+
+/// The parts count and, in checksum mode, the part's checksum (never the object's, which does
+/// not cover these bytes alone).
+fn part_headers(resp: &mut HttpResponseBuilder, record: &ObjectRecord, part: &PartRead, checksum_mode: bool) {
+    if let Some(n) = part.count {
+        resp.insert_header(("x-amz-mp-parts-count", n.to_string()));
+    }
+    if let (true, Some(value), Some(object)) = (checksum_mode, &part.checksum, &record.meta.checksum) {
+        resp.insert_header((format!("x-amz-checksum-{}", object.algorithm.to_ascii_lowercase()), value.clone()));
+        resp.insert_header(("x-amz-checksum-type", object.kind.as_str()));
+    }
+}
 
 pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool) -> S3Result<HttpResponse> {
     let version_id = ctx.query.get("versionId");
@@ -30,11 +70,10 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         let err = if version_id.is_some() { S3Error::new(ErrorCode::MethodNotAllowed) } else { S3Error::no_such_key(key) };
         return Err(err.with("DeleteMarker", "true"));
     }
-    if let Some(part) = ctx.query.get("partNumber") {
-        if part != "1" {
-            return Err(S3Error::new(ErrorCode::InvalidArgument).with_message("Part number must be 1 for an object uploaded in one part."));
-        }
-    }
+    let part = match ctx.query.get("partNumber") {
+        Some(raw) => Some(select_part(ctx, bucket.id, &record, raw).await?),
+        None => None,
+    };
 
     if let Err(e) = Preconditions::from_headers(ctx.req.headers(), "").check(&record.etag, record.modified_ms, ErrorCode::NotModified) {
         if e.status == StatusCode::NOT_MODIFIED {
@@ -45,9 +84,18 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         return Err(e);
     }
 
-    let range = range::resolve(ctx.header("range"), record.size)?;
+    let range = match &part {
+        Some(_) if ctx.header("range").is_some() => {
+            return Err(S3Error::invalid_request("Cannot specify both Range header and partNumber query parameter"))
+        }
+        Some(p) => p.range,
+        None => range::resolve(ctx.header("range"), record.size)?,
+    };
     let mut resp = HttpResponse::Ok();
     object_headers(&mut resp, &record, &ctx.query, ctx.checksum_mode() && range.is_none(), versioned);
+    if let Some(p) = &part {
+        part_headers(&mut resp, &record, p, ctx.checksum_mode());
+    }
     let (offset, len) = match range {
         Some(r) => {
             resp.status(StatusCode::PARTIAL_CONTENT);

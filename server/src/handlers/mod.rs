@@ -1,9 +1,11 @@
 //! One module per S3 concern; each handler takes the request context and returns a response.
 //! Shared helpers live below (in the crate root modules), never in a sibling handler.
 
+pub mod attributes;
 pub mod bucket;
 pub mod copy;
 pub mod delete;
 pub mod get;
 pub mod list;
+pub mod multipart;
 pub mod put;

@@ -52,7 +52,7 @@ pub fn write_conditions(ctx: &Ctx<'_>) -> WriteConditions {
     }
 }
 
-fn declared_length(ctx: &Ctx<'_>) -> S3Result<Option<u64>> {
+pub fn declared_length(ctx: &Ctx<'_>) -> S3Result<Option<u64>> {
     // An aws-chunked body's own length includes the framing; the object's is declared apart.
     let name = match ctx.payload {
         Payload::Streaming(_) => "x-amz-decoded-content-length",

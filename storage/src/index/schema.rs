@@ -35,8 +35,12 @@ const MIGRATIONS: &[&str] = &[
         modified_ms   INTEGER NOT NULL,
         owner_id      TEXT NOT NULL,
         meta          TEXT NOT NULL,
-        inline_data   BLOB,
         manifest      TEXT
+     );
+     -- Bodies of small objects, apart from their rows so listings scan compact rows.
+     CREATE TABLE inline_bodies (
+        seq   INTEGER PRIMARY KEY REFERENCES objects(seq),
+        data  BLOB NOT NULL
      );
      CREATE UNIQUE INDEX objects_by_version ON objects(bucket_id, key, version_id);
      CREATE INDEX objects_by_key_seq ON objects(bucket_id, key, seq DESC);
@@ -47,6 +51,38 @@ const MIGRATIONS: &[&str] = &[
         refs  INTEGER NOT NULL
      ) WITHOUT ROWID;
      CREATE INDEX blobs_unreferenced ON blobs(hash) WHERE refs <= 0;",
+    // 2: multipart uploads, their parts (each holds one blob reference), completed uploads,
+    //    and the part list of objects completed from parts
+    "CREATE TABLE uploads (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        upload_id     TEXT NOT NULL UNIQUE,
+        bucket_id     INTEGER NOT NULL REFERENCES buckets(id),
+        key           BLOB NOT NULL,
+        owner_id      TEXT NOT NULL,
+        initiated_ms  INTEGER NOT NULL,
+        meta          TEXT NOT NULL,
+        checksum      TEXT
+     );
+     CREATE INDEX uploads_by_key ON uploads(bucket_id, key, seq);
+     CREATE TABLE parts (
+        upload_seq    INTEGER NOT NULL REFERENCES uploads(seq),
+        part_number   INTEGER NOT NULL,
+        size          INTEGER NOT NULL,
+        etag          TEXT NOT NULL,
+        checksum      TEXT,
+        modified_ms   INTEGER NOT NULL,
+        hash          BLOB NOT NULL,
+        PRIMARY KEY (upload_seq, part_number)
+     ) WITHOUT ROWID;
+     CREATE TABLE completed_uploads (
+        upload_id     TEXT PRIMARY KEY,
+        bucket_id     INTEGER NOT NULL,
+        key           BLOB NOT NULL,
+        completed_ms  INTEGER NOT NULL,
+        result        TEXT NOT NULL
+     );
+     CREATE INDEX completed_uploads_by_age ON completed_uploads(completed_ms);
+     ALTER TABLE objects ADD COLUMN parts TEXT;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -1,0 +1,515 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
+//! AbortMultipartUpload, ListParts and ListMultipartUploads; parts are blobs, Complete copies nothing.
+
+use crate::body::{read_all, request_body};
+use crate::checksum_fields::ChecksumFields;
+use crate::checksums::ChecksumRequest;
+use crate::copy_source::{copy_range, load_source};
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::handlers::bucket::Owner;
+use crate::handlers::put::{check_payload_hash, check_sha256, content_md5, declared_length, write_conditions, MAX_PUT_SIZE};
+use crate::object_headers::{meta_from_request, quoted_etag};
+use crate::xml::{self, timestamp, S3_NAMESPACE};
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
+use coffer_auth::Payload;
+use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
+use coffer_storage::{
+    Bucket, ChecksumType, CompletePart, CompleteRequest, IngestOptions, Ingested, Part, StorageError, Upload, UploadChecksum,
+    UploadListItem, UploadListParams, Versioning, NULL_VERSION,
+};
+use serde::{Deserialize, Serialize};
+
+/// Smallest size of every part but the last.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+const MAX_PART_NUMBER: u32 = 10_000;
+const DEFAULT_MAX_PARTS: usize = 1000;
+const DEFAULT_MAX_UPLOADS: usize = 1000;
+/// Largest CompleteMultipartUpload body: 10,000 parts with a checksum each fit well within.
+const MAX_COMPLETE_BODY: usize = 16 * 1024 * 1024;
+
+/// The checksum fields of a part of an upload with `checksum`.
+fn part_checksum(upload: Option<UploadChecksum>, part: &Part) -> ChecksumFields {
+    ChecksumFields::new(upload.map(|u| u.algorithm.as_str()), part.checksum.clone())
+}
+
+fn checksum_headers(resp: &mut HttpResponseBuilder, checksum: Option<UploadChecksum>) {
+    if let Some(c) = checksum {
+        resp.insert_header(("x-amz-checksum-algorithm", c.algorithm.as_str()));
+        resp.insert_header(("x-amz-checksum-type", c.kind.as_str()));
+    }
+}
+
+fn upload_id<'a>(ctx: &'a Ctx<'_>) -> S3Result<&'a str> {
+    ctx.query.get("uploadId").filter(|id| !id.is_empty()).ok_or_else(|| ErrorCode::NoSuchUpload.into())
+}
+
+fn part_number(ctx: &Ctx<'_>) -> S3Result<u32> {
+    let raw = ctx.query.get("partNumber").unwrap_or_default();
+    raw.trim().parse::<u32>().ok().filter(|n| (1..=MAX_PART_NUMBER).contains(n)).ok_or_else(|| {
+        S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+            .with("ArgumentName", "partNumber")
+            .with("ArgumentValue", raw)
+    })
+}
+
+/// A non-negative integer query parameter, at most `max` (its default when absent).
+fn query_count(ctx: &Ctx<'_>, name: &'static str, max: usize) -> S3Result<usize> {
+    match ctx.query.get(name) {
+        None => Ok(max),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| (n as usize).min(max))
+            .ok_or_else(|| S3Error::invalid_argument(format!("Provided {name} not an integer or within integer range")).with("ArgumentName", name)),
+    }
+}
+
+/// The x-amz-checksum-algorithm and x-amz-checksum-type of CreateMultipartUpload, checked
+/// for combinations S3 refuses.
+fn requested_checksum(ctx: &Ctx<'_>) -> S3Result<Option<UploadChecksum>> {
+    let kind = ctx
+        .header("x-amz-checksum-type")
+        .map(|t| ChecksumType::parse(t.trim()).ok_or_else(|| S3Error::invalid_request("Value for x-amz-checksum-type header is invalid.")))
+        .transpose()?;
+    let Some(name) = ctx.header("x-amz-checksum-algorithm") else {
+        return match kind {
+            Some(_) => Err(S3Error::invalid_request("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")),
+            None => Ok(None),
+        };
+    };
+    let algorithm = ChecksumAlgorithm::parse(name.trim()).ok_or_else(|| S3Error::invalid_request("Checksum algorithm provided is unsupported."))?;
+    let is_crc = matches!(algorithm, ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme);
+    let kind = kind.unwrap_or(if algorithm == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite });
+    let refused = match kind {
+        ChecksumType::Composite => algorithm == ChecksumAlgorithm::Crc64Nvme,
+        ChecksumType::FullObject => !is_crc,
+    };
+    if refused {
+        return Err(S3Error::invalid_request(format!(
+            "The {} checksum type cannot be used with the {} checksum algorithm.",
+            kind.as_str(),
+            algorithm.as_str().to_lowercase()
+        )));
+    }
+    Ok(Some(UploadChecksum { algorithm, kind }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitiateMultipartUploadResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    bucket: String,
+    key: String,
+    upload_id: String,
+}
+
+pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let meta = meta_from_request(ctx.req.headers())?;
+    let checksum = requested_checksum(ctx)?;
+    let upload = ctx.state.store.create_upload(bucket.id, key, &ctx.user()?.id, meta, checksum).await?;
+    let mut resp = HttpResponse::Ok();
+    checksum_headers(&mut resp, checksum);
+    let body = InitiateMultipartUploadResult { xmlns: S3_NAMESPACE, bucket: bucket.name, key: key.to_string(), upload_id: upload.upload_id };
+    Ok(resp.content_type("application/xml").body(xml::render("InitiateMultipartUploadResult", &body)?))
+}
+
+/// The bucket and the upload a part request addresses.
+async fn target_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<(Bucket, Upload)> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let upload = ctx.state.store.upload(bucket.id, key, upload_id(ctx)?).await?;
+    Ok((bucket, upload))
+}
+
+/// Algorithms a part computes: the ones the request asks for and the upload's own.
+fn part_algorithms(requested: &ChecksumRequest, upload: &Upload) -> Vec<ChecksumAlgorithm> {
+    let mut algs = requested.algorithms.clone();
+    if let Some(u) = upload.checksum {
+        if !algs.contains(&u.algorithm) {
+            algs.push(u.algorithm);
+        }
+    }
+    algs
+}
+
+/// Receives a part's body and checks every digest the client sent with it (declared length,
+/// payload SHA-256, Content-MD5, flexible checksum), as PutObject does.
+async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> S3Result<(Ingested, Option<Checksum>)> {
+    let length = declared_length(ctx)?;
+    if let Some(l) = length.filter(|l| *l > MAX_PUT_SIZE) {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge).with("ProposedSize", l.to_string()).with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+    }
+    if length.is_none() && !matches!(ctx.payload, Payload::Streaming(_)) {
+        return Err(S3Error::new(ErrorCode::MissingContentLength));
+    }
+    let requested = ChecksumRequest::from_headers(ctx.req.headers())?;
+    let md5 = content_md5(ctx)?;
+    let body = request_body(payload, &ctx.payload);
+    let opts = IngestOptions { checksums: part_algorithms(&requested, upload), max_size: MAX_PUT_SIZE };
+    let ingested = ctx.state.store.ingest_part(body.stream, opts).await?;
+    if length.is_some_and(|l| l != ingested.size) {
+        return Err(S3Error::new(ErrorCode::IncompleteBody));
+    }
+    check_sha256(&ctx.payload, &ingested.sha256)?;
+    if md5.is_some_and(|m| m != ingested.md5) {
+        return Err(S3Error::new(ErrorCode::BadDigest));
+    }
+    let trailers = body.trailers.map(|t| t.get()).unwrap_or_default();
+    let sent = requested.verify(&ingested, &trailers)?;
+    Ok((ingested, sent))
+}
+
+pub async fn upload_part(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let number = part_number(ctx)?;
+    let (_, upload) = target_upload(ctx, bucket_name, key).await?;
+    let (ingested, sent) = receive_part(ctx, &upload, payload).await?;
+    let part = ctx.state.store.put_part(&upload, number, ingested).await?;
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("ETag", quoted_etag(&part.etag)));
+    match (upload.checksum, &part.checksum) {
+        (Some(u), Some(value)) => resp.insert_header((u.algorithm.header_name(), value.clone())),
+        _ => match sent {
+            Some(c) => resp.insert_header((c.algorithm.header_name(), c.to_base64())),
+            None => &mut resp,
+        },
+    };
+    Ok(resp.finish())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CopyPartResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    #[serde(rename = "ETag")]
+    etag: String,
+    last_modified: String,
+    #[serde(flatten)]
+    checksum: ChecksumFields,
+}
+
+pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let number = part_number(ctx)?;
+    let (_, upload) = target_upload(ctx, bucket_name, key).await?;
+    let src = load_source(ctx).await?;
+    let (offset, len) = copy_range(ctx.header("x-amz-copy-source-range"), src.record.size)?;
+    if len > MAX_PUT_SIZE {
+        return Err(S3Error::new(ErrorCode::EntityTooLarge).with("ProposedSize", len.to_string()).with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+    }
+    let bytes = ctx.state.store.read_body(&src.body, offset, len);
+    let opts = IngestOptions { checksums: upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default(), max_size: MAX_PUT_SIZE };
+    let ingested = ctx.state.store.ingest_part(bytes, opts).await?;
+    if ingested.size != len {
+        return Err(S3Error::internal(format!("copy source yielded {} of {len} bytes", ingested.size)));
+    }
+    let part = ctx.state.store.put_part(&upload, number, ingested).await?;
+
+    let mut resp = HttpResponse::Ok();
+    if src.record.version_id != NULL_VERSION || src.bucket.versioning != Versioning::Unversioned {
+        resp.insert_header(("x-amz-copy-source-version-id", src.record.version_id.clone()));
+    }
+    let body = CopyPartResult {
+        xmlns: S3_NAMESPACE,
+        etag: quoted_etag(&part.etag),
+        last_modified: timestamp(part.modified_ms),
+        checksum: part_checksum(upload.checksum, &part),
+    };
+    Ok(resp.content_type("application/xml").body(xml::render("CopyPartResult", &body)?))
+}
+
+#[derive(Deserialize)]
+struct CompleteMultipartUpload {
+    #[serde(rename = "Part", default)]
+    parts: Vec<CompletedPartXml>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CompletedPartXml {
+    /// Text, not a number: serde's flatten buffers the fields, and XML values are text.
+    part_number: String,
+    #[serde(rename = "ETag", default)]
+    etag: String,
+    #[serde(flatten)]
+    checksum: ChecksumFields,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CompleteMultipartUploadResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    location: String,
+    bucket: String,
+    key: String,
+    #[serde(rename = "ETag")]
+    etag: String,
+    #[serde(flatten)]
+    checksum: ChecksumFields,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_type: Option<&'static str>,
+}
+
+/// The parts listed in a CompleteMultipartUpload body (at least one).
+async fn completed_parts(ctx: &Ctx<'_>, payload: web::Payload) -> S3Result<Vec<CompletePart>> {
+    let body = read_all(request_body(payload, &ctx.payload).stream, MAX_COMPLETE_BODY, ErrorCode::MalformedXML).await?;
+    check_payload_hash(&ctx.payload, &body)?;
+    let doc: CompleteMultipartUpload = xml::parse(&body)?;
+    if doc.parts.is_empty() {
+        return Err(ErrorCode::MalformedXML.into());
+    }
+    doc.parts
+        .into_iter()
+        .map(|p| {
+            let number = p.part_number.trim().parse().map_err(|_| S3Error::new(ErrorCode::MalformedXML))?;
+            Ok(CompletePart { number, etag: p.etag, checksum: p.checksum.any() })
+        })
+        .collect()
+}
+
+/// A whole-object checksum sent in an x-amz-checksum-* header of Complete, to verify.
+fn expected_checksum(ctx: &Ctx<'_>) -> Option<(ChecksumAlgorithm, String)> {
+    ChecksumAlgorithm::ALL.into_iter().find_map(|a| ctx.header(a.header_name()).map(|v| (a, v.trim().to_string())))
+}
+
+fn object_location(ctx: &Ctx<'_>, bucket: &str, key: &str) -> String {
+    let info = ctx.req.connection_info();
+    format!("{}://{}/{bucket}/{key}", info.scheme(), info.host())
+}
+
+pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let upload_id = upload_id(ctx)?;
+    let expected_size = ctx
+        .header("x-amz-mp-object-size")
+        .map(|v| v.trim().parse::<u64>().map_err(|_| S3Error::invalid_argument("Invalid x-amz-mp-object-size").with("ArgumentName", "x-amz-mp-object-size")))
+        .transpose()?;
+    let request = CompleteRequest {
+        parts: completed_parts(ctx, payload).await?,
+        min_part_size: MIN_PART_SIZE,
+        expected_checksum: expected_checksum(ctx),
+        expected_size,
+        conditions: write_conditions(ctx),
+    };
+    let done = ctx.state.store.complete_upload(bucket.id, key, upload_id, request).await.map_err(|e| match e {
+        StorageError::NoSuchKey => S3Error::no_such_key(key),
+        other => other.into(),
+    })?;
+    let mut resp = HttpResponse::Ok();
+    if bucket.versioning != Versioning::Unversioned {
+        resp.insert_header(("x-amz-version-id", done.version_id.clone()));
+    }
+    let checksum = done.checksum.as_ref();
+    let body = CompleteMultipartUploadResult {
+        xmlns: S3_NAMESPACE,
+        location: object_location(ctx, &bucket.name, key),
+        bucket: bucket.name.clone(),
+        key: key.to_string(),
+        etag: quoted_etag(&done.etag),
+        checksum: ChecksumFields::new(checksum.map(|c| c.algorithm.as_str()), checksum.map(|c| c.value.clone())),
+        checksum_type: checksum.map(|c| c.kind.as_str()),
+    };
+    Ok(resp.content_type("application/xml").body(xml::render("CompleteMultipartUploadResult", &body)?))
+}
+
+pub async fn abort_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    ctx.state.store.abort_upload(bucket.id, key, upload_id(ctx)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PartEntry {
+    part_number: u32,
+    last_modified: String,
+    #[serde(rename = "ETag")]
+    etag: String,
+    size: u64,
+    #[serde(flatten)]
+    checksum: ChecksumFields,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPartsResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    part_number_marker: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_part_number_marker: Option<u32>,
+    max_parts: usize,
+    is_truncated: bool,
+    #[serde(rename = "Part")]
+    parts: Vec<PartEntry>,
+    initiator: Owner,
+    owner: Owner,
+    storage_class: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_type: Option<&'static str>,
+}
+
+fn storage_class(upload: &Upload) -> String {
+    upload.meta.storage_class.clone().unwrap_or_else(|| "STANDARD".to_string())
+}
+
+pub async fn list_parts(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let max_parts = query_count(ctx, "max-parts", DEFAULT_MAX_PARTS)?;
+    let marker = match ctx.query.get("part-number-marker") {
+        None => 0,
+        Some(v) => v.trim().parse::<u32>().map_err(|_| S3Error::invalid_argument("Invalid part-number-marker").with("ArgumentName", "part-number-marker"))?,
+    };
+    let (upload, page) = ctx.state.store.list_parts(bucket.id, key, upload_id(ctx)?, marker, max_parts).await?;
+    let next = if page.is_truncated { page.parts.last().map(|p| p.number) } else { None };
+    let result = ListPartsResult {
+        xmlns: S3_NAMESPACE,
+        bucket: bucket.name.clone(),
+        key: key.to_string(),
+        upload_id: upload.upload_id.clone(),
+        part_number_marker: marker,
+        next_part_number_marker: next,
+        max_parts,
+        is_truncated: page.is_truncated,
+        parts: page
+            .parts
+            .iter()
+            .map(|p| PartEntry {
+                part_number: p.number,
+                last_modified: timestamp(p.modified_ms),
+                etag: quoted_etag(&p.etag),
+                size: p.size,
+                checksum: part_checksum(upload.checksum, p),
+            })
+            .collect(),
+        initiator: Owner::of(&bucket.owner),
+        owner: Owner::of(&bucket.owner),
+        storage_class: storage_class(&upload),
+        checksum_algorithm: upload.checksum.map(|c| c.algorithm.as_str()),
+        checksum_type: upload.checksum.map(|c| c.kind.as_str()),
+    };
+    xml::ok("ListPartsResult", &result)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadEntry {
+    key: String,
+    upload_id: String,
+    initiator: Owner,
+    owner: Owner,
+    storage_class: String,
+    initiated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_algorithm: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum_type: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CommonPrefix {
+    prefix: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListMultipartUploadsResult {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    bucket: String,
+    key_marker: String,
+    upload_id_marker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_key_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_upload_id_marker: Option<String>,
+    prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delimiter: Option<String>,
+    max_uploads: usize,
+    is_truncated: bool,
+    #[serde(rename = "Upload")]
+    uploads: Vec<UploadEntry>,
+    common_prefixes: Vec<CommonPrefix>,
+}
+
+fn upload_entry(upload: Upload, bucket: &Bucket) -> UploadEntry {
+    UploadEntry {
+        storage_class: storage_class(&upload),
+        initiated: timestamp(upload.initiated_ms),
+        checksum_algorithm: upload.checksum.map(|c| c.algorithm.as_str()),
+        checksum_type: upload.checksum.map(|c| c.kind.as_str()),
+        key: upload.key,
+        upload_id: upload.upload_id,
+        initiator: Owner::of(&bucket.owner),
+        owner: Owner::of(&bucket.owner),
+    }
+}
+
+pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let params = UploadListParams {
+        prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
+        delimiter: ctx.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string),
+        key_marker: ctx.query.get("key-marker").map(str::to_string),
+        upload_id_marker: ctx.query.get("upload-id-marker").map(str::to_string),
+        max_uploads: query_count(ctx, "max-uploads", DEFAULT_MAX_UPLOADS)?,
+    };
+    let page = ctx.state.store.list_uploads(bucket.id, params.clone()).await?;
+    let (mut next_key, mut next_upload) = (None, None);
+    if page.is_truncated {
+        match page.items.last() {
+            Some(UploadListItem::Upload(u)) => (next_key, next_upload) = (Some(u.key.clone()), Some(u.upload_id.clone())),
+            Some(UploadListItem::Prefix(p)) => next_key = Some(p.clone()),
+            None => {}
+        }
+    }
+    let mut uploads = Vec::new();
+    let mut common_prefixes = Vec::new();
+    for item in page.items {
+        match item {
+            UploadListItem::Upload(u) => uploads.push(upload_entry(u, &bucket)),
+            UploadListItem::Prefix(prefix) => common_prefixes.push(CommonPrefix { prefix }),
+        }
+    }
+    let result = ListMultipartUploadsResult {
+        xmlns: S3_NAMESPACE,
+        bucket: bucket.name.clone(),
+        key_marker: params.key_marker.unwrap_or_default(),
+        upload_id_marker: params.upload_id_marker.unwrap_or_default(),
+        next_key_marker: next_key,
+        next_upload_id_marker: next_upload,
+        prefix: params.prefix,
+        delimiter: params.delimiter,
+        max_uploads: params.max_uploads,
+        is_truncated: page.is_truncated,
+        uploads,
+        common_prefixes,
+    };
+    xml::ok("ListMultipartUploadsResult", &result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_complete_body() {
+        let body = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"abc"</ETag><PartNumber>1</PartNumber></Part><Part><ChecksumCRC32>AAAAAA==</ChecksumCRC32><ETag>def</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>"#;
+        let doc: CompleteMultipartUpload = xml::parse(body).unwrap();
+        assert_eq!(doc.parts.len(), 2);
+
+        let second = doc.parts.into_iter().nth(1).unwrap();
+        assert_eq!(second.checksum.any().as_deref(), Some("AAAAAA=="));
+    }
+}

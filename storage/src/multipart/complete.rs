@@ -1,0 +1,150 @@
+//! CompleteMultipartUpload: checks the client's part list against the stored parts, then names
+//! the parts' blobs as one object version in a single transaction, copying no data.
+
+use super::{drop_upload, find_upload, upload_parts, MultipartError};
+use crate::error::{Result, StorageError};
+use crate::model::*;
+use crate::objects::{insert_version, NewObject};
+use crate::{now_ms, Store};
+use coffer_crypto::checksum::{combine_crc, Checksum};
+use md5::{Digest, Md5};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// How long the result of a completed upload is kept for repeated Complete requests.
+const COMPLETED_KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// The parts chosen for the object, in order, with their blob hashes.
+struct Chosen<'a> {
+    parts: Vec<&'a (Part, Vec<u8>)>,
+}
+
+impl Store {
+    /// Completes an upload into a new version of its key. Completing an upload that was
+    /// already completed (within a day) returns the first completion's result.
+    pub async fn complete_upload(&self, bucket_id: i64, key: &str, upload_id: &str, req: CompleteRequest) -> Result<CompletedUpload> {
+        let (key, upload_id) = (key.to_string(), upload_id.to_string());
+        self.writer().write(move |c| complete(c, bucket_id, &key, &upload_id, &req)).await
+    }
+}
+
+fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &CompleteRequest) -> Result<CompletedUpload> {
+    let Some((seq, upload)) = find_upload(c, bucket_id, key, upload_id)? else {
+        return previous_result(c, bucket_id, key, upload_id)?.ok_or(MultipartError::NoSuchUpload.into());
+    };
+    let stored = upload_parts(c, seq)?;
+    let chosen = choose_parts(&stored, req, upload.checksum)?;
+    let parts: Vec<Part> = chosen.parts.iter().map(|(p, _)| p.clone()).collect();
+    let size: u64 = parts.iter().map(|p| p.size).sum();
+    if let Some(expected) = req.expected_size.filter(|e| *e != size) {
+        return Err(MultipartError::SizeMismatch { expected, actual: size }.into());
+    }
+    let checksum = upload.checksum.and_then(|u| object_checksum(u, &parts));
+    verify_checksum(req, checksum.as_ref())?;
+    let etag = multipart_etag(&parts)?;
+    let segments = chosen.parts.iter().map(|(p, hash)| Segment { hash: hex::encode(hash), len: p.size }).collect();
+
+    let mut meta = upload.meta.clone();
+    meta.checksum = checksum.clone();
+    let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta };
+    let record = insert_version(c, bucket_id, &new, size, &etag, &Body::Blobs(segments), &req.conditions)?;
+    c.prepare_cached("UPDATE objects SET parts = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?.execute(params![
+        bucket_id,
+        key.as_bytes(),
+        record.version_id,
+        serde_json::to_string(&parts)?
+    ])?;
+    // The object now holds its own reference to each chosen blob; the parts' go, unused ones with them.
+    drop_upload(c, seq)?;
+    let result = CompletedUpload { etag, version_id: record.version_id, size, checksum };
+    remember(c, bucket_id, key, upload_id, &result)?;
+    Ok(result)
+}
+
+/// Matches the requested parts with the stored ones: ascending numbers, known parts with
+/// matching ETags (and checksums, when listed), and every part but the last large enough.
+fn choose_parts<'a>(stored: &'a [(Part, Vec<u8>)], req: &CompleteRequest, checksum: Option<UploadChecksum>) -> Result<Chosen<'a>> {
+    if req.parts.windows(2).any(|w| w[0].number >= w[1].number) {
+        return Err(MultipartError::InvalidPartOrder.into());
+    }
+    let mut parts = Vec::with_capacity(req.parts.len());
+    for wanted in &req.parts {
+        let found = stored.iter().find(|(p, _)| p.number == wanted.number).filter(|(p, _)| p.etag == wanted.etag.trim().trim_matches('"'));
+        let Some(found) = found else { return Err(MultipartError::InvalidPart(wanted.number).into()) };
+        let listed_mismatch = checksum.is_some() && wanted.checksum.as_deref().is_some_and(|c| Some(c.trim()) != found.0.checksum.as_deref());
+        if listed_mismatch {
+            return Err(MultipartError::InvalidPart(wanted.number).into());
+        }
+        parts.push(found);
+    }
+    let all_but_last = &parts[..parts.len().saturating_sub(1)];
+    if let Some((p, _)) = all_but_last.iter().copied().find(|(p, _)| p.size < req.min_part_size) {
+        return Err(MultipartError::EntityTooSmall { number: p.number, size: p.size, min: req.min_part_size }.into());
+    }
+    Ok(Chosen { parts })
+}
+
+/// S3's multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
+fn multipart_etag(parts: &[Part]) -> Result<String> {
+    let mut md5 = Md5::new();
+    for p in parts {
+        md5.update(hex::decode(&p.etag).map_err(|_| StorageError::Corrupt("part etag".into()))?);
+    }
+    Ok(format!("{}-{}", hex::encode(md5.finalize()), parts.len()))
+}
+
+/// The object's checksum from its parts': combined CRCs for FULL_OBJECT, a checksum of the
+/// part checksums (with `-N`) for COMPOSITE. `None` if a part has no checksum.
+pub(crate) fn object_checksum(upload: UploadChecksum, parts: &[Part]) -> Option<StoredChecksum> {
+    let alg = upload.algorithm;
+    let sums: Vec<Checksum> = parts.iter().map(|p| Checksum::from_base64(alg, p.checksum.as_deref()?)).collect::<Option<_>>()?;
+    let value = match upload.kind {
+        ChecksumType::FullObject => {
+            let mut acc = Checksum::compute(alg, b"").bytes;
+            for (sum, part) in sums.iter().zip(parts) {
+                acc = combine_crc(alg, &acc, &sum.bytes, part.size);
+            }
+            Checksum { algorithm: alg, bytes: acc }.to_base64()
+        }
+        ChecksumType::Composite => {
+            let mut hasher = alg.hasher();
+            for sum in &sums {
+                hasher.update(&sum.bytes);
+            }
+            format!("{}-{}", hasher.finish().to_base64(), parts.len())
+        }
+    };
+    Some(StoredChecksum { algorithm: alg.as_str().to_string(), value, kind: upload.kind })
+}
+
+/// A whole-object checksum sent with Complete must equal the computed one.
+fn verify_checksum(req: &CompleteRequest, computed: Option<&StoredChecksum>) -> Result<()> {
+    let Some((alg, sent)) = &req.expected_checksum else { return Ok(()) };
+    let matches = computed.is_some_and(|c| c.algorithm == alg.as_str() && strip_count(&c.value) == strip_count(sent.trim()));
+    if matches {
+        return Ok(());
+    }
+    let computed = computed.map(|c| c.value.clone()).unwrap_or_default();
+    Err(MultipartError::ChecksumMismatch { computed }.into())
+}
+
+/// A composite checksum without its `-N` part count.
+fn strip_count(value: &str) -> &str {
+    value.split_once('-').map(|(v, _)| v).unwrap_or(value)
+}
+
+fn previous_result(c: &Connection, bucket_id: i64, key: &str, upload_id: &str) -> Result<Option<CompletedUpload>> {
+    let result: Option<String> = c
+        .prepare_cached("SELECT result FROM completed_uploads WHERE upload_id = ?1 AND bucket_id = ?2 AND key = ?3")?
+        .query_row(params![upload_id, bucket_id, key.as_bytes()], |r| r.get(0))
+        .optional()?;
+    Ok(result.map(|r| serde_json::from_str(&r)).transpose()?)
+}
+
+/// Keeps the result for repeated Complete requests, and forgets results older than a day.
+fn remember(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, result: &CompletedUpload) -> Result<()> {
+    let now = now_ms();
+    c.prepare_cached("DELETE FROM completed_uploads WHERE completed_ms < ?1")?.execute([now - COMPLETED_KEPT_MS])?;
+    c.prepare_cached("INSERT OR REPLACE INTO completed_uploads (upload_id, bucket_id, key, completed_ms, result) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![upload_id, bucket_id, key.as_bytes(), now, serde_json::to_string(result)?])?;
+    Ok(())
+}
