@@ -15,6 +15,11 @@ pub enum Operation {
     HeadBucket { bucket: String },
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
+    GetBucketAcl { bucket: String },
+    PutBucketAcl { bucket: String },
+    GetObjectAcl { bucket: String, key: String },
+    PutObjectAcl { bucket: String, key: String },
+    PutBucketVersioning { bucket: String },
     ListObjects { bucket: String },
     ListObjectsV2 { bucket: String },
     ListObjectVersions { bucket: String },
@@ -117,7 +122,6 @@ fn decode_path(s: &str) -> S3Result<String> {
 /// Bucket sub-resources that name an operation Coffer does not offer yet, with its name.
 const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("accelerate", "BucketAccelerateConfiguration"),
-    ("acl", "BucketAcl"),
     ("analytics", "BucketAnalyticsConfiguration"),
     ("cors", "BucketCors"),
     ("encryption", "BucketEncryption"),
@@ -140,7 +144,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
-    ("acl", "ObjectAcl"),
     ("legal-hold", "ObjectLegalHold"),
     ("restore", "RestoreObject"),
     ("retention", "ObjectRetention"),
@@ -164,8 +167,19 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         };
     };
     let Some(key) = key else {
-        if m == "GET" && query.has("versioning") {
-            return Ok(GetBucketVersioning { bucket });
+        if query.has("acl") {
+            match m {
+                "GET" => return Ok(GetBucketAcl { bucket }),
+                "PUT" => return Ok(PutBucketAcl { bucket }),
+                _ => {}
+            }
+        }
+        if query.has("versioning") {
+            match m {
+                "GET" => return Ok(GetBucketVersioning { bucket }),
+                "PUT" => return Ok(PutBucketVersioning { bucket }),
+                _ => {}
+            }
         }
         if let Some(name) = subresource(query, BUCKET_SUBRESOURCES) {
             return Ok(NotImplemented { name });
@@ -184,6 +198,13 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
             _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         };
     };
+    if query.has("acl") {
+        match m {
+            "GET" => return Ok(GetObjectAcl { bucket, key }),
+            "PUT" => return Ok(PutObjectAcl { bucket, key }),
+            _ => {}
+        }
+    }
     if let Some(name) = subresource(query, OBJECT_SUBRESOURCES) {
         return Ok(NotImplemented { name });
     }

@@ -211,6 +211,34 @@ pub async fn get_bucket_versioning(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpRe
     xml::ok("VersioningConfiguration", &VersioningConfiguration { xmlns: S3_NAMESPACE, status })
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VersioningRequest {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    mfa_delete: Option<String>,
+}
+
+pub async fn put_bucket_versioning(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(name).await?;
+    let body = read_all(request_body(payload, &ctx.payload).stream, CREATE_BODY_LIMIT, ErrorCode::MalformedXML).await?;
+    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    let request: VersioningRequest = xml::parse(&body)?;
+    if request.mfa_delete.as_deref() == Some("Enabled") {
+        return Err(S3Error::new(ErrorCode::NotImplemented).with_message("MFA delete is not implemented by Coffer yet."));
+    }
+    let state = match request.status.as_deref() {
+        Some("Enabled") => Versioning::Enabled,
+        Some("Suspended") => Versioning::Suspended,
+        // No status leaves the state as it is, as S3 does.
+        None => return Ok(HttpResponse::Ok().finish()),
+        Some(_) => return Err(S3Error::new(ErrorCode::MalformedXML)),
+    };
+    ctx.state.store.set_versioning(bucket.id, state).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::valid_bucket_name;

@@ -2,6 +2,7 @@
 //! Shared helpers live below (in the crate root modules), never in a sibling handler.
 
 pub mod attributes;
+pub mod acl;
 pub mod bucket;
 pub mod copy;
 pub mod delete;

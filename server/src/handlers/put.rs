@@ -69,8 +69,9 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
             .with("ProposedSize", length.unwrap_or(0).to_string())
             .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
-    // Without a declared length only aws-chunked bodies are accepted, as in S3.
-    if length.is_none() && !matches!(ctx.payload, Payload::Streaming(_)) {
+    // A body needs a length, unless HTTP's chunked framing or aws-chunked says where it ends.
+    let chunked_transfer = ctx.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if length.is_none() && !chunked_transfer && !matches!(ctx.payload, Payload::Streaming(_)) {
         return Err(S3Error::new(ErrorCode::MissingContentLength));
     }
     let mut meta = meta_from_request(ctx.req.headers())?;
