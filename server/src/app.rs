@@ -5,10 +5,17 @@ use crate::admin::ensure_root;
 use crate::config::Config;
 use crate::entry;
 use crate::state::AppState;
-use actix_web::{web, App, HttpServer};
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{fn_service, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{web, App};
 use coffer_storage::Store;
 use std::time::Duration;
 
+/// How long an idle keep-alive connection stays open.
+const KEEP_ALIVE: Duration = Duration::from_secs(75);
+/// How long a client may take to send a request's head.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often unreferenced blobs are collected.
 const GC_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -21,36 +28,43 @@ pub fn run(config: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(serve(config))
 }
 
+/// The HTTP/1 service of one worker: the S3 app, with `Expect: 100-continue` answered only
+/// after `entry::expect_continue` lets the request through.
+macro_rules! h1_service {
+    ($state:expr) => {{
+        let state = $state.clone();
+        let expect_state = $state.clone();
+        let app = App::new().app_data(state).default_service(web::to(entry::handle));
+        HttpService::build()
+            .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
+            .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+            .tcp_nodelay(true)
+            .expect(fn_service(move |req: actix_http::Request| {
+                let state = expect_state.clone();
+                async move { entry::expect_continue(req, &state).await }
+            }))
+            .finish(map_config(app, |_| AppConfig::default()))
+    }};
+}
+
 async fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
     ensure_root(&store).await?;
     spawn_upkeep(store.clone());
     let state = web::Data::new(AppState::new(store, &config));
-    let server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).default_service(web::to(entry::handle))
-    })
-    .on_connect(|conn, _ext| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        } else if let Some(tls) = conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>() {
-            let _ = tls.get_ref().0.set_nodelay(true);
-        }
-    })
-    .keep_alive(Duration::from_secs(75))
-    .client_request_timeout(Duration::from_secs(60))
-    .workers(config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
-
-    let server = match (&config.tls_cert, &config.tls_key) {
+    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let builder = actix_server::Server::build().workers(workers);
+    let builder = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
-            let tls = crate::app::tls_config(cert, key)?;
-            server.bind_rustls_0_23(&config.address, tls)
+            let tls = tls_config(cert, key)?;
+            builder.bind("coffer-https", &config.address, move || h1_service!(state).rustls_0_23(tls.clone()))
         }
-        _ => server.bind(&config.address),
+        _ => builder.bind("coffer-http", &config.address, move || h1_service!(state).tcp()),
     }
     .map_err(|e| format!("binding {}: {e}", config.address))?;
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     tracing::info!("coffer listening on {scheme}://{} (data in {})", config.address, config.data_dir.display());
-    server.run().await.map_err(|e| e.to_string())
+    builder.run().await.map_err(|e| e.to_string())
 }
 
 /// Background upkeep: an orphan sweep at start, then periodic garbage collection.

@@ -3,7 +3,7 @@
 
 use crate::error::{S3Error, S3Result};
 use crate::state::AppState;
-use actix_web::HttpRequest;
+use crate::head::Head;
 use coffer_auth::{Payload, SignedRequest};
 use coffer_storage::User;
 
@@ -20,9 +20,9 @@ pub struct Authenticated {
     pub payload: Payload,
 }
 
-fn http_headers(req: &HttpRequest) -> http::HeaderMap {
-    let mut out = http::HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers().iter() {
+fn http_headers(head: Head<'_>) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(head.headers.len());
+    for (name, value) in head.headers.iter() {
         if let (Ok(n), Ok(v)) =
             (http::HeaderName::from_bytes(name.as_str().as_bytes()), http::HeaderValue::from_bytes(value.as_bytes()))
         {
@@ -32,12 +32,12 @@ fn http_headers(req: &HttpRequest) -> http::HeaderMap {
     out
 }
 
-pub fn authenticate(req: &HttpRequest, state: &AppState) -> S3Result<Authenticated> {
-    let headers = http_headers(req);
+pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated> {
+    let headers = http_headers(head);
     let signed = SignedRequest {
-        method: req.method().as_str(),
-        raw_path: req.uri().path(),
-        raw_query: req.uri().query().unwrap_or(""),
+        method: head.method.as_str(),
+        raw_path: head.uri.path(),
+        raw_query: head.uri.query().unwrap_or(""),
         headers: &headers,
     };
     // The lookup remembers whose key it found, so the caller's identity needs no second query.

@@ -5,6 +5,7 @@ use crate::authn::authenticate;
 use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::handlers;
+use crate::head::Head;
 use crate::router::{self, Operation, Query};
 use crate::state::AppState;
 use crate::xml::escape;
@@ -16,11 +17,33 @@ use base64::Engine;
 const MAX_KEY_LEN: usize = 1024;
 
 pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let request_id = format!("{:016X}", rand::random::<u64>());
-    let mut resp = match dispatch(&req, payload, &state).await {
+    let request_id = new_request_id();
+    let resp = match dispatch(&req, payload, &state).await {
         Ok(r) => r,
-        Err(e) => render_error(&e, &req, &request_id),
+        Err(e) => render_error(&e, (&req).into(), &request_id),
     };
+    with_request_ids(resp, &request_id)
+}
+
+/// The answer to `Expect: 100-continue`: the request itself to go on with, or the error
+/// response to send instead of `100 Continue`.
+pub async fn expect_continue(req: actix_http::Request, state: &AppState) -> Result<actix_http::Request, actix_web::Error> {
+    match preflight((&req).into(), state).await {
+        Ok(()) => Ok(req),
+        Err(e) => {
+            let request_id = new_request_id();
+            let resp = with_request_ids(render_error(&e, (&req).into(), &request_id), &request_id);
+            Err(actix_web::error::InternalError::from_response(e.code, resp).into())
+        }
+    }
+}
+
+fn new_request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+/// Every response carries S3's two request identifiers.
+fn with_request_ids(mut resp: HttpResponse, request_id: &str) -> HttpResponse {
     let headers = resp.headers_mut();
     let id2 = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>());
     if let Ok(v) = request_id.parse() {
@@ -36,10 +59,10 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     if req.uri().path() == "/health" && req.method() == Method::GET {
         return Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"));
     }
-    let (bucket, key) = router::address(req, state.domain.as_deref())?;
+    let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let copy_source = req.headers().contains_key("x-amz-copy-source");
-    let auth = authenticate(req, state)?;
+    let auth = authenticate(req.into(), state)?;
     let op = router::route(req.method(), bucket, key, &query, copy_source)?;
     if let Operation::GetObject { key, .. }
     | Operation::HeadObject { key, .. }
@@ -91,13 +114,33 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     }
 }
 
+/// What a request that sent `Expect: 100-continue` must pass before its body is invited: it is
+/// authenticated, and a write names a bucket that exists and the caller may write to. So a
+/// client learns of a refusal before it sends a large body.
+pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
+    let (bucket, _) = router::address(head, state.domain.as_deref())?;
+    let auth = authenticate(head, state)?;
+    let Some(bucket) = bucket else { return Ok(()) };
+    if head.method != Method::PUT && head.method != Method::POST {
+        return Ok(());
+    }
+    let Some(principal) = auth.principal else { return Err(S3Error::new(ErrorCode::AccessDenied)) };
+    match state.store.bucket(&bucket).await {
+        Ok(b) if b.owner.id == principal.user.id => Ok(()),
+        Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
+        // CreateBucket is a PUT on a bucket that does not exist yet.
+        Err(coffer_storage::StorageError::NoSuchBucket) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// S3's error response: the XML body (none for HEAD and 304), the status, and the request id.
-pub fn render_error(e: &S3Error, req: &HttpRequest, request_id: &str) -> HttpResponse {
+pub fn render_error(e: &S3Error, head: Head<'_>, request_id: &str) -> HttpResponse {
     let mut resp = HttpResponse::build(e.status);
-    if req.method() == Method::HEAD || e.status.as_u16() == 304 {
+    if head.method == Method::HEAD || e.status.as_u16() == 304 {
         return resp.finish();
     }
-    let resource = e.resource.clone().unwrap_or_else(|| req.uri().path().to_string());
+    let resource = e.resource.clone().unwrap_or_else(|| head.uri.path().to_string());
     let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
     body.push_str(&format!("<Code>{}</Code><Message>{}</Message>", e.code, escape(&e.message)));
     for (name, value) in &e.extra {

@@ -3,7 +3,7 @@
 
 use crate::error::{ErrorCode, S3Error, S3Result};
 use actix_web::http::Method;
-use actix_web::HttpRequest;
+use crate::head::Head;
 use percent_encoding::percent_decode_str;
 
 /// Every S3 operation Coffer knows, with the bucket and key it addresses.
@@ -76,9 +76,9 @@ fn decode_query_part(s: &str) -> String {
 
 /// Splits the request into bucket and key: virtual-hosted when the Host header is
 /// `<bucket>.<base domain>`, path-style otherwise.
-pub fn address(req: &HttpRequest, base_domain: Option<&str>) -> S3Result<(Option<String>, Option<String>)> {
-    let raw_path = req.uri().path();
-    let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
+pub fn address(head: Head<'_>, base_domain: Option<&str>) -> S3Result<(Option<String>, Option<String>)> {
+    let raw_path = head.uri.path();
+    let host = head.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
     let host = strip_port(host);
     if let Some(domain) = base_domain {
         if let Some(bucket) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) {
