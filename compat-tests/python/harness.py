@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROOT_ACCESS_KEY = "COFFERTESTROOTKEY01"
+VIRTUAL_HOST_DOMAIN = "coffer.test"
 ROOT_SECRET_KEY = "coffer-test-root-secret-key-0123456789ab"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 60
@@ -236,6 +237,9 @@ def start_server(tmp_root: Path, scheme: str) -> CofferServer:
     env = dict(os.environ)
     env["COFFER_ROOT_ACCESS_KEY"] = ROOT_ACCESS_KEY
     env["COFFER_ROOT_SECRET_KEY"] = ROOT_SECRET_KEY
+    # Virtual-hosted-style requests to <bucket>.coffer.test are tested with a resolver that
+    # maps that domain to 127.0.0.1 (test_addressing.py); path-style works as ever.
+    env["COFFER_DOMAIN"] = VIRTUAL_HOST_DOMAIN
     env.setdefault("RUST_LOG", os.environ.get("COFFER_TEST_LOG", "info"))
     env.setdefault("RUST_BACKTRACE", "1")
     log_path = base / "server.log"
