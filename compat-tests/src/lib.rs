@@ -74,6 +74,25 @@ impl TestTls {
 
 /// A running `coffer serve`; killed when dropped. Its stderr goes to `log_path()`, and is
 /// echoed to the test's output if the test panics.
+fn spawn_server(binary: &Path, data_dir: &Path, addr: SocketAddr, extra: &[PathBuf], log_path: &Path) -> Child {
+    let log = File::create(log_path).expect("create server log");
+    Command::new(binary)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--address")
+        .arg(addr.to_string())
+        .args(extra)
+        .env("COFFER_ROOT_ACCESS_KEY", ROOT_ACCESS_KEY)
+        .env("COFFER_ROOT_SECRET_KEY", ROOT_SECRET_KEY)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+}
+
 pub struct TestServer {
     child: Child,
     addr: SocketAddr,
@@ -121,22 +140,7 @@ impl TestServer {
             let port = free_port();
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let log_path = temp.path().join(format!("server-{attempt}.log"));
-            let log = File::create(&log_path).expect("create server log");
-            let mut child = Command::new(&binary)
-                .arg("serve")
-                .arg("--data-dir")
-                .arg(&data_dir)
-                .arg("--address")
-                .arg(addr.to_string())
-                .args(&tls_args)
-                .env("COFFER_ROOT_ACCESS_KEY", ROOT_ACCESS_KEY)
-                .env("COFFER_ROOT_SECRET_KEY", ROOT_SECRET_KEY)
-                .env("RUST_BACKTRACE", "1")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("clone log handle"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let mut child = spawn_server(&binary, &data_dir, addr, &tls_args, &log_path);
             match wait_ready(&mut child, addr, tls.is_some()) {
                 Ok(()) => {
                     return TestServer {
@@ -157,6 +161,20 @@ impl TestServer {
             }
         }
         panic!("coffer did not start: {last_failure}");
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind, as in a crash or power loss of
+    /// the process) and starts it again on the same data dir and address. Plain HTTP only.
+    pub fn crash_and_restart(&mut self) {
+        assert!(self.tls_ca_pem.is_none(), "crash_and_restart supports plain-HTTP servers");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log_path = self.log_path.with_extension("restarted.log");
+        self.child = spawn_server(&coffer_binary(), &self.data_dir, self.addr, &[], &log_path);
+        self.log_path = log_path;
+        if let Err(reason) = wait_ready(&mut self.child, self.addr, false) {
+            panic!("coffer did not restart: {reason}\n{}", self.log());
+        }
     }
 
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
