@@ -89,3 +89,47 @@ async fn expect_continue_is_refused_before_the_body_when_not_allowed() {
     let got = server.client().get_object().bucket("guarded").key("big").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), big.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_tags_from_header_api_and_copy() {
+    use coffer_compat_tests::aws_sdk_s3::types::{Tag, Tagging, TaggingDirective};
+    let server = TestServer::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("tags").send().await.unwrap();
+    s3.put_object().bucket("tags").key("k").tagging("foo=bar&empty").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let got = s3.get_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    let pairs: Vec<(&str, &str)> = got.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(pairs, [("empty", ""), ("foo", "bar")]);
+    let head = s3.head_object().bucket("tags").key("k").send().await.unwrap();
+    assert!(head.e_tag().is_some());
+    let get = s3.get_object().bucket("tags").key("k").send().await.unwrap();
+    assert_eq!(get.tag_count(), Some(2));
+
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    let set = Tagging::builder().tag_set(tag("z", "1")).tag_set(tag("a", "2")).build().unwrap();
+    s3.put_object_tagging().bucket("tags").key("k").tagging(set).send().await.unwrap();
+    let got = s3.get_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    let keys: Vec<&str> = got.tag_set().iter().map(|t| t.key()).collect();
+    assert_eq!(keys, ["a", "z"]);
+
+    // Copies keep the source's tags unless told to replace them.
+    s3.copy_object().bucket("tags").key("copy").copy_source("tags/k").send().await.unwrap();
+    assert_eq!(s3.get_object_tagging().bucket("tags").key("copy").send().await.unwrap().tag_set().len(), 2);
+    s3.copy_object()
+        .bucket("tags")
+        .key("replaced")
+        .copy_source("tags/k")
+        .tagging_directive(TaggingDirective::Replace)
+        .tagging("only=one")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s3.get_object_tagging().bucket("tags").key("replaced").send().await.unwrap().tag_set().len(), 1);
+
+    s3.delete_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    assert!(s3.get_object_tagging().bucket("tags").key("k").send().await.unwrap().tag_set().is_empty());
+
+    let eleven = (0..11).fold(Tagging::builder(), |b, i| b.tag_set(tag(&format!("k{i}"), "v"))).build().unwrap();
+    assert_s3_error(s3.put_object_tagging().bucket("tags").key("k").tagging(eleven).send().await, 400, "InvalidTag");
+    assert_s3_error(s3.get_object_tagging().bucket("tags").key("missing").send().await, 404, "NoSuchKey");
+}

@@ -19,4 +19,5 @@ mod object_headers;
 mod range;
 mod router;
 mod state;
+mod tags;
 mod xml;

@@ -86,6 +86,10 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
         storage_class,
         user,
         checksum: None,
+        tags: match header(headers, "x-amz-tagging") {
+            Some(h) => crate::tags::from_header(&h)?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -134,6 +138,9 @@ pub fn object_headers(resp: &mut HttpResponseBuilder, rec: &ObjectRecord, query:
     }
     if let Some(class) = &m.storage_class {
         resp.insert_header(("x-amz-storage-class", class.clone()));
+    }
+    if !m.tags.is_empty() {
+        resp.insert_header(("x-amz-tagging-count", m.tags.len().to_string()));
     }
     if checksum_mode {
         if let Some(c) = &m.checksum {

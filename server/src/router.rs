@@ -16,6 +16,9 @@ pub enum Operation {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
+    GetObjectTagging { bucket: String, key: String },
+    PutObjectTagging { bucket: String, key: String },
+    DeleteObjectTagging { bucket: String, key: String },
     PutBucketAcl { bucket: String },
     GetObjectAcl { bucket: String, key: String },
     PutObjectAcl { bucket: String, key: String },
@@ -148,7 +151,6 @@ const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
     ("restore", "RestoreObject"),
     ("retention", "ObjectRetention"),
     ("select", "SelectObjectContent"),
-    ("tagging", "ObjectTagging"),
     ("torrent", "ObjectTorrent"),
 ];
 
@@ -198,6 +200,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
             _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         };
     };
+    if query.has("tagging") {
+        return match m {
+            "GET" => Ok(GetObjectTagging { bucket, key }),
+            "PUT" => Ok(PutObjectTagging { bucket, key }),
+            "DELETE" => Ok(DeleteObjectTagging { bucket, key }),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    }
     if query.has("acl") {
         match m {
             "GET" => return Ok(GetObjectAcl { bucket, key }),
@@ -247,7 +257,8 @@ mod tests {
     #[test]
     fn routes_object_operations() {
         assert_eq!(r("GET", Some("b"), Some("k"), "x-id=GetObject"), Operation::GetObject { bucket: "b".into(), key: "k".into() });
-        assert_eq!(r("PUT", Some("b"), Some("k"), "tagging"), Operation::NotImplemented { name: "ObjectTagging" });
+        assert_eq!(r("PUT", Some("b"), Some("k"), "tagging"), Operation::PutObjectTagging { bucket: "b".into(), key: "k".into() });
+        assert_eq!(r("PUT", Some("b"), None, "tagging"), Operation::NotImplemented { name: "BucketTagging" });
         let (b, k) = (String::from("b"), String::from("k"));
         assert_eq!(r("POST", Some("b"), Some("k"), "uploads"), Operation::CreateMultipartUpload { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("PUT", Some("b"), Some("k"), "partNumber=1&uploadId=u"), Operation::UploadPart { bucket: b.clone(), key: k.clone() });

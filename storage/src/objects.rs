@@ -100,6 +100,24 @@ impl Store {
             .await
     }
 
+    /// Replaces the tags of the latest version (or of a given one); returns its version id.
+    pub async fn set_object_tags(&self, bucket_id: i64, key: &str, version_id: Option<&str>, tags: Vec<(String, String)>) -> Result<String> {
+        let key = key.to_string();
+        let version_id = version_id.map(str::to_string);
+        self.writer()
+            .write(move |c| {
+                let (mut rec, _) = version_row(c, bucket_id, &key, version_id.as_deref())?;
+                if rec.delete_marker {
+                    return Err(if version_id.is_some() { StorageError::NoSuchVersion } else { StorageError::NoSuchKey });
+                }
+                rec.meta.tags = tags;
+                c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
+                    .execute(params![serde_json::to_string(&rec.meta)?, bucket_id, key.as_bytes(), rec.version_id])?;
+                Ok(rec.version_id)
+            })
+            .await
+    }
+
     /// Deletes the latest version (or places a delete marker) or one given version.
     pub async fn delete_object(&self, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome> {
         let key = key.to_string();

@@ -42,6 +42,11 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         meta.storage_class = meta_from_request(ctx.req.headers())?.storage_class;
     }
     meta.checksum = src.meta.checksum.clone();
+    meta.tags = match ctx.header("x-amz-tagging-directive").map(str::to_ascii_uppercase).as_deref() {
+        None | Some("COPY") => src.meta.tags.clone(),
+        Some("REPLACE") => crate::handlers::tagging::from_request(ctx)?,
+        Some(_) => return Err(S3Error::invalid_argument("Unknown tagging directive.").with("ArgumentName", "x-amz-tagging-directive")),
+    };
 
     let new = NewObject { key: key.to_string(), owner_id: ctx.user()?.id.clone(), meta };
     let record = ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?;

@@ -10,3 +10,4 @@ pub mod get;
 pub mod list;
 pub mod multipart;
 pub mod put;
+pub mod tagging;

@@ -1,0 +1,58 @@
+//! Object tagging: PutObjectTagging, GetObjectTagging and DeleteObjectTagging, on the latest
+//! version or on one given by versionId.
+
+use crate::body::{read_all, request_body};
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::tags::{self, Tagging};
+use crate::xml;
+use actix_web::{web, HttpResponse};
+use coffer_storage::{StorageError, Versioning};
+
+/// Largest Tagging body read.
+const BODY_LIMIT: usize = 64 * 1024;
+
+fn not_found(key: &str) -> impl Fn(StorageError) -> S3Error + '_ {
+    move |e| match e {
+        StorageError::NoSuchKey => S3Error::no_such_key(key),
+        StorageError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion).with("Key", key),
+        other => other.into(),
+    }
+}
+
+fn with_version(versioning: Versioning, version_id: String, mut resp: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    if versioning != Versioning::Unversioned {
+        resp.insert_header(("x-amz-version-id", version_id));
+    }
+    resp
+}
+
+pub async fn get_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let (rec, _) = ctx.state.store.object(bucket.id, key, ctx.query.get("versionId")).await.map_err(not_found(key))?;
+    if rec.delete_marker {
+        return Err(S3Error::no_such_key(key));
+    }
+    let body = xml::render("Tagging", &Tagging::of(&rec.meta.tags))?;
+    Ok(with_version(bucket.versioning, rec.version_id, HttpResponse::Ok()).content_type("application/xml").body(body))
+}
+
+pub async fn put_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
+    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    let tags = xml::parse::<Tagging>(&body)?.into_pairs()?;
+    let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), tags).await.map_err(not_found(key))?;
+    Ok(with_version(bucket.versioning, version, HttpResponse::Ok()).finish())
+}
+
+pub async fn delete_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), Vec::new()).await.map_err(not_found(key))?;
+    Ok(with_version(bucket.versioning, version, HttpResponse::NoContent()).finish())
+}
+
+/// The tags a new object gets from its x-amz-tagging header.
+pub fn from_request(ctx: &Ctx<'_>) -> S3Result<Vec<(String, String)>> {
+    ctx.header("x-amz-tagging").map(tags::from_header).transpose().map(Option::unwrap_or_default)
+}

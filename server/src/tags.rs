@@ -1,0 +1,114 @@
+//! Object tags: parsing them from the x-amz-tagging header (URL-encoded pairs) or a Tagging XML
+//! body, S3's limits on them, and the TagSet XML shape shared by requests and responses.
+
+use crate::error::{S3Error, S3Result};
+use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Serialize};
+
+const MAX_TAGS: usize = 10;
+const MAX_KEY_CHARS: usize = 128;
+const MAX_VALUE_CHARS: usize = 256;
+
+fn invalid_tag(message: &str) -> S3Error {
+    S3Error {
+        code: "InvalidTag",
+        status: actix_web::http::StatusCode::BAD_REQUEST,
+        message: message.to_string(),
+        resource: None,
+        extra: Vec::new(),
+    }
+}
+
+/// Checks S3's rules and returns the tags sorted by key.
+pub fn validate(mut tags: Vec<(String, String)>) -> S3Result<Vec<(String, String)>> {
+    if tags.len() > MAX_TAGS {
+        return Err(invalid_tag("Object tags cannot be greater than 10"));
+    }
+    for (k, v) in &tags {
+        if k.is_empty() || k.chars().count() > MAX_KEY_CHARS {
+            return Err(invalid_tag("The TagKey you have provided is invalid"));
+        }
+        if v.chars().count() > MAX_VALUE_CHARS {
+            return Err(invalid_tag("The TagValue you have provided is invalid"));
+        }
+    }
+    tags.sort();
+    if tags.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(invalid_tag("Cannot provide multiple Tags with the same key"));
+    }
+    Ok(tags)
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
+}
+
+/// The x-amz-tagging header: `k1=v1&k2=v2` (URL-encoded; a key without `=` has an empty value).
+pub fn from_header(header: &str) -> S3Result<Vec<(String, String)>> {
+    let pairs = header
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    validate(pairs)
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tagging {
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: &'static str,
+    #[serde(default)]
+    pub tag_set: TagSet,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct TagSet {
+    #[serde(rename = "Tag", default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+impl Tagging {
+    pub fn of(tags: &[(String, String)]) -> Tagging {
+        Tagging {
+            xmlns: crate::xml::S3_NAMESPACE,
+            tag_set: TagSet { tags: tags.iter().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect() },
+        }
+    }
+
+    pub fn into_pairs(self) -> S3Result<Vec<(String, String)>> {
+        validate(self.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_pairs_are_decoded_and_sorted() {
+        let tags = from_header("foo=bar&bar&a%20b=c%2Bd").unwrap();
+        assert_eq!(tags, vec![("a b".into(), "c+d".into()), ("bar".into(), "".into()), ("foo".into(), "bar".into())]);
+    }
+
+    #[test]
+    fn limits() {
+        let eleven: Vec<_> = (0..11).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        assert_eq!(validate(eleven).unwrap_err().code, "InvalidTag");
+        assert_eq!(validate(vec![("k".repeat(129), String::new())]).unwrap_err().code, "InvalidTag");
+        assert_eq!(validate(vec![("k".into(), "v".repeat(257))]).unwrap_err().code, "InvalidTag");
+        assert_eq!(validate(vec![("k".into(), "1".into()), ("k".into(), "2".into())]).unwrap_err().code, "InvalidTag");
+        assert!(validate(vec![("k".repeat(128), "v".repeat(256))]).is_ok());
+    }
+}
