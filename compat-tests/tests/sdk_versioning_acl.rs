@@ -133,3 +133,31 @@ async fn object_tags_from_header_api_and_copy() {
     assert_s3_error(s3.put_object_tagging().bucket("tags").key("k").tagging(eleven).send().await, 400, "InvalidTag");
     assert_s3_error(s3.get_object_tagging().bucket("tags").key("missing").send().await, 404, "NoSuchKey");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_tags_set_get_delete() {
+    use coffer_compat_tests::aws_sdk_s3::types::{Tag, Tagging};
+    let server = TestServer::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("btags").send().await.unwrap();
+    assert_s3_error(s3.get_bucket_tagging().bucket("btags").send().await, 404, "NoSuchTagSet");
+    let set = Tagging::builder()
+        .tag_set(Tag::builder().key("team").value("storage").build().unwrap())
+        .tag_set(Tag::builder().key("env").value("test").build().unwrap())
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging().bucket("btags").tagging(set).send().await.unwrap();
+    let got = s3.get_bucket_tagging().bucket("btags").send().await.unwrap();
+    let pairs: Vec<(&str, &str)> = got.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(pairs, [("env", "test"), ("team", "storage")]);
+    s3.delete_bucket_tagging().bucket("btags").send().await.unwrap();
+    assert_s3_error(s3.get_bucket_tagging().bucket("btags").send().await, 404, "NoSuchTagSet");
+    // Configuration goes with the bucket.
+    s3.put_bucket_tagging()
+        .bucket("btags")
+        .tagging(Tagging::builder().tag_set(Tag::builder().key("k").value("v").build().unwrap()).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket().bucket("btags").send().await.unwrap();
+}

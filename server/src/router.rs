@@ -17,6 +17,9 @@ pub enum Operation {
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
     GetObjectTagging { bucket: String, key: String },
+    GetBucketTagging { bucket: String },
+    PutBucketTagging { bucket: String },
+    DeleteBucketTagging { bucket: String },
     PutObjectTagging { bucket: String, key: String },
     DeleteObjectTagging { bucket: String, key: String },
     PutBucketAcl { bucket: String },
@@ -141,7 +144,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("publicAccessBlock", "PublicAccessBlock"),
     ("replication", "BucketReplication"),
     ("requestPayment", "BucketRequestPayment"),
-    ("tagging", "BucketTagging"),
     ("versioning", "BucketVersioning"),
     ("website", "BucketWebsite"),
 ];
@@ -169,6 +171,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         };
     };
     let Some(key) = key else {
+        if query.has("tagging") {
+            return match m {
+                "GET" => Ok(GetBucketTagging { bucket }),
+                "PUT" => Ok(PutBucketTagging { bucket }),
+                "DELETE" => Ok(DeleteBucketTagging { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if query.has("acl") {
             match m {
                 "GET" => return Ok(GetBucketAcl { bucket }),
@@ -258,7 +268,7 @@ mod tests {
     fn routes_object_operations() {
         assert_eq!(r("GET", Some("b"), Some("k"), "x-id=GetObject"), Operation::GetObject { bucket: "b".into(), key: "k".into() });
         assert_eq!(r("PUT", Some("b"), Some("k"), "tagging"), Operation::PutObjectTagging { bucket: "b".into(), key: "k".into() });
-        assert_eq!(r("PUT", Some("b"), None, "tagging"), Operation::NotImplemented { name: "BucketTagging" });
+        assert_eq!(r("PUT", Some("b"), None, "tagging"), Operation::PutBucketTagging { bucket: "b".into() });
         let (b, k) = (String::from("b"), String::from("k"));
         assert_eq!(r("POST", Some("b"), Some("k"), "uploads"), Operation::CreateMultipartUpload { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("PUT", Some("b"), Some("k"), "partNumber=1&uploadId=u"), Operation::UploadPart { bucket: b.clone(), key: k.clone() });

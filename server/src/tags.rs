@@ -19,11 +19,17 @@ fn invalid_tag(message: &str) -> S3Error {
     }
 }
 
-/// Checks S3's rules and returns the tags sorted by key.
-pub fn validate(mut tags: Vec<(String, String)>) -> S3Result<Vec<(String, String)>> {
+/// Checks S3's rules for object tags and returns them sorted by key.
+pub fn validate(tags: Vec<(String, String)>) -> S3Result<Vec<(String, String)>> {
     if tags.len() > MAX_TAGS {
         return Err(invalid_tag("Object tags cannot be greater than 10"));
     }
+    validate_bucket(tags)
+}
+
+/// The rules object and bucket tags share (length of keys and values, unique keys); returns
+/// the tags sorted by key.
+pub fn validate_bucket(mut tags: Vec<(String, String)>) -> S3Result<Vec<(String, String)>> {
     for (k, v) in &tags {
         if k.is_empty() || k.chars().count() > MAX_KEY_CHARS {
             return Err(invalid_tag("The TagKey you have provided is invalid"));

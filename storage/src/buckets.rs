@@ -78,7 +78,39 @@ impl Store {
                 if used {
                     return Err(StorageError::BucketNotEmpty);
                 }
+                c.execute("DELETE FROM bucket_configs WHERE bucket_id = ?1", [bucket.id])?;
                 c.execute("DELETE FROM buckets WHERE id = ?1", [bucket.id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// A configuration document of a bucket (`kind` names it, e.g. "tagging"), if set.
+    pub async fn bucket_config(&self, bucket_id: i64, kind: &str) -> Result<Option<String>> {
+        let kind = kind.to_string();
+        self.readers()
+            .read(move |c| {
+                Ok(c.prepare_cached("SELECT document FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?
+                    .query_row(params![bucket_id, kind], |r| r.get(0))
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Sets (Some) or removes (None) a configuration document of a bucket.
+    pub async fn set_bucket_config(&self, bucket_id: i64, kind: &str, document: Option<String>) -> Result<()> {
+        let kind = kind.to_string();
+        self.writer()
+            .write(move |c| {
+                match document {
+                    Some(doc) => c
+                        .prepare_cached(
+                            "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES (?1, ?2, ?3)
+                             ON CONFLICT(bucket_id, kind) DO UPDATE SET document = excluded.document",
+                        )?
+                        .execute(params![bucket_id, kind, doc])?,
+                    None => c.prepare_cached("DELETE FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?.execute(params![bucket_id, kind])?,
+                };
                 Ok(())
             })
             .await

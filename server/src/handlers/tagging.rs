@@ -1,5 +1,5 @@
-//! Object tagging: PutObjectTagging, GetObjectTagging and DeleteObjectTagging, on the latest
-//! version or on one given by versionId.
+//! Tagging: Put/Get/DeleteObjectTagging (on the latest version or one given by versionId) and
+//! Put/Get/DeleteBucketTagging (kept as a bucket configuration document).
 
 use crate::body::{read_all, request_body};
 use crate::ctx::Ctx;
@@ -50,6 +50,50 @@ pub async fn delete_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), Vec::new()).await.map_err(not_found(key))?;
     Ok(with_version(bucket.versioning, version, HttpResponse::NoContent()).finish())
+}
+
+/// The bucket configuration document that holds a bucket's tags (as JSON pairs).
+const BUCKET_TAGS: &str = "tagging";
+
+pub async fn get_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let doc = ctx.state.store.bucket_config(bucket.id, BUCKET_TAGS).await?;
+    let tags: Vec<(String, String)> = match doc {
+        Some(d) => serde_json::from_str(&d).map_err(S3Error::internal)?,
+        None => {
+            return Err(S3Error {
+                code: "NoSuchTagSet",
+                status: actix_web::http::StatusCode::NOT_FOUND,
+                message: "The TagSet does not exist".into(),
+                resource: None,
+                extra: vec![("BucketName", bucket_name.to_string())],
+            })
+        }
+    };
+    xml::ok("Tagging", &Tagging::of(&tags))
+}
+
+/// Most tags a bucket may carry.
+const MAX_BUCKET_TAGS: usize = 50;
+
+pub async fn put_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
+    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    let tagging = xml::parse::<Tagging>(&body)?;
+    if tagging.tag_set.tags.len() > MAX_BUCKET_TAGS {
+        return Err(S3Error::new(ErrorCode::InvalidArgument).with_message("Bucket tag count cannot be greater than 50"));
+    }
+    let tags = tags::validate_bucket(tagging.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect())?;
+    let doc = serde_json::to_string(&tags).map_err(S3Error::internal)?;
+    ctx.state.store.set_bucket_config(bucket.id, BUCKET_TAGS, Some(doc)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn delete_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
+    let bucket = ctx.owned_bucket(bucket_name).await?;
+    ctx.state.store.set_bucket_config(bucket.id, BUCKET_TAGS, None).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The tags a new object gets from its x-amz-tagging header.

@@ -83,6 +83,13 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX completed_uploads_by_age ON completed_uploads(completed_ms);
      ALTER TABLE objects ADD COLUMN parts TEXT;",
+    // 3: per-bucket configuration documents (tagging now; CORS, policy, lifecycle... later)
+    "CREATE TABLE bucket_configs (
+        bucket_id  INTEGER NOT NULL REFERENCES buckets(id),
+        kind       TEXT NOT NULL,
+        document   TEXT NOT NULL,
+        PRIMARY KEY (bucket_id, kind)
+     ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
