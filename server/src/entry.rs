@@ -143,6 +143,9 @@ pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
 /// S3's error response: the XML body (none for HEAD and 304), the status, and the request id.
 pub fn render_error(e: &S3Error, head: Head<'_>, request_id: &str) -> HttpResponse {
     let mut resp = HttpResponse::build(e.status);
+    for (name, value) in &e.headers {
+        resp.insert_header((*name, value.clone()));
+    }
     if head.method == Method::HEAD || e.status.as_u16() == 304 {
         return resp.finish();
     }

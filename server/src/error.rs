@@ -143,11 +143,23 @@ pub struct S3Error {
     pub resource: Option<String>,
     /// Extra elements of the error body, e.g. BucketName, Key, ArgumentName.
     pub extra: Vec<(&'static str, String)>,
+    /// Response headers that go with the error (also on HEAD, whose errors have no body).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl S3Error {
     pub fn new(code: ErrorCode) -> S3Error {
-        S3Error { code: code.as_str(), status: code.status(), message: code.default_message().to_string(), resource: None, extra: Vec::new() }
+        S3Error::custom(code.as_str(), code.status(), code.default_message())
+    }
+
+    /// An error with a code that has no `ErrorCode` variant (rare ones, or from other crates).
+    pub fn custom(code: &'static str, status: StatusCode, message: impl Into<String>) -> S3Error {
+        S3Error { code, status, message: message.into(), resource: None, extra: Vec::new(), headers: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> S3Error {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> S3Error {
@@ -225,13 +237,7 @@ fn multipart_error(e: coffer_storage::MultipartError) -> S3Error {
 impl From<coffer_auth::AuthError> for S3Error {
     fn from(e: coffer_auth::AuthError) -> S3Error {
         use coffer_auth::AuthError as A;
-        let mut err = S3Error {
-            code: e.code(),
-            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
-            message: e.to_string(),
-            resource: None,
-            extra: Vec::new(),
-        };
+        let mut err = S3Error::custom(e.code(), StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN), e.to_string());
         match e {
             A::SignatureDoesNotMatch(m) => {
                 err = err

@@ -10,13 +10,7 @@ const MAX_KEY_CHARS: usize = 128;
 const MAX_VALUE_CHARS: usize = 256;
 
 fn invalid_tag(message: &str) -> S3Error {
-    S3Error {
-        code: "InvalidTag",
-        status: actix_web::http::StatusCode::BAD_REQUEST,
-        message: message.to_string(),
-        resource: None,
-        extra: Vec::new(),
-    }
+    S3Error::custom("InvalidTag", actix_web::http::StatusCode::BAD_REQUEST, message)
 }
 
 /// Checks S3's rules for object tags and returns them sorted by key.

@@ -55,7 +55,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     if src.version_id != NULL_VERSION || src_bucket.versioning != Versioning::Unversioned {
         resp.insert_header(("x-amz-copy-source-version-id", src.version_id.clone()));
     }
-    if dest.versioning != Versioning::Unversioned {
+    if record.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", record.version_id.clone()));
     }
     let body = xml::render(

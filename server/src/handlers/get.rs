@@ -60,7 +60,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     ctx.authorize(&bucket)?;
     let versioned = bucket.versioning != Versioning::Unversioned;
     let (record, body) = found.map_err(|e| match e {
-        StorageError::NoSuchKey => S3Error::no_such_key(key),
+        StorageError::NoSuchKey => S3Error::no_such_key(key).with_header("x-amz-delete-marker", "false"),
         StorageError::NoSuchVersion => {
             S3Error::new(ErrorCode::NoSuchVersion).with("Key", key).with("VersionId", version_id.unwrap_or_default())
         }
@@ -68,7 +68,10 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     })?;
     if record.delete_marker {
         let err = if version_id.is_some() { S3Error::new(ErrorCode::MethodNotAllowed) } else { S3Error::no_such_key(key) };
-        return Err(err.with("DeleteMarker", "true"));
+        return Err(err
+            .with_header("x-amz-delete-marker", "true")
+            .with_header("x-amz-version-id", record.version_id.clone())
+            .with_header("Last-Modified", crate::object_headers::http_date(record.modified_ms)));
     }
     let part = match ctx.query.get("partNumber") {
         Some(raw) => Some(select_part(ctx, bucket.id, &record, raw).await?),

@@ -9,7 +9,7 @@ use crate::object_headers::{meta_from_request, quoted_etag};
 use actix_web::{web, HttpResponse};
 use base64::Engine;
 use coffer_auth::Payload;
-use coffer_storage::{IngestOptions, NewObject, StoredChecksum, Versioning, WriteConditions};
+use coffer_storage::{IngestOptions, NewObject, StoredChecksum, WriteConditions, NULL_VERSION};
 use sha2::{Digest, Sha256};
 
 /// Largest single PUT S3 accepts: 5 GiB.
@@ -105,7 +105,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
 
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("ETag", quoted_etag(&record.etag)));
-    if bucket.versioning != Versioning::Unversioned {
+    if record.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", record.version_id.clone()));
     }
     if let Some(c) = checksum {

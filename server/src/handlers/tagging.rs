@@ -61,13 +61,8 @@ pub async fn get_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<Ht
     let tags: Vec<(String, String)> = match doc {
         Some(d) => serde_json::from_str(&d).map_err(S3Error::internal)?,
         None => {
-            return Err(S3Error {
-                code: "NoSuchTagSet",
-                status: actix_web::http::StatusCode::NOT_FOUND,
-                message: "The TagSet does not exist".into(),
-                resource: None,
-                extra: vec![("BucketName", bucket_name.to_string())],
-            })
+            return Err(S3Error::custom("NoSuchTagSet", actix_web::http::StatusCode::NOT_FOUND, "The TagSet does not exist")
+                .with("BucketName", bucket_name))
         }
     };
     xml::ok("Tagging", &Tagging::of(&tags))
