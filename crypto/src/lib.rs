@@ -2,3 +2,4 @@
 //! providers to come. Pure computation; no I/O policy and no database access.
 
 pub mod checksum;
+pub mod totp;

@@ -42,6 +42,26 @@ pub fn create_user(data_dir: &Path, name: &str, access_key: Option<String>, secr
     })
 }
 
+/// Registers a TOTP device for `name` and prints its serial, secret and otpauth URL.
+pub fn enable_mfa(data_dir: &Path, name: &str) -> Result<(), String> {
+    let secret = coffer_crypto::totp::new_secret();
+    let serial = format!("coffer-mfa-{name}");
+    runtime()?.block_on(async {
+        let store = Store::open(data_dir).map_err(|e| e.to_string())?;
+        match store.enable_mfa(name, &serial, secret.clone()).await {
+            Ok(device) => {
+                let b32 = coffer_crypto::totp::secret_base32(&device.secret);
+                println!("user: {name}\nserial: {}\nsecret: {b32}", device.serial);
+                println!("otpauth URL: otpauth://totp/Coffer:{name}?secret={b32}&issuer=Coffer&algorithm=SHA1&digits=6&period=30");
+                println!("send as: x-amz-mfa: {} <6-digit code>", device.serial);
+                Ok(())
+            }
+            Err(StorageError::NoSuchUser) => Err(format!("no user called {name}")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
+
 /// Makes sure the root user exists with usable keys: the ones in the environment when set,
 /// otherwise the stored ones, otherwise new ones that are printed this once.
 pub async fn ensure_root(store: &Store) -> Result<(), String> {

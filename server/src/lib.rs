@@ -14,6 +14,7 @@ mod ctx;
 mod entry;
 mod error;
 mod handlers;
+mod mfa;
 mod head;
 mod object_headers;
 mod range;

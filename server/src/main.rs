@@ -30,6 +30,21 @@ enum AdminCommand {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage MFA (TOTP) devices for MFA delete.
+    Mfa {
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MfaCommand {
+    /// Register a new TOTP device for a user (replacing any earlier one) and print its secret.
+    Enable {
+        user: String,
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,6 +68,7 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::User { command: UserCommand::Create { name, access_key, secret_key, data_dir } } } => {
             admin::create_user(&data_dir, &name, access_key, secret_key)
         }
+        Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, data_dir } } } => admin::enable_mfa(&data_dir, &user),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,8 @@ pub enum StorageError {
     NoSuchVersion,
     #[error("a precondition of the write did not hold")]
     PreconditionFailed,
+    #[error("no such user")]
+    NoSuchUser,
     #[error("user already exists")]
     UserExists,
     #[error("access key already exists")]

@@ -22,6 +22,7 @@ pub use model::*;
 pub use multipart::MultipartError;
 pub use objects::{DeleteOutcome, NewObject};
 pub use read::BodyStream;
+pub use users::MfaDevice;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

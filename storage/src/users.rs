@@ -89,6 +89,45 @@ impl Store {
     }
 }
 
+/// A registered TOTP device.
+#[derive(Clone, Debug)]
+pub struct MfaDevice {
+    pub user_id: String,
+    pub serial: String,
+    pub secret: Vec<u8>,
+}
+
+impl Store {
+    /// Registers a new TOTP device for the user called `name`, replacing any earlier one.
+    pub async fn enable_mfa(&self, name: &str, serial: &str, secret: Vec<u8>) -> Result<MfaDevice> {
+        let (name, serial) = (name.to_string(), serial.to_string());
+        self.writer()
+            .write(move |c| {
+                let user = user_by_name(c, &name)?.ok_or(StorageError::NoSuchUser)?;
+                c.execute("DELETE FROM mfa_devices WHERE user_id = ?1", [&user.id])?;
+                c.execute(
+                    "INSERT INTO mfa_devices (user_id, serial, secret, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![user.id, serial, secret, now_ms()],
+                )?;
+                Ok(MfaDevice { user_id: user.id, serial, secret })
+            })
+            .await
+    }
+
+    /// The device with this serial number, if any.
+    pub async fn mfa_device(&self, serial: &str) -> Result<Option<MfaDevice>> {
+        let serial = serial.to_string();
+        self.readers()
+            .read(move |c| {
+                Ok(c.query_row("SELECT user_id, serial, secret FROM mfa_devices WHERE serial = ?1", [&serial], |r| {
+                    Ok(MfaDevice { user_id: r.get(0)?, serial: r.get(1)?, secret: r.get(2)? })
+                })
+                .optional()?)
+            })
+            .await
+    }
+}
+
 fn user_by_name(c: &Connection, name: &str) -> Result<Option<User>> {
     Ok(c.query_row("SELECT id, name FROM users WHERE name = ?1", [name], |r| Ok(User { id: r.get(0)?, name: r.get(1)? }))
         .optional()?)

@@ -6,7 +6,7 @@ use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
-use coffer_storage::{StorageError, Versioning};
+use coffer_storage::StorageError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -191,52 +191,6 @@ pub async fn get_bucket_location(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResp
     // us-east-1 is reported as an empty constraint, as S3 does.
     let region = if bucket.region == "us-east-1" { String::new() } else { bucket.region };
     xml::ok("LocationConstraint", &LocationConstraint { xmlns: S3_NAMESPACE, region })
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct VersioningConfiguration {
-    #[serde(rename = "@xmlns")]
-    xmlns: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'static str>,
-}
-
-pub async fn get_bucket_versioning(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(name).await?;
-    let status = match bucket.versioning {
-        Versioning::Unversioned => None,
-        other => Some(other.as_str()),
-    };
-    xml::ok("VersioningConfiguration", &VersioningConfiguration { xmlns: S3_NAMESPACE, status })
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct VersioningRequest {
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    mfa_delete: Option<String>,
-}
-
-pub async fn put_bucket_versioning(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(name).await?;
-    let body = read_all(request_body(payload, &ctx.payload).stream, CREATE_BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
-    let request: VersioningRequest = xml::parse(&body)?;
-    if request.mfa_delete.as_deref() == Some("Enabled") {
-        return Err(S3Error::new(ErrorCode::NotImplemented).with_message("MFA delete is not implemented by Coffer yet."));
-    }
-    let state = match request.status.as_deref() {
-        Some("Enabled") => Versioning::Enabled,
-        Some("Suspended") => Versioning::Suspended,
-        // No status leaves the state as it is, as S3 does.
-        None => return Ok(HttpResponse::Ok().finish()),
-        Some(_) => return Err(S3Error::new(ErrorCode::MalformedXML)),
-    };
-    ctx.state.store.set_versioning(bucket.id, state).await?;
-    Ok(HttpResponse::Ok().finish())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::body::{read_all, request_body};
 use crate::ctx::Ctx;
+use crate::mfa;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::handlers::put::{check_payload_hash, content_md5};
 use crate::xml::{self, S3_NAMESPACE};
@@ -21,6 +22,9 @@ fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOu
 
 pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
+    if ctx.query.get("versionId").is_some() {
+        mfa::require_for_version_delete(ctx, &bucket).await?;
+    }
     let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?;
     let mut resp = HttpResponse::NoContent();
     outcome_headers(&mut resp, &outcome);
@@ -97,6 +101,9 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
     let request: Delete = xml::parse(&body)?;
     if request.objects.is_empty() || request.objects.len() > MAX_KEYS {
         return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    if request.objects.iter().any(|o| o.version_id.is_some()) {
+        mfa::require_for_version_delete(ctx, &bucket).await?;
     }
     let quiet = request.quiet.unwrap_or(false);
     let targets: Vec<(String, Option<String>)> =

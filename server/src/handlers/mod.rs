@@ -11,3 +11,4 @@ pub mod list;
 pub mod multipart;
 pub mod put;
 pub mod tagging;
+pub mod versioning;

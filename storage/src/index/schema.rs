@@ -90,6 +90,13 @@ const MIGRATIONS: &[&str] = &[
         document   TEXT NOT NULL,
         PRIMARY KEY (bucket_id, kind)
      ) WITHOUT ROWID;",
+    // 4: TOTP devices for MFA delete, one per user
+    "CREATE TABLE mfa_devices (
+        user_id     TEXT PRIMARY KEY REFERENCES users(id),
+        serial      TEXT NOT NULL UNIQUE,
+        secret      BLOB NOT NULL,
+        created_ms  INTEGER NOT NULL
+     );",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
