@@ -21,8 +21,10 @@ from harness import (
     CofferServer,
     empty_and_delete_bucket,
     random_bucket_name,
+    run_cli,
     start_server,
     stop_server,
+    tool_path,
 )
 
 # ----------------------------------------------------------------------------- fixtures
@@ -110,3 +112,48 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"coffer {name} server log ({status})", text or "(empty)"))
 
 
+# ----------------------------------------------------------------------------- CLI runners
+
+
+@pytest.fixture
+def aws(server):
+    exe = tool_path("aws")
+    if exe is None:
+        pytest.fail("the `aws` CLI is not installed (pip install -r compat-tests/python/requirements.txt)")
+    env = server.client_env()
+    env["AWS_MAX_ATTEMPTS"] = "1"
+    env["AWS_RETRY_MODE"] = "standard"
+
+    def run(*args, check=True, timeout=300):
+        return run_cli([exe, "--endpoint-url", server.endpoint, *map(str, args)], env=env,
+                       check=check, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def rclone(http_server, tmp_path):
+    exe = shutil.which("rclone")
+    if exe is None:
+        pytest.fail("rclone is not installed (apt-get install rclone)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    # rclone (Go) refuses to start when AWS_CA_BUNDLE names a file it cannot use for
+    # this endpoint; it is plain HTTP anyway, so drop every AWS_* variable.
+    env.update({
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
+        "RCLONE_CONFIG_COFFER_TYPE": "s3",
+        "RCLONE_CONFIG_COFFER_PROVIDER": "Other",
+        "RCLONE_CONFIG_COFFER_ENDPOINT": http_server.endpoint,
+        "RCLONE_CONFIG_COFFER_ACCESS_KEY_ID": http_server.access_key,
+        "RCLONE_CONFIG_COFFER_SECRET_ACCESS_KEY": http_server.secret_key,
+        "RCLONE_CONFIG_COFFER_REGION": "us-east-1",
+        "RCLONE_CONFIG_COFFER_FORCE_PATH_STYLE": "true",
+    })
+
+    def run(*args, check=True):
+        return run_cli(
+            [exe, "--retries", "1", "--low-level-retries", "1", *map(str, args)],
+            env=env, check=check, timeout=180,
+        )
+
+    return run

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,6 @@ from harness import (
     empty_and_delete_bucket,
     make_sample_tree,
     random_bucket_name,
-    run_cli,
-    tool_path,
     tree_digest,
     write_random_file,
 )
@@ -20,22 +17,6 @@ from harness import (
 pytestmark = pytest.mark.cli
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def aws(server):
-    exe = tool_path("aws")
-    if exe is None:
-        pytest.fail("the `aws` CLI is not installed (pip install -r compat-tests/python/requirements.txt)")
-    env = server.client_env()
-    env["AWS_MAX_ATTEMPTS"] = "1"
-    env["AWS_RETRY_MODE"] = "standard"
-
-    def run(*args, check=True, timeout=300):
-        return run_cli([exe, "--endpoint-url", server.endpoint, *map(str, args)], env=env,
-                       check=check, timeout=timeout)
-
-    return run
 
 
 def remote_keys(server, bucket, prefix=""):

@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import empty_and_delete_bucket, make_sample_tree, random_bucket_name, run_cli, tree_digest
+from harness import empty_and_delete_bucket, make_sample_tree, random_bucket_name, tree_digest
 
 pytestmark = pytest.mark.cli
-
-
-@pytest.fixture
-def rclone(http_server, tmp_path):
-    exe = shutil.which("rclone")
-    if exe is None:
-        pytest.fail("rclone is not installed (apt-get install rclone)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
-    # rclone (Go) refuses to start when AWS_CA_BUNDLE names a file it cannot use for
-    # this endpoint; it is plain HTTP anyway, so drop every AWS_* variable.
-    env.update({
-        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
-        "RCLONE_CONFIG_COFFER_TYPE": "s3",
-        "RCLONE_CONFIG_COFFER_PROVIDER": "Other",
-        "RCLONE_CONFIG_COFFER_ENDPOINT": http_server.endpoint,
-        "RCLONE_CONFIG_COFFER_ACCESS_KEY_ID": http_server.access_key,
-        "RCLONE_CONFIG_COFFER_SECRET_ACCESS_KEY": http_server.secret_key,
-        "RCLONE_CONFIG_COFFER_REGION": "us-east-1",
-        "RCLONE_CONFIG_COFFER_FORCE_PATH_STYLE": "true",
-    })
-
-    def run(*args, check=True):
-        return run_cli(
-            [exe, "--retries", "1", "--low-level-retries", "1", *map(str, args)],
-            env=env, check=check, timeout=180,
-        )
-
-    return run
 
 
 def test_rclone_roundtrip(http_server, rclone, tmp_path):
