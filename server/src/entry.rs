@@ -124,19 +124,22 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
 /// authenticated, and a write names a bucket that exists and the caller may write to. So a
 /// client learns of a refusal before it sends a large body.
 pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
-    let (bucket, _) = router::address(head, state.domain.as_deref())?;
+    let (bucket, key) = router::address(head, state.domain.as_deref())?;
     let auth = authenticate(head, state)?;
-    let Some(bucket) = bucket else { return Ok(()) };
-    if head.method != Method::PUT && head.method != Method::POST {
-        return Ok(());
-    }
+    let query = Query::parse(head.uri.query().unwrap_or(""));
+    let copy_source = head.headers.contains_key("x-amz-copy-source");
+    let op = router::route(head.method, bucket, key, &query, copy_source)?;
+    // Only uploads into an existing bucket are checked here; everything else (CreateBucket
+    // included, whose conflicts have their own errors) is decided by its handler.
+    let bucket = match &op {
+        Operation::PutObject { bucket, .. } | Operation::UploadPart { bucket, .. } => bucket,
+        _ => return Ok(()),
+    };
     let Some(principal) = auth.principal else { return Err(S3Error::new(ErrorCode::AccessDenied)) };
-    match state.store.bucket(&bucket).await {
+    match state.store.bucket(bucket).await {
         Ok(b) if b.owner.id == principal.user.id => Ok(()),
         Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
-        // CreateBucket is a PUT on a bucket that does not exist yet.
-        Err(coffer_storage::StorageError::NoSuchBucket) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(S3Error::from(e)),
     }
 }
 
