@@ -132,7 +132,11 @@ pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
     // Only uploads into an existing bucket are checked here; everything else (CreateBucket
     // included, whose conflicts have their own errors) is decided by its handler.
     let bucket = match &op {
-        Operation::PutObject { bucket, .. } | Operation::UploadPart { bucket, .. } => bucket,
+        Operation::PutObject { bucket, .. } => {
+            handlers::put::checked_put_length(head.headers, &auth.payload)?;
+            bucket
+        }
+        Operation::UploadPart { bucket, .. } => bucket,
         _ => return Ok(()),
     };
     let Some(principal) = auth.principal else { return Err(S3Error::new(ErrorCode::AccessDenied)) };

@@ -139,7 +139,7 @@ fn part_algorithms(requested: &ChecksumRequest, upload: &Upload) -> Vec<Checksum
 /// Receives a part's body and checks every digest the client sent with it (declared length,
 /// payload SHA-256, Content-MD5, flexible checksum), as PutObject does.
 async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> S3Result<(Ingested, Option<Checksum>)> {
-    let length = declared_length(ctx)?;
+    let length = declared_length(ctx.req.headers(), &ctx.payload)?;
     if let Some(l) = length.filter(|l| *l > MAX_PUT_SIZE) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge).with("ProposedSize", l.to_string()).with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }

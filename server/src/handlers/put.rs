@@ -6,6 +6,7 @@ use crate::checksums::ChecksumRequest;
 use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::object_headers::{meta_from_request, quoted_etag};
+use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpResponse};
 use base64::Engine;
 use coffer_auth::Payload;
@@ -52,23 +53,32 @@ pub fn write_conditions(ctx: &Ctx<'_>) -> WriteConditions {
     }
 }
 
-pub fn declared_length(ctx: &Ctx<'_>) -> S3Result<Option<u64>> {
+pub fn declared_length(headers: &HeaderMap, payload: &Payload) -> S3Result<Option<u64>> {
     // An aws-chunked body's own length includes the framing; the object's is declared apart.
-    let name = match ctx.payload {
+    let name = match payload {
         Payload::Streaming(_) => "x-amz-decoded-content-length",
         _ => "content-length",
     };
-    ctx.header(name).map(|v| v.trim().parse::<u64>().map_err(|_| S3Error::invalid_argument("Invalid Content-Length"))).transpose()
+    headers
+        .get(name)
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).ok_or_else(|| S3Error::invalid_argument("Invalid Content-Length")))
+        .transpose()
+}
+
+/// The declared length of a single PUT's body, refused with EntityTooLarge past 5 GiB.
+pub fn checked_put_length(headers: &HeaderMap, payload: &Payload) -> S3Result<Option<u64>> {
+    let length = declared_length(headers, payload)?;
+    match length {
+        Some(l) if l > MAX_PUT_SIZE => Err(S3Error::new(ErrorCode::EntityTooLarge)
+            .with("ProposedSize", l.to_string())
+            .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string())),
+        _ => Ok(length),
+    }
 }
 
 pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    let length = declared_length(ctx)?;
-    if length.is_some_and(|l| l > MAX_PUT_SIZE) {
-        return Err(S3Error::new(ErrorCode::EntityTooLarge)
-            .with("ProposedSize", length.unwrap_or(0).to_string())
-            .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
-    }
+    let length = checked_put_length(ctx.req.headers(), &ctx.payload)?;
     // A body needs a length, unless HTTP's chunked framing or aws-chunked says where it ends.
     let chunked_transfer = ctx.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if length.is_none() && !chunked_transfer && !matches!(ctx.payload, Payload::Streaming(_)) {
