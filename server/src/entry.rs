@@ -18,10 +18,15 @@ const MAX_KEY_LEN: usize = 1024;
 
 pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let request_id = new_request_id();
-    let resp = match dispatch(&req, payload, &state).await {
+    let mut resp = match dispatch(&req, payload, &state).await {
         Ok(r) => r,
         Err(e) => render_error(&e, (&req).into(), &request_id),
     };
+    if req.headers().contains_key("origin") && req.method() != Method::OPTIONS {
+        if let Ok((bucket, _)) = router::address((&req).into(), state.domain.as_deref()) {
+            handlers::cors::decorate(&state, bucket.as_deref(), req.headers(), req.method().as_str(), &mut resp).await;
+        }
+    }
     with_request_ids(resp, &request_id)
 }
 
@@ -62,8 +67,12 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let copy_source = req.headers().contains_key("x-amz-copy-source");
-    let auth = authenticate(req.into(), state)?;
     let op = router::route(req.method(), bucket, key, &query, copy_source)?;
+    // A CORS preflight carries no credentials of its own (a presigned URL's are for another method).
+    let auth = match op {
+        Operation::CorsPreflight { .. } => crate::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned },
+        _ => authenticate(req.into(), state)?,
+    };
     if let Operation::GetObject { key, .. }
     | Operation::HeadObject { key, .. }
     | Operation::PutObject { key, .. }
@@ -101,6 +110,10 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         GetBucketTagging { bucket } => handlers::tagging::get_bucket_tagging(&ctx, &bucket).await,
         PutBucketTagging { bucket } => handlers::tagging::put_bucket_tagging(&ctx, &bucket, payload).await,
         DeleteBucketTagging { bucket } => handlers::tagging::delete_bucket_tagging(&ctx, &bucket).await,
+        GetBucketCors { bucket } => handlers::cors::get_bucket_cors(&ctx, &bucket).await,
+        PutBucketCors { bucket } => handlers::cors::put_bucket_cors(&ctx, &bucket, payload).await,
+        DeleteBucketCors { bucket } => handlers::cors::delete_bucket_cors(&ctx, &bucket).await,
+        CorsPreflight { bucket } => handlers::cors::preflight(&ctx, &bucket).await,
         GetBucketAcl { bucket } => handlers::acl::get_acl(&ctx, &bucket, None).await,
         PutBucketAcl { bucket } => handlers::acl::put_acl(&ctx, &bucket, None, payload).await,
         GetObjectAcl { bucket, key } => handlers::acl::get_acl(&ctx, &bucket, Some(&key)).await,

@@ -8,6 +8,7 @@ mod body;
 mod checksum_fields;
 mod checksums;
 mod conditions;
+mod cors;
 mod copy_source;
 pub mod config;
 mod ctx;

@@ -16,6 +16,11 @@ pub enum Operation {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
+    GetBucketCors { bucket: String },
+    PutBucketCors { bucket: String },
+    DeleteBucketCors { bucket: String },
+    /// An OPTIONS request on a bucket or an object in it.
+    CorsPreflight { bucket: String },
     GetObjectTagging { bucket: String, key: String },
     GetBucketTagging { bucket: String },
     PutBucketTagging { bucket: String },
@@ -129,7 +134,6 @@ fn decode_path(s: &str) -> S3Result<String> {
 const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("accelerate", "BucketAccelerateConfiguration"),
     ("analytics", "BucketAnalyticsConfiguration"),
-    ("cors", "BucketCors"),
     ("encryption", "BucketEncryption"),
     ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
     ("inventory", "BucketInventoryConfiguration"),
@@ -170,7 +174,18 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
             _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         };
     };
+    if m == "OPTIONS" {
+        return Ok(CorsPreflight { bucket });
+    }
     let Some(key) = key else {
+        if query.has("cors") {
+            return match m {
+                "GET" => Ok(GetBucketCors { bucket }),
+                "PUT" => Ok(PutBucketCors { bucket }),
+                "DELETE" => Ok(DeleteBucketCors { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if query.has("tagging") {
             return match m {
                 "GET" => Ok(GetBucketTagging { bucket }),
@@ -261,7 +276,8 @@ mod tests {
         assert_eq!(r("GET", Some("b"), None, "list-type=2&prefix=x"), Operation::ListObjectsV2 { bucket: "b".into() });
         assert_eq!(r("GET", Some("b"), None, "versions"), Operation::ListObjectVersions { bucket: "b".into() });
         assert_eq!(r("POST", Some("b"), None, "delete"), Operation::DeleteObjects { bucket: "b".into() });
-        assert_eq!(r("GET", Some("b"), None, "cors"), Operation::NotImplemented { name: "BucketCors" });
+        assert_eq!(r("GET", Some("b"), None, "cors"), Operation::GetBucketCors { bucket: "b".into() });
+        assert_eq!(r("OPTIONS", Some("b"), Some("k"), ""), Operation::CorsPreflight { bucket: "b".into() });
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod acl;
 pub mod bucket;
 pub mod copy;
+pub mod cors;
 pub mod delete;
 pub mod get;
 pub mod list;
