@@ -60,8 +60,9 @@ pub async fn put_bucket_versioning(ctx: &Ctx<'_>, name: &str, payload: web::Payl
         None => None,
         Some(_) => return Err(S3Error::new(ErrorCode::MalformedXML)),
     };
-    // Setting MfaDelete, or changing anything while it is on, takes the owner's device.
-    if mfa_delete.is_some() || mfa::enabled(ctx, &bucket).await? {
+    // Turning MfaDelete on, or changing anything while it is on, takes the owner's device;
+    // saying "Disabled" of a bucket where it is off changes nothing and needs none.
+    if mfa_delete == Some(true) || mfa::enabled(ctx, &bucket).await? {
         mfa::verify_header(ctx, &bucket).await?;
     }
     if let Some(state) = state {
