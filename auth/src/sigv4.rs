@@ -56,7 +56,7 @@ pub fn auth_scheme(req: &SignedRequest) -> AuthScheme {
     query_scheme(&parse_query(req.raw_query))
 }
 
-fn query_scheme(params: &[(&str, &str)]) -> AuthScheme {
+pub(crate) fn query_scheme(params: &[(&str, &str)]) -> AuthScheme {
     let mut scheme = AuthScheme::Anonymous;
     for (name, _) in params {
         let name = decode_component(name);

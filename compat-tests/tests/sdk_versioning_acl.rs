@@ -1,4 +1,4 @@
-//! Bucket versioning and the owner-only ACLs through the AWS Rust SDK, and the refusal of an
+//! Bucket versioning, ACLs (canned, grants, anonymous access) and tagging through the AWS Rust SDK, and the refusal of an
 //! `Expect: 100-continue` upload before its body is sent.
 
 use coffer_compat_tests::aws_sdk_s3::primitives::ByteStream;
@@ -42,8 +42,18 @@ async fn versioning_keeps_every_version_and_delete_markers() {
     assert_eq!(back.version_id(), Some(ids[1].as_str()));
 }
 
+/// An anonymous GET of `path`: the status code.
+fn anonymous_get(server: &TestServer, path: &str) -> u16 {
+    let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr()).unwrap();
+    let mut buf = [0u8; 64];
+    let n = conn.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn acls_show_the_owner_and_accept_only_private() {
+async fn acls_grant_reads_to_everyone_or_to_one_user() {
     let server = TestServer::start();
     let s3 = server.client();
     s3.create_bucket().bucket("acls").send().await.unwrap();
@@ -54,11 +64,30 @@ async fn acls_show_the_owner_and_accept_only_private() {
     assert_eq!(acl.grants().len(), 1);
     assert_eq!(acl.grants()[0].permission(), Some(&Permission::FullControl));
     assert_eq!(acl.grants()[0].grantee().unwrap().id(), Some(owner_id.as_str()));
-    let acl = s3.get_object_acl().bucket("acls").key("k").send().await.unwrap();
-    assert_eq!(acl.owner().unwrap().id(), Some(owner_id.as_str()));
 
+    // Private by default.
+    assert_eq!(anonymous_get(&server, "/acls/k"), 403);
+    assert_eq!(anonymous_get(&server, "/acls?list-type=2"), 403);
+    s3.put_object_acl().bucket("acls").key("k").acl(ObjectCannedAcl::PublicRead).send().await.unwrap();
+    assert_eq!(anonymous_get(&server, "/acls/k"), 200);
+    let acl = s3.get_object_acl().bucket("acls").key("k").send().await.unwrap();
+    assert_eq!(acl.grants().len(), 2);
+    assert_eq!(anonymous_get(&server, "/acls?list-type=2"), 403, "the object's ACL does not open the bucket");
+    s3.put_bucket_acl().bucket("acls").acl(BucketCannedAcl::PublicRead).send().await.unwrap();
+    assert_eq!(anonymous_get(&server, "/acls?list-type=2"), 200);
     s3.put_object_acl().bucket("acls").key("k").acl(ObjectCannedAcl::Private).send().await.unwrap();
-    assert_s3_error(s3.put_bucket_acl().bucket("acls").acl(BucketCannedAcl::PublicRead).send().await, 501, "NotImplemented");
+    assert_eq!(anonymous_get(&server, "/acls/k"), 403);
+    assert_eq!(anonymous_get(&server, "/acls/missing"), 404, "a public bucket may say a key does not exist");
+
+    // A grant to one user by canonical id.
+    server.create_user("bob", "BOBACCESSKEY00000001", "bob-secret-key-0123456789abcdefghijklmn");
+    let bob = server.client_with("BOBACCESSKEY00000001", "bob-secret-key-0123456789abcdefghijklmn");
+    assert_s3_error(bob.get_object().bucket("acls").key("k").send().await, 403, "AccessDenied");
+    let bob_id = bob.list_buckets().send().await.unwrap().owner().unwrap().id().unwrap().to_string();
+    s3.put_object_acl().bucket("acls").key("k").grant_read(format!("id=\"{bob_id}\"")).send().await.unwrap();
+    let got = bob.get_object().bucket("acls").key("k").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"x");
+    assert_s3_error(bob.put_object_acl().bucket("acls").key("k").acl(ObjectCannedAcl::PublicRead).send().await, 403, "AccessDenied");
     assert_s3_error(s3.get_object_acl().bucket("acls").key("missing").send().await, 404, "NoSuchKey");
 }
 

@@ -1,5 +1,6 @@
-//! Authentication glue: hands the request to coffer-auth's SigV4 verifier and turns the result
-//! into the caller's identity (a user, or anonymous) and the body's payload mode.
+//! Authentication glue: hands the request to coffer-auth's verifier (SigV4 or SigV2, chosen by
+//! the scheme the request carries) and turns the result into the caller's identity (a user, or
+//! anonymous) and the body's payload mode.
 
 use crate::error::{S3Error, S3Result};
 use crate::state::AppState;
@@ -48,7 +49,8 @@ pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated>
         *found.borrow_mut() = Some(creds);
         Some(secret)
     };
-    match coffer_auth::verify_sigv4(&signed, std::time::SystemTime::now(), &state.region, &lookup)? {
+    let bucket = host_bucket(head, state.domain.as_deref());
+    match coffer_auth::verify_hosted(&signed, bucket, std::time::SystemTime::now(), &state.region, &lookup)? {
         None => Ok(Authenticated { principal: None, payload: Payload::Unsigned }),
         Some(v) => {
             let creds = found.into_inner().ok_or_else(|| {
@@ -57,4 +59,17 @@ pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated>
             Ok(Authenticated { principal: Some(Principal { user: creds.user }), payload: v.payload })
         }
     }
+}
+
+/// The bucket a virtual-hosted-style request names in its Host header (`<bucket>.<domain>`),
+/// as the router reads it; SigV2 signs it as part of the resource.
+fn host_bucket<'a>(head: Head<'a>, domain: Option<&str>) -> Option<&'a str> {
+    let domain = domain?;
+    let host = head.headers.get("host")?.to_str().ok()?;
+    let host = if host.starts_with('[') {
+        host
+    } else {
+        host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+    };
+    host.strip_suffix(domain)?.strip_suffix('.').filter(|b| !b.is_empty())
 }

@@ -2,10 +2,10 @@
 //! by multipart results, part listings and GetObjectAttributes.
 
 use coffer_crypto::checksum::ChecksumAlgorithm;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// At most one of these is set: the value for the object's or upload's algorithm.
-#[derive(Serialize, Deserialize, Default, Debug)]
+#[derive(Serialize, Default, Debug)]
 pub struct ChecksumFields {
     #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none", default)]
     crc32: Option<String>,
@@ -39,8 +39,4 @@ impl ChecksumFields {
         }
     }
 
-    /// The one value listed, whatever its algorithm.
-    pub fn any(self) -> Option<String> {
-        self.crc32.or(self.crc32c).or(self.crc64nvme).or(self.sha1).or(self.sha256)
-    }
 }

@@ -17,8 +17,9 @@ pub struct ChecksumRequest {
     trailer: Option<ChecksumAlgorithm>,
 }
 
+/// A value that is not a checksum of this algorithm cannot match what was computed.
 fn invalid_value(alg: ChecksumAlgorithm) -> S3Error {
-    S3Error::invalid_request(format!("Value for {} header is invalid.", alg.header_name()))
+    S3Error::new(ErrorCode::BadDigest).with_message(format!("The {} you specified did not match the calculated checksum.", alg.as_str()))
 }
 
 impl ChecksumRequest {

@@ -49,7 +49,10 @@ pub struct SourceObject {
 /// checks the x-amz-copy-source-if-* conditions against it.
 pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
     let source = parse_copy_source(ctx.header("x-amz-copy-source").unwrap_or_default())?;
-    let bucket = ctx.owned_bucket(&source.bucket).await?;
+    let bucket = ctx.state.store.bucket(&source.bucket).await.map_err(|e| match e {
+        StorageError::NoSuchBucket => S3Error::no_such_bucket(&source.bucket),
+        other => other.into(),
+    })?;
     let (record, body) = ctx.state.store.object(bucket.id, &source.key, source.version_id.as_deref()).await.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(&source.key),
         StorageError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion),
@@ -62,6 +65,7 @@ pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
             S3Error::no_such_key(&source.key)
         });
     }
+    ctx.check_object(&record, coffer_storage::Permission::Read)?;
     Preconditions::from_headers(ctx.req.headers(), "x-amz-copy-source-").check(&record.etag, record.modified_ms, ErrorCode::PreconditionFailed)?;
     Ok(SourceObject { source, bucket, record, body })
 }

@@ -7,7 +7,8 @@ use crate::router::Query;
 use crate::state::AppState;
 use actix_web::HttpRequest;
 use coffer_auth::Payload;
-use coffer_storage::{Bucket, StorageError, User};
+use crate::acl;
+use coffer_storage::{Bucket, Grant, ObjectRecord, Permission, StorageError, User};
 
 pub struct Ctx<'a> {
     pub state: &'a AppState,
@@ -16,6 +17,21 @@ pub struct Ctx<'a> {
     pub principal: Option<Principal>,
     /// How the request body is signed (decides aws-chunked decoding and hash checks).
     pub payload: Payload,
+}
+
+/// The bucket configuration document holding a bucket's grants (beyond its owner's).
+const BUCKET_ACL: &str = "acl";
+
+pub async fn bucket_grants(state: &AppState, bucket_id: i64) -> S3Result<Vec<Grant>> {
+    match state.store.bucket_config(bucket_id, BUCKET_ACL).await? {
+        Some(doc) => serde_json::from_str(&doc).map_err(S3Error::internal),
+        None => Ok(Vec::new()),
+    }
+}
+
+pub async fn set_bucket_grants(state: &AppState, bucket_id: i64, grants: &[Grant]) -> S3Result<()> {
+    let doc = (!grants.is_empty()).then(|| serde_json::to_string(grants)).transpose().map_err(S3Error::internal)?;
+    Ok(state.store.set_bucket_config(bucket_id, BUCKET_ACL, doc).await?)
 }
 
 impl Ctx<'_> {
@@ -45,6 +61,44 @@ impl Ctx<'_> {
         })?;
         self.authorize(&bucket)?;
         Ok(bucket)
+    }
+
+    /// The signed-in user, or None for anonymous callers.
+    pub fn caller(&self) -> Option<&User> {
+        self.principal.as_ref().map(|p| &p.user)
+    }
+
+    /// Loads a bucket on which the caller holds `wanted` (as owner or through the bucket ACL).
+    pub async fn bucket_for(&self, name: &str, wanted: Permission) -> S3Result<Bucket> {
+        let bucket = self.state.store.bucket(name).await.map_err(|e| match e {
+            StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
+            other => other.into(),
+        })?;
+        self.check_bucket(&bucket, wanted).await?;
+        Ok(bucket)
+    }
+
+    /// Checks `wanted` on a loaded bucket; the owner needs no lookup of grants.
+    pub async fn check_bucket(&self, bucket: &Bucket, wanted: Permission) -> S3Result<()> {
+        if self.caller().is_some_and(|u| u.id == bucket.owner.id) {
+            return Ok(());
+        }
+        let grants = bucket_grants(self.state, bucket.id).await?;
+        if acl::allows(&bucket.owner.id, &grants, self.caller(), wanted) {
+            Ok(())
+        } else {
+            Err(S3Error::new(ErrorCode::AccessDenied))
+        }
+    }
+
+    /// Checks `wanted` on an object version: its owner (the writer) or its grants.
+    pub fn check_object(&self, rec: &ObjectRecord, wanted: Permission) -> S3Result<()> {
+        let grants = rec.meta.acl.as_deref().unwrap_or(&[]);
+        if acl::allows(&rec.owner_id, grants, self.caller(), wanted) {
+            Ok(())
+        } else {
+            Err(S3Error::new(ErrorCode::AccessDenied))
+        }
     }
 
     /// The checksum mode GET and HEAD return checksums in.

@@ -1,6 +1,7 @@
 //! coffer-server: the HTTP front end of Coffer. It speaks S3's REST/XML dialect over actix-web
 //! and turns each request into calls on coffer-storage.
 
+mod acl;
 pub mod admin;
 pub mod app;
 mod authn;

@@ -90,6 +90,8 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
             Some(h) => crate::tags::from_header(&h)?,
             None => Vec::new(),
         },
+        // Set by the handler, which knows the bucket owner (for bucket-owner-* canned ACLs).
+        acl: None,
     })
 }
 

@@ -79,6 +79,38 @@ pub struct ObjectMeta {
     /// Object tags, sorted by key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// Grants beyond the object owner's own FULL_CONTROL; None for the private default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Vec<Grant>>,
+}
+
+/// Who an ACL grant is for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Grantee {
+    /// A user, by canonical id.
+    User(String),
+    /// Everyone, signed in or not.
+    AllUsers,
+    /// Every signed-in user.
+    AuthenticatedUsers,
+    /// S3's log delivery group.
+    LogDelivery,
+}
+
+/// What an ACL grant allows.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+    FullControl,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: Permission,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

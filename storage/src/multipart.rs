@@ -114,6 +114,17 @@ pub(crate) fn drop_upload(c: &Connection, seq: i64) -> Result<()> {
     Ok(())
 }
 
+/// Aborts every upload of a bucket that is being deleted, and forgets its completed ones.
+pub(crate) fn drop_bucket_uploads(c: &Connection, bucket_id: i64) -> Result<()> {
+    let seqs: Vec<i64> =
+        c.prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1")?.query_map([bucket_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    for seq in seqs {
+        drop_upload(c, seq)?;
+    }
+    c.prepare_cached("DELETE FROM completed_uploads WHERE bucket_id = ?1")?.execute([bucket_id])?;
+    Ok(())
+}
+
 /// Every part of an upload with its blob hash, by part number.
 pub(crate) fn upload_parts(c: &Connection, seq: i64) -> Result<Vec<(Part, Vec<u8>)>> {
     let mut stmt = c.prepare_cached(&format!("SELECT {PART_COLUMNS} FROM parts WHERE upload_seq = ?1 ORDER BY part_number"))?;
@@ -324,4 +335,129 @@ fn scan_uploads(c: &Connection, bucket_id: i64, p: &UploadListParams) -> Result<
         }
     }
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use crate::*;
+    use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
+
+    const MIN: u64 = 100_000;
+
+    async fn part(t: &TestStore, upload: &Upload, number: u32, data: &[u8]) -> Part {
+        let algs = upload.checksum.map(|c| vec![c.algorithm]).unwrap_or_default();
+        let body = t.store.ingest_part(body(data), IngestOptions { checksums: algs, max_size: u64::MAX }).await.unwrap();
+        t.store.put_part(upload, number, body).await.unwrap()
+    }
+
+    fn listed(parts: &[&Part]) -> Vec<CompletePart> {
+        parts.iter().map(|p| CompletePart { number: p.number, etag: format!("\"{}\"", p.etag), checksum: p.checksum.clone() }).collect()
+    }
+
+    fn request(parts: Vec<CompletePart>) -> CompleteRequest {
+        CompleteRequest { parts, min_part_size: MIN, ..Default::default() }
+    }
+
+    fn blob_files(t: &TestStore) -> usize {
+        t.store.inner.blobs.list_all().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn complete_names_the_parts_blobs_and_frees_the_rest() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let up = t.store.create_upload(b.id, "k", &t.owner.id, ObjectMeta::default(), None).await.unwrap();
+        let (one, two) = (vec![1u8; MIN as usize], vec![2u8; 10]);
+        let p1 = part(&t, &up, 1, &one).await;
+        part(&t, &up, 2, b"replaced").await;
+        let p2 = part(&t, &up, 2, &two).await;
+        part(&t, &up, 3, b"never listed").await;
+        assert_eq!(blob_files(&t), 4);
+
+        let done = t.store.complete_upload(b.id, "k", &up.upload_id, request(listed(&[&p1, &p2]))).await.unwrap();
+        assert!(done.etag.ends_with("-2"));
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 2, "the replaced part and the unlisted one");
+        let (rec, body) = t.store.object(b.id, "k", None).await.unwrap();
+        assert_eq!((rec.size, rec.etag.as_str()), (MIN + 10, done.etag.as_str()));
+        assert_eq!(read_all(&t, &body, 0, rec.size).await, [one, two].concat());
+        let parts = t.store.object_parts(b.id, "k", "null").await.unwrap().unwrap();
+        assert_eq!(parts.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(), [(1, MIN), (2, 10)]);
+
+        // Completing again answers the same; the upload itself is gone.
+        let again = t.store.complete_upload(b.id, "k", &up.upload_id, request(vec![])).await.unwrap();
+        assert_eq!(again, done);
+        assert!(matches!(t.store.upload(b.id, "k", &up.upload_id).await, Err(StorageError::Multipart(MultipartError::NoSuchUpload))));
+    }
+
+    #[tokio::test]
+    async fn complete_refuses_bad_part_lists() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let up = t.store.create_upload(b.id, "k", &t.owner.id, ObjectMeta::default(), None).await.unwrap();
+        let small = part(&t, &up, 1, b"small").await;
+        let last = part(&t, &up, 2, b"last").await;
+        let complete = |parts| t.store.complete_upload(b.id, "k", &up.upload_id, request(parts));
+        let err = |r: Result<CompletedUpload>| match r {
+            Err(StorageError::Multipart(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(err(complete(listed(&[&small, &last])).await), MultipartError::EntityTooSmall { number: 1, .. }));
+        assert!(matches!(err(complete(listed(&[&last, &small])).await), MultipartError::InvalidPartOrder));
+        let mut wrong = listed(&[&last]);
+        wrong[0].etag = "\"0000\"".into();
+        assert!(matches!(err(complete(wrong).await), MultipartError::InvalidPart(2)));
+        t.store.abort_upload(b.id, "k", &up.upload_id).await.unwrap();
+        assert!(matches!(err(complete(listed(&[&last])).await), MultipartError::NoSuchUpload));
+        assert_eq!(t.store.collect_garbage().await.unwrap(), 2, "aborting frees every part");
+    }
+
+    #[tokio::test]
+    async fn checksums_composite_and_full_object() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let (one, two) = (vec![7u8; MIN as usize], b"end".to_vec());
+        for kind in [ChecksumType::Composite, ChecksumType::FullObject] {
+            let checksum = Some(UploadChecksum { algorithm: ChecksumAlgorithm::Crc32c, kind });
+            let up = t.store.create_upload(b.id, "c", &t.owner.id, ObjectMeta::default(), checksum).await.unwrap();
+            let (p1, p2) = (part(&t, &up, 1, &one).await, part(&t, &up, 2, &two).await);
+            let done = t.store.complete_upload(b.id, "c", &up.upload_id, request(listed(&[&p1, &p2]))).await.unwrap();
+            let value = done.checksum.unwrap().value;
+            let expected = match kind {
+                ChecksumType::FullObject => Checksum::compute(ChecksumAlgorithm::Crc32c, &[one.clone(), two.clone()].concat()).to_base64(),
+                ChecksumType::Composite => {
+                    let sums = [&one, &two].map(|d| Checksum::compute(ChecksumAlgorithm::Crc32c, d).bytes).concat();
+                    format!("{}-2", Checksum::compute(ChecksumAlgorithm::Crc32c, &sums).to_base64())
+                }
+            };
+            assert_eq!(value, expected, "{kind:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn list_uploads_in_order_with_prefixes_and_markers() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let mut ids = Vec::new();
+        for key in ["a/1", "a/2", "b", "b", "c"] {
+            ids.push(t.store.create_upload(b.id, key, &t.owner.id, ObjectMeta::default(), None).await.unwrap().upload_id);
+        }
+        let names = |page: &UploadPage| {
+            page.items
+                .iter()
+                .map(|i| match i {
+                    UploadListItem::Upload(u) => u.upload_id.clone(),
+                    UploadListItem::Prefix(p) => p.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let all = t.store.list_uploads(b.id, UploadListParams { max_uploads: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(names(&all), ids);
+        let folded = UploadListParams { delimiter: Some("/".into()), max_uploads: 2, ..Default::default() };
+        let page = t.store.list_uploads(b.id, folded).await.unwrap();
+        assert_eq!(names(&page), ["a/".to_string(), ids[2].clone()]);
+        assert!(page.is_truncated);
+        let after = UploadListParams { key_marker: Some("b".into()), upload_id_marker: Some(ids[2].clone()), max_uploads: 10, ..Default::default() };
+        assert_eq!(names(&t.store.list_uploads(b.id, after).await.unwrap()), ids[3..].to_vec());
+    }
 }

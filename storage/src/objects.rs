@@ -102,6 +102,22 @@ impl Store {
 
     /// Replaces the tags of the latest version (or of a given one); returns its version id.
     pub async fn set_object_tags(&self, bucket_id: i64, key: &str, version_id: Option<&str>, tags: Vec<(String, String)>) -> Result<String> {
+        self.update_meta(bucket_id, key, version_id, move |m| m.tags = tags).await
+    }
+
+    /// Replaces the ACL grants of the latest version (or of a given one); returns its version id.
+    pub async fn set_object_acl(&self, bucket_id: i64, key: &str, version_id: Option<&str>, acl: Option<Vec<Grant>>) -> Result<String> {
+        self.update_meta(bucket_id, key, version_id, move |m| m.acl = acl).await
+    }
+
+    /// Changes the metadata of one version in place (tags and ACLs are not new versions).
+    async fn update_meta(
+        &self,
+        bucket_id: i64,
+        key: &str,
+        version_id: Option<&str>,
+        change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
+    ) -> Result<String> {
         let key = key.to_string();
         let version_id = version_id.map(str::to_string);
         self.writer()
@@ -110,7 +126,7 @@ impl Store {
                 if rec.delete_marker {
                     return Err(if version_id.is_some() { StorageError::NoSuchVersion } else { StorageError::NoSuchKey });
                 }
-                rec.meta.tags = tags;
+                change(&mut rec.meta);
                 c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
                     .execute(params![serde_json::to_string(&rec.meta)?, bucket_id, key.as_bytes(), rec.version_id])?;
                 Ok(rec.version_id)

@@ -148,8 +148,13 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
             }
         }
     };
+    let grants = crate::acl::from_headers(ctx.req.headers(), &user.id)?;
     match ctx.state.store.create_bucket(&user, name, &region).await {
-        Ok(_) => {}
+        Ok(bucket) => {
+            if let Some(grants) = grants {
+                crate::ctx::set_bucket_grants(ctx.state, bucket.id, &grants).await?;
+            }
+        }
         // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200.
         Err(StorageError::BucketAlreadyOwnedByYou) if region == LEGACY_REGION => {}
         Err(StorageError::BucketAlreadyOwnedByYou) => {
@@ -164,7 +169,7 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
 }
 
 pub async fn head_bucket(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(name).await?;
+    let bucket = ctx.bucket_for(name, coffer_storage::Permission::Read).await?;
     Ok(HttpResponse::Ok().insert_header(("x-amz-bucket-region", bucket.region)).finish())
 }
 

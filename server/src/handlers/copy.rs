@@ -8,7 +8,7 @@ use crate::handlers::put::write_conditions;
 use crate::object_headers::{meta_from_request, quoted_etag};
 use crate::xml::{self, timestamp};
 use actix_web::HttpResponse;
-use coffer_storage::{NewObject, Versioning, NULL_VERSION};
+use coffer_storage::{NewObject, Permission, Versioning, NULL_VERSION};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -22,7 +22,7 @@ struct CopyObjectResult {
 }
 
 pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let dest = ctx.owned_bucket(bucket_name).await?;
+    let dest = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let SourceObject { source, bucket: src_bucket, record: src, .. } = load_source(ctx).await?;
 
     let replace = match ctx.header("x-amz-metadata-directive").map(str::to_ascii_uppercase).as_deref() {
@@ -42,6 +42,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         meta.storage_class = meta_from_request(ctx.req.headers())?.storage_class;
     }
     meta.checksum = src.meta.checksum.clone();
+    // A copy is a new object of its writer: its ACL comes from this request, never the source.
+    meta.acl = crate::acl::from_headers(ctx.req.headers(), &dest.owner.id)?.filter(|g| !g.is_empty());
     meta.tags = match ctx.header("x-amz-tagging-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => src.meta.tags.clone(),
         Some("REPLACE") => crate::handlers::tagging::from_request(ctx)?,

@@ -7,7 +7,7 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::handlers::put::{check_payload_hash, content_md5};
 use crate::xml::{self, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
-use coffer_storage::{DeleteOutcome, StorageError};
+use coffer_storage::{DeleteOutcome, Permission, StorageError};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,7 @@ fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOu
 }
 
 pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     if ctx.query.get("versionId").is_some() {
         mfa::require_for_version_delete(ctx, &bucket).await?;
     }
@@ -90,7 +90,7 @@ const MAX_KEYS: usize = 1000;
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
     check_payload_hash(&ctx.payload, &body)?;
     if let Some(md5) = content_md5(ctx)? {

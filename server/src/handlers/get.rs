@@ -9,7 +9,7 @@ use crate::range::{self, ByteRange};
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use coffer_storage::{ObjectRecord, StorageError, Versioning};
+use coffer_storage::{ObjectRecord, Permission, StorageError, Versioning};
 
 /// What ?partNumber selects: one part of an object completed from parts, or a whole object
 /// uploaded in one piece as its only part.
@@ -57,8 +57,14 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket_name),
         other => other.into(),
     })?;
-    ctx.authorize(&bucket)?;
     let versioned = bucket.versioning != Versioning::Unversioned;
+    let found = match found {
+        // Whoever may not list the bucket learns nothing about which keys exist.
+        Err(StorageError::NoSuchKey | StorageError::NoSuchVersion) if ctx.check_bucket(&bucket, Permission::Read).await.is_err() => {
+            return Err(S3Error::new(ErrorCode::AccessDenied))
+        }
+        other => other,
+    };
     let (record, body) = found.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key).with_header("x-amz-delete-marker", "false"),
         StorageError::NoSuchVersion => {
@@ -66,6 +72,9 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         }
         other => other.into(),
     })?;
+    if !record.delete_marker {
+        ctx.check_object(&record, Permission::Read)?;
+    }
     if record.delete_marker {
         let err = if version_id.is_some() { S3Error::new(ErrorCode::MethodNotAllowed) } else { S3Error::no_such_key(key) };
         return Err(err

@@ -8,7 +8,7 @@ use crate::object_headers::quoted_etag;
 use crate::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::HttpResponse;
 use base64::Engine;
-use coffer_storage::{Bucket, ListItem, ListParams, ObjectRecord, VersionListParams};
+use coffer_storage::{Bucket, ListItem, Permission, ListParams, ObjectRecord, VersionListParams};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
@@ -137,7 +137,7 @@ fn list_params(ctx: &Ctx<'_>, after: Option<String>, max_keys: usize) -> ListPar
 }
 
 pub async fn list_objects_v1(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
     let enc = Encoder::from_ctx(ctx)?;
     let max_keys = max_keys(ctx)?;
     let marker = ctx.query.get("marker").filter(|m| !m.is_empty()).map(str::to_string);
@@ -202,7 +202,7 @@ fn decode_token(token: &str) -> S3Result<String> {
 }
 
 pub async fn list_objects_v2(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
     let enc = Encoder::from_ctx(ctx)?;
     let max_keys = max_keys(ctx)?;
     let token = ctx.query.get("continuation-token").map(str::to_string);
@@ -293,7 +293,7 @@ struct DeleteMarker {
 }
 
 pub async fn list_object_versions(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
     let enc = Encoder::from_ctx(ctx)?;
     let max_keys = max_keys(ctx)?;
     let params = VersionListParams {

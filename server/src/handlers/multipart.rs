@@ -227,15 +227,31 @@ struct CompleteMultipartUpload {
     parts: Vec<CompletedPartXml>,
 }
 
+/// A listed part. The checksum elements are spelled out: serde's flatten does not work when
+/// deserializing XML.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CompletedPartXml {
-    /// Text, not a number: serde's flatten buffers the fields, and XML values are text.
-    part_number: String,
+    part_number: u32,
     #[serde(rename = "ETag", default)]
     etag: String,
-    #[serde(flatten)]
-    checksum: ChecksumFields,
+    #[serde(rename = "ChecksumCRC32", default)]
+    crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", default)]
+    crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", default)]
+    crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", default)]
+    sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", default)]
+    sha256: Option<String>,
+}
+
+impl From<CompletedPartXml> for CompletePart {
+    fn from(p: CompletedPartXml) -> CompletePart {
+        let checksum = p.crc32.or(p.crc32c).or(p.crc64nvme).or(p.sha1).or(p.sha256);
+        CompletePart { number: p.part_number, etag: p.etag, checksum }
+    }
 }
 
 #[derive(Serialize)]
@@ -262,13 +278,7 @@ async fn completed_parts(ctx: &Ctx<'_>, payload: web::Payload) -> S3Result<Vec<C
     if doc.parts.is_empty() {
         return Err(ErrorCode::MalformedXML.into());
     }
-    doc.parts
-        .into_iter()
-        .map(|p| {
-            let number = p.part_number.trim().parse().map_err(|_| S3Error::new(ErrorCode::MalformedXML))?;
-            Ok(CompletePart { number, etag: p.etag, checksum: p.checksum.any() })
-        })
-        .collect()
+    Ok(doc.parts.into_iter().map(CompletePart::from).collect())
 }
 
 /// A whole-object checksum sent in an x-amz-checksum-* header of Complete, to verify.
@@ -300,7 +310,7 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
         other => other.into(),
     })?;
     let mut resp = HttpResponse::Ok();
-    if bucket.versioning != Versioning::Unversioned {
+    if done.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", done.version_id.clone()));
     }
     let checksum = done.checksum.as_ref();
@@ -507,9 +517,20 @@ mod tests {
     fn parses_complete_body() {
         let body = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"abc"</ETag><PartNumber>1</PartNumber></Part><Part><ChecksumCRC32>AAAAAA==</ChecksumCRC32><ETag>def</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>"#;
         let doc: CompleteMultipartUpload = xml::parse(body).unwrap();
-        assert_eq!(doc.parts.len(), 2);
+        let parts: Vec<CompletePart> = doc.parts.into_iter().map(CompletePart::from).collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[1].number, parts[1].checksum.as_deref()), (2, Some("AAAAAA==")));
+    }
 
-        let second = doc.parts.into_iter().nth(1).unwrap();
-        assert_eq!(second.checksum.any().as_deref(), Some("AAAAAA=="));
+    #[test]
+    fn renders_flattened_checksums() {
+        let body = CopyPartResult {
+            xmlns: S3_NAMESPACE,
+            etag: "\"e\"".into(),
+            last_modified: "t".into(),
+            checksum: ChecksumFields::new(Some("CRC32C"), Some("AAAAAA==".into())),
+        };
+        let text = xml::render("CopyPartResult", &body).unwrap();
+        assert!(text.contains("<ChecksumCRC32C>AAAAAA==</ChecksumCRC32C>"), "{text}");
     }
 }

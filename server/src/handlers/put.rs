@@ -10,7 +10,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpResponse};
 use base64::Engine;
 use coffer_auth::Payload;
-use coffer_storage::{IngestOptions, NewObject, StoredChecksum, WriteConditions, NULL_VERSION};
+use coffer_storage::{IngestOptions, NewObject, Permission, StoredChecksum, WriteConditions, NULL_VERSION};
 use sha2::{Digest, Sha256};
 
 /// Largest single PUT S3 accepts: 5 GiB.
@@ -77,7 +77,7 @@ pub fn checked_put_length(headers: &HeaderMap, payload: &Payload) -> S3Result<Op
 }
 
 pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let length = checked_put_length(ctx.req.headers(), &ctx.payload)?;
     // A body needs a length, unless HTTP's chunked framing or aws-chunked says where it ends.
     let chunked_transfer = ctx.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -85,6 +85,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
         return Err(S3Error::new(ErrorCode::MissingContentLength));
     }
     let mut meta = meta_from_request(ctx.req.headers())?;
+    meta.acl = crate::acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);

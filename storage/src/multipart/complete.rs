@@ -63,11 +63,13 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
 /// Matches the requested parts with the stored ones: ascending numbers, known parts with
 /// matching ETags (and checksums, when listed), and every part but the last large enough.
 fn choose_parts<'a>(stored: &'a [(Part, Vec<u8>)], req: &CompleteRequest, checksum: Option<UploadChecksum>) -> Result<Chosen<'a>> {
-    if req.parts.windows(2).any(|w| w[0].number >= w[1].number) {
+    if req.parts.windows(2).any(|w| w[0].number > w[1].number) {
         return Err(MultipartError::InvalidPartOrder.into());
     }
+    // A part number listed more than once counts once, as its last entry says.
+    let listed = req.parts.iter().enumerate().filter(|(i, p)| req.parts.get(i + 1).is_none_or(|next| next.number != p.number));
     let mut parts = Vec::with_capacity(req.parts.len());
-    for wanted in &req.parts {
+    for (_, wanted) in listed {
         let found = stored.iter().find(|(p, _)| p.number == wanted.number).filter(|(p, _)| p.etag == wanted.etag.trim().trim_matches('"'));
         let Some(found) = found else { return Err(MultipartError::InvalidPart(wanted.number).into()) };
         let listed_mismatch = checksum.is_some() && wanted.checksum.as_deref().is_some_and(|c| Some(c.trim()) != found.0.checksum.as_deref());
