@@ -74,7 +74,8 @@ async fn upload_complete_and_read_parts_back() {
     // Part 2 is uploaded twice: the second upload replaces the first.
     upload(&s3, "big", &id, 2, &random_bytes(5 * MIB)).await;
     let list = vec![upload(&s3, "big", &id, 1, &a).await, upload(&s3, "big", &id, 2, &b).await, upload(&s3, "big", &id, 3, &c).await];
-    let done = s3.complete_multipart_upload().bucket(BUCKET).key("big").upload_id(&id).multipart_upload(parts(list.clone())).send().await.unwrap();
+    let done =
+        s3.complete_multipart_upload().bucket(BUCKET).key("big").upload_id(&id).multipart_upload(parts(list.clone())).send().await.unwrap();
     assert_eq!(done.e_tag.as_deref(), Some(multipart_etag(&[&a, &b, &c]).as_str()));
 
     let whole = [a.clone(), b.clone(), c.clone()].concat();
@@ -265,7 +266,9 @@ async fn each_error_on_purpose() {
     let id = create(&s3, "e").await;
     let small = upload(&s3, "e", &id, 1, &random_bytes(1000)).await;
     let last = upload(&s3, "e", &id, 2, &random_bytes(1000)).await;
-    let complete = |list: Vec<CompletedPart>| s3.complete_multipart_upload().bucket(BUCKET).key("e").upload_id(&id).multipart_upload(parts(list)).send();
+    let complete = |list: Vec<CompletedPart>| {
+        s3.complete_multipart_upload().bucket(BUCKET).key("e").upload_id(&id).multipart_upload(parts(list)).send()
+    };
 
     assert_s3_error(complete(vec![small.clone(), last.clone()]).await, 400, "EntityTooSmall");
     assert_s3_error(complete(vec![last.clone(), small.clone()]).await, 400, "InvalidPartOrder");
@@ -273,12 +276,14 @@ async fn each_error_on_purpose() {
     assert_s3_error(complete(vec![unknown]).await, 400, "InvalidPart");
     let wrong_etag = CompletedPart::builder().part_number(1).e_tag("\"0123456789abcdef0123456789abcdef\"").build();
     assert_s3_error(complete(vec![wrong_etag]).await, 400, "InvalidPart");
-    let bad_number = s3.upload_part().bucket(BUCKET).key("e").upload_id(&id).part_number(10_001).body(ByteStream::from_static(b"x")).send().await;
+    let bad_number =
+        s3.upload_part().bucket(BUCKET).key("e").upload_id(&id).part_number(10_001).body(ByteStream::from_static(b"x")).send().await;
     assert_s3_error(bad_number, 400, "InvalidArgument");
 
     s3.abort_multipart_upload().bucket(BUCKET).key("e").upload_id(&id).send().await.unwrap();
     assert_s3_error(complete(vec![small]).await, 404, "NoSuchUpload");
-    let after_abort = s3.upload_part().bucket(BUCKET).key("e").upload_id(&id).part_number(1).body(ByteStream::from_static(b"x")).send().await;
+    let after_abort =
+        s3.upload_part().bucket(BUCKET).key("e").upload_id(&id).part_number(1).body(ByteStream::from_static(b"x")).send().await;
     assert_s3_error(after_abort, 404, "NoSuchUpload");
     assert_s3_error(s3.abort_multipart_upload().bucket(BUCKET).key("e").upload_id(&id).send().await, 404, "NoSuchUpload");
 }

@@ -38,5 +38,4 @@ impl ChecksumFields {
             ChecksumAlgorithm::Sha256 => &mut self.sha256,
         }
     }
-
 }

@@ -66,7 +66,11 @@ pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
         });
     }
     ctx.check_object(&record, coffer_storage::Permission::Read)?;
-    Preconditions::from_headers(ctx.req.headers(), "x-amz-copy-source-").check(&record.etag, record.modified_ms, ErrorCode::PreconditionFailed)?;
+    Preconditions::from_headers(ctx.req.headers(), "x-amz-copy-source-").check(
+        &record.etag,
+        record.modified_ms,
+        ErrorCode::PreconditionFailed,
+    )?;
     Ok(SourceObject { source, bucket, record, body })
 }
 
@@ -74,9 +78,11 @@ pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
 /// bytes, as (offset, length); the whole source when absent.
 pub fn copy_range(header: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
     let Some(raw) = header else { return Ok((0, size)) };
-    let invalid = || S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+    let invalid = || {
+        S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
         .with("ArgumentName", "x-amz-copy-source-range")
-        .with("ArgumentValue", raw);
+        .with("ArgumentValue", raw)
+    };
     let (first, last) = raw.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
     let (first, last) = (first.trim().parse::<u64>().map_err(|_| invalid())?, last.trim().parse::<u64>().map_err(|_| invalid())?);
     if first > last {

@@ -243,8 +243,11 @@ impl From<coffer_auth::AuthError> for S3Error {
                 err = err
                     .with("AWSAccessKeyId", m.access_key)
                     .with("StringToSign", m.string_to_sign)
-                    .with("SignatureProvided", m.signature_provided)
-                    .with("CanonicalRequest", m.canonical_request);
+                    .with("SignatureProvided", m.signature_provided);
+                // SigV2 and chunk signatures have no canonical request.
+                if !m.canonical_request.is_empty() {
+                    err = err.with("CanonicalRequest", m.canonical_request);
+                }
             }
             A::RequestTimeTooSkewed { request_time, server_time } => {
                 err = err.with("RequestTime", request_time).with("ServerTime", server_time).with("MaxAllowedSkewMilliseconds", "900000");

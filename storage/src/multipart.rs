@@ -53,13 +53,7 @@ fn upload_from_row(r: &Row) -> rusqlite::Result<(i64, Upload)> {
 
 /// A part row and the hash of the blob holding its bytes.
 fn part_from_row(r: &Row) -> rusqlite::Result<(Part, Vec<u8>)> {
-    let part = Part {
-        number: r.get(0)?,
-        size: r.get::<_, i64>(1)? as u64,
-        etag: r.get(2)?,
-        checksum: r.get(3)?,
-        modified_ms: r.get(4)?,
-    };
+    let part = Part { number: r.get(0)?, size: r.get::<_, i64>(1)? as u64, etag: r.get(2)?, checksum: r.get(3)?, modified_ms: r.get(4)? };
     Ok((part, r.get(5)?))
 }
 
@@ -104,8 +98,10 @@ pub(crate) fn release_blob(c: &Connection, hash: &[u8]) -> Result<()> {
 
 /// Removes an upload with its parts, releasing the parts' blobs.
 pub(crate) fn drop_upload(c: &Connection, seq: i64) -> Result<()> {
-    let hashes: Vec<Vec<u8>> =
-        c.prepare_cached("SELECT hash FROM parts WHERE upload_seq = ?1")?.query_map([seq], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let hashes: Vec<Vec<u8>> = c
+        .prepare_cached("SELECT hash FROM parts WHERE upload_seq = ?1")?
+        .query_map([seq], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     for h in hashes {
         release_blob(c, &h)?;
     }
@@ -116,8 +112,10 @@ pub(crate) fn drop_upload(c: &Connection, seq: i64) -> Result<()> {
 
 /// Aborts every upload of a bucket that is being deleted, and forgets its completed ones.
 pub(crate) fn drop_bucket_uploads(c: &Connection, bucket_id: i64) -> Result<()> {
-    let seqs: Vec<i64> =
-        c.prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1")?.query_map([bucket_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let seqs: Vec<i64> = c
+        .prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1")?
+        .query_map([bucket_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     for seq in seqs {
         drop_upload(c, seq)?;
     }
@@ -245,8 +243,10 @@ impl Store {
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {PART_COLUMNS} FROM parts WHERE upload_seq = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3"
                 ))?;
-                let mut parts: Vec<Part> =
-                    stmt.query_map(params![seq, after, max as i64 + 1], part_from_row)?.map(|r| r.map(|(p, _)| p)).collect::<rusqlite::Result<_>>()?;
+                let mut parts: Vec<Part> = stmt
+                    .query_map(params![seq, after, max as i64 + 1], part_from_row)?
+                    .map(|r| r.map(|(p, _)| p))
+                    .collect::<rusqlite::Result<_>>()?;
                 let is_truncated = parts.len() > max;
                 parts.truncate(max);
                 Ok((upload, PartPage { parts, is_truncated }))
@@ -457,7 +457,12 @@ mod tests {
         let page = t.store.list_uploads(b.id, folded).await.unwrap();
         assert_eq!(names(&page), ["a/".to_string(), ids[2].clone()]);
         assert!(page.is_truncated);
-        let after = UploadListParams { key_marker: Some("b".into()), upload_id_marker: Some(ids[2].clone()), max_uploads: 10, ..Default::default() };
+        let after = UploadListParams {
+            key_marker: Some("b".into()),
+            upload_id_marker: Some(ids[2].clone()),
+            max_uploads: 10,
+            ..Default::default()
+        };
         assert_eq!(names(&t.store.list_uploads(b.id, after).await.unwrap()), ids[3..].to_vec());
     }
 }

@@ -36,8 +36,10 @@ fn wanted(ctx: &Ctx<'_>) -> S3Result<Wanted> {
         }
     }
     if !(w.etag || w.checksum || w.parts || w.storage_class || w.size) {
-        return Err(S3Error::invalid_argument("The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty")
-            .with("ArgumentName", "x-amz-object-attributes"));
+        return Err(S3Error::invalid_argument(
+            "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
+        )
+        .with("ArgumentName", "x-amz-object-attributes"));
     }
     Ok(w)
 }
@@ -122,7 +124,9 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
     let version_id = ctx.query.get("versionId");
     let (rec, _) = ctx.state.store.object(bucket.id, key, version_id).await.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key),
-        StorageError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion).with("Key", key).with("VersionId", version_id.unwrap_or_default()),
+        StorageError::NoSuchVersion => {
+            S3Error::new(ErrorCode::NoSuchVersion).with("Key", key).with("VersionId", version_id.unwrap_or_default())
+        }
         other => other.into(),
     })?;
     if rec.delete_marker {
@@ -139,7 +143,10 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
     let body = GetObjectAttributesResponse {
         xmlns: S3_NAMESPACE,
         etag: wanted.etag.then(|| rec.etag.clone()),
-        checksum: checksum.map(|c| ChecksumElement { value: ChecksumFields::new(Some(&c.algorithm), Some(c.value.clone())), checksum_type: c.kind.as_str() }),
+        checksum: checksum.map(|c| ChecksumElement {
+            value: ChecksumFields::new(Some(&c.algorithm), Some(c.value.clone())),
+            checksum_type: c.kind.as_str(),
+        }),
         object_parts: object_parts.map(|parts| parts_page(&rec, parts, marker, max)),
         storage_class: wanted.storage_class.then(|| rec.meta.storage_class.clone().unwrap_or_else(|| "STANDARD".to_string())),
         object_size: wanted.size.then_some(rec.size),

@@ -2,6 +2,7 @@
 //! AbortMultipartUpload, ListParts and ListMultipartUploads; parts are blobs, Complete copies nothing.
 
 use crate::body::{read_all, request_body};
+use crate::acl;
 use crate::checksum_fields::ChecksumFields;
 use crate::checksums::ChecksumRequest;
 use crate::copy_source::{copy_range, load_source};
@@ -15,7 +16,7 @@ use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use coffer_auth::Payload;
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
 use coffer_storage::{
-    Bucket, ChecksumType, CompletePart, CompleteRequest, IngestOptions, Ingested, Part, StorageError, Upload, UploadChecksum,
+    Bucket, ChecksumType, Permission, CompletePart, CompleteRequest, IngestOptions, Ingested, Part, StorageError, Upload, UploadChecksum,
     UploadListItem, UploadListParams, Versioning, NULL_VERSION,
 };
 use serde::{Deserialize, Serialize};
@@ -57,13 +58,9 @@ fn part_number(ctx: &Ctx<'_>) -> S3Result<u32> {
 fn query_count(ctx: &Ctx<'_>, name: &'static str, max: usize) -> S3Result<usize> {
     match ctx.query.get(name) {
         None => Ok(max),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| (n as usize).min(max))
-            .ok_or_else(|| S3Error::invalid_argument(format!("Provided {name} not an integer or within integer range")).with("ArgumentName", name)),
+        Some(v) => v.trim().parse::<i64>().ok().filter(|n| *n >= 0).map(|n| (n as usize).min(max)).ok_or_else(|| {
+            S3Error::invalid_argument(format!("Provided {name} not an integer or within integer range")).with("ArgumentName", name)
+        }),
     }
 }
 
@@ -76,11 +73,14 @@ fn requested_checksum(ctx: &Ctx<'_>) -> S3Result<Option<UploadChecksum>> {
         .transpose()?;
     let Some(name) = ctx.header("x-amz-checksum-algorithm") else {
         return match kind {
-            Some(_) => Err(S3Error::invalid_request("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")),
+            Some(_) => {
+                Err(S3Error::invalid_request("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."))
+            }
             None => Ok(None),
         };
     };
-    let algorithm = ChecksumAlgorithm::parse(name.trim()).ok_or_else(|| S3Error::invalid_request("Checksum algorithm provided is unsupported."))?;
+    let algorithm =
+        ChecksumAlgorithm::parse(name.trim()).ok_or_else(|| S3Error::invalid_request("Checksum algorithm provided is unsupported."))?;
     let is_crc = matches!(algorithm, ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme);
     let kind = kind.unwrap_or(if algorithm == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite });
     let refused = match kind {
@@ -108,19 +108,21 @@ struct InitiateMultipartUploadResult {
 }
 
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
-    let meta = meta_from_request(ctx.req.headers())?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
+    let mut meta = meta_from_request(ctx.req.headers())?;
+    meta.acl = acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
     let checksum = requested_checksum(ctx)?;
     let upload = ctx.state.store.create_upload(bucket.id, key, &ctx.user()?.id, meta, checksum).await?;
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, checksum);
-    let body = InitiateMultipartUploadResult { xmlns: S3_NAMESPACE, bucket: bucket.name, key: key.to_string(), upload_id: upload.upload_id };
+    let body =
+        InitiateMultipartUploadResult { xmlns: S3_NAMESPACE, bucket: bucket.name, key: key.to_string(), upload_id: upload.upload_id };
     Ok(resp.content_type("application/xml").body(xml::render("InitiateMultipartUploadResult", &body)?))
 }
 
 /// The bucket and the upload a part request addresses.
 async fn target_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<(Bucket, Upload)> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let upload = ctx.state.store.upload(bucket.id, key, upload_id(ctx)?).await?;
     Ok((bucket, upload))
 }
@@ -141,7 +143,9 @@ fn part_algorithms(requested: &ChecksumRequest, upload: &Upload) -> Vec<Checksum
 async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> S3Result<(Ingested, Option<Checksum>)> {
     let length = declared_length(ctx.req.headers(), &ctx.payload)?;
     if let Some(l) = length.filter(|l| *l > MAX_PUT_SIZE) {
-        return Err(S3Error::new(ErrorCode::EntityTooLarge).with("ProposedSize", l.to_string()).with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+        return Err(S3Error::new(ErrorCode::EntityTooLarge)
+            .with("ProposedSize", l.to_string())
+            .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
     if length.is_none() && !matches!(ctx.payload, Payload::Streaming(_)) {
         return Err(S3Error::new(ErrorCode::MissingContentLength));
@@ -198,7 +202,9 @@ pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3
     let src = load_source(ctx).await?;
     let (offset, len) = copy_range(ctx.header("x-amz-copy-source-range"), src.record.size)?;
     if len > MAX_PUT_SIZE {
-        return Err(S3Error::new(ErrorCode::EntityTooLarge).with("ProposedSize", len.to_string()).with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
+        return Err(S3Error::new(ErrorCode::EntityTooLarge)
+            .with("ProposedSize", len.to_string())
+            .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
     let bytes = ctx.state.store.read_body(&src.body, offset, len);
     let opts = IngestOptions { checksums: upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default(), max_size: MAX_PUT_SIZE };
@@ -292,11 +298,15 @@ fn object_location(ctx: &Ctx<'_>, bucket: &str, key: &str) -> String {
 }
 
 pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let upload_id = upload_id(ctx)?;
     let expected_size = ctx
         .header("x-amz-mp-object-size")
-        .map(|v| v.trim().parse::<u64>().map_err(|_| S3Error::invalid_argument("Invalid x-amz-mp-object-size").with("ArgumentName", "x-amz-mp-object-size")))
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| S3Error::invalid_argument("Invalid x-amz-mp-object-size").with("ArgumentName", "x-amz-mp-object-size"))
+        })
         .transpose()?;
     let request = CompleteRequest {
         parts: completed_parts(ctx, payload).await?,
@@ -327,7 +337,7 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
 }
 
 pub async fn abort_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     ctx.state.store.abort_upload(bucket.id, key, upload_id(ctx)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -368,16 +378,25 @@ struct ListPartsResult {
     checksum_type: Option<&'static str>,
 }
 
+/// Who started an upload (and owns the object it becomes).
+async fn initiator(ctx: &Ctx<'_>, upload: &Upload) -> S3Result<Owner> {
+    let user = ctx.state.store.user_by_id(&upload.owner_id).await?;
+    Ok(Owner { id: upload.owner_id.clone(), display_name: user.map(|u| u.name).unwrap_or_default() })
+}
+
 fn storage_class(upload: &Upload) -> String {
     upload.meta.storage_class.clone().unwrap_or_else(|| "STANDARD".to_string())
 }
 
 pub async fn list_parts(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
     let max_parts = query_count(ctx, "max-parts", DEFAULT_MAX_PARTS)?;
     let marker = match ctx.query.get("part-number-marker") {
         None => 0,
-        Some(v) => v.trim().parse::<u32>().map_err(|_| S3Error::invalid_argument("Invalid part-number-marker").with("ArgumentName", "part-number-marker"))?,
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| S3Error::invalid_argument("Invalid part-number-marker").with("ArgumentName", "part-number-marker"))?,
     };
     let (upload, page) = ctx.state.store.list_parts(bucket.id, key, upload_id(ctx)?, marker, max_parts).await?;
     let next = if page.is_truncated { page.parts.last().map(|p| p.number) } else { None };
@@ -401,8 +420,8 @@ pub async fn list_parts(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result
                 checksum: part_checksum(upload.checksum, p),
             })
             .collect(),
-        initiator: Owner::of(&bucket.owner),
-        owner: Owner::of(&bucket.owner),
+        initiator: initiator(ctx, &upload).await?,
+        owner: initiator(ctx, &upload).await?,
         storage_class: storage_class(&upload),
         checksum_algorithm: upload.checksum.map(|c| c.algorithm.as_str()),
         checksum_type: upload.checksum.map(|c| c.kind.as_str()),
@@ -453,7 +472,7 @@ struct ListMultipartUploadsResult {
     common_prefixes: Vec<CommonPrefix>,
 }
 
-fn upload_entry(upload: Upload, bucket: &Bucket) -> UploadEntry {
+fn upload_entry(upload: Upload, initiator: Owner) -> UploadEntry {
     UploadEntry {
         storage_class: storage_class(&upload),
         initiated: timestamp(upload.initiated_ms),
@@ -461,13 +480,13 @@ fn upload_entry(upload: Upload, bucket: &Bucket) -> UploadEntry {
         checksum_type: upload.checksum.map(|c| c.kind.as_str()),
         key: upload.key,
         upload_id: upload.upload_id,
-        initiator: Owner::of(&bucket.owner),
-        owner: Owner::of(&bucket.owner),
+        owner: initiator.clone(),
+        initiator,
     }
 }
 
 pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
     let params = UploadListParams {
         prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
         delimiter: ctx.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string),
@@ -488,7 +507,10 @@ pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Resul
     let mut common_prefixes = Vec::new();
     for item in page.items {
         match item {
-            UploadListItem::Upload(u) => uploads.push(upload_entry(u, &bucket)),
+            UploadListItem::Upload(u) => {
+                let who = initiator(ctx, &u).await?;
+                uploads.push(upload_entry(u, who))
+            }
             UploadListItem::Prefix(prefix) => common_prefixes.push(CommonPrefix { prefix }),
         }
     }

@@ -72,7 +72,8 @@ fn choose_parts<'a>(stored: &'a [(Part, Vec<u8>)], req: &CompleteRequest, checks
     for (_, wanted) in listed {
         let found = stored.iter().find(|(p, _)| p.number == wanted.number).filter(|(p, _)| p.etag == wanted.etag.trim().trim_matches('"'));
         let Some(found) = found else { return Err(MultipartError::InvalidPart(wanted.number).into()) };
-        let listed_mismatch = checksum.is_some() && wanted.checksum.as_deref().is_some_and(|c| Some(c.trim()) != found.0.checksum.as_deref());
+        let listed_mismatch =
+            checksum.is_some() && wanted.checksum.as_deref().is_some_and(|c| Some(c.trim()) != found.0.checksum.as_deref());
         if listed_mismatch {
             return Err(MultipartError::InvalidPart(wanted.number).into());
         }
@@ -146,7 +147,9 @@ fn previous_result(c: &Connection, bucket_id: i64, key: &str, upload_id: &str) -
 fn remember(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, result: &CompletedUpload) -> Result<()> {
     let now = now_ms();
     c.prepare_cached("DELETE FROM completed_uploads WHERE completed_ms < ?1")?.execute([now - COMPLETED_KEPT_MS])?;
-    c.prepare_cached("INSERT OR REPLACE INTO completed_uploads (upload_id, bucket_id, key, completed_ms, result) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![upload_id, bucket_id, key.as_bytes(), now, serde_json::to_string(result)?])?;
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket_id, key, completed_ms, result) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![upload_id, bucket_id, key.as_bytes(), now, serde_json::to_string(result)?])?;
     Ok(())
 }
