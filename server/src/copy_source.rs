@@ -65,7 +65,7 @@ pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
             S3Error::no_such_key(&source.key)
         });
     }
-    ctx.check_object(&record, coffer_storage::Permission::Read)?;
+    ctx.check_object(&record, coffer_storage::Permission::Read).await?;
     Preconditions::from_headers(ctx.req.headers(), "x-amz-copy-source-").check(
         &record.etag,
         record.modified_ms,

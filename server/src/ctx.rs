@@ -84,6 +84,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         let grants = bucket_grants(self.state, bucket.id).await?;
+        let grants = crate::public_access::effective(self.state, bucket.id, &grants).await?;
         if acl::allows(&bucket.owner.id, &grants, self.caller(), wanted) {
             Ok(())
         } else {
@@ -92,9 +93,13 @@ impl Ctx<'_> {
     }
 
     /// Checks `wanted` on an object version: its owner (the writer) or its grants.
-    pub fn check_object(&self, rec: &ObjectRecord, wanted: Permission) -> S3Result<()> {
+    pub async fn check_object(&self, rec: &ObjectRecord, wanted: Permission) -> S3Result<()> {
+        if self.caller().is_some_and(|u| u.id == rec.owner_id) {
+            return Ok(());
+        }
         let grants = rec.meta.acl.as_deref().unwrap_or(&[]);
-        if acl::allows(&rec.owner_id, grants, self.caller(), wanted) {
+        let grants = crate::public_access::effective(self.state, rec.bucket_id, grants).await?;
+        if acl::allows(&rec.owner_id, &grants, self.caller(), wanted) {
             Ok(())
         } else {
             Err(S3Error::new(ErrorCode::AccessDenied))

@@ -16,6 +16,9 @@ pub enum Operation {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
+    GetPublicAccessBlock { bucket: String },
+    PutPublicAccessBlock { bucket: String },
+    DeletePublicAccessBlock { bucket: String },
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
@@ -145,7 +148,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("ownershipControls", "BucketOwnershipControls"),
     ("policy", "BucketPolicy"),
     ("policyStatus", "BucketPolicyStatus"),
-    ("publicAccessBlock", "PublicAccessBlock"),
     ("replication", "BucketReplication"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
@@ -178,6 +180,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         return Ok(CorsPreflight { bucket });
     }
     let Some(key) = key else {
+        if query.has("publicAccessBlock") {
+            return match m {
+                "GET" => Ok(GetPublicAccessBlock { bucket }),
+                "PUT" => Ok(PutPublicAccessBlock { bucket }),
+                "DELETE" => Ok(DeletePublicAccessBlock { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if query.has("cors") {
             return match m {
                 "GET" => Ok(GetBucketCors { bucket }),

@@ -53,7 +53,7 @@ pub async fn get_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>) -> S3R
         Some(key) => {
             let bucket = ctx.state.store.bucket(bucket_name).await.map_err(|_| S3Error::no_such_bucket(bucket_name))?;
             let rec = object(ctx, &bucket, key).await?;
-            ctx.check_object(&rec, Permission::ReadAcp)?;
+            ctx.check_object(&rec, Permission::ReadAcp).await?;
             let owner = owner_user(ctx, &bucket, &rec.owner_id).await?;
             render(ctx, &owner, rec.meta.acl.as_deref().unwrap_or(&[])).await
         }
@@ -78,14 +78,16 @@ pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payloa
         None => {
             let bucket = ctx.bucket_for(bucket_name, Permission::WriteAcp).await?;
             let grants = requested(ctx, payload, &bucket.owner, &bucket.owner.id).await?;
+            crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             set_bucket_grants(ctx.state, bucket.id, &grants).await?;
         }
         Some(key) => {
             let bucket = ctx.state.store.bucket(bucket_name).await.map_err(|_| S3Error::no_such_bucket(bucket_name))?;
             let rec = object(ctx, &bucket, key).await?;
-            ctx.check_object(&rec, Permission::WriteAcp)?;
+            ctx.check_object(&rec, Permission::WriteAcp).await?;
             let owner = owner_user(ctx, &bucket, &rec.owner_id).await?;
             let grants = requested(ctx, payload, &owner, &bucket.owner.id).await?;
+            crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             let acl = (!grants.is_empty()).then_some(grants);
             ctx.state.store.set_object_acl(bucket.id, key, Some(&rec.version_id), acl).await?;
         }

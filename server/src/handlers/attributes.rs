@@ -7,7 +7,7 @@ use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::object_headers::http_date;
 use crate::xml::{self, S3_NAMESPACE};
 use actix_web::HttpResponse;
-use coffer_storage::{ObjectRecord, Part, StorageError, Versioning};
+use coffer_storage::{ObjectRecord, Part, Permission, StorageError, Versioning};
 use serde::Serialize;
 
 const DEFAULT_MAX_PARTS: usize = 1000;
@@ -119,10 +119,20 @@ fn parts_page(rec: &ObjectRecord, parts: Vec<Part>, marker: usize, max: usize) -
 }
 
 pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let bucket = ctx.owned_bucket(bucket_name).await?;
+    let (bucket, found) = ctx.state.store.bucket_and_object(bucket_name, key, ctx.query.get("versionId")).await.map_err(|e| match e {
+        StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket_name),
+        other => other.into(),
+    })?;
     let wanted = wanted(ctx)?;
     let version_id = ctx.query.get("versionId");
-    let (rec, _) = ctx.state.store.object(bucket.id, key, version_id).await.map_err(|e| match e {
+    let found = match found {
+        // Whoever may not list the bucket learns nothing about which keys exist.
+        Err(StorageError::NoSuchKey | StorageError::NoSuchVersion) if ctx.check_bucket(&bucket, Permission::Read).await.is_err() => {
+            return Err(S3Error::new(ErrorCode::AccessDenied))
+        }
+        other => other,
+    };
+    let (rec, _) = found.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key),
         StorageError::NoSuchVersion => {
             S3Error::new(ErrorCode::NoSuchVersion).with("Key", key).with("VersionId", version_id.unwrap_or_default())
@@ -133,6 +143,7 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
         let err = if version_id.is_some() { S3Error::new(ErrorCode::MethodNotAllowed) } else { S3Error::no_such_key(key) };
         return Err(err.with("DeleteMarker", "true"));
     }
+    ctx.check_object(&rec, Permission::Read).await?;
     let object_parts = match wanted.parts {
         true => ctx.state.store.object_parts(bucket.id, key, &rec.version_id).await?,
         false => None,

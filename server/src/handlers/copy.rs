@@ -44,6 +44,9 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     meta.checksum = src.meta.checksum.clone();
     // A copy is a new object of its writer: its ACL comes from this request, never the source.
     meta.acl = crate::acl::from_headers(ctx.req.headers(), &dest.owner.id)?.filter(|g| !g.is_empty());
+    if let Some(grants) = &meta.acl {
+        crate::public_access::check_new_acl(ctx.state, dest.id, grants).await?;
+    }
     meta.tags = match ctx.header("x-amz-tagging-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => src.meta.tags.clone(),
         Some("REPLACE") => crate::handlers::tagging::from_request(ctx)?,

@@ -10,6 +10,7 @@ pub mod delete;
 pub mod get;
 pub mod list;
 pub mod multipart;
+pub mod public_access;
 pub mod put;
 pub mod tagging;
 pub mod versioning;

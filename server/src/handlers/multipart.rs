@@ -1,8 +1,8 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
 //! AbortMultipartUpload, ListParts and ListMultipartUploads; parts are blobs, Complete copies nothing.
 
-use crate::body::{read_all, request_body};
 use crate::acl;
+use crate::body::{read_all, request_body};
 use crate::checksum_fields::ChecksumFields;
 use crate::checksums::ChecksumRequest;
 use crate::copy_source::{copy_range, load_source};
@@ -16,8 +16,8 @@ use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use coffer_auth::Payload;
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
 use coffer_storage::{
-    Bucket, ChecksumType, Permission, CompletePart, CompleteRequest, IngestOptions, Ingested, Part, StorageError, Upload, UploadChecksum,
-    UploadListItem, UploadListParams, Versioning, NULL_VERSION,
+    ChecksumType, CompletePart, CompleteRequest, IngestOptions, Ingested, Part, Permission, StorageError, Upload, UploadChecksum,
+    UploadListItem, UploadListParams, User, Versioning, NULL_VERSION,
 };
 use serde::{Deserialize, Serialize};
 
@@ -120,11 +120,10 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str
     Ok(resp.content_type("application/xml").body(xml::render("InitiateMultipartUploadResult", &body)?))
 }
 
-/// The bucket and the upload a part request addresses.
-async fn target_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<(Bucket, Upload)> {
+/// The upload a part request addresses, in a bucket the caller may write to.
+async fn target_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<Upload> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
-    let upload = ctx.state.store.upload(bucket.id, key, upload_id(ctx)?).await?;
-    Ok((bucket, upload))
+    Ok(ctx.state.store.upload(bucket.id, key, upload_id(ctx)?).await?)
 }
 
 /// Algorithms a part computes: the ones the request asks for and the upload's own.
@@ -169,18 +168,19 @@ async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> 
 
 pub async fn upload_part(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
-    let (_, upload) = target_upload(ctx, bucket_name, key).await?;
+    let upload = target_upload(ctx, bucket_name, key).await?;
     let (ingested, sent) = receive_part(ctx, &upload, payload).await?;
     let part = ctx.state.store.put_part(&upload, number, ingested).await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("ETag", quoted_etag(&part.etag)));
-    match (upload.checksum, &part.checksum) {
-        (Some(u), Some(value)) => resp.insert_header((u.algorithm.header_name(), value.clone())),
-        _ => match sent {
-            Some(c) => resp.insert_header((c.algorithm.header_name(), c.to_base64())),
-            None => &mut resp,
-        },
+    // The upload's own checksum of the part, else the one the client sent.
+    let echoed = match (upload.checksum, &part.checksum) {
+        (Some(u), Some(value)) => Some((u.algorithm.header_name(), value.clone())),
+        _ => sent.map(|c| (c.algorithm.header_name(), c.to_base64())),
     };
+    if let Some(header) = echoed {
+        resp.insert_header(header);
+    }
     Ok(resp.finish())
 }
 
@@ -198,7 +198,7 @@ struct CopyPartResult {
 
 pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
-    let (_, upload) = target_upload(ctx, bucket_name, key).await?;
+    let upload = target_upload(ctx, bucket_name, key).await?;
     let src = load_source(ctx).await?;
     let (offset, len) = copy_range(ctx.header("x-amz-copy-source-range"), src.record.size)?;
     if len > MAX_PUT_SIZE {
@@ -379,9 +379,9 @@ struct ListPartsResult {
 }
 
 /// Who started an upload (and owns the object it becomes).
-async fn initiator(ctx: &Ctx<'_>, upload: &Upload) -> S3Result<Owner> {
-    let user = ctx.state.store.user_by_id(&upload.owner_id).await?;
-    Ok(Owner { id: upload.owner_id.clone(), display_name: user.map(|u| u.name).unwrap_or_default() })
+async fn initiator(ctx: &Ctx<'_>, upload: &Upload) -> S3Result<User> {
+    let found = ctx.state.store.user_by_id(&upload.owner_id).await?;
+    Ok(found.unwrap_or_else(|| User { id: upload.owner_id.clone(), name: String::new() }))
 }
 
 fn storage_class(upload: &Upload) -> String {
@@ -400,6 +400,7 @@ pub async fn list_parts(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result
     };
     let (upload, page) = ctx.state.store.list_parts(bucket.id, key, upload_id(ctx)?, marker, max_parts).await?;
     let next = if page.is_truncated { page.parts.last().map(|p| p.number) } else { None };
+    let who = initiator(ctx, &upload).await?;
     let result = ListPartsResult {
         xmlns: S3_NAMESPACE,
         bucket: bucket.name.clone(),
@@ -420,8 +421,8 @@ pub async fn list_parts(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result
                 checksum: part_checksum(upload.checksum, p),
             })
             .collect(),
-        initiator: initiator(ctx, &upload).await?,
-        owner: initiator(ctx, &upload).await?,
+        initiator: Owner::of(&who),
+        owner: Owner::of(&who),
         storage_class: storage_class(&upload),
         checksum_algorithm: upload.checksum.map(|c| c.algorithm.as_str()),
         checksum_type: upload.checksum.map(|c| c.kind.as_str()),
@@ -472,7 +473,7 @@ struct ListMultipartUploadsResult {
     common_prefixes: Vec<CommonPrefix>,
 }
 
-fn upload_entry(upload: Upload, initiator: Owner) -> UploadEntry {
+fn upload_entry(upload: Upload, initiator: &User) -> UploadEntry {
     UploadEntry {
         storage_class: storage_class(&upload),
         initiated: timestamp(upload.initiated_ms),
@@ -480,8 +481,8 @@ fn upload_entry(upload: Upload, initiator: Owner) -> UploadEntry {
         checksum_type: upload.checksum.map(|c| c.kind.as_str()),
         key: upload.key,
         upload_id: upload.upload_id,
-        owner: initiator.clone(),
-        initiator,
+        initiator: Owner::of(initiator),
+        owner: Owner::of(initiator),
     }
 }
 
@@ -509,7 +510,7 @@ pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Resul
         match item {
             UploadListItem::Upload(u) => {
                 let who = initiator(ctx, &u).await?;
-                uploads.push(upload_entry(u, who))
+                uploads.push(upload_entry(u, &who))
             }
             UploadListItem::Prefix(prefix) => common_prefixes.push(CommonPrefix { prefix }),
         }

@@ -86,6 +86,9 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     }
     let mut meta = meta_from_request(ctx.req.headers())?;
     meta.acl = crate::acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
+    if let Some(grants) = &meta.acl {
+        crate::public_access::check_new_acl(ctx.state, bucket.id, grants).await?;
+    }
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);
