@@ -61,3 +61,43 @@ def test_bad_canned_acl_is_invalid_argument(http_server, http_bucket):
     with pytest.raises(ClientError) as e:
         s3.put_bucket_acl(Bucket=http_bucket, ACL="public-read")
     assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidArgument", 400)
+
+
+def test_object_ownership_controls(http_server, http_bucket):
+    s3 = http_server.client()
+    b = http_bucket
+
+    def code(excinfo):
+        return excinfo.value.response["Error"]["Code"], excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_ownership_controls(Bucket=b)
+    assert code(e) == ("OwnershipControlsNotFoundError", 404)
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    s3.put_bucket_acl(Bucket=b, ACL="public-read")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls=enforced)
+    assert code(e) == ("InvalidBucketAclWithObjectOwnership", 400)
+    s3.put_bucket_acl(Bucket=b, ACL="private")
+    s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls=enforced)
+    rules = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"]
+    assert rules == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    # ACLs are off: only the owner's own control is accepted.
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="public-read")
+    assert code(e) == ("AccessControlListNotSupported", 400)
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_acl(Bucket=b, ACL="public-read")
+    assert code(e) == ("AccessControlListNotSupported", 400)
+    s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="bucket-owner-full-control")
+    s3.delete_bucket_ownership_controls(Bucket=b)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_ownership_controls(Bucket=b)
+    assert code(e) == ("OwnershipControlsNotFoundError", 404)
+
+    created = b + "-own"
+    s3.create_bucket(Bucket=created, ObjectOwnership="BucketOwnerPreferred")
+    try:
+        assert s3.get_bucket_ownership_controls(Bucket=created)["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerPreferred"
+    finally:
+        s3.delete_bucket(Bucket=created)

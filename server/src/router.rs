@@ -16,6 +16,9 @@ pub enum Operation {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
+    GetBucketOwnershipControls { bucket: String },
+    PutBucketOwnershipControls { bucket: String },
+    DeleteBucketOwnershipControls { bucket: String },
     GetPublicAccessBlock { bucket: String },
     PutPublicAccessBlock { bucket: String },
     DeletePublicAccessBlock { bucket: String },
@@ -145,7 +148,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("metrics", "BucketMetricsConfiguration"),
     ("notification", "BucketNotificationConfiguration"),
     ("object-lock", "ObjectLockConfiguration"),
-    ("ownershipControls", "BucketOwnershipControls"),
     ("policy", "BucketPolicy"),
     ("policyStatus", "BucketPolicyStatus"),
     ("replication", "BucketReplication"),
@@ -180,6 +182,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         return Ok(CorsPreflight { bucket });
     }
     let Some(key) = key else {
+        if query.has("ownershipControls") {
+            return match m {
+                "GET" => Ok(GetBucketOwnershipControls { bucket }),
+                "PUT" => Ok(PutBucketOwnershipControls { bucket }),
+                "DELETE" => Ok(DeleteBucketOwnershipControls { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if query.has("publicAccessBlock") {
             return match m {
                 "GET" => Ok(GetPublicAccessBlock { bucket }),

@@ -149,10 +149,19 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
         }
     };
     let grants = crate::acl::from_headers(ctx.req.headers(), &user.id)?;
+    let ownership = ctx.header("x-amz-object-ownership").map(crate::ownership::ObjectOwnership::parse).transpose()?;
+    if ownership == Some(crate::ownership::ObjectOwnership::BucketOwnerEnforced)
+        && grants.as_ref().is_some_and(|g| g.iter().any(|g| g.grantee != coffer_storage::Grantee::User(user.id.clone())))
+    {
+        return Err(crate::ownership::acls_not_supported());
+    }
     match ctx.state.store.create_bucket(&user, name, &region).await {
         Ok(bucket) => {
             if let Some(grants) = grants {
                 crate::ctx::set_bucket_grants(ctx.state, bucket.id, &grants).await?;
+            }
+            if ownership.is_some() {
+                crate::ownership::store(ctx.state, bucket.id, ownership).await?;
             }
         }
         // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200.

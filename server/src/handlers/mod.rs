@@ -11,6 +11,7 @@ pub mod get;
 pub mod list;
 pub mod multipart;
 pub mod public_access;
+pub mod ownership;
 pub mod put;
 pub mod tagging;
 pub mod versioning;

@@ -86,9 +86,10 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     }
     let mut meta = meta_from_request(ctx.req.headers())?;
     meta.acl = crate::acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
-    if let Some(grants) = &meta.acl {
-        crate::public_access::check_new_acl(ctx.state, bucket.id, grants).await?;
-    }
+    let grants = meta.acl.clone().unwrap_or_default();
+    crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
+    crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
+    let owner_id = crate::ownership::object_owner(ctx.state, &bucket, &ctx.user()?.id, &grants).await?;
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);
@@ -110,8 +111,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     let checksum = checksums.verify(&ingested, &trailers)?;
     meta.checksum = checksum.as_ref().map(StoredChecksum::from);
 
-    let user = ctx.user()?;
-    let new = NewObject { key: key.to_string(), owner_id: user.id.clone(), meta };
+    let new = NewObject { key: key.to_string(), owner_id, meta };
     let record = ctx.state.store.put_object(&bucket, new, ingested, conditions).await.map_err(|e| match e {
         coffer_storage::StorageError::NoSuchKey => S3Error::no_such_key(key),
         other => other.into(),
