@@ -144,6 +144,7 @@ class CofferServer:
     log_path: Path
     proc: subprocess.Popen
     ca_bundle: Path | None = None
+    website_port: int | None = None
     access_key: str = ROOT_ACCESS_KEY
     secret_key: str = ROOT_SECRET_KEY
     _log_file: object = field(default=None, repr=False)
@@ -240,6 +241,10 @@ def start_server(tmp_root: Path, scheme: str) -> CofferServer:
     # Virtual-hosted-style requests to <bucket>.coffer.test are tested with a resolver that
     # maps that domain to 127.0.0.1 (test_addressing.py); path-style works as ever.
     env["COFFER_DOMAIN"] = VIRTUAL_HOST_DOMAIN
+    # The plain-HTTP server also runs the static website listener (test_website.py).
+    website_port = free_port() if scheme == "http" else None
+    if website_port:
+        env["COFFER_WEBSITE_ADDRESS"] = f"127.0.0.1:{website_port}"
     env.setdefault("RUST_LOG", os.environ.get("COFFER_TEST_LOG", "info"))
     env.setdefault("RUST_BACKTRACE", "1")
     log_path = base / "server.log"
@@ -248,7 +253,7 @@ def start_server(tmp_root: Path, scheme: str) -> CofferServer:
         args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env=env, cwd=base,
     )
-    srv = CofferServer(scheme, port, data_dir, log_path, proc, ca_bundle, _log_file=log_file)
+    srv = CofferServer(scheme, port, data_dir, log_path, proc, ca_bundle, website_port=website_port, _log_file=log_file)
 
     ctx = _ssl_context(ca_bundle)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -221,3 +221,15 @@ def test_path_tricks_are_plain_keys(http_server, http_bucket):
     # Nothing was written outside the data dir's own layout.
     top = {p.name for p in http_server.data_dir.iterdir()}
     assert top <= {"blobs", "tmp", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm"}, top
+
+
+def test_encryption_requests_are_refused_not_stored_in_the_clear(http_server, http_bucket):
+    s3 = http_server.client()
+    key = base64.b64encode(b"k" * 32).decode()
+    key_md5 = base64.b64encode(hashlib.md5(b"k" * 32).digest()).decode()
+    for extra in [{"ServerSideEncryption": "AES256"},
+                  {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key, "SSECustomerKeyMD5": key_md5}]:
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=http_bucket, Key="secret", Body=b"x", **extra)
+        assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
+    assert s3.list_objects_v2(Bucket=http_bucket).get("KeyCount") == 0

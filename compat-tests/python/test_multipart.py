@@ -66,7 +66,7 @@ def test_rclone_copies_a_large_file(http_server, rclone, tmp_path):
     try:
         rclone("mkdir", f"coffer:{name}")
         src = tmp_path / "src"
-        write_random_file(src / "large.bin", 100 * MIB + 3)
+        write_random_file(src / "large.bin", 1024 * MIB + 3)
         rclone("copy", "--s3-upload-cutoff", "8M", "--s3-chunk-size", "8M", src, f"coffer:{name}")
         assert s3.head_object(Bucket=name, Key="large.bin")["ETag"].endswith('-13"')
         rclone("check", src, f"coffer:{name}")

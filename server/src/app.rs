@@ -54,16 +54,35 @@ async fn serve(config: Config) -> Result<(), String> {
     let state = web::Data::new(AppState::new(store, &config));
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let builder = actix_server::Server::build().workers(workers);
+    let s3_state = state.clone();
     let builder = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
             let tls = tls_config(cert, key)?;
-            builder.bind("coffer-https", &config.address, move || h1_service!(state).rustls_0_23(tls.clone()))
+            builder.bind("coffer-https", &config.address, move || h1_service!(s3_state).rustls_0_23(tls.clone()))
         }
-        _ => builder.bind("coffer-http", &config.address, move || h1_service!(state).tcp()),
+        _ => builder.bind("coffer-http", &config.address, move || h1_service!(s3_state).tcp()),
     }
     .map_err(|e| format!("binding {}: {e}", config.address))?;
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     tracing::info!("coffer listening on {scheme}://{} (data in {})", config.address, config.data_dir.display());
+    let builder = match &config.website_address {
+        Some(address) => {
+            let b = builder
+                .bind("coffer-website", address, move || {
+                    let app = App::new().app_data(state.clone()).default_service(web::to(crate::handlers::website::serve));
+                    HttpService::build()
+                        .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
+                        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+                        .tcp_nodelay(true)
+                        .finish(map_config(app, |_| AppConfig::default()))
+                        .tcp()
+                })
+                .map_err(|e| format!("binding {address}: {e}"))?;
+            tracing::info!("website endpoint on http://{address}");
+            b
+        }
+        None => builder,
+    };
     builder.run().await.map_err(|e| e.to_string())
 }
 

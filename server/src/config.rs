@@ -16,6 +16,11 @@ pub struct Config {
     pub region: String,
     /// Base domain for virtual-hosted-style requests (`<bucket>.<domain>`); none means path-style only.
     pub domain: Option<String>,
+    /// Where the static website listener binds (off when None).
+    pub website_address: Option<String>,
+    /// Base domain of website requests (`<bucket>.<website domain>`); without it the whole
+    /// Host names the bucket.
+    pub website_domain: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// HTTP worker threads; defaults to the number of cores.
@@ -30,6 +35,8 @@ pub struct FileConfig {
     pub address: Option<String>,
     pub region: Option<String>,
     pub domain: Option<String>,
+    pub website_address: Option<String>,
+    pub website_domain: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub workers: Option<usize>,
@@ -57,6 +64,12 @@ pub struct Overrides {
     /// Base domain for virtual-hosted-style addressing.
     #[arg(long, env = "COFFER_DOMAIN")]
     pub domain: Option<String>,
+    /// Address of the static website listener, HOST:PORT (off unless given).
+    #[arg(long, env = "COFFER_WEBSITE_ADDRESS")]
+    pub website_address: Option<String>,
+    /// Base domain of website requests: `<bucket>.<domain>`; else the whole Host is the bucket.
+    #[arg(long, env = "COFFER_WEBSITE_DOMAIN")]
+    pub website_domain: Option<String>,
     /// PEM certificate chain; serve HTTPS when given with --tls-key.
     #[arg(long, env = "COFFER_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -82,6 +95,8 @@ impl Config {
             address: o.address.or(file.address).unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
             region: o.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_string()),
             domain: o.domain.or(file.domain).filter(|d| !d.is_empty()),
+            website_address: o.website_address.or(file.website_address),
+            website_domain: o.website_domain.or(file.website_domain).filter(|d| !d.is_empty()),
             tls_cert: o.tls_cert.or(file.tls_cert),
             tls_key: o.tls_key.or(file.tls_key),
             workers: o.workers.or(file.workers),

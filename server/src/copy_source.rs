@@ -65,7 +65,8 @@ pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
             S3Error::no_such_key(&source.key)
         });
     }
-    ctx.check_object(&record, coffer_storage::Permission::Read).await?;
+    let action = if source.version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+    ctx.check_object_in(&bucket, &record, coffer_storage::Permission::Read, action).await?;
     Preconditions::from_headers(ctx.req.headers(), "x-amz-copy-source-").check(
         &record.etag,
         record.modified_ms,

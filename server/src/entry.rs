@@ -67,12 +67,22 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let copy_source = req.headers().contains_key("x-amz-copy-source");
+    let mut target = crate::ctx::Target { action: "", bucket: bucket.clone(), key: key.clone() };
     let op = router::route(req.method(), bucket, key, &query, copy_source)?;
+    target.action = op.action(&query);
     // A CORS preflight carries no credentials of its own (a presigned URL's are for another method).
     let auth = match op {
         Operation::CorsPreflight { .. } => crate::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned },
         _ => authenticate(req.into(), state)?,
     };
+    if let Operation::PutObject { .. }
+    | Operation::CopyObject { .. }
+    | Operation::CreateMultipartUpload { .. }
+    | Operation::UploadPart { .. }
+    | Operation::UploadPartCopy { .. } = &op
+    {
+        refuse_encryption_headers(req)?;
+    }
     if let Operation::GetObject { key, .. }
     | Operation::HeadObject { key, .. }
     | Operation::PutObject { key, .. }
@@ -86,7 +96,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
                 .with("MaxSizeAllowed", MAX_KEY_LEN.to_string()));
         }
     }
-    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload };
+    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target };
     use Operation::*;
     match op {
         ListBuckets => handlers::bucket::list_buckets(&ctx).await,
@@ -120,6 +130,13 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         GetBucketOwnershipControls { bucket } => handlers::ownership::get(&ctx, &bucket).await,
         PutBucketOwnershipControls { bucket } => handlers::ownership::put(&ctx, &bucket, payload).await,
         DeleteBucketOwnershipControls { bucket } => handlers::ownership::delete(&ctx, &bucket).await,
+        GetBucketWebsite { bucket } => handlers::website::get_bucket_website(&ctx, &bucket).await,
+        PutBucketWebsite { bucket } => handlers::website::put_bucket_website(&ctx, &bucket, payload).await,
+        DeleteBucketWebsite { bucket } => handlers::website::delete_bucket_website(&ctx, &bucket).await,
+        GetBucketPolicy { bucket } => handlers::policy::get_bucket_policy(&ctx, &bucket).await,
+        PutBucketPolicy { bucket } => handlers::policy::put_bucket_policy(&ctx, &bucket, payload).await,
+        DeleteBucketPolicy { bucket } => handlers::policy::delete_bucket_policy(&ctx, &bucket).await,
+        GetBucketPolicyStatus { bucket } => handlers::policy::get_bucket_policy_status(&ctx, &bucket).await,
         GetBucketAcl { bucket } => handlers::acl::get_acl(&ctx, &bucket, None).await,
         PutBucketAcl { bucket } => handlers::acl::put_acl(&ctx, &bucket, None, payload).await,
         GetObjectAcl { bucket, key } => handlers::acl::get_acl(&ctx, &bucket, Some(&key)).await,
@@ -158,11 +175,27 @@ pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
         Operation::UploadPart { bucket, .. } => bucket,
         _ => return Ok(()),
     };
-    let Some(principal) = auth.principal else { return Err(S3Error::new(ErrorCode::AccessDenied)) };
+    // Whether a caller other than the owner may write (ACL, bucket policy and its conditions)
+    // is decided by the handler, which sees the whole request.
     match state.store.bucket(bucket).await {
-        Ok(b) if b.owner.id == principal.user.id => Ok(()),
-        Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
+        Ok(_) => Ok(()),
         Err(e) => Err(S3Error::from(e)),
+    }
+}
+
+/// Server-side encryption is not built yet: a write that asks for it is refused rather than
+/// stored in the clear while the client believes it encrypted.
+fn refuse_encryption_headers(req: &HttpRequest) -> S3Result<()> {
+    const SSE_HEADERS: &[&str] = &[
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    ];
+    match SSE_HEADERS.iter().find(|h| req.headers().contains_key(**h)) {
+        Some(h) => Err(S3Error::new(ErrorCode::NotImplemented)
+            .with_message(format!("Server-side encryption ({h}) is not implemented by Coffer yet; nothing was stored."))),
+        None => Ok(()),
     }
 }
 

@@ -90,6 +90,7 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
             Some(h) => crate::tags::from_header(&h)?,
             None => Vec::new(),
         },
+        website_redirect: header(headers, "x-amz-website-redirect-location"),
         // Set by the handler, which knows the bucket owner (for bucket-owner-* canned ACLs).
         acl: None,
     })
@@ -140,6 +141,9 @@ pub fn object_headers(resp: &mut HttpResponseBuilder, rec: &ObjectRecord, query:
     }
     if let Some(class) = &m.storage_class {
         resp.insert_header(("x-amz-storage-class", class.clone()));
+    }
+    if let Some(location) = &m.website_redirect {
+        resp.insert_header(("x-amz-website-redirect-location", location.clone()));
     }
     if !m.tags.is_empty() {
         resp.insert_header(("x-amz-tagging-count", m.tags.len().to_string()));

@@ -16,6 +16,13 @@ pub enum Operation {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
+    GetBucketPolicy { bucket: String },
+    PutBucketPolicy { bucket: String },
+    DeleteBucketPolicy { bucket: String },
+    GetBucketPolicyStatus { bucket: String },
+    GetBucketWebsite { bucket: String },
+    PutBucketWebsite { bucket: String },
+    DeleteBucketWebsite { bucket: String },
     GetBucketOwnershipControls { bucket: String },
     PutBucketOwnershipControls { bucket: String },
     DeleteBucketOwnershipControls { bucket: String },
@@ -58,6 +65,58 @@ pub enum Operation {
     NotImplemented { name: &'static str },
 }
 
+impl Operation {
+    /// The IAM action a bucket policy names this operation by (versioned forms when the
+    /// request names a version). Empty for requests no policy governs (CORS preflight).
+    pub fn action(&self, query: &Query) -> &'static str {
+        use Operation::*;
+        let versioned = query.has("versionId");
+        let pick = |plain: &'static str, version: &'static str| if versioned { version } else { plain };
+        match self {
+            ListBuckets => "s3:ListAllMyBuckets",
+            CreateBucket { .. } => "s3:CreateBucket",
+            DeleteBucket { .. } => "s3:DeleteBucket",
+            HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
+            GetBucketLocation { .. } => "s3:GetBucketLocation",
+            GetBucketVersioning { .. } => "s3:GetBucketVersioning",
+            PutBucketVersioning { .. } => "s3:PutBucketVersioning",
+            GetBucketAcl { .. } => "s3:GetBucketAcl",
+            PutBucketAcl { .. } => "s3:PutBucketAcl",
+            GetBucketPolicy { .. } => "s3:GetBucketPolicy",
+            PutBucketPolicy { .. } => "s3:PutBucketPolicy",
+            DeleteBucketPolicy { .. } => "s3:DeleteBucketPolicy",
+            GetBucketPolicyStatus { .. } => "s3:GetBucketPolicyStatus",
+            GetBucketWebsite { .. } => "s3:GetBucketWebsite",
+            PutBucketWebsite { .. } => "s3:PutBucketWebsite",
+            DeleteBucketWebsite { .. } => "s3:DeleteBucketWebsite",
+            GetBucketOwnershipControls { .. } => "s3:GetBucketOwnershipControls",
+            PutBucketOwnershipControls { .. } | DeleteBucketOwnershipControls { .. } => "s3:PutBucketOwnershipControls",
+            GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
+            PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
+            GetBucketCors { .. } => "s3:GetBucketCORS",
+            PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
+            GetBucketTagging { .. } => "s3:GetBucketTagging",
+            PutBucketTagging { .. } | DeleteBucketTagging { .. } => "s3:PutBucketTagging",
+            GetObjectTagging { .. } => pick("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+            PutObjectTagging { .. } => pick("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
+            DeleteObjectTagging { .. } => pick("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"),
+            GetObjectAcl { .. } => pick("s3:GetObjectAcl", "s3:GetObjectVersionAcl"),
+            PutObjectAcl { .. } => pick("s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
+            ListObjectVersions { .. } => "s3:ListBucketVersions",
+            DeleteObjects { .. } => "s3:DeleteObject",
+            GetObject { .. } | HeadObject { .. } => pick("s3:GetObject", "s3:GetObjectVersion"),
+            GetObjectAttributes { .. } => pick("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
+            PutObject { .. } | CopyObject { .. } | CreateMultipartUpload { .. } | UploadPart { .. } | UploadPartCopy { .. }
+            | CompleteMultipartUpload { .. } => "s3:PutObject",
+            DeleteObject { .. } => pick("s3:DeleteObject", "s3:DeleteObjectVersion"),
+            ListMultipartUploads { .. } => "s3:ListBucketMultipartUploads",
+            AbortMultipartUpload { .. } => "s3:AbortMultipartUpload",
+            ListParts { .. } => "s3:ListMultipartUploadParts",
+            CorsPreflight { .. } | NotImplemented { .. } => "",
+        }
+    }
+}
+
 /// Decoded query parameters, in the order sent.
 #[derive(Clone, Debug, Default)]
 pub struct Query {
@@ -79,6 +138,10 @@ impl Query {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -148,12 +211,9 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("metrics", "BucketMetricsConfiguration"),
     ("notification", "BucketNotificationConfiguration"),
     ("object-lock", "ObjectLockConfiguration"),
-    ("policy", "BucketPolicy"),
-    ("policyStatus", "BucketPolicyStatus"),
     ("replication", "BucketReplication"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
-    ("website", "BucketWebsite"),
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
@@ -182,6 +242,28 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
         return Ok(CorsPreflight { bucket });
     }
     let Some(key) = key else {
+        if query.has("policyStatus") {
+            return match m {
+                "GET" => Ok(GetBucketPolicyStatus { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("policy") {
+            return match m {
+                "GET" => Ok(GetBucketPolicy { bucket }),
+                "PUT" => Ok(PutBucketPolicy { bucket }),
+                "DELETE" => Ok(DeleteBucketPolicy { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("website") {
+            return match m {
+                "GET" => Ok(GetBucketWebsite { bucket }),
+                "PUT" => Ok(PutBucketWebsite { bucket }),
+                "DELETE" => Ok(DeleteBucketWebsite { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if query.has("ownershipControls") {
             return match m {
                 "GET" => Ok(GetBucketOwnershipControls { bucket }),

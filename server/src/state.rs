@@ -10,12 +10,21 @@ pub struct AppState {
     pub store: Store,
     pub region: String,
     pub domain: Option<String>,
+    pub website_domain: Option<String>,
     keys: RwLock<HashMap<String, Credentials>>,
+    /// Parsed bucket policies by bucket id (see `policy::stored`).
+    pub policies: crate::policy::Cache,
 }
 
 impl AppState {
     pub fn new(store: Store, config: &Config) -> AppState {
-        AppState { store, region: config.region.clone(), domain: config.domain.clone(), keys: RwLock::new(HashMap::new()) }
+        AppState {
+            store,
+            region: config.region.clone(),
+            domain: config.domain.clone(),
+            website_domain: config.website_domain.clone(),
+            keys: RwLock::new(HashMap::new()),
+            policies: Default::default() }
     }
 
     /// The credentials of an access key: from the cache, else from the index.

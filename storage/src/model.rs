@@ -79,6 +79,9 @@ pub struct ObjectMeta {
     /// Object tags, sorted by key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// x-amz-website-redirect-location: where the website endpoint redirects this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_redirect: Option<String>,
     /// Grants beyond the object owner's own FULL_CONTROL; None for the private default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Vec<Grant>>,

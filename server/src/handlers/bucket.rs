@@ -183,12 +183,14 @@ pub async fn head_bucket(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
 }
 
 pub async fn delete_bucket(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> {
-    ctx.owned_bucket(name).await?;
+    let bucket = ctx.owned_bucket(name).await?;
     ctx.state.store.delete_bucket(name).await.map_err(|e| match e {
         StorageError::BucketNotEmpty => S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", name),
         StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
         other => other.into(),
     })?;
+    // A later bucket may reuse the id; its policy must not come from this one's cache entry.
+    ctx.state.policies.forget(bucket.id);
     Ok(HttpResponse::NoContent().finish())
 }
 
