@@ -174,12 +174,12 @@ fn permission_from(name: &str) -> S3Result<Permission> {
     })
 }
 
-/// The policy document: the owner's FULL_CONTROL first, then the other grants. `display_name`
-/// names users by canonical id where known.
+/// The policy document: the other grants, then the owner's FULL_CONTROL (the order S3 lists
+/// canned ACLs in). `display_name` names users by canonical id where known.
 pub fn policy(owner: &User, grants: &[Grant], display_name: impl Fn(&str) -> Option<String>) -> AccessControlPolicy {
     let user = |id: &str, name: Option<String>| GranteeOut { xmlns_xsi: XSI, kind: "CanonicalUser", id: Some(id.to_string()), display_name: name, uri: None };
     let grp = |uri| GranteeOut { xmlns_xsi: XSI, kind: "Group", id: None, display_name: None, uri: Some(uri) };
-    let mut out = vec![GrantOut { grantee: user(&owner.id, Some(owner.name.clone())), permission: "FULL_CONTROL" }];
+    let mut out = Vec::with_capacity(grants.len() + 1);
     for g in grants {
         let grantee = match &g.grantee {
             Grantee::User(id) => user(id, display_name(id)),
@@ -189,6 +189,7 @@ pub fn policy(owner: &User, grants: &[Grant], display_name: impl Fn(&str) -> Opt
         };
         out.push(GrantOut { grantee, permission: permission_name(g.permission) });
     }
+    out.push(GrantOut { grantee: user(&owner.id, Some(owner.name.clone())), permission: "FULL_CONTROL" });
     AccessControlPolicy { xmlns: crate::xml::S3_NAMESPACE, owner: Owner::of(owner), access_control_list: GrantList { grants: out } }
 }
 

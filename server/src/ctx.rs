@@ -45,6 +45,9 @@ fn arn(bucket: &str, key: Option<&str>) -> String {
     }
 }
 
+/// The canonical id S3 gives objects written by anonymous callers.
+pub const ANONYMOUS_ID: &str = "65a011a29cdf8ec533ec3d1ccaae921c";
+
 /// The bucket configuration document holding a bucket's grants (beyond its owner's).
 const BUCKET_ACL: &str = "acl";
 
@@ -96,6 +99,11 @@ impl Ctx<'_> {
         }
     }
 
+    /// Who a new object or upload belongs to: the caller, or S3's anonymous canonical id.
+    pub fn writer_id(&self) -> &str {
+        self.caller().map_or(ANONYMOUS_ID, |u| u.id.as_str())
+    }
+
     /// The signed-in user, or None for anonymous callers.
     pub fn caller(&self) -> Option<&User> {
         self.principal.as_ref().map(|p| &p.user)
@@ -136,6 +144,14 @@ impl Ctx<'_> {
         }
         let Some(policy) = policy::stored::load(self.state, bucket.id).await? else { return Ok(Decision::NotMatched) };
         let is_owner = self.caller().is_some_and(|u| u.id == bucket.owner.id);
+        let loaded;
+        let object = match (object, key) {
+            (None, Some(k)) if policy.reads_object_tags() => {
+                loaded = self.state.store.object(bucket.id, k, self.query.get("versionId")).await.ok().map(|(rec, _)| rec);
+                loaded.as_ref()
+            }
+            (object, _) => object,
+        };
         let resource = arn(&bucket.name, key);
         let context = |k: &str| self.condition_values(k, object, prefix);
         let caller = self.caller().map(|u| policy::Caller { id: &u.id, name: &u.name });

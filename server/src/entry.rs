@@ -96,6 +96,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
                 .with("MaxSizeAllowed", MAX_KEY_LEN.to_string()));
         }
     }
+    check_expected_owner(req, state, target.bucket.as_deref()).await?;
     let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target };
     use Operation::*;
     match op {
@@ -175,11 +176,30 @@ pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
         Operation::UploadPart { bucket, .. } => bucket,
         _ => return Ok(()),
     };
-    // Whether a caller other than the owner may write (ACL, bucket policy and its conditions)
-    // is decided by the handler, which sees the whole request.
+    let b = state.store.bucket(bucket).await.map_err(S3Error::from)?;
+    let caller = auth.principal.as_ref().map(|p| &p.user);
+    // A bucket policy (with its conditions on the whole request) is left to the handler.
+    if caller.is_some_and(|u| u.id == b.owner.id) || crate::policy::stored::load(state, b.id).await?.is_some() {
+        return Ok(());
+    }
+    let grants = crate::ctx::bucket_grants(state, b.id).await?;
+    let grants = crate::public_access::effective(state, b.id, &grants).await?;
+    if crate::acl::allows(&b.owner.id, &grants, caller, coffer_storage::Permission::Write) {
+        Ok(())
+    } else {
+        Err(S3Error::new(ErrorCode::AccessDenied))
+    }
+}
+
+/// x-amz-expected-bucket-owner: the request goes ahead only if the bucket belongs to that
+/// account (a guard against writing to a bucket someone else re-created).
+async fn check_expected_owner(req: &HttpRequest, state: &AppState, bucket: Option<&str>) -> S3Result<()> {
+    let (Some(expected), Some(bucket)) = (req.headers().get("x-amz-expected-bucket-owner"), bucket) else { return Ok(()) };
     match state.store.bucket(bucket).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(S3Error::from(e)),
+        Ok(b) if expected.as_bytes() == b.owner.id.as_bytes() => Ok(()),
+        Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
+        // A missing bucket is reported by the handler.
+        Err(_) => Ok(()),
     }
 }
 

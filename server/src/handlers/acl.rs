@@ -60,17 +60,24 @@ pub async fn get_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>) -> S3R
     }
 }
 
-/// The grants a Put*Acl request asks for: from headers, else from the XML body.
+/// The grants a Put*Acl request asks for: from headers, else from the XML body. Every user
+/// named must exist.
 async fn requested(ctx: &Ctx<'_>, payload: web::Payload, owner: &User, bucket_owner: &str) -> S3Result<Vec<Grant>> {
     let body = read_all(request_body(payload, &ctx.payload).stream, ACL_BODY_LIMIT, ErrorCode::MalformedXML).await?;
     crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
-    if let Some(grants) = acl::from_headers(ctx.req.headers(), bucket_owner)? {
-        return Ok(grants);
+    let grants = match acl::from_headers(ctx.req.headers(), bucket_owner)? {
+        Some(grants) => grants,
+        None if body.iter().all(u8::is_ascii_whitespace) => return Err(S3Error::new(ErrorCode::MalformedXML)),
+        None => acl::parse_policy(&body, owner)?,
+    };
+    for g in &grants {
+        if let coffer_storage::Grantee::User(id) = &g.grantee {
+            if ctx.state.store.user_by_id(id).await?.is_none() {
+                return Err(S3Error::invalid_argument("Invalid id").with("ArgumentName", "CanonicalUser/ID").with("ArgumentValue", id.clone()));
+            }
+        }
     }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(S3Error::new(ErrorCode::MalformedXML));
-    }
-    acl::parse_policy(&body, owner)
+    Ok(grants)
 }
 
 pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payload: web::Payload) -> S3Result<HttpResponse> {

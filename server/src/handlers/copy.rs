@@ -47,7 +47,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     let grants = meta.acl.clone().unwrap_or_default();
     crate::ownership::check_acl_allowed(ctx.state, &dest, &grants).await?;
     crate::public_access::check_new_acl(ctx.state, dest.id, &grants).await?;
-    let owner_id = crate::ownership::object_owner(ctx.state, &dest, &ctx.user()?.id, &grants).await?;
+    let owner_id = crate::ownership::object_owner(ctx.state, &dest, ctx.writer_id(), &grants).await?;
     meta.tags = match ctx.header("x-amz-tagging-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => src.meta.tags.clone(),
         Some("REPLACE") => crate::handlers::tagging::from_request(ctx)?,

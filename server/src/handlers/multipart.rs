@@ -112,7 +112,7 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str
     let mut meta = meta_from_request(ctx.req.headers())?;
     meta.acl = acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
     let checksum = requested_checksum(ctx)?;
-    let upload = ctx.state.store.create_upload(bucket.id, key, &ctx.user()?.id, meta, checksum).await?;
+    let upload = ctx.state.store.create_upload(bucket.id, key, ctx.writer_id(), meta, checksum).await?;
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, checksum);
     let body =

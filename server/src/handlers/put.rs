@@ -89,7 +89,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     let grants = meta.acl.clone().unwrap_or_default();
     crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
     crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
-    let owner_id = crate::ownership::object_owner(ctx.state, &bucket, &ctx.user()?.id, &grants).await?;
+    let owner_id = crate::ownership::object_owner(ctx.state, &bucket, ctx.writer_id(), &grants).await?;
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);

@@ -28,6 +28,11 @@ const RESTRICTING_KEYS: &[&str] = &[
 ];
 
 impl Policy {
+    /// Whether a condition reads the tags of the existing object (so the caller loads it).
+    pub fn reads_object_tags(&self) -> bool {
+        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key.starts_with("s3:existingobjecttag/"))
+    }
+
     /// Whether the policy grants access to everyone: an Allow for the `*` principal that no
     /// restricting condition (a source IP range, account or network) narrows.
     pub fn is_public(&self) -> bool {
