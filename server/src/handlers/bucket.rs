@@ -164,8 +164,15 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
                 crate::ownership::store(ctx.state, bucket.id, ownership).await?;
             }
         }
-        // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200.
-        Err(StorageError::BucketAlreadyOwnedByYou) if region == LEGACY_REGION => {}
+        // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200, as long
+        // as the request would not change the bucket's ACL.
+        Err(StorageError::BucketAlreadyOwnedByYou) if region == LEGACY_REGION => {
+            let existing = ctx.state.store.bucket(name).await?;
+            let current = crate::ctx::bucket_grants(ctx.state, existing.id).await?;
+            if grants.unwrap_or_default() != current {
+                return Err(S3Error::new(ErrorCode::BucketAlreadyExists).with("BucketName", name));
+            }
+        }
         Err(StorageError::BucketAlreadyOwnedByYou) => {
             return Err(S3Error::new(ErrorCode::BucketAlreadyOwnedByYou).with("BucketName", name))
         }
