@@ -138,6 +138,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         PutBucketPolicy { bucket } => handlers::policy::put_bucket_policy(&ctx, &bucket, payload).await,
         DeleteBucketPolicy { bucket } => handlers::policy::delete_bucket_policy(&ctx, &bucket).await,
         GetBucketPolicyStatus { bucket } => handlers::policy::get_bucket_policy_status(&ctx, &bucket).await,
+        PostObject { bucket } => handlers::post_object::post_object(&ctx, &bucket, payload).await,
         GetBucketAcl { bucket } => handlers::acl::get_acl(&ctx, &bucket, None).await,
         PutBucketAcl { bucket } => handlers::acl::put_acl(&ctx, &bucket, None, payload).await,
         GetObjectAcl { bucket, key } => handlers::acl::get_acl(&ctx, &bucket, Some(&key)).await,

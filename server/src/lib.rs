@@ -19,6 +19,7 @@ mod handlers;
 mod mfa;
 mod head;
 mod object_headers;
+mod post_policy;
 mod policy;
 mod ownership;
 mod public_access;

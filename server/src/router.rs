@@ -16,6 +16,8 @@ pub enum Operation {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     GetBucketAcl { bucket: String },
+    /// A browser form upload.
+    PostObject { bucket: String },
     GetBucketPolicy { bucket: String },
     PutBucketPolicy { bucket: String },
     DeleteBucketPolicy { bucket: String },
@@ -107,7 +109,8 @@ impl Operation {
             GetObject { .. } | HeadObject { .. } => pick("s3:GetObject", "s3:GetObjectVersion"),
             GetObjectAttributes { .. } => pick("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes"),
             PutObject { .. } | CopyObject { .. } | CreateMultipartUpload { .. } | UploadPart { .. } | UploadPartCopy { .. }
-            | CompleteMultipartUpload { .. } => "s3:PutObject",
+            | CompleteMultipartUpload { .. }
+            | PostObject { .. } => "s3:PutObject",
             DeleteObject { .. } => pick("s3:DeleteObject", "s3:DeleteObjectVersion"),
             ListMultipartUploads { .. } => "s3:ListBucketMultipartUploads",
             AbortMultipartUpload { .. } => "s3:AbortMultipartUpload",
@@ -323,7 +326,7 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
             "PUT" => Ok(CreateBucket { bucket }),
             "DELETE" => Ok(DeleteBucket { bucket }),
             "POST" if query.has("delete") => Ok(DeleteObjects { bucket }),
-            "POST" => Ok(NotImplemented { name: "PostObject" }),
+            "POST" => Ok(PostObject { bucket }),
             _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         };
     };

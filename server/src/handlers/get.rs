@@ -73,7 +73,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         other => other.into(),
     })?;
     if !record.delete_marker {
-        ctx.check_object(&record, Permission::Read).await?;
+        ctx.check_object_in(&bucket, &record, Permission::Read, ctx.target.action).await?;
     }
     if record.delete_marker {
         let err = if version_id.is_some() { S3Error::new(ErrorCode::MethodNotAllowed) } else { S3Error::no_such_key(key) };

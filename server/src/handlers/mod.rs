@@ -13,6 +13,7 @@ pub mod multipart;
 pub mod policy;
 pub mod public_access;
 pub mod ownership;
+pub mod post_object;
 pub mod put;
 pub mod tagging;
 pub mod versioning;

@@ -1,0 +1,165 @@
+//! PostObject: browser form uploads (multipart/form-data) authorized by a signed policy
+//! document (SigV4 or SigV2 fields), or anonymous into a bucket that grants WRITE to everyone.
+
+use crate::ctx::Ctx;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::object_headers::{meta_from_request, quoted_etag};
+use crate::post_policy::PostPolicy;
+use crate::xml::{self, S3_NAMESPACE};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use coffer_auth::{verify_post_policy, PostSignature};
+use coffer_storage::{IngestOptions, NewObject, Permission, User, WriteConditions};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Largest text field read before the file.
+const FIELD_LIMIT: usize = 64 * 1024;
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PostResponse {
+    #[serde(rename = "@xmlns")]
+    xmlns: &'static str,
+    location: String,
+    bucket: String,
+    key: String,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+fn bad_form(message: &str) -> S3Error {
+    S3Error::invalid_argument(message)
+}
+
+/// Form fields that describe the object, as the headers a PUT would carry.
+fn fields_as_headers(fields: &HashMap<String, String>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in fields {
+        let header = match name.as_str() {
+            "content-type" | "cache-control" | "content-disposition" | "content-encoding" | "expires" | "content-language" => name.as_str(),
+            "acl" => "x-amz-acl",
+            "tagging" => continue,
+            n if n.starts_with("x-amz-meta-") || n == "x-amz-storage-class" || n == "x-amz-website-redirect-location" => n,
+            n if n.starts_with("x-amz-server-side-encryption") => n,
+            _ => continue,
+        };
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(header.as_bytes()), HeaderValue::from_str(value)) {
+            headers.append(n, v);
+        }
+    }
+    headers
+}
+
+/// Who the form says is uploading: the signer of its policy, or nobody.
+fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<User>> {
+    let Some(policy) = fields.get("policy") else { return Ok(None) };
+    let sig = if let Some(signature) = fields.get("x-amz-signature") {
+        let credential = fields.get("x-amz-credential").ok_or_else(|| bad_form("Bucket POST must contain a field named 'x-amz-credential'."))?;
+        let amz_date = fields.get("x-amz-date").ok_or_else(|| bad_form("Bucket POST must contain a field named 'x-amz-date'."))?;
+        PostSignature::V4 { credential, amz_date, signature }
+    } else {
+        let access_key = fields.get("awsaccesskeyid").ok_or_else(|| bad_form("Bucket POST must contain a field named 'AWSAccessKeyId'."))?;
+        let signature = fields.get("signature").ok_or_else(|| bad_form("Bucket POST must contain a field named 'Signature'."))?;
+        PostSignature::V2 { access_key, signature }
+    };
+    let lookup = |ak: &str| ctx.state.credentials(ak).map(|c| c.secret_key);
+    let access_key = verify_post_policy(policy, &sig, &ctx.state.region, &lookup)?;
+    Ok(ctx.state.credentials(&access_key).map(|c| c.user))
+}
+
+pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Payload) -> S3Result<HttpResponse> {
+    let content_type = ctx.header("content-type").unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::new(ErrorCode::MalformedXML).with_message("POST requires a multipart/form-data body"))?;
+    // multer wants a Send stream; the actix payload is read on this task and handed over.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            if tx.send(chunk.map_err(|e| std::io::Error::other(e.to_string()))).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut form = multer::Multipart::new(stream, boundary);
+
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let file = loop {
+        let field = form.next_field().await.map_err(|e| bad_form(&format!("malformed form: {e}")))?;
+        let Some(field) = field else { return Err(bad_form("POST requires exactly one file upload per request.")) };
+        let name = field.name().unwrap_or("").to_ascii_lowercase();
+        if name == "file" {
+            break field;
+        }
+        let value = field.text().await.map_err(|e| bad_form(&format!("malformed form: {e}")))?;
+        if value.len() > FIELD_LIMIT {
+            return Err(bad_form("form field too large"));
+        }
+        fields.insert(name, value);
+    };
+    let filename = file.file_name().unwrap_or("").to_string();
+    let key_field = fields.get("key").cloned().ok_or_else(|| bad_form("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields."))?;
+    let key = key_field.replace("${filename}", &filename);
+
+    let bucket = ctx.state.store.bucket(bucket_name).await.map_err(|_| S3Error::no_such_bucket(bucket_name))?;
+    let user = signer(ctx, &fields)?;
+    let policy = match fields.get("policy") {
+        Some(p) => Some(PostPolicy::parse(p)?),
+        None => None,
+    };
+    if let Some(p) = &policy {
+        p.check(&fields, bucket_name)?;
+    }
+    // The signer (or an anonymous form) needs WRITE on the bucket, as for a PUT.
+    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone() };
+    let bucket = form_ctx.bucket_for(&bucket.name, Permission::Write).await?;
+
+    let headers = fields_as_headers(&fields);
+    if headers.keys().any(|h| h.as_str().starts_with("x-amz-server-side-encryption")) {
+        return Err(S3Error::new(ErrorCode::NotImplemented).with_message("Server-side encryption is not implemented by Coffer yet; nothing was stored."));
+    }
+    let mut meta = meta_from_request(&headers)?;
+    meta.acl = crate::acl::from_headers(&headers, &bucket.owner.id)?.filter(|g| !g.is_empty());
+    let grants = meta.acl.clone().unwrap_or_default();
+    crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
+    crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
+
+    let body = futures::stream::unfold(file, |mut f| async move {
+        match f.chunk().await {
+            Ok(Some(c)) => Some((Ok(c), f)),
+            Ok(None) => None,
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), f)),
+        }
+    });
+    let ingested = ctx.state.store.ingest(Box::pin(body), IngestOptions { checksums: vec![], max_size: crate::handlers::put::MAX_PUT_SIZE }).await?;
+    if let Some((lo, hi)) = policy.as_ref().and_then(|p| p.length_range()) {
+        if ingested.size < lo {
+            return Err(S3Error::custom("EntityTooSmall", StatusCode::BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed size"));
+        }
+        if ingested.size > hi {
+            return Err(S3Error::new(ErrorCode::EntityTooLarge));
+        }
+    }
+    let owner_id = crate::ownership::object_owner(ctx.state, &bucket, form_ctx.writer_id(), &grants).await?;
+    let record = ctx.state.store.put_object(&bucket, NewObject { key: key.clone(), owner_id, meta }, ingested, WriteConditions::default()).await?;
+    let etag = quoted_etag(&record.etag);
+
+    if let Some(target) = fields.get("success_action_redirect").or_else(|| fields.get("redirect")).filter(|t| !t.is_empty()) {
+        let sep = if target.contains('?') { '&' } else { '?' };
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let location = format!("{target}{sep}bucket={}&key={}&etag={}", enc(bucket_name), enc(&key), enc(&etag));
+        return Ok(HttpResponse::SeeOther().insert_header(("Location", location)).insert_header(("ETag", etag)).finish());
+    }
+    let location = format!("/{bucket_name}/{key}");
+    match fields.get("success_action_status").map(String::as_str) {
+        Some("200") => Ok(HttpResponse::Ok().insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
+        Some("201") => {
+            let body = xml::render("PostResponse", &PostResponse { xmlns: S3_NAMESPACE, location: location.clone(), bucket: bucket_name.to_string(), key, etag: etag.clone() })?;
+            Ok(HttpResponse::Created().insert_header(("ETag", etag)).insert_header(("Location", location)).content_type("application/xml").body(body))
+        }
+        _ => Ok(HttpResponse::NoContent().insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
+    }
+}
