@@ -154,3 +154,21 @@ def test_awscli_put_bucket_policy(aws, server, bucket, tmp_path):
     status = json.loads(aws("s3api", "get-bucket-policy-status", "--bucket", bucket).stdout)
     assert status["PolicyStatus"]["IsPublic"] is True
     aws("s3api", "delete-bucket-policy", "--bucket", bucket)
+
+
+def test_delete_objects_decided_per_key(http_server, http_bucket, other_user):
+    s3, b = http_server.client(), http_bucket
+    name, alt = other_user
+    for key in ("tmp/a", "keep/b"):
+        s3.put_object(Bucket=b, Key=key, Body=b"x")
+    s3.put_bucket_policy(Bucket=b, Policy=policy(
+        statement("Allow", {"AWS": name}, "s3:DeleteObject", f"arn:aws:s3:::{b}/tmp/*")))
+    out = alt.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "tmp/a"}, {"Key": "keep/b"}]})
+    assert [d["Key"] for d in out.get("Deleted", [])] == ["tmp/a"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("keep/b", "AccessDenied")]
+    # An explicit Deny holds for the owner's batch deletes too.
+    s3.put_bucket_policy(Bucket=b, Policy=policy(statement("Deny", "*", "s3:DeleteObject", f"arn:aws:s3:::{b}/keep/*")))
+    out = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "keep/b"}]})
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("keep/b", "AccessDenied")]
+    s3.delete_bucket_policy(Bucket=b)
+    assert s3.get_object(Bucket=b, Key="keep/b")["Body"].read() == b"x"

@@ -111,12 +111,17 @@ impl Ctx<'_> {
 
     /// Loads a bucket on which the caller holds `wanted` (as owner or through the bucket ACL).
     pub async fn bucket_for(&self, name: &str, wanted: Permission) -> S3Result<Bucket> {
-        let bucket = self.state.store.bucket(name).await.map_err(|e| match e {
-            StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
-            other => other.into(),
-        })?;
+        let bucket = self.bucket(name).await?;
         self.check_bucket(&bucket, wanted).await?;
         Ok(bucket)
+    }
+
+    /// Loads a bucket without any access check (the caller decides).
+    pub async fn bucket(&self, name: &str) -> S3Result<Bucket> {
+        self.state.store.bucket(name).await.map_err(|e| match e {
+            StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
+            other => other.into(),
+        })
     }
 
     /// The request's action and key when it addresses bucket `name` (none otherwise).
@@ -215,6 +220,21 @@ impl Ctx<'_> {
         if wanted == Permission::Read && key.is_some() && action.starts_with("s3:GetObject") {
             (action, prefix, key) = ("s3:ListBucket", key, None);
         }
+        self.check_bucket_as(bucket, action, key, prefix, wanted).await
+    }
+
+    /// Checks `action` on one key of `bucket`, decided as for the bucket (a DeleteObjects
+    /// request asks this for each of its keys).
+    pub async fn check_key(&self, bucket: &Bucket, key: &str, action: &str, wanted: Permission) -> S3Result<()> {
+        self.check_bucket_as(bucket, action, Some(key), None, wanted).await
+    }
+
+    /// Whether the bucket has a policy (so decisions may differ from key to key).
+    pub async fn has_policy(&self, bucket: &Bucket) -> S3Result<bool> {
+        Ok(policy::stored::load(self.state, bucket.id).await?.is_some())
+    }
+
+    async fn check_bucket_as(&self, bucket: &Bucket, action: &str, key: Option<&str>, prefix: Option<&str>, wanted: Permission) -> S3Result<()> {
         match self.policy_verdict(bucket, action, key, None, prefix).await? {
             Decision::Deny => return Err(denied()),
             Decision::Allow => return Ok(()),

@@ -43,10 +43,15 @@ impl PostPolicy {
         let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| malformed("not base64"))?;
         let doc: Value = serde_json::from_slice(&raw).map_err(|_| malformed("not JSON"))?;
         let exp = doc.get("expiration").and_then(Value::as_str).ok_or_else(|| malformed("missing expiration"))?;
-        let expiration = time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339).map_err(|_| malformed("bad expiration"))?;
+        // ISO 8601 with a 'T' between date and time, as S3 requires.
+        let expiration = Some(exp)
+            .filter(|e| e.contains('T'))
+            .and_then(|e| time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).ok())
+            .ok_or_else(|| malformed("bad expiration"))?;
         let mut conditions = Vec::new();
         for c in doc.get("conditions").and_then(Value::as_array).ok_or_else(|| malformed("missing conditions"))? {
             match c {
+                Value::Object(map) if map.is_empty() => return Err(malformed("empty condition")),
                 Value::Object(map) => {
                     for (k, v) in map {
                         let v = v.as_str().ok_or_else(|| malformed("condition value is not a string"))?;

@@ -90,7 +90,12 @@ const MAX_KEYS: usize = 1000;
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
-    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
+    let bucket = ctx.bucket(bucket_name).await?;
+    // Under a bucket policy each key is decided on its own (resources name keys).
+    let per_key = ctx.has_policy(&bucket).await?;
+    if !per_key {
+        ctx.check_bucket(&bucket, Permission::Write).await?;
+    }
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
     check_payload_hash(&ctx.payload, &body)?;
     if let Some(md5) = content_md5(ctx)? {
@@ -106,13 +111,25 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
         mfa::require_for_version_delete(ctx, &bucket).await?;
     }
     let quiet = request.quiet.unwrap_or(false);
-    let targets: Vec<(String, Option<String>)> =
-        request.objects.iter().filter(|o| o.key.len() <= 1024).map(|o| (o.key.clone(), o.version_id.clone())).collect();
+    let mut allowed = Vec::with_capacity(request.objects.len());
+    for o in &request.objects {
+        let action = if o.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+        allowed.push(!per_key || ctx.check_key(&bucket, &o.key, action, Permission::Write).await.is_ok());
+    }
+    let targets: Vec<(String, Option<String>)> = request
+        .objects
+        .iter()
+        .zip(&allowed)
+        .filter(|(o, ok)| **ok && o.key.len() <= 1024)
+        .map(|(o, _)| (o.key.clone(), o.version_id.clone()))
+        .collect();
     let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets).await?.into_iter();
     let mut entries = Vec::new();
-    for obj in request.objects {
+    for (obj, ok) in request.objects.into_iter().zip(allowed) {
         let result = if obj.key.len() > 1024 {
             Err(S3Error::new(ErrorCode::KeyTooLongError))
+        } else if !ok {
+            Err(S3Error::new(ErrorCode::AccessDenied))
         } else {
             outcomes.next().unwrap_or(Err(StorageError::Closed)).map_err(S3Error::from)
         };

@@ -5,7 +5,7 @@ use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::object_headers::{meta_from_request, quoted_etag};
 use crate::post_policy::PostPolicy;
-use crate::xml::{self, S3_NAMESPACE};
+use crate::xml;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -19,11 +19,10 @@ use std::collections::HashMap;
 /// Largest text field read before the file.
 const FIELD_LIMIT: usize = 64 * 1024;
 
+/// S3's PostResponse carries no XML namespace.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct PostResponse {
-    #[serde(rename = "@xmlns")]
-    xmlns: &'static str,
     location: String,
     bucket: String,
     key: String,
@@ -103,6 +102,8 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     let filename = file.file_name().unwrap_or("").to_string();
     let key_field = fields.get("key").cloned().ok_or_else(|| bad_form("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields."))?;
     let key = key_field.replace("${filename}", &filename);
+    // Conditions on $key see the key with ${filename} filled in.
+    fields.insert("key".to_string(), key.clone());
 
     let bucket = ctx.state.store.bucket(bucket_name).await.map_err(|_| S3Error::no_such_bucket(bucket_name))?;
     let user = signer(ctx, &fields)?;
@@ -122,6 +123,9 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
         return Err(S3Error::new(ErrorCode::NotImplemented).with_message("Server-side encryption is not implemented by Coffer yet; nothing was stored."));
     }
     let mut meta = meta_from_request(&headers)?;
+    if let Some(tagging) = fields.get("tagging") {
+        meta.tags = xml::parse::<crate::tags::Tagging>(tagging.as_bytes())?.into_pairs()?;
+    }
     meta.acl = crate::acl::from_headers(&headers, &bucket.owner.id)?.filter(|g| !g.is_empty());
     let grants = meta.acl.clone().unwrap_or_default();
     crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
@@ -157,7 +161,7 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     match fields.get("success_action_status").map(String::as_str) {
         Some("200") => Ok(HttpResponse::Ok().insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
         Some("201") => {
-            let body = xml::render("PostResponse", &PostResponse { xmlns: S3_NAMESPACE, location: location.clone(), bucket: bucket_name.to_string(), key, etag: etag.clone() })?;
+            let body = xml::render("PostResponse", &PostResponse { location: location.clone(), bucket: bucket_name.to_string(), key, etag: etag.clone() })?;
             Ok(HttpResponse::Created().insert_header(("ETag", etag)).insert_header(("Location", location)).content_type("application/xml").body(body))
         }
         _ => Ok(HttpResponse::NoContent().insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
