@@ -3,6 +3,7 @@
 
 use crate::error::{S3Error, S3Result};
 use crate::state::AppState;
+use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use coffer_storage::{Bucket, Grant, Grantee, Permission};
 
@@ -54,12 +55,26 @@ fn owner_only(bucket: &Bucket, grants: &[Grant]) -> bool {
     grants.iter().all(|g| g.grantee == Grantee::User(bucket.owner.id.clone()) && g.permission == Permission::FullControl)
 }
 
-/// Refuses ACLs other than the owner's own on a BucketOwnerEnforced bucket.
-pub async fn check_acl_allowed(state: &AppState, bucket: &Bucket, grants: &[Grant]) -> S3Result<()> {
-    if !owner_only(bucket, grants) && load(state, bucket.id).await? == Some(ObjectOwnership::BucketOwnerEnforced) {
+/// Refuses, on a BucketOwnerEnforced bucket, any ACL a request sets (`Some`) other than the
+/// bucket owner's full control — "private" included, as S3 does.
+pub async fn check_acl_allowed(state: &AppState, bucket: &Bucket, requested: Option<&[Grant]>) -> S3Result<()> {
+    let Some(grants) = requested else { return Ok(()) };
+    let owner_full_control = !grants.is_empty() && owner_only(bucket, grants);
+    if !owner_full_control && load(state, bucket.id).await? == Some(ObjectOwnership::BucketOwnerEnforced) {
         return Err(acls_not_supported());
     }
     Ok(())
+}
+
+/// The ACL (None: the private default) and the owner of a new object that a writer puts into
+/// `bucket` with these request headers, after the bucket's ownership and public-access rules.
+pub async fn new_object_acl(state: &AppState, bucket: &Bucket, headers: &HeaderMap, writer: &str) -> S3Result<(Option<Vec<Grant>>, String)> {
+    let requested = crate::acl::from_headers(headers, &bucket.owner.id)?;
+    check_acl_allowed(state, bucket, requested.as_deref()).await?;
+    let grants = requested.unwrap_or_default();
+    crate::public_access::check_new_acl(state, bucket.id, &grants).await?;
+    let owner = object_owner(state, bucket, writer, &grants).await?;
+    Ok(((!grants.is_empty()).then_some(grants), owner))
 }
 
 /// Who owns an object `writer` uploads with `grants` into `bucket`.

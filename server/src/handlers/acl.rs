@@ -85,7 +85,7 @@ pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payloa
         None => {
             let bucket = ctx.bucket_for(bucket_name, Permission::WriteAcp).await?;
             let grants = requested(ctx, payload, &bucket.owner, &bucket.owner.id).await?;
-            crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
+            crate::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
             crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             set_bucket_grants(ctx.state, bucket.id, &grants).await?;
         }
@@ -95,7 +95,7 @@ pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payloa
             ctx.check_object(&rec, Permission::WriteAcp).await?;
             let owner = owner_user(ctx, &bucket, &rec.owner_id).await?;
             let grants = requested(ctx, payload, &owner, &bucket.owner.id).await?;
-            crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
+            crate::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
             crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             let acl = (!grants.is_empty()).then_some(grants);
             ctx.state.store.set_object_acl(bucket.id, key, Some(&rec.version_id), acl).await?;

@@ -43,11 +43,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     }
     meta.checksum = src.meta.checksum.clone();
     // A copy is a new object of its writer: its ACL comes from this request, never the source.
-    meta.acl = crate::acl::from_headers(ctx.req.headers(), &dest.owner.id)?.filter(|g| !g.is_empty());
-    let grants = meta.acl.clone().unwrap_or_default();
-    crate::ownership::check_acl_allowed(ctx.state, &dest, &grants).await?;
-    crate::public_access::check_new_acl(ctx.state, dest.id, &grants).await?;
-    let owner_id = crate::ownership::object_owner(ctx.state, &dest, ctx.writer_id(), &grants).await?;
+    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &dest, ctx.req.headers(), ctx.writer_id()).await?;
+    meta.acl = acl;
     meta.tags = match ctx.header("x-amz-tagging-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => src.meta.tags.clone(),
         Some("REPLACE") => crate::handlers::tagging::from_request(ctx)?,

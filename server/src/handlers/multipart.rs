@@ -1,7 +1,6 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
 //! AbortMultipartUpload, ListParts and ListMultipartUploads; parts are blobs, Complete copies nothing.
 
-use crate::acl;
 use crate::body::{read_all, request_body};
 use crate::checksum_fields::ChecksumFields;
 use crate::checksums::ChecksumRequest;
@@ -110,9 +109,10 @@ struct InitiateMultipartUploadResult {
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let mut meta = meta_from_request(ctx.req.headers())?;
-    meta.acl = acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
+    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &bucket, ctx.req.headers(), ctx.writer_id()).await?;
+    meta.acl = acl;
     let checksum = requested_checksum(ctx)?;
-    let upload = ctx.state.store.create_upload(bucket.id, key, ctx.writer_id(), meta, checksum).await?;
+    let upload = ctx.state.store.create_upload(bucket.id, key, &owner_id, meta, checksum).await?;
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, checksum);
     let body =

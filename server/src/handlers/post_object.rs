@@ -126,10 +126,8 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     if let Some(tagging) = fields.get("tagging") {
         meta.tags = xml::parse::<crate::tags::Tagging>(tagging.as_bytes())?.into_pairs()?;
     }
-    meta.acl = crate::acl::from_headers(&headers, &bucket.owner.id)?.filter(|g| !g.is_empty());
-    let grants = meta.acl.clone().unwrap_or_default();
-    crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
-    crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
+    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &bucket, &headers, form_ctx.writer_id()).await?;
+    meta.acl = acl;
 
     let body = futures::stream::unfold(file, |mut f| async move {
         match f.chunk().await {
@@ -147,7 +145,6 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
             return Err(S3Error::new(ErrorCode::EntityTooLarge));
         }
     }
-    let owner_id = crate::ownership::object_owner(ctx.state, &bucket, form_ctx.writer_id(), &grants).await?;
     let record = ctx.state.store.put_object(&bucket, NewObject { key: key.clone(), owner_id, meta }, ingested, WriteConditions::default()).await?;
     let etag = quoted_etag(&record.etag);
 

@@ -85,11 +85,8 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
         return Err(S3Error::new(ErrorCode::MissingContentLength));
     }
     let mut meta = meta_from_request(ctx.req.headers())?;
-    meta.acl = crate::acl::from_headers(ctx.req.headers(), &bucket.owner.id)?.filter(|g| !g.is_empty());
-    let grants = meta.acl.clone().unwrap_or_default();
-    crate::ownership::check_acl_allowed(ctx.state, &bucket, &grants).await?;
-    crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
-    let owner_id = crate::ownership::object_owner(ctx.state, &bucket, ctx.writer_id(), &grants).await?;
+    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &bucket, ctx.req.headers(), ctx.writer_id()).await?;
+    meta.acl = acl;
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);
