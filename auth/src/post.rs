@@ -4,7 +4,7 @@
 use crate::credential::{parse_credential, Source};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::keycache::signing_key;
-use crate::signing::hmac;
+use crate::signing::{ct_eq, hmac};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -14,10 +14,6 @@ use sha1::Sha1;
 pub enum PostSignature<'a> {
     V4 { credential: &'a str, amz_date: &'a str, signature: &'a str },
     V2 { access_key: &'a str, signature: &'a str },
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Checks that `policy` (the base64 form field, exactly as sent) was signed by the holder of
@@ -46,7 +42,7 @@ pub fn verify_post_policy(
                 .ok_or_else(|| AuthError::InvalidAccessKeyId { access_key: cred.access_key.to_string() })?;
             let key = signing_key(cred.access_key, &secret, cred.date, cred.region);
             let expected = hex::encode(hmac(&key, policy.as_bytes()));
-            if !constant_time_eq(expected.as_bytes(), signature.trim().to_ascii_lowercase().as_bytes()) {
+            if !ct_eq(expected.as_bytes(), signature.trim().to_ascii_lowercase().as_bytes()) {
                 return Err(mismatch(cred.access_key, signature));
             }
             Ok(cred.access_key.to_string())
@@ -56,7 +52,7 @@ pub fn verify_post_policy(
             let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
             mac.update(policy.as_bytes());
             let expected = BASE64.encode(mac.finalize().into_bytes());
-            if !constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
+            if !ct_eq(expected.as_bytes(), signature.trim().as_bytes()) {
                 return Err(mismatch(access_key, signature));
             }
             Ok(access_key.to_string())
