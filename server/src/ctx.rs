@@ -52,15 +52,11 @@ pub const ANONYMOUS_ID: &str = "65a011a29cdf8ec533ec3d1ccaae921c";
 const BUCKET_ACL: &str = "acl";
 
 pub async fn bucket_grants(state: &AppState, bucket_id: i64) -> S3Result<Vec<Grant>> {
-    match state.store.bucket_config(bucket_id, BUCKET_ACL).await? {
-        Some(doc) => serde_json::from_str(&doc).map_err(S3Error::internal),
-        None => Ok(Vec::new()),
-    }
+    Ok(state.bucket_doc(bucket_id, BUCKET_ACL).await?.unwrap_or_default())
 }
 
 pub async fn set_bucket_grants(state: &AppState, bucket_id: i64, grants: &[Grant]) -> S3Result<()> {
-    let doc = (!grants.is_empty()).then(|| serde_json::to_string(grants)).transpose().map_err(S3Error::internal)?;
-    Ok(state.store.set_bucket_config(bucket_id, BUCKET_ACL, doc).await?)
+    state.set_bucket_doc(bucket_id, BUCKET_ACL, (!grants.is_empty()).then_some(&grants)).await
 }
 
 impl Ctx<'_> {

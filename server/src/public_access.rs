@@ -26,15 +26,11 @@ pub fn is_public(grant: &Grant) -> bool {
 }
 
 pub async fn load(state: &AppState, bucket_id: i64) -> S3Result<Option<PublicAccessBlock>> {
-    match state.store.bucket_config(bucket_id, PUBLIC_ACCESS_BLOCK).await? {
-        Some(doc) => Ok(Some(serde_json::from_str(&doc).map_err(S3Error::internal)?)),
-        None => Ok(None),
-    }
+    state.bucket_doc(bucket_id, PUBLIC_ACCESS_BLOCK).await
 }
 
 pub async fn store(state: &AppState, bucket_id: i64, config: Option<&PublicAccessBlock>) -> S3Result<()> {
-    let doc = config.map(serde_json::to_string).transpose().map_err(S3Error::internal)?;
-    Ok(state.store.set_bucket_config(bucket_id, PUBLIC_ACCESS_BLOCK, doc).await?)
+    state.set_bucket_doc(bucket_id, PUBLIC_ACCESS_BLOCK, config).await
 }
 
 /// Refuses a request that would set a public ACL on a bucket that blocks them.

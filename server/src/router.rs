@@ -139,6 +139,11 @@ impl Query {
         Query { pairs }
     }
 
+    /// The decoded (name, value) pairs, in the order sent.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.pairs
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }

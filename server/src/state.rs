@@ -2,6 +2,7 @@
 //! cache of access keys (users created while the server runs are found on first use).
 
 use crate::config::Config;
+use crate::error::{S3Error, S3Result};
 use coffer_storage::{Credentials, Store};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -35,5 +36,21 @@ impl AppState {
         let found = self.store.credentials_blocking(access_key).ok().flatten()?;
         self.keys.write().expect("key cache poisoned").insert(access_key.to_string(), found.clone());
         Some(found)
+    }
+}
+
+impl AppState {
+    /// A bucket configuration document (`kind` names it, e.g. "cors"), stored as JSON.
+    pub async fn bucket_doc<T: serde::de::DeserializeOwned>(&self, bucket_id: i64, kind: &str) -> S3Result<Option<T>> {
+        match self.store.bucket_config(bucket_id, kind).await? {
+            Some(doc) => Ok(Some(serde_json::from_str(&doc).map_err(S3Error::internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores (Some) or removes (None) a bucket configuration document.
+    pub async fn set_bucket_doc<T: serde::Serialize>(&self, bucket_id: i64, kind: &str, value: Option<&T>) -> S3Result<()> {
+        let doc = value.map(serde_json::to_string).transpose().map_err(S3Error::internal)?;
+        Ok(self.store.set_bucket_config(bucket_id, kind, doc).await?)
     }
 }

@@ -2,7 +2,6 @@
 //! body, S3's limits on them, and the TagSet XML shape shared by requests and responses.
 
 use crate::error::{S3Error, S3Result};
-use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
 const MAX_TAGS: usize = 10;
@@ -39,21 +38,10 @@ pub fn validate_bucket(mut tags: Vec<(String, String)>) -> S3Result<Vec<(String,
     Ok(tags)
 }
 
-fn decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
-}
-
-/// The x-amz-tagging header: `k1=v1&k2=v2` (URL-encoded; a key without `=` has an empty value).
+/// The x-amz-tagging header: `k1=v1&k2=v2`, encoded like a query string (a key without `=`
+/// has an empty value).
 pub fn from_header(header: &str) -> S3Result<Vec<(String, String)>> {
-    let pairs = header
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect();
-    validate(pairs)
+    validate(crate::router::Query::parse(header).into_pairs())
 }
 
 #[derive(Serialize, Deserialize, Default)]

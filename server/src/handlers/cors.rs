@@ -16,10 +16,7 @@ const CORS: &str = "cors";
 const BODY_LIMIT: usize = 256 * 1024;
 
 async fn load(state: &AppState, bucket_id: i64) -> S3Result<Option<CorsConfiguration>> {
-    match state.store.bucket_config(bucket_id, CORS).await? {
-        Some(doc) => Ok(Some(serde_json::from_str(&doc).map_err(S3Error::internal)?)),
-        None => Ok(None),
-    }
+    state.bucket_doc(bucket_id, CORS).await
 }
 
 pub async fn put_bucket_cors(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
@@ -28,8 +25,7 @@ pub async fn put_bucket_cors(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Pay
     crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
     let config: CorsConfiguration = xml::parse(&body)?;
     config.validate()?;
-    let doc = serde_json::to_string(&config).map_err(S3Error::internal)?;
-    ctx.state.store.set_bucket_config(bucket.id, CORS, Some(doc)).await?;
+    ctx.state.set_bucket_doc(bucket.id, CORS, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
 

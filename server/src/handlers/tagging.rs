@@ -57,9 +57,8 @@ const BUCKET_TAGS: &str = "tagging";
 
 pub async fn get_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    let doc = ctx.state.store.bucket_config(bucket.id, BUCKET_TAGS).await?;
-    let tags: Vec<(String, String)> = match doc {
-        Some(d) => serde_json::from_str(&d).map_err(S3Error::internal)?,
+    let tags: Vec<(String, String)> = match ctx.state.bucket_doc(bucket.id, BUCKET_TAGS).await? {
+        Some(tags) => tags,
         None => {
             return Err(S3Error::custom("NoSuchTagSet", actix_web::http::StatusCode::NOT_FOUND, "The TagSet does not exist")
                 .with("BucketName", bucket_name))
@@ -80,8 +79,7 @@ pub async fn put_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str, payload: web::
         return Err(S3Error::new(ErrorCode::InvalidArgument).with_message("Bucket tag count cannot be greater than 50"));
     }
     let tags = tags::validate_bucket(tagging.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect())?;
-    let doc = serde_json::to_string(&tags).map_err(S3Error::internal)?;
-    ctx.state.store.set_bucket_config(bucket.id, BUCKET_TAGS, Some(doc)).await?;
+    ctx.state.set_bucket_doc(bucket.id, BUCKET_TAGS, Some(&tags)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -21,10 +21,7 @@ const WEBSITE: &str = "website";
 const BODY_LIMIT: usize = 256 * 1024;
 
 async fn load(state: &AppState, bucket_id: i64) -> S3Result<Option<WebsiteConfiguration>> {
-    match state.store.bucket_config(bucket_id, WEBSITE).await? {
-        Some(doc) => Ok(Some(serde_json::from_str(&doc).map_err(S3Error::internal)?)),
-        None => Ok(None),
-    }
+    state.bucket_doc(bucket_id, WEBSITE).await
 }
 
 pub async fn put_bucket_website(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
@@ -33,8 +30,7 @@ pub async fn put_bucket_website(ctx: &Ctx<'_>, bucket_name: &str, payload: web::
     crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
     let config: WebsiteConfiguration = xml::parse(&body).map_err(|_| malformed())?;
     config.validate()?;
-    let doc = serde_json::to_string(&config).map_err(S3Error::internal)?;
-    ctx.state.store.set_bucket_config(bucket.id, WEBSITE, Some(doc)).await?;
+    ctx.state.set_bucket_doc(bucket.id, WEBSITE, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
