@@ -1,5 +1,7 @@
-//! Coffer's cryptography helpers: object checksums now, SSE envelope encryption and key
-//! providers to come. Pure computation; no I/O policy and no database access.
+//! Coffer's cryptography: object checksums, SSE envelope encryption, the key-provider trait
+//! and TOTP. Pure computation; no I/O policy and no database access.
 
 pub mod checksum;
+pub mod envelope;
+pub mod kms;
 pub mod totp;

@@ -25,6 +25,10 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// Where the master key is kept when COFFER_MASTER_KEY is not set (default: in the data dir).
+    pub master_key_file: Option<PathBuf>,
+    /// Accept SSE-C keys over plain HTTP (for loopback testing only).
+    pub sse_c_allow_http: bool,
 }
 
 /// What a config file may set; every field optional.
@@ -40,6 +44,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub workers: Option<usize>,
+    pub master_key_file: Option<PathBuf>,
+    pub sse_c_allow_http: Option<bool>,
 }
 
 impl FileConfig {
@@ -79,6 +85,12 @@ pub struct Overrides {
     /// HTTP worker threads.
     #[arg(long, env = "COFFER_WORKERS")]
     pub workers: Option<usize>,
+    /// File holding the base64 master key (created on first start); COFFER_MASTER_KEY overrides it.
+    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Accept SSE-C customer keys over plain HTTP (S3 demands HTTPS; for loopback testing).
+    #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP")]
+    pub sse_c_allow_http: bool,
     /// TOML configuration file.
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -100,6 +112,8 @@ impl Config {
             tls_cert: o.tls_cert.or(file.tls_cert),
             tls_key: o.tls_key.or(file.tls_key),
             workers: o.workers.or(file.workers),
+            master_key_file: o.master_key_file.or(file.master_key_file),
+            sse_c_allow_http: o.sse_c_allow_http || file.sse_c_allow_http.unwrap_or(false),
         };
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());

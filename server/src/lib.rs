@@ -16,6 +16,7 @@ mod ctx;
 mod entry;
 mod error;
 mod handlers;
+pub mod master_key;
 mod mfa;
 mod head;
 mod object_headers;

@@ -93,6 +93,8 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
         website_redirect: header(headers, "x-amz-website-redirect-location"),
         // Set by the handler, which knows the bucket owner (for bucket-owner-* canned ACLs).
         acl: None,
+        // Set by the handler from the SSE headers and the bucket's default.
+        encryption: None,
     })
 }
 

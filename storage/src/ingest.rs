@@ -1,11 +1,13 @@
-//! Turns a request body stream into staged bytes in one pass: MD5 (for the ETag), SHA-256 (the
-//! content address) and an optional flexible checksum, small bodies in memory, larger on disk.
+//! Turns a request body stream into staged bytes in one pass: MD5 (for the ETag) and any flexible
+//! checksum of the plaintext, encryption when asked, SHA-256 of the stored bytes (the content
+//! address); small bodies in memory, larger on disk.
 
 use crate::blob::{BlobDir, Hash, StagingFile};
 use crate::direct::BlobWriter;
 use crate::error::{Result, StorageError};
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
+use coffer_crypto::envelope::{Key256, Sealer};
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use sha2::Sha256;
@@ -22,13 +24,18 @@ pub struct IngestOptions {
     pub checksums: Vec<ChecksumAlgorithm>,
     /// Bodies longer than this fail with `StorageError::TooLarge`.
     pub max_size: u64,
+    /// Encrypt the stored bytes under this data key (see `coffer_crypto::envelope`).
+    pub seal: Option<Key256>,
 }
 
 /// A body that has been fully received and made durable (if on disk) but not yet named by
 /// any object. Dropping it discards the bytes.
 pub struct Ingested {
+    /// Plaintext size.
     pub size: u64,
+    /// MD5 of the plaintext.
     pub md5: [u8; 16],
+    /// SHA-256 of the stored (possibly encrypted) bytes: the content address.
     pub sha256: Hash,
     pub checksums: Vec<Checksum>,
     pub(crate) data: Staged,
@@ -88,11 +95,17 @@ where
             return ingest_to_file(dir, head.freeze(), body, opts).await;
         }
     }
-    let data = head.freeze();
     let mut hashes = Hashes::new(&opts.checksums);
-    hashes.update(&data);
+    hashes.update(&head);
     let (md5, sha256, checksums) = hashes.finish();
-    Ok(Ingested { size, md5, sha256, checksums, data: Staged::Inline(data) })
+    match &opts.seal {
+        None => Ok(Ingested { size, md5, sha256, checksums, data: Staged::Inline(head.freeze()) }),
+        Some(key) => {
+            let sealed = Sealer::seal_all(key, &head);
+            let sha256 = Sha256::digest(&sealed).into();
+            Ok(Ingested { size, md5, sha256, checksums, data: Staged::Inline(sealed.into()) })
+        }
+    }
 }
 
 /// Chunks are handed to the hashing threads in batches of about this many bytes, so a
@@ -139,7 +152,8 @@ where
         .map(|()| <[u8; 16]>::from(md5.finalize()))
     });
     let algs = opts.checksums.clone();
-    let write_worker = tokio::task::spawn_blocking(move || write_and_hash(out, write_rx, &algs));
+    let sealer = opts.seal.as_ref().map(Sealer::new);
+    let write_worker = tokio::task::spawn_blocking(move || write_and_hash(out, write_rx, &algs, sealer));
 
     let mut size = head.len() as u64;
     let mut failure = None;
@@ -193,20 +207,32 @@ where
     Ok(Ingested { size, md5: md5?, sha256, checksums, data: Staged::File(staging) })
 }
 
+/// Checksums the plaintext, encrypts it when a sealer is given, and writes and hashes what
+/// is stored.
 fn write_and_hash(
     mut out: BlobWriter,
     mut rx: tokio::sync::mpsc::Receiver<Feed>,
     algs: &[ChecksumAlgorithm],
+    mut sealer: Option<Sealer>,
 ) -> Result<(Hash, Vec<Checksum>)> {
     let mut sha256 = Sha256::new();
     let mut checksums: Vec<Checksummer> = algs.iter().map(|a| a.hasher()).collect();
+    let mut store = |stored: &[u8]| -> io::Result<()> {
+        sha256.update(stored);
+        out.write_all(stored)
+    };
     drain(&mut rx, |chunk| {
-        sha256.update(chunk);
         for c in &mut checksums {
             c.update(chunk);
         }
-        out.write_all(chunk)
+        match &mut sealer {
+            Some(s) => s.update(chunk, &mut store),
+            None => store(chunk),
+        }
     })?;
+    if let Some(s) = sealer {
+        s.finish(&mut store)?;
+    }
     out.finish()?;
     Ok((sha256.finalize().into(), checksums.into_iter().map(|c| c.finish()).collect()))
 }

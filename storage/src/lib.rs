@@ -101,14 +101,14 @@ pub(crate) mod testutil {
     }
 
     pub async fn put(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
-        let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX }).await?;
+        let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None }).await?;
         let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await
     }
 
     pub async fn read_all(t: &TestStore, body: &Body, offset: u64, len: u64) -> Vec<u8> {
         use futures::StreamExt;
-        let mut s = t.store.read_body(body, offset, len);
+        let mut s = t.store.read_body(body, offset, len, None);
         let mut out = Vec::new();
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c.unwrap());

@@ -85,6 +85,45 @@ pub struct ObjectMeta {
     /// Grants beyond the object owner's own FULL_CONTROL; None for the private default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Vec<Grant>>,
+    /// How the stored bytes are encrypted; None for objects stored as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// Which key protects an encrypted object's data key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EncryptionMode {
+    /// SSE-S3: the server's master key.
+    S3,
+    /// SSE-KMS: a KMS key.
+    Kms,
+    /// SSE-C: the customer's key, sent with every request and never stored.
+    Customer,
+}
+
+/// How an object version's bytes are encrypted at rest. The bytes are sealed under a data key
+/// of their own (see `coffer_crypto::envelope`); this records how to get that key back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub mode: EncryptionMode,
+    /// The data key, wrapped by the key `mode` names, base64.
+    pub wrapped_key: String,
+    /// SSE-KMS: the canonical id of the KMS key and the version that wrapped the data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_version: Option<u32>,
+    /// SSE-KMS: the key as the client named it, which responses repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_name: Option<String>,
+    /// SSE-KMS: the encryption context as sent (base64 JSON), bound to the wrapped key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_context: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bucket_key: bool,
+    /// SSE-C: a salt and a keyed hash of the customer's key (base64), to recognise it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_check: Option<String>,
 }
 
 /// Who an ACL grant is for.

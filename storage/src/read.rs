@@ -1,10 +1,12 @@
 //! Streams an object's bytes (or a byte range of them) out of the index or the blob files,
-//! reading ahead a bounded number of chunks on the blocking pool.
+//! reading ahead a bounded number of chunks on the blocking pool, and decrypting the packages
+//! that cover the range when the object is encrypted.
 
 use crate::blob::{parse_hash, BlobDir};
 use crate::model::{Body, Segment};
 use crate::Store;
 use bytes::{Bytes, BytesMut};
+use coffer_crypto::envelope::{self, Key256, Opener, HEADER_SIZE};
 use futures::Stream;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::pin::Pin;
@@ -35,21 +37,40 @@ impl Stream for BodyStream {
     }
 }
 
+/// Logs a failed decryption (the stored bytes were altered or the key is not theirs) and
+/// turns it into the stream's error.
+fn open_failed(what: &str, e: envelope::OpenError) -> io::Error {
+    tracing::error!(blob = what, error = %e, "encrypted object failed authentication; not returning its bytes");
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
 impl Store {
-    /// Streams `len` bytes of `body` starting at `offset` (the caller has checked the range).
-    pub fn read_body(&self, body: &Body, offset: u64, len: u64) -> BodyStream {
+    /// Streams `len` plaintext bytes of `body` starting at `offset` (the caller has checked
+    /// the range), decrypting with `key` when the object is encrypted.
+    pub fn read_body(&self, body: &Body, offset: u64, len: u64, key: Option<&Key256>) -> BodyStream {
         match body {
             Body::Inline(data) => {
-                let start = (offset as usize).min(data.len());
-                let end = (start + len as usize).min(data.len());
-                BodyStream { inner: Source::Once(Some(data.slice(start..end))) }
+                let plain = match key {
+                    None => data.clone(),
+                    Some(k) => {
+                        let plain_len = envelope::plain_len(data.len() as u64).unwrap_or(0);
+                        match Opener::open_all(k, data, plain_len) {
+                            Ok(p) => Bytes::from(p),
+                            Err(e) => return BodyStream::failed(open_failed("inline", e)),
+                        }
+                    }
+                };
+                let start = (offset as usize).min(plain.len());
+                let end = (start + len as usize).min(plain.len());
+                BodyStream { inner: Source::Once(Some(plain.slice(start..end))) }
             }
             Body::Blobs(segments) => {
                 let (tx, rx) = mpsc::channel(READ_AHEAD);
                 let dir = self.inner.blobs.clone();
                 let segments = segments.clone();
+                let key = key.cloned();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = pump(&dir, &segments, offset, len, &tx) {
+                    if let Err(e) = pump(&dir, &segments, offset, len, key.as_ref(), &tx) {
                         let _ = tx.blocking_send(Err(e));
                     }
                 });
@@ -59,7 +80,23 @@ impl Store {
     }
 }
 
-fn pump(dir: &Arc<BlobDir>, segments: &[Segment], mut offset: u64, mut remaining: u64, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<()> {
+impl BodyStream {
+    fn failed(e: io::Error) -> BodyStream {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Err(e));
+        BodyStream { inner: Source::Channel(rx) }
+    }
+}
+
+/// Sends the bytes `[offset, offset + remaining)` of the concatenated segments, in chunks.
+fn pump(
+    dir: &Arc<BlobDir>,
+    segments: &[Segment],
+    mut offset: u64,
+    mut remaining: u64,
+    key: Option<&Key256>,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+) -> io::Result<()> {
     for seg in segments {
         if remaining == 0 {
             break;
@@ -69,20 +106,152 @@ fn pump(dir: &Arc<BlobDir>, segments: &[Segment], mut offset: u64, mut remaining
             continue;
         }
         let hash = parse_hash(&seg.hash).ok_or_else(|| io::Error::other("corrupt segment hash"))?;
-        let mut file = dir.open_blob(&hash)?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut left = (seg.len - offset).min(remaining);
-        offset = 0;
-        while left > 0 {
-            let want = (left as usize).min(READ_CHUNK);
-            let mut buf = BytesMut::zeroed(want);
-            file.read_exact(&mut buf)?;
-            left -= want as u64;
-            remaining -= want as u64;
-            if tx.blocking_send(Ok(buf.freeze())).is_err() {
-                return Ok(()); // the client went away
-            }
+        let file = dir.open_blob(&hash)?;
+        let take = (seg.len - offset).min(remaining);
+        let more = match key {
+            None => send_plain(file, offset, take, tx)?,
+            Some(k) => send_opened(file, k, seg, offset, take, tx)?,
+        };
+        if !more {
+            return Ok(()); // the client went away
         }
+        remaining -= take;
+        offset = 0;
     }
     Ok(())
+}
+
+/// Sends `len` bytes of an unencrypted blob from `offset`; false if the receiver is gone.
+fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<bool> {
+    file.seek(SeekFrom::Start(offset))?;
+    while len > 0 {
+        let want = (len as usize).min(READ_CHUNK);
+        let mut buf = BytesMut::zeroed(want);
+        file.read_exact(&mut buf)?;
+        len -= want as u64;
+        if tx.blocking_send(Ok(buf.freeze())).is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Sends `len` plaintext bytes of an encrypted blob from plaintext `offset`, reading and
+/// decrypting only the packages that hold them; false if the receiver is gone.
+fn send_opened(
+    mut file: std::fs::File,
+    key: &Key256,
+    seg: &Segment,
+    offset: u64,
+    len: u64,
+    tx: &mpsc::Sender<io::Result<Bytes>>,
+) -> io::Result<bool> {
+    let mut header = [0u8; HEADER_SIZE];
+    file.read_exact(&mut header)?;
+    let opener = Opener::new(key, &header, seg.len).map_err(|e| open_failed(&seg.hash, e))?;
+    let end = offset + len;
+    let mut span = opener.span_at(offset);
+    file.seek(SeekFrom::Start(span.sealed_offset))?;
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut package = Vec::with_capacity(span.sealed_len);
+    loop {
+        package.resize(span.sealed_len, 0);
+        file.read_exact(&mut package)?;
+        opener.open(span.index, &mut package).map_err(|e| open_failed(&seg.hash, e))?;
+        let from = offset.saturating_sub(span.plain_offset) as usize;
+        let to = ((end - span.plain_offset) as usize).min(package.len());
+        out.extend_from_slice(&package[from..to]);
+        let done = span.plain_offset + package.len() as u64 >= end;
+        if done || out.len() >= READ_CHUNK {
+            if tx.blocking_send(Ok(out.split().freeze())).is_err() {
+                return Ok(false);
+            }
+        }
+        if done {
+            return Ok(true);
+        }
+        span = opener.span(span.index + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use crate::*;
+    use coffer_crypto::envelope::{Key256, PACKAGE_SIZE};
+    use futures::StreamExt;
+
+    async fn put_sealed(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8], seal: &Key256) -> (ObjectRecord, Body) {
+        let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: Some(seal.clone()) };
+        let ingested = t.store.ingest(body(data), opts).await.unwrap();
+        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        t.store.put_object(bucket, new, ingested, WriteConditions::default()).await.unwrap();
+        t.store.object(bucket.id, key, None).await.unwrap()
+    }
+
+    async fn read(t: &TestStore, body: &Body, offset: u64, len: u64, key: &Key256) -> std::io::Result<Vec<u8>> {
+        let mut s = t.store.read_body(body, offset, len, Some(key));
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c?);
+        }
+        Ok(out)
+    }
+
+    fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn sealed_objects_read_back_by_range_and_never_touch_disk_in_clear() {
+        let t = store().await;
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let key = Key256::generate();
+        let marker = b"PLAINTEXT-MARKER-0123456789";
+        let big: Vec<u8> = marker.iter().copied().cycle().take(3 * PACKAGE_SIZE + 5).collect();
+        let (rec, body) = put_sealed(&t, &bucket, "big", &big, &key).await;
+        assert_eq!(rec.size, big.len() as u64);
+        assert_eq!(rec.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(&big)));
+        let p = PACKAGE_SIZE as u64;
+        for (off, len) in [(0, big.len() as u64), (0, 1), (p - 1, 2), (p, p), (2 * p + 7, p - 2), (3 * p, 5), (3 * p + 4, 1)] {
+            assert_eq!(read(&t, &body, off, len, &key).await.unwrap(), &big[off as usize..(off + len) as usize], "{off}+{len}");
+        }
+        let (_, small_body) = put_sealed(&t, &bucket, "small", &marker[..], &key).await;
+        assert!(matches!(small_body, Body::Inline(_)));
+        assert_eq!(read(&t, &small_body, 3, 10, &key).await.unwrap(), &marker[3..13]);
+        let (_, empty_body) = put_sealed(&t, &bucket, "empty", b"", &key).await;
+        assert_eq!(read(&t, &empty_body, 0, 0, &key).await.unwrap(), b"");
+
+        for file in files_under(t.store.root()) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(!bytes.windows(marker.len()).any(|w| w == marker), "plaintext in {}", file.display());
+        }
+    }
+
+    #[tokio::test]
+    async fn altered_blobs_and_wrong_keys_fail_the_read() {
+        let t = store().await;
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let key = Key256::generate();
+        let data = vec![7u8; 2 * PACKAGE_SIZE];
+        let (_, body) = put_sealed(&t, &bucket, "k", &data, &key).await;
+        assert!(read(&t, &body, 0, data.len() as u64, &Key256::generate()).await.is_err());
+        let Body::Blobs(segments) = &body else { panic!("expected a blob") };
+        let path = t.store.inner.blobs.path_of(&crate::blob::parse_hash(&segments[0].hash).unwrap());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[PACKAGE_SIZE + 100] ^= 0x40; // inside the second package
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read(&t, &body, 0, 10, &key).await.unwrap(), vec![7u8; 10], "the first package is intact");
+        let err = read(&t, &body, 0, data.len() as u64, &key).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
 }

@@ -119,6 +119,6 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     if head {
         return Ok(resp.body(SizedStream::new(len, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())));
     }
-    let stream = ctx.state.store.read_body(&body, offset, len);
+    let stream = ctx.state.store.read_body(&body, offset, len, None);
     Ok(resp.body(SizedStream::new(len, stream)))
 }

@@ -152,7 +152,7 @@ async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> 
     let requested = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let body = request_body(payload, &ctx.payload);
-    let opts = IngestOptions { checksums: part_algorithms(&requested, upload), max_size: MAX_PUT_SIZE };
+    let opts = IngestOptions { checksums: part_algorithms(&requested, upload), max_size: MAX_PUT_SIZE, seal: None };
     let ingested = ctx.state.store.ingest_part(body.stream, opts).await?;
     if length.is_some_and(|l| l != ingested.size) {
         return Err(S3Error::new(ErrorCode::IncompleteBody));
@@ -206,8 +206,8 @@ pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3
             .with("ProposedSize", len.to_string())
             .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
-    let bytes = ctx.state.store.read_body(&src.body, offset, len);
-    let opts = IngestOptions { checksums: upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default(), max_size: MAX_PUT_SIZE };
+    let bytes = ctx.state.store.read_body(&src.body, offset, len, None);
+    let opts = IngestOptions { checksums: upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default(), max_size: MAX_PUT_SIZE, seal: None };
     let ingested = ctx.state.store.ingest_part(bytes, opts).await?;
     if ingested.size != len {
         return Err(S3Error::internal(format!("copy source yielded {} of {len} bytes", ingested.size)));

@@ -136,7 +136,7 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), f)),
         }
     });
-    let ingested = ctx.state.store.ingest(Box::pin(body), IngestOptions { checksums: vec![], max_size: crate::handlers::put::MAX_PUT_SIZE }).await?;
+    let ingested = ctx.state.store.ingest(Box::pin(body), IngestOptions { checksums: vec![], max_size: crate::handlers::put::MAX_PUT_SIZE, seal: None }).await?;
     if let Some((lo, hi)) = policy.as_ref().and_then(|p| p.length_range()) {
         if ingested.size < lo {
             return Err(S3Error::custom("EntityTooSmall", StatusCode::BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed size"));

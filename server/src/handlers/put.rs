@@ -92,7 +92,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     let conditions = write_conditions(ctx);
 
     let body = request_body(payload, &ctx.payload);
-    let opts = IngestOptions { checksums: checksums.algorithms.clone(), max_size: MAX_PUT_SIZE };
+    let opts = IngestOptions { checksums: checksums.algorithms.clone(), max_size: MAX_PUT_SIZE, seal: None };
     let ingested = ctx.state.store.ingest(body.stream, opts).await?;
 
     if let Some(expected) = length {

@@ -1,0 +1,137 @@
+//! The server master key, which wraps SSE-S3 data keys and the keyring's KMS keys: from
+//! COFFER_MASTER_KEY (base64 of 32 bytes), else from a key file (`master_key_file` in the
+//! config, default `<data dir>/master.key`), else generated into that file on first use with
+//! mode 0600. A fingerprint kept beside the index makes a lost or swapped key fail loudly at
+//! start-up instead of leaving encrypted objects silently unreadable.
+
+use base64::Engine;
+use coffer_crypto::envelope::Key256;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const ENV_KEY: &str = "COFFER_MASTER_KEY";
+const KEY_FILE: &str = "master.key";
+const FINGERPRINT_FILE: &str = "master.key.fingerprint";
+
+/// Where the master key comes from when it is not in the environment.
+pub fn default_key_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(KEY_FILE)
+}
+
+/// Loads the master key, creating the key file on first use, and checks it against the
+/// fingerprint recorded for this data dir.
+pub fn load(data_dir: &Path, key_file: Option<&Path>) -> Result<Key256, String> {
+    let key = match std::env::var(ENV_KEY).ok().filter(|s| !s.trim().is_empty()) {
+        Some(text) => decode(&text).map_err(|e| format!("{ENV_KEY}: {e}"))?,
+        None => {
+            let path = key_file.map(Path::to_path_buf).unwrap_or_else(|| default_key_file(data_dir));
+            load_or_create_file(data_dir, &path)?
+        }
+    };
+    check_fingerprint(data_dir, &key)?;
+    Ok(key)
+}
+
+fn decode(text: &str) -> Result<Key256, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| "not base64".to_string())?;
+    Key256::from_slice(&bytes).ok_or_else(|| format!("a master key is 32 bytes, this one is {}", bytes.len()))
+}
+
+fn load_or_create_file(data_dir: &Path, path: &Path) -> Result<Key256, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => decode(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if data_dir.join(FINGERPRINT_FILE).exists() {
+                return Err(format!(
+                    "the master key file {} is missing, but this data dir has used a master key: restore the file \
+                     (or set {ENV_KEY}) from your backup; without it encrypted objects cannot be read",
+                    path.display()
+                ));
+            }
+            create_file(path)
+        }
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+fn create_file(path: &Path) -> Result<Key256, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    let key = Key256::generate();
+    let text = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    file.write_all(format!("{text}\n").as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a new master key; back this file up");
+    Ok(key)
+}
+
+/// A value that identifies the key without revealing it.
+fn fingerprint(key: &Key256) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"coffer master key fingerprint");
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
+fn check_fingerprint(data_dir: &Path, key: &Key256) -> Result<(), String> {
+    let path = data_dir.join(FINGERPRINT_FILE);
+    let want = fingerprint(key);
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found.trim() == want => Ok(()),
+        Ok(_) => Err(format!(
+            "this master key is not the one this data dir was used with (fingerprint in {} differs); \
+             objects encrypted with the other key could not be read",
+            path.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+            std::fs::write(&path, format!("{want}\n")).map_err(|e| format!("writing {}: {e}", path.display()))
+        }
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reloaded_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load(dir.path(), None).unwrap();
+        let again = load(dir.path(), None).unwrap();
+        assert_eq!(first.as_bytes(), again.as_bytes());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(default_key_file(dir.path())).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_lost_key_file_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        load(dir.path(), None).unwrap();
+        std::fs::remove_file(default_key_file(dir.path())).unwrap();
+        assert!(load(dir.path(), None).unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn a_different_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        load(dir.path(), None).unwrap();
+        let other = dir.path().join("other.key");
+        std::fs::write(&other, base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+        assert!(load(dir.path(), Some(&other)).unwrap_err().contains("not the one"));
+    }
+}
