@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command: ./scripts/test.sh
 #
-# 1. installs what the tests need when it is missing: s3cmd and rclone (Debian packages)
-#    and a Python virtualenv with compat-tests/python/requirements.txt;
+# 1. installs what the tests need when it is missing: s3cmd, rclone, chromium and
+#    chromium-driver (Debian packages; headless Chromium runs the browser tests) and a
+#    Python virtualenv with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. runs `cargo test --release --workspace`, then the Python compatibility suite
 #    (pytest compat-tests/python), which starts the real `coffer` binary.
@@ -24,8 +25,9 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- system packages
 missing=()
-for tool in s3cmd rclone; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+# command:Debian package
+for pair in s3cmd:s3cmd rclone:rclone chromium:chromium chromedriver:chromium-driver; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"

@@ -19,12 +19,14 @@ import pytest
 
 from harness import (
     CofferServer,
+    User,
+    aws_runner,
+    create_user,
     empty_and_delete_bucket,
     random_bucket_name,
     run_cli,
     start_server,
     stop_server,
-    tool_path,
 )
 
 # ----------------------------------------------------------------------------- fixtures
@@ -72,9 +74,8 @@ def s3(server):
     return server.client()
 
 
-@pytest.fixture
-def bucket(server):
-    """A fresh bucket on `server`, removed with its contents afterwards."""
+def _fresh_bucket(server: CofferServer):
+    """A new bucket of root's on `server`, removed with its contents afterwards."""
     client = server.client()
     name = random_bucket_name()
     client.create_bucket(Bucket=name)
@@ -83,12 +84,20 @@ def bucket(server):
 
 
 @pytest.fixture
+def bucket(server):
+    """A fresh bucket on `server`, removed with its contents afterwards."""
+    yield from _fresh_bucket(server)
+
+
+@pytest.fixture
 def http_bucket(http_server):
-    client = http_server.client()
-    name = random_bucket_name()
-    client.create_bucket(Bucket=name)
-    yield name
-    empty_and_delete_bucket(client, name)
+    yield from _fresh_bucket(http_server)
+
+
+@pytest.fixture
+def second_http_bucket(http_server):
+    """Another fresh bucket on the HTTP server, for tests that need two."""
+    yield from _fresh_bucket(http_server)
 
 
 # ------------------------------------------------- attach the server's log to failures
@@ -117,18 +126,14 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def aws(server):
-    exe = tool_path("aws")
-    if exe is None:
-        pytest.fail("the `aws` CLI is not installed (pip install -r compat-tests/python/requirements.txt)")
-    env = server.client_env()
-    env["AWS_MAX_ATTEMPTS"] = "1"
-    env["AWS_RETRY_MODE"] = "standard"
+    """Runs the `aws` CLI as root against `server`: aws("s3", "ls")."""
+    return aws_runner(server)
 
-    def run(*args, check=True, timeout=300):
-        return run_cli([exe, "--endpoint-url", server.endpoint, *map(str, args)], env=env,
-                       check=check, timeout=timeout)
 
-    return run
+@pytest.fixture(scope="module")
+def other_user(http_server) -> User:
+    """A second user of the HTTP server (not the owner of the test buckets)."""
+    return create_user(http_server, "alt")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Start and stop `coffer serve` for the compatibility suite, plus small helpers.
 
-Used by conftest.py (fixtures) and the test modules (CLI runners, bucket names).
+Used by conftest.py (fixtures) and the test modules (CLI runners, bucket names, users,
+policy documents, anonymous and website requests).
 
 Environment:
   COFFER_BIN        path of the coffer binary (default: <repo>/target/release/coffer,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -28,12 +30,15 @@ from pathlib import Path
 
 import boto3
 import pytest
+import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROOT_ACCESS_KEY = "COFFERTESTROOTKEY01"
 VIRTUAL_HOST_DOMAIN = "coffer.test"
+# The website listener serves `<bucket>.website.coffer.test` (and a bare bucket name as Host).
+WEBSITE_DOMAIN = "website." + VIRTUAL_HOST_DOMAIN
 ROOT_SECRET_KEY = "coffer-test-root-secret-key-0123456789ab"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 60
@@ -134,6 +139,15 @@ def make_tls_material(directory: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
+@dataclass(frozen=True)
+class User:
+    """A user made with `coffer admin user create` (see create_user)."""
+
+    name: str
+    access_key: str
+    secret_key: str
+
+
 @dataclass
 class CofferServer:
     """One running `coffer serve` process."""
@@ -157,26 +171,30 @@ class CofferServer:
     def host_port(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def client(self, **config_kwargs):
-        """A boto3 S3 client for the root user (path-style addressing)."""
+    def website_url(self, bucket: str, path: str = "/") -> str:
+        """The address a browser uses for `bucket`'s website (resolve *.coffer.test to 127.0.0.1)."""
+        return f"http://{bucket}.{WEBSITE_DOMAIN}:{self.website_port}{path}"
+
+    def client(self, user: User | None = None, **config_kwargs):
+        """A boto3 S3 client for `user`, by default the root user (path-style addressing)."""
         cfg = {"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 1, "mode": "standard"}}
         cfg.update(config_kwargs)
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
+            aws_access_key_id=user.access_key if user else self.access_key,
+            aws_secret_access_key=user.secret_key if user else self.secret_key,
             region_name=REGION,
             verify=str(self.ca_bundle) if self.ca_bundle else True,
             config=Config(**cfg),
         )
 
-    def client_env(self) -> dict[str, str]:
-        """Environment for CLI clients (awscli) talking to this server."""
+    def client_env(self, user: User | None = None) -> dict[str, str]:
+        """Environment for CLI clients (awscli) talking to this server as `user` (default root)."""
         env = dict(os.environ)
         env.update({
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_ACCESS_KEY_ID": user.access_key if user else self.access_key,
+            "AWS_SECRET_ACCESS_KEY": user.secret_key if user else self.secret_key,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -241,10 +259,12 @@ def start_server(tmp_root: Path, scheme: str) -> CofferServer:
     # Virtual-hosted-style requests to <bucket>.coffer.test are tested with a resolver that
     # maps that domain to 127.0.0.1 (test_addressing.py); path-style works as ever.
     env["COFFER_DOMAIN"] = VIRTUAL_HOST_DOMAIN
-    # The plain-HTTP server also runs the static website listener (test_website.py).
+    # The plain-HTTP server also runs the static website listener (test_website.py,
+    # test_browser.py), for `<bucket>.website.coffer.test` or a bare bucket name as Host.
     website_port = free_port() if scheme == "http" else None
     if website_port:
         env["COFFER_WEBSITE_ADDRESS"] = f"127.0.0.1:{website_port}"
+        env["COFFER_WEBSITE_DOMAIN"] = WEBSITE_DOMAIN
     env.setdefault("RUST_LOG", os.environ.get("COFFER_TEST_LOG", "info"))
     env.setdefault("RUST_BACKTRACE", "1")
     log_path = base / "server.log"
@@ -314,6 +334,60 @@ def run_cli(args, env=None, timeout=180, check=True, cwd=None) -> subprocess.Com
             f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def aws_runner(server: CofferServer, user: User | None = None, **env_overrides: str):
+    """A function running the `aws` CLI against `server` as `user` (default root), with
+    `env_overrides` added to its environment: run("s3", "ls", check=True) -> CompletedProcess."""
+    exe = tool_path("aws")
+    if exe is None:
+        pytest.fail("the `aws` CLI is not installed (pip install -r compat-tests/python/requirements.txt)")
+    env = server.client_env(user)
+    env["AWS_MAX_ATTEMPTS"] = "1"
+    env["AWS_RETRY_MODE"] = "standard"
+    env.update(env_overrides)
+
+    def run(*args, check=True, timeout=300):
+        return run_cli([exe, "--endpoint-url", server.endpoint, *map(str, args)], env=env,
+                       check=check, timeout=timeout)
+
+    return run
+
+
+def create_user(server: CofferServer, prefix: str = "user") -> User:
+    """A new user with fresh keys, made with `coffer admin user create` while the server runs."""
+    name = prefix + uuid.uuid4().hex[:8]
+    user = User(name, "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex)
+    run_cli([str(coffer_binary()), "admin", "user", "create", name, "--access-key", user.access_key,
+             "--secret-key", user.secret_key, "--data-dir", str(server.data_dir)])
+    return user
+
+
+# --------------------------------------------------------------- policies and requests
+
+
+def statement(effect, principal, action, resource, condition=None) -> dict:
+    """One bucket-policy statement."""
+    s = {"Effect": effect, "Principal": principal, "Action": action, "Resource": resource}
+    if condition:
+        s["Condition"] = condition
+    return s
+
+
+def policy(*statements) -> str:
+    """A bucket-policy document (JSON text) of `statements`."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def anonymous_get(server: CofferServer, path: str) -> int:
+    """The status of an unsigned GET of `path` on the S3 endpoint (HTTP server only)."""
+    return urllib3.PoolManager(retries=False).request("GET", server.endpoint + path).status
+
+
+def website_get(server: CofferServer, host: str, path: str, method: str = "GET"):
+    """A request to the website listener with `host` as Host header (redirects not followed)."""
+    http = urllib3.PoolManager(retries=False)
+    return http.request(method, f"http://127.0.0.1:{server.website_port}{path}", headers={"Host": host}, redirect=False)
 
 
 def random_bucket_name(prefix: str = "ct") -> str:

@@ -5,19 +5,11 @@ Block Public Access; an aws:SourceIp condition; MalformedPolicy; GetBucketPolicy
 from __future__ import annotations
 
 import json
-import uuid
 
-import boto3
 import pytest
-import urllib3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness import REGION, coffer_binary, run_cli
-
-
-def anonymous_get(server, path) -> int:
-    return urllib3.PoolManager(retries=False).request("GET", server.endpoint + path).status
+from harness import anonymous_get, policy, statement
 
 
 def error_code(fn, *args, **kwargs) -> str:
@@ -26,33 +18,9 @@ def error_code(fn, *args, **kwargs) -> str:
     return e.value.response["Error"]["Code"]
 
 
-@pytest.fixture(scope="module")
-def other_user(http_server):
-    name = "pol" + uuid.uuid4().hex[:8]
-    key, secret = "AK" + uuid.uuid4().hex[:16].upper(), uuid.uuid4().hex
-    run_cli([str(coffer_binary()), "admin", "user", "create", name, "--access-key", key, "--secret-key", secret,
-             "--data-dir", str(http_server.data_dir)])
-    client = boto3.client(
-        "s3", endpoint_url=http_server.endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
-        region_name=REGION, config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
-    return name, client
-
-
-def statement(effect, principal, action, resource, condition=None):
-    s = {"Effect": effect, "Principal": principal, "Action": action, "Resource": resource}
-    if condition:
-        s["Condition"] = condition
-    return s
-
-
-def policy(*statements) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
 def test_second_user_allowed_then_denied(http_server, http_bucket, other_user):
     s3, b = http_server.client(), http_bucket
-    name, alt = other_user
+    name, alt = other_user.name, http_server.client(other_user)
     s3.put_object(Bucket=b, Key="doc.txt", Body=b"hello")
     assert error_code(alt.get_object, Bucket=b, Key="doc.txt") == "AccessDenied"
     assert error_code(alt.list_objects_v2, Bucket=b) == "AccessDenied"
@@ -158,7 +126,7 @@ def test_awscli_put_bucket_policy(aws, server, bucket, tmp_path):
 
 def test_delete_objects_decided_per_key(http_server, http_bucket, other_user):
     s3, b = http_server.client(), http_bucket
-    name, alt = other_user
+    name, alt = other_user.name, http_server.client(other_user)
     for key in ("tmp/a", "keep/b"):
         s3.put_object(Bucket=b, Key=key, Body=b"x")
     s3.put_bucket_policy(Bucket=b, Policy=policy(

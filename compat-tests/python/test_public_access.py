@@ -5,12 +5,9 @@ existing ones from counting."""
 from __future__ import annotations
 
 import pytest
-import urllib3
 from botocore.exceptions import ClientError
 
-
-def anonymous_get(server, path) -> int:
-    return urllib3.PoolManager(retries=False).request("GET", server.endpoint + path).status
+from harness import anonymous_get
 
 
 def test_public_acls_and_block_public_access(http_server, http_bucket):

@@ -5,13 +5,9 @@ documents with the original status, routing rules, object redirects and HTML err
 from __future__ import annotations
 
 import pytest
-import urllib3
 from botocore.exceptions import ClientError
 
-
-def fetch(server, bucket, path, method="GET"):
-    http = urllib3.PoolManager(retries=False)
-    return http.request(method, f"http://127.0.0.1:{server.website_port}{path}", headers={"Host": bucket}, redirect=False)
+from harness import website_get as fetch
 
 
 @pytest.fixture

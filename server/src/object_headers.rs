@@ -98,6 +98,16 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
     })
 }
 
+/// What a key keeps as it is in a URL: S3's unreserved characters and '/'.
+const KEY_IN_URL: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
+/// `key` as a URL path (also S3's encoding-type=url), so that '#', '?', '%', '+', spaces and
+/// non-ASCII letters stay part of it.
+pub fn url_path(key: &str) -> String {
+    percent_encoding::utf8_percent_encode(key, KEY_IN_URL).to_string()
+}
+
 pub fn http_date(ms: i64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs((ms.max(0) / 1000) as u64))
 }

@@ -2,6 +2,7 @@
 //! a key (or an error for it) into a redirect.
 
 use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::object_headers::url_path;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -143,7 +144,7 @@ impl RoutingRule {
         };
         let host = r.host_name.as_deref().unwrap_or(request_host);
         let scheme = r.protocol.as_deref().unwrap_or(request_scheme);
-        (format!("{scheme}://{host}/{new_key}"), r.http_redirect_code.unwrap_or(301))
+        (format!("{scheme}://{host}/{}", url_path(&new_key)), r.http_redirect_code.unwrap_or(301))
     }
 }
 
@@ -175,6 +176,11 @@ mod tests {
         assert!(c.route("other.html", None).is_none());
         let rule = c.route("other.html", Some(404)).unwrap();
         assert_eq!(rule.target("other.html", "site.test", "http"), ("http://example.com/missing.html".into(), 302));
+        let rule = c.route("docs/C# notes/café 100%.html", None).unwrap();
+        assert_eq!(
+            rule.target("docs/C# notes/café 100%.html", "site.test", "http").0,
+            "http://site.test/documents/C%23%20notes/caf%C3%A9%20100%25.html"
+        );
     }
 
     #[test]

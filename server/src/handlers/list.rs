@@ -9,13 +9,9 @@ use crate::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::HttpResponse;
 use base64::Engine;
 use coffer_storage::{Bucket, ListItem, Permission, ListParams, ObjectRecord, VersionListParams};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
 const DEFAULT_MAX_KEYS: usize = 1000;
-
-/// What encoding-type=url leaves alone: S3's unreserved characters and '/'.
-const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 /// Applies the request's encoding-type to names in the response.
 struct Encoder {
@@ -33,7 +29,7 @@ impl Encoder {
 
     fn name(&self, s: &str) -> String {
         if self.url {
-            utf8_percent_encode(s, URL_ENCODE).to_string()
+            crate::object_headers::url_path(s)
         } else {
             s.to_string()
         }

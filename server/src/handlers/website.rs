@@ -160,7 +160,7 @@ async fn serve_website(req: &HttpRequest, state: &AppState, head: bool) -> S3Res
             // `dir` without its slash, where `dir/index.html` exists: send the browser to `dir/`.
             if key == requested && !requested.is_empty() {
                 if let Lookup::Found(..) = lookup(&ctx, &bucket, &format!("{requested}/{suffix}")).await? {
-                    return Ok(redirect(&format!("/{requested}/"), 302));
+                    return Ok(redirect(&format!("/{}/", crate::object_headers::url_path(&requested)), 302));
                 }
             }
             // Whoever may not list the bucket is told "forbidden", not "missing".
