@@ -1,6 +1,7 @@
-//! Administrative commands and credential helpers: creating users (also while the server runs,
-//! through SQLite's own locking) and the root user's keys at start-up.
+//! Administrative commands and credential helpers: users, MFA devices and KMS keys (also while
+//! the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
 
+use crate::{kms, master_key};
 use coffer_storage::{Store, StorageError};
 use std::path::Path;
 
@@ -60,6 +61,58 @@ pub fn enable_mfa(data_dir: &Path, name: &str) -> Result<(), String> {
             Err(e) => Err(e.to_string()),
         }
     })
+}
+
+/// What `coffer admin kms` is asked to do.
+pub enum KmsAction {
+    Create(String),
+    List,
+    Rotate(String),
+    Disable(String),
+    Enable(String),
+}
+
+/// Runs a `coffer admin kms` command on the keyring of `data_dir`, with the master key from
+/// COFFER_MASTER_KEY, else `master_key_file`, else the data dir (as `coffer serve` does).
+pub fn kms(data_dir: &Path, master_key_file: Option<&Path>, region: &str, action: KmsAction) -> Result<(), String> {
+    let master = master_key::load(data_dir, master_key_file)?;
+    let keyring = kms::open(data_dir, master, region)?;
+    match action {
+        KmsAction::Create(name) => {
+            let key = keyring.create(&name)?;
+            println!("name: {}\nid: {}\narn: {}\nversion: {}", key.name, key.id, key.arn, key.version);
+        }
+        KmsAction::List => print_keys(&keyring.list()?),
+        KmsAction::Rotate(name) => {
+            let key = keyring.rotate(&name)?;
+            println!("{}: rotated to version {} (id {})", key.name, key.version, key.id);
+        }
+        KmsAction::Disable(name) => {
+            let key = keyring.set_enabled(&name, false)?;
+            println!("{}: disabled (id {})", key.name, key.id);
+        }
+        KmsAction::Enable(name) => {
+            let key = keyring.set_enabled(&name, true)?;
+            println!("{}: enabled (id {})", key.name, key.id);
+        }
+    }
+    Ok(())
+}
+
+fn print_keys(keys: &[kms::KeySummary]) {
+    let rows: Vec<[String; 5]> = keys
+        .iter()
+        .map(|k| {
+            let enabled = if k.enabled { "yes" } else { "no" };
+            [k.name.clone(), k.id.clone(), enabled.to_string(), k.version.to_string(), k.created.clone()]
+        })
+        .collect();
+    let header = ["NAME", "ID", "ENABLED", "VERSION", "CREATED"].map(String::from);
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().chain([&header]).map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    for row in [&header].into_iter().chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, &w)| format!("{cell:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
 }
 
 /// Makes sure the root user exists with usable keys: the ones in the environment when set,

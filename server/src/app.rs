@@ -51,7 +51,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
     ensure_root(&store).await?;
     spawn_upkeep(store.clone());
-    let state = web::Data::new(AppState::new(store, &config));
+    let master = crate::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    let keyring = crate::kms::open(&config.data_dir, master.clone(), &config.region)?;
+    let keys = crate::sse::Keys::new(master, keyring.into_provider());
+    let state = web::Data::new(AppState::new(store, &config, keys));
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let builder = actix_server::Server::build().workers(workers);
     let s3_state = state.clone();

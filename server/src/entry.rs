@@ -75,14 +75,6 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         Operation::CorsPreflight { .. } => crate::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned },
         _ => authenticate(req.into(), state)?,
     };
-    if let Operation::PutObject { .. }
-    | Operation::CopyObject { .. }
-    | Operation::CreateMultipartUpload { .. }
-    | Operation::UploadPart { .. }
-    | Operation::UploadPartCopy { .. } = &op
-    {
-        refuse_encryption_headers(req)?;
-    }
     if let Operation::GetObject { key, .. }
     | Operation::HeadObject { key, .. }
     | Operation::PutObject { key, .. }
@@ -121,6 +113,9 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         GetBucketTagging { bucket } => handlers::tagging::get_bucket_tagging(&ctx, &bucket).await,
         PutBucketTagging { bucket } => handlers::tagging::put_bucket_tagging(&ctx, &bucket, payload).await,
         DeleteBucketTagging { bucket } => handlers::tagging::delete_bucket_tagging(&ctx, &bucket).await,
+        GetBucketEncryption { bucket } => handlers::encryption::get_bucket_encryption(&ctx, &bucket).await,
+        PutBucketEncryption { bucket } => handlers::encryption::put_bucket_encryption(&ctx, &bucket, payload).await,
+        DeleteBucketEncryption { bucket } => handlers::encryption::delete_bucket_encryption(&ctx, &bucket).await,
         GetBucketCors { bucket } => handlers::cors::get_bucket_cors(&ctx, &bucket).await,
         PutBucketCors { bucket } => handlers::cors::put_bucket_cors(&ctx, &bucket, payload).await,
         DeleteBucketCors { bucket } => handlers::cors::delete_bucket_cors(&ctx, &bucket).await,
@@ -201,22 +196,6 @@ async fn check_expected_owner(req: &HttpRequest, state: &AppState, bucket: Optio
         Ok(_) => Err(S3Error::new(ErrorCode::AccessDenied)),
         // A missing bucket is reported by the handler.
         Err(_) => Ok(()),
-    }
-}
-
-/// Server-side encryption is not built yet: a write that asks for it is refused rather than
-/// stored in the clear while the client believes it encrypted.
-fn refuse_encryption_headers(req: &HttpRequest) -> S3Result<()> {
-    const SSE_HEADERS: &[&str] = &[
-        "x-amz-server-side-encryption",
-        "x-amz-server-side-encryption-customer-algorithm",
-        "x-amz-server-side-encryption-aws-kms-key-id",
-        "x-amz-copy-source-server-side-encryption-customer-algorithm",
-    ];
-    match SSE_HEADERS.iter().find(|h| req.headers().contains_key(**h)) {
-        Some(h) => Err(S3Error::new(ErrorCode::NotImplemented)
-            .with_message(format!("Server-side encryption ({h}) is not implemented by Coffer yet; nothing was stored."))),
-        None => Ok(()),
     }
 }
 

@@ -37,6 +37,7 @@ pub enum ErrorCode {
     NotImplemented,
     NotModified,
     PreconditionFailed,
+    ServerSideEncryptionConfigurationNotFoundError,
     XAmzContentSHA256Mismatch,
 }
 
@@ -74,6 +75,7 @@ impl ErrorCode {
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             PreconditionFailed => "PreconditionFailed",
+            ServerSideEncryptionConfigurationNotFoundError => "ServerSideEncryptionConfigurationNotFoundError",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
@@ -82,7 +84,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDenied => StatusCode::FORBIDDEN,
-            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
+            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion | ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -128,6 +130,7 @@ impl ErrorCode {
             NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
             NotModified => "Not Modified",
             PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+            ServerSideEncryptionConfigurationNotFoundError => "The server side encryption configuration was not found",
             XAmzContentSHA256Mismatch => "The provided 'x-amz-content-sha256' header does not match what was computed.",
         }
     }

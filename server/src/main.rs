@@ -1,4 +1,5 @@
-//! The `coffer` command: `serve` runs the S3 server; `admin` manages users in a data dir.
+//! The `coffer` command: `serve` runs the S3 server; `admin` manages users, MFA devices and KMS
+//! keys in a data dir.
 
 use clap::{Parser, Subcommand};
 use coffer_server::{admin, app, config};
@@ -35,6 +36,69 @@ enum AdminCommand {
         #[command(subcommand)]
         command: MfaCommand,
     },
+    /// Manage the built-in KMS keyring (the keys SSE-KMS encrypts with).
+    Kms {
+        #[command(subcommand)]
+        command: KmsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KmsCommand {
+    /// Create a key and print its name, id and ARN.
+    Create {
+        name: String,
+        #[command(flatten)]
+        options: KmsOptions,
+    },
+    /// List the keys: name, id, enabled, current version, creation time.
+    List {
+        #[command(flatten)]
+        options: KmsOptions,
+    },
+    /// Add a new version of a key's material; data keys wrapped by older versions still open.
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        options: KmsOptions,
+    },
+    /// Disable a key: objects encrypted under it can be neither written nor read.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        options: KmsOptions,
+    },
+    /// Enable a disabled key again.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        options: KmsOptions,
+    },
+}
+
+#[derive(clap::Args)]
+struct KmsOptions {
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
+    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// The region in the ARNs shown (the server's region).
+    #[arg(long, env = "COFFER_REGION", default_value = config::DEFAULT_REGION)]
+    region: String,
+}
+
+impl KmsCommand {
+    fn run(self) -> Result<(), String> {
+        let (options, action) = match self {
+            KmsCommand::Create { name, options } => (options, admin::KmsAction::Create(name)),
+            KmsCommand::List { options } => (options, admin::KmsAction::List),
+            KmsCommand::Rotate { name, options } => (options, admin::KmsAction::Rotate(name)),
+            KmsCommand::Disable { name, options } => (options, admin::KmsAction::Disable(name)),
+            KmsCommand::Enable { name, options } => (options, admin::KmsAction::Enable(name)),
+        };
+        admin::kms(&options.data_dir, options.master_key_file.as_deref(), &options.region, action)
+    }
 }
 
 #[derive(Subcommand)]
@@ -69,6 +133,7 @@ fn main() -> ExitCode {
             admin::create_user(&data_dir, &name, access_key, secret_key)
         }
         Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, data_dir } } } => admin::enable_mfa(&data_dir, &user),
+        Command::Admin { command: AdminCommand::Kms { command } } => command.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

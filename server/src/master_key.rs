@@ -52,28 +52,33 @@ fn load_or_create_file(data_dir: &Path, path: &Path) -> Result<Key256, String> {
                     path.display()
                 ));
             }
-            create_file(path)
+            match create_file(path) {
+                // Another process (the server, an admin command) created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_file(data_dir, path),
+                other => other.map_err(|e| format!("creating {}: {e}", path.display())),
+            }
         }
         Err(e) => Err(format!("reading {}: {e}", path.display())),
     }
 }
 
-fn create_file(path: &Path) -> Result<Key256, String> {
+/// Writes a new key into a temporary file and links it into place, so nobody ever reads a
+/// half-written key file.
+fn create_file(path: &Path) -> std::io::Result<Key256> {
     use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
     let key = Key256::generate();
     let text = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("creating {}: {e}", path.display()))?;
-    file.write_all(format!("{text}\n").as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let tmp = parent.join(format!(".master.key.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(format!("{text}\n").as_bytes())?;
+    file.sync_all()?;
+    // hard_link fails if the key file appeared meanwhile, which the caller handles.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    std::fs::File::open(parent)?.sync_all()?;
     tracing::info!(path = %path.display(), "generated a new master key; back this file up");
     Ok(key)
 }
@@ -97,7 +102,10 @@ fn check_fingerprint(data_dir: &Path, key: &Key256) -> Result<(), String> {
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
-            std::fs::write(&path, format!("{want}\n")).map_err(|e| format!("writing {}: {e}", path.display()))
+            let tmp = data_dir.join(format!(".{FINGERPRINT_FILE}.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, format!("{want}\n"))
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| format!("writing {}: {e}", path.display()))
         }
         Err(e) => Err(format!("reading {}: {e}", path.display())),
     }

@@ -31,6 +31,9 @@ pub enum Operation {
     GetPublicAccessBlock { bucket: String },
     PutPublicAccessBlock { bucket: String },
     DeletePublicAccessBlock { bucket: String },
+    GetBucketEncryption { bucket: String },
+    PutBucketEncryption { bucket: String },
+    DeleteBucketEncryption { bucket: String },
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
@@ -95,6 +98,8 @@ impl Operation {
             PutBucketOwnershipControls { .. } | DeleteBucketOwnershipControls { .. } => "s3:PutBucketOwnershipControls",
             GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
             PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
+            GetBucketEncryption { .. } => "s3:GetEncryptionConfiguration",
+            PutBucketEncryption { .. } | DeleteBucketEncryption { .. } => "s3:PutEncryptionConfiguration",
             GetBucketCors { .. } => "s3:GetBucketCORS",
             PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetBucketTagging { .. } => "s3:GetBucketTagging",
@@ -211,7 +216,6 @@ fn decode_path(s: &str) -> S3Result<String> {
 const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("accelerate", "BucketAccelerateConfiguration"),
     ("analytics", "BucketAnalyticsConfiguration"),
-    ("encryption", "BucketEncryption"),
     ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
     ("inventory", "BucketInventoryConfiguration"),
     ("lifecycle", "BucketLifecycleConfiguration"),
@@ -285,6 +289,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetPublicAccessBlock { bucket }),
                 "PUT" => Ok(PutPublicAccessBlock { bucket }),
                 "DELETE" => Ok(DeletePublicAccessBlock { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("encryption") {
+            return match m {
+                "GET" => Ok(GetBucketEncryption { bucket }),
+                "PUT" => Ok(PutBucketEncryption { bucket }),
+                "DELETE" => Ok(DeleteBucketEncryption { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }
@@ -387,6 +399,11 @@ mod tests {
         assert_eq!(r("GET", Some("b"), None, "versions"), Operation::ListObjectVersions { bucket: "b".into() });
         assert_eq!(r("POST", Some("b"), None, "delete"), Operation::DeleteObjects { bucket: "b".into() });
         assert_eq!(r("GET", Some("b"), None, "cors"), Operation::GetBucketCors { bucket: "b".into() });
+        assert_eq!(r("PUT", Some("b"), None, "encryption"), Operation::PutBucketEncryption { bucket: "b".into() });
+        assert_eq!(r("DELETE", Some("b"), None, "encryption"), Operation::DeleteBucketEncryption { bucket: "b".into() });
+        let q = Query::default();
+        assert_eq!(r("GET", Some("b"), None, "encryption").action(&q), "s3:GetEncryptionConfiguration");
+        assert_eq!(r("DELETE", Some("b"), None, "encryption").action(&q), "s3:PutEncryptionConfiguration");
         assert_eq!(r("OPTIONS", Some("b"), Some("k"), ""), Operation::CorsPreflight { bucket: "b".into() });
     }
 

@@ -12,29 +12,44 @@ pub struct AppState {
     pub region: String,
     pub domain: Option<String>,
     pub website_domain: Option<String>,
-    keys: RwLock<HashMap<String, Credentials>>,
+    access_keys: RwLock<HashMap<String, Credentials>>,
     /// Parsed bucket policies by bucket id (see `policy::stored`).
     pub policies: crate::policy::Cache,
+    /// The master key and the KMS behind server-side encryption.
+    pub keys: crate::sse::Keys,
+    /// Whether the S3 listener speaks HTTPS.
+    pub secure: bool,
+    /// Whether SSE-C keys are accepted over plain HTTP (`--sse-c-allow-http`).
+    sse_c_allow_http: bool,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: &Config) -> AppState {
+    pub fn new(store: Store, config: &Config, keys: crate::sse::Keys) -> AppState {
         AppState {
             store,
             region: config.region.clone(),
             domain: config.domain.clone(),
             website_domain: config.website_domain.clone(),
-            keys: RwLock::new(HashMap::new()),
-            policies: Default::default() }
+            access_keys: RwLock::new(HashMap::new()),
+            policies: Default::default(),
+            keys,
+            secure: config.tls_cert.is_some(),
+            sse_c_allow_http: config.sse_c_allow_http,
+        }
+    }
+
+    /// Whether this connection may carry SSE-C keys: HTTPS, or plain HTTP when allowed.
+    pub fn sse_c_allowed(&self) -> bool {
+        self.secure || self.sse_c_allow_http
     }
 
     /// The credentials of an access key: from the cache, else from the index.
     pub fn credentials(&self, access_key: &str) -> Option<Credentials> {
-        if let Some(c) = self.keys.read().expect("key cache poisoned").get(access_key) {
+        if let Some(c) = self.access_keys.read().expect("key cache poisoned").get(access_key) {
             return Some(c.clone());
         }
         let found = self.store.credentials_blocking(access_key).ok().flatten()?;
-        self.keys.write().expect("key cache poisoned").insert(access_key.to_string(), found.clone());
+        self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), found.clone());
         Some(found)
     }
 }

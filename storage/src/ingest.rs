@@ -26,6 +26,9 @@ pub struct IngestOptions {
     pub max_size: u64,
     /// Encrypt the stored bytes under this data key (see `coffer_crypto::envelope`).
     pub seal: Option<Key256>,
+    /// When sealing, also hash the plaintext with SHA-256 (to check a signed payload hash);
+    /// unsealed bodies always have it, as their content address.
+    pub hash_plaintext: bool,
 }
 
 /// A body that has been fully received and made durable (if on disk) but not yet named by
@@ -37,6 +40,8 @@ pub struct Ingested {
     pub md5: [u8; 16],
     /// SHA-256 of the stored (possibly encrypted) bytes: the content address.
     pub sha256: Hash,
+    /// SHA-256 of the plaintext: the same as `sha256` unless sealed, and then only if asked.
+    pub plain_sha256: Option<Hash>,
     pub checksums: Vec<Checksum>,
     pub(crate) data: Staged,
 }
@@ -99,11 +104,11 @@ where
     hashes.update(&head);
     let (md5, sha256, checksums) = hashes.finish();
     match &opts.seal {
-        None => Ok(Ingested { size, md5, sha256, checksums, data: Staged::Inline(head.freeze()) }),
+        None => Ok(Ingested { size, md5, sha256, plain_sha256: Some(sha256), checksums, data: Staged::Inline(head.freeze()) }),
         Some(key) => {
             let sealed = Sealer::seal_all(key, &head);
-            let sha256 = Sha256::digest(&sealed).into();
-            Ok(Ingested { size, md5, sha256, checksums, data: Staged::Inline(sealed.into()) })
+            let stored_sha256 = Sha256::digest(&sealed).into();
+            Ok(Ingested { size, md5, sha256: stored_sha256, plain_sha256: Some(sha256), checksums, data: Staged::Inline(sealed.into()) })
         }
     }
 }
@@ -153,7 +158,8 @@ where
     });
     let algs = opts.checksums.clone();
     let sealer = opts.seal.as_ref().map(Sealer::new);
-    let write_worker = tokio::task::spawn_blocking(move || write_and_hash(out, write_rx, &algs, sealer));
+    let plain_hasher = (sealer.is_some() && opts.hash_plaintext).then(Sha256::new);
+    let write_worker = tokio::task::spawn_blocking(move || write_and_hash(out, write_rx, &algs, sealer, plain_hasher));
 
     let mut size = head.len() as u64;
     let mut failure = None;
@@ -203,8 +209,8 @@ where
     if let Some(f) = failure {
         return Err(f);
     }
-    let (sha256, checksums) = written?;
-    Ok(Ingested { size, md5: md5?, sha256, checksums, data: Staged::File(staging) })
+    let (sha256, plain_sha256, checksums) = written?;
+    Ok(Ingested { size, md5: md5?, sha256, plain_sha256, checksums, data: Staged::File(staging) })
 }
 
 /// Checksums the plaintext, encrypts it when a sealer is given, and writes and hashes what
@@ -214,7 +220,8 @@ fn write_and_hash(
     mut rx: tokio::sync::mpsc::Receiver<Feed>,
     algs: &[ChecksumAlgorithm],
     mut sealer: Option<Sealer>,
-) -> Result<(Hash, Vec<Checksum>)> {
+    mut plain_sha256: Option<Sha256>,
+) -> Result<(Hash, Option<Hash>, Vec<Checksum>)> {
     let mut sha256 = Sha256::new();
     let mut checksums: Vec<Checksummer> = algs.iter().map(|a| a.hasher()).collect();
     let mut store = |stored: &[u8]| -> io::Result<()> {
@@ -225,16 +232,25 @@ fn write_and_hash(
         for c in &mut checksums {
             c.update(chunk);
         }
+        if let Some(h) = &mut plain_sha256 {
+            h.update(chunk);
+        }
         match &mut sealer {
             Some(s) => s.update(chunk, &mut store),
             None => store(chunk),
         }
     })?;
+    let sealer_used = sealer.is_some();
     if let Some(s) = sealer {
         s.finish(&mut store)?;
     }
     out.finish()?;
-    Ok((sha256.finalize().into(), checksums.into_iter().map(|c| c.finish()).collect()))
+    let stored: Hash = sha256.finalize().into();
+    let plain = match (sealer_used, plain_sha256) {
+        (false, _) => Some(stored),
+        (true, h) => h.map(|h| h.finalize().into()),
+    };
+    Ok((stored, plain, checksums.into_iter().map(|c| c.finish()).collect()))
 }
 
 /// Like `ingest`, but always stages to a file however small the body, for bodies that must

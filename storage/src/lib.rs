@@ -101,7 +101,7 @@ pub(crate) mod testutil {
     }
 
     pub async fn put(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
-        let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None }).await?;
+        let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await?;
         let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await
     }

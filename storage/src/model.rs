@@ -363,6 +363,9 @@ pub struct CompletedUpload {
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<StoredChecksum>,
+    /// The object's encryption, for the response's SSE headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
 }
 
 #[derive(Clone, Debug, Default)]

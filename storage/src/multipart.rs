@@ -347,7 +347,7 @@ mod tests {
 
     async fn part(t: &TestStore, upload: &Upload, number: u32, data: &[u8]) -> Part {
         let algs = upload.checksum.map(|c| vec![c.algorithm]).unwrap_or_default();
-        let body = t.store.ingest_part(body(data), IngestOptions { checksums: algs, max_size: u64::MAX, seal: None }).await.unwrap();
+        let body = t.store.ingest_part(body(data), IngestOptions { checksums: algs, max_size: u64::MAX, seal: None, hash_plaintext: false }).await.unwrap();
         t.store.put_part(upload, number, body).await.unwrap()
     }
 

@@ -433,7 +433,7 @@ mod tests {
         let t = store().await;
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         let first = put(&t, &b, "k", b"v1").await.unwrap();
-        let ingest = |d: &'static [u8]| t.store.ingest(body(d), IngestOptions { checksums: vec![], max_size: 100, seal: None });
+        let ingest = |d: &'static [u8]| t.store.ingest(body(d), IngestOptions { checksums: vec![], max_size: 100, seal: None, hash_plaintext: false });
         let new = || NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
         let none_match = WriteConditions { if_none_match: Some("*".into()), if_match: None };
         let err = t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), none_match).await.unwrap_err();
@@ -442,7 +442,7 @@ mod tests {
         assert!(matches!(t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), wrong).await, Err(StorageError::PreconditionFailed)));
         let right = WriteConditions { if_none_match: Some("\"other\"".into()), if_match: Some(format!("\"{}\"", first.etag)) };
         t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), right).await.unwrap();
-        let too_big = t.store.ingest(body(&[0u8; 200]), IngestOptions { checksums: vec![], max_size: 100, seal: None }).await;
+        let too_big = t.store.ingest(body(&[0u8; 200]), IngestOptions { checksums: vec![], max_size: 100, seal: None, hash_plaintext: false }).await;
         assert!(matches!(too_big, Err(StorageError::TooLarge(100))));
     }
 
@@ -452,7 +452,7 @@ mod tests {
         let data = vec![7u8; 200_000];
         let mut chunks: Vec<std::io::Result<bytes::Bytes>> = data.chunks(65536).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
         chunks.push(Err(std::io::Error::other("client went away")));
-        let err = t.store.ingest(futures::stream::iter(chunks), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None }).await;
+        let err = t.store.ingest(futures::stream::iter(chunks), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await;
         assert!(matches!(err, Err(StorageError::Body(_))));
         let staged = std::fs::read_dir(t.store.root().join("tmp")).unwrap().count();
         assert_eq!(staged, 0);

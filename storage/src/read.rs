@@ -182,7 +182,7 @@ mod tests {
     use futures::StreamExt;
 
     async fn put_sealed(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8], seal: &Key256) -> (ObjectRecord, Body) {
-        let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: Some(seal.clone()) };
+        let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: Some(seal.clone()), hash_plaintext: false };
         let ingested = t.store.ingest(body(data), opts).await.unwrap();
         let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await.unwrap();

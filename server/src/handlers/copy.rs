@@ -1,13 +1,16 @@
 //! CopyObject: a new version that shares the source's stored bytes (no data is copied), with
-//! COPY or REPLACE metadata and the x-amz-copy-source-if-* conditions.
+//! COPY or REPLACE metadata and the x-amz-copy-source-if-* conditions. When either side is
+//! encrypted the bytes are streamed through: opened with the source's key, sealed with the
+//! destination's.
 
 use crate::copy_source::{load_source, SourceObject};
 use crate::ctx::Ctx;
 use crate::error::{S3Error, S3Result};
-use crate::handlers::put::write_conditions;
+use crate::handlers::put::{ingest_options, write_conditions};
 use crate::object_headers::{meta_from_request, quoted_etag};
 use crate::xml::{self, timestamp};
 use actix_web::HttpResponse;
+use coffer_auth::Payload;
 use coffer_storage::{NewObject, Permission, Versioning, NULL_VERSION};
 use serde::Serialize;
 
@@ -23,7 +26,9 @@ struct CopyObjectResult {
 
 pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let dest = ctx.bucket_for(bucket_name, Permission::Write).await?;
-    let SourceObject { source, bucket: src_bucket, record: src, .. } = load_source(ctx).await?;
+    let SourceObject { source, bucket: src_bucket, record: src, body: src_body } = load_source(ctx).await?;
+    let unsealing = crate::sse::for_read(ctx.state, src.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::COPY_SOURCE_CUSTOMER)?;
+    let sealing = crate::sse::for_write(ctx.state, dest.id, ctx.req.headers()).await?;
 
     let replace = match ctx.header("x-amz-metadata-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => false,
@@ -32,7 +37,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     };
     let same_object = dest.id == src_bucket.id && key == source.key;
     let changes_class = ctx.header("x-amz-storage-class").is_some();
-    if same_object && !replace && !changes_class {
+    let changes_encryption = crate::sse::asks_for_encryption(ctx.req.headers());
+    if same_object && !replace && !changes_class && !changes_encryption {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
@@ -51,10 +57,28 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         Some(_) => return Err(S3Error::invalid_argument("Unknown tagging directive.").with("ArgumentName", "x-amz-tagging-directive")),
     };
 
+    meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
+
     let new = NewObject { key: key.to_string(), owner_id, meta };
-    let record = ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?;
+    let record = match (&unsealing.key, &sealing) {
+        (None, None) => ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?,
+        _ => {
+            let plain = ctx.state.store.read_body(&src_body, 0, src.size, unsealing.key.as_ref());
+            let mut ingested = ctx.state.store.ingest(plain, ingest_options(&Payload::Unsigned, Vec::new(), sealing.as_ref())).await?;
+            if ingested.size != src.size {
+                return Err(S3Error::internal(format!("copy source yielded {} of {} bytes", ingested.size, src.size)));
+            }
+            if let Some(s) = &sealing {
+                ingested.md5 = s.etag_md5(ingested.md5);
+            }
+            ctx.state.store.put_object(&dest, new, ingested, write_conditions(ctx)).await?
+        }
+    };
 
     let mut resp = HttpResponse::Ok();
+    if let Some(s) = &sealing {
+        s.headers(&mut resp);
+    }
     if src.version_id != NULL_VERSION || src_bucket.versioning != Versioning::Unversioned {
         resp.insert_header(("x-amz-copy-source-version-id", src.version_id.clone()));
     }

@@ -82,6 +82,8 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
             .with_header("x-amz-version-id", record.version_id.clone())
             .with_header("Last-Modified", crate::object_headers::http_date(record.modified_ms)));
     }
+    crate::sse::refuse_on_read(ctx.req.headers())?;
+    let unsealing = crate::sse::for_read(ctx.state, record.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::CUSTOMER)?;
     let part = match ctx.query.get("partNumber") {
         Some(raw) => Some(select_part(ctx, bucket.id, &record, raw).await?),
         None => None,
@@ -108,6 +110,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     if let Some(p) = &part {
         part_headers(&mut resp, &record, p, ctx.checksum_mode());
     }
+    crate::sse::response_headers(&mut resp, record.meta.encryption.as_ref(), unsealing.customer_md5.as_deref());
     let (offset, len) = match range {
         Some(r) => {
             resp.status(StatusCode::PARTIAL_CONTENT);
@@ -119,6 +122,6 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     if head {
         return Ok(resp.body(SizedStream::new(len, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())));
     }
-    let stream = ctx.state.store.read_body(&body, offset, len, None);
+    let stream = ctx.state.store.read_body(&body, offset, len, unsealing.key.as_ref());
     Ok(resp.body(SizedStream::new(len, stream)))
 }

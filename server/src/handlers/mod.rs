@@ -7,6 +7,7 @@ pub mod bucket;
 pub mod copy;
 pub mod cors;
 pub mod delete;
+pub mod encryption;
 pub mod get;
 pub mod list;
 pub mod multipart;

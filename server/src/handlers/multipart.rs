@@ -8,14 +8,17 @@ use crate::copy_source::{copy_range, load_source};
 use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::handlers::bucket::Owner;
-use crate::handlers::put::{check_payload_hash, check_sha256, content_md5, declared_length, write_conditions, MAX_PUT_SIZE};
+use crate::handlers::put::{
+    check_ingested_sha256, check_payload_hash, content_md5, declared_length, ingest_options, write_conditions, MAX_PUT_SIZE,
+};
+use crate::sse::Sealing;
 use crate::object_headers::{meta_from_request, quoted_etag};
 use crate::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use coffer_auth::Payload;
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
 use coffer_storage::{
-    ChecksumType, CompletePart, CompleteRequest, IngestOptions, Ingested, Part, Permission, StorageError, Upload, UploadChecksum,
+    ChecksumType, CompletePart, CompleteRequest, Ingested, Part, Permission, StorageError, Upload, UploadChecksum,
     UploadListItem, UploadListParams, User, Versioning, NULL_VERSION,
 };
 use serde::{Deserialize, Serialize};
@@ -112,9 +115,15 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str
     let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &bucket, ctx.req.headers(), ctx.writer_id()).await?;
     meta.acl = acl;
     let checksum = requested_checksum(ctx)?;
+    // The upload's data key is made now and wrapped in its metadata; every part uses it.
+    let sealing = crate::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
+    meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
     let upload = ctx.state.store.create_upload(bucket.id, key, &owner_id, meta, checksum).await?;
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, checksum);
+    if let Some(s) = &sealing {
+        s.headers(&mut resp);
+    }
     let body =
         InitiateMultipartUploadResult { xmlns: S3_NAMESPACE, bucket: bucket.name, key: key.to_string(), upload_id: upload.upload_id };
     Ok(resp.content_type("application/xml").body(xml::render("InitiateMultipartUploadResult", &body)?))
@@ -137,9 +146,14 @@ fn part_algorithms(requested: &ChecksumRequest, upload: &Upload) -> Vec<Checksum
     algs
 }
 
-/// Receives a part's body and checks every digest the client sent with it (declared length,
-/// payload SHA-256, Content-MD5, flexible checksum), as PutObject does.
-async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> S3Result<(Ingested, Option<Checksum>)> {
+/// Receives a part's body (sealed as the upload says) and checks every digest the client sent
+/// with it (declared length, payload SHA-256, Content-MD5, flexible checksum), as PutObject does.
+async fn receive_part(
+    ctx: &Ctx<'_>,
+    upload: &Upload,
+    sealing: Option<&Sealing>,
+    payload: web::Payload,
+) -> S3Result<(Ingested, Option<Checksum>)> {
     let length = declared_length(ctx.req.headers(), &ctx.payload)?;
     if let Some(l) = length.filter(|l| *l > MAX_PUT_SIZE) {
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
@@ -152,27 +166,34 @@ async fn receive_part(ctx: &Ctx<'_>, upload: &Upload, payload: web::Payload) -> 
     let requested = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let body = request_body(payload, &ctx.payload);
-    let opts = IngestOptions { checksums: part_algorithms(&requested, upload), max_size: MAX_PUT_SIZE, seal: None };
-    let ingested = ctx.state.store.ingest_part(body.stream, opts).await?;
+    let opts = ingest_options(&ctx.payload, part_algorithms(&requested, upload), sealing);
+    let mut ingested = ctx.state.store.ingest_part(body.stream, opts).await?;
     if length.is_some_and(|l| l != ingested.size) {
         return Err(S3Error::new(ErrorCode::IncompleteBody));
     }
-    check_sha256(&ctx.payload, &ingested.sha256)?;
+    check_ingested_sha256(&ctx.payload, &ingested)?;
     if md5.is_some_and(|m| m != ingested.md5) {
         return Err(S3Error::new(ErrorCode::BadDigest));
     }
     let trailers = body.trailers.map(|t| t.get()).unwrap_or_default();
     let sent = requested.verify(&ingested, &trailers)?;
+    if let Some(s) = sealing {
+        ingested.md5 = s.etag_md5(ingested.md5);
+    }
     Ok((ingested, sent))
 }
 
 pub async fn upload_part(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
     let upload = target_upload(ctx, bucket_name, key).await?;
-    let (ingested, sent) = receive_part(ctx, &upload, payload).await?;
+    let sealing = crate::sse::for_upload(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?;
+    let (ingested, sent) = receive_part(ctx, &upload, sealing.as_ref(), payload).await?;
     let part = ctx.state.store.put_part(&upload, number, ingested).await?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header(("ETag", quoted_etag(&part.etag)));
+    if let Some(s) = &sealing {
+        s.headers(&mut resp);
+    }
     // The upload's own checksum of the part, else the one the client sent.
     let echoed = match (upload.checksum, &part.checksum) {
         (Some(u), Some(value)) => Some((u.algorithm.header_name(), value.clone())),
@@ -199,22 +220,32 @@ struct CopyPartResult {
 pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
     let upload = target_upload(ctx, bucket_name, key).await?;
+    let sealing = crate::sse::for_upload(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?;
     let src = load_source(ctx).await?;
+    let unsealing =
+        crate::sse::for_read(ctx.state, src.record.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::COPY_SOURCE_CUSTOMER)?;
     let (offset, len) = copy_range(ctx.header("x-amz-copy-source-range"), src.record.size)?;
     if len > MAX_PUT_SIZE {
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
             .with("ProposedSize", len.to_string())
             .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
-    let bytes = ctx.state.store.read_body(&src.body, offset, len, None);
-    let opts = IngestOptions { checksums: upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default(), max_size: MAX_PUT_SIZE, seal: None };
-    let ingested = ctx.state.store.ingest_part(bytes, opts).await?;
+    let bytes = ctx.state.store.read_body(&src.body, offset, len, unsealing.key.as_ref());
+    let checksums = upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default();
+    let opts = ingest_options(&Payload::Unsigned, checksums, sealing.as_ref());
+    let mut ingested = ctx.state.store.ingest_part(bytes, opts).await?;
     if ingested.size != len {
         return Err(S3Error::internal(format!("copy source yielded {} of {len} bytes", ingested.size)));
+    }
+    if let Some(s) = &sealing {
+        ingested.md5 = s.etag_md5(ingested.md5);
     }
     let part = ctx.state.store.put_part(&upload, number, ingested).await?;
 
     let mut resp = HttpResponse::Ok();
+    if let Some(s) = &sealing {
+        s.headers(&mut resp);
+    }
     if src.record.version_id != NULL_VERSION || src.bucket.versioning != Versioning::Unversioned {
         resp.insert_header(("x-amz-copy-source-version-id", src.record.version_id.clone()));
     }
@@ -323,6 +354,8 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
     if done.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", done.version_id.clone()));
     }
+    let customer_md5 = crate::sse::customer_key(ctx.req.headers(), ctx.state)?.map(|c| c.key_md5);
+    crate::sse::response_headers(&mut resp, done.encryption.as_ref(), customer_md5.as_deref());
     let checksum = done.checksum.as_ref();
     let body = CompleteMultipartUploadResult {
         xmlns: S3_NAMESPACE,

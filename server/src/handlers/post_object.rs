@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use coffer_auth::{verify_post_policy, PostSignature};
-use coffer_storage::{IngestOptions, NewObject, Permission, User, WriteConditions};
+use coffer_storage::{NewObject, Permission, User, WriteConditions};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -119,10 +119,9 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     let bucket = form_ctx.bucket_for(&bucket.name, Permission::Write).await?;
 
     let headers = fields_as_headers(&fields);
-    if headers.keys().any(|h| h.as_str().starts_with("x-amz-server-side-encryption")) {
-        return Err(S3Error::new(ErrorCode::NotImplemented).with_message("Server-side encryption is not implemented by Coffer yet; nothing was stored."));
-    }
     let mut meta = meta_from_request(&headers)?;
+    let sealing = crate::sse::for_write(ctx.state, bucket.id, &headers).await?;
+    meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
     if let Some(tagging) = fields.get("tagging") {
         meta.tags = xml::parse::<crate::tags::Tagging>(tagging.as_bytes())?.into_pairs()?;
     }
@@ -136,7 +135,8 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), f)),
         }
     });
-    let ingested = ctx.state.store.ingest(Box::pin(body), IngestOptions { checksums: vec![], max_size: crate::handlers::put::MAX_PUT_SIZE, seal: None }).await?;
+    let opts = crate::handlers::put::ingest_options(&coffer_auth::Payload::Unsigned, vec![], sealing.as_ref());
+    let mut ingested = ctx.state.store.ingest(Box::pin(body), opts).await?;
     if let Some((lo, hi)) = policy.as_ref().and_then(|p| p.length_range()) {
         if ingested.size < lo {
             return Err(S3Error::custom("EntityTooSmall", StatusCode::BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed size"));
@@ -145,22 +145,31 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
             return Err(S3Error::new(ErrorCode::EntityTooLarge));
         }
     }
+    if let Some(s) = &sealing {
+        ingested.md5 = s.etag_md5(ingested.md5);
+    }
     let record = ctx.state.store.put_object(&bucket, NewObject { key: key.clone(), owner_id, meta }, ingested, WriteConditions::default()).await?;
     let etag = quoted_etag(&record.etag);
+    let resp = |mut b: actix_web::HttpResponseBuilder| {
+        if let Some(s) = &sealing {
+            s.headers(&mut b);
+        }
+        b
+    };
 
     if let Some(target) = fields.get("success_action_redirect").or_else(|| fields.get("redirect")).filter(|t| !t.is_empty()) {
         let sep = if target.contains('?') { '&' } else { '?' };
         let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
         let location = format!("{target}{sep}bucket={}&key={}&etag={}", enc(bucket_name), enc(&key), enc(&etag));
-        return Ok(HttpResponse::SeeOther().insert_header(("Location", location)).insert_header(("ETag", etag)).finish());
+        return Ok(resp(HttpResponse::SeeOther()).insert_header(("Location", location)).insert_header(("ETag", etag)).finish());
     }
     let location = format!("/{bucket_name}/{key}");
     match fields.get("success_action_status").map(String::as_str) {
-        Some("200") => Ok(HttpResponse::Ok().insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
+        Some("200") => Ok(resp(HttpResponse::Ok()).insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
         Some("201") => {
             let body = xml::render("PostResponse", &PostResponse { location: location.clone(), bucket: bucket_name.to_string(), key, etag: etag.clone() })?;
-            Ok(HttpResponse::Created().insert_header(("ETag", etag)).insert_header(("Location", location)).content_type("application/xml").body(body))
+            Ok(resp(HttpResponse::Created()).insert_header(("ETag", etag)).insert_header(("Location", location)).content_type("application/xml").body(body))
         }
-        _ => Ok(HttpResponse::NoContent().insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
+        _ => Ok(resp(HttpResponse::NoContent()).insert_header(("ETag", etag)).insert_header(("Location", location)).finish()),
     }
 }

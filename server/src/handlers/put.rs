@@ -10,7 +10,9 @@ use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpResponse};
 use base64::Engine;
 use coffer_auth::Payload;
-use coffer_storage::{IngestOptions, NewObject, Permission, StoredChecksum, WriteConditions, NULL_VERSION};
+use crate::sse::Sealing;
+use coffer_crypto::checksum::ChecksumAlgorithm;
+use coffer_storage::{IngestOptions, Ingested, NewObject, Permission, StoredChecksum, WriteConditions, NULL_VERSION};
 use sha2::{Digest, Sha256};
 
 /// Largest single PUT S3 accepts: 5 GiB.
@@ -34,6 +36,26 @@ pub fn check_sha256(payload: &Payload, actual: &[u8; 32]) -> S3Result<()> {
             .with("ClientComputedContentSHA256", hex::encode(expected))
             .with("S3ComputedContentSHA256", hex::encode(actual))),
         _ => Ok(()),
+    }
+}
+
+/// `check_sha256` for an ingested body: its plaintext hash (a sealed body hashes otherwise).
+pub fn check_ingested_sha256(payload: &Payload, ingested: &Ingested) -> S3Result<()> {
+    match (payload, &ingested.plain_sha256) {
+        (Payload::Sha256(_), Some(actual)) => check_sha256(payload, actual),
+        (Payload::Sha256(_), None) => Err(S3Error::internal("a signed payload was ingested without its plaintext hash")),
+        _ => Ok(()),
+    }
+}
+
+/// Ingest options for an object or part body: the checksums to compute, the size limit, and
+/// the data key to seal it under (hashing the plaintext too when a signed hash must match).
+pub fn ingest_options(payload: &Payload, checksums: Vec<ChecksumAlgorithm>, seal: Option<&Sealing>) -> IngestOptions {
+    IngestOptions {
+        checksums,
+        max_size: MAX_PUT_SIZE,
+        seal: seal.map(|s| s.key.clone()),
+        hash_plaintext: matches!(payload, Payload::Sha256(_)),
     }
 }
 
@@ -90,23 +112,28 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);
+    let sealing = crate::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
+    meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
 
     let body = request_body(payload, &ctx.payload);
-    let opts = IngestOptions { checksums: checksums.algorithms.clone(), max_size: MAX_PUT_SIZE, seal: None };
-    let ingested = ctx.state.store.ingest(body.stream, opts).await?;
+    let opts = ingest_options(&ctx.payload, checksums.algorithms.clone(), sealing.as_ref());
+    let mut ingested = ctx.state.store.ingest(body.stream, opts).await?;
 
     if let Some(expected) = length {
         if ingested.size != expected {
             return Err(S3Error::new(ErrorCode::IncompleteBody));
         }
     }
-    check_sha256(&ctx.payload, &ingested.sha256)?;
+    check_ingested_sha256(&ctx.payload, &ingested)?;
     if md5.is_some_and(|m| m != ingested.md5) {
         return Err(S3Error::new(ErrorCode::BadDigest));
     }
     let trailers = body.trailers.map(|t| t.get()).unwrap_or_default();
     let checksum = checksums.verify(&ingested, &trailers)?;
     meta.checksum = checksum.as_ref().map(StoredChecksum::from);
+    if let Some(s) = &sealing {
+        ingested.md5 = s.etag_md5(ingested.md5);
+    }
 
     let new = NewObject { key: key.to_string(), owner_id, meta };
     let record = ctx.state.store.put_object(&bucket, new, ingested, conditions).await.map_err(|e| match e {
@@ -121,6 +148,9 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     }
     if let Some(c) = checksum {
         resp.insert_header((c.algorithm.header_name(), c.to_base64()));
+    }
+    if let Some(s) = &sealing {
+        s.headers(&mut resp);
     }
     Ok(resp.finish())
 }

@@ -45,6 +45,7 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
 
     let mut meta = upload.meta.clone();
     meta.checksum = checksum.clone();
+    let encryption = meta.encryption.clone();
     let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta };
     let record = insert_version(c, bucket_id, &new, size, &etag, &Body::Blobs(segments), &req.conditions)?;
     c.prepare_cached("UPDATE objects SET parts = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?.execute(params![
@@ -55,7 +56,7 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     ])?;
     // The object now holds its own reference to each chosen blob; the parts' go, unused ones with them.
     drop_upload(c, seq)?;
-    let result = CompletedUpload { etag, version_id: record.version_id, size, checksum };
+    let result = CompletedUpload { etag, version_id: record.version_id, size, checksum, encryption };
     remember(c, bucket_id, key, upload_id, &result)?;
     Ok(result)
 }
