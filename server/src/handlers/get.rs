@@ -9,6 +9,7 @@ use crate::range::{self, ByteRange};
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder};
+use futures::StreamExt;
 use coffer_storage::{ObjectRecord, Permission, StorageError, Versioning};
 
 /// What ?partNumber selects: one part of an object completed from parts, or a whole object
@@ -122,6 +123,13 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     if head {
         return Ok(resp.body(SizedStream::new(len, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())));
     }
-    let stream = ctx.state.store.read_body(&body, offset, len, unsealing.key.as_ref());
-    Ok(resp.body(SizedStream::new(len, stream)))
+    let mut stream = ctx.state.store.read_body(&body, offset, len, unsealing.key.as_ref());
+    // The first chunk is read before the status goes out, so a body that cannot be read at
+    // all (a missing blob, a package failing authentication) is an error response, not a 200
+    // cut short.
+    let first = match stream.next().await {
+        Some(Err(e)) => return Err(S3Error::internal(format!("reading {key}: {e}"))),
+        first => first,
+    };
+    Ok(resp.body(SizedStream::new(len, futures::stream::iter(first).chain(stream))))
 }
