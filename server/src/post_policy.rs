@@ -91,14 +91,13 @@ impl PostPolicy {
                 }
                 Condition::StartsWith(name, prefix) => {
                     covered.push(name.clone());
-                    // Content-Type may list several types; each must start with the prefix.
-                    let ok = value(name).is_some_and(|v| {
-                        if name == "content-type" {
-                            v.split(',').all(|t| t.trim().starts_with(prefix.as_str()))
-                        } else {
-                            v.starts_with(prefix.as_str())
-                        }
-                    });
+                    // Content-Type may list several types; each must start with the prefix. An
+                    // absent field is empty, so an empty prefix allows leaving it out.
+                    let ok = match value(name) {
+                        Some(v) if name == "content-type" => v.split(',').all(|t| t.trim().starts_with(prefix.as_str())),
+                        Some(v) => v.starts_with(prefix.as_str()),
+                        None => prefix.is_empty(),
+                    };
                     if !ok {
                         return Err(denied(format!("Policy Condition failed: [\"starts-with\", \"${name}\", \"{prefix}\"]")));
                     }
@@ -108,7 +107,12 @@ impl PostPolicy {
         }
         let extra: Vec<&String> = fields
             .keys()
-            .filter(|k| !EXEMPT.contains(&k.as_str()) && !k.starts_with("x-ignore-") && !covered.contains(k))
+            .filter(|k| {
+                !EXEMPT.contains(&k.as_str())
+                    && !k.starts_with("x-ignore-")
+                    && !k.starts_with("x-amz-checksum-")
+                    && !covered.contains(k)
+            })
             .collect();
         if let Some(k) = extra.first() {
             return Err(denied(format!("Extra input fields: {k}")));
@@ -141,6 +145,11 @@ mod tests {
     #[test]
     fn conditions() {
         let p = policy(r#"[{"bucket":"b"},["starts-with","$key","up/"],{"acl":"private"},["content-length-range",0,1024]]"#);
+        let open = policy(r#"[{"bucket":"b"},["starts-with","$key",""],["starts-with","$x-amz-server-side-encryption",""]]"#);
+        assert!(open.check(&fields(&[("key", "k")]), "b").is_ok(), "an empty prefix allows an absent field");
+        let strict = policy(r#"[{"bucket":"b"},["starts-with","$key",""],["starts-with","$x-amz-meta-a","x"]]"#);
+        assert!(strict.check(&fields(&[("key", "k")]), "b").is_err(), "a non-empty prefix needs the field");
+        assert!(open.check(&fields(&[("key", "k"), ("x-amz-checksum-sha256", "AA==")]), "b").is_ok(), "checksum fields need no condition");
         assert!(p.check(&fields(&[("key", "up/a.txt"), ("acl", "private")]), "b").is_ok());
         assert_eq!(p.check(&fields(&[("key", "down/a.txt"), ("acl", "private")]), "b").unwrap_err().code, "AccessDenied");
         assert!(p.check(&fields(&[("key", "up/a"), ("acl", "private")]), "other").is_err());

@@ -83,12 +83,12 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
             .with_header("x-amz-version-id", record.version_id.clone())
             .with_header("Last-Modified", crate::object_headers::http_date(record.modified_ms)));
     }
-    crate::sse::refuse_on_read(ctx.req.headers())?;
-    let unsealing = crate::sse::for_read(ctx.state, record.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::CUSTOMER)?;
     let part = match ctx.query.get("partNumber") {
         Some(raw) => Some(select_part(ctx, bucket.id, &record, raw).await?),
         None => None,
     };
+    crate::sse::refuse_on_read(ctx.req.headers())?;
+    let unsealing = crate::sse::for_read(ctx.state, record.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::CUSTOMER)?;
 
     if let Err(e) = Preconditions::from_headers(ctx.req.headers(), "").check(&record.etag, record.modified_ms, ErrorCode::NotModified) {
         if e.status == StatusCode::NOT_MODIFIED {

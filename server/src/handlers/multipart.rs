@@ -339,6 +339,11 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
                 .map_err(|_| S3Error::invalid_argument("Invalid x-amz-mp-object-size").with("ArgumentName", "x-amz-mp-object-size"))
         })
         .transpose()?;
+    // An SSE-C key sent along must be the upload's (a completed upload has nothing left to check).
+    let customer_md5 = match ctx.state.store.upload(bucket.id, key, upload_id).await {
+        Ok(upload) => crate::sse::check_complete_key(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?,
+        Err(_) => None,
+    };
     let request = CompleteRequest {
         parts: completed_parts(ctx, payload).await?,
         min_part_size: MIN_PART_SIZE,
@@ -354,7 +359,6 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
     if done.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", done.version_id.clone()));
     }
-    let customer_md5 = crate::sse::customer_key(ctx.req.headers(), ctx.state)?.map(|c| c.key_md5);
     crate::sse::response_headers(&mut resp, done.encryption.as_ref(), customer_md5.as_deref());
     let checksum = done.checksum.as_ref();
     let body = CompleteMultipartUploadResult {

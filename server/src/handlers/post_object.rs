@@ -43,7 +43,7 @@ fn fields_as_headers(fields: &HashMap<String, String>) -> HeaderMap {
             "acl" => "x-amz-acl",
             "tagging" => continue,
             n if n.starts_with("x-amz-meta-") || n == "x-amz-storage-class" || n == "x-amz-website-redirect-location" => n,
-            n if n.starts_with("x-amz-server-side-encryption") => n,
+            n if n.starts_with("x-amz-server-side-encryption") || n.starts_with("x-amz-checksum-") => n,
             _ => continue,
         };
         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(header.as_bytes()), HeaderValue::from_str(value)) {
@@ -135,8 +135,10 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), f)),
         }
     });
-    let opts = crate::handlers::put::ingest_options(&coffer_auth::Payload::Unsigned, vec![], sealing.as_ref());
+    let checksums = crate::checksums::ChecksumRequest::from_headers(&headers)?;
+    let opts = crate::handlers::put::ingest_options(&coffer_auth::Payload::Unsigned, checksums.algorithms.clone(), sealing.as_ref());
     let mut ingested = ctx.state.store.ingest(Box::pin(body), opts).await?;
+    meta.checksum = checksums.verify(&ingested, &[])?.as_ref().map(coffer_storage::StoredChecksum::from);
     if let Some((lo, hi)) = policy.as_ref().and_then(|p| p.length_range()) {
         if ingested.size < lo {
             return Err(S3Error::custom("EntityTooSmall", StatusCode::BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed size"));

@@ -6,7 +6,7 @@ mod keys;
 mod request;
 
 pub use keys::{Keys, Mode};
-pub use request::{CustomerHeaders, CustomerKey, COPY_SOURCE_CUSTOMER, CUSTOMER};
+pub use request::{CustomerHeaders, COPY_SOURCE_CUSTOMER, CUSTOMER};
 
 use crate::error::{S3Error, S3Result};
 use crate::state::AppState;
@@ -108,21 +108,34 @@ pub fn for_read(state: &AppState, encryption: Option<&Encryption>, headers: &Hea
 /// How a part of an upload created with `encryption` is sealed: under the upload's data key,
 /// which for SSE-C needs the customer's key again with every part.
 pub fn for_upload(state: &AppState, encryption: Option<&Encryption>, headers: &HeaderMap) -> S3Result<Option<Sealing>> {
-    let unsealing = for_read(state, encryption, headers, &CUSTOMER)?;
+    let unsealing = for_read(state, encryption, headers, &CUSTOMER).map_err(upload_key_mismatch)?;
     Ok(match (unsealing.key, encryption) {
         (Some(key), Some(enc)) => Some(Sealing { key, encryption: enc.clone(), customer_md5: unsealing.customer_md5 }),
         _ => None,
     })
 }
 
+/// Within an upload, a customer key other than the one it was created with is a bad argument
+/// (400), not a denied read.
+fn upload_key_mismatch(e: S3Error) -> S3Error {
+    if e.status == actix_web::http::StatusCode::FORBIDDEN {
+        S3Error::invalid_argument("The SSE-C key does not match the key the multipart upload was created with.")
+    } else {
+        e
+    }
+}
+
+/// Checks the SSE-C key a CompleteMultipartUpload carries, if any, against the upload's.
+pub fn check_complete_key(state: &AppState, encryption: Option<&Encryption>, headers: &HeaderMap) -> S3Result<Option<String>> {
+    if !request::has_customer_headers(headers, &CUSTOMER) {
+        return Ok(None);
+    }
+    Ok(for_upload(state, encryption, headers)?.and_then(|s| s.customer_md5))
+}
+
 /// Whether a request names an encryption of its own (SSE-S3, SSE-KMS or SSE-C headers).
 pub fn asks_for_encryption(headers: &HeaderMap) -> bool {
     headers.contains_key(request::SSE) || request::has_customer_headers(headers, &CUSTOMER)
-}
-
-/// The SSE-C key a request carries for its object, if any.
-pub fn customer_key(headers: &HeaderMap, state: &AppState) -> S3Result<Option<CustomerKey>> {
-    request::customer_key(headers, &CUSTOMER, state.sse_c_allowed())
 }
 
 /// GET and HEAD refuse SSE-S3/KMS request headers, as S3 does.
