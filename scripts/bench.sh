@@ -4,7 +4,9 @@
 # Builds coffer (release) and the shared load generator s3bench (../shared/tools/s3bench,
 # or $S3BENCH_DIR, built into its own target dir), measures the disk's fsynced write speed,
 # starts coffer on a free port with a fresh data dir on the repo's disk (never tmpfs), and runs:
-#   put 4KiB c=16, get 4KiB c=16, put 64MiB c=2, get 64MiB c=2, list of 10000 keys c=4
+#   put 4KiB c=16, get 4KiB c=16, put 64MiB c=2, get 64MiB c=2, list of 10000 keys c=4,
+#   and put/get 64MiB c=2 again into a bucket whose default encryption is SSE-S3 (needs boto3
+#   in the test virtualenv, $COFFER_VENV or ./.venv; skipped without it)
 # Prints a compact table, the server's peak RSS (VmHWM) and the raw JSON lines' path.
 # Exits 1 if any run reported errors.
 #
@@ -130,6 +132,24 @@ run "put 64MiB c=2"  --op put  --size 64MiB --concurrency 2
 run "get 64MiB c=2"  --op get  --size 64MiB --concurrency 2
 run "list 10k c=4"   --op list --size 4KiB  --concurrency 4 --keys 10000
 
+# SSE-S3: s3bench sends no SSE headers, so the bucket's default encryption does it.
+VENV_PY="${COFFER_VENV:-$REPO/.venv}/bin/python"
+if [[ -x $VENV_PY ]] && "$VENV_PY" -c 'import boto3' 2>/dev/null; then
+    "$VENV_PY" - "$ENDPOINT" <<'PY'
+import sys, boto3, os
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id=os.environ["COFFER_ROOT_ACCESS_KEY"], aws_secret_access_key=os.environ["COFFER_ROOT_SECRET_KEY"])
+s3.create_bucket(Bucket="bench-sse")
+s3.put_bucket_encryption(Bucket="bench-sse", ServerSideEncryptionConfiguration={
+    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+PY
+    BUCKET=bench-sse
+    run "put 64MiB SSE-S3 c=2" --op put --size 64MiB --concurrency 2
+    run "get 64MiB SSE-S3 c=2" --op get --size 64MiB --concurrency 2
+else
+    log "no boto3 in $VENV_PY: skipping the SSE-S3 runs (./scripts/test.sh creates the virtualenv)"
+fi
+
 HWM="$(awk '/^VmHWM/ {print $2 " " $3}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?")"
 alive=yes
 kill -0 "$SERVER_PID" 2>/dev/null || alive="NO (crashed)"
@@ -148,14 +168,14 @@ else:
 print()
 print(f"coffer bench  duration={duration}  cores={cores}  fs={fs}")
 print(f"disk seq write: {disk}   4KiB fsync'd creates: {creates}/s")
-hdr = f"{'test':<15}{'ops':>8}{'ops/s':>10}{'MiB/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'srv ms/op':>10}{'srv cpu%':>9}"
+hdr = f"{'test':<21}{'ops':>8}{'ops/s':>10}{'MiB/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'srv ms/op':>10}{'srv cpu%':>9}"
 print(hdr)
 print("-" * len(hdr))
 notes = []
 for r in rows:
     label = r.get("label", "?")
     if "fatal" in r:
-        print(f"{label:<15}  FATAL: {r['fatal']}")
+        print(f"{label:<21}  FATAL: {r['fatal']}")
         continue
     lat = r.get("lat_ms") or {}
     ops = r.get("ops", 0) or 0
@@ -165,7 +185,7 @@ for r in rows:
     errs = r.get("errors_all", r.get("errors", 0))
     p50 = f"{lat['p50']:.2f}" if lat.get("p50") is not None else "-"
     p99 = f"{lat['p99']:.2f}" if lat.get("p99") is not None else "-"
-    print(f"{label:<15}{ops:>8}{r.get('ops_per_s', 0):>10.1f}{r.get('mib_per_s', 0):>9.1f}"
+    print(f"{label:<21}{ops:>8}{r.get('ops_per_s', 0):>10.1f}{r.get('mib_per_s', 0):>9.1f}"
           f"{p50:>9}{p99:>9}{errs:>7}{srv_ms:>10}{srv_pct:>9}")
     if r.get("list"):
         l = r["list"]
