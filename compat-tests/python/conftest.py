@@ -95,6 +95,11 @@ def http_bucket(http_server):
 
 
 @pytest.fixture
+def https_bucket(https_server):
+    yield from _fresh_bucket(https_server)
+
+
+@pytest.fixture
 def second_http_bucket(http_server):
     """Another fresh bucket on the HTTP server, for tests that need two."""
     yield from _fresh_bucket(http_server)

@@ -236,7 +236,9 @@ def _ssl_context(ca_bundle: Path | None):
     return ssl.create_default_context(cafile=str(ca_bundle))
 
 
-def start_server(tmp_root: Path, scheme: str) -> CofferServer:
+def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = ()) -> CofferServer:
+    """Start `coffer serve` over `scheme` in a new data dir under tmp_root; `extra_args` go to
+    `serve` (e.g. "--sse-c-allow-http")."""
     binary = coffer_binary()
     if not binary.is_file():
         pytest.exit(
@@ -253,6 +255,7 @@ def start_server(tmp_root: Path, scheme: str) -> CofferServer:
     if scheme == "https":
         ca_bundle, cert, key = make_tls_material(base)
         args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+    args += list(extra_args)
     env = dict(os.environ)
     env["COFFER_ROOT_ACCESS_KEY"] = ROOT_ACCESS_KEY
     env["COFFER_ROOT_SECRET_KEY"] = ROOT_SECRET_KEY
@@ -361,6 +364,29 @@ def create_user(server: CofferServer, prefix: str = "user") -> User:
     run_cli([str(coffer_binary()), "admin", "user", "create", name, "--access-key", user.access_key,
              "--secret-key", user.secret_key, "--data-dir", str(server.data_dir)])
     return user
+
+
+@dataclass(frozen=True)
+class KmsKey:
+    """A key of the built-in KMS keyring, as `coffer admin kms create` prints it."""
+
+    name: str
+    id: str
+    arn: str
+
+
+def coffer_admin(server: CofferServer, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs `coffer admin ARGS --data-dir <server's data dir>` (fine while the server runs)."""
+    return run_cli([str(coffer_binary()), "admin", *map(str, args), "--data-dir", str(server.data_dir)],
+                   check=check, timeout=60)
+
+
+def create_kms_key(server: CofferServer, prefix: str = "key") -> KmsKey:
+    """A new key in `server`'s KMS keyring (`coffer admin kms create`), with a unique name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    out = coffer_admin(server, "kms", "create", name).stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return KmsKey(fields["name"].strip(), fields["id"].strip(), fields["arn"].strip())
 
 
 # --------------------------------------------------------------- policies and requests

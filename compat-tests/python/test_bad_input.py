@@ -220,16 +220,23 @@ def test_path_tricks_are_plain_keys(http_server, http_bucket):
     assert sorted(listed) == sorted(keys)
     # Nothing was written outside the data dir's own layout.
     top = {p.name for p in http_server.data_dir.iterdir()}
-    assert top <= {"blobs", "tmp", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm"}, top
+    assert top <= {"blobs", "tmp", "kms", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm",
+                   "master.key", "master.key.fingerprint"}, top
 
 
-def test_encryption_requests_are_refused_not_stored_in_the_clear(http_server, http_bucket):
+def test_bad_encryption_requests_store_nothing(http_server, http_bucket):
     s3 = http_server.client()
     key = base64.b64encode(b"k" * 32).decode()
-    key_md5 = base64.b64encode(hashlib.md5(b"k" * 32).digest()).decode()
-    for extra in [{"ServerSideEncryption": "AES256"},
-                  {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key, "SSECustomerKeyMD5": key_md5}]:
+    wrong_md5 = base64.b64encode(hashlib.md5(b"j" * 32).digest()).decode()
+    cases = [
+        ({"ServerSideEncryption": "aes:kms"}, "InvalidArgument"),
+        ({"ServerSideEncryption": "AES256", "SSEKMSKeyId": "k1"}, "InvalidArgument"),
+        ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "no-such-key"}, "KMS.NotFoundException"),
+        # Customer keys only over HTTPS (test_sse.py covers SSE-C key errors over HTTPS).
+        ({"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key, "SSECustomerKeyMD5": wrong_md5}, "InvalidRequest"),
+    ]
+    for extra, code in cases:
         with pytest.raises(ClientError) as e:
             s3.put_object(Bucket=http_bucket, Key="secret", Body=b"x", **extra)
-        assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)
+        assert (e.value.response["Error"]["Code"], e.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, 400), extra
     assert s3.list_objects_v2(Bucket=http_bucket).get("KeyCount") == 0

@@ -99,6 +99,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     log_path: PathBuf,
     tls_ca_pem: Option<String>,
+    /// Extra `serve` arguments (not TLS ones), given again on a restart.
+    serve_args: Vec<PathBuf>,
     // Declared last so the directory outlives the process's use of it.
     _temp: tempfile::TempDir,
 }
@@ -106,16 +108,23 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a plain-HTTP server and waits until `GET /health` answers 200.
     pub fn start() -> TestServer {
-        Self::start_inner(None)
+        Self::start_inner(None, &[])
+    }
+
+    /// Starts a plain-HTTP server with extra `coffer serve` arguments (e.g.
+    /// `--sse-c-allow-http`).
+    pub fn start_with_args(args: &[&str]) -> TestServer {
+        Self::start_inner(None, args)
     }
 
     /// Starts an HTTPS server with a certificate from `tls`, and waits until its port accepts
     /// connections.
     pub fn start_tls(tls: &TestTls) -> TestServer {
-        Self::start_inner(Some(tls))
+        Self::start_inner(Some(tls), &[])
     }
 
-    fn start_inner(tls: Option<&TestTls>) -> TestServer {
+    fn start_inner(tls: Option<&TestTls>, args: &[&str]) -> TestServer {
+        let serve_args: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
         let binary = coffer_binary();
         let temp = tempfile::Builder::new()
             .prefix("coffer-compat-")
@@ -124,13 +133,13 @@ impl TestServer {
         let data_dir = temp.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
 
-        let mut tls_args = Vec::new();
+        let mut extra_args = serve_args.clone();
         if let Some(tls) = tls {
             let cert = temp.path().join("server-cert.pem");
             let key = temp.path().join("server-key.pem");
             std::fs::write(&cert, &tls.server_cert_pem).expect("write cert");
             std::fs::write(&key, &tls.server_key_pem).expect("write key");
-            tls_args = vec!["--tls-cert".into(), cert, "--tls-key".into(), key];
+            extra_args.extend(["--tls-cert".into(), cert, "--tls-key".into(), key]);
         }
 
         // A free port can be taken by someone else between our probe and the server's bind,
@@ -140,7 +149,7 @@ impl TestServer {
             let port = free_port();
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let log_path = temp.path().join(format!("server-{attempt}.log"));
-            let mut child = spawn_server(&binary, &data_dir, addr, &tls_args, &log_path);
+            let mut child = spawn_server(&binary, &data_dir, addr, &extra_args, &log_path);
             match wait_ready(&mut child, addr, tls.is_some()) {
                 Ok(()) => {
                     return TestServer {
@@ -149,6 +158,7 @@ impl TestServer {
                         data_dir,
                         log_path,
                         tls_ca_pem: tls.map(|t| t.ca_cert_pem.clone()),
+                        serve_args,
                         _temp: temp,
                     }
                 }
@@ -170,7 +180,7 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let log_path = self.log_path.with_extension("restarted.log");
-        self.child = spawn_server(&coffer_binary(), &self.data_dir, self.addr, &[], &log_path);
+        self.child = spawn_server(&coffer_binary(), &self.data_dir, self.addr, &self.serve_args, &log_path);
         self.log_path = log_path;
         if let Err(reason) = wait_ready(&mut self.child, self.addr, false) {
             panic!("coffer did not restart: {reason}\n{}", self.log());

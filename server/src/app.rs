@@ -18,6 +18,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(75);
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often unreferenced blobs are collected.
 const GC_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a stopping server waits for requests in flight.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
 pub fn run(config: Config) -> Result<(), String> {
     tracing_subscriber::fmt()
@@ -56,7 +58,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let keys = crate::sse::Keys::new(master, keyring.into_provider());
     let state = web::Data::new(AppState::new(store, &config, keys));
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let builder = actix_server::Server::build().workers(workers);
+    // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
+    let builder = actix_server::Server::build().workers(workers).shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let s3_state = state.clone();
     let builder = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {

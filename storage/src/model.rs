@@ -113,9 +113,9 @@ pub struct Encryption {
     pub kms_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_version: Option<u32>,
-    /// SSE-KMS: the key as the client named it, which responses repeat.
+    /// SSE-KMS: the key's ARN, which responses name it by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kms_key_name: Option<String>,
+    pub kms_key_arn: Option<String>,
     /// SSE-KMS: the encryption context as sent (base64 JSON), bound to the wrapped key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_context: Option<String>,

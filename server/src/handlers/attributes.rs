@@ -145,7 +145,7 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
     }
     ctx.check_object(&rec, Permission::Read).await?;
     // Attributes of an SSE-C object are the customer's to see: the key must come along.
-    crate::sse::for_read(ctx.state, rec.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::CUSTOMER)?;
+    crate::sse::for_head(ctx.state, rec.meta.encryption.as_ref(), ctx.req.headers())?;
     let object_parts = match wanted.parts {
         true => ctx.state.store.object_parts(bucket.id, key, &rec.version_id).await?,
         false => None,

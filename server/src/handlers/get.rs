@@ -88,7 +88,11 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         None => None,
     };
     crate::sse::refuse_on_read(ctx.req.headers())?;
-    let unsealing = crate::sse::for_read(ctx.state, record.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::CUSTOMER)?;
+    let encryption = record.meta.encryption.as_ref();
+    let unsealing = match head {
+        true => crate::sse::for_head(ctx.state, encryption, ctx.req.headers())?,
+        false => crate::sse::for_read(ctx.state, encryption, ctx.req.headers(), &crate::sse::CUSTOMER)?,
+    };
 
     if let Err(e) = Preconditions::from_headers(ctx.req.headers(), "").check(&record.etag, record.modified_ms, ErrorCode::NotModified) {
         if e.status == StatusCode::NOT_MODIFIED {

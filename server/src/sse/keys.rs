@@ -93,7 +93,7 @@ impl Keys {
             wrapped_key: b64().encode(wrapped),
             kms_key_id: None,
             kms_key_version: None,
-            kms_key_name: None,
+            kms_key_arn: None,
             kms_context: None,
             bucket_key: false,
             key_check: None,
@@ -111,6 +111,7 @@ impl Keys {
                 }
             }
             Mode::Kms { key_id, context, bucket_key } => {
+                let arn = self.kms.describe(key_id).map_err(kms_error)?.arn;
                 let (kms_key, wrapped) =
                     self.kms.generate_data_key(key_id, context.as_deref().unwrap_or("").as_bytes()).map_err(kms_error)?;
                 return Ok((
@@ -119,7 +120,7 @@ impl Keys {
                         wrapped_key: wrapped.ciphertext,
                         kms_key_id: Some(wrapped.key_id),
                         kms_key_version: Some(wrapped.version),
-                        kms_key_name: Some(key_id.clone()),
+                        kms_key_arn: Some(arn),
                         kms_context: context.clone(),
                         bucket_key: *bucket_key,
                         ..blank(EncryptionMode::Kms, Vec::new())
@@ -131,8 +132,10 @@ impl Keys {
     }
 
     /// The data key of a stored object. `customer` is the SSE-C key the request carries,
-    /// which SSE-C objects need (and must match) and other objects must not be sent.
-    pub fn open(&self, enc: Option<&Encryption>, customer: Option<&CustomerKey>) -> S3Result<Option<Key256>> {
+    /// which SSE-C objects need (and must match) and other objects must not be sent. With
+    /// `unwrap` false only the customer key is checked (HEAD needs no data key, and S3 answers
+    /// it without asking the KMS).
+    pub fn open(&self, enc: Option<&Encryption>, customer: Option<&CustomerKey>, unwrap: bool) -> S3Result<Option<Key256>> {
         let Some(enc) = enc else {
             return match customer {
                 Some(_) => Err(S3Error::invalid_request("The encryption parameters are not applicable to this object.")),
@@ -151,9 +154,13 @@ impl Keys {
                     return Err(S3Error::new(ErrorCode::AccessDenied)
                         .with_message("The provided SSE-C key does not match the key the object was encrypted with."));
                 }
+                if !unwrap {
+                    return Ok(None);
+                }
                 unwrap_key(&c.key, &wrapped, CUSTOMER_CONTEXT)
             }
             (_, Some(_)) => return Err(S3Error::invalid_request("The encryption parameters are not applicable to this object.")),
+            _ if !unwrap => return Ok(None),
             (EncryptionMode::S3, None) => unwrap_key(&self.master, &wrapped, S3_CONTEXT),
             (EncryptionMode::Kms, None) => {
                 let handle = WrappedDataKey {
@@ -211,10 +218,10 @@ mod tests {
     fn sse_s3_keys_unwrap_with_the_master_key() {
         let k = keys();
         let (dk, enc) = k.create(&Mode::S3 { bucket_key: false }).unwrap();
-        assert_eq!(k.open(Some(&enc), None).unwrap().unwrap().as_bytes(), dk.as_bytes());
-        assert_eq!(k.open(Some(&enc), Some(&customer(1))).unwrap_err().code, "InvalidRequest");
+        assert_eq!(k.open(Some(&enc), None, true).unwrap().unwrap().as_bytes(), dk.as_bytes());
+        assert_eq!(k.open(Some(&enc), Some(&customer(1)), true).unwrap_err().code, "InvalidRequest");
         let other = keys();
-        assert_eq!(other.open(Some(&enc), None).unwrap_err().code, "InternalError");
+        assert_eq!(other.open(Some(&enc), None, true).unwrap_err().code, "InternalError");
     }
 
     #[test]
@@ -222,12 +229,12 @@ mod tests {
         let k = keys();
         let (dk, enc) = k.create(&Mode::Customer(customer(1))).unwrap();
         assert!(!enc.wrapped_key.is_empty() && enc.key_check.is_some());
-        assert_eq!(k.open(Some(&enc), Some(&customer(1))).unwrap().unwrap().as_bytes(), dk.as_bytes());
-        let wrong = k.open(Some(&enc), Some(&customer(2))).unwrap_err();
+        assert_eq!(k.open(Some(&enc), Some(&customer(1)), true).unwrap().unwrap().as_bytes(), dk.as_bytes());
+        let wrong = k.open(Some(&enc), Some(&customer(2)), true).unwrap_err();
         assert_eq!((wrong.code, wrong.status.as_u16()), ("AccessDenied", 403));
-        let missing = k.open(Some(&enc), None).unwrap_err();
+        let missing = k.open(Some(&enc), None, true).unwrap_err();
         assert_eq!((missing.code, missing.status.as_u16()), ("InvalidRequest", 400));
-        assert_eq!(k.open(None, Some(&customer(1))).unwrap_err().code, "InvalidRequest");
+        assert_eq!(k.open(None, Some(&customer(1)), true).unwrap_err().code, "InvalidRequest");
     }
 
     #[test]

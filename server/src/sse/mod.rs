@@ -100,8 +100,17 @@ pub struct Unsealing {
 /// The data key to read an object stored with `encryption`, given the SSE-C headers of the
 /// request under `names` (the object's own, or the copy source's).
 pub fn for_read(state: &AppState, encryption: Option<&Encryption>, headers: &HeaderMap, names: &CustomerHeaders) -> S3Result<Unsealing> {
+    unsealing(state, encryption, headers, names, true)
+}
+
+/// What HEAD checks: the SSE-C key, as for a read, but no data key is unwrapped.
+pub fn for_head(state: &AppState, encryption: Option<&Encryption>, headers: &HeaderMap) -> S3Result<Unsealing> {
+    unsealing(state, encryption, headers, &CUSTOMER, false)
+}
+
+fn unsealing(state: &AppState, encryption: Option<&Encryption>, headers: &HeaderMap, names: &CustomerHeaders, unwrap: bool) -> S3Result<Unsealing> {
     let customer = request::customer_key(headers, names, state.sse_c_allowed())?;
-    let key = state.keys.open(encryption, customer.as_ref())?;
+    let key = state.keys.open(encryption, customer.as_ref(), unwrap)?;
     Ok(Unsealing { key, customer_md5: customer.map(|c| c.key_md5) })
 }
 
@@ -152,8 +161,8 @@ pub fn response_headers(resp: &mut HttpResponseBuilder, encryption: Option<&Encr
         }
         EncryptionMode::Kms => {
             resp.insert_header((request::SSE, "aws:kms"));
-            if let Some(name) = &enc.kms_key_name {
-                resp.insert_header((request::KMS_KEY_ID, name.clone()));
+            if let Some(arn) = &enc.kms_key_arn {
+                resp.insert_header((request::KMS_KEY_ID, arn.clone()));
             }
         }
         EncryptionMode::Customer => {
