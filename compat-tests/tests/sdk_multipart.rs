@@ -258,6 +258,22 @@ async fn list_parts_and_uploads_paginate() {
     }
     let expected: Vec<String> = all.uploads().iter().map(|u| u.upload_id().unwrap().to_string()).collect();
     assert_eq!(seen, expected);
+
+    // encoding-type=url encodes keys, prefixes and markers (the SDK does not decode them).
+    create(&s3, "d/x y+z").await;
+    let encoded = s3
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .prefix("d/x y")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encoded.uploads().iter().map(|u| u.key().unwrap()).collect::<Vec<_>>(), ["d/x%20y%2Bz"]);
+    assert_eq!(encoded.prefix(), Some("d/x%20y"));
+    assert_eq!(encoded.encoding_type(), Some(&aws_sdk_s3::types::EncodingType::Url));
+    let plain = s3.list_multipart_uploads().bucket(BUCKET).prefix("d/").send().await.unwrap();
+    assert_eq!(plain.uploads().iter().map(|u| u.key().unwrap()).collect::<Vec<_>>(), ["d/x y+z"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

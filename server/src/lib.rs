@@ -21,6 +21,7 @@ pub mod master_key;
 mod mfa;
 mod head;
 pub mod kms;
+mod key_encoding;
 mod object_headers;
 mod post_policy;
 mod policy;

@@ -9,40 +9,10 @@ use crate::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::HttpResponse;
 use base64::Engine;
 use coffer_storage::{Bucket, ListItem, Permission, ListParams, ObjectRecord, VersionListParams};
+use crate::key_encoding::Encoder;
 use serde::Serialize;
 
 const DEFAULT_MAX_KEYS: usize = 1000;
-
-/// Applies the request's encoding-type to names in the response.
-struct Encoder {
-    url: bool,
-}
-
-impl Encoder {
-    fn from_ctx(ctx: &Ctx<'_>) -> S3Result<Encoder> {
-        match ctx.query.get("encoding-type") {
-            None => Ok(Encoder { url: false }),
-            Some(t) if t.eq_ignore_ascii_case("url") => Ok(Encoder { url: true }),
-            Some(_) => Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request").with("ArgumentName", "encoding-type")),
-        }
-    }
-
-    fn name(&self, s: &str) -> String {
-        if self.url {
-            crate::object_headers::url_path(s)
-        } else {
-            s.to_string()
-        }
-    }
-
-    fn opt(&self, s: Option<&str>) -> Option<String> {
-        s.map(|s| self.name(s))
-    }
-
-    fn encoding_type(&self) -> Option<&'static str> {
-        self.url.then_some("url")
-    }
-}
 
 fn max_keys(ctx: &Ctx<'_>) -> S3Result<usize> {
     match ctx.query.get("max-keys") {

@@ -8,6 +8,7 @@ use crate::copy_source::{copy_range, load_source};
 use crate::ctx::Ctx;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::handlers::bucket::Owner;
+use crate::key_encoding::Encoder;
 use crate::handlers::put::{
     check_ingested_sha256, check_payload_hash, content_md5, declared_length, ingest_options, write_conditions, MAX_PUT_SIZE,
 };
@@ -504,19 +505,21 @@ struct ListMultipartUploadsResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     delimiter: Option<String>,
     max_uploads: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding_type: Option<&'static str>,
     is_truncated: bool,
     #[serde(rename = "Upload")]
     uploads: Vec<UploadEntry>,
     common_prefixes: Vec<CommonPrefix>,
 }
 
-fn upload_entry(upload: Upload, initiator: &User) -> UploadEntry {
+fn upload_entry(upload: Upload, initiator: &User, enc: &Encoder) -> UploadEntry {
     UploadEntry {
         storage_class: storage_class(&upload),
         initiated: timestamp(upload.initiated_ms),
         checksum_algorithm: upload.checksum.map(|c| c.algorithm.as_str()),
         checksum_type: upload.checksum.map(|c| c.kind.as_str()),
-        key: upload.key,
+        key: enc.name(&upload.key),
         upload_id: upload.upload_id,
         initiator: Owner::of(initiator),
         owner: Owner::of(initiator),
@@ -525,6 +528,7 @@ fn upload_entry(upload: Upload, initiator: &User) -> UploadEntry {
 
 pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
+    let enc = Encoder::from_ctx(ctx)?;
     let params = UploadListParams {
         prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
         delimiter: ctx.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string),
@@ -547,21 +551,22 @@ pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Resul
         match item {
             UploadListItem::Upload(u) => {
                 let who = initiator(ctx, &u).await?;
-                uploads.push(upload_entry(u, &who))
+                uploads.push(upload_entry(u, &who, &enc))
             }
-            UploadListItem::Prefix(prefix) => common_prefixes.push(CommonPrefix { prefix }),
+            UploadListItem::Prefix(prefix) => common_prefixes.push(CommonPrefix { prefix: enc.name(&prefix) }),
         }
     }
     let result = ListMultipartUploadsResult {
         xmlns: S3_NAMESPACE,
         bucket: bucket.name.clone(),
-        key_marker: params.key_marker.unwrap_or_default(),
+        key_marker: enc.name(params.key_marker.as_deref().unwrap_or_default()),
         upload_id_marker: params.upload_id_marker.unwrap_or_default(),
-        next_key_marker: next_key,
+        next_key_marker: enc.opt(next_key.as_deref()),
         next_upload_id_marker: next_upload,
-        prefix: params.prefix,
-        delimiter: params.delimiter,
+        prefix: enc.name(&params.prefix),
+        delimiter: enc.opt(params.delimiter.as_deref()),
         max_uploads: params.max_uploads,
+        encoding_type: enc.encoding_type(),
         is_truncated: page.is_truncated,
         uploads,
         common_prefixes,
