@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from harness import empty_and_delete_bucket, random_bucket_name, run_cli, write_random_file
+from harness import create_kms_key, empty_and_delete_bucket, random_bucket_name, run_cli, write_random_file
 
 pytestmark = pytest.mark.cli
 
@@ -82,3 +82,21 @@ def test_s3cmd_basic(http_server, s3cmd, tmp_path):
         assert name not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     finally:
         empty_and_delete_bucket(s3, name)
+
+
+def test_s3cmd_server_side_encryption(http_server, http_bucket, s3cmd, tmp_path):
+    """s3cmd's --server-side-encryption (SSE-S3) and --server-side-encryption-kms-id (SSE-KMS)."""
+    key = create_kms_key(http_server, "s3cmd")
+    s3 = http_server.client()
+    src = tmp_path / "src.bin"
+    data = write_random_file(src, 3 * MIB + 5)
+    for name, flags, expected in [
+        ("sse-s3.bin", ["--server-side-encryption"], ("AES256", None)),
+        ("sse-kms.bin", [f"--server-side-encryption-kms-id={key.name}"], ("aws:kms", key.arn)),
+    ]:
+        s3cmd("put", *flags, src, f"s3://{http_bucket}/{name}")
+        head = s3.head_object(Bucket=http_bucket, Key=name)
+        assert (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")) == expected, name
+        out = tmp_path / f"back-{name}"
+        s3cmd("get", f"s3://{http_bucket}/{name}", out)
+        assert out.read_bytes() == data, name
