@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: ./scripts/test.sh
 #
-# 1. installs what the tests need when it is missing: s3cmd, rclone, chromium and
+# 1. installs what the tests need when it is missing: s3cmd, rclone, restic, chromium and
 #    chromium-driver (Debian packages; headless Chromium runs the browser tests) and a
 #    Python virtualenv with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
@@ -26,7 +26,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- system packages
 missing=()
 # command:Debian package
-for pair in s3cmd:s3cmd rclone:rclone chromium:chromium chromedriver:chromium-driver; do
+for pair in s3cmd:s3cmd rclone:rclone restic:restic chromium:chromium chromedriver:chromium-driver; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
