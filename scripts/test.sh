@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command: ./scripts/test.sh
 #
-# 1. installs what the tests need when it is missing: s3cmd, rclone, restic, chromium and
-#    chromium-driver (Debian packages; headless Chromium runs the browser tests) and a
-#    Python virtualenv with compat-tests/python/requirements.txt;
+# 1. installs what the tests need when it is missing: s3cmd, rclone, restic, duplicity (with
+#    python3-boto3), chromium and chromium-driver (Debian packages; headless Chromium runs
+#    the browser tests) and a Python virtualenv with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. runs `cargo test --release --workspace`, then the Python compatibility suite
 #    (pytest compat-tests/python), which starts the real `coffer` binary.
@@ -26,9 +26,11 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- system packages
 missing=()
 # command:Debian package
-for pair in s3cmd:s3cmd rclone:rclone restic:restic chromium:chromium chromedriver:chromium-driver; do
+for pair in s3cmd:s3cmd rclone:rclone restic:restic duplicity:duplicity chromium:chromium chromedriver:chromium-driver; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+# Debian's duplicity reaches S3 through the system Python's boto3.
+/usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()
