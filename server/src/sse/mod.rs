@@ -42,10 +42,11 @@ impl Sealing {
 /// The bucket's default encryption, as a mode a write can take.
 async fn bucket_default(state: &AppState, bucket_id: i64) -> S3Result<Option<Mode>> {
     use crate::bucket_encryption::{default_encryption, DefaultAlgorithm};
-    Ok(default_encryption(state, bucket_id).await?.map(|d| match d.algorithm {
+    let Some(d) = default_encryption(state, bucket_id).await? else { return Ok(None) };
+    Ok(Some(match d.algorithm {
         DefaultAlgorithm::Aes256 => Mode::S3 { bucket_key: d.bucket_key },
         DefaultAlgorithm::Kms { key_id } => {
-            Mode::Kms { key_id: key_id.unwrap_or_default(), context: None, bucket_key: d.bucket_key }
+            Mode::Kms { key_id: key_id.ok_or_else(missing_kms_key)?, context: None, bucket_key: d.bucket_key }
         }
     }))
 }
@@ -53,24 +54,18 @@ async fn bucket_default(state: &AppState, bucket_id: i64) -> S3Result<Option<Mod
 /// The encryption of a new object written with `headers` into bucket `bucket_id`: what the
 /// headers ask for, else the bucket's default, else none.
 pub async fn for_write(state: &AppState, bucket_id: i64, headers: &HeaderMap) -> S3Result<Option<Sealing>> {
-    let requested = request::requested(headers, state.sse_c_allowed())?;
-    let default = match &requested {
-        Requested::Nothing | Requested::Kms { key_id: None, .. } => bucket_default(state, bucket_id).await?,
-        _ => None,
-    };
-    let mode = match requested {
-        Requested::Nothing => match default {
-            Some(Mode::Kms { key_id, .. }) if key_id.is_empty() => return Err(missing_kms_key()),
-            other => other,
-        },
+    let mode = match request::requested(headers, state.sse_c_allowed())? {
+        Requested::Nothing => bucket_default(state, bucket_id).await?,
         Requested::S3 { bucket_key } => Some(Mode::S3 { bucket_key: bucket_key.unwrap_or(false) }),
         Requested::Kms { key_id, context, bucket_key } => {
-            let key_id = key_id
-                .or(match default {
-                    Some(Mode::Kms { key_id, .. }) if !key_id.is_empty() => Some(key_id),
-                    _ => None,
-                })
-                .ok_or_else(missing_kms_key)?;
+            // aws:kms without a key takes the key of the bucket's default, if it names one.
+            let key_id = match key_id {
+                Some(k) => k,
+                None => match bucket_default(state, bucket_id).await? {
+                    Some(Mode::Kms { key_id, .. }) => key_id,
+                    _ => return Err(missing_kms_key()),
+                },
+            };
             Some(Mode::Kms { key_id, context, bucket_key: bucket_key.unwrap_or(false) })
         }
         Requested::Customer(c) => Some(Mode::Customer(c)),
