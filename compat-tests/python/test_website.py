@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from harness import create_kms_key
 from harness import website_get as fetch
 
 
@@ -81,3 +82,24 @@ def test_html_errors_without_error_document(http_server, http_bucket):
     s3.put_bucket_website(Bucket=http_bucket, WebsiteConfiguration={"RedirectAllRequestsTo": {"HostName": "example.test", "Protocol": "https"}})
     r = fetch(http_server, http_bucket, "/a/b?x=1")
     assert (r.status, r.headers["Location"]) == (301, "https://example.test/a/b?x=1")
+
+
+def test_encrypted_pages(http_server, site):
+    """SSE-S3 pages are served decrypted (bucket default encryption or per object); SSE-KMS
+    and SSE-C objects are not served by the website endpoint, as in S3."""
+    s3 = http_server.client()
+    s3.put_bucket_encryption(Bucket=site, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    page = b"<h1>sealed at rest</h1>" * 5000  # several packages
+    s3.put_object(Bucket=site, Key="sealed.html", Body=page, ContentType="text/html", ACL="public-read")
+    assert s3.head_object(Bucket=site, Key="sealed.html")["ServerSideEncryption"] == "AES256"
+    r = fetch(http_server, site, "/sealed.html")
+    assert (r.status, r.data) == (200, page)
+    r = fetch(http_server, site, "/sealed.html", method="HEAD")
+    assert (r.status, r.headers["Content-Length"]) == (200, str(len(page)))
+    key = create_kms_key(http_server, "site")
+    s3.put_object(Bucket=site, Key="kms.html", Body=b"kms", ACL="public-read",
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId=key.name)
+    r = fetch(http_server, site, "/kms.html")
+    assert (r.status, r.data) == (403, b"<h1>not here</h1>")
+    s3.delete_bucket_encryption(Bucket=site)

@@ -98,22 +98,32 @@ async fn lookup(ctx: &Ctx<'_>, bucket: &Bucket, key: &str) -> S3Result<Lookup> {
     match ctx.state.store.object(bucket.id, key, None).await {
         Ok((rec, _)) if rec.delete_marker => Ok(Lookup::Missing),
         Ok((rec, body)) => match ctx.check_object(&rec, Permission::Read).await {
-            Ok(()) => Ok(Lookup::Found(rec, body)),
-            Err(_) => Ok(Lookup::Denied),
+            Ok(()) if website_servable(&rec) => Ok(Lookup::Found(rec, body)),
+            _ => Ok(Lookup::Denied),
         },
         Err(coffer_storage::StorageError::NoSuchKey) => Ok(Lookup::Missing),
         Err(e) => Err(e.into()),
     }
 }
 
+/// S3's website endpoints serve SSE-S3 objects but not SSE-KMS or SSE-C ones (their readers
+/// must ask for them through the S3 API).
+fn website_servable(rec: &ObjectRecord) -> bool {
+    rec.meta.encryption.as_ref().is_none_or(|e| e.mode == coffer_storage::EncryptionMode::S3)
+}
+
 fn object_response(ctx: &Ctx<'_>, rec: &ObjectRecord, body: &Body, status: StatusCode, head: bool) -> HttpResponse {
+    let key = match ctx.state.keys.open(rec.meta.encryption.as_ref(), None, !head) {
+        Ok(key) => key,
+        Err(e) => return html_error(e.status, e.code, &e.message, head),
+    };
     let mut resp = HttpResponse::build(status);
     object_headers(&mut resp, rec, &Query::default(), false, false);
     resp.insert_header(("Content-Type", rec.meta.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())));
     if head {
         return resp.body(SizedStream::new(rec.size, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
     }
-    resp.body(SizedStream::new(rec.size, ctx.state.store.read_body(body, 0, rec.size, None)))
+    resp.body(SizedStream::new(rec.size, ctx.state.store.read_body(body, 0, rec.size, key.as_ref())))
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
