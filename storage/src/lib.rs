@@ -106,9 +106,9 @@ pub(crate) mod testutil {
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await
     }
 
-    pub async fn read_all(t: &TestStore, body: &Body, offset: u64, len: u64) -> Vec<u8> {
+    pub async fn read_all(t: &TestStore, rec: &ObjectRecord, body: &Body, offset: u64, len: u64) -> Vec<u8> {
         use futures::StreamExt;
-        let mut s = t.store.read_body(body, offset, len, None);
+        let mut s = t.store.read_body(rec, body, offset, len, None);
         let mut out = Vec::new();
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c.unwrap());

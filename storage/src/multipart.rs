@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(t.store.collect_garbage().await.unwrap(), 2, "the replaced part and the unlisted one");
         let (rec, body) = t.store.object(b.id, "k", None).await.unwrap();
         assert_eq!((rec.size, rec.etag.as_str()), (MIN + 10, done.etag.as_str()));
-        assert_eq!(read_all(&t, &body, 0, rec.size).await, [one, two].concat());
+        assert_eq!(read_all(&t, &rec, &body, 0, rec.size).await, [one, two].concat());
         let parts = t.store.object_parts(b.id, "k", "null").await.unwrap().unwrap();
         assert_eq!(parts.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(), [(1, MIN), (2, 10)]);
 

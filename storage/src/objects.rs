@@ -405,10 +405,10 @@ mod tests {
         let (rec, body) = t.store.object(b.id, "l", None).await.unwrap();
         assert_eq!(rec.size, large.len() as u64);
         assert!(matches!(body, Body::Blobs(_)));
-        assert_eq!(read_all(&t, &body, 0, rec.size).await, large);
-        assert_eq!(read_all(&t, &body, 1000, 5).await, &large[1000..1005]);
+        assert_eq!(read_all(&t, &rec, &body, 0, rec.size).await, large);
+        assert_eq!(read_all(&t, &rec, &body, 1000, 5).await, &large[1000..1005]);
         let (_, body) = t.store.object(b.id, "s", Some("null")).await.unwrap();
-        assert_eq!(read_all(&t, &body, 1, 3).await, b"ell");
+        assert_eq!(read_all(&t, &rec, &body, 1, 3).await, b"ell");
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! that cover the range when the object is encrypted.
 
 use crate::blob::{parse_hash, BlobDir};
-use crate::model::{Body, Segment};
+use crate::model::{Body, ObjectRecord, Segment};
 use crate::Store;
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::envelope::{self, Key256, Opener, HEADER_SIZE};
@@ -45,9 +45,18 @@ fn open_failed(what: &str, e: envelope::OpenError) -> io::Error {
 }
 
 impl Store {
-    /// Streams `len` plaintext bytes of `body` starting at `offset` (the caller has checked
-    /// the range), decrypting with `key` when the object is encrypted.
-    pub fn read_body(&self, body: &Body, offset: u64, len: u64, key: Option<&Key256>) -> BodyStream {
+    /// Streams `len` plaintext bytes of `rec`'s `body` starting at `offset` (the caller has
+    /// checked the range), decrypting with `key`, which an encrypted object must come with:
+    /// without it the stream fails rather than hand out stored ciphertext as the object.
+    pub fn read_body(&self, rec: &ObjectRecord, body: &Body, offset: u64, len: u64, key: Option<&Key256>) -> BodyStream {
+        if rec.meta.encryption.is_some() != key.is_some() {
+            return BodyStream::failed(io::Error::other(format!(
+                "object {:?} read with{} a data key, but it is{} encrypted",
+                rec.key,
+                if key.is_some() { "" } else { "out" },
+                if rec.meta.encryption.is_some() { "" } else { " not" },
+            )));
+        }
         match body {
             Body::Inline(data) => {
                 let plain = match key {
@@ -184,13 +193,24 @@ mod tests {
     async fn put_sealed(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8], seal: &Key256) -> (ObjectRecord, Body) {
         let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: Some(seal.clone()), hash_plaintext: false };
         let ingested = t.store.ingest(body(data), opts).await.unwrap();
-        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        let encryption = Encryption {
+            mode: EncryptionMode::S3,
+            wrapped_key: String::new(),
+            kms_key_id: None,
+            kms_key_version: None,
+            kms_key_arn: None,
+            kms_context: None,
+            bucket_key: false,
+            key_check: None,
+        };
+        let meta = ObjectMeta { encryption: Some(encryption), ..ObjectMeta::default() };
+        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await.unwrap();
         t.store.object(bucket.id, key, None).await.unwrap()
     }
 
-    async fn read(t: &TestStore, body: &Body, offset: u64, len: u64, key: &Key256) -> std::io::Result<Vec<u8>> {
-        let mut s = t.store.read_body(body, offset, len, Some(key));
+    async fn read(t: &TestStore, (rec, body): &(ObjectRecord, Body), offset: u64, len: u64, key: &Key256) -> std::io::Result<Vec<u8>> {
+        let mut s = t.store.read_body(rec, body, offset, len, Some(key));
         let mut out = Vec::new();
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c?);
@@ -218,18 +238,22 @@ mod tests {
         let key = Key256::generate();
         let marker = b"PLAINTEXT-MARKER-0123456789";
         let big: Vec<u8> = marker.iter().copied().cycle().take(3 * PACKAGE_SIZE + 5).collect();
-        let (rec, body) = put_sealed(&t, &bucket, "big", &big, &key).await;
+        let sealed = put_sealed(&t, &bucket, "big", &big, &key).await;
+        let rec = &sealed.0;
         assert_eq!(rec.size, big.len() as u64);
         assert_eq!(rec.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(&big)));
         let p = PACKAGE_SIZE as u64;
         for (off, len) in [(0, big.len() as u64), (0, 1), (p - 1, 2), (p, p), (2 * p + 7, p - 2), (3 * p, 5), (3 * p + 4, 1)] {
-            assert_eq!(read(&t, &body, off, len, &key).await.unwrap(), &big[off as usize..(off + len) as usize], "{off}+{len}");
+            assert_eq!(read(&t, &sealed, off, len, &key).await.unwrap(), &big[off as usize..(off + len) as usize], "{off}+{len}");
         }
-        let (_, small_body) = put_sealed(&t, &bucket, "small", &marker[..], &key).await;
-        assert!(matches!(small_body, Body::Inline(_)));
-        assert_eq!(read(&t, &small_body, 3, 10, &key).await.unwrap(), &marker[3..13]);
-        let (_, empty_body) = put_sealed(&t, &bucket, "empty", b"", &key).await;
-        assert_eq!(read(&t, &empty_body, 0, 0, &key).await.unwrap(), b"");
+        let small = put_sealed(&t, &bucket, "small", &marker[..], &key).await;
+        assert!(matches!(small.1, Body::Inline(_)));
+        assert_eq!(read(&t, &small, 3, 10, &key).await.unwrap(), &marker[3..13]);
+        let empty = put_sealed(&t, &bucket, "empty", b"", &key).await;
+        assert_eq!(read(&t, &empty, 0, 0, &key).await.unwrap(), b"");
+        // Without its key an encrypted object is an error, never its ciphertext.
+        let mut s = t.store.read_body(&small.0, &small.1, 0, 10, None);
+        assert!(s.next().await.unwrap().is_err());
 
         for file in files_under(t.store.root()) {
             let bytes = std::fs::read(&file).unwrap();
@@ -243,15 +267,15 @@ mod tests {
         let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         let key = Key256::generate();
         let data = vec![7u8; 2 * PACKAGE_SIZE];
-        let (_, body) = put_sealed(&t, &bucket, "k", &data, &key).await;
-        assert!(read(&t, &body, 0, data.len() as u64, &Key256::generate()).await.is_err());
-        let Body::Blobs(segments) = &body else { panic!("expected a blob") };
+        let sealed = put_sealed(&t, &bucket, "k", &data, &key).await;
+        assert!(read(&t, &sealed, 0, data.len() as u64, &Key256::generate()).await.is_err());
+        let Body::Blobs(segments) = &sealed.1 else { panic!("expected a blob") };
         let path = t.store.inner.blobs.path_of(&crate::blob::parse_hash(&segments[0].hash).unwrap());
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[PACKAGE_SIZE + 100] ^= 0x40; // inside the second package
         std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(read(&t, &body, 0, 10, &key).await.unwrap(), vec![7u8; 10], "the first package is intact");
-        let err = read(&t, &body, 0, data.len() as u64, &key).await.unwrap_err();
+        assert_eq!(read(&t, &sealed, 0, 10, &key).await.unwrap(), vec![7u8; 10], "the first package is intact");
+        let err = read(&t, &sealed, 0, data.len() as u64, &key).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     }
 }

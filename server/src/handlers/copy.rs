@@ -63,7 +63,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     let record = match (&unsealing.key, &sealing) {
         (None, None) => ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?,
         _ => {
-            let plain = ctx.state.store.read_body(&src_body, 0, src.size, unsealing.key.as_ref());
+            let plain = ctx.state.store.read_body(&src, &src_body, 0, src.size, unsealing.key.as_ref());
             let mut ingested = ctx.state.store.ingest(plain, ingest_options(&Payload::Unsigned, Vec::new(), sealing.as_ref())).await?;
             if ingested.size != src.size {
                 return Err(S3Error::internal(format!("copy source yielded {} of {} bytes", ingested.size, src.size)));

@@ -127,7 +127,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     if head {
         return Ok(resp.body(SizedStream::new(len, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())));
     }
-    let mut stream = ctx.state.store.read_body(&body, offset, len, unsealing.key.as_ref());
+    let mut stream = ctx.state.store.read_body(&record, &body, offset, len, unsealing.key.as_ref());
     // The first chunk is read before the status goes out, so a body that cannot be read at
     // all (a missing blob, a package failing authentication) is an error response, not a 200
     // cut short.

@@ -231,7 +231,7 @@ pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3
             .with("ProposedSize", len.to_string())
             .with("MaxSizeAllowed", MAX_PUT_SIZE.to_string()));
     }
-    let bytes = ctx.state.store.read_body(&src.body, offset, len, unsealing.key.as_ref());
+    let bytes = ctx.state.store.read_body(&src.record, &src.body, offset, len, unsealing.key.as_ref());
     let checksums = upload.checksum.map(|u| vec![u.algorithm]).unwrap_or_default();
     let opts = ingest_options(&Payload::Unsigned, checksums, sealing.as_ref());
     let mut ingested = ctx.state.store.ingest_part(bytes, opts).await?;

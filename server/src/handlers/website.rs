@@ -123,7 +123,7 @@ fn object_response(ctx: &Ctx<'_>, rec: &ObjectRecord, body: &Body, status: Statu
     if head {
         return resp.body(SizedStream::new(rec.size, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>()));
     }
-    resp.body(SizedStream::new(rec.size, ctx.state.store.read_body(body, 0, rec.size, key.as_ref())))
+    resp.body(SizedStream::new(rec.size, ctx.state.store.read_body(rec, body, 0, rec.size, key.as_ref())))
 }
 
 pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
