@@ -8,10 +8,8 @@
 //! A package's nonce is its index and a flag marking the last package, so reordered,
 //! dropped or appended packages fail to open.
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 
-type Nonce = aes_gcm::aead::Nonce<Aes256Gcm>;
 use hkdf::Hkdf;
 use rand::RngExt;
 use sha2::Sha256;
@@ -63,8 +61,10 @@ impl Key256 {
         &self.0
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&(*self.0).into())
+    /// AES-256-GCM under this key (ring's implementation: several times faster here than
+    /// the pure-Rust crates, and already in the tree through rustls).
+    fn cipher(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.0.as_ref()).expect("a 32-byte key suits AES-256-GCM"))
     }
 
     /// The segment key for a segment with this salt.
@@ -103,16 +103,17 @@ pub fn plain_len(sealed: u64) -> Option<u64> {
     (sealed_len(plain) == sealed).then_some(plain)
 }
 
+/// Each package's nonce is unique under its segment key: the package index and the flag.
 fn nonce(index: u64, last: bool) -> Nonce {
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(&index.to_be_bytes());
     n[11] = last as u8;
-    n.into()
+    Nonce::assume_unique_for_key(n)
 }
 
 /// Encrypts one segment as its plaintext streams through.
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    cipher: LessSafeKey,
     header: Option<[u8; HEADER_SIZE]>,
     index: u64,
     pending: Vec<u8>,
@@ -172,16 +173,16 @@ impl Sealer {
     fn seal_pending(&mut self, last: bool) {
         let tag = self
             .cipher
-            .encrypt_inout_detached(&nonce(self.index, last), &[], self.pending.as_mut_slice().into())
+            .seal_in_place_separate_tag(nonce(self.index, last), Aad::empty(), &mut self.pending)
             .expect("a package is far below AES-GCM's message size limit");
-        self.pending.extend_from_slice(&tag);
+        self.pending.extend_from_slice(tag.as_ref());
         self.index += 1;
     }
 }
 
 /// Decrypts packages of one sealed segment.
 pub struct Opener {
-    cipher: Aes256Gcm,
+    cipher: LessSafeKey,
     plain_len: u64,
 }
 
@@ -233,7 +234,8 @@ impl Opener {
         let tag = Tag::try_from(&buf[split..]).map_err(|_| OpenError::Tampered(index))?;
         buf.truncate(split);
         self.cipher
-            .decrypt_inout_detached(&nonce(index, last), &[], buf.as_mut_slice().into(), &tag)
+            .open_in_place_separate_tag(nonce(index, last), Aad::empty(), tag, buf, 0..)
+            .map(|_| ())
             .map_err(|_| OpenError::Tampered(index))
     }
 
@@ -263,12 +265,12 @@ pub fn wrap_key(kek: &Key256, key: &Key256, context: &[u8]) -> Vec<u8> {
     let mut body = key.as_bytes().to_vec();
     let tag = kek
         .cipher()
-        .encrypt_inout_detached(&nonce_bytes.into(), context, body.as_mut_slice().into())
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut body)
         .expect("a key is far below AES-GCM's message size limit");
     let mut out = Vec::with_capacity(WRAPPED_LEN);
     out.extend_from_slice(&nonce_bytes);
     out.extend_from_slice(&body);
-    out.extend_from_slice(&tag);
+    out.extend_from_slice(tag.as_ref());
     out
 }
 
@@ -277,12 +279,12 @@ pub fn unwrap_key(kek: &Key256, wrapped: &[u8], context: &[u8]) -> Result<Key256
     if wrapped.len() != WRAPPED_LEN {
         return Err(OpenError::WrongKey);
     }
-    let nonce = Nonce::try_from(&wrapped[..12]).map_err(|_| OpenError::WrongKey)?;
+    let nonce = Nonce::try_assume_unique_for_key(&wrapped[..12]).map_err(|_| OpenError::WrongKey)?;
     let tag = Tag::try_from(&wrapped[12 + 32..]).map_err(|_| OpenError::WrongKey)?;
     let mut body = Zeroizing::new([0u8; 32]);
     body.copy_from_slice(&wrapped[12..12 + 32]);
     kek.cipher()
-        .decrypt_inout_detached(&nonce, context, body.as_mut_slice().into(), &tag)
+        .open_in_place_separate_tag(nonce, Aad::from(context), tag, body.as_mut_slice(), 0..)
         .map_err(|_| OpenError::WrongKey)?;
     Ok(Key256(body))
 }

@@ -70,7 +70,8 @@ impl Store {
     /// Deletes an empty bucket (no object versions or delete markers left).
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let name = name.to_string();
-        self.writer()
+        let id = self
+            .writer()
             .write(move |c| {
                 let bucket = bucket_by_name(c, &name)?.ok_or(StorageError::NoSuchBucket)?;
                 let used: bool =
@@ -81,27 +82,38 @@ impl Store {
                 c.execute("DELETE FROM bucket_configs WHERE bucket_id = ?1", [bucket.id])?;
                 crate::multipart::drop_bucket_uploads(c, bucket.id)?;
                 c.execute("DELETE FROM buckets WHERE id = ?1", [bucket.id])?;
-                Ok(())
+                Ok(bucket.id)
             })
-            .await
+            .await?;
+        // A later bucket may get this id; it must not see this one's documents.
+        self.inner.configs.invalidate(id, None);
+        Ok(())
     }
 
     /// A configuration document of a bucket (`kind` names it, e.g. "tagging"), if set.
     pub async fn bucket_config(&self, bucket_id: i64, kind: &str) -> Result<Option<String>> {
-        let kind = kind.to_string();
-        self.readers()
+        if let Some(cached) = self.inner.configs.get(bucket_id, kind) {
+            return Ok(cached);
+        }
+        let since = self.inner.configs.generation();
+        let owned_kind = kind.to_string();
+        let doc: Option<String> = self
+            .readers()
             .read(move |c| {
                 Ok(c.prepare_cached("SELECT document FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?
-                    .query_row(params![bucket_id, kind], |r| r.get(0))
+                    .query_row(params![bucket_id, owned_kind], |r| r.get(0))
                     .optional()?)
             })
-            .await
+            .await?;
+        self.inner.configs.fill(since, bucket_id, kind, doc.clone());
+        Ok(doc)
     }
 
     /// Sets (Some) or removes (None) a configuration document of a bucket.
     pub async fn set_bucket_config(&self, bucket_id: i64, kind: &str, document: Option<String>) -> Result<()> {
-        let kind = kind.to_string();
-        self.writer()
+        let (kind, cache_kind) = (kind.to_string(), kind.to_string());
+        let result = self
+            .writer()
             .write(move |c| {
                 match document {
                     Some(doc) => c
@@ -114,7 +126,10 @@ impl Store {
                 };
                 Ok(())
             })
-            .await
+            .await;
+        // Also after a failed write: whatever the index holds now is read again.
+        self.inner.configs.invalidate(bucket_id, Some(&cache_kind));
+        result
     }
 
     /// Sets the bucket's versioning state (Enabled or Suspended).

@@ -3,6 +3,7 @@
 
 mod blob;
 mod buckets;
+mod config_cache;
 mod direct;
 mod error;
 mod gc;
@@ -38,6 +39,7 @@ struct Inner {
     blobs: Arc<blob::BlobDir>,
     writer: index::Writer,
     readers: index::ReadPool,
+    configs: config_cache::ConfigCache,
 }
 
 impl Store {
@@ -46,7 +48,7 @@ impl Store {
         std::fs::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers }) })
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default() }) })
     }
 
     pub fn root(&self) -> &Path {
