@@ -55,6 +55,9 @@ async fn serve(config: Config) -> Result<(), String> {
     spawn_upkeep(store.clone());
     let master = crate::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let keyring = crate::kms::open(&config.data_dir, master.clone(), &config.region)?;
+    // Key material that does not open with this master key is a misconfiguration to report
+    // now, not a KMS error on the first encrypted read.
+    keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
     let keys = crate::sse::Keys::new(master, keyring.into_provider());
     let state = web::Data::new(AppState::new(store, &config, keys));
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
