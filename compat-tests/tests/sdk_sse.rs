@@ -871,6 +871,44 @@ async fn kms_key_id_header_is_the_key_arn() {
     assert!(problems.is_empty(), "expected the ARN {}:\n{}", key.arn, problems.join("\n"));
 }
 
+/// aws:kms without a key id uses the KMS's default key, `aws/s3`, made on first use (as S3
+/// uses its AWS-managed key); the object reads back and HEAD names that key's ARN.
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_without_a_key_id_uses_the_default_key() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    make_bucket(&s3).await;
+    assert!(!kms_admin(&server, &["list"]).contains("aws/s3"), "no default key before it is needed");
+    let data = random_bytes(PKG + 3);
+    let out = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("default-key")
+        .body(ByteStream::from(data.clone()))
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .send()
+        .await
+        .unwrap();
+    let listed = kms_admin(&server, &["list"]);
+    let line = listed.lines().find(|l| l.contains("aws/s3")).unwrap_or_else(|| panic!("no aws/s3 key in:\n{listed}"));
+    let arn = out.ssekms_key_id().unwrap().to_string();
+    assert!(arn.starts_with("arn:aws:kms:") && line.contains(arn.rsplit('/').next().unwrap()), "{arn} vs {line}");
+    let got = s3.get_object().bucket(BUCKET).key("default-key").send().await.unwrap();
+    assert_eq!(got.ssekms_key_id(), Some(arn.as_str()));
+    assert_same(&got.body.collect().await.unwrap().into_bytes(), &data, "default-key object");
+    // A second write uses the same key rather than making another.
+    let again = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("again")
+        .body(ByteStream::from_static(b"x"))
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.ssekms_key_id(), Some(arn.as_str()));
+}
+
 // ---------------------------------------------------------------- bucket default encryption
 
 fn default_config(algorithm: ServerSideEncryption, key_id: Option<&str>) -> ServerSideEncryptionConfiguration {

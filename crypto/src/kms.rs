@@ -56,4 +56,8 @@ pub trait KeyProvider: Send + Sync {
     /// Opens a data key wrapped earlier (by any version of its key). Fails for unknown or
     /// disabled keys.
     fn decrypt(&self, wrapped: &WrappedDataKey, context: &[u8]) -> Result<Key256, KmsError>;
+
+    /// The key of SSE-KMS requests that name none, like S3's AWS-managed `aws/s3` key:
+    /// its id, the key being made on first use.
+    fn default_key(&self) -> Result<String, KmsError>;
 }

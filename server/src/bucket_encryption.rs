@@ -21,8 +21,7 @@ pub enum DefaultAlgorithm {
     /// SSE-S3: under the server's master key.
     #[serde(rename = "AES256")]
     Aes256,
-    /// SSE-KMS: under the named KMS key. Without one, writes that rely on the default fail
-    /// (Coffer has no `aws/s3` key to fall back on).
+    /// SSE-KMS: under the named KMS key, else the keyring's default `aws/s3` key.
     #[serde(rename = "aws:kms")]
     Kms { key_id: Option<String> },
 }

@@ -9,7 +9,14 @@ use coffer_crypto::kms::{KeyProvider, KmsError, KmsKeyInfo, WrappedDataKey};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// The name of the key SSE-KMS uses when a request names none (S3 calls its own `aws/s3`).
+pub const DEFAULT_KEY_NAME: &str = "aws/s3";
+
 impl KeyProvider for Keyring {
+    fn default_key(&self) -> Result<String, KmsError> {
+        self.ensure(DEFAULT_KEY_NAME).map(|k| k.id).map_err(KmsError::Unavailable)
+    }
+
     fn describe(&self, key_ref: &str) -> Result<KmsKeyInfo, KmsError> {
         let keys = self.snapshot()?;
         let key = self.find(&keys, key_ref)?;

@@ -23,7 +23,8 @@ const SALT_LEN: usize = 16;
 #[derive(Clone, Debug)]
 pub enum Mode {
     S3 { bucket_key: bool },
-    Kms { key_id: String, context: Option<String>, bucket_key: bool },
+    /// Without a key id, the KMS's default key (S3's `aws/s3`).
+    Kms { key_id: Option<String>, context: Option<String>, bucket_key: bool },
     Customer(CustomerKey),
 }
 
@@ -111,9 +112,13 @@ impl Keys {
                 }
             }
             Mode::Kms { key_id, context, bucket_key } => {
-                let arn = self.kms.describe(key_id).map_err(kms_error)?.arn;
+                let key_id = match key_id {
+                    Some(k) => k.clone(),
+                    None => self.kms.default_key().map_err(kms_error)?,
+                };
+                let arn = self.kms.describe(&key_id).map_err(kms_error)?.arn;
                 let (kms_key, wrapped) =
-                    self.kms.generate_data_key(key_id, context.as_deref().unwrap_or("").as_bytes()).map_err(kms_error)?;
+                    self.kms.generate_data_key(&key_id, context.as_deref().unwrap_or("").as_bytes()).map_err(kms_error)?;
                 return Ok((
                     kms_key,
                     Encryption {
@@ -204,6 +209,9 @@ mod tests {
         fn decrypt(&self, w: &WrappedDataKey, _: &[u8]) -> Result<Key256, KmsError> {
             Err(KmsError::NotFound(w.key_id.clone()))
         }
+        fn default_key(&self) -> Result<String, KmsError> {
+            Err(KmsError::Unavailable("no keyring".into()))
+        }
     }
 
     fn keys() -> Keys {
@@ -239,7 +247,7 @@ mod tests {
 
     #[test]
     fn unknown_kms_keys_are_s3_kms_errors() {
-        let e = keys().create(&Mode::Kms { key_id: "nope".into(), context: None, bucket_key: false }).unwrap_err();
+        let e = keys().create(&Mode::Kms { key_id: Some("nope".into()), context: None, bucket_key: false }).unwrap_err();
         assert_eq!((e.code, e.status.as_u16()), ("KMS.NotFoundException", 400));
     }
 

@@ -45,9 +45,7 @@ async fn bucket_default(state: &AppState, bucket_id: i64) -> S3Result<Option<Mod
     let Some(d) = default_encryption(state, bucket_id).await? else { return Ok(None) };
     Ok(Some(match d.algorithm {
         DefaultAlgorithm::Aes256 => Mode::S3 { bucket_key: d.bucket_key },
-        DefaultAlgorithm::Kms { key_id } => {
-            Mode::Kms { key_id: key_id.ok_or_else(missing_kms_key)?, context: None, bucket_key: d.bucket_key }
-        }
+        DefaultAlgorithm::Kms { key_id } => Mode::Kms { key_id, context: None, bucket_key: d.bucket_key },
     }))
 }
 
@@ -58,12 +56,12 @@ pub async fn for_write(state: &AppState, bucket_id: i64, headers: &HeaderMap) ->
         Requested::Nothing => bucket_default(state, bucket_id).await?,
         Requested::S3 { bucket_key } => Some(Mode::S3 { bucket_key: bucket_key.unwrap_or(false) }),
         Requested::Kms { key_id, context, bucket_key } => {
-            // aws:kms without a key takes the key of the bucket's default, if it names one.
+            // aws:kms without a key takes the key of the bucket's default, else the KMS's own.
             let key_id = match key_id {
-                Some(k) => k,
+                Some(k) => Some(k),
                 None => match bucket_default(state, bucket_id).await? {
                     Some(Mode::Kms { key_id, .. }) => key_id,
-                    _ => return Err(missing_kms_key()),
+                    _ => None,
                 },
             };
             Some(Mode::Kms { key_id, context, bucket_key: bucket_key.unwrap_or(false) })
@@ -77,13 +75,6 @@ pub async fn for_write(state: &AppState, bucket_id: i64, headers: &HeaderMap) ->
     };
     let (key, encryption) = state.keys.create(&mode)?;
     Ok(Some(Sealing { key, encryption, customer_md5 }))
-}
-
-fn missing_kms_key() -> S3Error {
-    S3Error::invalid_argument(
-        "Server Side Encryption with KMS needs a key: send x-amz-server-side-encryption-aws-kms-key-id or set KMSMasterKeyID in the bucket's default encryption",
-    )
-    .with("ArgumentName", request::KMS_KEY_ID)
 }
 
 /// What a read of an encrypted object needs: its data key, and the SSE-C key's MD5 to repeat.
