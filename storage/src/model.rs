@@ -126,6 +126,22 @@ pub struct Encryption {
     pub key_check: Option<String>,
 }
 
+impl Encryption {
+    /// An encryption record of `mode` with its wrapped data key (base64) and nothing else set.
+    pub fn new(mode: EncryptionMode, wrapped_key: String) -> Encryption {
+        Encryption {
+            mode,
+            wrapped_key,
+            kms_key_id: None,
+            kms_key_version: None,
+            kms_key_arn: None,
+            kms_context: None,
+            bucket_key: false,
+            key_check: None,
+        }
+    }
+}
+
 /// Who an ACL grant is for.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Grantee {

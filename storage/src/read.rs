@@ -193,17 +193,7 @@ mod tests {
     async fn put_sealed(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8], seal: &Key256) -> (ObjectRecord, Body) {
         let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: Some(seal.clone()), hash_plaintext: false };
         let ingested = t.store.ingest(body(data), opts).await.unwrap();
-        let encryption = Encryption {
-            mode: EncryptionMode::S3,
-            wrapped_key: String::new(),
-            kms_key_id: None,
-            kms_key_version: None,
-            kms_key_arn: None,
-            kms_context: None,
-            bucket_key: false,
-            key_check: None,
-        };
-        let meta = ObjectMeta { encryption: Some(encryption), ..ObjectMeta::default() };
+        let meta = ObjectMeta { encryption: Some(Encryption::new(EncryptionMode::S3, String::new())), ..ObjectMeta::default() };
         let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await.unwrap();
         t.store.object(bucket.id, key, None).await.unwrap()

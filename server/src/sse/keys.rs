@@ -89,26 +89,17 @@ impl Keys {
     /// again.
     pub fn create(&self, mode: &Mode) -> S3Result<(Key256, Encryption)> {
         let data_key = Key256::generate();
-        let blank = |mode, wrapped: Vec<u8>| Encryption {
-            mode,
-            wrapped_key: b64().encode(wrapped),
-            kms_key_id: None,
-            kms_key_version: None,
-            kms_key_arn: None,
-            kms_context: None,
-            bucket_key: false,
-            key_check: None,
-        };
+        let record = |mode, wrapped_key: Vec<u8>| Encryption::new(mode, b64().encode(wrapped_key));
         let encryption = match mode {
             Mode::S3 { bucket_key } => {
-                Encryption { bucket_key: *bucket_key, ..blank(EncryptionMode::S3, wrap_key(&self.master, &data_key, S3_CONTEXT)) }
+                Encryption { bucket_key: *bucket_key, ..record(EncryptionMode::S3, wrap_key(&self.master, &data_key, S3_CONTEXT)) }
             }
             Mode::Customer(c) => {
                 let mut salt = [0u8; SALT_LEN];
                 rand::rng().fill(&mut salt);
                 Encryption {
                     key_check: Some(b64().encode(key_check(&c.key, &salt))),
-                    ..blank(EncryptionMode::Customer, wrap_key(&c.key, &data_key, CUSTOMER_CONTEXT))
+                    ..record(EncryptionMode::Customer, wrap_key(&c.key, &data_key, CUSTOMER_CONTEXT))
                 }
             }
             Mode::Kms { key_id, context, bucket_key } => {
@@ -122,13 +113,12 @@ impl Keys {
                 return Ok((
                     kms_key,
                     Encryption {
-                        wrapped_key: wrapped.ciphertext,
                         kms_key_id: Some(wrapped.key_id),
                         kms_key_version: Some(wrapped.version),
                         kms_key_arn: Some(arn),
                         kms_context: context.clone(),
                         bucket_key: *bucket_key,
-                        ..blank(EncryptionMode::Kms, Vec::new())
+                        ..Encryption::new(EncryptionMode::Kms, wrapped.ciphertext)
                     },
                 ));
             }
