@@ -22,7 +22,9 @@ from harness import (
     User,
     aws_runner,
     create_user,
+    debian_tool,
     empty_and_delete_bucket,
+    env_without,
     random_bucket_name,
     run_cli,
     start_server,
@@ -143,12 +145,8 @@ def other_user(http_server) -> User:
 
 @pytest.fixture
 def rclone(http_server, tmp_path):
-    exe = shutil.which("rclone")
-    if exe is None:
-        pytest.fail("rclone is not installed (apt-get install rclone)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
-    # rclone (Go) refuses to start when AWS_CA_BUNDLE names a file it cannot use for
-    # this endpoint; it is plain HTTP anyway, so drop every AWS_* variable.
+    exe = debian_tool("rclone", "rclone")
+    env = env_without("AWS_", "RCLONE_")
     env.update({
         "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),
         "RCLONE_CONFIG_COFFER_TYPE": "s3",

@@ -326,6 +326,22 @@ def tool_path(name: str) -> str | None:
     return shutil.which(name)
 
 
+def debian_tool(name: str, packages: str) -> str:
+    """The path of a CLI from Debian packages (./scripts/test.sh installs them); the test fails
+    with the apt-get line when it is missing."""
+    exe = shutil.which(name)
+    if exe is None:
+        pytest.fail(f"{name} is not installed (apt-get install {packages})")
+    return exe
+
+
+def env_without(*prefixes: str) -> dict[str, str]:
+    """This process's environment minus variables with these prefixes. Go clients (rclone,
+    restic) refuse to start when AWS_CA_BUNDLE names a file they cannot use, and none of the
+    tools should pick up the machine's own AWS_* or tool settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
 def run_cli(args, env=None, timeout=180, check=True, cwd=None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-from harness import make_sample_tree, run_cli, tree_digest, write_random_file
+from harness import debian_tool, env_without, make_sample_tree, run_cli, tree_digest, write_random_file
 
 pytestmark = pytest.mark.cli
 
 
 @pytest.fixture
 def duplicity(http_server, tmp_path):
-    exe = shutil.which("duplicity")
-    if exe is None:
-        pytest.fail("duplicity is not installed (apt-get install duplicity python3-boto3)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    exe = debian_tool("duplicity", "duplicity python3-boto3")
+    env = env_without("AWS_")
     env.update({
         "AWS_ACCESS_KEY_ID": http_server.access_key,
         "AWS_SECRET_ACCESS_KEY": http_server.secret_key,

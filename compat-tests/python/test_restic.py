@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
-from harness import make_sample_tree, run_cli, tree_digest, write_random_file
+from harness import debian_tool, env_without, make_sample_tree, run_cli, tree_digest, write_random_file
 
 pytestmark = pytest.mark.cli
 
 
 @pytest.fixture
 def restic(http_server, tmp_path):
-    exe = shutil.which("restic")
-    if exe is None:
-        pytest.fail("restic is not installed (apt-get install restic)")
-    # restic (Go) refuses AWS_CA_BUNDLE for a plain-HTTP endpoint; pass only what it needs.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
+    exe = debian_tool("restic", "restic")
+    env = env_without("AWS_", "RESTIC_")
     env.update({
         "AWS_ACCESS_KEY_ID": http_server.access_key,
         "AWS_SECRET_ACCESS_KEY": http_server.secret_key,

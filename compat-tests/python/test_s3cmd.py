@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from harness import create_kms_key, empty_and_delete_bucket, random_bucket_name, run_cli, write_random_file
+from harness import create_kms_key, debian_tool, empty_and_delete_bucket, random_bucket_name, run_cli, write_random_file
 
 pytestmark = pytest.mark.cli
 
@@ -15,9 +13,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def s3cmd(http_server, tmp_path):
-    exe = shutil.which("s3cmd")
-    if exe is None:
-        pytest.fail("s3cmd is not installed (apt-get install s3cmd)")
+    exe = debian_tool("s3cmd", "s3cmd")
     cfg = tmp_path / "s3cmd.cfg"
     cfg.write_text(
         "[default]\n"
