@@ -661,3 +661,24 @@ def test_aws_cli_cp_with_each_mode(https_server, https_bucket, kms_key, tmp_path
     # Downloading an SSE-C object without the key fails.
     failed = aws("s3", "cp", f"s3://{bucket}/sse-c/small.bin", tmp_path / "nokey", check=False)
     assert failed.returncode != 0 and not (tmp_path / "nokey").exists()
+
+
+def test_sse_s3_copies_share_the_stored_bytes(https_server, https_bucket):
+    """A copy between two SSE-S3 objects keeps the sealed blob (no new file, same data key);
+    a copy that changes the encryption writes a new one. Both read back exactly."""
+    s3, bucket = https_server.client(), https_bucket
+    blobs = lambda: sum(1 for p in (https_server.data_dir / "blobs").rglob("*") if p.is_file())  # noqa: E731
+    data = os.urandom(2 * PKG + 5)
+    s3.put_object(Bucket=bucket, Key="shared/src", Body=data, ServerSideEncryption="AES256")
+    before = blobs()
+    s3.copy_object(Bucket=bucket, Key="shared/dst", CopySource={"Bucket": bucket, "Key": "shared/src"},
+                   ServerSideEncryption="AES256")
+    assert blobs() == before, "an SSE-S3 to SSE-S3 copy shares the sealed blob"
+    got = s3.get_object(Bucket=bucket, Key="shared/dst")
+    assert (got["ServerSideEncryption"], got["Body"].read()) == ("AES256", data)
+    s3.copy_object(Bucket=bucket, Key="shared/plain", CopySource={"Bucket": bucket, "Key": "shared/src"})
+    assert blobs() == before + 1, "decrypting into an unencrypted copy writes new bytes"
+    got = s3.get_object(Bucket=bucket, Key="shared/plain")
+    assert ("ServerSideEncryption" not in got, got["Body"].read()) == (True, data)
+    s3.delete_object(Bucket=bucket, Key="shared/src")
+    assert s3.get_object(Bucket=bucket, Key="shared/dst")["Body"].read() == data, "the copy outlives its source"

@@ -1,7 +1,7 @@
 //! CopyObject: a new version that shares the source's stored bytes (no data is copied), with
-//! COPY or REPLACE metadata and the x-amz-copy-source-if-* conditions. When either side is
-//! encrypted the bytes are streamed through: opened with the source's key, sealed with the
-//! destination's.
+//! COPY or REPLACE metadata and the x-amz-copy-source-if-* conditions. Unless both sides are
+//! unencrypted or both SSE-S3, the bytes are streamed through: opened with the source's key,
+//! sealed with the destination's.
 
 use crate::copy_source::{load_source, SourceObject};
 use crate::ctx::Ctx;
@@ -11,7 +11,7 @@ use crate::object_headers::{meta_from_request, quoted_etag};
 use crate::xml::{self, timestamp};
 use actix_web::HttpResponse;
 use coffer_auth::Payload;
-use coffer_storage::{NewObject, Permission, Versioning, NULL_VERSION};
+use coffer_storage::{Encryption, EncryptionMode, NewObject, Permission, Versioning, NULL_VERSION};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -57,12 +57,22 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         Some(_) => return Err(S3Error::invalid_argument("Unknown tagging directive.").with("ArgumentName", "x-amz-tagging-directive")),
     };
 
-    meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
+    // Stored bytes are shared when they stay valid as they are: between two unencrypted
+    // objects, and between two SSE-S3 ones (the copy keeps the source's wrapped data key).
+    let shares_bytes = match (&src.meta.encryption, &sealing) {
+        (None, None) => true,
+        (Some(from), Some(to)) => from.mode == EncryptionMode::S3 && to.encryption.mode == EncryptionMode::S3,
+        _ => false,
+    };
+    meta.encryption = match (&sealing, shares_bytes) {
+        (Some(to), true) => src.meta.encryption.clone().map(|from| Encryption { bucket_key: to.encryption.bucket_key, ..from }),
+        (to, _) => to.as_ref().map(|s| s.encryption.clone()),
+    };
 
     let new = NewObject { key: key.to_string(), owner_id, meta };
-    let record = match (&unsealing.key, &sealing) {
-        (None, None) => ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?,
-        _ => {
+    let record = match shares_bytes {
+        true => ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?,
+        false => {
             let plain = ctx.state.store.read_body(&src, &src_body, 0, src.size, unsealing.key.as_ref());
             let mut ingested = ctx.state.store.ingest(plain, ingest_options(&Payload::Unsigned, Vec::new(), sealing.as_ref())).await?;
             if ingested.size != src.size {
