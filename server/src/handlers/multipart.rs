@@ -340,10 +340,14 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
                 .map_err(|_| S3Error::invalid_argument("Invalid x-amz-mp-object-size").with("ArgumentName", "x-amz-mp-object-size"))
         })
         .transpose()?;
-    // An SSE-C key sent along must be the upload's (a completed upload has nothing left to check).
-    let customer_md5 = match ctx.state.store.upload(bucket.id, key, upload_id).await {
-        Ok(upload) => crate::sse::check_complete_key(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?,
-        Err(_) => None,
+    // An SSE-C key sent along must be the upload's (a completed upload has nothing left to
+    // check); without one, Complete reads nothing more than it did before SSE.
+    let customer_md5 = match crate::sse::carries_customer_key(ctx.req.headers()) {
+        false => None,
+        true => match ctx.state.store.upload(bucket.id, key, upload_id).await {
+            Ok(upload) => crate::sse::check_complete_key(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?,
+            Err(_) => None,
+        },
     };
     let request = CompleteRequest {
         parts: completed_parts(ctx, payload).await?,

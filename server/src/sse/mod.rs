@@ -120,17 +120,20 @@ fn upload_key_mismatch(e: S3Error) -> S3Error {
     }
 }
 
-/// Checks the SSE-C key a CompleteMultipartUpload carries, if any, against the upload's.
+/// Checks the SSE-C key a CompleteMultipartUpload carries (see `carries_customer_key`)
+/// against the upload's; returns the key's MD5 to repeat.
 pub fn check_complete_key(state: &AppState, encryption: Option<&Encryption>, headers: &HeaderMap) -> S3Result<Option<String>> {
-    if !request::has_customer_headers(headers, &CUSTOMER) {
-        return Ok(None);
-    }
     Ok(for_upload(state, encryption, headers)?.and_then(|s| s.customer_md5))
+}
+
+/// Whether a request carries SSE-C headers for its object.
+pub fn carries_customer_key(headers: &HeaderMap) -> bool {
+    request::has_customer_headers(headers, &CUSTOMER)
 }
 
 /// Whether a request names an encryption of its own (SSE-S3, SSE-KMS or SSE-C headers).
 pub fn asks_for_encryption(headers: &HeaderMap) -> bool {
-    headers.contains_key(request::SSE) || request::has_customer_headers(headers, &CUSTOMER)
+    headers.contains_key(request::SSE) || carries_customer_key(headers)
 }
 
 /// GET and HEAD refuse SSE-S3/KMS request headers, as S3 does.
