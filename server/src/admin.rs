@@ -1,7 +1,7 @@
 //! Administrative commands and credential helpers: users, MFA devices and KMS keys (also while
 //! the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
 
-use crate::{kms, master_key};
+use crate::keys::{kms, master_key};
 use coffer_storage::{Store, StorageError};
 use std::path::Path;
 

@@ -53,12 +53,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
     ensure_root(&store).await?;
     spawn_upkeep(store.clone());
-    let master = crate::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
-    let keyring = crate::kms::open(&config.data_dir, master.clone(), &config.region)?;
+    let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
-    let keys = crate::sse::Keys::new(master, keyring.into_provider());
+    let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
     let state = web::Data::new(AppState::new(store, &config, keys));
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.

@@ -1,14 +1,14 @@
 //! The single entry point of every S3 request: assigns the request id, resolves the operation,
 //! authenticates, dispatches to the handler, and renders any error as S3's XML error body.
 
-use crate::authn::authenticate;
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::access::authn::authenticate;
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::handlers;
-use crate::head::Head;
-use crate::router::{self, Operation, Query};
+use crate::http::head::Head;
+use crate::http::router::{self, Operation, Query};
 use crate::state::AppState;
-use crate::xml::escape;
+use crate::http::xml::escape;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -67,12 +67,12 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let copy_source = req.headers().contains_key("x-amz-copy-source");
-    let mut target = crate::ctx::Target { action: "", bucket: bucket.clone(), key: key.clone() };
+    let mut target = crate::request::ctx::Target { action: "", bucket: bucket.clone(), key: key.clone() };
     let op = router::route(req.method(), bucket, key, &query, copy_source)?;
     target.action = op.action(&query);
     // A CORS preflight carries no credentials of its own (a presigned URL's are for another method).
     let auth = match op {
-        Operation::CorsPreflight { .. } => crate::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned },
+        Operation::CorsPreflight { .. } => crate::access::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned },
         _ => authenticate(req.into(), state)?,
     };
     if let Operation::GetObject { key, .. }
@@ -166,7 +166,7 @@ pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
     // included, whose conflicts have their own errors) is decided by its handler.
     let bucket = match &op {
         Operation::PutObject { bucket, .. } => {
-            handlers::put::checked_put_length(head.headers, &auth.payload)?;
+            crate::request::upload::checked_put_length(head.headers, &auth.payload)?;
             bucket
         }
         Operation::UploadPart { bucket, .. } => bucket,
@@ -175,12 +175,12 @@ pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
     let b = state.store.bucket(bucket).await.map_err(S3Error::from)?;
     let caller = auth.principal.as_ref().map(|p| &p.user);
     // A bucket policy (with its conditions on the whole request) is left to the handler.
-    if caller.is_some_and(|u| u.id == b.owner.id) || crate::policy::stored::load(state, b.id).await?.is_some() {
+    if caller.is_some_and(|u| u.id == b.owner.id) || state.policies.load(&state.store, b.id).await?.is_some() {
         return Ok(());
     }
-    let grants = crate::ctx::bucket_grants(state, b.id).await?;
-    let grants = crate::public_access::effective(state, b.id, &grants).await?;
-    if crate::acl::allows(&b.owner.id, &grants, caller, coffer_storage::Permission::Write) {
+    let grants = crate::request::ctx::bucket_grants(state, b.id).await?;
+    let grants = crate::access::public_access::effective(state, b.id, &grants).await?;
+    if crate::access::acl::allows(&b.owner.id, &grants, caller, coffer_storage::Permission::Write) {
         Ok(())
     } else {
         Err(S3Error::new(ErrorCode::AccessDenied))

@@ -1,36 +1,21 @@
 //! coffer-server: the HTTP front end of Coffer. It speaks S3's REST/XML dialect over actix-web
 //! and turns each request into calls on coffer-storage.
+//!
+//! Layers, from the ground up (a module only imports from its own layer or the ones below):
+//! `http` (S3 on the wire) → `bucket_config` (bucket configuration documents) and `keys`
+//! (master key, KMS, data keys) → `state` → `access` (who may do what) → `request` (the
+//! context handlers share) → `handlers` (one module per S3 concern) → `entry` (dispatch),
+//! `workers` (background work) and `app` (wiring it all together).
 
-mod acl;
+mod access;
 pub mod admin;
 pub mod app;
-mod authn;
-mod body;
-mod bucket_encryption;
-mod checksum_fields;
-mod checksums;
-mod conditions;
-mod cors;
-mod copy_source;
+mod bucket_config;
 pub mod config;
-mod ctx;
 mod entry;
-mod error;
 mod handlers;
-pub mod master_key;
-mod mfa;
-mod head;
-pub mod kms;
-mod key_encoding;
-mod object_headers;
-mod post_policy;
-mod policy;
-mod ownership;
-mod public_access;
-mod range;
-mod router;
-mod sse;
+mod http;
+mod keys;
+mod request;
 mod state;
-mod tags;
-mod website_config;
-mod xml;
+mod workers;

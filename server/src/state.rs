@@ -2,7 +2,6 @@
 //! cache of access keys (users created while the server runs are found on first use).
 
 use crate::config::Config;
-use crate::error::{S3Error, S3Result};
 use coffer_storage::{Credentials, Store};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -13,10 +12,10 @@ pub struct AppState {
     pub domain: Option<String>,
     pub website_domain: Option<String>,
     access_keys: RwLock<HashMap<String, Credentials>>,
-    /// Parsed bucket policies by bucket id (see `policy::stored`).
-    pub policies: crate::policy::Cache,
+    /// Parsed bucket policies by bucket id (see `bucket_config::policy::cache`).
+    pub policies: crate::bucket_config::policy::Cache,
     /// The master key and the KMS behind server-side encryption.
-    pub keys: crate::sse::Keys,
+    pub keys: crate::keys::data_keys::Keys,
     /// Whether the S3 listener speaks HTTPS.
     pub secure: bool,
     /// Whether SSE-C keys are accepted over plain HTTP (`--sse-c-allow-http`).
@@ -24,7 +23,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: &Config, keys: crate::sse::Keys) -> AppState {
+    pub fn new(store: Store, config: &Config, keys: crate::keys::data_keys::Keys) -> AppState {
         AppState {
             store,
             region: config.region.clone(),
@@ -51,21 +50,5 @@ impl AppState {
         let found = self.store.credentials_blocking(access_key).ok().flatten()?;
         self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), found.clone());
         Some(found)
-    }
-}
-
-impl AppState {
-    /// A bucket configuration document (`kind` names it, e.g. "cors"), stored as JSON.
-    pub async fn bucket_doc<T: serde::de::DeserializeOwned>(&self, bucket_id: i64, kind: &str) -> S3Result<Option<T>> {
-        match self.store.bucket_config(bucket_id, kind).await? {
-            Some(doc) => Ok(Some(serde_json::from_str(&doc).map_err(S3Error::internal)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Stores (Some) or removes (None) a bucket configuration document.
-    pub async fn set_bucket_doc<T: serde::Serialize>(&self, bucket_id: i64, kind: &str, value: Option<&T>) -> S3Result<()> {
-        let doc = value.map(serde_json::to_string).transpose().map_err(S3Error::internal)?;
-        Ok(self.store.set_bucket_config(bucket_id, kind, doc).await?)
     }
 }

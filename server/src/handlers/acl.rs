@@ -1,11 +1,11 @@
 //! Get/PutBucketAcl and Get/PutObjectAcl: the grants of a bucket or of one object version, as
 //! AccessControlPolicy XML, canned ACLs or x-amz-grant-* headers.
 
-use crate::acl;
-use crate::body::{read_all, request_body};
-use crate::ctx::{bucket_grants, set_bucket_grants, Ctx};
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::xml;
+use crate::access::acl;
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::{bucket_grants, set_bucket_grants, Ctx};
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::http::xml;
 use actix_web::{web, HttpResponse};
 use coffer_storage::{Bucket, Grant, ObjectRecord, Permission, StorageError, User};
 
@@ -64,7 +64,7 @@ pub async fn get_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>) -> S3R
 /// named must exist.
 async fn requested(ctx: &Ctx<'_>, payload: web::Payload, owner: &User, bucket_owner: &str) -> S3Result<Vec<Grant>> {
     let body = read_all(request_body(payload, &ctx.payload).stream, ACL_BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let grants = match acl::from_headers(ctx.req.headers(), bucket_owner)? {
         Some(grants) => grants,
         None if body.iter().all(u8::is_ascii_whitespace) => return Err(S3Error::new(ErrorCode::MalformedXML)),
@@ -85,8 +85,8 @@ pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payloa
         None => {
             let bucket = ctx.bucket_for(bucket_name, Permission::WriteAcp).await?;
             let grants = requested(ctx, payload, &bucket.owner, &bucket.owner.id).await?;
-            crate::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
-            crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
+            crate::access::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
+            crate::access::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             set_bucket_grants(ctx.state, bucket.id, &grants).await?;
         }
         Some(key) => {
@@ -95,8 +95,8 @@ pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payloa
             ctx.check_object(&rec, Permission::WriteAcp).await?;
             let owner = owner_user(ctx, &bucket, &rec.owner_id).await?;
             let grants = requested(ctx, payload, &owner, &bucket.owner.id).await?;
-            crate::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
-            crate::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
+            crate::access::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
+            crate::access::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             let acl = (!grants.is_empty()).then_some(grants);
             ctx.state.store.set_object_acl(bucket.id, key, Some(&rec.version_id), acl).await?;
         }

@@ -1,11 +1,11 @@
 //! GetObjectAttributes: an object version's ETag, checksum, parts (paginated), storage class
 //! and size, without its bytes, each only when x-amz-object-attributes asks for it.
 
-use crate::checksum_fields::ChecksumFields;
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::object_headers::http_date;
-use crate::xml::{self, S3_NAMESPACE};
+use crate::http::checksum_fields::ChecksumFields;
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::request::object_headers::http_date;
+use crate::http::xml::{self, S3_NAMESPACE};
 use actix_web::HttpResponse;
 use coffer_storage::{ObjectRecord, Part, Permission, StorageError, Versioning};
 use serde::Serialize;
@@ -145,7 +145,7 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
     }
     ctx.check_object(&rec, Permission::Read).await?;
     // Attributes of an SSE-C object are the customer's to see: the key must come along.
-    crate::sse::for_head(ctx.state, rec.meta.encryption.as_ref(), ctx.req.headers())?;
+    crate::request::sse::for_head(ctx.state, rec.meta.encryption.as_ref(), ctx.req.headers())?;
     let object_parts = match wanted.parts {
         true => ctx.state.store.object_parts(bucket.id, key, &rec.version_id).await?,
         false => None,

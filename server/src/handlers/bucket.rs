@@ -1,27 +1,13 @@
 //! Bucket operations: ListBuckets, CreateBucket (naming rules, location constraint),
 //! HeadBucket, DeleteBucket, GetBucketLocation and GetBucketVersioning.
 
-use crate::body::{read_all, request_body};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::xml::{self, timestamp, S3_NAMESPACE};
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::http::xml::{self, timestamp, Owner, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
 use coffer_storage::StorageError;
 use serde::{Deserialize, Serialize};
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Owner {
-    #[serde(rename = "ID")]
-    pub id: String,
-    pub display_name: String,
-}
-
-impl Owner {
-    pub fn of(user: &coffer_storage::User) -> Owner {
-        Owner { id: user.id.clone(), display_name: user.name.clone() }
-    }
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -134,7 +120,7 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
         return Err(S3Error::new(ErrorCode::NotImplemented).with_message("Object lock is not implemented by Coffer yet."));
     }
     let body = read_all(request_body(payload, &ctx.payload).stream, CREATE_BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let region = if body.iter().all(u8::is_ascii_whitespace) {
         ctx.state.region.clone()
     } else {
@@ -148,27 +134,27 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
             }
         }
     };
-    let grants = crate::acl::from_headers(ctx.req.headers(), &user.id)?;
-    let ownership = ctx.header("x-amz-object-ownership").map(crate::ownership::ObjectOwnership::parse).transpose()?;
-    if ownership == Some(crate::ownership::ObjectOwnership::BucketOwnerEnforced)
+    let grants = crate::access::acl::from_headers(ctx.req.headers(), &user.id)?;
+    let ownership = ctx.header("x-amz-object-ownership").map(crate::access::ownership::ObjectOwnership::parse).transpose()?;
+    if ownership == Some(crate::access::ownership::ObjectOwnership::BucketOwnerEnforced)
         && grants.as_ref().is_some_and(|g| g.iter().any(|g| g.grantee != coffer_storage::Grantee::User(user.id.clone())))
     {
-        return Err(crate::ownership::acls_not_supported());
+        return Err(crate::access::ownership::acls_not_supported());
     }
     match ctx.state.store.create_bucket(&user, name, &region).await {
         Ok(bucket) => {
             if let Some(grants) = grants {
-                crate::ctx::set_bucket_grants(ctx.state, bucket.id, &grants).await?;
+                crate::request::ctx::set_bucket_grants(ctx.state, bucket.id, &grants).await?;
             }
             if ownership.is_some() {
-                crate::ownership::store(ctx.state, bucket.id, ownership).await?;
+                crate::access::ownership::store(ctx.state, bucket.id, ownership).await?;
             }
         }
         // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200, as long
         // as the request would not change the bucket's ACL.
         Err(StorageError::BucketAlreadyOwnedByYou) if region == LEGACY_REGION => {
             let existing = ctx.state.store.bucket(name).await?;
-            let current = crate::ctx::bucket_grants(ctx.state, existing.id).await?;
+            let current = crate::request::ctx::bucket_grants(ctx.state, existing.id).await?;
             if grants.unwrap_or_default() != current {
                 return Err(S3Error::new(ErrorCode::BucketAlreadyExists).with("BucketName", name));
             }

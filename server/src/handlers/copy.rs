@@ -3,12 +3,12 @@
 //! unencrypted or both SSE-S3, the bytes are streamed through: opened with the source's key,
 //! sealed with the destination's.
 
-use crate::copy_source::{load_source, SourceObject};
-use crate::ctx::Ctx;
-use crate::error::{S3Error, S3Result};
-use crate::handlers::put::{ingest_options, write_conditions};
-use crate::object_headers::{meta_from_request, quoted_etag};
-use crate::xml::{self, timestamp};
+use crate::request::copy_source::{load_source, SourceObject};
+use crate::request::ctx::Ctx;
+use crate::http::error::{S3Error, S3Result};
+use crate::request::upload::{ingest_options, write_conditions};
+use crate::request::object_headers::{meta_from_request, quoted_etag};
+use crate::http::xml::{self, timestamp};
 use actix_web::HttpResponse;
 use coffer_auth::Payload;
 use coffer_storage::{Encryption, EncryptionMode, NewObject, Permission, Versioning, NULL_VERSION};
@@ -27,8 +27,8 @@ struct CopyObjectResult {
 pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let dest = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let SourceObject { source, bucket: src_bucket, record: src, body: src_body } = load_source(ctx).await?;
-    let unsealing = crate::sse::for_read(ctx.state, src.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::COPY_SOURCE_CUSTOMER)?;
-    let sealing = crate::sse::for_write(ctx.state, dest.id, ctx.req.headers()).await?;
+    let unsealing = crate::request::sse::for_read(ctx.state, src.meta.encryption.as_ref(), ctx.req.headers(), &crate::request::sse::COPY_SOURCE_CUSTOMER)?;
+    let sealing = crate::request::sse::for_write(ctx.state, dest.id, ctx.req.headers()).await?;
 
     let replace = match ctx.header("x-amz-metadata-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => false,
@@ -37,7 +37,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     };
     let same_object = dest.id == src_bucket.id && key == source.key;
     let changes_class = ctx.header("x-amz-storage-class").is_some();
-    let changes_encryption = crate::sse::asks_for_encryption(ctx.req.headers());
+    let changes_encryption = crate::request::sse::asks_for_encryption(ctx.req.headers());
     if same_object && !replace && !changes_class && !changes_encryption {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -49,11 +49,11 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     }
     meta.checksum = src.meta.checksum.clone();
     // A copy is a new object of its writer: its ACL comes from this request, never the source.
-    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &dest, ctx.req.headers(), ctx.writer_id()).await?;
+    let (acl, owner_id) = crate::access::ownership::new_object_acl(ctx.state, &dest, ctx.req.headers(), ctx.writer_id()).await?;
     meta.acl = acl;
     meta.tags = match ctx.header("x-amz-tagging-directive").map(str::to_ascii_uppercase).as_deref() {
         None | Some("COPY") => src.meta.tags.clone(),
-        Some("REPLACE") => crate::handlers::tagging::from_request(ctx)?,
+        Some("REPLACE") => crate::request::upload::tags(ctx)?,
         Some(_) => return Err(S3Error::invalid_argument("Unknown tagging directive.").with("ArgumentName", "x-amz-tagging-directive")),
     };
 

@@ -1,12 +1,12 @@
 //! CORS: Put/Get/DeleteBucketCors, the preflight OPTIONS request (no credentials needed), and
 //! the Access-Control-* headers added to real requests that come with an Origin.
 
-use crate::body::{read_all, request_body};
-use crate::cors::{forbidden, requested_headers, CorsConfiguration};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::http::body::{read_all, request_body};
+use crate::bucket_config::cors::{forbidden, requested_headers, CorsConfiguration};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::state::AppState;
-use crate::xml;
+use crate::http::xml;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -16,16 +16,16 @@ const CORS: &str = "cors";
 const BODY_LIMIT: usize = 256 * 1024;
 
 async fn load(state: &AppState, bucket_id: i64) -> S3Result<Option<CorsConfiguration>> {
-    state.bucket_doc(bucket_id, CORS).await
+    crate::bucket_config::load(&state.store, bucket_id, CORS).await
 }
 
 pub async fn put_bucket_cors(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let config: CorsConfiguration = xml::parse(&body)?;
     config.validate()?;
-    ctx.state.set_bucket_doc(bucket.id, CORS, Some(&config)).await?;
+    crate::bucket_config::save(&ctx.state.store, bucket.id, CORS, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
 

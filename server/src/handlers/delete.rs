@@ -1,11 +1,11 @@
 //! DeleteObject and DeleteObjects (up to 1000 keys, Quiet mode, per-key results and errors).
 
-use crate::body::{read_all, request_body};
-use crate::ctx::Ctx;
-use crate::mfa;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::handlers::put::{check_payload_hash, content_md5};
-use crate::xml::{self, S3_NAMESPACE};
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::Ctx;
+use crate::access::mfa;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::request::upload::{check_payload_hash, content_md5};
+use crate::http::xml::{self, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
 use coffer_storage::{DeleteOutcome, Permission, StorageError};
 use md5::{Digest, Md5};
@@ -23,7 +23,7 @@ fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOu
 pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     if ctx.query.get("versionId").is_some() {
-        mfa::require_for_version_delete(ctx, &bucket).await?;
+        mfa::require_for_version_delete(&ctx.state.store, ctx.req.headers(), &bucket).await?;
     }
     let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?;
     let mut resp = HttpResponse::NoContent();
@@ -108,7 +108,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
     if request.objects.iter().any(|o| o.version_id.is_some()) {
-        mfa::require_for_version_delete(ctx, &bucket).await?;
+        mfa::require_for_version_delete(&ctx.state.store, ctx.req.headers(), &bucket).await?;
     }
     let quiet = request.quiet.unwrap_or(false);
     let mut allowed = Vec::with_capacity(request.objects.len());

@@ -1,11 +1,11 @@
 //! Bucket default encryption: Put/Get/DeleteBucketEncryption. The document and its validation
 //! live in `bucket_encryption`; writes consult the stored setting there.
 
-use crate::body::{read_all, request_body};
-use crate::bucket_encryption::{default_encryption, set_default_encryption, DefaultEncryption, ROOT};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::xml;
+use crate::http::body::{read_all, request_body};
+use crate::bucket_config::encryption::{default_encryption, set_default_encryption, DefaultEncryption, ROOT};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::http::xml;
 use actix_web::{web, HttpResponse};
 use md5::{Digest, Md5};
 
@@ -14,20 +14,20 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub async fn put_bucket_encryption(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
-    if let Some(md5) = crate::handlers::put::content_md5(ctx)? {
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
+    if let Some(md5) = crate::request::upload::content_md5(ctx)? {
         if md5[..] != Md5::digest(&body)[..] {
             return Err(S3Error::new(ErrorCode::BadDigest));
         }
     }
     let config = DefaultEncryption::from_xml(&body)?;
-    set_default_encryption(ctx.state, bucket.id, Some(&config)).await?;
+    set_default_encryption(&ctx.state.store, bucket.id, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
 pub async fn get_bucket_encryption(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    let config = default_encryption(ctx.state, bucket.id)
+    let config = default_encryption(&ctx.state.store, bucket.id)
         .await?
         .ok_or_else(|| S3Error::new(ErrorCode::ServerSideEncryptionConfigurationNotFoundError).with("BucketName", bucket_name))?;
     xml::ok(ROOT, &config.to_document())
@@ -35,6 +35,6 @@ pub async fn get_bucket_encryption(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result
 
 pub async fn delete_bucket_encryption(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    set_default_encryption(ctx.state, bucket.id, None).await?;
+    set_default_encryption(&ctx.state.store, bucket.id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

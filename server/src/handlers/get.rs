@@ -1,11 +1,11 @@
 //! GetObject and HeadObject: version lookup, conditional requests, ranges, response-*
 //! overrides, and the body streamed from the store.
 
-use crate::conditions::Preconditions;
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::object_headers::{object_headers, version_headers};
-use crate::range::{self, ByteRange};
+use crate::http::conditions::Preconditions;
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::request::object_headers::{object_headers, version_headers};
+use crate::http::range::{self, ByteRange};
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder};
@@ -81,17 +81,17 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         return Err(err
             .with_header("x-amz-delete-marker", "true")
             .with_header("x-amz-version-id", record.version_id.clone())
-            .with_header("Last-Modified", crate::object_headers::http_date(record.modified_ms)));
+            .with_header("Last-Modified", crate::request::object_headers::http_date(record.modified_ms)));
     }
     let part = match ctx.query.get("partNumber") {
         Some(raw) => Some(select_part(ctx, bucket.id, &record, raw).await?),
         None => None,
     };
-    crate::sse::refuse_on_read(ctx.req.headers())?;
+    crate::request::sse::refuse_on_read(ctx.req.headers())?;
     let encryption = record.meta.encryption.as_ref();
     let unsealing = match head {
-        true => crate::sse::for_head(ctx.state, encryption, ctx.req.headers())?,
-        false => crate::sse::for_read(ctx.state, encryption, ctx.req.headers(), &crate::sse::CUSTOMER)?,
+        true => crate::request::sse::for_head(ctx.state, encryption, ctx.req.headers())?,
+        false => crate::request::sse::for_read(ctx.state, encryption, ctx.req.headers(), &crate::request::sse::CUSTOMER)?,
     };
 
     if let Err(e) = Preconditions::from_headers(ctx.req.headers(), "").check(&record.etag, record.modified_ms, ErrorCode::NotModified) {
@@ -115,7 +115,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     if let Some(p) = &part {
         part_headers(&mut resp, &record, p, ctx.checksum_mode());
     }
-    crate::sse::response_headers(&mut resp, record.meta.encryption.as_ref(), unsealing.customer_md5.as_deref());
+    crate::request::sse::response_headers(&mut resp, record.meta.encryption.as_ref(), unsealing.customer_md5.as_deref());
     let (offset, len) = match range {
         Some(r) => {
             resp.status(StatusCode::PARTIAL_CONTENT);

@@ -1,15 +1,15 @@
 //! Listing: ListObjects (v1), ListObjectsV2 and ListObjectVersions, with prefix, delimiter,
 //! markers and continuation tokens, max-keys shared by keys and prefixes, and encoding-type=url.
 
-use crate::ctx::Ctx;
-use crate::error::{S3Error, S3Result};
-use crate::handlers::bucket::Owner;
-use crate::object_headers::quoted_etag;
-use crate::xml::{self, timestamp, S3_NAMESPACE};
+use crate::request::ctx::Ctx;
+use crate::http::error::{S3Error, S3Result};
+use crate::http::xml::Owner;
+use crate::request::object_headers::quoted_etag;
+use crate::http::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::HttpResponse;
 use base64::Engine;
 use coffer_storage::{Bucket, ListItem, Permission, ListParams, ObjectRecord, VersionListParams};
-use crate::key_encoding::Encoder;
+use crate::http::key_encoding::Encoder;
 use serde::Serialize;
 
 const DEFAULT_MAX_KEYS: usize = 1000;
@@ -104,7 +104,7 @@ fn list_params(ctx: &Ctx<'_>, after: Option<String>, max_keys: usize) -> ListPar
 
 pub async fn list_objects_v1(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
-    let enc = Encoder::from_ctx(ctx)?;
+    let enc = Encoder::from_query(&ctx.query)?;
     let max_keys = max_keys(ctx)?;
     let marker = ctx.query.get("marker").filter(|m| !m.is_empty()).map(str::to_string);
     let params = list_params(ctx, marker.clone(), max_keys);
@@ -169,7 +169,7 @@ fn decode_token(token: &str) -> S3Result<String> {
 
 pub async fn list_objects_v2(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
-    let enc = Encoder::from_ctx(ctx)?;
+    let enc = Encoder::from_query(&ctx.query)?;
     let max_keys = max_keys(ctx)?;
     let token = ctx.query.get("continuation-token").map(str::to_string);
     let start_after = ctx.query.get("start-after").filter(|s| !s.is_empty()).map(str::to_string);
@@ -260,7 +260,7 @@ struct DeleteMarker {
 
 pub async fn list_object_versions(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
-    let enc = Encoder::from_ctx(ctx)?;
+    let enc = Encoder::from_query(&ctx.query)?;
     let max_keys = max_keys(ctx)?;
     let params = VersionListParams {
         prefix: ctx.query.get("prefix").unwrap_or("").to_string(),

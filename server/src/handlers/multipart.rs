@@ -1,20 +1,20 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
 //! AbortMultipartUpload, ListParts and ListMultipartUploads; parts are blobs, Complete copies nothing.
 
-use crate::body::{read_all, request_body};
-use crate::checksum_fields::ChecksumFields;
-use crate::checksums::ChecksumRequest;
-use crate::copy_source::{copy_range, load_source};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::handlers::bucket::Owner;
-use crate::key_encoding::Encoder;
-use crate::handlers::put::{
+use crate::http::body::{read_all, request_body};
+use crate::http::checksum_fields::ChecksumFields;
+use crate::http::checksums::ChecksumRequest;
+use crate::request::copy_source::{copy_range, load_source};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::http::xml::Owner;
+use crate::http::key_encoding::Encoder;
+use crate::request::upload::{
     check_ingested_sha256, check_payload_hash, content_md5, declared_length, ingest_options, write_conditions, MAX_PUT_SIZE,
 };
-use crate::sse::Sealing;
-use crate::object_headers::{meta_from_request, quoted_etag};
-use crate::xml::{self, timestamp, S3_NAMESPACE};
+use crate::request::sse::Sealing;
+use crate::request::object_headers::{meta_from_request, quoted_etag};
+use crate::http::xml::{self, timestamp, S3_NAMESPACE};
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use coffer_auth::Payload;
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
@@ -113,11 +113,11 @@ struct InitiateMultipartUploadResult {
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     let mut meta = meta_from_request(ctx.req.headers())?;
-    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &bucket, ctx.req.headers(), ctx.writer_id()).await?;
+    let (acl, owner_id) = crate::access::ownership::new_object_acl(ctx.state, &bucket, ctx.req.headers(), ctx.writer_id()).await?;
     meta.acl = acl;
     let checksum = requested_checksum(ctx)?;
     // The upload's data key is made now and wrapped in its metadata; every part uses it.
-    let sealing = crate::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
+    let sealing = crate::request::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
     meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
     let upload = ctx.state.store.create_upload(bucket.id, key, &owner_id, meta, checksum).await?;
     let mut resp = HttpResponse::Ok();
@@ -187,7 +187,7 @@ async fn receive_part(
 pub async fn upload_part(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
     let upload = target_upload(ctx, bucket_name, key).await?;
-    let sealing = crate::sse::for_upload(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?;
+    let sealing = crate::request::sse::for_upload(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?;
     let (ingested, sent) = receive_part(ctx, &upload, sealing.as_ref(), payload).await?;
     let part = ctx.state.store.put_part(&upload, number, ingested).await?;
     let mut resp = HttpResponse::Ok();
@@ -221,10 +221,10 @@ struct CopyPartResult {
 pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let number = part_number(ctx)?;
     let upload = target_upload(ctx, bucket_name, key).await?;
-    let sealing = crate::sse::for_upload(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?;
+    let sealing = crate::request::sse::for_upload(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?;
     let src = load_source(ctx).await?;
     let unsealing =
-        crate::sse::for_read(ctx.state, src.record.meta.encryption.as_ref(), ctx.req.headers(), &crate::sse::COPY_SOURCE_CUSTOMER)?;
+        crate::request::sse::for_read(ctx.state, src.record.meta.encryption.as_ref(), ctx.req.headers(), &crate::request::sse::COPY_SOURCE_CUSTOMER)?;
     let (offset, len) = copy_range(ctx.header("x-amz-copy-source-range"), src.record.size)?;
     if len > MAX_PUT_SIZE {
         return Err(S3Error::new(ErrorCode::EntityTooLarge)
@@ -342,10 +342,10 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
         .transpose()?;
     // An SSE-C key sent along must be the upload's (a completed upload has nothing left to
     // check); without one, Complete reads nothing more than it did before SSE.
-    let customer_md5 = match crate::sse::carries_customer_key(ctx.req.headers()) {
+    let customer_md5 = match crate::request::sse::carries_customer_key(ctx.req.headers()) {
         false => None,
         true => match ctx.state.store.upload(bucket.id, key, upload_id).await {
-            Ok(upload) => crate::sse::check_complete_key(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?,
+            Ok(upload) => crate::request::sse::check_complete_key(ctx.state, upload.meta.encryption.as_ref(), ctx.req.headers())?,
             Err(_) => None,
         },
     };
@@ -364,7 +364,7 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
     if done.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", done.version_id.clone()));
     }
-    crate::sse::response_headers(&mut resp, done.encryption.as_ref(), customer_md5.as_deref());
+    crate::request::sse::response_headers(&mut resp, done.encryption.as_ref(), customer_md5.as_deref());
     let checksum = done.checksum.as_ref();
     let body = CompleteMultipartUploadResult {
         xmlns: S3_NAMESPACE,
@@ -532,7 +532,7 @@ fn upload_entry(upload: Upload, initiator: &User, enc: &Encoder) -> UploadEntry 
 
 pub async fn list_multipart_uploads(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Read).await?;
-    let enc = Encoder::from_ctx(ctx)?;
+    let enc = Encoder::from_query(&ctx.query)?;
     let params = UploadListParams {
         prefix: ctx.query.get("prefix").unwrap_or_default().to_string(),
         delimiter: ctx.query.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string),

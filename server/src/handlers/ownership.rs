@@ -1,10 +1,10 @@
 //! Put/Get/DeleteBucketOwnershipControls.
 
-use crate::body::{read_all, request_body};
-use crate::ctx::{bucket_grants, Ctx};
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::ownership::{self, ObjectOwnership};
-use crate::xml;
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::{bucket_grants, Ctx};
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::access::ownership::{self, ObjectOwnership};
+use crate::http::xml;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ pub async fn get(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
 pub async fn put(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let doc: OwnershipControls = xml::parse(&body)?;
     let [rule] = doc.rules.as_slice() else { return Err(S3Error::new(ErrorCode::MalformedXML)) };
     let value = ObjectOwnership::parse(&rule.object_ownership).map_err(|_| S3Error::new(ErrorCode::MalformedXML))?;

@@ -1,11 +1,11 @@
 //! Put/Get/DeleteBucketPolicy and GetBucketPolicyStatus: the bucket's IAM policy document,
 //! validated on the way in, kept as sent, and whether it (or the ACL) makes the bucket public.
 
-use crate::body::{read_all, request_body};
-use crate::ctx::{bucket_grants, Ctx};
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::policy::{self, Policy};
-use crate::xml;
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::{bucket_grants, Ctx};
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::bucket_config::policy::{self, Policy};
+use crate::http::xml;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use coffer_storage::Bucket;
@@ -31,7 +31,7 @@ async fn owner_only(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<Bucket> {
 pub async fn put_bucket_policy(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = owner_only(ctx, bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, POLICY_LIMIT + 1, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     if body.len() > POLICY_LIMIT {
         return Err(S3Error::custom("PolicyTooLarge", StatusCode::BAD_REQUEST, "Policy exceeds the maximum allowed document size."));
     }
@@ -40,17 +40,17 @@ pub async fn put_bucket_policy(ctx: &Ctx<'_>, bucket_name: &str, payload: web::P
         return Err(malformed("Policies must be valid JSON and the first byte must be '{'"));
     }
     let parsed = Policy::parse(doc, &bucket.name).map_err(|e| malformed(e.0))?;
-    if parsed.is_public() && crate::public_access::load(ctx.state, bucket.id).await?.is_some_and(|b| b.block_public_policy) {
+    if parsed.is_public() && crate::access::public_access::load(ctx.state, bucket.id).await?.is_some_and(|b| b.block_public_policy) {
         return Err(S3Error::new(ErrorCode::AccessDenied)
             .with_message("Access Denied: public policies are blocked by the bucket's BlockPublicPolicy setting"));
     }
-    policy::stored::store(ctx.state, bucket.id, Some(doc.to_string())).await?;
+    ctx.state.policies.store(&ctx.state.store, bucket.id, Some(doc.to_string())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn get_bucket_policy(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = owner_only(ctx, bucket_name).await?;
-    let doc = policy::stored::document(ctx.state, bucket.id).await?.ok_or_else(|| {
+    let doc = policy::cache::document(&ctx.state.store, bucket.id).await?.ok_or_else(|| {
         S3Error::custom("NoSuchBucketPolicy", StatusCode::NOT_FOUND, "The bucket policy does not exist").with("BucketName", bucket_name)
     })?;
     Ok(HttpResponse::Ok().content_type("application/json").body(doc))
@@ -58,7 +58,7 @@ pub async fn get_bucket_policy(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<Htt
 
 pub async fn delete_bucket_policy(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = owner_only(ctx, bucket_name).await?;
-    policy::stored::store(ctx.state, bucket.id, None).await?;
+    ctx.state.policies.store(&ctx.state.store, bucket.id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -74,9 +74,9 @@ struct PolicyStatus {
 /// grants to everyone or to every signed-in user.
 pub async fn get_bucket_policy_status(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = owner_only(ctx, bucket_name).await?;
-    let mut is_public = policy::stored::load(ctx.state, bucket.id).await?.is_some_and(|p| p.is_public());
+    let mut is_public = ctx.state.policies.load(&ctx.state.store, bucket.id).await?.is_some_and(|p| p.is_public());
     if !is_public {
-        is_public = bucket_grants(ctx.state, bucket.id).await?.iter().any(crate::public_access::is_public);
+        is_public = bucket_grants(ctx.state, bucket.id).await?.iter().any(crate::access::public_access::is_public);
     }
     xml::ok("PolicyStatus", &PolicyStatus { xmlns: xml::S3_NAMESPACE, is_public })
 }

@@ -1,11 +1,11 @@
 //! PostObject: browser form uploads (multipart/form-data) authorized by a signed policy
 //! document (SigV4 or SigV2 fields), or anonymous into a bucket that grants WRITE to everyone.
 
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::object_headers::{meta_from_request, quoted_etag};
-use crate::post_policy::PostPolicy;
-use crate::xml;
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::request::object_headers::{meta_from_request, quoted_etag};
+use crate::access::post_policy::PostPolicy;
+use crate::http::xml;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -115,17 +115,17 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
         p.check(&fields, bucket_name)?;
     }
     // The signer (or an anonymous form) needs WRITE on the bucket, as for a PUT.
-    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone() };
+    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone() };
     let bucket = form_ctx.bucket_for(&bucket.name, Permission::Write).await?;
 
     let headers = fields_as_headers(&fields);
     let mut meta = meta_from_request(&headers)?;
-    let sealing = crate::sse::for_write(ctx.state, bucket.id, &headers).await?;
+    let sealing = crate::request::sse::for_write(ctx.state, bucket.id, &headers).await?;
     meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
     if let Some(tagging) = fields.get("tagging") {
-        meta.tags = xml::parse::<crate::tags::Tagging>(tagging.as_bytes())?.into_pairs()?;
+        meta.tags = xml::parse::<crate::bucket_config::tagging::Tagging>(tagging.as_bytes())?.into_pairs()?;
     }
-    let (acl, owner_id) = crate::ownership::new_object_acl(ctx.state, &bucket, &headers, form_ctx.writer_id()).await?;
+    let (acl, owner_id) = crate::access::ownership::new_object_acl(ctx.state, &bucket, &headers, form_ctx.writer_id()).await?;
     meta.acl = acl;
 
     let body = futures::stream::unfold(file, |mut f| async move {
@@ -135,8 +135,8 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), f)),
         }
     });
-    let checksums = crate::checksums::ChecksumRequest::from_headers(&headers)?;
-    let opts = crate::handlers::put::ingest_options(&coffer_auth::Payload::Unsigned, checksums.algorithms.clone(), sealing.as_ref());
+    let checksums = crate::http::checksums::ChecksumRequest::from_headers(&headers)?;
+    let opts = crate::request::upload::ingest_options(&coffer_auth::Payload::Unsigned, checksums.algorithms.clone(), sealing.as_ref());
     let mut ingested = ctx.state.store.ingest(Box::pin(body), opts).await?;
     meta.checksum = checksums.verify(&ingested, &[])?.as_ref().map(coffer_storage::StoredChecksum::from);
     if let Some((lo, hi)) = policy.as_ref().and_then(|p| p.length_range()) {

@@ -1,10 +1,10 @@
 //! Put/Get/DeletePublicAccessBlock on a bucket.
 
-use crate::body::{read_all, request_body};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::public_access::{self, PublicAccessBlock};
-use crate::xml;
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::access::public_access::{self, PublicAccessBlock};
+use crate::http::xml;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -31,7 +31,7 @@ pub async fn get(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
 pub async fn put(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let config: PublicAccessBlock = xml::parse(&body)?;
     public_access::store(ctx.state, bucket.id, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())

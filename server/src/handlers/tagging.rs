@@ -1,11 +1,11 @@
 //! Tagging: Put/Get/DeleteObjectTagging (on the latest version or one given by versionId) and
 //! Put/Get/DeleteBucketTagging (kept as a bucket configuration document).
 
-use crate::body::{read_all, request_body};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::tags::{self, Tagging};
-use crate::xml;
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::bucket_config::tagging::{self, Tagging};
+use crate::http::xml;
 use actix_web::{web, HttpResponse};
 use coffer_storage::{StorageError, Versioning};
 
@@ -40,7 +40,7 @@ pub async fn get_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> 
 pub async fn put_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let tags = xml::parse::<Tagging>(&body)?.into_pairs()?;
     let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), tags).await.map_err(not_found(key))?;
     Ok(with_version(bucket.versioning, version, HttpResponse::Ok()).finish())
@@ -57,7 +57,7 @@ const BUCKET_TAGS: &str = "tagging";
 
 pub async fn get_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    let tags: Vec<(String, String)> = match ctx.state.bucket_doc(bucket.id, BUCKET_TAGS).await? {
+    let tags: Vec<(String, String)> = match crate::bucket_config::load(&ctx.state.store, bucket.id, BUCKET_TAGS).await? {
         Some(tags) => tags,
         None => {
             return Err(S3Error::custom("NoSuchTagSet", actix_web::http::StatusCode::NOT_FOUND, "The TagSet does not exist")
@@ -73,13 +73,13 @@ const MAX_BUCKET_TAGS: usize = 50;
 pub async fn put_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let tagging = xml::parse::<Tagging>(&body)?;
     if tagging.tag_set.tags.len() > MAX_BUCKET_TAGS {
         return Err(S3Error::new(ErrorCode::InvalidArgument).with_message("Bucket tag count cannot be greater than 50"));
     }
-    let tags = tags::validate_bucket(tagging.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect())?;
-    ctx.state.set_bucket_doc(bucket.id, BUCKET_TAGS, Some(&tags)).await?;
+    let tags = tagging::validate_bucket(tagging.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect())?;
+    crate::bucket_config::save(&ctx.state.store, bucket.id, BUCKET_TAGS, Some(&tags)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -87,9 +87,4 @@ pub async fn delete_bucket_tagging(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result
     let bucket = ctx.owned_bucket(bucket_name).await?;
     ctx.state.store.set_bucket_config(bucket.id, BUCKET_TAGS, None).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The tags a new object gets from its x-amz-tagging header.
-pub fn from_request(ctx: &Ctx<'_>) -> S3Result<Vec<(String, String)>> {
-    ctx.header("x-amz-tagging").map(tags::from_header).transpose().map(Option::unwrap_or_default)
 }

@@ -2,14 +2,14 @@
 //! listener that serves a bucket's objects to anonymous browsers with index and error
 //! documents, redirects and routing rules, answering errors as HTML.
 
-use crate::body::{read_all, request_body};
-use crate::ctx::Ctx;
-use crate::error::{ErrorCode, S3Error, S3Result};
-use crate::object_headers::object_headers;
-use crate::router::Query;
+use crate::http::body::{read_all, request_body};
+use crate::request::ctx::Ctx;
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::request::object_headers::object_headers;
+use crate::http::router::Query;
 use crate::state::AppState;
-use crate::website_config::{malformed, WebsiteConfiguration};
-use crate::xml::{self, escape};
+use crate::bucket_config::website::{malformed, WebsiteConfiguration};
+use crate::http::xml::{self, escape};
 use actix_web::body::SizedStream;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -21,16 +21,16 @@ const WEBSITE: &str = "website";
 const BODY_LIMIT: usize = 256 * 1024;
 
 async fn load(state: &AppState, bucket_id: i64) -> S3Result<Option<WebsiteConfiguration>> {
-    state.bucket_doc(bucket_id, WEBSITE).await
+    crate::bucket_config::load(&state.store, bucket_id, WEBSITE).await
 }
 
 pub async fn put_bucket_website(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
-    crate::handlers::put::check_payload_hash(&ctx.payload, &body)?;
+    crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let config: WebsiteConfiguration = xml::parse(&body).map_err(|_| malformed())?;
     config.validate()?;
-    ctx.state.set_bucket_doc(bucket.id, WEBSITE, Some(&config)).await?;
+    crate::bucket_config::save(&ctx.state.store, bucket.id, WEBSITE, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -157,7 +157,7 @@ async fn serve_website(req: &HttpRequest, state: &AppState, head: bool) -> S3Res
         return Ok(redirect(&location, code));
     }
 
-    let target = crate::ctx::Target { action: "s3:GetObject", bucket: Some(bucket_name.clone()), key: Some(key.clone()) };
+    let target = crate::request::ctx::Target { action: "s3:GetObject", bucket: Some(bucket_name.clone()), key: Some(key.clone()) };
     let ctx = Ctx { state, req, query: Query::default(), principal: None, payload: coffer_auth::Payload::Unsigned, target };
     let status = match lookup(&ctx, &bucket, &key).await? {
         Lookup::Found(rec, body) => {
@@ -170,7 +170,7 @@ async fn serve_website(req: &HttpRequest, state: &AppState, head: bool) -> S3Res
             // `dir` without its slash, where `dir/index.html` exists: send the browser to `dir/`.
             if key == requested && !requested.is_empty() {
                 if let Lookup::Found(..) = lookup(&ctx, &bucket, &format!("{requested}/{suffix}")).await? {
-                    return Ok(redirect(&format!("/{}/", crate::object_headers::url_path(&requested)), 302));
+                    return Ok(redirect(&format!("/{}/", crate::http::key_encoding::url_path(&requested)), 302));
                 }
             }
             // Whoever may not list the bucket is told "forbidden", not "missing".

@@ -1,0 +1,13 @@
+//! S3 on the wire, with no server state: the Operation router, request heads and bodies, XML,
+//! the S3Error type, ranges, conditional headers, checksum headers and key encodings.
+
+pub mod body;
+pub mod checksum_fields;
+pub mod checksums;
+pub mod conditions;
+pub mod error;
+pub mod head;
+pub mod key_encoding;
+pub mod range;
+pub mod router;
+pub mod xml;

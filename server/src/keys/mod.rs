@@ -1,0 +1,7 @@
+//! Key management: the server master key, the built-in KMS keyring, per-object data keys and
+//! the parsing of SSE request headers. How a request's object is encrypted is `request::sse`.
+
+pub mod data_keys;
+pub mod kms;
+pub mod master_key;
+pub mod sse_headers;

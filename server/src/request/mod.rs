@@ -1,0 +1,8 @@
+//! What handlers share about one request: its context and access checks (`ctx`), the object
+//! headers it carries, the source of a copy, what it uploads, and how its object is encrypted.
+
+pub mod copy_source;
+pub mod ctx;
+pub mod object_headers;
+pub mod sse;
+pub mod upload;
