@@ -7,9 +7,9 @@ use crate::canonical::decode_to_string;
 use crate::credential::{parse_credential, parse_signed_headers, Source};
 use crate::datetime::{parse_amz_date, MAX_SKEW};
 use crate::error::AuthError;
-use crate::payload::{classify, UNSIGNED_PAYLOAD};
+use crate::payload::{build_payload, classify, UNSIGNED_PAYLOAD};
 use crate::signing::ALGORITHM;
-use crate::sigv4::{build_payload, check_signed_headers, SignatureCheck};
+use crate::v4check::{check_signed_headers, SignatureCheck};
 use crate::{keycache, SignedRequest, Verified};
 
 /// The longest validity S3 accepts for a presigned URL: seven days.
@@ -138,7 +138,7 @@ pub(crate) fn verify(
     let seed = check.run(req, params, &key)?;
     Ok(Verified {
         access_key: cred.access_key.to_owned(),
-        payload: build_payload(req.headers, mode, key, seed, amz_date, &cred)?,
+        payload: build_payload(req.headers, mode, key, seed, amz_date, cred.scope())?,
         presigned: true,
         request_time,
     })

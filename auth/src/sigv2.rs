@@ -20,8 +20,8 @@ use crate::canonical::{canonical_uri, decode_component, decode_to_string, parse_
 use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::payload::Payload;
+use crate::scheme::{query_scheme, AuthScheme};
 use crate::signing::ct_eq;
-use crate::sigv4::{query_scheme, AuthScheme};
 use crate::{SignedRequest, Verified};
 
 /// Query parameters that are part of the resource and so enter the string to sign (S3's

@@ -1,75 +1,19 @@
-//! SigV4 verification: choosing the scheme (header, presigned query, anonymous), the
-//! `Authorization` header flow, and the signature check shared with presigned URLs.
+//! SigV4 verification: the entry point that tells header, presigned and anonymous requests
+//! apart and refuses other schemes, and the `Authorization` header flow.
 
 use std::time::SystemTime;
 
 use http::header::{AUTHORIZATION, DATE};
 use http::HeaderMap;
-#[cfg(test)]
-use http::HeaderValue;
 
-use crate::canonical::{
-    canonical_headers, canonical_query, canonical_request, canonical_uri, decode_component,
-    parse_query,
-};
-use crate::credential::{
-    parse_authorization, parse_credential, parse_signed_headers, Credential, Source,
-};
+use crate::canonical::parse_query;
+use crate::credential::{parse_authorization, parse_credential, parse_signed_headers, Source};
 use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
-use crate::error::{AuthError, SignatureMismatch};
-use crate::payload::{classify, streaming_headers, Mode, Payload, StreamingContext};
-use crate::signing::{hmac, parse_signature, request_string_to_sign};
+use crate::error::AuthError;
+use crate::payload::{build_payload, classify};
+use crate::scheme::{query_scheme, AuthScheme};
+use crate::v4check::{check_signed_headers, SignatureCheck};
 use crate::{keycache, presign, SignedRequest, Verified};
-
-/// Which authentication a request carries, judged from its headers and query alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthScheme {
-    /// No authentication at all.
-    Anonymous,
-    /// `Authorization: AWS4-HMAC-SHA256 ...`.
-    HeaderV4,
-    /// Presigned URL with `X-Amz-Algorithm` / `X-Amz-Credential` / `X-Amz-Signature`.
-    QueryV4,
-    /// `Authorization: AWS AKID:signature` (SigV2).
-    HeaderV2,
-    /// SigV2 query string (`AWSAccessKeyId`, `Signature`, `Expires`).
-    QueryV2,
-    /// An `Authorization` header of another kind.
-    Other,
-}
-
-/// Classifies the request's authentication without verifying anything.
-///
-/// A request carrying both header and query authentication reports the header's scheme;
-/// [`verify_sigv4`] refuses such requests.
-pub fn auth_scheme(req: &SignedRequest) -> AuthScheme {
-    if let Some(v) = req.headers.get(AUTHORIZATION) {
-        let v = v.as_bytes();
-        return if v.starts_with(b"AWS4-HMAC-SHA256") {
-            AuthScheme::HeaderV4
-        } else if v.starts_with(b"AWS ") {
-            AuthScheme::HeaderV2
-        } else {
-            AuthScheme::Other
-        };
-    }
-    query_scheme(&parse_query(req.raw_query))
-}
-
-pub(crate) fn query_scheme(params: &[(&str, &str)]) -> AuthScheme {
-    let mut scheme = AuthScheme::Anonymous;
-    for (name, _) in params {
-        let name = decode_component(name);
-        match name.as_slice() {
-            b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature" => {
-                return AuthScheme::QueryV4
-            }
-            b"AWSAccessKeyId" => scheme = AuthScheme::QueryV2,
-            _ => {}
-        }
-    }
-    scheme
-}
 
 /// Verifies SigV4 from the `Authorization` header or from presigned query parameters.
 ///
@@ -175,7 +119,7 @@ fn verify_header(
     let signature = check.run(req, params, &key)?;
     Ok(Verified {
         access_key: cred.access_key.to_owned(),
-        payload: build_payload(req.headers, mode, key, signature, &amz_date, &cred)?,
+        payload: build_payload(req.headers, mode, key, signature, &amz_date, cred.scope())?,
         presigned: false,
         request_time,
     })
@@ -198,140 +142,15 @@ fn header_date(headers: &HeaderMap) -> Result<(String, SystemTime), AuthError> {
     Ok((format_amz_date(t), t))
 }
 
-/// `host` must be signed, and so must every `x-amz-*` header present (except `exempt`).
-pub(crate) fn check_signed_headers(
-    headers: &HeaderMap,
-    signed: &[&str],
-    exempt: &[&str],
-) -> Result<(), AuthError> {
-    let is_signed = |name: &str| signed.iter().any(|s| s.eq_ignore_ascii_case(name));
-    let mut unsigned: Vec<&str> = Vec::new();
-    if !is_signed("host") {
-        unsigned.push("host");
-    }
-    for name in headers.keys() {
-        let name = name.as_str();
-        if name.starts_with("x-amz-") && !is_signed(name) && !exempt.contains(&name) {
-            unsigned.push(name);
-        }
-    }
-    if unsigned.is_empty() {
-        Ok(())
-    } else {
-        Err(AuthError::AccessDenied(format!(
-            "There were headers present in the request which were not signed: {}",
-            unsigned.join(", ")
-        )))
-    }
-}
-
-/// Turns the declared body mode into the [`Payload`] handed to the caller.
-pub(crate) fn build_payload(
-    headers: &HeaderMap,
-    mode: Mode,
-    key: [u8; 32],
-    seed: [u8; 32],
-    amz_date: &str,
-    cred: &Credential,
-) -> Result<Payload, AuthError> {
-    Ok(match mode {
-        Mode::Unsigned => Payload::Unsigned,
-        Mode::Sha256(h) => Payload::Sha256(h),
-        Mode::Streaming {
-            signed_chunks,
-            trailer,
-        } => {
-            let (decoded, names) = streaming_headers(headers, trailer)?;
-            Payload::Streaming(StreamingContext::new(
-                key,
-                seed,
-                amz_date,
-                cred.scope(),
-                signed_chunks,
-                trailer,
-                decoded,
-                names,
-            ))
-        }
-    })
-}
-
-/// The inputs of one signature comparison, common to header and presigned auth.
-pub(crate) struct SignatureCheck<'a> {
-    pub cred: &'a Credential<'a>,
-    /// ISO basic timestamp as it enters the string to sign.
-    pub amz_date: &'a str,
-    /// The signed-headers list exactly as sent.
-    pub signed_headers: &'a str,
-    pub signed: &'a [&'a str],
-    /// The signature as sent.
-    pub signature: &'a str,
-    pub payload_hash: &'a str,
-    /// Presigned URLs leave `X-Amz-Signature` out of the canonical query.
-    pub exclude_signature_param: bool,
-}
-
-impl SignatureCheck<'_> {
-    /// Computes the expected signature and compares; returns the (verified) signature.
-    ///
-    /// The path is first read with the characters a client should have escaped encoded as
-    /// AWS `UriEncode` would; after a mismatch, and only when it differs, the path exactly as
-    /// sent is tried (clients that sign what they send without escaping e.g. `(`). Both
-    /// readings decode to the same key, so accepting either cannot change the request's meaning.
-    pub(crate) fn run(
-        &self,
-        req: &SignedRequest,
-        params: &[(&str, &str)],
-        key: &[u8; 32],
-    ) -> Result<[u8; 32], AuthError> {
-        let provided = parse_signature(self.signature);
-        let headers_block = canonical_headers(req.headers, self.signed)?;
-        let scope = self.cred.scope();
-
-        let encoded_uri = canonical_uri(req.raw_path);
-        let mut uris = vec![encoded_uri.as_str()];
-        if !req.raw_path.is_empty() && req.raw_path != encoded_uri {
-            uris.push(req.raw_path);
-        }
-        let exclude = self.exclude_signature_param;
-        let query = canonical_query(params, |name| !(exclude && name == b"X-Amz-Signature"));
-
-        let mut first: Option<(Vec<u8>, String)> = None;
-        for uri in uris {
-            let creq = canonical_request(
-                req.method,
-                uri,
-                &query,
-                &headers_block,
-                self.signed_headers,
-                self.payload_hash,
-            );
-            let sts = request_string_to_sign(self.amz_date, &scope, &creq);
-            let expected = hmac(key, sts.as_bytes());
-            if let Some(p) = provided {
-                if crate::signing::ct_eq(&expected, &p) {
-                    return Ok(p);
-                }
-            }
-            if first.is_none() {
-                first = Some((creq, sts));
-            }
-        }
-        let (creq, sts) = first.unwrap_or_default();
-        Err(AuthError::mismatch(SignatureMismatch {
-            access_key: self.cred.access_key.to_owned(),
-            signature_provided: self.signature.to_owned(),
-            string_to_sign: sts,
-            canonical_request: String::from_utf8_lossy(&creq).into_owned(),
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use http::HeaderValue;
+
     use super::*;
+    use crate::payload::Payload;
+    use crate::scheme::auth_scheme;
     use crate::testutil::*;
 
     const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
