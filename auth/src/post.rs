@@ -38,8 +38,7 @@ pub fn verify_post_policy(
             if !amz_date.starts_with(cred.date) {
                 return Err(AuthError::query_error("The x-amz-date does not match the date in the credential."));
             }
-            let secret = lookup(cred.access_key)
-                .ok_or_else(|| AuthError::InvalidAccessKeyId { access_key: cred.access_key.to_string() })?;
+            let secret = lookup(cred.access_key).ok_or_else(|| AuthError::unknown_access_key(cred.access_key))?;
             let key = signing_key(cred.access_key, &secret, cred.date, cred.region);
             let expected = hex::encode(hmac(&key, policy.as_bytes()));
             if !ct_eq(expected.as_bytes(), signature.trim().to_ascii_lowercase().as_bytes()) {
@@ -48,7 +47,7 @@ pub fn verify_post_policy(
             Ok(cred.access_key.to_string())
         }
         PostSignature::V2 { access_key, signature } => {
-            let secret = lookup(access_key).ok_or_else(|| AuthError::InvalidAccessKeyId { access_key: access_key.to_string() })?;
+            let secret = lookup(access_key).ok_or_else(|| AuthError::unknown_access_key(access_key))?;
             let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
             mac.update(policy.as_bytes());
             let expected = BASE64.encode(mac.finalize().into_bytes());

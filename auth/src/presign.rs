@@ -7,10 +7,10 @@ use crate::canonical::decode_to_string;
 use crate::credential::{parse_credential, parse_signed_headers, Source};
 use crate::datetime::{parse_amz_date, MAX_SKEW};
 use crate::error::AuthError;
-use crate::payload::{build_payload, classify, UNSIGNED_PAYLOAD};
+use crate::payload::{classify, UNSIGNED_PAYLOAD};
 use crate::signing::ALGORITHM;
 use crate::v4check::{check_signed_headers, SignatureCheck};
-use crate::{keycache, SignedRequest, Verified};
+use crate::{SignedRequest, Verified};
 
 /// The longest validity S3 accepts for a presigned URL: seven days.
 const MAX_EXPIRES: u64 = 604_800;
@@ -101,9 +101,8 @@ pub(crate) fn verify(
     let signed = parse_signed_headers(signed_headers, Source::Query)?;
     check_signed_headers(req.headers, &signed, &[])?;
 
-    let secret = lookup(cred.access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: cred.access_key.to_owned(),
-    })?;
+    let secret =
+        lookup(cred.access_key).ok_or_else(|| AuthError::unknown_access_key(cred.access_key))?;
     if request_time > now + MAX_SKEW {
         return Err(AuthError::AccessDenied("Request is not valid yet".into()));
     }
@@ -125,7 +124,6 @@ pub(crate) fn verify(
         .unwrap_or(UNSIGNED_PAYLOAD);
     let mode = classify(payload_hash)?;
 
-    let key = keycache::signing_key(cred.access_key, &secret, cred.date, cred.region);
     let check = SignatureCheck {
         cred: &cred,
         amz_date,
@@ -133,15 +131,9 @@ pub(crate) fn verify(
         signed: &signed,
         signature,
         payload_hash,
-        exclude_signature_param: true,
-    };
-    let seed = check.run(req, params, &key)?;
-    Ok(Verified {
-        access_key: cred.access_key.to_owned(),
-        payload: build_payload(req.headers, mode, key, seed, amz_date, cred.scope())?,
         presigned: true,
-        request_time,
-    })
+    };
+    check.verify(req, params, &secret, mode, request_time)
 }
 
 /// `X-Amz-Expires`: whole seconds in 1..=604800. A value that is not a number is a malformed

@@ -17,7 +17,7 @@ use sha1::Sha1;
 use time::{Date, Month, PrimitiveDateTime, Time};
 
 use crate::canonical::{canonical_uri, decode_component, decode_to_string, parse_query};
-use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
+use crate::datetime::{check_skew, parse_amz_date, parse_http_date};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::payload::Payload;
 use crate::scheme::{query_scheme, AuthScheme};
@@ -97,11 +97,7 @@ pub fn verify_sigv2_hosted(
         return Err(not_v2());
     }
     if in_query != AuthScheme::Anonymous {
-        return Err(AuthError::InvalidArgument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified"
-                .into(),
-        ));
+        return Err(AuthError::two_mechanisms());
     }
     verify_header(req, header.as_bytes(), &params, host_bucket, now, lookup).map(Some)
 }
@@ -121,15 +117,8 @@ fn verify_header(
 ) -> Result<Verified, AuthError> {
     let (access_key, signature) = parse_authorization(value)?;
     let stamp = header_time(req.headers)?;
-    let secret = lookup(access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: access_key.to_owned(),
-    })?;
-    if distance(now, stamp.time) > MAX_SKEW {
-        return Err(AuthError::RequestTimeTooSkewed {
-            request_time: stamp.sent,
-            server_time: format_amz_date(now),
-        });
-    }
+    let secret = lookup(access_key).ok_or_else(|| AuthError::unknown_access_key(access_key))?;
+    check_skew(now, stamp.time, &stamp.sent)?;
     let parts = Parts {
         content_md5: header_text(req.headers, "content-md5"),
         content_type: header_text(req.headers, CONTENT_TYPE.as_str()),
@@ -197,9 +186,7 @@ fn verify_query(
                 "Invalid date (should be seconds since epoch): {expires}"
             ))
         })?;
-    let secret = lookup(&access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: access_key.clone(),
-    })?;
+    let secret = lookup(&access_key).ok_or_else(|| AuthError::unknown_access_key(&access_key))?;
     if now > expires_at {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }
@@ -258,11 +245,7 @@ struct Stamp {
 /// `x-amz-date` if present (then the Date line is empty, as S3 specifies; the `Date` header's
 /// value is accepted second, as botocore and MinIO sign it), else `Date`.
 fn header_time(headers: &HeaderMap) -> Result<Stamp, AuthError> {
-    let invalid = || {
-        AuthError::AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header".into(),
-        )
-    };
+    let invalid = AuthError::no_valid_date;
     let parse = |v: &http::HeaderValue| -> Result<(SystemTime, String), AuthError> {
         let s = v.to_str().map_err(|_| invalid())?.trim();
         let t = parse_http_date(s)

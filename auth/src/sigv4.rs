@@ -8,12 +8,12 @@ use http::HeaderMap;
 
 use crate::canonical::parse_query;
 use crate::credential::{parse_authorization, parse_credential, parse_signed_headers, Source};
-use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
+use crate::datetime::{check_skew, format_amz_date, parse_amz_date, parse_http_date};
 use crate::error::AuthError;
-use crate::payload::{build_payload, classify};
+use crate::payload::classify;
 use crate::scheme::{query_scheme, AuthScheme};
 use crate::v4check::{check_signed_headers, SignatureCheck};
-use crate::{keycache, presign, SignedRequest, Verified};
+use crate::{presign, SignedRequest, Verified};
 
 /// Verifies SigV4 from the `Authorization` header or from presigned query parameters.
 ///
@@ -36,11 +36,7 @@ pub fn verify_sigv4(
         };
     };
     if in_query != AuthScheme::Anonymous {
-        return Err(AuthError::InvalidArgument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified"
-                .into(),
-        ));
+        return Err(AuthError::two_mechanisms());
     }
     let value = header
         .to_str()
@@ -97,16 +93,9 @@ fn verify_header(
     }
     check_signed_headers(req.headers, &signed, &[])?;
 
-    let secret = lookup(cred.access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: cred.access_key.to_owned(),
-    })?;
-    if distance(now, request_time) > MAX_SKEW {
-        return Err(AuthError::RequestTimeTooSkewed {
-            request_time: amz_date,
-            server_time: format_amz_date(now),
-        });
-    }
-    let key = keycache::signing_key(cred.access_key, &secret, cred.date, cred.region);
+    let secret =
+        lookup(cred.access_key).ok_or_else(|| AuthError::unknown_access_key(cred.access_key))?;
+    check_skew(now, request_time, &amz_date)?;
     let check = SignatureCheck {
         cred: &cred,
         amz_date: &amz_date,
@@ -114,24 +103,14 @@ fn verify_header(
         signed: &signed,
         signature: auth.signature,
         payload_hash: content_sha,
-        exclude_signature_param: false,
-    };
-    let signature = check.run(req, params, &key)?;
-    Ok(Verified {
-        access_key: cred.access_key.to_owned(),
-        payload: build_payload(req.headers, mode, key, signature, &amz_date, cred.scope())?,
         presigned: false,
-        request_time,
-    })
+    };
+    check.verify(req, params, &secret, mode, request_time)
 }
 
 /// The request timestamp: `x-amz-date`, else `Date`; as the ISO basic string used in signing.
 fn header_date(headers: &HeaderMap) -> Result<(String, SystemTime), AuthError> {
-    let invalid = || {
-        AuthError::AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header".into(),
-        )
-    };
+    let invalid = AuthError::no_valid_date;
     if let Some(v) = headers.get("x-amz-date") {
         let s = v.to_str().map_err(|_| invalid())?.trim();
         let t = parse_amz_date(s).ok_or_else(invalid)?;

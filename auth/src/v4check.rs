@@ -1,13 +1,16 @@
 //! The SigV4 checks that header-signed requests (sigv4.rs) and presigned URLs (presign.rs)
-//! share: which headers must be signed, and the signature comparison itself.
+//! share: which headers must be signed, and the signature comparison that yields [`Verified`].
+
+use std::time::SystemTime;
 
 use http::HeaderMap;
 
 use crate::canonical::{canonical_headers, canonical_query, canonical_request, canonical_uri};
 use crate::credential::Credential;
 use crate::error::{AuthError, SignatureMismatch};
+use crate::payload::{build_payload, Mode};
 use crate::signing::{ct_eq, hmac, parse_signature, request_string_to_sign};
-use crate::SignedRequest;
+use crate::{keycache, SignedRequest, Verified};
 
 /// `host` must be signed, and so must every `x-amz-*` header present (except `exempt`).
 pub(crate) fn check_signed_headers(
@@ -47,11 +50,32 @@ pub(crate) struct SignatureCheck<'a> {
     /// The signature as sent.
     pub signature: &'a str,
     pub payload_hash: &'a str,
-    /// Presigned URLs leave `X-Amz-Signature` out of the canonical query.
-    pub exclude_signature_param: bool,
+    /// A presigned URL, which leaves `X-Amz-Signature` out of the canonical query.
+    pub presigned: bool,
 }
 
 impl SignatureCheck<'_> {
+    /// Derives the signing key from `secret`, compares the signature ([`Self::run`]) and
+    /// returns what the caller is told about the request, its body declared by `mode`.
+    pub(crate) fn verify(
+        &self,
+        req: &SignedRequest,
+        params: &[(&str, &str)],
+        secret: &str,
+        mode: Mode,
+        request_time: SystemTime,
+    ) -> Result<Verified, AuthError> {
+        let cred = self.cred;
+        let key = keycache::signing_key(cred.access_key, secret, cred.date, cred.region);
+        let seed = self.run(req, params, &key)?;
+        Ok(Verified {
+            access_key: cred.access_key.to_owned(),
+            payload: build_payload(req.headers, mode, key, seed, self.amz_date, cred.scope())?,
+            presigned: self.presigned,
+            request_time,
+        })
+    }
+
     /// Computes the expected signature and compares; returns the (verified) signature.
     ///
     /// The path is first read with the characters a client should have escaped encoded as
@@ -73,7 +97,7 @@ impl SignatureCheck<'_> {
         if !req.raw_path.is_empty() && req.raw_path != encoded_uri {
             uris.push(req.raw_path);
         }
-        let exclude = self.exclude_signature_param;
+        let exclude = self.presigned;
         let query = canonical_query(params, |name| !(exclude && name == b"X-Amz-Signature"));
 
         let mut first: Option<(Vec<u8>, String)> = None;
