@@ -4,11 +4,7 @@
 use crate::credential::{parse_credential, Source};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::keycache::signing_key;
-use crate::signing::{ct_eq, hmac};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
-use sha1::Sha1;
+use crate::signing::{ct_eq, hmac, hmac_sha1_base64};
 
 /// The signature fields of a POST form.
 pub enum PostSignature<'a> {
@@ -48,9 +44,7 @@ pub fn verify_post_policy(
         }
         PostSignature::V2 { access_key, signature } => {
             let secret = lookup(access_key).ok_or_else(|| AuthError::unknown_access_key(access_key))?;
-            let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-            mac.update(policy.as_bytes());
-            let expected = BASE64.encode(mac.finalize().into_bytes());
+            let expected = hmac_sha1_base64(secret.as_bytes(), policy.as_bytes());
             if !ct_eq(expected.as_bytes(), signature.trim().as_bytes()) {
                 return Err(mismatch(access_key, signature));
             }
@@ -61,6 +55,9 @@ pub fn verify_post_policy(
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine as _;
+
     use super::*;
 
     const AK: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -88,9 +85,7 @@ mod tests {
     #[test]
     fn v2_signature_over_the_policy() {
         let policy = BASE64.encode(br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[]}"#);
-        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(SK.as_bytes()).unwrap();
-        mac.update(policy.as_bytes());
-        let good = BASE64.encode(mac.finalize().into_bytes());
+        let good = hmac_sha1_base64(SK.as_bytes(), policy.as_bytes());
         let sig = PostSignature::V2 { access_key: AK, signature: &good };
         assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AK);
         let sig = PostSignature::V2 { access_key: AK, signature: "bad" };

@@ -7,13 +7,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, DATE};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
-use sha1::Sha1;
 use time::{Date, Month, PrimitiveDateTime, Time};
 
 use crate::canonical::{canonical_uri, decode_component, decode_to_string, parse_query};
@@ -21,7 +17,7 @@ use crate::datetime::{check_skew, parse_amz_date, parse_http_date};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::payload::Payload;
 use crate::scheme::{query_scheme, AuthScheme};
-use crate::signing::ct_eq;
+use crate::signing::{ct_eq, hmac_sha1_base64};
 use crate::{SignedRequest, Verified};
 
 /// Query parameters that are part of the resource and so enter the string to sign (S3's
@@ -464,17 +460,13 @@ impl Parts {
                 }
             }
         }
-        let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes keys of any length");
         let provided = signature.trim().as_bytes();
         let mut first: Option<Vec<u8>> = None;
         for date in &self.dates {
             for amz in &self.amz_headers {
                 for resource in &resources {
                     let sts = self.string_to_sign(req.method, date, amz, resource);
-                    let mut m = mac.clone();
-                    m.update(&sts);
-                    let expected = BASE64.encode(m.finalize().into_bytes());
+                    let expected = hmac_sha1_base64(secret.as_bytes(), &sts);
                     if ct_eq(expected.as_bytes(), provided) {
                         return Ok(());
                     }
@@ -539,9 +531,7 @@ mod tests {
 
     /// A client-side signature of a string to sign the test spells out.
     fn sign(string_to_sign: &str) -> String {
-        let mut m = <Hmac<Sha1> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
-        m.update(string_to_sign.as_bytes());
-        BASE64.encode(m.finalize().into_bytes())
+        hmac_sha1_base64(SECRET.as_bytes(), string_to_sign.as_bytes())
     }
 
     fn auth(signature: &str) -> String {
