@@ -59,22 +59,16 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
-
-    const AK: &str = "AKIAIOSFODNN7EXAMPLE";
-    const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-
-    fn lookup(ak: &str) -> Option<String> {
-        (ak == AK).then(|| SK.to_string())
-    }
+    use crate::testutil::{lookup, AKID, SECRET};
 
     #[test]
     fn v4_signature_over_the_policy() {
         let policy = BASE64.encode(br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[{"bucket":"b"}]}"#);
-        let key = signing_key(AK, SK, "20260101", "us-east-1");
+        let key = signing_key(AKID, SECRET, "20260101", "us-east-1");
         let good = hex::encode(hmac(&key, policy.as_bytes()));
-        let credential = format!("{AK}/20260101/us-east-1/s3/aws4_request");
+        let credential = format!("{AKID}/20260101/us-east-1/s3/aws4_request");
         let sig = PostSignature::V4 { credential: &credential, amz_date: "20260101T000000Z", signature: &good };
-        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AK);
+        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AKID);
         let bad = PostSignature::V4 { credential: &credential, amz_date: "20260101T000000Z", signature: "00" };
         assert_eq!(verify_post_policy(&policy, &bad, "us-east-1", &lookup).unwrap_err().code(), "SignatureDoesNotMatch");
         let unknown = format!("NOPE/20260101/us-east-1/s3/aws4_request");
@@ -85,10 +79,10 @@ mod tests {
     #[test]
     fn v2_signature_over_the_policy() {
         let policy = BASE64.encode(br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[]}"#);
-        let good = hmac_sha1_base64(SK.as_bytes(), policy.as_bytes());
-        let sig = PostSignature::V2 { access_key: AK, signature: &good };
-        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AK);
-        let sig = PostSignature::V2 { access_key: AK, signature: "bad" };
+        let good = hmac_sha1_base64(SECRET.as_bytes(), policy.as_bytes());
+        let sig = PostSignature::V2 { access_key: AKID, signature: &good };
+        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AKID);
+        let sig = PostSignature::V2 { access_key: AKID, signature: "bad" };
         assert!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).is_err());
     }
 }

@@ -165,7 +165,6 @@ mod tests {
     use crate::testutil::*;
     use crate::verify_sigv4;
 
-    const HOST: &str = "examplebucket.s3.amazonaws.com";
     const EXAMPLE_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host";
     const EXAMPLE_SIG: &str = "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
 
@@ -176,12 +175,7 @@ mod tests {
         headers: &HeaderMap,
         now: SystemTime,
     ) -> Result<Verified, AuthError> {
-        let req = SignedRequest {
-            method,
-            raw_path: path,
-            raw_query: query,
-            headers,
-        };
+        let req = request(method, path, query, headers);
         verify_sigv4(&req, now, "us-east-1", &lookup).map(|v| v.expect("authenticated"))
     }
 

@@ -55,3 +55,39 @@ pub(crate) fn query_scheme(params: &[(&str, &str)]) -> AuthScheme {
     }
     scheme
 }
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+
+    use super::*;
+    use crate::testutil::{get_object_headers, header_map, request, GET_OBJECT_SIG, HOST};
+
+    fn scheme(query: &str, headers: &HeaderMap) -> AuthScheme {
+        auth_scheme(&request("GET", "/", query, headers))
+    }
+
+    #[test]
+    fn scheme_detection() {
+        let h = get_object_headers(GET_OBJECT_SIG);
+        assert_eq!(scheme("", &h), AuthScheme::HeaderV4);
+        let v2 = header_map(&[("authorization", "AWS AKID:c2lnbmF0dXJl")]);
+        assert_eq!(scheme("", &v2), AuthScheme::HeaderV2);
+        let bearer = header_map(&[("authorization", "Bearer x")]);
+        assert_eq!(scheme("", &bearer), AuthScheme::Other);
+        let host = header_map(&[("host", HOST)]);
+        assert_eq!(scheme("", &host), AuthScheme::Anonymous);
+        let none = HeaderMap::new();
+        for (q, expected) in [
+            ("X-Amz-Algorithm=AWS4-HMAC-SHA256", AuthScheme::QueryV4),
+            ("X-Amz-Credential=a", AuthScheme::QueryV4),
+            (
+                "AWSAccessKeyId=a&Signature=b&Expires=1",
+                AuthScheme::QueryV2,
+            ),
+            ("versionId=3", AuthScheme::Anonymous),
+        ] {
+            assert_eq!(scheme(q, &none), expected, "{q}");
+        }
+    }
+}
