@@ -2,6 +2,7 @@
 //! sharing a delimited prefix into one common prefix and seeks past the rest of them.
 
 use crate::error::Result;
+use crate::keys::{common_prefix, just_after, prefix_end};
 use crate::model::*;
 use crate::rows::{object_from_row, OBJECT_COLUMNS};
 use crate::Store;
@@ -9,32 +10,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 /// Rows fetched per query while scanning.
 const SCAN_BATCH: usize = 1000;
-
-/// The smallest byte string greater than every string that starts with `prefix`, if any.
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
-/// The common prefix `key` rolls up into under `prefix` and `delimiter`, if any.
-pub(crate) fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
-    let delim = delimiter.filter(|d| !d.is_empty())?;
-    let rest = key.get(prefix.len()..)?;
-    rest.find(delim).map(|i| &key[..prefix.len() + i + delim.len()])
-}
-
-/// The smallest byte string greater than `s`: `s` followed by a zero byte.
-fn just_after(s: &[u8]) -> Vec<u8> {
-    let mut v = s.to_vec();
-    v.push(0);
-    v
-}
 
 /// Where a scan starts (inclusive): at the prefix, after the marker, and past the marker's own
 /// common prefix when the marker is one (or lies inside one) that was already returned.
@@ -189,27 +164,6 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
         }
     }
     Ok(page)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_end_increments_last_byte() {
-        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
-    }
-
-    #[test]
-    fn common_prefix_uses_first_delimiter_after_prefix() {
-        assert_eq!(common_prefix("a/b/c", "", Some("/")), Some("a/"));
-        assert_eq!(common_prefix("a/b/c", "a/", Some("/")), Some("a/b/"));
-        assert_eq!(common_prefix("a/b", "a/", Some("/")), None);
-        assert_eq!(common_prefix("abc", "", None), None);
-    }
 }
 
 #[cfg(test)]
