@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
+use crate::error::AuthError;
+
 /// How far the request time may be from the server's clock.
 pub(crate) const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
@@ -59,8 +61,24 @@ pub(crate) fn format_amz_date(t: SystemTime) -> String {
     )
 }
 
+/// Refuses a header-signed request whose time is more than [`MAX_SKEW`] from `now`;
+/// `sent` is the date as the client wrote it, for the error.
+pub(crate) fn check_skew(
+    now: SystemTime,
+    request_time: SystemTime,
+    sent: &str,
+) -> Result<(), AuthError> {
+    if distance(now, request_time) > MAX_SKEW {
+        return Err(AuthError::RequestTimeTooSkewed {
+            request_time: sent.to_owned(),
+            server_time: format_amz_date(now),
+        });
+    }
+    Ok(())
+}
+
 /// The absolute distance between two instants.
-pub(crate) fn distance(a: SystemTime, b: SystemTime) -> Duration {
+fn distance(a: SystemTime, b: SystemTime) -> Duration {
     match a.duration_since(b) {
         Ok(d) => d,
         Err(e) => e.duration(),

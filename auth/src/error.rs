@@ -124,6 +124,28 @@ impl AuthError {
     pub(crate) fn mismatch(m: SignatureMismatch) -> Self {
         AuthError::SignatureDoesNotMatch(Box::new(m))
     }
+
+    pub(crate) fn unknown_access_key(access_key: &str) -> Self {
+        AuthError::InvalidAccessKeyId {
+            access_key: access_key.to_owned(),
+        }
+    }
+
+    /// A request carrying both header and query-string authentication.
+    pub(crate) fn two_mechanisms() -> Self {
+        AuthError::InvalidArgument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+             Signature query string parameter or the Authorization header should be specified"
+                .into(),
+        )
+    }
+
+    /// Header authentication without a usable `x-amz-date` or `Date`.
+    pub(crate) fn no_valid_date() -> Self {
+        AuthError::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header".into(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@ mod keycache;
 mod payload;
 mod post;
 mod presign;
+mod scheme;
 mod signing;
 mod sigv2;
 mod sigv4;
 mod trailer;
+mod v4check;
 
 #[cfg(test)]
 mod testutil;
@@ -29,8 +31,9 @@ pub use chunked::{AwsChunkedDecoder, MAX_CHUNK_SIZE};
 pub use error::{AuthError, SignatureMismatch};
 pub use payload::{Payload, StreamingContext};
 pub use post::{verify_post_policy, PostSignature};
+pub use scheme::{auth_scheme, AuthScheme};
 pub use sigv2::{verify_sigv2, verify_sigv2_hosted};
-pub use sigv4::{auth_scheme, verify_sigv4, AuthScheme};
+pub use sigv4::verify_sigv4;
 pub use trailer::TrailerHandle;
 
 /// Verifies a path-style request by whichever scheme it carries (SigV4 or SigV2); see

@@ -149,6 +149,37 @@ pub(crate) fn classify(value: &str) -> Result<Mode, AuthError> {
     }
 }
 
+/// Turns the declared body mode into the [`Payload`] handed to the caller.
+pub(crate) fn build_payload(
+    headers: &HeaderMap,
+    mode: Mode,
+    key: [u8; 32],
+    seed: [u8; 32],
+    amz_date: &str,
+    scope: String,
+) -> Result<Payload, AuthError> {
+    Ok(match mode {
+        Mode::Unsigned => Payload::Unsigned,
+        Mode::Sha256(h) => Payload::Sha256(h),
+        Mode::Streaming {
+            signed_chunks,
+            trailer,
+        } => {
+            let (decoded, names) = streaming_headers(headers, trailer)?;
+            Payload::Streaming(StreamingContext::new(
+                key,
+                seed,
+                amz_date,
+                scope,
+                signed_chunks,
+                trailer,
+                decoded,
+                names,
+            ))
+        }
+    })
+}
+
 /// Reads `x-amz-decoded-content-length` and `x-amz-trailer` for a streaming mode.
 pub(crate) fn streaming_headers(
     headers: &HeaderMap,

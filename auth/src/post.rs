@@ -4,11 +4,7 @@
 use crate::credential::{parse_credential, Source};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::keycache::signing_key;
-use crate::signing::{ct_eq, hmac};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
-use sha1::Sha1;
+use crate::signing::{ct_eq, hmac, hmac_sha1_base64};
 
 /// The signature fields of a POST form.
 pub enum PostSignature<'a> {
@@ -38,8 +34,7 @@ pub fn verify_post_policy(
             if !amz_date.starts_with(cred.date) {
                 return Err(AuthError::query_error("The x-amz-date does not match the date in the credential."));
             }
-            let secret = lookup(cred.access_key)
-                .ok_or_else(|| AuthError::InvalidAccessKeyId { access_key: cred.access_key.to_string() })?;
+            let secret = lookup(cred.access_key).ok_or_else(|| AuthError::unknown_access_key(cred.access_key))?;
             let key = signing_key(cred.access_key, &secret, cred.date, cred.region);
             let expected = hex::encode(hmac(&key, policy.as_bytes()));
             if !ct_eq(expected.as_bytes(), signature.trim().to_ascii_lowercase().as_bytes()) {
@@ -48,10 +43,8 @@ pub fn verify_post_policy(
             Ok(cred.access_key.to_string())
         }
         PostSignature::V2 { access_key, signature } => {
-            let secret = lookup(access_key).ok_or_else(|| AuthError::InvalidAccessKeyId { access_key: access_key.to_string() })?;
-            let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-            mac.update(policy.as_bytes());
-            let expected = BASE64.encode(mac.finalize().into_bytes());
+            let secret = lookup(access_key).ok_or_else(|| AuthError::unknown_access_key(access_key))?;
+            let expected = hmac_sha1_base64(secret.as_bytes(), policy.as_bytes());
             if !ct_eq(expected.as_bytes(), signature.trim().as_bytes()) {
                 return Err(mismatch(access_key, signature));
             }
@@ -62,23 +55,20 @@ pub fn verify_post_policy(
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine as _;
+
     use super::*;
-
-    const AK: &str = "AKIAIOSFODNN7EXAMPLE";
-    const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-
-    fn lookup(ak: &str) -> Option<String> {
-        (ak == AK).then(|| SK.to_string())
-    }
+    use crate::testutil::{lookup, AKID, SECRET};
 
     #[test]
     fn v4_signature_over_the_policy() {
         let policy = BASE64.encode(br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[{"bucket":"b"}]}"#);
-        let key = signing_key(AK, SK, "20260101", "us-east-1");
+        let key = signing_key(AKID, SECRET, "20260101", "us-east-1");
         let good = hex::encode(hmac(&key, policy.as_bytes()));
-        let credential = format!("{AK}/20260101/us-east-1/s3/aws4_request");
+        let credential = format!("{AKID}/20260101/us-east-1/s3/aws4_request");
         let sig = PostSignature::V4 { credential: &credential, amz_date: "20260101T000000Z", signature: &good };
-        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AK);
+        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AKID);
         let bad = PostSignature::V4 { credential: &credential, amz_date: "20260101T000000Z", signature: "00" };
         assert_eq!(verify_post_policy(&policy, &bad, "us-east-1", &lookup).unwrap_err().code(), "SignatureDoesNotMatch");
         let unknown = format!("NOPE/20260101/us-east-1/s3/aws4_request");
@@ -89,12 +79,10 @@ mod tests {
     #[test]
     fn v2_signature_over_the_policy() {
         let policy = BASE64.encode(br#"{"expiration":"2030-01-01T00:00:00Z","conditions":[]}"#);
-        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(SK.as_bytes()).unwrap();
-        mac.update(policy.as_bytes());
-        let good = BASE64.encode(mac.finalize().into_bytes());
-        let sig = PostSignature::V2 { access_key: AK, signature: &good };
-        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AK);
-        let sig = PostSignature::V2 { access_key: AK, signature: "bad" };
+        let good = hmac_sha1_base64(SECRET.as_bytes(), policy.as_bytes());
+        let sig = PostSignature::V2 { access_key: AKID, signature: &good };
+        assert_eq!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).unwrap(), AKID);
+        let sig = PostSignature::V2 { access_key: AKID, signature: "bad" };
         assert!(verify_post_policy(&policy, &sig, "us-east-1", &lookup).is_err());
     }
 }

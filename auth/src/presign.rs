@@ -9,8 +9,8 @@ use crate::datetime::{parse_amz_date, MAX_SKEW};
 use crate::error::AuthError;
 use crate::payload::{classify, UNSIGNED_PAYLOAD};
 use crate::signing::ALGORITHM;
-use crate::sigv4::{build_payload, check_signed_headers, SignatureCheck};
-use crate::{keycache, SignedRequest, Verified};
+use crate::v4check::{check_signed_headers, SignatureCheck};
+use crate::{SignedRequest, Verified};
 
 /// The longest validity S3 accepts for a presigned URL: seven days.
 const MAX_EXPIRES: u64 = 604_800;
@@ -101,9 +101,8 @@ pub(crate) fn verify(
     let signed = parse_signed_headers(signed_headers, Source::Query)?;
     check_signed_headers(req.headers, &signed, &[])?;
 
-    let secret = lookup(cred.access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: cred.access_key.to_owned(),
-    })?;
+    let secret =
+        lookup(cred.access_key).ok_or_else(|| AuthError::unknown_access_key(cred.access_key))?;
     if request_time > now + MAX_SKEW {
         return Err(AuthError::AccessDenied("Request is not valid yet".into()));
     }
@@ -125,7 +124,6 @@ pub(crate) fn verify(
         .unwrap_or(UNSIGNED_PAYLOAD);
     let mode = classify(payload_hash)?;
 
-    let key = keycache::signing_key(cred.access_key, &secret, cred.date, cred.region);
     let check = SignatureCheck {
         cred: &cred,
         amz_date,
@@ -133,15 +131,9 @@ pub(crate) fn verify(
         signed: &signed,
         signature,
         payload_hash,
-        exclude_signature_param: true,
-    };
-    let seed = check.run(req, params, &key)?;
-    Ok(Verified {
-        access_key: cred.access_key.to_owned(),
-        payload: build_payload(req.headers, mode, key, seed, amz_date, &cred)?,
         presigned: true,
-        request_time,
-    })
+    };
+    check.verify(req, params, &secret, mode, request_time)
 }
 
 /// `X-Amz-Expires`: whole seconds in 1..=604800. A value that is not a number is a malformed
@@ -173,7 +165,6 @@ mod tests {
     use crate::testutil::*;
     use crate::verify_sigv4;
 
-    const HOST: &str = "examplebucket.s3.amazonaws.com";
     const EXAMPLE_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host";
     const EXAMPLE_SIG: &str = "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
 
@@ -184,12 +175,7 @@ mod tests {
         headers: &HeaderMap,
         now: SystemTime,
     ) -> Result<Verified, AuthError> {
-        let req = SignedRequest {
-            method,
-            raw_path: path,
-            raw_query: query,
-            headers,
-        };
+        let req = request(method, path, query, headers);
         verify_sigv4(&req, now, "us-east-1", &lookup).map(|v| v.expect("authenticated"))
     }
 

@@ -1,7 +1,10 @@
-//! SigV4 cryptographic primitives: HMAC-SHA256, SHA-256, signing-key derivation,
-//! string-to-sign assembly and constant-time comparison.
+//! Cryptographic primitives: SigV4's HMAC-SHA256, SHA-256, signing-key derivation and
+//! string to sign; SigV2's base64 HMAC-SHA1; constant-time comparison.
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 /// The algorithm name at the start of every SigV4 string to sign.
@@ -31,6 +34,14 @@ pub(crate) fn hmac_with(keyed: &HmacSha256, data: &[u8]) -> [u8; 32] {
     let mut mac = keyed.clone();
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// Base64 HMAC-SHA1(key, data): a SigV2 signature.
+pub(crate) fn hmac_sha1_base64(key: &[u8], data: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    BASE64.encode(mac.finalize().into_bytes())
 }
 
 /// SHA-256(data).

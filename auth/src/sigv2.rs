@@ -7,21 +7,17 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, DATE};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
-use sha1::Sha1;
 use time::{Date, Month, PrimitiveDateTime, Time};
 
 use crate::canonical::{canonical_uri, decode_component, decode_to_string, parse_query};
-use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
+use crate::datetime::{check_skew, parse_amz_date, parse_http_date};
 use crate::error::{AuthError, SignatureMismatch};
 use crate::payload::Payload;
-use crate::signing::ct_eq;
-use crate::sigv4::{query_scheme, AuthScheme};
+use crate::scheme::{query_scheme, AuthScheme};
+use crate::signing::{ct_eq, hmac_sha1_base64};
 use crate::{SignedRequest, Verified};
 
 /// Query parameters that are part of the resource and so enter the string to sign (S3's
@@ -97,11 +93,7 @@ pub fn verify_sigv2_hosted(
         return Err(not_v2());
     }
     if in_query != AuthScheme::Anonymous {
-        return Err(AuthError::InvalidArgument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified"
-                .into(),
-        ));
+        return Err(AuthError::two_mechanisms());
     }
     verify_header(req, header.as_bytes(), &params, host_bucket, now, lookup).map(Some)
 }
@@ -121,15 +113,8 @@ fn verify_header(
 ) -> Result<Verified, AuthError> {
     let (access_key, signature) = parse_authorization(value)?;
     let stamp = header_time(req.headers)?;
-    let secret = lookup(access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: access_key.to_owned(),
-    })?;
-    if distance(now, stamp.time) > MAX_SKEW {
-        return Err(AuthError::RequestTimeTooSkewed {
-            request_time: stamp.sent,
-            server_time: format_amz_date(now),
-        });
-    }
+    let secret = lookup(access_key).ok_or_else(|| AuthError::unknown_access_key(access_key))?;
+    check_skew(now, stamp.time, &stamp.sent)?;
     let parts = Parts {
         content_md5: header_text(req.headers, "content-md5"),
         content_type: header_text(req.headers, CONTENT_TYPE.as_str()),
@@ -197,9 +182,7 @@ fn verify_query(
                 "Invalid date (should be seconds since epoch): {expires}"
             ))
         })?;
-    let secret = lookup(&access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: access_key.clone(),
-    })?;
+    let secret = lookup(&access_key).ok_or_else(|| AuthError::unknown_access_key(&access_key))?;
     if now > expires_at {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }
@@ -258,11 +241,7 @@ struct Stamp {
 /// `x-amz-date` if present (then the Date line is empty, as S3 specifies; the `Date` header's
 /// value is accepted second, as botocore and MinIO sign it), else `Date`.
 fn header_time(headers: &HeaderMap) -> Result<Stamp, AuthError> {
-    let invalid = || {
-        AuthError::AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header".into(),
-        )
-    };
+    let invalid = AuthError::no_valid_date;
     let parse = |v: &http::HeaderValue| -> Result<(SystemTime, String), AuthError> {
         let s = v.to_str().map_err(|_| invalid())?.trim();
         let t = parse_http_date(s)
@@ -481,17 +460,13 @@ impl Parts {
                 }
             }
         }
-        let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes keys of any length");
         let provided = signature.trim().as_bytes();
         let mut first: Option<Vec<u8>> = None;
         for date in &self.dates {
             for amz in &self.amz_headers {
                 for resource in &resources {
                     let sts = self.string_to_sign(req.method, date, amz, resource);
-                    let mut m = mac.clone();
-                    m.update(&sts);
-                    let expected = BASE64.encode(m.finalize().into_bytes());
+                    let expected = hmac_sha1_base64(secret.as_bytes(), &sts);
                     if ct_eq(expected.as_bytes(), provided) {
                         return Ok(());
                     }
@@ -526,7 +501,9 @@ impl Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{header_map, lookup, AKID, SECRET};
+    use crate::testutil::{
+        example_time, get_object_headers, header_map, lookup, request, AKID, GET_OBJECT_SIG, SECRET,
+    };
     use crate::{verify, verify_hosted};
 
     /// The AWS documentation's SigV2 examples are signed for the bucket `johnsmith`.
@@ -545,20 +522,12 @@ mod tests {
         bucket: Option<&str>,
         now: SystemTime,
     ) -> Result<Option<Verified>, AuthError> {
-        let req = SignedRequest {
-            method,
-            raw_path: path,
-            raw_query: query,
-            headers,
-        };
-        verify_sigv2_hosted(&req, bucket, now, &lookup)
+        verify_sigv2_hosted(&request(method, path, query, headers), bucket, now, &lookup)
     }
 
     /// A client-side signature of a string to sign the test spells out.
     fn sign(string_to_sign: &str) -> String {
-        let mut m = <Hmac<Sha1> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
-        m.update(string_to_sign.as_bytes());
-        BASE64.encode(m.finalize().into_bytes())
+        hmac_sha1_base64(SECRET.as_bytes(), string_to_sign.as_bytes())
     }
 
     fn auth(signature: &str) -> String {
@@ -567,6 +536,12 @@ mod tests {
 
     const GET_DATE: &str = "Tue, 27 Mar 2007 19:36:42 +0000";
     const GET_SIG: &str = "bWq2s1WEIj+Ydj0vQ697zp+IXMU=";
+
+    /// Headers dated `GET_DATE`, signed over `method` and `resource` alone.
+    fn signed_on_get_date(method: &str, resource: &str) -> HeaderMap {
+        let sig = sign(&format!("{method}\n\n\n{GET_DATE}\n{resource}"));
+        header_map(&[("date", GET_DATE), ("authorization", &auth(&sig))])
+    }
 
     fn get_headers(signature: &str) -> HeaderMap {
         header_map(&[
@@ -613,12 +588,7 @@ mod tests {
         .unwrap()
         .unwrap();
         // Through the path-style entry point too.
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/johnsmith/photos/puppy.jpg",
-            raw_query: "",
-            headers: &h,
-        };
+        let req = request("GET", "/johnsmith/photos/puppy.jpg", "", &h);
         verify_sigv2(&req, at(GET_DATE), &lookup).unwrap().unwrap();
     }
 
@@ -809,13 +779,11 @@ mod tests {
     #[test]
     fn path_signed_as_a_client_would_have_encoded_it() {
         // Sent with a raw '(' but signed with it escaped (both mean the same key).
-        let date = GET_DATE;
-        let sig = sign(&format!("GET\n\n\n{date}\n/bucket/a%28b"));
-        let h = header_map(&[("date", date), ("authorization", &auth(&sig))]);
-        run("GET", "/bucket/a(b", "", &h, None, at(date))
+        let h = signed_on_get_date("GET", "/bucket/a%28b");
+        run("GET", "/bucket/a(b", "", &h, None, at(GET_DATE))
             .unwrap()
             .unwrap();
-        run("GET", "/bucket/a%28b", "", &h, None, at(date))
+        run("GET", "/bucket/a%28b", "", &h, None, at(GET_DATE))
             .unwrap()
             .unwrap();
     }
@@ -1053,41 +1021,33 @@ mod tests {
 
     #[test]
     fn bucket_path_with_or_without_trailing_slash() {
-        let date = GET_DATE;
-        let sig = sign(&format!("PUT\n\n\n{date}\n/bucket/"));
-        let h = header_map(&[("date", date), ("authorization", &auth(&sig))]);
-        run("PUT", "/bucket", "", &h, None, at(date))
+        let h = signed_on_get_date("PUT", "/bucket/");
+        run("PUT", "/bucket", "", &h, None, at(GET_DATE))
             .unwrap()
             .unwrap();
-        run("PUT", "/bucket/", "", &h, None, at(date))
+        run("PUT", "/bucket/", "", &h, None, at(GET_DATE))
             .unwrap()
             .unwrap();
-        let sig = sign(&format!("PUT\n\n\n{date}\n/bucket"));
-        let h = header_map(&[("date", date), ("authorization", &auth(&sig))]);
-        run("PUT", "/bucket", "", &h, None, at(date))
+        let h = signed_on_get_date("PUT", "/bucket");
+        run("PUT", "/bucket", "", &h, None, at(GET_DATE))
             .unwrap()
             .unwrap();
         // Only a bucket: /bucket/key is not /bucket/key/.
-        let sig = sign(&format!("PUT\n\n\n{date}\n/bucket/key/"));
-        let h = header_map(&[("date", date), ("authorization", &auth(&sig))]);
-        let e = run("PUT", "/bucket/key", "", &h, None, at(date)).unwrap_err();
+        let h = signed_on_get_date("PUT", "/bucket/key/");
+        let e = run("PUT", "/bucket/key", "", &h, None, at(GET_DATE)).unwrap_err();
         assert_eq!(e.code(), "SignatureDoesNotMatch");
     }
 
     #[test]
     fn sub_resource_signed_encoded_is_accepted() {
-        let date = GET_DATE;
-        let sig = sign(&format!(
-            "GET\n\n\n{date}\n/b/k?response-content-type=text%2Fplain"
-        ));
-        let h = header_map(&[("date", date), ("authorization", &auth(&sig))]);
+        let h = signed_on_get_date("GET", "/b/k?response-content-type=text%2Fplain");
         run(
             "GET",
             "/b/k",
             "response-content-type=text%2Fplain",
             &h,
             None,
-            at(date),
+            at(GET_DATE),
         )
         .unwrap()
         .unwrap();
@@ -1263,12 +1223,7 @@ mod tests {
         }
         // Through the dispatcher, as s3-tests sends it.
         let h = header_map(&[("date", GET_DATE), ("authorization", "AWS HAHAHA")]);
-        let req = SignedRequest {
-            method: "PUT",
-            raw_path: "/b/foo",
-            raw_query: "",
-            headers: &h,
-        };
+        let req = request("PUT", "/b/foo", "", &h);
         let e = verify(&req, now, "us-east-1", &lookup).unwrap_err();
         assert_eq!((e.code(), e.status()), ("InvalidArgument", 400));
     }
@@ -1317,62 +1272,30 @@ mod tests {
     fn dispatch_picks_the_scheme() {
         // SigV2 header, virtual-hosted.
         let h = get_headers(GET_SIG);
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/photos/puppy.jpg",
-            raw_query: "",
-            headers: &h,
-        };
+        let req = request("GET", "/photos/puppy.jpg", "", &h);
         let v = verify_hosted(&req, Some(BUCKET), at(GET_DATE), "us-east-1", &lookup)
             .unwrap()
             .unwrap();
         assert!(!v.presigned);
         // SigV2 presigned, path-style.
         let none = HeaderMap::new();
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/johnsmith/photos/puppy.jpg",
-            raw_query: PRESIGNED_QUERY,
-            headers: &none,
-        };
+        let req = request("GET", "/johnsmith/photos/puppy.jpg", PRESIGNED_QUERY, &none);
         let v = verify(&req, expires_at(), "us-east-1", &lookup)
             .unwrap()
             .unwrap();
         assert!(v.presigned);
         // Anonymous.
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/b/k",
-            raw_query: "",
-            headers: &none,
-        };
+        let req = request("GET", "/b/k", "", &none);
         assert!(verify(&req, expires_at(), "us-east-1", &lookup)
             .unwrap()
             .is_none());
         // SigV4: the AWS "GET Object" example.
-        let h = header_map(&[
-            ("host", "examplebucket.s3.amazonaws.com"),
-            ("range", "bytes=0-9"),
-            ("x-amz-content-sha256", crate::signing::EMPTY_SHA256_HEX),
-            ("x-amz-date", crate::testutil::AMZ_DATE),
-            (
-                "authorization",
-                &crate::testutil::authorization(
-                    "host;range;x-amz-content-sha256;x-amz-date",
-                    "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
-                ),
-            ),
-        ]);
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/test.txt",
-            raw_query: "",
-            headers: &h,
-        };
+        let h = get_object_headers(GET_OBJECT_SIG);
+        let req = request("GET", "/test.txt", "", &h);
         let v = verify_hosted(
             &req,
             Some("examplebucket"),
-            crate::testutil::example_time(),
+            example_time(),
             "us-east-1",
             &lookup,
         )
@@ -1381,12 +1304,7 @@ mod tests {
         assert!(matches!(v.payload, Payload::Sha256(_)));
         // verify_sigv4 alone still refuses SigV2.
         let h = get_headers(GET_SIG);
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/johnsmith/photos/puppy.jpg",
-            raw_query: "",
-            headers: &h,
-        };
+        let req = request("GET", "/johnsmith/photos/puppy.jpg", "", &h);
         let e = crate::verify_sigv4(&req, at(GET_DATE), "us-east-1", &lookup).unwrap_err();
         assert_eq!(e.code(), "InvalidRequest");
     }

@@ -1,75 +1,19 @@
-//! SigV4 verification: choosing the scheme (header, presigned query, anonymous), the
-//! `Authorization` header flow, and the signature check shared with presigned URLs.
+//! SigV4 verification: the entry point that tells header, presigned and anonymous requests
+//! apart and refuses other schemes, and the `Authorization` header flow.
 
 use std::time::SystemTime;
 
 use http::header::{AUTHORIZATION, DATE};
 use http::HeaderMap;
-#[cfg(test)]
-use http::HeaderValue;
 
-use crate::canonical::{
-    canonical_headers, canonical_query, canonical_request, canonical_uri, decode_component,
-    parse_query,
-};
-use crate::credential::{
-    parse_authorization, parse_credential, parse_signed_headers, Credential, Source,
-};
-use crate::datetime::{distance, format_amz_date, parse_amz_date, parse_http_date, MAX_SKEW};
-use crate::error::{AuthError, SignatureMismatch};
-use crate::payload::{classify, streaming_headers, Mode, Payload, StreamingContext};
-use crate::signing::{hmac, parse_signature, request_string_to_sign};
-use crate::{keycache, presign, SignedRequest, Verified};
-
-/// Which authentication a request carries, judged from its headers and query alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthScheme {
-    /// No authentication at all.
-    Anonymous,
-    /// `Authorization: AWS4-HMAC-SHA256 ...`.
-    HeaderV4,
-    /// Presigned URL with `X-Amz-Algorithm` / `X-Amz-Credential` / `X-Amz-Signature`.
-    QueryV4,
-    /// `Authorization: AWS AKID:signature` (SigV2).
-    HeaderV2,
-    /// SigV2 query string (`AWSAccessKeyId`, `Signature`, `Expires`).
-    QueryV2,
-    /// An `Authorization` header of another kind.
-    Other,
-}
-
-/// Classifies the request's authentication without verifying anything.
-///
-/// A request carrying both header and query authentication reports the header's scheme;
-/// [`verify_sigv4`] refuses such requests.
-pub fn auth_scheme(req: &SignedRequest) -> AuthScheme {
-    if let Some(v) = req.headers.get(AUTHORIZATION) {
-        let v = v.as_bytes();
-        return if v.starts_with(b"AWS4-HMAC-SHA256") {
-            AuthScheme::HeaderV4
-        } else if v.starts_with(b"AWS ") {
-            AuthScheme::HeaderV2
-        } else {
-            AuthScheme::Other
-        };
-    }
-    query_scheme(&parse_query(req.raw_query))
-}
-
-pub(crate) fn query_scheme(params: &[(&str, &str)]) -> AuthScheme {
-    let mut scheme = AuthScheme::Anonymous;
-    for (name, _) in params {
-        let name = decode_component(name);
-        match name.as_slice() {
-            b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature" => {
-                return AuthScheme::QueryV4
-            }
-            b"AWSAccessKeyId" => scheme = AuthScheme::QueryV2,
-            _ => {}
-        }
-    }
-    scheme
-}
+use crate::canonical::parse_query;
+use crate::credential::{parse_authorization, parse_credential, parse_signed_headers, Source};
+use crate::datetime::{check_skew, format_amz_date, parse_amz_date, parse_http_date};
+use crate::error::AuthError;
+use crate::payload::classify;
+use crate::scheme::{query_scheme, AuthScheme};
+use crate::v4check::{check_signed_headers, SignatureCheck};
+use crate::{presign, SignedRequest, Verified};
 
 /// Verifies SigV4 from the `Authorization` header or from presigned query parameters.
 ///
@@ -92,11 +36,7 @@ pub fn verify_sigv4(
         };
     };
     if in_query != AuthScheme::Anonymous {
-        return Err(AuthError::InvalidArgument(
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
-             Signature query string parameter or the Authorization header should be specified"
-                .into(),
-        ));
+        return Err(AuthError::two_mechanisms());
     }
     let value = header
         .to_str()
@@ -153,16 +93,9 @@ fn verify_header(
     }
     check_signed_headers(req.headers, &signed, &[])?;
 
-    let secret = lookup(cred.access_key).ok_or_else(|| AuthError::InvalidAccessKeyId {
-        access_key: cred.access_key.to_owned(),
-    })?;
-    if distance(now, request_time) > MAX_SKEW {
-        return Err(AuthError::RequestTimeTooSkewed {
-            request_time: amz_date,
-            server_time: format_amz_date(now),
-        });
-    }
-    let key = keycache::signing_key(cred.access_key, &secret, cred.date, cred.region);
+    let secret =
+        lookup(cred.access_key).ok_or_else(|| AuthError::unknown_access_key(cred.access_key))?;
+    check_skew(now, request_time, &amz_date)?;
     let check = SignatureCheck {
         cred: &cred,
         amz_date: &amz_date,
@@ -170,24 +103,14 @@ fn verify_header(
         signed: &signed,
         signature: auth.signature,
         payload_hash: content_sha,
-        exclude_signature_param: false,
-    };
-    let signature = check.run(req, params, &key)?;
-    Ok(Verified {
-        access_key: cred.access_key.to_owned(),
-        payload: build_payload(req.headers, mode, key, signature, &amz_date, &cred)?,
         presigned: false,
-        request_time,
-    })
+    };
+    check.verify(req, params, &secret, mode, request_time)
 }
 
 /// The request timestamp: `x-amz-date`, else `Date`; as the ISO basic string used in signing.
 fn header_date(headers: &HeaderMap) -> Result<(String, SystemTime), AuthError> {
-    let invalid = || {
-        AuthError::AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header".into(),
-        )
-    };
+    let invalid = AuthError::no_valid_date;
     if let Some(v) = headers.get("x-amz-date") {
         let s = v.to_str().map_err(|_| invalid())?.trim();
         let t = parse_amz_date(s).ok_or_else(invalid)?;
@@ -198,144 +121,16 @@ fn header_date(headers: &HeaderMap) -> Result<(String, SystemTime), AuthError> {
     Ok((format_amz_date(t), t))
 }
 
-/// `host` must be signed, and so must every `x-amz-*` header present (except `exempt`).
-pub(crate) fn check_signed_headers(
-    headers: &HeaderMap,
-    signed: &[&str],
-    exempt: &[&str],
-) -> Result<(), AuthError> {
-    let is_signed = |name: &str| signed.iter().any(|s| s.eq_ignore_ascii_case(name));
-    let mut unsigned: Vec<&str> = Vec::new();
-    if !is_signed("host") {
-        unsigned.push("host");
-    }
-    for name in headers.keys() {
-        let name = name.as_str();
-        if name.starts_with("x-amz-") && !is_signed(name) && !exempt.contains(&name) {
-            unsigned.push(name);
-        }
-    }
-    if unsigned.is_empty() {
-        Ok(())
-    } else {
-        Err(AuthError::AccessDenied(format!(
-            "There were headers present in the request which were not signed: {}",
-            unsigned.join(", ")
-        )))
-    }
-}
-
-/// Turns the declared body mode into the [`Payload`] handed to the caller.
-pub(crate) fn build_payload(
-    headers: &HeaderMap,
-    mode: Mode,
-    key: [u8; 32],
-    seed: [u8; 32],
-    amz_date: &str,
-    cred: &Credential,
-) -> Result<Payload, AuthError> {
-    Ok(match mode {
-        Mode::Unsigned => Payload::Unsigned,
-        Mode::Sha256(h) => Payload::Sha256(h),
-        Mode::Streaming {
-            signed_chunks,
-            trailer,
-        } => {
-            let (decoded, names) = streaming_headers(headers, trailer)?;
-            Payload::Streaming(StreamingContext::new(
-                key,
-                seed,
-                amz_date,
-                cred.scope(),
-                signed_chunks,
-                trailer,
-                decoded,
-                names,
-            ))
-        }
-    })
-}
-
-/// The inputs of one signature comparison, common to header and presigned auth.
-pub(crate) struct SignatureCheck<'a> {
-    pub cred: &'a Credential<'a>,
-    /// ISO basic timestamp as it enters the string to sign.
-    pub amz_date: &'a str,
-    /// The signed-headers list exactly as sent.
-    pub signed_headers: &'a str,
-    pub signed: &'a [&'a str],
-    /// The signature as sent.
-    pub signature: &'a str,
-    pub payload_hash: &'a str,
-    /// Presigned URLs leave `X-Amz-Signature` out of the canonical query.
-    pub exclude_signature_param: bool,
-}
-
-impl SignatureCheck<'_> {
-    /// Computes the expected signature and compares; returns the (verified) signature.
-    ///
-    /// The path is first read with the characters a client should have escaped encoded as
-    /// AWS `UriEncode` would; after a mismatch, and only when it differs, the path exactly as
-    /// sent is tried (clients that sign what they send without escaping e.g. `(`). Both
-    /// readings decode to the same key, so accepting either cannot change the request's meaning.
-    pub(crate) fn run(
-        &self,
-        req: &SignedRequest,
-        params: &[(&str, &str)],
-        key: &[u8; 32],
-    ) -> Result<[u8; 32], AuthError> {
-        let provided = parse_signature(self.signature);
-        let headers_block = canonical_headers(req.headers, self.signed)?;
-        let scope = self.cred.scope();
-
-        let encoded_uri = canonical_uri(req.raw_path);
-        let mut uris = vec![encoded_uri.as_str()];
-        if !req.raw_path.is_empty() && req.raw_path != encoded_uri {
-            uris.push(req.raw_path);
-        }
-        let exclude = self.exclude_signature_param;
-        let query = canonical_query(params, |name| !(exclude && name == b"X-Amz-Signature"));
-
-        let mut first: Option<(Vec<u8>, String)> = None;
-        for uri in uris {
-            let creq = canonical_request(
-                req.method,
-                uri,
-                &query,
-                &headers_block,
-                self.signed_headers,
-                self.payload_hash,
-            );
-            let sts = request_string_to_sign(self.amz_date, &scope, &creq);
-            let expected = hmac(key, sts.as_bytes());
-            if let Some(p) = provided {
-                if crate::signing::ct_eq(&expected, &p) {
-                    return Ok(p);
-                }
-            }
-            if first.is_none() {
-                first = Some((creq, sts));
-            }
-        }
-        let (creq, sts) = first.unwrap_or_default();
-        Err(AuthError::mismatch(SignatureMismatch {
-            access_key: self.cred.access_key.to_owned(),
-            signature_provided: self.signature.to_owned(),
-            string_to_sign: sts,
-            canonical_request: String::from_utf8_lossy(&creq).into_owned(),
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::*;
-    use crate::testutil::*;
+    use http::HeaderValue;
 
-    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    const HOST: &str = "examplebucket.s3.amazonaws.com";
+    use super::*;
+    use crate::payload::Payload;
+    use crate::signing::EMPTY_SHA256_HEX as EMPTY;
+    use crate::testutil::*;
 
     fn run(
         method: &str,
@@ -353,30 +148,9 @@ mod tests {
         headers: &HeaderMap,
         now: SystemTime,
     ) -> Result<Option<Verified>, AuthError> {
-        let req = SignedRequest {
-            method,
-            raw_path: path,
-            raw_query: query,
-            headers,
-        };
+        let req = request(method, path, query, headers);
         verify_sigv4(&req, now, "us-east-1", &lookup)
     }
-
-    /// AWS example "GET Object" (sig-v4-header-based-auth).
-    fn get_object_headers(signature: &str) -> HeaderMap {
-        header_map(&[
-            ("host", HOST),
-            ("range", "bytes=0-9"),
-            ("x-amz-content-sha256", EMPTY),
-            ("x-amz-date", AMZ_DATE),
-            (
-                "authorization",
-                &authorization("host;range;x-amz-content-sha256;x-amz-date", signature),
-            ),
-        ])
-    }
-
-    const GET_OBJECT_SIG: &str = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
 
     #[test]
     fn aws_example_get_object() {
@@ -487,59 +261,6 @@ mod tests {
         assert!(run("GET", "/", "list-type=2&prefix=a", &h)
             .unwrap()
             .is_none());
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/",
-            raw_query: "",
-            headers: &h,
-        };
-        assert_eq!(auth_scheme(&req), AuthScheme::Anonymous);
-    }
-
-    #[test]
-    fn scheme_detection() {
-        let h = get_object_headers(GET_OBJECT_SIG);
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/",
-            raw_query: "",
-            headers: &h,
-        };
-        assert_eq!(auth_scheme(&req), AuthScheme::HeaderV4);
-        let v2 = header_map(&[("authorization", "AWS AKID:c2lnbmF0dXJl")]);
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/",
-            raw_query: "",
-            headers: &v2,
-        };
-        assert_eq!(auth_scheme(&req), AuthScheme::HeaderV2);
-        let bearer = header_map(&[("authorization", "Bearer x")]);
-        let req = SignedRequest {
-            method: "GET",
-            raw_path: "/",
-            raw_query: "",
-            headers: &bearer,
-        };
-        assert_eq!(auth_scheme(&req), AuthScheme::Other);
-        let none = HeaderMap::new();
-        for (q, scheme) in [
-            ("X-Amz-Algorithm=AWS4-HMAC-SHA256", AuthScheme::QueryV4),
-            ("X-Amz-Credential=a", AuthScheme::QueryV4),
-            (
-                "AWSAccessKeyId=a&Signature=b&Expires=1",
-                AuthScheme::QueryV2,
-            ),
-            ("versionId=3", AuthScheme::Anonymous),
-        ] {
-            let req = SignedRequest {
-                method: "GET",
-                raw_path: "/",
-                raw_query: q,
-                headers: &none,
-            };
-            assert_eq!(auth_scheme(&req), scheme, "{q}");
-        }
     }
 
     #[test]
@@ -578,16 +299,19 @@ mod tests {
         assert_eq!(e.code(), "InvalidArgument");
     }
 
+    /// The GET Object example with another `Credential` in its `Authorization` header.
+    fn with_credential(credential: &str) -> HeaderMap {
+        let mut h = get_object_headers(GET_OBJECT_SIG);
+        let value = format!(
+            "AWS4-HMAC-SHA256 Credential={credential},SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature={GET_OBJECT_SIG}"
+        );
+        h.insert("authorization", HeaderValue::from_str(&value).unwrap());
+        h
+    }
+
     #[test]
     fn wrong_region() {
-        let mut h = get_object_headers(GET_OBJECT_SIG);
-        h.insert(
-            "authorization",
-            HeaderValue::from_str(&format!(
-                "AWS4-HMAC-SHA256 Credential={AKID}/20130524/eu-west-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature={GET_OBJECT_SIG}"
-            ))
-            .unwrap(),
-        );
+        let h = with_credential(&format!("{AKID}/20130524/eu-west-1/s3/aws4_request"));
         let e = run("GET", "/test.txt", "", &h).unwrap_err();
         assert_eq!(
             (e.code(), e.status()),
@@ -613,14 +337,7 @@ mod tests {
 
     #[test]
     fn unknown_access_key() {
-        let mut h = get_object_headers(GET_OBJECT_SIG);
-        h.insert(
-            "authorization",
-            HeaderValue::from_str(&format!(
-                "AWS4-HMAC-SHA256 Credential=NOSUCHKEY/{SCOPE},SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature={GET_OBJECT_SIG}"
-            ))
-            .unwrap(),
-        );
+        let h = with_credential(&format!("NOSUCHKEY/{SCOPE}"));
         let e = run("GET", "/test.txt", "", &h).unwrap_err();
         assert_eq!((e.code(), e.status()), ("InvalidAccessKeyId", 403));
         assert_eq!(

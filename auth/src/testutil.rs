@@ -1,16 +1,21 @@
-//! Test helpers: the AWS documentation's example credentials and time, header maps,
-//! and a minimal client-side signer that takes its canonical parts spelled out by the test.
+//! Test helpers: the AWS documentation's example credentials, time and GET Object request,
+//! header maps, and a minimal client-side signer that takes its canonical parts spelled out.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::signing::{derive_signing_key, hmac, sha256_hex};
+use crate::signing::{derive_signing_key, hmac, sha256_hex, EMPTY_SHA256_HEX};
+use crate::SignedRequest;
 
 pub const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 pub const AMZ_DATE: &str = "20130524T000000Z";
 pub const SCOPE: &str = "20130524/us-east-1/s3/aws4_request";
+/// The host of the AWS SigV4 examples.
+pub const HOST: &str = "examplebucket.s3.amazonaws.com";
+/// The signature of the AWS example "GET Object" (sig-v4-header-based-auth).
+pub const GET_OBJECT_SIG: &str = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
 
 /// 2013-05-24T00:00:00Z, the time of every AWS S3 SigV4 example.
 pub fn example_time() -> SystemTime {
@@ -30,6 +35,35 @@ pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
         );
     }
     h
+}
+
+/// The request parts the verifiers take.
+pub fn request<'a>(
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+) -> SignedRequest<'a> {
+    SignedRequest {
+        method,
+        raw_path: path,
+        raw_query: query,
+        headers,
+    }
+}
+
+/// The headers of the AWS example "GET Object" (`GET /test.txt`), carrying `signature`.
+pub fn get_object_headers(signature: &str) -> HeaderMap {
+    header_map(&[
+        ("host", HOST),
+        ("range", "bytes=0-9"),
+        ("x-amz-content-sha256", EMPTY_SHA256_HEX),
+        ("x-amz-date", AMZ_DATE),
+        (
+            "authorization",
+            &authorization("host;range;x-amz-content-sha256;x-amz-date", signature),
+        ),
+    ])
 }
 
 pub fn example_key() -> [u8; 32] {

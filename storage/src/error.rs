@@ -26,7 +26,7 @@ pub enum StorageError {
     #[error("access key already exists")]
     AccessKeyExists,
     #[error("{0}")]
-    Multipart(#[from] crate::multipart::MultipartError),
+    Multipart(#[from] MultipartError),
     #[error("object is larger than allowed ({0} bytes)")]
     TooLarge(u64),
     /// Reading the request body failed; carries the original error so the caller can inspect it.
@@ -40,6 +40,23 @@ pub enum StorageError {
     Corrupt(String),
     #[error("storage is shutting down")]
     Closed,
+}
+
+/// Why a multipart operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MultipartError {
+    #[error("the upload does not exist: it was never created, or was aborted or completed")]
+    NoSuchUpload,
+    #[error("part {0} was not uploaded, or its ETag or checksum does not match")]
+    InvalidPart(u32),
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {number} is {size} bytes, below the minimum of {min}")]
+    EntityTooSmall { number: u32, size: u64, min: u64 },
+    #[error("the object's checksum is {computed}, not the one sent")]
+    ChecksumMismatch { computed: String },
+    #[error("the object is {actual} bytes, not the {expected} declared")]
+    SizeMismatch { expected: u64, actual: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;

@@ -2,6 +2,7 @@
 //! sharing a delimited prefix into one common prefix and seeks past the rest of them.
 
 use crate::error::Result;
+use crate::keys::{common_prefix, just_after, prefix_end};
 use crate::model::*;
 use crate::rows::{object_from_row, OBJECT_COLUMNS};
 use crate::Store;
@@ -10,42 +11,25 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// Rows fetched per query while scanning.
 const SCAN_BATCH: usize = 1000;
 
-/// The smallest byte string greater than every string that starts with `prefix`, if any.
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
+/// The range a listing scans: from the prefix, or past the marker and past the marker's own
+/// common prefix when it is one (or lies inside one) already returned, up to the end of the
+/// prefix's keys (`None`: the end of the bucket). `None` when there is nothing to list.
+fn scan_range(prefix: &str, delimiter: Option<&str>, after: Option<&str>, max_keys: usize) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    if max_keys == 0 {
+        return None;
     }
-    None
-}
-
-/// The common prefix `key` rolls up into under `prefix` and `delimiter`, if any.
-pub(crate) fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
-    let delim = delimiter.filter(|d| !d.is_empty())?;
-    let rest = key.get(prefix.len()..)?;
-    rest.find(delim).map(|i| &key[..prefix.len() + i + delim.len()])
-}
-
-/// The smallest byte string greater than `s`: `s` followed by a zero byte.
-fn just_after(s: &[u8]) -> Vec<u8> {
-    let mut v = s.to_vec();
-    v.push(0);
-    v
-}
-
-/// Where a scan starts (inclusive): at the prefix, after the marker, and past the marker's own
-/// common prefix when the marker is one (or lies inside one) that was already returned.
-fn scan_start(prefix: &str, delimiter: Option<&str>, after: Option<&str>) -> Option<Vec<u8>> {
     let from_prefix = prefix.as_bytes().to_vec();
-    let Some(m) = after else { return Some(from_prefix) };
-    let from_marker = match common_prefix(m, prefix, delimiter) {
-        Some(cp) => prefix_end(cp.as_bytes())?,
-        None => just_after(m.as_bytes()),
+    let lower = match after {
+        None => from_prefix,
+        Some(m) => {
+            let past_marker = match common_prefix(m, prefix, delimiter) {
+                Some(cp) => prefix_end(cp.as_bytes())?,
+                None => just_after(m.as_bytes()),
+            };
+            from_prefix.max(past_marker)
+        }
     };
-    Some(from_prefix.max(from_marker))
+    Some((lower, prefix_end(prefix.as_bytes())))
 }
 
 /// The SQL of a range scan over `objects` with `filter`, with or without an upper bound, so
@@ -69,11 +53,7 @@ impl Store {
 
 fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPage> {
     let mut page = ListPage::default();
-    if p.max_keys == 0 {
-        return Ok(page);
-    }
-    let upper = prefix_end(p.prefix.as_bytes());
-    let Some(mut lower) = scan_start(&p.prefix, p.delimiter.as_deref(), p.after.as_deref()) else {
+    let Some((mut lower, upper)) = scan_range(&p.prefix, p.delimiter.as_deref(), p.after.as_deref(), p.max_keys) else {
         return Ok(page);
     };
     let mut stmt = c.prepare_cached(&range_sql(OBJECT_COLUMNS, "is_latest = 1", upper.is_some(), "key"))?;
@@ -91,21 +71,17 @@ fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPag
                 page.is_truncated = true;
                 break 'scan;
             }
-            match common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
-                Some(cp) => {
-                    let cp = cp.to_string();
-                    match prefix_end(cp.as_bytes()) {
-                        Some(end) => lower = end,
-                        None => {
-                            page.items.push(ListItem::Prefix(cp));
-                            break 'scan;
-                        }
+            if let Some(cp) = common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
+                page.items.push(ListItem::Prefix(cp.to_string()));
+                match prefix_end(cp.as_bytes()) {
+                    Some(end) => {
+                        lower = end;
+                        continue 'scan;
                     }
-                    page.items.push(ListItem::Prefix(cp));
-                    continue 'scan;
+                    None => break 'scan,
                 }
-                None => page.items.push(ListItem::Object(rec)),
             }
+            page.items.push(ListItem::Object(rec));
         }
         if exhausted {
             break;
@@ -116,11 +92,7 @@ fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPag
 
 fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> Result<VersionPage> {
     let mut page = VersionPage::default();
-    if p.max_keys == 0 {
-        return Ok(page);
-    }
-    let upper = prefix_end(p.prefix.as_bytes());
-    let Some(mut lower) = scan_start(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref()) else {
+    let Some((mut lower, upper)) = scan_range(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref(), p.max_keys) else {
         return Ok(page);
     };
     // Inside a key, versions older than `resume`'s sequence number are still to come.
@@ -156,27 +128,22 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
                 page.is_truncated = true;
                 break 'scan;
             }
-            match common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
-                Some(cp) => {
-                    let cp = cp.to_string();
-                    last = Some((cp.clone(), String::new()));
-                    page.items.push(ListItem::Prefix(cp.clone()));
-                    resume = None;
-                    match prefix_end(cp.as_bytes()) {
-                        Some(end) => {
-                            lower = end;
-                            continue 'scan;
-                        }
-                        None => break 'scan,
+            if let Some(cp) = common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
+                last = Some((cp.to_string(), String::new()));
+                page.items.push(ListItem::Prefix(cp.to_string()));
+                resume = None;
+                match prefix_end(cp.as_bytes()) {
+                    Some(end) => {
+                        lower = end;
+                        continue 'scan;
                     }
-                }
-                None => {
-                    last = Some((rec.key.clone(), rec.version_id.clone()));
-                    lower = rec.key.as_bytes().to_vec();
-                    resume = Some((lower.clone(), seq));
-                    page.items.push(ListItem::Object(rec));
+                    None => break 'scan,
                 }
             }
+            last = Some((rec.key.clone(), rec.version_id.clone()));
+            lower = rec.key.as_bytes().to_vec();
+            resume = Some((lower.clone(), seq));
+            page.items.push(ListItem::Object(rec));
         }
         if exhausted {
             break;
@@ -189,27 +156,6 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
         }
     }
     Ok(page)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_end_increments_last_byte() {
-        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
-    }
-
-    #[test]
-    fn common_prefix_uses_first_delimiter_after_prefix() {
-        assert_eq!(common_prefix("a/b/c", "", Some("/")), Some("a/"));
-        assert_eq!(common_prefix("a/b/c", "a/", Some("/")), Some("a/b/"));
-        assert_eq!(common_prefix("a/b", "a/", Some("/")), None);
-        assert_eq!(common_prefix("abc", "", None), None);
-    }
 }
 
 #[cfg(test)]

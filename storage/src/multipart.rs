@@ -4,9 +4,9 @@
 mod complete;
 
 use crate::blob::parse_hash;
-use crate::error::{Result, StorageError};
+use crate::error::{MultipartError, Result, StorageError};
 use crate::ingest::{ingest_to_blob, IngestOptions, Ingested};
-use crate::listing::{common_prefix, prefix_end};
+use crate::keys::{common_prefix, prefix_end};
 use crate::model::*;
 use crate::{now_ms, Store};
 use coffer_crypto::checksum::ChecksumAlgorithm;
@@ -14,23 +14,6 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// Rows fetched per query while listing uploads.
 const SCAN_BATCH: usize = 1000;
-
-/// Why a multipart operation was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum MultipartError {
-    #[error("the upload does not exist: it was never created, or was aborted or completed")]
-    NoSuchUpload,
-    #[error("part {0} was not uploaded, or its ETag or checksum does not match")]
-    InvalidPart(u32),
-    #[error("the list of parts was not in ascending order")]
-    InvalidPartOrder,
-    #[error("part {number} is {size} bytes, below the minimum of {min}")]
-    EntityTooSmall { number: u32, size: u64, min: u64 },
-    #[error("the object's checksum is {computed}, not the one sent")]
-    ChecksumMismatch { computed: String },
-    #[error("the object is {actual} bytes, not the {expected} declared")]
-    SizeMismatch { expected: u64, actual: u64 },
-}
 
 const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
 const PART_COLUMNS: &str = "part_number, size, etag, checksum, modified_ms, hash";

@@ -1,8 +1,8 @@
 //! CompleteMultipartUpload: checks the client's part list against the stored parts, then names
 //! the parts' blobs as one object version in a single transaction, copying no data.
 
-use super::{drop_upload, find_upload, upload_parts, MultipartError};
-use crate::error::{Result, StorageError};
+use super::{drop_upload, find_upload, upload_parts};
+use crate::error::{MultipartError, Result, StorageError};
 use crate::model::*;
 use crate::objects::{insert_version, NewObject};
 use crate::{now_ms, Store};
