@@ -296,8 +296,8 @@ fn parse_lenient_date(s: &str) -> Option<SystemTime> {
     let offset_secs: i64 = match parts.next()? {
         "GMT" | "UTC" | "Z" => 0,
         z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
-            let hh: i64 = z[1..3].parse().ok()?;
-            let mm: i64 = z[3..5].parse().ok()?;
+            let hh: i64 = z.get(1..3)?.parse().ok()?;
+            let mm: i64 = z.get(3..5)?.parse().ok()?;
             let v = hh * 3600 + mm * 60;
             if z.starts_with('-') {
                 -v
@@ -448,7 +448,8 @@ impl Parts {
             paths.push(encoded);
         }
         // botocore signs a path-style bucket request (`/bucket`) as `/bucket/`.
-        if host_bucket.is_none() && req.raw_path.len() > 1 && !req.raw_path[1..].contains('/') {
+        let bucket_only = req.raw_path.strip_prefix('/').is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+        if host_bucket.is_none() && bucket_only {
             paths.push(format!("{}/", req.raw_path));
         }
         let mut resources: Vec<Vec<u8>> = Vec::new();
@@ -1051,6 +1052,20 @@ mod tests {
         )
         .unwrap()
         .unwrap();
+    }
+
+    #[test]
+    fn non_ascii_paths_and_zones_are_refused_not_panicked_on() {
+        // Found by fuzzing (fuzz/ target sigv2): a path-style path whose first character
+        // after the slash is multi-byte was sliced inside that character.
+        let h = header_map(&[("host", "s3.amazonaws.com")]);
+        for path in ["/\u{50f}hotos", "/\u{50f}", "/b/\u{50f}"] {
+            let e = run("GET", path, PRESIGNED_QUERY, &h, None, at(GET_DATE)).unwrap_err();
+            assert_eq!(e.code(), "SignatureDoesNotMatch");
+        }
+        // A five-byte zone with a multi-byte character is no zone (and no panic).
+        assert_eq!(parse_lenient_date("Tue, 27 Mar 2007 19:36:42 +a\u{50f}b"), None);
+        assert_eq!(parse_lenient_date("Tue, 27 Mar 2007 19:36:42 +\u{50f}ab"), None);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod app;
 mod bucket_config;
 pub mod config;
 mod entry;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handlers;
 mod http;
 mod keys;

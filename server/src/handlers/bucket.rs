@@ -100,7 +100,7 @@ pub fn valid_bucket_name(name: &str) -> bool {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-struct CreateBucketConfiguration {
+pub(crate) struct CreateBucketConfiguration {
     #[serde(default)]
     location_constraint: Option<String>,
 }

@@ -33,7 +33,7 @@ pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Res
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Delete {
+pub(crate) struct Delete {
     #[serde(default)]
     quiet: Option<bool>,
     #[serde(default, rename = "Object")]

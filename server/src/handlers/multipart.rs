@@ -260,7 +260,7 @@ pub async fn upload_part_copy(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3
 }
 
 #[derive(Deserialize)]
-struct CompleteMultipartUpload {
+pub(crate) struct CompleteMultipartUpload {
     #[serde(rename = "Part", default)]
     parts: Vec<CompletedPartXml>,
 }

@@ -13,7 +13,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct OwnershipControls {
+pub(crate) struct OwnershipControls {
     #[serde(rename = "@xmlns", default, skip_deserializing)]
     xmlns: &'static str,
     #[serde(rename = "Rule", default)]

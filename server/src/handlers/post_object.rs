@@ -35,7 +35,7 @@ fn bad_form(message: &str) -> S3Error {
 }
 
 /// Form fields that describe the object, as the headers a PUT would carry.
-fn fields_as_headers(fields: &HashMap<String, String>) -> HeaderMap {
+pub(crate) fn fields_as_headers(fields: &HashMap<String, String>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in fields {
         let header = match name.as_str() {
@@ -53,8 +53,9 @@ fn fields_as_headers(fields: &HashMap<String, String>) -> HeaderMap {
     headers
 }
 
-/// Who the form says is uploading: the signer of its policy, or nobody.
-fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<User>> {
+/// The policy field and the signature fields (SigV4 or SigV2) over it; `None` for a form
+/// without a policy.
+pub(crate) fn form_signature(fields: &HashMap<String, String>) -> S3Result<Option<(&str, PostSignature<'_>)>> {
     let Some(policy) = fields.get("policy") else { return Ok(None) };
     let sig = if let Some(signature) = fields.get("x-amz-signature") {
         let credential = fields.get("x-amz-credential").ok_or_else(|| bad_form("Bucket POST must contain a field named 'x-amz-credential'."))?;
@@ -65,26 +66,29 @@ fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<Us
         let signature = fields.get("signature").ok_or_else(|| bad_form("Bucket POST must contain a field named 'Signature'."))?;
         PostSignature::V2 { access_key, signature }
     };
+    Ok(Some((policy, sig)))
+}
+
+/// Who the form says is uploading: the signer of its policy, or nobody.
+fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<User>> {
+    let Some((policy, sig)) = form_signature(fields)? else { return Ok(None) };
     let lookup = |ak: &str| ctx.state.credentials(ak).map(|c| c.secret_key);
     let access_key = verify_post_policy(policy, &sig, &ctx.state.region, &lookup)?;
     Ok(ctx.state.credentials(&access_key).map(|c| c.user))
 }
 
-pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Payload) -> S3Result<HttpResponse> {
-    let content_type = ctx.header("content-type").unwrap_or("");
-    let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::new(ErrorCode::MalformedXML).with_message("POST requires a multipart/form-data body"))?;
-    // multer wants a Send stream; the actix payload is read on this task and handed over.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    actix_web::rt::spawn(async move {
-        while let Some(chunk) = payload.next().await {
-            if tx.send(chunk.map_err(|e| std::io::Error::other(e.to_string()))).await.is_err() {
-                break;
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    let mut form = multer::Multipart::new(stream, boundary);
+/// The boundary of a `multipart/form-data` Content-Type.
+pub(crate) fn form_boundary(content_type: &str) -> S3Result<String> {
+    multer::parse_boundary(content_type).map_err(|_| S3Error::new(ErrorCode::MalformedXML).with_message("POST requires a multipart/form-data body"))
+}
 
+/// Reads a multipart/form-data body up to its `file` field: the text fields before it (names
+/// lowercased, `key` with `${filename}` filled in) and the file field, whose data is unread.
+pub(crate) async fn read_form<'r, S>(boundary: String, body: S) -> S3Result<(HashMap<String, String>, multer::Field<'r>)>
+where
+    S: futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'r,
+{
+    let mut form = multer::Multipart::new(body, boundary);
     let mut fields: HashMap<String, String> = HashMap::new();
     let file = loop {
         let field = form.next_field().await.map_err(|e| bad_form(&format!("malformed form: {e}")))?;
@@ -101,9 +105,25 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     };
     let filename = file.file_name().unwrap_or("").to_string();
     let key_field = fields.get("key").cloned().ok_or_else(|| bad_form("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields."))?;
-    let key = key_field.replace("${filename}", &filename);
     // Conditions on $key see the key with ${filename} filled in.
-    fields.insert("key".to_string(), key.clone());
+    fields.insert("key".to_string(), key_field.replace("${filename}", &filename));
+    Ok((fields, file))
+}
+
+pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Payload) -> S3Result<HttpResponse> {
+    let boundary = form_boundary(ctx.header("content-type").unwrap_or(""))?;
+    // multer wants a Send stream; the actix payload is read on this task and handed over.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            if tx.send(chunk.map_err(|e| std::io::Error::other(e.to_string()))).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let (fields, file) = read_form(boundary, stream).await?;
+    let key = fields["key"].clone();
 
     let bucket = ctx.state.store.bucket(bucket_name).await.map_err(|_| S3Error::no_such_bucket(bucket_name))?;
     let user = signer(ctx, &fields)?;

@@ -33,7 +33,7 @@ pub async fn get_bucket_versioning(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpRe
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct VersioningRequest {
+pub(crate) struct VersioningRequest {
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
