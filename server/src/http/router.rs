@@ -196,7 +196,8 @@ pub fn address(head: Head<'_>, base_domain: Option<&str>) -> S3Result<(Option<St
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host);
+        // `[v6]` or `[v6]:port`; a bracket never closed is no address and stays as sent.
+        return host.find(']').map_or(host, |end| &host[..=end]);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
@@ -418,6 +419,17 @@ mod tests {
         assert_eq!(r("GET", Some("b"), Some("k"), "uploadId=u"), Operation::ListParts { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("GET", Some("b"), Some("k"), "attributes"), Operation::GetObjectAttributes { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("GET", Some("b"), None, "uploads"), Operation::ListMultipartUploads { bucket: b });
+    }
+
+    #[test]
+    fn host_ports_are_stripped() {
+        assert_eq!(strip_port("b.s3.example.com:9000"), "b.s3.example.com");
+        assert_eq!(strip_port("[::1]:9000"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        // Found by fuzzing (fuzz/ target request_head): an unclosed bracket was sliced past
+        // the end of the header.
+        assert_eq!(strip_port("[::1"), "[::1");
+        assert_eq!(strip_port("["), "[");
     }
 
     #[test]
