@@ -2,35 +2,16 @@
 """Writes the seed corpora of the auth fuzz targets (sigv4, sigv2, aws_chunked) into
 fuzz/corpus/<target>/. The requests are the AWS documentation's examples; the aws-chunked
 bodies are signed with the same example key, date and seed signatures as the target."""
-import hashlib, hmac, os, sys
+import hashlib, sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
-AKID = "AKIAIOSFODNN7EXAMPLE"
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+from common import AKID, head, mac, signing_key, write
 AMZ_DATE = "20130524T000000Z"
 SCOPE = "20130524/us-east-1/s3/aws4_request"
 EMPTY = hashlib.sha256(b"").hexdigest()
 SEED = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
 TRAILER_SEED = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
+KEY = signing_key("20130524")
 
-
-def write(target, name, data):
-    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
-    with open(os.path.join(ROOT, target, name), "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode())
-
-
-def mac(key, msg):
-    return hmac.new(key, msg.encode() if isinstance(msg, str) else msg, hashlib.sha256).digest()
-
-
-def signing_key():
-    k = mac(("AWS4" + SECRET).encode(), "20130524")
-    return mac(mac(mac(k, "us-east-1"), "s3"), "aws4_request")
-
-
-def head(lines):
-    return "\r\n".join(lines) + "\r\n"
 
 
 def sigv4():
@@ -109,7 +90,7 @@ def sigv2():
 
 def chunk_sig(prev, data):
     sts = f"AWS4-HMAC-SHA256-PAYLOAD\n{AMZ_DATE}\n{SCOPE}\n{prev}\n{EMPTY}\n{hashlib.sha256(data).hexdigest()}"
-    return mac(signing_key(), sts).hex()
+    return mac(KEY, sts).hex()
 
 
 def signed_body(seed, chunks, trailers=None):
@@ -123,7 +104,7 @@ def signed_body(seed, chunks, trailers=None):
     canonical = "".join(f"{n}:{v}\n" for n, v in trailers)
     out += "".join(f"{n}:{v}\r\n" for n, v in trailers).encode()
     sts = f"AWS4-HMAC-SHA256-TRAILER\n{AMZ_DATE}\n{SCOPE}\n{prev}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    out += f"x-amz-trailer-signature:{mac(signing_key(), sts).hex()}\r\n\r\n".encode()
+    out += f"x-amz-trailer-signature:{mac(KEY, sts).hex()}\r\n\r\n".encode()
     return out
 
 

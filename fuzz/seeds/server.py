@@ -2,23 +2,12 @@
 """Writes the seed corpora of the server fuzz targets (request_head, xml, bucket_policy,
 post_policy, post_form) into fuzz/corpus/<target>/: request heads, XML documents and forms
 as boto3, awscli and browsers send them."""
-import base64, hashlib, hmac, json, os
+import base64, hashlib, hmac, json
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
-AKID = "AKIAIOSFODNN7EXAMPLE"
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+from common import AKID, SECRET, head, signing_key, write
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
 DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
-
-def write(target, name, data):
-    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
-    with open(os.path.join(ROOT, target, name), "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode())
-
-
-def head(lines):
-    return "\r\n".join(lines) + "\r\n"
 
 
 def request_head():
@@ -168,10 +157,6 @@ def post_policy():
     write("post_policy", "base64_field", base64.b64encode(json.dumps(POST_POLICY).encode()))
 
 
-def mac(key, msg):
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-
 def form(fields, boundary="----WebKitFormBoundary7MA4YWxkTrZu0gW"):
     out = ""
     for name, value in fields:
@@ -184,9 +169,7 @@ def form(fields, boundary="----WebKitFormBoundary7MA4YWxkTrZu0gW"):
 
 def post_form():
     policy = base64.b64encode(json.dumps(POST_POLICY).encode()).decode()
-    k = mac(("AWS4" + SECRET).encode(), "20300101")
-    key = mac(mac(mac(k, "us-east-1"), "s3"), "aws4_request")
-    v4 = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+    v4 = hmac.new(signing_key("20300101"), policy.encode(), hashlib.sha256).hexdigest()
     tagging = f"<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag></TagSet></Tagging>"
     write("post_form", "sigv4", form([
         ("key", "user/alice/${filename}"), ("acl", "public-read"), ("success_action_status", "201"),
