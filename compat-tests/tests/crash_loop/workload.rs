@@ -15,6 +15,8 @@ use std::sync::Arc;
 const MIB: usize = 1024 * 1024;
 /// Largest small object: small ones live inline in the index.
 const SMALL: usize = 60 * 1024;
+/// Versions (and delete markers) a key keeps before new writes make room by deleting the oldest.
+const MAX_HISTORY: usize = 6;
 
 /// Runs until `stop` is set; a failure before that fails the test, one after it is the kill.
 /// Returns the state and how many writes were acknowledged.
@@ -29,7 +31,7 @@ pub async fn run(s3: Client, mut st: TaskState, mut rng: StdRng, run_seed: u64, 
             53..61 => delete_plain(&s3, &mut st, &mut rng).await,
             61..81 => put_versioned(&s3, &mut st, &mut rng, run_seed).await,
             81..89 => delete_marker(&s3, &mut st, &mut rng).await,
-            89..95 => delete_version(&s3, &mut st, &mut rng).await,
+            89..95 => delete_version(&s3, &mut st, &mut rng, None).await,
             _ => copy_to_versioned(&s3, &mut st, &mut rng).await,
         };
         match ok {
@@ -173,6 +175,10 @@ fn settle_added(st: &mut TaskState, i: usize, id: Option<&str>) -> Outcome {
 
 async fn put_versioned(s3: &Client, st: &mut TaskState, rng: &mut StdRng, run_seed: u64) -> Outcome {
     let i = rng.random_range(0..st.versioned.len());
+    if st.versioned[i].acked.len() >= MAX_HISTORY {
+        // Keeps histories (and the reading back after each kill) bounded.
+        return delete_version(s3, st, rng, Some(i)).await;
+    }
     let large = rng.random_bool(0.4);
     let c = st.content(run_seed, random_len(rng, large));
     st.versioned[i].pending = Some(VersionOp::Add(Some(c.clone())));
@@ -192,9 +198,10 @@ async fn delete_marker(s3: &Client, st: &mut TaskState, rng: &mut StdRng) -> Out
     }
 }
 
-/// Deletes one version by id: the oldest when the history is long, else a random one.
-async fn delete_version(s3: &Client, st: &mut TaskState, rng: &mut StdRng) -> Outcome {
-    let i = rng.random_range(0..st.versioned.len());
+/// Deletes one version by id of key `i` (a random key if `None`): the oldest when the history
+/// is long, else a random one.
+async fn delete_version(s3: &Client, st: &mut TaskState, rng: &mut StdRng, key: Option<usize>) -> Outcome {
+    let i = key.unwrap_or_else(|| rng.random_range(0..st.versioned.len()));
     let history = &st.versioned[i].acked;
     if history.is_empty() {
         return Outcome::Skipped;
