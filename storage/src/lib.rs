@@ -4,6 +4,7 @@
 mod blob;
 mod buckets;
 mod config_cache;
+mod corruption;
 mod direct;
 mod error;
 mod gc;
@@ -18,6 +19,7 @@ mod read;
 mod rows;
 mod users;
 
+pub use corruption::CorruptBlob;
 pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use model::*;
@@ -40,6 +42,7 @@ struct Inner {
     writer: index::Writer,
     readers: index::ReadPool,
     configs: config_cache::ConfigCache,
+    corrupt: corruption::CorruptionCounter,
 }
 
 impl Store {
@@ -48,7 +51,7 @@ impl Store {
         std::fs::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default() }) })
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default() }) })
     }
 
     pub fn root(&self) -> &Path {

@@ -1,7 +1,7 @@
 //! Object versions: writing a new version atomically (with conditions and S3's versioning
 //! rules), reading one, copying without copying bytes, and deleting.
 
-use crate::blob::PinGuard;
+use crate::blob::{parse_hash, PinGuard};
 use crate::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
 use crate::ingest::{Ingested, Staged};
@@ -33,17 +33,32 @@ impl Store {
     pub async fn put_object(&self, bucket: &Bucket, new: NewObject, body: Ingested, cond: WriteConditions) -> Result<ObjectRecord> {
         let etag = hex::encode(body.md5);
         let size = body.size;
-        let (stored, _pin) = self.publish(body).await?;
+        let (stored, pin) = self.publish(body).await?;
         let bucket_id = bucket.id;
-        self.writer()
-            .write(move |c| insert_version(c, bucket_id, &new, size, &etag, &stored, &cond))
-            .await
+        let written = {
+            let stored = stored.clone();
+            self.writer().write(move |c| insert_version(c, bucket_id, &new, size, &etag, &stored, &cond)).await
+        };
+        self.unpublish_if_failed(&written, &stored, pin).await;
+        written
+    }
+
+    /// After a write that published `stored` failed (a full disk, a failed precondition),
+    /// removes its blob again unless something else names it, so the failed write leaves no
+    /// file behind (and a full disk gets its space back).
+    pub(crate) async fn unpublish_if_failed<R>(&self, written: &Result<R>, stored: &Body, pin: Option<PinGuard>) {
+        let (Err(_), Body::Blobs(segments)) = (written, stored) else { return };
+        drop(pin);
+        let hashes = segments.iter().filter_map(|s| parse_hash(&s.hash)).collect();
+        if let Err(e) = self.remove_orphans(hashes).await {
+            tracing::warn!(error = %e, "could not remove the blob of a failed write; the start-up sweep will");
+        }
     }
 
     /// Makes the staged bytes durable under their content address (if on disk).
     pub(crate) async fn publish(&self, body: Ingested) -> Result<(Body, Option<PinGuard>)> {
         match body.data {
-            Staged::Inline(bytes) => Ok((Body::Inline(bytes), None)),
+            Staged::Inline(data) => Ok((Body::Inline { data, sha256: Some(body.sha256) }, None)),
             Staged::File(staging) => {
                 let dir = self.inner.blobs.clone();
                 let hash = body.sha256;
@@ -281,8 +296,8 @@ fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Lat
 }
 
 fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<()> {
-    let (inline, manifest): (Option<&[u8]>, Option<String>) = match body {
-        Some(Body::Inline(b)) => (Some(b.as_ref()), None),
+    let (inline, manifest): (Option<(&[u8], Option<&[u8]>)>, Option<String>) = match body {
+        Some(Body::Inline { data, sha256 }) => (Some((data.as_ref(), sha256.as_ref().map(|h| &h[..]))), None),
         Some(Body::Blobs(segs)) => (None, Some(encode_manifest(segs))),
         None => (None, None),
     };
@@ -303,8 +318,9 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         serde_json::to_string(&r.meta)?,
         manifest
     ])?;
-    if let Some(data) = inline {
-        c.prepare_cached("INSERT INTO inline_bodies (seq, data) VALUES (?1, ?2)")?.execute(params![c.last_insert_rowid(), data])?;
+    if let Some((data, sha256)) = inline {
+        c.prepare_cached("INSERT INTO inline_bodies (seq, data, sha256) VALUES (?1, ?2, ?3)")?
+            .execute(params![c.last_insert_rowid(), data, sha256])?;
     }
     if let Some(Body::Blobs(segs)) = body {
         let mut add = c.prepare_cached(
