@@ -166,8 +166,12 @@ where
     let mut next = Some(Ok(head));
     let mut batch = Vec::new();
     let mut batch_bytes = 0;
+    // When a worker stops early (the disk is full), the rest of the body is still read and
+    // dropped, so the client finishes sending and reads the error instead of a reset.
+    let mut workers_gone = false;
     while let Some(item) = next {
         match item {
+            Ok(_) if workers_gone => {}
             Ok(chunk) => {
                 batch_bytes += chunk.len();
                 batch.push(chunk);
@@ -175,7 +179,7 @@ where
                     let full = Arc::new(std::mem::take(&mut batch));
                     batch_bytes = 0;
                     if md5_tx.send(Feed::Data(full.clone())).await.is_err() || write_tx.send(Feed::Data(full)).await.is_err() {
-                        break;
+                        workers_gone = true;
                     }
                 }
             }

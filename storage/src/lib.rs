@@ -24,7 +24,7 @@ pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
-pub use read::BodyStream;
+pub use read::{BodyStream, CorruptBlobError};
 pub use users::MfaDevice;
 
 use std::path::{Path, PathBuf};
