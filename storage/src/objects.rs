@@ -27,17 +27,43 @@ pub struct DeleteOutcome {
     pub delete_marker: bool,
 }
 
+/// Staged bytes made durable: the body to name in the index, the pin that keeps its blob from
+/// the collector until then, and the blob's CRC32C.
+pub(crate) struct Published {
+    pub body: Body,
+    pub pin: Option<PinGuard>,
+    pub crc32c: Option<u32>,
+}
+
+/// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
+/// verify against: SHA-256 costs more CPU than serving the bytes does.
+pub(crate) fn note_crc32c(c: &Connection, body: &Body, crc32c: Option<u32>) -> Result<()> {
+    if let (Body::Blobs(segments), Some(crc)) = (body, crc32c) {
+        if let [segment] = segments.as_slice() {
+            let hash = parse_hash(&segment.hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
+            c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Names `body` as a new version of `new.key`. The bytes are durable before the index
     /// commit, and the commit is the moment the version exists.
     pub async fn put_object(&self, bucket: &Bucket, new: NewObject, body: Ingested, cond: WriteConditions) -> Result<ObjectRecord> {
         let etag = hex::encode(body.md5);
         let size = body.size;
-        let (stored, pin) = self.publish(body).await?;
+        let Published { body: stored, pin, crc32c } = self.publish(body).await?;
         let bucket_id = bucket.id;
         let written = {
             let stored = stored.clone();
-            self.writer().write(move |c| insert_version(c, bucket_id, &new, size, &etag, &stored, &cond)).await
+            self.writer()
+                .write(move |c| {
+                    let record = insert_version(c, bucket_id, &new, size, &etag, &stored, &cond)?;
+                    note_crc32c(c, &stored, crc32c)?;
+                    Ok(record)
+                })
+                .await
         };
         self.unpublish_if_failed(&written, &stored, pin).await;
         written
@@ -56,17 +82,17 @@ impl Store {
     }
 
     /// Makes the staged bytes durable under their content address (if on disk).
-    pub(crate) async fn publish(&self, body: Ingested) -> Result<(Body, Option<PinGuard>)> {
+    pub(crate) async fn publish(&self, body: Ingested) -> Result<Published> {
         match body.data {
-            Staged::Inline(data) => Ok((Body::Inline { data, sha256: Some(body.sha256) }, None)),
-            Staged::File(staging) => {
+            Staged::Inline(data) => Ok(Published { body: Body::Inline { data, sha256: Some(body.sha256) }, pin: None, crc32c: None }),
+            Staged::File(staging, crc32c) => {
                 let dir = self.inner.blobs.clone();
                 let hash = body.sha256;
                 let pin = tokio::task::spawn_blocking(move || dir.publish(staging, &hash))
                     .await
                     .map_err(|_| StorageError::Closed)??;
                 let segment = Segment { hash: hex::encode(hash), len: body.size };
-                Ok((Body::Blobs(vec![segment]), Some(pin)))
+                Ok(Published { body: Body::Blobs(vec![segment]), pin: Some(pin), crc32c: Some(crc32c) })
             }
         }
     }

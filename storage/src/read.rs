@@ -1,7 +1,8 @@
 //! Streams an object's bytes (or a byte range of them) out of the index or the blob files,
 //! reading ahead a bounded number of chunks on the blocking pool, decrypting the packages
 //! that cover the range when the object is encrypted, and checking every unencrypted blob read
-//! whole (and every inline body) against its SHA-256 before its last bytes go out.
+//! whole against its CRC32C (its SHA-256 if it has none) and every inline body against its
+//! SHA-256, before the last bytes go out.
 
 use crate::blob::{parse_hash, Hash};
 use crate::model::{Body, ObjectRecord, Segment};
@@ -9,6 +10,7 @@ use crate::Store;
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::envelope::{self, Key256, Opener, HEADER_SIZE};
 use futures::Stream;
+use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::pin::Pin;
@@ -139,8 +141,11 @@ fn pump(
             None => {
                 // Ranges of a blob are not checked (that needs the whole blob): the scrubber
                 // covers those bytes.
-                let whole = offset == 0 && take == seg.len;
-                match send_plain(file, offset, take, whole.then_some(&hash), tx)? {
+                let check = match offset == 0 && take == seg.len {
+                    true => Some(store.expected_digest(hash)?),
+                    false => None,
+                };
+                match send_plain(file, offset, take, check, tx)? {
                     Sent::All => true,
                     Sent::Gone => false,
                     Sent::Corrupt => return Err(store.corrupt(hash, "read")),
@@ -157,6 +162,65 @@ fn pump(
     Ok(())
 }
 
+/// What a blob read whole must hash to.
+enum Expected {
+    /// The CRC32C recorded when the blob was written: ample to catch rot, and a small
+    /// fraction of SHA-256's CPU cost.
+    Crc32c(u32),
+    /// Blobs written before CRCs were recorded: their name.
+    Sha256(Hash),
+}
+
+/// A running digest of the bytes sent.
+enum Running {
+    Crc32c(u32),
+    Sha256(Box<Sha256>),
+}
+
+impl Expected {
+    fn start(&self) -> Running {
+        match self {
+            Expected::Crc32c(_) => Running::Crc32c(0),
+            Expected::Sha256(_) => Running::Sha256(Box::default()),
+        }
+    }
+
+    fn matches(&self, running: Running) -> bool {
+        match (self, running) {
+            (Expected::Crc32c(want), Running::Crc32c(got)) => *want == got,
+            (Expected::Sha256(want), Running::Sha256(h)) => <[u8; 32]>::from(h.finalize()) == *want,
+            _ => false,
+        }
+    }
+}
+
+impl Running {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Running::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
+            Running::Sha256(h) => h.update(data),
+        }
+    }
+}
+
+impl Store {
+    /// The digest to check a whole read of blob `hash` against.
+    fn expected_digest(&self, hash: Hash) -> io::Result<Expected> {
+        let crc = self.readers().read_blocking(move |c| {
+            let crc: Option<Option<u32>> = c
+                .prepare_cached("SELECT crc32c FROM blobs WHERE hash = ?1")?
+                .query_row([&hash[..]], |r| r.get(0))
+                .optional()?;
+            Ok(crc.flatten())
+        });
+        match crc {
+            Ok(Some(crc)) => Ok(Expected::Crc32c(crc)),
+            Ok(None) => Ok(Expected::Sha256(hash)),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
 /// How sending a blob's bytes ended.
 enum Sent {
     All,
@@ -167,19 +231,23 @@ enum Sent {
 }
 
 /// Sends `len` bytes of an unencrypted blob from `offset`. With `expect` (the whole blob is
-/// being read), hashes them on the way and sends the last chunk only if the hash matches.
-fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, expect: Option<&Hash>, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<Sent> {
+/// being read), digests them on the way and sends the last chunk only if the digest matches.
+fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, expect: Option<Expected>, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<Sent> {
     file.seek(SeekFrom::Start(offset))?;
-    let mut hasher = expect.map(|_| Sha256::new());
+    let mut running = expect.as_ref().map(Expected::start);
     while len > 0 {
         let want = (len as usize).min(READ_CHUNK);
         let mut buf = BytesMut::zeroed(want);
         file.read_exact(&mut buf)?;
         len -= want as u64;
-        if let (Some(h), Some(expected)) = (&mut hasher, expect) {
-            h.update(&buf);
-            if len == 0 && <[u8; 32]>::from(std::mem::take(h).finalize()) != *expected {
-                return Ok(Sent::Corrupt);
+        if let Some(r) = &mut running {
+            r.update(&buf);
+        }
+        if len == 0 {
+            if let (Some(r), Some(expected)) = (running.take(), &expect) {
+                if !expected.matches(r) {
+                    return Ok(Sent::Corrupt);
+                }
             }
         }
         if tx.blocking_send(Ok(buf.freeze())).is_err() {
@@ -342,6 +410,15 @@ mod tests {
 
     #[tokio::test]
     async fn altered_plain_blobs_fail_whole_reads_and_are_recorded() {
+        altered_plain_blob_is_caught(false).await;
+    }
+
+    #[tokio::test]
+    async fn blobs_without_a_crc_are_checked_by_their_sha256() {
+        altered_plain_blob_is_caught(true).await;
+    }
+
+    async fn altered_plain_blob_is_caught(forget_crc: bool) {
         let t = store().await;
         let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         let data: Vec<u8> = (0..3 * super::READ_CHUNK + 100).map(|i| (i % 251) as u8).collect();
@@ -351,6 +428,12 @@ mod tests {
         let Body::Blobs(segments) = &found.1 else { panic!("expected a blob") };
         let hash = segments[0].hash.clone();
         let path = t.store.inner.blobs.path_of(&crate::blob::parse_hash(&hash).unwrap());
+        let db = rusqlite::Connection::open(t.store.root().join("index.sqlite")).unwrap();
+        let crc: Option<u32> = db.query_row("SELECT crc32c FROM blobs", [], |r| r.get(0)).unwrap();
+        assert!(crc.is_some(), "a new blob has its CRC32C");
+        if forget_crc {
+            db.execute("UPDATE blobs SET crc32c = NULL", []).unwrap();
+        }
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[2 * super::READ_CHUNK + 7] ^= 0x01;
         std::fs::write(&path, &bytes).unwrap();

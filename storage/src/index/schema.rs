@@ -101,14 +101,15 @@ const MIGRATIONS: &[&str] = &[
     // migration at number 7 and give way to them when the branches are merged.
     "",
     "",
-    // 7: blobs found corrupt (by verified reads and the scrubber), and the SHA-256 of inline
-    //    bodies, so reads of small objects are verified too (NULL for rows written before)
+    // 7: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
+    //    bodies and the CRC32C of blobs, for reads to verify by (NULL for rows written before)
     "CREATE TABLE corrupt_blobs (
         hash         BLOB PRIMARY KEY,
         detected_ms  INTEGER NOT NULL,
         source       TEXT NOT NULL
      ) WITHOUT ROWID;
-     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;",
+     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;
+     ALTER TABLE blobs ADD COLUMN crc32c INTEGER;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
