@@ -34,7 +34,7 @@ impl Store {
     /// first detection of each blob is kept). Callable from any thread inside the runtime.
     pub fn report_corrupt_blob(&self, hash: Hash, source: &'static str) {
         self.inner.corrupt.0.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(blob = %hex::encode(hash), source, "stored bytes do not match their SHA-256: corrupt blob, not serving it");
+        tracing::error!(blob = %hex::encode(hash), source, "stored bytes differ from what was written: corrupt blob, not serving it");
         let store = self.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {

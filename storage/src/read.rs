@@ -42,7 +42,7 @@ impl Stream for BodyStream {
 
 /// The stream's error for stored bytes that do not match their SHA-256 name.
 #[derive(Debug, thiserror::Error)]
-#[error("blob {} is corrupt: its bytes do not match its SHA-256", hex::encode(.0))]
+#[error("blob {} is corrupt: its bytes differ from what was written", hex::encode(.0))]
 pub struct CorruptBlobError(pub Hash);
 
 impl Store {
