@@ -15,6 +15,7 @@ mod listing;
 mod model;
 mod multipart;
 mod objects;
+mod publish;
 mod read;
 mod rows;
 mod users;

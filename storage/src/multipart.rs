@@ -8,7 +8,7 @@ use crate::error::{MultipartError, Result, StorageError};
 use crate::ingest::{ingest_to_blob, IngestOptions, Ingested};
 use crate::keys::{common_prefix, prefix_end};
 use crate::model::*;
-use crate::objects::{note_crc32c, Published};
+use crate::publish::{note_crc32c, Published};
 use crate::{now_ms, Store};
 use coffer_crypto::checksum::ChecksumAlgorithm;
 use rusqlite::{params, Connection, OptionalExtension, Row};
