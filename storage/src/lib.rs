@@ -5,6 +5,7 @@ mod blob;
 mod buckets;
 mod config_cache;
 mod corruption;
+mod cursors;
 mod direct;
 mod error;
 mod gc;

@@ -97,9 +97,14 @@ const MIGRATIONS: &[&str] = &[
         secret      BLOB NOT NULL,
         created_ms  INTEGER NOT NULL
      );",
-    // 5 and 6 are being written on other branches; these placeholders keep this branch's
-    // migration at number 7 and give way to them when the branches are merged.
-    "",
+    // 5: where each background worker stopped, so a restart resumes there
+    "CREATE TABLE worker_cursors (
+        worker      TEXT PRIMARY KEY,
+        cursor      TEXT NOT NULL,
+        updated_ms  INTEGER NOT NULL
+     ) WITHOUT ROWID;",
+    // 6 is being written on another branch; this placeholder keeps this branch's migration
+    // at number 7 and gives way to it when the branches are merged.
     "",
     // 7: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
     //    bodies and the CRC32C of blobs, for reads to verify by (NULL for rows written before)
