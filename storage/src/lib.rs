@@ -3,6 +3,7 @@
 
 mod blob;
 mod buckets;
+pub mod check;
 mod config_cache;
 mod corruption;
 mod cursors;
