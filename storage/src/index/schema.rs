@@ -103,10 +103,7 @@ const MIGRATIONS: &[&str] = &[
         cursor      TEXT NOT NULL,
         updated_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;",
-    // 6 is being written on another branch; this placeholder keeps this branch's migration
-    // at number 7 and gives way to it when the branches are merged.
-    "",
-    // 7: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
+    // 6: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
     //    bodies and the CRC32C of blobs, for reads to verify by (NULL for rows written before)
     "CREATE TABLE corrupt_blobs (
         hash         BLOB PRIMARY KEY,
