@@ -1,6 +1,7 @@
 //! Server configuration: built-in defaults, then a TOML file, then environment variables and
 //! command-line flags (clap merges those two), each layer overriding the one before.
 
+use crate::limits::{LimitSettings, Limits};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Accept SSE-C keys over plain HTTP (for loopback testing only).
     pub sse_c_allow_http: bool,
+    /// Connection, request and header limits (see `limits`).
+    pub limits: Limits,
 }
 
 /// What a config file may set; every field optional.
@@ -46,6 +49,8 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     pub master_key_file: Option<PathBuf>,
     pub sse_c_allow_http: Option<bool>,
+    /// The `[limits]` table.
+    pub limits: Option<LimitSettings>,
 }
 
 impl FileConfig {
@@ -91,6 +96,8 @@ pub struct Overrides {
     /// Accept SSE-C customer keys over plain HTTP (S3 demands HTTPS; for loopback testing).
     #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP")]
     pub sse_c_allow_http: bool,
+    #[command(flatten)]
+    pub limits: LimitSettings,
     /// TOML configuration file.
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -114,6 +121,7 @@ impl Config {
             workers: o.workers.or(file.workers),
             master_key_file: o.master_key_file.or(file.master_key_file),
             sse_c_allow_http: o.sse_c_allow_http || file.sse_c_allow_http.unwrap_or(false),
+            limits: Limits::resolve(o.limits, file.limits.unwrap_or_default())?,
         };
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
@@ -131,11 +139,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coffer-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n[limits]\nbody_timeout = 7\n").unwrap();
         let c = Config::resolve(Overrides { config: Some(file), address: Some("127.0.0.1:2".into()), ..Default::default() }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
