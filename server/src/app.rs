@@ -1,19 +1,17 @@
-//! Starting the server: opens the store, ensures the root user, starts background upkeep,
+//! Starting the server: opens the store, ensures the root user, starts the background workers,
 //! and runs actix-web over HTTP or HTTPS (rustls) with TCP_NODELAY on every connection.
 
 use crate::admin::ensure_root;
 use crate::config::Config;
 use crate::entry;
 use crate::state::AppState;
+use crate::workers::{GarbageCollector, OrphanSweep, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
 use coffer_storage::Store;
-use std::time::Duration;
 
-/// How often unreferenced blobs are collected.
-const GC_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a stopping server waits for requests in flight.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
@@ -48,7 +46,9 @@ macro_rules! h1_service {
 async fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
     ensure_root(&store).await?;
-    spawn_upkeep(store.clone());
+    let mut background = Workers::default();
+    background.start(OrphanSweep::new(store.clone()));
+    background.start(GarbageCollector::new(store.clone()));
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
@@ -56,15 +56,15 @@ async fn serve(config: Config) -> Result<(), String> {
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
     let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
     let state = web::Data::new(AppState::new(store, &config, keys));
-    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match crate::limits::raise_open_files_limit() {
         Ok(n) => tracing::debug!("open files limit: {n}"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
     // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
     let builder = actix_server::Server::build()
-        .workers(workers)
-        .max_concurrent_connections(config.limits.connections_per_worker(workers))
+        .workers(http_workers)
+        .max_concurrent_connections(config.limits.connections_per_worker(http_workers))
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let s3_state = state.clone();
     let builder = match (&config.tls_cert, &config.tls_key) {
@@ -95,26 +95,9 @@ async fn serve(config: Config) -> Result<(), String> {
         }
         None => builder,
     };
-    builder.run().await.map_err(|e| e.to_string())
-}
-
-/// Background upkeep: an orphan sweep at start, then periodic garbage collection.
-fn spawn_upkeep(store: Store) {
-    actix_web::rt::spawn(async move {
-        match store.sweep_orphans().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} orphaned blob files"),
-            Err(e) => tracing::warn!("orphan sweep failed: {e}"),
-        }
-        loop {
-            match store.collect_garbage().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!("collected {n} unreferenced blobs"),
-                Err(e) => tracing::warn!("garbage collection failed: {e}"),
-            }
-            actix_web::rt::time::sleep(GC_INTERVAL).await;
-        }
-    });
+    let served = builder.run().await.map_err(|e| e.to_string());
+    background.stop().await;
+    served
 }
 
 fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ServerConfig, String> {

@@ -1,7 +1,7 @@
 //! The resource limits a public endpoint needs (connections, requests in flight, timeouts,
 //! request heads): settings as the config file and flags give them, and their defaults.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// actix-http parses at most this many headers and answers `431` with no body beyond it.
@@ -11,7 +11,7 @@ pub const ACTIX_MAX_HEAD_BYTES: usize = 128 * 1024;
 
 /// One limit setting each, all optional: the `[limits]` table of the config file, and the
 /// flags and environment variables of `coffer serve`.
-#[derive(Debug, Default, Clone, Deserialize, clap::Args)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     /// Open client connections at most (all listeners' workers together); more wait in the

@@ -4,6 +4,7 @@
 mod blob;
 mod buckets;
 mod config_cache;
+mod cursors;
 mod direct;
 mod error;
 mod gc;

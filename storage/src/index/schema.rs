@@ -97,6 +97,12 @@ const MIGRATIONS: &[&str] = &[
         secret      BLOB NOT NULL,
         created_ms  INTEGER NOT NULL
      );",
+    // 5: where each background worker stopped, so a restart resumes there
+    "CREATE TABLE worker_cursors (
+        worker      TEXT PRIMARY KEY,
+        cursor      TEXT NOT NULL,
+        updated_ms  INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
