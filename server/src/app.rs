@@ -11,12 +11,7 @@ use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
 use coffer_storage::Store;
-use std::time::Duration;
 
-/// How long an idle keep-alive connection stays open.
-const KEEP_ALIVE: Duration = Duration::from_secs(75);
-/// How long a client may take to send a request's head.
-const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping server waits for requests in flight.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
@@ -37,8 +32,8 @@ macro_rules! h1_service {
         let expect_state = $state.clone();
         let app = App::new().app_data(state).default_service(web::to(entry::handle));
         HttpService::build()
-            .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
-            .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+            .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
+            .client_request_timeout($state.limits.request_head_timeout)
             .tcp_nodelay(true)
             .expect(fn_service(move |req: actix_http::Request| {
                 let state = expect_state.clone();
@@ -62,8 +57,15 @@ async fn serve(config: Config) -> Result<(), String> {
     let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
     let state = web::Data::new(AppState::new(store, &config, keys));
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    match crate::limits::raise_open_files_limit() {
+        Ok(n) => tracing::debug!("open files limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
-    let builder = actix_server::Server::build().workers(http_workers).shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    let builder = actix_server::Server::build()
+        .workers(http_workers)
+        .max_concurrent_connections(config.limits.connections_per_worker(http_workers))
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let s3_state = state.clone();
     let builder = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -81,8 +83,8 @@ async fn serve(config: Config) -> Result<(), String> {
                 .bind("coffer-website", address, move || {
                     let app = App::new().app_data(state.clone()).default_service(web::to(crate::handlers::website::serve));
                     HttpService::build()
-                        .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
-                        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+                        .keep_alive(KeepAlive::Timeout(state.limits.keep_alive))
+                        .client_request_timeout(state.limits.request_head_timeout)
                         .tcp_nodelay(true)
                         .finish(map_config(app, |_| AppConfig::default()))
                         .tcp()

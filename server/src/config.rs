@@ -1,6 +1,7 @@
 //! Server configuration: built-in defaults, then a TOML file, then environment variables and
 //! command-line flags (clap merges those two), each layer overriding the one before.
 
+use crate::limits::{LimitSettings, Limits};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Accept SSE-C keys over plain HTTP (for loopback testing only).
     pub sse_c_allow_http: bool,
+    /// Connection, request and header limits (see `limits`).
+    pub limits: Limits,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -70,6 +73,10 @@ pub struct Settings {
     #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub sse_c_allow_http: Option<bool>,
+    /// The `[limits]` table of the file, or the limit flags (merged field by field in `resolve`).
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: LimitSettings,
 }
 
 impl Settings {
@@ -107,7 +114,9 @@ impl Config {
             Some(p) => Settings::load(p)?,
             None => Settings::default(),
         };
-        let s = o.settings.over(file)?;
+        let (mut flags, mut file) = (o.settings, file);
+        let limits = Limits::resolve(std::mem::take(&mut flags.limits), std::mem::take(&mut file.limits))?;
+        let s = flags.over(file)?;
         let config = Config {
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             address: s.address.unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
@@ -120,6 +129,7 @@ impl Config {
             workers: s.workers,
             master_key_file: s.master_key_file,
             sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
+            limits,
         };
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
@@ -137,12 +147,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coffer-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n[limits]\nbody_timeout = 7\n").unwrap();
         let flags = Settings { address: Some("127.0.0.1:2".into()), ..Default::default() };
         let c = Config::resolve(Overrides { config: Some(file), settings: flags }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -16,6 +16,7 @@ mod entry;
 mod handlers;
 mod http;
 mod keys;
+pub mod limits;
 mod request;
 mod state;
 mod workers;

@@ -20,6 +20,10 @@ pub struct AppState {
     pub secure: bool,
     /// Whether SSE-C keys are accepted over plain HTTP (`--sse-c-allow-http`).
     sse_c_allow_http: bool,
+    /// The connection, request and header limits.
+    pub limits: crate::limits::Limits,
+    /// Bounds the requests in flight to `limits.max_requests_in_flight`.
+    pub requests: crate::http::limits::RequestGate,
 }
 
 impl AppState {
@@ -34,6 +38,8 @@ impl AppState {
             keys,
             secure: config.tls_cert.is_some(),
             sse_c_allow_http: config.sse_c_allow_http,
+            limits: config.limits.clone(),
+            requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight),
         }
     }
 

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     InvalidStorageClass,
     KeyTooLongError,
     MalformedXML,
+    MaxPostPreDataLengthExceeded,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
@@ -40,7 +41,10 @@ pub enum ErrorCode {
     NotImplemented,
     NotModified,
     PreconditionFailed,
+    RequestHeaderSectionTooLarge,
+    RequestTimeout,
     ServerSideEncryptionConfigurationNotFoundError,
+    SlowDown,
     XAmzContentSHA256Mismatch,
 }
 
@@ -69,6 +73,7 @@ impl ErrorCode {
             InvalidStorageClass => "InvalidStorageClass",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
+            MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceeded",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
@@ -79,6 +84,9 @@ impl ErrorCode {
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             PreconditionFailed => "PreconditionFailed",
+            RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
+            RequestTimeout => "RequestTimeout",
+            SlowDown => "SlowDown",
             ServerSideEncryptionConfigurationNotFoundError => "ServerSideEncryptionConfigurationNotFoundError",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
@@ -98,6 +106,7 @@ impl ErrorCode {
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             NotModified => StatusCode::NOT_MODIFIED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -126,6 +135,7 @@ impl ErrorCode {
             InvalidStorageClass => "The storage class you specified is not valid.",
             KeyTooLongError => "Your key is too long",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
+            MaxPostPreDataLengthExceeded => "Your POST request fields preceding the upload file were too large.",
             MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
             MethodNotAllowed => "The specified method is not allowed against this resource.",
             MissingContentLength => "You must provide the Content-Length HTTP header.",
@@ -136,6 +146,9 @@ impl ErrorCode {
             NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
             NotModified => "Not Modified",
             PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+            RequestHeaderSectionTooLarge => "Your request header section exceeds the maximum allowed size.",
+            RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
+            SlowDown => "Please reduce your request rate.",
             ServerSideEncryptionConfigurationNotFoundError => "The server side encryption configuration was not found",
             XAmzContentSHA256Mismatch => "The provided 'x-amz-content-sha256' header does not match what was computed.",
         }
@@ -279,6 +292,11 @@ pub type S3Result<T> = Result<T, S3Error>;
 #[error("the request body ended early")]
 pub struct IncompleteBody;
 
+/// A request body that stopped arriving for longer than the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled")]
+pub struct BodyStalled;
+
 /// Maps a failure while reading a body to the S3 error it stands for.
 pub fn body_error(e: io::Error) -> S3Error {
     if let Some(auth) = AuthError::from_io(&e) {
@@ -290,6 +308,9 @@ pub fn body_error(e: io::Error) -> S3Error {
     }
     if e.get_ref().is_some_and(|inner| inner.is::<IncompleteBody>()) {
         return S3Error::new(ErrorCode::IncompleteBody);
+    }
+    if e.get_ref().is_some_and(|inner| inner.is::<BodyStalled>()) {
+        return S3Error::new(ErrorCode::RequestTimeout);
     }
     tracing::debug!("body read failed: {e}");
     S3Error::new(ErrorCode::IncompleteBody)

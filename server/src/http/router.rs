@@ -6,8 +6,9 @@ use actix_web::http::Method;
 use crate::http::head::Head;
 use percent_encoding::percent_decode_str;
 
-/// Every S3 operation Coffer knows, with the bucket and key it addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Every S3 operation Coffer knows, with the bucket and key it addresses. Its variants' names
+/// (`Operation::iter()`, `<&str>::from(&op)`) are what logs and the authorization sweep use.
+#[derive(Clone, Debug, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
 pub enum Operation {
     ListBuckets,
     CreateBucket { bucket: String },
@@ -418,6 +419,17 @@ mod tests {
         assert_eq!(r("GET", Some("b"), Some("k"), "uploadId=u"), Operation::ListParts { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("GET", Some("b"), Some("k"), "attributes"), Operation::GetObjectAttributes { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("GET", Some("b"), None, "uploads"), Operation::ListMultipartUploads { bucket: b });
+    }
+
+    /// The end-to-end authorization sweep must send every operation anonymously and as a user
+    /// without grants; a new variant fails here until it has an entry there.
+    #[test]
+    fn every_operation_is_in_the_authorization_sweep() {
+        use strum::IntoEnumIterator;
+        let sweep = include_str!("../../../compat-tests/python/test_authz_sweep.py");
+        let missing: Vec<&str> =
+            Operation::iter().map(|op| <&str>::from(&op)).filter(|name| !sweep.contains(&format!("\"{name}\": Case("))).collect();
+        assert!(missing.is_empty(), "add these operations to SWEEP in compat-tests/python/test_authz_sweep.py: {missing:?}");
     }
 
     #[test]
