@@ -103,6 +103,16 @@ const MIGRATIONS: &[&str] = &[
         cursor      TEXT NOT NULL,
         updated_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 6 is being written on another branch; this placeholder keeps the next one at number 7.
+    "",
+    // 7: blobs found corrupt (by the scrubber and verified reads), and the SHA-256 of inline
+    //    bodies so they can be verified too (NULL for rows written before it was kept)
+    "CREATE TABLE corrupt_blobs (
+        hash         BLOB PRIMARY KEY,
+        detected_ms  INTEGER NOT NULL,
+        source       TEXT NOT NULL
+     ) WITHOUT ROWID;
+     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
