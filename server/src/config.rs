@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// The scrubber reads the whole store once in this period...
+pub const DEFAULT_SCRUB_PERIOD: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// ...but never faster than this many bytes per second.
+pub const DEFAULT_SCRUB_MAX_BYTES_PER_SEC: u64 = 50 << 20;
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -29,6 +33,10 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Accept SSE-C keys over plain HTTP (for loopback testing only).
     pub sse_c_allow_http: bool,
+    /// How long one scrub pass over every blob may take (zero turns the scrubber off).
+    pub scrub_period: std::time::Duration,
+    /// The scrubber's reading speed limit.
+    pub scrub_max_bytes_per_sec: u64,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -70,6 +78,12 @@ pub struct Settings {
     #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub sse_c_allow_http: Option<bool>,
+    /// How long the scrubber takes to re-read every blob once, e.g. `30d`, `12h`, `1s` (`0s`: off).
+    #[arg(long, env = "COFFER_SCRUB_PERIOD")]
+    pub scrub_period: Option<String>,
+    /// Most bytes per second the scrubber reads.
+    #[arg(long, env = "COFFER_SCRUB_MAX_BYTES_PER_SEC")]
+    pub scrub_max_bytes_per_sec: Option<u64>,
 }
 
 impl Settings {
@@ -120,7 +134,15 @@ impl Config {
             workers: s.workers,
             master_key_file: s.master_key_file,
             sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
+            scrub_period: match s.scrub_period {
+                Some(p) => humantime::parse_duration(&p).map_err(|e| format!("scrub_period {p:?}: {e}"))?,
+                None => DEFAULT_SCRUB_PERIOD,
+            },
+            scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
         };
+        if config.scrub_max_bytes_per_sec == 0 {
+            return Err("scrub_max_bytes_per_sec must be above 0 (set scrub_period to 0s to turn the scrubber off)".into());
+        }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -144,6 +166,18 @@ mod tests {
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn scrub_settings_parse_durations_and_refuse_a_zero_rate() {
+        let c = Config::resolve(Overrides::default()).unwrap();
+        assert_eq!((c.scrub_period, c.scrub_max_bytes_per_sec), (DEFAULT_SCRUB_PERIOD, DEFAULT_SCRUB_MAX_BYTES_PER_SEC));
+        let settings = Settings { scrub_period: Some("1s".into()), ..Default::default() };
+        assert_eq!(Config::resolve(Overrides { settings, config: None }).unwrap().scrub_period, std::time::Duration::from_secs(1));
+        let settings = Settings { scrub_period: Some("soon".into()), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
+        let settings = Settings { scrub_max_bytes_per_sec: Some(0), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
     }
 
     #[test]

@@ -11,11 +11,13 @@ pub use inline::InlineVerdict;
 
 use crate::corruption::{list_corrupt, CorruptBlob};
 use crate::cursors::read_cursor;
+use crate::blob::Hash;
 use crate::error::{Result, StorageError};
-use crate::Store;
+use crate::{now_ms, Store};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::time::Duration;
 
 /// The scrubber's name for its cursor in `worker_cursors`.
 pub const SCRUB_CURSOR: &str = "scrub";
@@ -57,6 +59,37 @@ pub enum ScrubPosition {
 impl ScrubPass {
     pub fn new(started_ms: i64) -> ScrubPass {
         ScrubPass { started_ms, finished_ms: None, position: ScrubPosition::Blobs { after: None }, blobs: 0, inline: 0, bytes: 0, corrupt: 0 }
+    }
+}
+
+impl ScrubPosition {
+    /// The last blob verified, while blobs are being walked.
+    pub fn blob_after(&self) -> Option<Hash> {
+        match self {
+            ScrubPosition::Blobs { after: Some(hex) } => crate::blob::parse_hash(hex),
+            _ => None,
+        }
+    }
+}
+
+impl ScrubState {
+    /// How long until the next pass is due, passes starting `period` apart (zero: now).
+    pub fn until_next_pass(&self, period: Duration) -> Duration {
+        let due = self.last.as_ref().map_or(0, |p| p.started_ms.saturating_add(period.as_millis() as i64));
+        Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
+    }
+
+    /// Starts a pass now.
+    pub fn start_pass(&mut self) {
+        self.current = Some(ScrubPass::new(now_ms()));
+    }
+
+    /// Ends the pass under way: it becomes the last pass, which is returned.
+    pub fn finish_pass(&mut self) -> Option<&ScrubPass> {
+        let mut pass = self.current.take()?;
+        pass.finished_ms = Some(now_ms());
+        self.last = Some(pass);
+        self.last.as_ref()
     }
 }
 
