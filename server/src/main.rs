@@ -1,5 +1,5 @@
 //! The `coffer` command: `serve` runs the S3 server; `admin` manages users, MFA devices and KMS
-//! keys in a data dir, shows the scrubber's findings and takes backups.
+//! keys in a data dir, checks it, shows the scrubber's findings and takes backups.
 
 use clap::{Parser, Subcommand};
 use coffer_server::{admin, app, config, upkeep};
@@ -63,6 +63,9 @@ enum AdminCommand {
         #[command(flatten)]
         keys: KeyOptions,
     },
+    /// Check the index against the blob directory (safe while the server runs); exits non-zero
+    /// while problems remain.
+    Check(CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +93,36 @@ struct KeyOptions {
     /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Fix reference counts and remove orphan blob files; list what cannot be fixed.
+    #[arg(long)]
+    repair: bool,
+    /// Check only that blobs exist with the right size, without re-hashing their bytes.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Seconds an unindexed blob file must be old to count as an orphan (younger ones may be
+    /// writes in flight).
+    #[arg(long, default_value_t = 900)]
+    grace: u64,
+}
+
+impl CheckArgs {
+    fn run(self) -> Result<(), String> {
+        let options = coffer_storage::check::CheckOptions {
+            verify_hashes: !self.quick,
+            orphan_grace: std::time::Duration::from_secs(self.grace),
+            repair: self.repair,
+        };
+        admin::check(&self.data_dir, &options, self.json)
+    }
 }
 
 #[derive(Subcommand)]
@@ -189,6 +222,7 @@ fn main() -> ExitCode {
             Some(dest) => upkeep::backup(&keys.data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: keys.master_key_file, gc_hold }),
             None => Err("name the backup's directory: coffer admin backup DEST".into()),
         },
+        Command::Admin { command: AdminCommand::Check(args) } => args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

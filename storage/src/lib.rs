@@ -4,6 +4,7 @@
 mod backup;
 mod blob;
 mod buckets;
+pub mod check;
 mod config_cache;
 mod corruption;
 mod cursors;
@@ -17,6 +18,7 @@ mod listing;
 mod model;
 mod multipart;
 mod objects;
+mod publish;
 mod read;
 mod rows;
 mod scrub;
@@ -28,7 +30,7 @@ pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
-pub use read::BodyStream;
+pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
 pub use users::MfaDevice;
 
@@ -47,6 +49,7 @@ struct Inner {
     writer: index::Writer,
     readers: index::ReadPool,
     configs: config_cache::ConfigCache,
+    corrupt: corruption::CorruptionCounter,
 }
 
 impl Store {
@@ -55,7 +58,7 @@ impl Store {
         std::fs::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default() }) })
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default() }) })
     }
 
     pub fn root(&self) -> &Path {

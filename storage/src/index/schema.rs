@@ -103,16 +103,15 @@ const MIGRATIONS: &[&str] = &[
         cursor      TEXT NOT NULL,
         updated_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;",
-    // 6 is being written on another branch; this placeholder keeps the next one at number 7.
-    "",
-    // 7: blobs found corrupt (by the scrubber and verified reads), and the SHA-256 of inline
-    //    bodies so they can be verified too (NULL for rows written before it was kept)
+    // 6: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
+    //    bodies and the CRC32C of blobs, for reads to verify by (NULL for rows written before)
     "CREATE TABLE corrupt_blobs (
         hash         BLOB PRIMARY KEY,
         detected_ms  INTEGER NOT NULL,
         source       TEXT NOT NULL
      ) WITHOUT ROWID;
-     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;",
+     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;
+     ALTER TABLE blobs ADD COLUMN crc32c INTEGER;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
