@@ -110,6 +110,11 @@ async fn the_scrubber_finds_a_flipped_byte_and_reports_it() {
     let log = server.log();
     let line = log.lines().find(|l| l.contains("scrub: corrupt blob")).unwrap_or_else(|| panic!("no log line:\n{log}"));
     assert!(line.contains(&hash) && line.contains("vault/large"), "{line}");
+    // `coffer admin check` names it too, from its own re-hash and from the scrubber's record.
+    let out = server.admin(&["check"]);
+    let check = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && check.contains("recorded corrupt blobs (scrubber, verified reads): 1"), "{check}");
+    assert!(check.matches(hash.as_str()).count() >= 2, "{check}");
     // The others are fine, and the record survives a restart.
     assert_eq!(get(&s3, "small").await, objects["small"]);
     assert_eq!(get(&s3, "multi").await, objects["multi"]);
