@@ -185,7 +185,15 @@ impl TestServer {
     /// Kills the server with SIGKILL (no shutdown of any kind, as in a crash or power loss of
     /// the process) and starts it again on the same data dir and address. Plain HTTP only.
     pub fn crash_and_restart(&mut self) {
-        assert!(self.tls_ca_pem.is_none(), "crash_and_restart supports plain-HTTP servers");
+        let data_dir = self.data_dir.clone();
+        self.restart_on(data_dir);
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same address with another data
+    /// dir, e.g. one restored from a backup. Plain HTTP only.
+    pub fn restart_on(&mut self, data_dir: PathBuf) {
+        assert!(self.tls_ca_pem.is_none(), "restarts support plain-HTTP servers");
+        self.data_dir = data_dir;
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.restarts += 1;

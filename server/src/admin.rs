@@ -106,6 +106,12 @@ pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, jso
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
         println!("{report}");
+        // What the scrubber and verified reads found and recorded, as `scrub status` shows it.
+        let recorded = coffer_storage::scrub_status(data_dir).map_err(|e| e.to_string())?.corrupt;
+        println!("recorded corrupt blobs (scrubber, verified reads): {}", recorded.len());
+        for blob in recorded {
+            println!("  {}  found by {}", blob.hash, blob.source);
+        }
     }
     match report.problems() {
         0 => Ok(()),

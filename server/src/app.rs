@@ -5,7 +5,7 @@ use crate::admin::ensure_root;
 use crate::config::Config;
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, OrphanSweep, Workers};
+use crate::workers::{GarbageCollector, OrphanSweep, Scrubber, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -49,6 +49,11 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut background = Workers::default();
     background.start(OrphanSweep::new(store.clone()));
     background.start(GarbageCollector::new(store.clone()));
+    if config.scrub_period.is_zero() {
+        tracing::info!("scrubber off (scrub_period is 0)");
+    } else {
+        background.start(Scrubber::new(store.clone(), config.scrub_period, config.scrub_max_bytes_per_sec));
+    }
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report

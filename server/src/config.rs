@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// The scrubber reads the whole store once in this period...
+pub const DEFAULT_SCRUB_PERIOD: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// ...but never faster than this many bytes per second.
+pub const DEFAULT_SCRUB_MAX_BYTES_PER_SEC: u64 = 50 << 20;
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -32,6 +36,10 @@ pub struct Config {
     pub sse_c_allow_http: bool,
     /// Connection, request and header limits (see `limits`).
     pub limits: Limits,
+    /// How long one scrub pass over every blob may take (zero turns the scrubber off).
+    pub scrub_period: std::time::Duration,
+    /// The scrubber's reading speed limit.
+    pub scrub_max_bytes_per_sec: u64,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -77,6 +85,12 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub limits: LimitSettings,
+    /// How long the scrubber takes to re-read every blob once, e.g. `30d`, `12h`, `1s` (`0s`: off).
+    #[arg(long, env = "COFFER_SCRUB_PERIOD")]
+    pub scrub_period: Option<String>,
+    /// Most bytes per second the scrubber reads.
+    #[arg(long, env = "COFFER_SCRUB_MAX_BYTES_PER_SEC")]
+    pub scrub_max_bytes_per_sec: Option<u64>,
 }
 
 impl Settings {
@@ -130,7 +144,15 @@ impl Config {
             master_key_file: s.master_key_file,
             sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
             limits,
+            scrub_period: match s.scrub_period {
+                Some(p) => humantime::parse_duration(&p).map_err(|e| format!("scrub_period {p:?}: {e}"))?,
+                None => DEFAULT_SCRUB_PERIOD,
+            },
+            scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
         };
+        if config.scrub_max_bytes_per_sec == 0 {
+            return Err("scrub_max_bytes_per_sec must be above 0 (set scrub_period to 0s to turn the scrubber off)".into());
+        }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -155,6 +177,18 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn scrub_settings_parse_durations_and_refuse_a_zero_rate() {
+        let c = Config::resolve(Overrides::default()).unwrap();
+        assert_eq!((c.scrub_period, c.scrub_max_bytes_per_sec), (DEFAULT_SCRUB_PERIOD, DEFAULT_SCRUB_MAX_BYTES_PER_SEC));
+        let settings = Settings { scrub_period: Some("1s".into()), ..Default::default() };
+        assert_eq!(Config::resolve(Overrides { settings, config: None }).unwrap().scrub_period, std::time::Duration::from_secs(1));
+        let settings = Settings { scrub_period: Some("soon".into()), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
+        let settings = Settings { scrub_max_bytes_per_sec: Some(0), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The `coffer` command: `serve` runs the S3 server; `admin` manages users, MFA devices and KMS
-//! keys in a data dir, and checks it.
+//! keys in a data dir, checks it, shows the scrubber's findings and takes backups.
 
 use clap::{Parser, Subcommand};
-use coffer_server::{admin, app, config};
+use coffer_server::{admin, app, config, upkeep};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,9 +41,58 @@ enum AdminCommand {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// The scrubber, which re-reads every blob to find corrupt ones.
+    Scrub {
+        #[command(subcommand)]
+        command: ScrubCommand,
+    },
+    /// Copy the index, keyring and key fingerprint to DEST while the server runs (then copy
+    /// the blobs and run `backup done`; see README "Backup and restore").
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+        /// An empty directory (created if missing) for the backup.
+        dest: Option<PathBuf>,
+        /// Also copy the master key (mode 0600); without it, keep the key's own backup.
+        #[arg(long)]
+        include_master_key: bool,
+        /// How long garbage collection stays held for the copy of the blobs, e.g. 24h.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        gc_hold: std::time::Duration,
+        #[command(flatten)]
+        keys: KeyOptions,
+    },
     /// Check the index against the blob directory (safe while the server runs); exits non-zero
     /// while problems remain.
     Check(CheckArgs),
+}
+
+#[derive(Subcommand)]
+enum ScrubCommand {
+    /// Show the pass under way, the last finished pass and the corrupt blobs found.
+    Status {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// The blobs are copied: let garbage collection remove unreferenced blobs again.
+    Done {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct KeyOptions {
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
+    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -167,6 +216,12 @@ fn main() -> ExitCode {
         }
         Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, data_dir } } } => admin::enable_mfa(&data_dir, &user),
         Command::Admin { command: AdminCommand::Kms { command } } => command.run(),
+        Command::Admin { command: AdminCommand::Scrub { command: ScrubCommand::Status { data_dir } } } => upkeep::scrub_status(&data_dir),
+        Command::Admin { command: AdminCommand::Backup { command: Some(BackupCommand::Done { data_dir }), .. } } => upkeep::backup_done(&data_dir),
+        Command::Admin { command: AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } } => match dest {
+            Some(dest) => upkeep::backup(&keys.data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: keys.master_key_file, gc_hold }),
+            None => Err("name the backup's directory: coffer admin backup DEST".into()),
+        },
         Command::Admin { command: AdminCommand::Check(args) } => args.run(),
     };
     match result {

@@ -4,7 +4,7 @@
 use crate::blob::Hash;
 use crate::error::Result;
 use crate::{now_ms, Store};
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The process-wide count of corrupt blobs found (each detection counts, so a blob read
@@ -62,14 +62,13 @@ impl Store {
 
     /// Every blob recorded as corrupt, oldest detection first.
     pub async fn corrupt_blobs(&self) -> Result<Vec<CorruptBlob>> {
-        self.readers()
-            .read(|c| {
-                let mut stmt = c.prepare_cached("SELECT hash, detected_ms, source FROM corrupt_blobs ORDER BY detected_ms, hash")?;
-                let rows = stmt.query_map([], |r| {
-                    Ok(CorruptBlob { hash: hex::encode(r.get::<_, Vec<u8>>(0)?), detected_ms: r.get(1)?, source: r.get(2)? })
-                })?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.readers().read(list_corrupt).await
     }
+}
+
+/// Every blob recorded as corrupt, read on any connection (also one opened outside a `Store`).
+pub(crate) fn list_corrupt(c: &Connection) -> Result<Vec<CorruptBlob>> {
+    let mut stmt = c.prepare_cached("SELECT hash, detected_ms, source FROM corrupt_blobs ORDER BY detected_ms, hash")?;
+    let rows = stmt.query_map([], |r| Ok(CorruptBlob { hash: hex::encode(r.get::<_, Vec<u8>>(0)?), detected_ms: r.get(1)?, source: r.get(2)? }))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -9,11 +9,14 @@ const BATCH: usize = 1000;
 
 impl Store {
     /// Deletes unreferenced blobs. Runs in the writer so no commit can interleave; returns how
-    /// many blobs were removed.
+    /// many blobs were removed (none while a backup holds the collector back).
     pub async fn collect_garbage(&self) -> Result<usize> {
         let dir = self.inner.blobs.clone();
         self.writer()
             .write(move |c| {
+                if crate::backup::gc_held(c)? {
+                    return Ok(0);
+                }
                 let hashes: Vec<Vec<u8>> = c
                     .prepare_cached("SELECT hash FROM blobs WHERE refs <= 0 LIMIT ?1")?
                     .query_map([BATCH as i64], |r| r.get(0))?

@@ -1,6 +1,7 @@
 //! Coffer's storage engine: a content-addressed blob directory plus a SQLite metadata index.
 //! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
 
+mod backup;
 mod blob;
 mod buckets;
 pub mod check;
@@ -20,14 +21,17 @@ mod objects;
 mod publish;
 mod read;
 mod rows;
+mod scrub;
 mod users;
 
+pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
 pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
 pub use read::{BodyStream, CorruptBlobError};
+pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
 pub use users::MfaDevice;
 
 use std::path::{Path, PathBuf};

@@ -20,6 +20,11 @@ pub fn default_key_file(data_dir: &Path) -> PathBuf {
     data_dir.join(KEY_FILE)
 }
 
+/// The file recording which master key this data dir was used with.
+pub fn fingerprint_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(FINGERPRINT_FILE)
+}
+
 /// Loads the master key, creating the key file on first use, and checks it against the
 /// fingerprint recorded for this data dir.
 pub fn load(data_dir: &Path, key_file: Option<&Path>) -> Result<Key256, String> {
@@ -69,11 +74,8 @@ fn create_file(path: &Path) -> std::io::Result<Key256> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let key = Key256::generate();
-    let text = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
     let tmp = parent.join(format!(".master.key.{}.tmp", std::process::id()));
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    file.write_all(format!("{text}\n").as_bytes())?;
-    file.sync_all()?;
+    write_key(&key, std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?)?;
     // hard_link fails if the key file appeared meanwhile, which the caller handles.
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
@@ -81,6 +83,18 @@ fn create_file(path: &Path) -> std::io::Result<Key256> {
     std::fs::File::open(parent)?.sync_all()?;
     tracing::info!(path = %path.display(), "generated a new master key; back this file up");
     Ok(key)
+}
+
+/// Writes a copy of `key` in the key file format to the new file `path` (mode 0600), for a backup.
+pub fn export(key: &Key256, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    write_key(key, std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?)
+}
+
+fn write_key(key: &Key256, mut file: std::fs::File) -> std::io::Result<()> {
+    let text = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
+    file.write_all(format!("{text}\n").as_bytes())?;
+    file.sync_all()
 }
 
 /// A value that identifies the key without revealing it.

@@ -7,9 +7,11 @@
 
 mod gc;
 mod orphan_sweep;
+mod scrub;
 
 pub use gc::GarbageCollector;
 pub use orphan_sweep::OrphanSweep;
+pub use scrub::Scrubber;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -33,3 +33,11 @@ pub fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
     let pool = ReadPool::open(path, readers)?;
     Ok((writer, pool))
 }
+
+/// Opens an existing index read-only, for commands that inspect the index of a running server
+/// without opening a `Store` (which would start a writer and clear the staging directory).
+pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
