@@ -45,6 +45,7 @@ macro_rules! h1_service {
 
 async fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
+    store.clear_staging().map_err(|e| format!("clearing {}/tmp: {e}", config.data_dir.display()))?;
     ensure_root(&store).await?;
     let mut background = Workers::default();
     background.start(OrphanSweep::new(store.clone()));

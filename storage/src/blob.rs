@@ -22,10 +22,16 @@ impl BlobDir {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         fs::create_dir_all(&blobs)?;
-        // Anything left in tmp/ is a write that never finished: nothing references it.
-        let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
         Ok(Arc::new(BlobDir { blobs, tmp, pins: Mutex::new(HashMap::new()) }))
+    }
+
+    /// Empties `tmp/`: anything left there is a write that never finished, so nothing references
+    /// it. Only the server may do this, before it accepts writes; an admin command opening the
+    /// store beside a running server must leave the server's staged uploads alone.
+    pub fn clear_staging(&self) -> io::Result<()> {
+        let _ = fs::remove_dir_all(&self.tmp);
+        fs::create_dir_all(&self.tmp)
     }
 
     pub fn path_of(&self, hash: &Hash) -> PathBuf {
@@ -156,4 +162,24 @@ pub fn parse_hash(hex_str: &str) -> Option<Hash> {
     let mut h = [0u8; 32];
     hex::decode_to_slice(hex_str, &mut h).ok()?;
     Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_keeps_staged_files_and_only_clearing_removes_them() {
+        let root = tempfile::tempdir().unwrap();
+        let staged = root.path().join("tmp").join("upload-in-flight");
+        BlobDir::open(root.path()).unwrap();
+        fs::write(&staged, b"half an upload").unwrap();
+        // A second process (an admin command) opening the store leaves it alone...
+        let dir = BlobDir::open(root.path()).unwrap();
+        assert!(staged.exists());
+        // ...and the server clears it at start.
+        dir.clear_staging().unwrap();
+        assert!(!staged.exists());
+        assert!(root.path().join("tmp").is_dir());
+    }
 }

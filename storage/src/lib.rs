@@ -65,6 +65,12 @@ impl Store {
         &self.inner.root
     }
 
+    /// Removes what unfinished writes left in the staging directory. The server calls this at
+    /// start, before it takes writes; other processes opening the store (admin commands) don't.
+    pub fn clear_staging(&self) -> Result<()> {
+        Ok(self.inner.blobs.clear_staging()?)
+    }
+
     /// Receives a body completely (hashing it in the same pass) without naming it yet.
     pub async fn ingest<S>(&self, body: S, opts: IngestOptions) -> Result<Ingested>
     where
