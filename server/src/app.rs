@@ -3,6 +3,7 @@
 
 use crate::admin::ensure_root;
 use crate::config::Config;
+use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
 use actix_http::{HttpService, KeepAlive};
@@ -50,16 +51,18 @@ macro_rules! h1_service {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
-    ensure_root(&store).await?;
-    spawn_upkeep(store.clone());
+    tighten_permissions(&config.data_dir)?;
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    let secrets = Secrets::new(master.clone());
+    let store = secrets::open_store(&config.data_dir, &secrets).await?;
+    ensure_root(&store, &secrets).await?;
+    spawn_upkeep(store.clone());
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
     let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
-    let state = web::Data::new(AppState::new(store, &config, keys));
+    let state = web::Data::new(AppState::new(store, &config, keys, secrets));
     let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
     let builder = actix_server::Server::build().workers(workers).shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
@@ -93,6 +96,21 @@ async fn serve(config: Config) -> Result<(), String> {
         None => builder,
     };
     builder.run().await.map_err(|e| e.to_string())
+}
+
+/// Takes group and other permissions off everything in an existing data dir (one created by an
+/// older Coffer, or loosened by hand); what Coffer creates is owner-only from the start.
+fn tighten_permissions(data_dir: &std::path::Path) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let changed = coffer_storage::perms::tighten_tree(data_dir).map_err(|e| format!("tightening {}: {e}", data_dir.display()))?;
+    if changed > 0 {
+        tracing::info!(
+            "made {changed} entries in {} readable by their owner only (directories 0700, files 0600) in {:?}",
+            data_dir.display(),
+            started.elapsed()
+        );
+    }
+    Ok(())
 }
 
 /// Background upkeep: an orphan sweep at start, then periodic garbage collection.
