@@ -101,6 +101,8 @@ pub struct TestServer {
     tls_ca_pem: Option<String>,
     /// Extra `serve` arguments (not TLS ones), given again on a restart.
     serve_args: Vec<PathBuf>,
+    /// How many times `crash_and_restart` has run; each restart logs to a file of its own.
+    restarts: u32,
     // Declared last so the directory outlives the process's use of it.
     _temp: tempfile::TempDir,
 }
@@ -159,6 +161,7 @@ impl TestServer {
                         log_path,
                         tls_ca_pem: tls.map(|t| t.ca_cert_pem.clone()),
                         serve_args,
+                        restarts: 0,
                         _temp: temp,
                     }
                 }
@@ -179,7 +182,8 @@ impl TestServer {
         assert!(self.tls_ca_pem.is_none(), "crash_and_restart supports plain-HTTP servers");
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let log_path = self.log_path.with_extension("restarted.log");
+        self.restarts += 1;
+        let log_path = self._temp.path().join(format!("server-restart-{}.log", self.restarts));
         self.child = spawn_server(&coffer_binary(), &self.data_dir, self.addr, &self.serve_args, &log_path);
         self.log_path = log_path;
         if let Err(reason) = wait_ready(&mut self.child, self.addr, false) {

@@ -1,6 +1,6 @@
-//! Administrative commands and credential helpers: users, MFA devices and KMS keys (also while
-//! the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
-//! Every command takes the master key, as the server does: the secrets it stores are sealed.
+//! Administrative commands and credential helpers: users, MFA devices, KMS keys and the consistency
+//! check (also while the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
+//! Commands that store or read secrets take the master key, as the server does: secrets are sealed.
 
 use crate::keys::secrets::{self, Secrets};
 use crate::keys::{kms, master_key};
@@ -115,6 +115,20 @@ pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+/// Runs `coffer admin check` and prints its report (as JSON if asked); fails while problems remain.
+pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, json: bool) -> Result<(), String> {
+    let report = coffer_storage::check::check(data_dir, options).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        println!("{report}");
+    }
+    match report.problems() {
+        0 => Ok(()),
+        n => Err(format!("{n} problems remain")),
+    }
 }
 
 fn print_keys(keys: &[kms::KeySummary]) {

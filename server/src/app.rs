@@ -1,4 +1,4 @@
-//! Starting the server: opens the store, ensures the root user, starts background upkeep,
+//! Starting the server: opens the store, ensures the root user, starts the background workers,
 //! and runs actix-web over HTTP or HTTPS (rustls) with TCP_NODELAY on every connection.
 
 use crate::admin::ensure_root;
@@ -6,19 +6,17 @@ use crate::config::Config;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
+use crate::workers::{GarbageCollector, OrphanSweep, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
-use coffer_storage::Store;
 use std::time::Duration;
 
 /// How long an idle keep-alive connection stays open.
 const KEEP_ALIVE: Duration = Duration::from_secs(75);
 /// How long a client may take to send a request's head.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often unreferenced blobs are collected.
-const GC_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a stopping server waits for requests in flight.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
@@ -56,16 +54,18 @@ async fn serve(config: Config) -> Result<(), String> {
     let secrets = Secrets::new(master.clone());
     let store = secrets::open_store(&config.data_dir, &secrets).await?;
     ensure_root(&store, &secrets).await?;
-    spawn_upkeep(store.clone());
+    let mut background = Workers::default();
+    background.start(OrphanSweep::new(store.clone()));
+    background.start(GarbageCollector::new(store.clone()));
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
     let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
     let state = web::Data::new(AppState::new(store, &config, keys, secrets));
-    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
-    let builder = actix_server::Server::build().workers(workers).shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    let builder = actix_server::Server::build().workers(http_workers).shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let s3_state = state.clone();
     let builder = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -95,7 +95,9 @@ async fn serve(config: Config) -> Result<(), String> {
         }
         None => builder,
     };
-    builder.run().await.map_err(|e| e.to_string())
+    let served = builder.run().await.map_err(|e| e.to_string());
+    background.stop().await;
+    served
 }
 
 /// Takes group and other permissions off everything in an existing data dir (one created by an
@@ -111,25 +113,6 @@ fn tighten_permissions(data_dir: &std::path::Path) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// Background upkeep: an orphan sweep at start, then periodic garbage collection.
-fn spawn_upkeep(store: Store) {
-    actix_web::rt::spawn(async move {
-        match store.sweep_orphans().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} orphaned blob files"),
-            Err(e) => tracing::warn!("orphan sweep failed: {e}"),
-        }
-        loop {
-            match store.collect_garbage().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!("collected {n} unreferenced blobs"),
-                Err(e) => tracing::warn!("garbage collection failed: {e}"),
-            }
-            actix_web::rt::time::sleep(GC_INTERVAL).await;
-        }
-    });
 }
 
 fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ServerConfig, String> {

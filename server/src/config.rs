@@ -1,7 +1,7 @@
 //! Server configuration: built-in defaults, then a TOML file, then environment variables and
 //! command-line flags (clap merges those two), each layer overriding the one before.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
@@ -31,33 +31,11 @@ pub struct Config {
     pub sse_c_allow_http: bool,
 }
 
-/// What a config file may set; every field optional.
-#[derive(Debug, Default, Deserialize)]
+/// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
+/// and flags, which clap merges): all optional, so sources can be layered.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub data_dir: Option<PathBuf>,
-    pub address: Option<String>,
-    pub region: Option<String>,
-    pub domain: Option<String>,
-    pub website_address: Option<String>,
-    pub website_domain: Option<String>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub workers: Option<usize>,
-    pub master_key_file: Option<PathBuf>,
-    pub sse_c_allow_http: Option<bool>,
-}
-
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
-    }
-}
-
-/// Flags and environment variables, as clap gives them.
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct Overrides {
+pub struct Settings {
     /// Where objects and the index live.
     #[arg(long, env = "COFFER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -89,8 +67,35 @@ pub struct Overrides {
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
     /// Accept SSE-C customer keys over plain HTTP (S3 demands HTTPS; for loopback testing).
-    #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP")]
-    pub sse_c_allow_http: bool,
+    #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub sse_c_allow_http: Option<bool>,
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+    }
+
+    /// These settings, with `lower`'s value wherever these have none.
+    fn over(self, lower: Settings) -> Result<Settings, String> {
+        let as_map = |s: Settings| match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            other => Err(format!("settings do not serialize to a map: {other:?}")),
+        };
+        let mut merged = as_map(lower)?;
+        merged.extend(as_map(self)?.into_iter().filter(|(_, v)| !v.is_null()));
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())
+    }
+}
+
+/// The command line of `coffer serve`: settings from flags and the environment, and the file
+/// that may supply the rest.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    #[command(flatten)]
+    pub settings: Settings,
     /// TOML configuration file.
     #[arg(long, env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -99,21 +104,22 @@ pub struct Overrides {
 impl Config {
     pub fn resolve(o: Overrides) -> Result<Config, String> {
         let file = match &o.config {
-            Some(p) => FileConfig::load(p)?,
-            None => FileConfig::default(),
+            Some(p) => Settings::load(p)?,
+            None => Settings::default(),
         };
+        let s = o.settings.over(file)?;
         let config = Config {
-            data_dir: o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            address: o.address.or(file.address).unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
-            region: o.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_string()),
-            domain: o.domain.or(file.domain).filter(|d| !d.is_empty()),
-            website_address: o.website_address.or(file.website_address),
-            website_domain: o.website_domain.or(file.website_domain).filter(|d| !d.is_empty()),
-            tls_cert: o.tls_cert.or(file.tls_cert),
-            tls_key: o.tls_key.or(file.tls_key),
-            workers: o.workers.or(file.workers),
-            master_key_file: o.master_key_file.or(file.master_key_file),
-            sse_c_allow_http: o.sse_c_allow_http || file.sse_c_allow_http.unwrap_or(false),
+            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            address: s.address.unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
+            region: s.region.unwrap_or_else(|| DEFAULT_REGION.to_string()),
+            domain: s.domain.filter(|d| !d.is_empty()),
+            website_address: s.website_address,
+            website_domain: s.website_domain.filter(|d| !d.is_empty()),
+            tls_cert: s.tls_cert,
+            tls_key: s.tls_key,
+            workers: s.workers,
+            master_key_file: s.master_key_file,
+            sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
         };
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
@@ -132,7 +138,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n").unwrap();
-        let c = Config::resolve(Overrides { config: Some(file), address: Some("127.0.0.1:2".into()), ..Default::default() }).unwrap();
+        let flags = Settings { address: Some("127.0.0.1:2".into()), ..Default::default() };
+        let c = Config::resolve(Overrides { config: Some(file), settings: flags }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
@@ -141,6 +148,7 @@ mod tests {
 
     #[test]
     fn tls_needs_both_files() {
-        assert!(Config::resolve(Overrides { tls_cert: Some("c.pem".into()), ..Default::default() }).is_err());
+        let settings = Settings { tls_cert: Some("c.pem".into()), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
     }
 }

@@ -3,7 +3,9 @@
 
 mod blob;
 mod buckets;
+pub mod check;
 mod config_cache;
+mod cursors;
 mod direct;
 mod error;
 mod gc;

@@ -263,6 +263,13 @@ fn upload_scan_start(c: &Connection, bucket_id: i64, p: &UploadListParams) -> Re
     let Some(key) = p.key_marker.as_deref().filter(|k| !k.is_empty()) else {
         return Ok((Vec::new(), i64::MAX));
     };
+    // A marker that is a common prefix (the last entry of a folded page) resumes past it.
+    if let Some(cp) = common_prefix(key, &p.prefix, p.delimiter.as_deref()) {
+        return Ok(match prefix_end(cp.as_bytes()) {
+            Some(end) => (end, i64::MIN),
+            None => (key.as_bytes().to_vec(), i64::MAX),
+        });
+    }
     let seq = match p.upload_id_marker.as_deref() {
         Some(id) => c
             .prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1 AND key = ?2 AND upload_id = ?3")?
@@ -447,5 +454,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(names(&t.store.list_uploads(b.id, after).await.unwrap()), ids[3..].to_vec());
+        // A page that ended on a common prefix resumes after every key under it.
+        let after_prefix = UploadListParams {
+            delimiter: Some("/".into()),
+            key_marker: Some("a/".into()),
+            max_uploads: 1,
+            ..Default::default()
+        };
+        assert_eq!(names(&t.store.list_uploads(b.id, after_prefix).await.unwrap()), [ids[2].clone()]);
     }
 }

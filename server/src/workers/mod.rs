@@ -1,1 +1,264 @@
-//! placeholder
+//! Background work, one module per worker, all of one shape: a `Worker` does bounded steps,
+//! and `Workers` starts each on the app's runtime, keeps its progress and stops it on shutdown.
+//!
+//! A worker keeps whatever it must resume from in the index (a cursor saved with
+//! `Store::set_worker_cursor`, or rows it works through), never only in memory, so a crash or
+//! a restart loses no work: the next start picks up from the saved state.
+
+mod gc;
+mod orphan_sweep;
+
+pub use gc::GarbageCollector;
+pub use orphan_sweep::OrphanSweep;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Longest wait between retries of a failing worker.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long `Workers::stop` waits for a worker to finish its current step.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A background job: the app calls `step` again and again until it reports `Done`.
+pub trait Worker: 'static {
+    /// Short name for logs and progress reports.
+    fn name(&self) -> &'static str;
+
+    /// How long to wait after a step that found nothing due.
+    fn idle_interval(&self) -> Duration;
+
+    /// One bounded piece of work (a batch): short enough that shutdown never waits long.
+    fn step(&mut self) -> impl Future<Output = Result<Step, WorkerError>>;
+}
+
+/// What one step did, and when the next is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Handled this many items and more are waiting: step again at once.
+    More(u64),
+    /// Handled this many items and nothing more is due: wait the idle interval.
+    Idle(u64),
+    /// Handled this many items and the job is over (a one-off job such as a start-up sweep).
+    Done(u64),
+}
+
+/// Why a step failed; the worker is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Storage(#[from] coffer_storage::StorageError),
+}
+
+/// A worker's counters, updated as it runs and readable at any time (logs, metrics, admin).
+#[derive(Debug, Default)]
+pub struct Progress {
+    steps: AtomicU64,
+    items: AtomicU64,
+    failures: AtomicU64,
+    done: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A copy of one worker's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub name: &'static str,
+    pub steps: u64,
+    pub items: u64,
+    pub failures: u64,
+    pub finished: bool,
+    pub last_error: Option<String>,
+}
+
+impl Progress {
+    fn record(&self, items: u64) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.items.fetch_add(items, Ordering::Relaxed);
+    }
+
+    fn fail(&self, error: &WorkerError) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().expect("progress poisoned") = Some(error.to_string());
+    }
+
+    fn report(&self, name: &'static str) -> Report {
+        Report {
+            name,
+            steps: self.steps.load(Ordering::Relaxed),
+            items: self.items.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            finished: self.done.load(Ordering::Relaxed) > 0,
+            last_error: self.last_error.lock().expect("progress poisoned").clone(),
+        }
+    }
+}
+
+/// The running workers of one server.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    running: Vec<Running>,
+}
+
+struct Running {
+    name: &'static str,
+    progress: Arc<Progress>,
+    task: JoinHandle<()>,
+}
+
+impl Default for Workers {
+    fn default() -> Workers {
+        Workers { stop: watch::channel(false).0, running: Vec::new() }
+    }
+}
+
+impl Workers {
+    /// Starts `worker` on the current runtime (the app's actix system).
+    pub fn start<W: Worker>(&mut self, worker: W) {
+        let name = worker.name();
+        let progress = Arc::new(Progress::default());
+        let task = tokio::task::spawn_local(drive(worker, progress.clone(), self.stop.subscribe()));
+        self.running.push(Running { name, progress, task });
+    }
+
+    /// Every worker's progress so far.
+    pub fn reports(&self) -> Vec<Report> {
+        self.running.iter().map(|r| r.progress.report(r.name)).collect()
+    }
+
+    /// Asks every worker to stop after its current step, waits for them (a while at most) and
+    /// logs what each did while it ran.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for report in self.reports() {
+            tracing::info!(worker = report.name, steps = report.steps, items = report.items, failures = report.failures, "worker stopping");
+        }
+        for r in self.running {
+            if tokio::time::timeout(STOP_TIMEOUT, r.task).await.is_err() {
+                tracing::warn!(worker = r.name, "worker did not stop in time");
+            }
+        }
+    }
+}
+
+/// Runs one worker until it is done or asked to stop; failures are logged and retried with
+/// exponential backoff (capped at `MAX_BACKOFF`).
+async fn drive<W: Worker>(mut worker: W, progress: Arc<Progress>, mut stop: watch::Receiver<bool>) {
+    let name = worker.name();
+    let mut failures_in_a_row = 0u32;
+    while !*stop.borrow() {
+        let wait = match worker.step().await {
+            Ok(step) => {
+                failures_in_a_row = 0;
+                let (Step::More(items) | Step::Idle(items) | Step::Done(items)) = step;
+                progress.record(items);
+                if items > 0 {
+                    tracing::debug!(worker = name, items, "worker step");
+                }
+                match step {
+                    Step::More(_) => Duration::ZERO,
+                    Step::Idle(_) => worker.idle_interval(),
+                    Step::Done(_) => {
+                        progress.done.store(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                failures_in_a_row += 1;
+                progress.fail(&e);
+                tracing::warn!(worker = name, failures_in_a_row, "worker step failed: {e}");
+                backoff(failures_in_a_row)
+            }
+        };
+        if wait.is_zero() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn backoff(failures_in_a_row: u32) -> Duration {
+    Duration::from_secs(1u64 << failures_in_a_row.min(16)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts down from `left`, a batch of 1 per step, failing once on the way.
+    struct Countdown {
+        left: u64,
+        failed: bool,
+    }
+
+    impl Worker for Countdown {
+        fn name(&self) -> &'static str {
+            "countdown"
+        }
+        fn idle_interval(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        async fn step(&mut self) -> Result<Step, WorkerError> {
+            if self.left == 2 && !self.failed {
+                self.failed = true;
+                return Err(coffer_storage::StorageError::Closed.into());
+            }
+            self.left -= 1;
+            Ok(if self.left == 0 { Step::Done(1) } else { Step::More(1) })
+        }
+    }
+
+    /// Never has work: waits its idle interval until stopped.
+    struct Sleeper;
+
+    impl Worker for Sleeper {
+        fn name(&self) -> &'static str {
+            "sleeper"
+        }
+        fn idle_interval(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        async fn step(&mut self) -> Result<Step, WorkerError> {
+            Ok(Step::Idle(0))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_to_done_retrying_failures_and_stops_idle_workers() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let mut workers = Workers::default();
+                workers.start(Countdown { left: 4, failed: false });
+                workers.start(Sleeper);
+                // The failure costs one backoff of 2 s (paused time advances by itself).
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let reports = workers.reports();
+                let countdown = &reports[0];
+                assert!(countdown.finished);
+                assert_eq!((countdown.items, countdown.failures), (4, 1));
+                assert!(countdown.last_error.is_some());
+                assert!(!reports[1].finished);
+                // An idle worker stops at once, not after its hour-long interval.
+                let started = tokio::time::Instant::now();
+                workers.stop().await;
+                assert!(started.elapsed() < Duration::from_secs(1));
+            })
+            .await;
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

@@ -97,7 +97,13 @@ const MIGRATIONS: &[&str] = &[
         secret      BLOB NOT NULL,
         created_ms  INTEGER NOT NULL
      );",
-    // 5: secrets are stored sealed by the server (opaque bytes here); rows from before are
+    // 5: where each background worker stopped, so a restart resumes there
+    "CREATE TABLE worker_cursors (
+        worker      TEXT PRIMARY KEY,
+        cursor      TEXT NOT NULL,
+        updated_ms  INTEGER NOT NULL
+     ) WITHOUT ROWID;",
+    // 6: secrets are stored sealed by the server (opaque bytes here); rows from before are
     //    marked unsealed until the server seals them. Rebuilding the tables with secure_delete
     //    on zeroes the pages that held the old plaintext.
     "PRAGMA secure_delete = ON;

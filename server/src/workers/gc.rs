@@ -1,0 +1,34 @@
+//! The blob garbage collector: removes blobs whose reference count fell to zero, a batch per
+//! step, and then waits a while. Due blobs are found by an index on the count, never a walk.
+
+use super::{Step, Worker, WorkerError};
+use coffer_storage::Store;
+use std::time::Duration;
+
+/// How often unreferenced blobs are looked for once none are left.
+const INTERVAL: Duration = Duration::from_secs(30);
+
+pub struct GarbageCollector {
+    store: Store,
+}
+
+impl GarbageCollector {
+    pub fn new(store: Store) -> GarbageCollector {
+        GarbageCollector { store }
+    }
+}
+
+impl Worker for GarbageCollector {
+    fn name(&self) -> &'static str {
+        "gc"
+    }
+
+    fn idle_interval(&self) -> Duration {
+        INTERVAL
+    }
+
+    async fn step(&mut self) -> Result<Step, WorkerError> {
+        let removed = self.store.collect_garbage().await? as u64;
+        Ok(if removed > 0 { Step::More(removed) } else { Step::Idle(0) })
+    }
+}

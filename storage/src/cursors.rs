@@ -1,0 +1,57 @@
+//! Durable cursors of background workers: where a worker's pass stopped (a key, a hash, a
+//! timestamp: the worker decides what the text means), so a restart resumes from there.
+
+use crate::error::Result;
+use crate::Store;
+use rusqlite::{params, OptionalExtension};
+
+impl Store {
+    /// The cursor `worker` last saved, if any.
+    pub async fn worker_cursor(&self, worker: &str) -> Result<Option<String>> {
+        let worker = worker.to_string();
+        self.readers()
+            .read(move |c| {
+                Ok(c.prepare_cached("SELECT cursor FROM worker_cursors WHERE worker = ?1")?
+                    .query_row([worker], |r| r.get(0))
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Saves `worker`'s cursor (None forgets it, so the next pass starts from the beginning).
+    pub async fn set_worker_cursor(&self, worker: &str, cursor: Option<String>) -> Result<()> {
+        let worker = worker.to_string();
+        let now = crate::now_ms();
+        self.writer()
+            .write(move |c| {
+                match cursor {
+                    Some(cursor) => c
+                        .prepare_cached(
+                            "INSERT INTO worker_cursors (worker, cursor, updated_ms) VALUES (?1, ?2, ?3)
+                             ON CONFLICT(worker) DO UPDATE SET cursor = excluded.cursor, updated_ms = excluded.updated_ms",
+                        )?
+                        .execute(params![worker, cursor, now])?,
+                    None => c.prepare_cached("DELETE FROM worker_cursors WHERE worker = ?1")?.execute([worker])?,
+                };
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::store;
+
+    #[tokio::test]
+    async fn cursors_survive_reopening() {
+        let t = store().await;
+        assert_eq!(t.store.worker_cursor("scrub").await.unwrap(), None);
+        t.store.set_worker_cursor("scrub", Some("ab12".into())).await.unwrap();
+        t.store.set_worker_cursor("scrub", Some("cd34".into())).await.unwrap();
+        let reopened = crate::Store::open(t.store.root()).unwrap();
+        assert_eq!(reopened.worker_cursor("scrub").await.unwrap().as_deref(), Some("cd34"));
+        reopened.set_worker_cursor("scrub", None).await.unwrap();
+        assert_eq!(reopened.worker_cursor("scrub").await.unwrap(), None);
+    }
+}
