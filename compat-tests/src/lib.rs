@@ -110,29 +110,35 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a plain-HTTP server and waits until `GET /health` answers 200.
     pub fn start() -> TestServer {
-        Self::start_inner(None, &[])
+        Self::start_inner(None, &[], None)
+    }
+
+    /// Starts a plain-HTTP server on the data dir `data_dir` (created if missing), e.g. one on
+    /// a small filesystem of its own.
+    pub fn start_in(data_dir: &Path) -> TestServer {
+        Self::start_inner(None, &[], Some(data_dir))
     }
 
     /// Starts a plain-HTTP server with extra `coffer serve` arguments (e.g.
     /// `--sse-c-allow-http`).
     pub fn start_with_args(args: &[&str]) -> TestServer {
-        Self::start_inner(None, args)
+        Self::start_inner(None, args, None)
     }
 
     /// Starts an HTTPS server with a certificate from `tls`, and waits until its port accepts
     /// connections.
     pub fn start_tls(tls: &TestTls) -> TestServer {
-        Self::start_inner(Some(tls), &[])
+        Self::start_inner(Some(tls), &[], None)
     }
 
-    fn start_inner(tls: Option<&TestTls>, args: &[&str]) -> TestServer {
+    fn start_inner(tls: Option<&TestTls>, args: &[&str], data_dir: Option<&Path>) -> TestServer {
         let serve_args: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
         let binary = coffer_binary();
         let temp = tempfile::Builder::new()
             .prefix("coffer-compat-")
             .tempdir()
             .expect("create temp dir");
-        let data_dir = temp.path().join("data");
+        let data_dir = data_dir.map_or_else(|| temp.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data_dir).expect("create data dir");
 
         let mut extra_args = serve_args.clone();

@@ -103,7 +103,16 @@ const MIGRATIONS: &[&str] = &[
         cursor      TEXT NOT NULL,
         updated_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;",
-    // 6: secrets are stored sealed by the server (opaque bytes here); rows from before are
+    // 6: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
+    //    bodies and the CRC32C of blobs, for reads to verify by (NULL for rows written before)
+    "CREATE TABLE corrupt_blobs (
+        hash         BLOB PRIMARY KEY,
+        detected_ms  INTEGER NOT NULL,
+        source       TEXT NOT NULL
+     ) WITHOUT ROWID;
+     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;
+     ALTER TABLE blobs ADD COLUMN crc32c INTEGER;",
+    // 7: secrets are stored sealed by the server (opaque bytes here); rows from before are
     //    marked unsealed until the server seals them. Rebuilding the tables with secure_delete
     //    on zeroes the pages that held the old plaintext.
     "PRAGMA secure_delete = ON;
