@@ -3,6 +3,7 @@
 
 use crate::admin::ensure_root;
 use crate::config::Config;
+use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
 use crate::workers::{GarbageCollector, OrphanSweep, Scrubber, Workers};
@@ -10,7 +11,6 @@ use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
-use coffer_storage::Store;
 
 /// How long a stopping server waits for requests in flight.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
@@ -44,9 +44,12 @@ macro_rules! h1_service {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
+    tighten_permissions(&config.data_dir)?;
+    let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    let secrets = Secrets::new(master.clone());
+    let store = secrets::open_store(&config.data_dir, &secrets).await?;
     store.clear_staging().map_err(|e| format!("clearing {}/tmp: {e}", config.data_dir.display()))?;
-    ensure_root(&store).await?;
+    ensure_root(&store, &secrets).await?;
     let mut background = Workers::default();
     background.start(OrphanSweep::new(store.clone()));
     background.start(GarbageCollector::new(store.clone()));
@@ -55,13 +58,12 @@ async fn serve(config: Config) -> Result<(), String> {
     } else {
         background.start(Scrubber::new(store.clone(), config.scrub_period, config.scrub_max_bytes_per_sec));
     }
-    let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
     let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
-    let state = web::Data::new(AppState::new(store, &config, keys));
+    let state = web::Data::new(AppState::new(store, &config, keys, secrets));
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match crate::limits::raise_open_files_limit() {
         Ok(n) => tracing::debug!("open files limit: {n}"),
@@ -104,6 +106,21 @@ async fn serve(config: Config) -> Result<(), String> {
     let served = builder.run().await.map_err(|e| e.to_string());
     background.stop().await;
     served
+}
+
+/// Takes group and other permissions off everything in an existing data dir (one created by an
+/// older Coffer, or loosened by hand); what Coffer creates is owner-only from the start.
+fn tighten_permissions(data_dir: &std::path::Path) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let changed = coffer_storage::perms::tighten_tree(data_dir).map_err(|e| format!("tightening {}: {e}", data_dir.display()))?;
+    if changed > 0 {
+        tracing::info!(
+            "made {changed} entries in {} readable by their owner only (directories 0700, files 0600) in {:?}",
+            data_dir.display(),
+            started.elapsed()
+        );
+    }
+    Ok(())
 }
 
 fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ServerConfig, String> {

@@ -158,13 +158,27 @@ enum KmsCommand {
     },
 }
 
+/// The data dir an admin command works on and the master key it needs (the same as the
+/// server's: secrets and key material are stored sealed under it).
 #[derive(clap::Args)]
-struct KmsOptions {
+struct DirOptions {
     #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+}
+
+impl DirOptions {
+    fn keyed(&self) -> admin::KeyedDir<'_> {
+        admin::KeyedDir { data_dir: &self.data_dir, master_key_file: self.master_key_file.as_deref() }
+    }
+}
+
+#[derive(clap::Args)]
+struct KmsOptions {
+    #[command(flatten)]
+    dir: DirOptions,
     /// The region in the ARNs shown (the server's region).
     #[arg(long, env = "COFFER_REGION", default_value = config::DEFAULT_REGION)]
     region: String,
@@ -179,7 +193,7 @@ impl KmsCommand {
             KmsCommand::Disable { name, options } => (options, admin::KmsAction::Disable(name)),
             KmsCommand::Enable { name, options } => (options, admin::KmsAction::Enable(name)),
         };
-        admin::kms(&options.data_dir, options.master_key_file.as_deref(), &options.region, action)
+        admin::kms(options.dir.keyed(), &options.region, action)
     }
 }
 
@@ -188,8 +202,8 @@ enum MfaCommand {
     /// Register a new TOTP device for a user (replacing any earlier one) and print its secret.
     Enable {
         user: String,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
@@ -202,8 +216,8 @@ enum UserCommand {
         access_key: Option<String>,
         #[arg(long)]
         secret_key: Option<String>,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
@@ -211,10 +225,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(overrides) => config::Config::resolve(overrides).and_then(app::run),
-        Command::Admin { command: AdminCommand::User { command: UserCommand::Create { name, access_key, secret_key, data_dir } } } => {
-            admin::create_user(&data_dir, &name, access_key, secret_key)
+        Command::Admin { command: AdminCommand::User { command: UserCommand::Create { name, access_key, secret_key, dir } } } => {
+            admin::create_user(dir.keyed(), &name, access_key, secret_key)
         }
-        Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, data_dir } } } => admin::enable_mfa(&data_dir, &user),
+        Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } } => admin::enable_mfa(dir.keyed(), &user),
         Command::Admin { command: AdminCommand::Kms { command } } => command.run(),
         Command::Admin { command: AdminCommand::Scrub { command: ScrubCommand::Status { data_dir } } } => upkeep::scrub_status(&data_dir),
         Command::Admin { command: AdminCommand::Backup { command: Some(BackupCommand::Done { data_dir }), .. } } => upkeep::backup_done(&data_dir),

@@ -2,6 +2,7 @@
 //! under `blobs/ab/cd/<hex>`, staged in `tmp/` and published by rename with the directory fsynced.
 
 use crate::direct::BlobWriter;
+use crate::perms;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
@@ -21,8 +22,8 @@ impl BlobDir {
     pub fn open(root: &Path) -> io::Result<Arc<BlobDir>> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
-        fs::create_dir_all(&blobs)?;
-        fs::create_dir_all(&tmp)?;
+        perms::create_dir_all(&blobs)?;
+        perms::create_dir_all(&tmp)?;
         Ok(Arc::new(BlobDir { blobs, tmp, pins: Mutex::new(HashMap::new()) }))
     }
 
@@ -31,7 +32,7 @@ impl BlobDir {
     /// store beside a running server must leave the server's staged uploads alone.
     pub fn clear_staging(&self) -> io::Result<()> {
         let _ = fs::remove_dir_all(&self.tmp);
-        fs::create_dir_all(&self.tmp)
+        perms::create_dir_all(&self.tmp)
     }
 
     pub fn path_of(&self, hash: &Hash) -> PathBuf {
@@ -60,7 +61,7 @@ impl BlobDir {
         }
         let dir = final_path.parent().expect("blob path has a parent");
         if !dir.exists() {
-            fs::create_dir_all(dir)?;
+            perms::create_dir_all(dir)?;
             sync_dir(dir.parent().expect("fan-out dir has a parent"))?;
         }
         fs::rename(&tmp_path, &final_path)?;

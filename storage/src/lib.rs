@@ -18,6 +18,7 @@ mod listing;
 mod model;
 mod multipart;
 mod objects;
+pub mod perms;
 mod publish;
 mod read;
 mod rows;
@@ -32,7 +33,7 @@ pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
 pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
-pub use users::MfaDevice;
+pub use users::{MfaDevice, UnsealedSecret};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,9 +54,10 @@ struct Inner {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `root`.
+    /// Opens (creating if needed) the store under `root`. What it creates is the owner's
+    /// alone (see `perms`); an existing tree's permissions are `perms::tighten_tree`'s job.
     pub fn open(root: &Path) -> Result<Store> {
-        std::fs::create_dir_all(root)?;
+        perms::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
         Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default() }) })
@@ -109,7 +111,7 @@ pub(crate) mod testutil {
     pub async fn store() -> TestStore {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let owner = store.create_user("root", "AK", "secret123").await.unwrap().user;
+        let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
         TestStore { store, _dir: dir, owner }
     }
 
@@ -132,5 +134,25 @@ pub(crate) mod testutil {
             out.extend_from_slice(&c.unwrap());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fresh_store_is_the_owners_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let store = Store::open(&root).unwrap();
+        let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
+        let t = testutil::TestStore { store, _dir: dir, owner };
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        testutil::put(&t, &bucket, "small", b"tiny").await.unwrap();
+        testutil::put(&t, &bucket, "large", &vec![7u8; INLINE_MAX + 1]).await.unwrap();
+        assert!(root.join("blobs").read_dir().unwrap().next().is_some(), "the large object made a blob file");
+        assert!(root.join("index.sqlite-wal").exists());
+        assert_eq!(perms::tests::loose_entries(&root), vec![]);
     }
 }

@@ -12,10 +12,11 @@ pub struct User {
     pub name: String,
 }
 
+/// An access key as stored: its secret was sealed by the caller and is opaque here.
 #[derive(Clone, Debug)]
-pub struct Credentials {
+pub struct AccessKey {
     pub access_key: String,
-    pub secret_key: String,
+    pub sealed_secret: Vec<u8>,
     pub user: User,
 }
 

@@ -455,7 +455,7 @@ mod tests {
     #[tokio::test]
     async fn bucket_rules() {
         let t = store().await;
-        let other = t.store.create_user("other", "AK2", "secret123").await.unwrap().user;
+        let other = t.store.create_user("other", "AK2", b"sealed".to_vec()).await.unwrap();
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         assert!(matches!(t.store.create_bucket(&t.owner, "b", "us-east-1").await, Err(StorageError::BucketAlreadyOwnedByYou)));
         assert!(matches!(t.store.create_bucket(&other, "b", "us-east-1").await, Err(StorageError::BucketAlreadyExists)));

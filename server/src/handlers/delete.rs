@@ -23,7 +23,7 @@ fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOu
 pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     if ctx.query.get("versionId").is_some() {
-        mfa::require_for_version_delete(&ctx.state.store, ctx.req.headers(), &bucket).await?;
+        mfa::require_for_version_delete(ctx.state, ctx.req.headers(), &bucket).await?;
     }
     let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?;
     let mut resp = HttpResponse::NoContent();
@@ -108,7 +108,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
     if request.objects.iter().any(|o| o.version_id.is_some()) {
-        mfa::require_for_version_delete(&ctx.state.store, ctx.req.headers(), &bucket).await?;
+        mfa::require_for_version_delete(ctx.state, ctx.req.headers(), &bucket).await?;
     }
     let quiet = request.quiet.unwrap_or(false);
     let mut allowed = Vec::with_capacity(request.objects.len());

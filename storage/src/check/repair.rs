@@ -56,7 +56,7 @@ fn remove_orphan(root: &Path, conn: &Connection, hash: &Hash, grace: Duration) -
         return Ok(false);
     }
     let aside_dir = root.join("tmp");
-    fs::create_dir_all(&aside_dir)?;
+    crate::perms::create_dir_all(&aside_dir)?;
     let aside = aside_dir.join(format!("check-orphan-{}", hex::encode(hash)));
     match fs::rename(&path, &aside) {
         Ok(()) => {}
