@@ -5,7 +5,7 @@ use crate::admin::ensure_root;
 use crate::config::Config;
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, OrphanSweep, Workers};
+use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -54,6 +54,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut background = Workers::default();
     background.start(OrphanSweep::new(store.clone()));
     background.start(GarbageCollector::new(store.clone()));
+    let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
+    let lifecycle_counters = lifecycle.counters();
+    background.start(lifecycle);
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
@@ -95,6 +98,7 @@ async fn serve(config: Config) -> Result<(), String> {
     };
     let served = builder.run().await.map_err(|e| e.to_string());
     background.stop().await;
+    tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
     served
 }
 

@@ -29,6 +29,8 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Accept SSE-C keys over plain HTTP (for loopback testing only).
     pub sse_c_allow_http: bool,
+    /// For tests: one lifecycle "day" lasts this many seconds, counted exactly.
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -70,6 +72,10 @@ pub struct Settings {
     #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub sse_c_allow_http: Option<bool>,
+    /// For testing lifecycle rules: one lifecycle "day" lasts this many seconds (due times are
+    /// creation + N x days seconds, not rounded), and the lifecycle worker checks every second.
+    #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 impl Settings {
@@ -120,7 +126,11 @@ impl Config {
             workers: s.workers,
             master_key_file: s.master_key_file,
             sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
+            lifecycle_day_secs: s.lifecycle_day_secs,
         };
+        if config.lifecycle_day_secs == Some(0) {
+            return Err("lifecycle_day_secs must be at least 1".into());
+        }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -137,12 +147,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coffer-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\nlifecycle_day_secs = 3\n").unwrap();
         let flags = Settings { address: Some("127.0.0.1:2".into()), ..Default::default() };
         let c = Config::resolve(Overrides { config: Some(file), settings: flags }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.lifecycle_day_secs, Some(3));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -14,6 +14,8 @@ pub struct AppState {
     access_keys: RwLock<HashMap<String, Credentials>>,
     /// Parsed bucket policies by bucket id (see `bucket_config::policy::cache`).
     pub policies: crate::bucket_config::policy::Cache,
+    /// Compiled lifecycle rules by bucket id (see `bucket_config::lifecycle::Cache`).
+    pub lifecycle: crate::bucket_config::lifecycle::Cache,
     /// The master key and the KMS behind server-side encryption.
     pub keys: crate::keys::data_keys::Keys,
     /// Whether the S3 listener speaks HTTPS.
@@ -31,6 +33,7 @@ impl AppState {
             website_domain: config.website_domain.clone(),
             access_keys: RwLock::new(HashMap::new()),
             policies: Default::default(),
+            lifecycle: Default::default(),
             keys,
             secure: config.tls_cert.is_some(),
             sse_c_allow_http: config.sse_c_allow_http,

@@ -11,6 +11,7 @@ mod gc;
 mod index;
 mod ingest;
 mod keys;
+mod lifecycle;
 mod listing;
 mod model;
 mod multipart;
@@ -21,6 +22,7 @@ mod users;
 
 pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
+pub use lifecycle::{LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
 pub use read::BodyStream;

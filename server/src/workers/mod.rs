@@ -6,9 +6,11 @@
 //! a restart loses no work: the next start picks up from the saved state.
 
 mod gc;
+mod lifecycle;
 mod orphan_sweep;
 
 pub use gc::GarbageCollector;
+pub use lifecycle::LifecycleWorker;
 pub use orphan_sweep::OrphanSweep;
 
 use std::future::Future;
