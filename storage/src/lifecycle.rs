@@ -131,3 +131,54 @@ fn key_versions(c: &Connection, bucket_id: i64, key: &[u8]) -> Result<Vec<Lifecy
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+    use crate::Versioning;
+
+    #[tokio::test]
+    async fn batches_group_versions_and_actions_recheck_in_the_transaction() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        for key in ["a/1", "a/2", "a/2", "a/2", "b/1"] {
+            put(&t, &b, key, b"x").await.unwrap();
+        }
+        let first = t.store.lifecycle_batch(b.id, "a/", None, 1).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0][0].record.key, "a/1");
+        let rest = t.store.lifecycle_batch(b.id, "a/", Some("a/1"), 10).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        let a2 = &rest[0];
+        assert_eq!(a2.len(), 3);
+        assert!(a2[0].record.is_latest && a2[0].successor_ms.is_none());
+        assert_eq!(a2[2].successor_ms, Some(a2[1].record.modified_ms));
+        assert_eq!((a2[1].newer_noncurrent, a2[2].newer_noncurrent, a2[2].versions), (0, 1, 3));
+
+        // A check that fails inside the transaction leaves the version alone.
+        let oldest = a2[2].seq;
+        assert!(t.store.lifecycle_apply(b.id, "a/2", oldest, LifecycleAction::RemoveVersion, |_| false).await.unwrap().is_none());
+        t.store.lifecycle_apply(b.id, "a/2", oldest, LifecycleAction::RemoveVersion, |v| !v.record.is_latest).await.unwrap().unwrap();
+        // Expiring the current version of a versioned bucket adds a delete marker.
+        let current = a2[0].seq;
+        let out = t.store.lifecycle_apply(b.id, "a/2", current, LifecycleAction::ExpireCurrent, |_| true).await.unwrap().unwrap();
+        assert!(out.delete_marker);
+        // The former current version is no longer current: expiring it again does nothing.
+        assert!(t.store.lifecycle_apply(b.id, "a/2", current, LifecycleAction::ExpireCurrent, |_| true).await.unwrap().is_none());
+        let after = t.store.lifecycle_batch(b.id, "a/2", None, 10).await.unwrap();
+        assert_eq!(after[0].len(), 3);
+        assert!(after[0][0].record.delete_marker);
+    }
+
+    #[tokio::test]
+    async fn uploads_started_before_a_time() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let up = t.store.create_upload(b.id, "k", &t.owner.id, crate::ObjectMeta::default(), None).await.unwrap();
+        assert!(t.store.uploads_started_before(b.id, up.initiated_ms - 1, 0, 10).await.unwrap().is_empty());
+        let found = t.store.uploads_started_before(b.id, up.initiated_ms, 0, 10).await.unwrap();
+        assert_eq!(found[0].1.upload_id, up.upload_id);
+    }
+}

@@ -129,7 +129,9 @@ impl LifecycleWorker {
                 let cursor = Self::cursor_name(bucket_id);
                 let after = self.store.worker_cursor(&cursor).await?;
                 let Some(keys) = self.next_keys(bucket_id, &rules, after.as_deref()).await? else {
-                    self.store.set_worker_cursor(&cursor, None).await?;
+                    if after.is_some() {
+                        self.store.set_worker_cursor(&cursor, None).await?;
+                    }
                     self.queue[0].uploads_after = Some(0);
                     return Ok((0, false));
                 };
