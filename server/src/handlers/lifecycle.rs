@@ -1,7 +1,7 @@
 //! Put/Get/DeleteBucketLifecycleConfiguration: the rules are validated, stored as put and
 //! returned exactly so; the lifecycle worker (`workers::lifecycle`) carries them out.
 
-use crate::bucket_config::lifecycle::LifecycleConfiguration;
+use crate::bucket_config::lifecycle::{self, LifecycleConfiguration};
 use crate::http::body::{read_all, request_body};
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::http::xml;
@@ -18,7 +18,7 @@ pub async fn put(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3R
     crate::request::upload::check_content_md5(ctx, &body)?;
     let mut config: LifecycleConfiguration = xml::parse(&body)?;
     config.validate()?;
-    ctx.state.lifecycle.store(&ctx.state.store, bucket.id, Some(&config)).await?;
+    lifecycle::save(&ctx.state.lifecycle, &ctx.state.store, bucket.id, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -34,6 +34,6 @@ pub async fn get(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
 
 pub async fn delete(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    ctx.state.lifecycle.store(&ctx.state.store, bucket.id, None).await?;
+    lifecycle::save(&ctx.state.lifecycle, &ctx.state.store, bucket.id, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,7 @@
 
 use super::{Step, Worker, WorkerError};
 use crate::bucket_config::lifecycle::{Clock, Decision, Entry, Lifecycle, KIND};
+use crate::bucket_config::parsed::Document;
 use coffer_storage::{LifecycleAction, LifecycleVersion, Store, StorageError};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,7 +100,7 @@ impl LifecycleWorker {
         for (bucket_id, doc) in self.store.bucket_configs_of_kind(KIND).await? {
             match Entry::parse(&doc) {
                 Ok(entry) => self.queue.push_back(Visit { bucket_id, rules: Arc::new(entry.rules), uploads_after: None }),
-                Err(e) => tracing::warn!(bucket_id, "unreadable lifecycle configuration: {e}"),
+                Err(e) => tracing::warn!(bucket_id, "unreadable lifecycle configuration: {}", e.message),
             }
         }
         self.pass_start = self.counters.totals();

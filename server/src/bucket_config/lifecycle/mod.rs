@@ -4,7 +4,7 @@
 mod cache;
 mod rules;
 
-pub use cache::{Cache, Entry};
+pub use cache::{save, Cache, Entry};
 pub use rules::{Clock, Decision, Lifecycle, DAY_MS};
 
 use crate::bucket_config::tagging::Tag;
