@@ -1,5 +1,5 @@
-//! Administrative commands and credential helpers: users, MFA devices and KMS keys (also while
-//! the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
+//! Administrative commands and credential helpers: users, MFA devices, KMS keys and the consistency
+//! check (also while the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
 
 use crate::keys::{kms, master_key};
 use coffer_storage::{Store, StorageError};
@@ -97,6 +97,20 @@ pub fn kms(data_dir: &Path, master_key_file: Option<&Path>, region: &str, action
         }
     }
     Ok(())
+}
+
+/// Runs `coffer admin check` and prints its report (as JSON if asked); fails while problems remain.
+pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, json: bool) -> Result<(), String> {
+    let report = coffer_storage::check::check(data_dir, options).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        println!("{report}");
+    }
+    match report.problems() {
+        0 => Ok(()),
+        n => Err(format!("{n} problems remain")),
+    }
 }
 
 fn print_keys(keys: &[kms::KeySummary]) {

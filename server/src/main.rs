@@ -1,5 +1,5 @@
 //! The `coffer` command: `serve` runs the S3 server; `admin` manages users, MFA devices and KMS
-//! keys in a data dir.
+//! keys in a data dir, and checks it.
 
 use clap::{Parser, Subcommand};
 use coffer_server::{admin, app, config};
@@ -41,6 +41,39 @@ enum AdminCommand {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// Check the index against the blob directory (safe while the server runs); exits non-zero
+    /// while problems remain.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Fix reference counts and remove orphan blob files; list what cannot be fixed.
+    #[arg(long)]
+    repair: bool,
+    /// Check only that blobs exist with the right size, without re-hashing their bytes.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Seconds an unindexed blob file must be old to count as an orphan (younger ones may be
+    /// writes in flight).
+    #[arg(long, default_value_t = 900)]
+    grace: u64,
+}
+
+impl CheckArgs {
+    fn run(self) -> Result<(), String> {
+        let options = coffer_storage::check::CheckOptions {
+            verify_hashes: !self.quick,
+            orphan_grace: std::time::Duration::from_secs(self.grace),
+            repair: self.repair,
+        };
+        admin::check(&self.data_dir, &options, self.json)
+    }
 }
 
 #[derive(Subcommand)]
@@ -134,6 +167,7 @@ fn main() -> ExitCode {
         }
         Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, data_dir } } } => admin::enable_mfa(&data_dir, &user),
         Command::Admin { command: AdminCommand::Kms { command } } => command.run(),
+        Command::Admin { command: AdminCommand::Check(args) } => args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

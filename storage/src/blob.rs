@@ -29,8 +29,7 @@ impl BlobDir {
     }
 
     pub fn path_of(&self, hash: &Hash) -> PathBuf {
-        let hex = hex::encode(hash);
-        self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+        blob_path(&self.blobs, hash)
     }
 
     /// A fresh temporary file to stage a blob in.
@@ -47,8 +46,9 @@ impl BlobDir {
         let guard = self.pin(hash);
         let final_path = self.path_of(hash);
         let tmp_path = staged.path.take().expect("staging file already published");
-        if final_path.exists() {
-            // Same bytes are already stored: keep one copy.
+        if touch(&final_path).is_ok() {
+            // Same bytes are already stored: keep one copy. The fresh mtime tells an external
+            // orphan sweep (`crate::check`) that the file is about to be referenced again.
             let _ = fs::remove_file(&tmp_path);
             return Ok(guard);
         }
@@ -82,24 +82,40 @@ impl BlobDir {
 
     /// Every blob file on disk, for the orphan sweep.
     pub fn list_all(&self) -> io::Result<Vec<Hash>> {
-        let mut out = Vec::new();
-        for l1 in fs::read_dir(&self.blobs)? {
-            for l2 in fs::read_dir(l1?.path())? {
-                for f in fs::read_dir(l2?.path())? {
-                    let name = f?.file_name();
-                    let mut hash = [0u8; 32];
-                    if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
-                        out.push(hash);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        list_blob_files(&self.blobs)
     }
 
     pub fn open_blob(&self, hash: &Hash) -> io::Result<File> {
         File::open(self.path_of(hash))
     }
+}
+
+/// Where the blob `hash` lives under the `blobs` directory.
+pub(crate) fn blob_path(blobs: &Path, hash: &Hash) -> PathBuf {
+    let hex = hex::encode(hash);
+    blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+/// Sets a file's modification time to now; fails if the file is not there.
+pub(crate) fn touch(path: &Path) -> io::Result<()> {
+    File::open(path)?.set_modified(std::time::SystemTime::now())
+}
+
+/// Every blob file under the `blobs` directory (files whose names are not hashes are skipped).
+pub(crate) fn list_blob_files(blobs: &Path) -> io::Result<Vec<Hash>> {
+    let mut out = Vec::new();
+    for l1 in fs::read_dir(blobs)? {
+        for l2 in fs::read_dir(l1?.path())? {
+            for f in fs::read_dir(l2?.path())? {
+                let name = f?.file_name();
+                let mut hash = [0u8; 32];
+                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
+                    out.push(hash);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A staged, not yet published blob file; removed when dropped unpublished.

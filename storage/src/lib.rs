@@ -3,7 +3,9 @@
 
 mod blob;
 mod buckets;
+pub mod check;
 mod config_cache;
+mod corruption;
 mod cursors;
 mod direct;
 mod error;
@@ -16,16 +18,18 @@ mod listing;
 mod model;
 mod multipart;
 mod objects;
+mod publish;
 mod read;
 mod rows;
 mod users;
 
+pub use corruption::CorruptBlob;
 pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use lifecycle::{LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
-pub use read::BodyStream;
+pub use read::{BodyStream, CorruptBlobError};
 pub use users::MfaDevice;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +47,7 @@ struct Inner {
     writer: index::Writer,
     readers: index::ReadPool,
     configs: config_cache::ConfigCache,
+    corrupt: corruption::CorruptionCounter,
 }
 
 impl Store {
@@ -51,7 +56,7 @@ impl Store {
         std::fs::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default() }) })
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default() }) })
     }
 
     pub fn root(&self) -> &Path {

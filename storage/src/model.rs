@@ -223,8 +223,9 @@ pub struct Segment {
 /// Where an object's bytes are.
 #[derive(Clone, Debug)]
 pub enum Body {
-    /// Small objects are kept in the index row itself.
-    Inline(bytes::Bytes),
+    /// Small objects are kept in the index row itself, with the SHA-256 of the stored bytes
+    /// to verify them by (`None` for rows written before it was kept).
+    Inline { data: bytes::Bytes, sha256: Option<[u8; 32]> },
     /// Larger ones are the concatenation of these blobs.
     Blobs(Vec<Segment>),
 }

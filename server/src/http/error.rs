@@ -17,6 +17,7 @@ pub enum ErrorCode {
     EntityTooLarge,
     EntityTooSmall,
     IncompleteBody,
+    InsufficientStorage,
     InternalError,
     InvalidArgument,
     InvalidBucketName,
@@ -55,6 +56,7 @@ impl ErrorCode {
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
+            InsufficientStorage => "InsufficientStorage",
             InternalError => "InternalError",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
@@ -88,6 +90,7 @@ impl ErrorCode {
             AccessDenied => StatusCode::FORBIDDEN,
             NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion | ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
+            InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -110,6 +113,7 @@ impl ErrorCode {
             EntityTooLarge => "Your proposed upload exceeds the maximum allowed object size.",
             EntityTooSmall => "Your proposed upload is smaller than the minimum allowed object size.",
             IncompleteBody => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            InsufficientStorage => "The storage is full: there is no space left to store this write, and nothing of it was kept. Retry once space has been freed.",
             InternalError => "We encountered an internal error. Please try again.",
             InvalidArgument => "Invalid Argument",
             InvalidBucketName => "The specified bucket is not valid.",
@@ -217,6 +221,10 @@ impl From<StorageError> for S3Error {
             StorageError::NoSuchVersion => C::NoSuchVersion.into(),
             StorageError::PreconditionFailed => C::PreconditionFailed.into(),
             StorageError::TooLarge(_) => C::EntityTooLarge.into(),
+            StorageError::Full => {
+                tracing::warn!("a write failed: the storage is full");
+                C::InsufficientStorage.into()
+            }
             StorageError::Body(io) => body_error(io),
             StorageError::Multipart(m) => multipart_error(m),
             other => S3Error::internal(other),
@@ -275,6 +283,10 @@ pub struct IncompleteBody;
 pub fn body_error(e: io::Error) -> S3Error {
     if let Some(auth) = AuthError::from_io(&e) {
         return S3Error::from(auth.clone());
+    }
+    // A copy whose source turned out corrupt: the fault is ours, not the request's.
+    if e.get_ref().is_some_and(|inner| inner.is::<coffer_storage::CorruptBlobError>()) {
+        return S3Error::internal(e);
     }
     if e.get_ref().is_some_and(|inner| inner.is::<IncompleteBody>()) {
         return S3Error::new(ErrorCode::IncompleteBody);

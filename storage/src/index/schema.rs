@@ -103,6 +103,15 @@ const MIGRATIONS: &[&str] = &[
         cursor      TEXT NOT NULL,
         updated_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 6: blobs found corrupt (by verified reads and the scrubber); the SHA-256 of inline
+    //    bodies and the CRC32C of blobs, for reads to verify by (NULL for rows written before)
+    "CREATE TABLE corrupt_blobs (
+        hash         BLOB PRIMARY KEY,
+        detected_ms  INTEGER NOT NULL,
+        source       TEXT NOT NULL
+     ) WITHOUT ROWID;
+     ALTER TABLE inline_bodies ADD COLUMN sha256 BLOB;
+     ALTER TABLE blobs ADD COLUMN crc32c INTEGER;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
