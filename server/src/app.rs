@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, OrphanSweep, Scrubber, Workers};
+use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, Scrubber, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -58,6 +58,9 @@ async fn serve(config: Config) -> Result<(), String> {
     } else {
         background.start(Scrubber::new(store.clone(), config.scrub_period, config.scrub_max_bytes_per_sec));
     }
+    let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
+    let lifecycle_counters = lifecycle.counters();
+    background.start(lifecycle);
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
@@ -105,6 +108,7 @@ async fn serve(config: Config) -> Result<(), String> {
     };
     let served = builder.run().await.map_err(|e| e.to_string());
     background.stop().await;
+    tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
     served
 }
 

@@ -40,6 +40,8 @@ pub struct Config {
     pub scrub_period: std::time::Duration,
     /// The scrubber's reading speed limit.
     pub scrub_max_bytes_per_sec: u64,
+    /// For tests: one lifecycle "day" lasts this many seconds, counted exactly.
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -91,6 +93,10 @@ pub struct Settings {
     /// Most bytes per second the scrubber reads.
     #[arg(long, env = "COFFER_SCRUB_MAX_BYTES_PER_SEC")]
     pub scrub_max_bytes_per_sec: Option<u64>,
+    /// For testing lifecycle rules: one lifecycle "day" lasts this many seconds (due times are
+    /// creation + N x days seconds, not rounded), and the lifecycle worker checks every second.
+    #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 impl Settings {
@@ -149,7 +155,11 @@ impl Config {
                 None => DEFAULT_SCRUB_PERIOD,
             },
             scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
+            lifecycle_day_secs: s.lifecycle_day_secs,
         };
+        if config.lifecycle_day_secs == Some(0) {
+            return Err("lifecycle_day_secs must be at least 1".into());
+        }
         if config.scrub_max_bytes_per_sec == 0 {
             return Err("scrub_max_bytes_per_sec must be above 0 (set scrub_period to 0s to turn the scrubber off)".into());
         }
@@ -169,13 +179,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coffer-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n[limits]\nbody_timeout = 7\n").unwrap();
+        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\nlifecycle_day_secs = 3\n[limits]\nbody_timeout = 7\n").unwrap();
         let flags = Settings { address: Some("127.0.0.1:2".into()), ..Default::default() };
         let c = Config::resolve(Overrides { config: Some(file), settings: flags }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(c.lifecycle_day_secs, Some(3));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -22,6 +22,8 @@ pub struct AppState {
     access_keys: RwLock<HashMap<String, Credentials>>,
     /// Parsed bucket policies by bucket id (see `bucket_config::policy::cache`).
     pub policies: crate::bucket_config::policy::Cache,
+    /// Compiled lifecycle rules by bucket id (see `bucket_config::lifecycle::Cache`).
+    pub lifecycle: crate::bucket_config::lifecycle::Cache,
     /// The master key and the KMS behind server-side encryption.
     pub keys: crate::keys::data_keys::Keys,
     /// Opens the secrets the index keeps sealed (access keys, TOTP seeds).
@@ -45,6 +47,7 @@ impl AppState {
             website_domain: config.website_domain.clone(),
             access_keys: RwLock::new(HashMap::new()),
             policies: Default::default(),
+            lifecycle: Default::default(),
             keys,
             secrets,
             secure: config.tls_cert.is_some(),

@@ -16,11 +16,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 /// Rows fetched per query while listing uploads.
 const SCAN_BATCH: usize = 1000;
 
-const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
+pub(crate) const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
 const PART_COLUMNS: &str = "part_number, size, etag, checksum, modified_ms, hash";
 
 /// An upload row: its sequence number (the key parts hang off) and the upload.
-fn upload_from_row(r: &Row) -> rusqlite::Result<(i64, Upload)> {
+pub(crate) fn upload_from_row(r: &Row) -> rusqlite::Result<(i64, Upload)> {
     let key: Vec<u8> = r.get(3)?;
     let meta: String = r.get(6)?;
     let upload = Upload {

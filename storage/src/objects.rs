@@ -329,7 +329,7 @@ fn remove_row(c: &Connection, seq: i64) -> Result<()> {
     Ok(())
 }
 
-fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
+pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
     let versioning = bucket_versioning(c, bucket_id)?;
     let current = latest(c, bucket_id, key)?;
     if versioning == Versioning::Unversioned {
@@ -359,7 +359,7 @@ fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutc
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 
-fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<DeleteOutcome> {
+pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<DeleteOutcome> {
     bucket_versioning(c, bucket_id)?;
     let row: Option<(i64, bool, bool)> = c
         .prepare_cached("SELECT seq, is_latest, delete_marker FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?

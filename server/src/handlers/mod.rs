@@ -9,6 +9,7 @@ pub mod cors;
 pub mod delete;
 pub mod encryption;
 pub mod get;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod policy;

@@ -35,6 +35,9 @@ pub enum Operation {
     GetBucketEncryption { bucket: String },
     PutBucketEncryption { bucket: String },
     DeleteBucketEncryption { bucket: String },
+    GetBucketLifecycleConfiguration { bucket: String },
+    PutBucketLifecycleConfiguration { bucket: String },
+    DeleteBucketLifecycle { bucket: String },
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
@@ -101,6 +104,8 @@ impl Operation {
             PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
             GetBucketEncryption { .. } => "s3:GetEncryptionConfiguration",
             PutBucketEncryption { .. } | DeleteBucketEncryption { .. } => "s3:PutEncryptionConfiguration",
+            GetBucketLifecycleConfiguration { .. } => "s3:GetLifecycleConfiguration",
+            PutBucketLifecycleConfiguration { .. } | DeleteBucketLifecycle { .. } => "s3:PutLifecycleConfiguration",
             GetBucketCors { .. } => "s3:GetBucketCORS",
             PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetBucketTagging { .. } => "s3:GetBucketTagging",
@@ -219,7 +224,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("analytics", "BucketAnalyticsConfiguration"),
     ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
     ("inventory", "BucketInventoryConfiguration"),
-    ("lifecycle", "BucketLifecycleConfiguration"),
     ("logging", "BucketLogging"),
     ("metrics", "BucketMetricsConfiguration"),
     ("notification", "BucketNotificationConfiguration"),
@@ -298,6 +302,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetBucketEncryption { bucket }),
                 "PUT" => Ok(PutBucketEncryption { bucket }),
                 "DELETE" => Ok(DeleteBucketEncryption { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("lifecycle") {
+            return match m {
+                "GET" => Ok(GetBucketLifecycleConfiguration { bucket }),
+                "PUT" => Ok(PutBucketLifecycleConfiguration { bucket }),
+                "DELETE" => Ok(DeleteBucketLifecycle { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }
@@ -400,6 +412,8 @@ mod tests {
         assert_eq!(r("GET", Some("b"), None, "versions"), Operation::ListObjectVersions { bucket: "b".into() });
         assert_eq!(r("POST", Some("b"), None, "delete"), Operation::DeleteObjects { bucket: "b".into() });
         assert_eq!(r("GET", Some("b"), None, "cors"), Operation::GetBucketCors { bucket: "b".into() });
+        assert_eq!(r("PUT", Some("b"), None, "lifecycle"), Operation::PutBucketLifecycleConfiguration { bucket: "b".into() });
+        assert_eq!(r("DELETE", Some("b"), None, "lifecycle="), Operation::DeleteBucketLifecycle { bucket: "b".into() });
         assert_eq!(r("PUT", Some("b"), None, "encryption"), Operation::PutBucketEncryption { bucket: "b".into() });
         assert_eq!(r("DELETE", Some("b"), None, "encryption"), Operation::DeleteBucketEncryption { bucket: "b".into() });
         let q = Query::default();

@@ -6,10 +6,12 @@
 //! a restart loses no work: the next start picks up from the saved state.
 
 mod gc;
+mod lifecycle;
 mod orphan_sweep;
 mod scrub;
 
 pub use gc::GarbageCollector;
+pub use lifecycle::LifecycleWorker;
 pub use orphan_sweep::OrphanSweep;
 pub use scrub::Scrubber;
 
