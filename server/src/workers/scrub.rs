@@ -230,7 +230,7 @@ mod tests {
     /// A store with `n` objects of 100 KiB, each its own blob; returns their hashes.
     async fn store_with_blobs(dir: &std::path::Path, n: u8) -> (Store, Vec<Hash>) {
         let store = Store::open(dir).unwrap();
-        let owner = store.create_user("root", "AK", "secret123").await.unwrap().user;
+        let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
         let bucket = store.create_bucket(&owner, "b", "us-east-1").await.unwrap();
         let mut hashes = Vec::new();
         for i in 0..n {
