@@ -8,6 +8,9 @@
 # Environment:
 #   S3T_MIRROR   the git dir of a ceph/s3-tests copy (required by the runner)
 #   COFFER_BIN   the binary (default: $CARGO_TARGET_DIR/release/coffer, else ./target/release/coffer)
+#   COFFER_SERVE_ARGS  extra flags for `coffer serve`, split on spaces; when
+#                S3T_LC_DEBUG_INTERVAL is set and this names no --lifecycle-day-secs, that
+#                flag is added with the same value (the suite's lifecycle "day")
 #   S3T_*        passed through to the runner (profile, workers, test selection; see its README)
 # Prints the runner's area table; the results stay in OUTDIR for summarize.py --diff.
 set -euo pipefail
@@ -32,7 +35,11 @@ mkdir -p "$data"
 arn1="$("$BIN" admin kms create testkey-1 | awk '$1 == "arn:" {print $2}')"
 arn2="$("$BIN" admin kms create testkey-2 | awk '$1 == "arn:" {print $2}')"
 
-"$BIN" serve --address "127.0.0.1:$port" --sse-c-allow-http >"$work/server.log" 2>&1 &
+read -r -a serve_args <<<"${COFFER_SERVE_ARGS:-}"
+if [[ -n ${S3T_LC_DEBUG_INTERVAL:-} && " ${serve_args[*]} " != *" --lifecycle-day-secs"* ]]; then
+    serve_args+=(--lifecycle-day-secs "$S3T_LC_DEBUG_INTERVAL")
+fi
+"$BIN" serve --address "127.0.0.1:$port" --sse-c-allow-http "${serve_args[@]}" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do

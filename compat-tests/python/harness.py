@@ -236,9 +236,10 @@ def _ssl_context(ca_bundle: Path | None):
     return ssl.create_default_context(cafile=str(ca_bundle))
 
 
-def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = ()) -> CofferServer:
-    """Start `coffer serve` over `scheme` in a new data dir under tmp_root; `extra_args` go to
-    `serve` (e.g. "--sse-c-allow-http")."""
+def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
+                 data_dir: Path | None = None) -> CofferServer:
+    """Start `coffer serve` over `scheme` in a new data dir under tmp_root (or in `data_dir`,
+    to restart a server on its data); `extra_args` go to `serve` (e.g. "--sse-c-allow-http")."""
     binary = coffer_binary()
     if not binary.is_file():
         pytest.exit(
@@ -247,8 +248,9 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = ()) 
             returncode=3,
         )
     base = Path(tempfile.mkdtemp(prefix=f"{scheme}-", dir=tmp_root))
-    data_dir = base / "data"
-    data_dir.mkdir()
+    if data_dir is None:
+        data_dir = base / "data"
+        data_dir.mkdir()
     port = free_port()
     args = [str(binary), "serve", "--data-dir", str(data_dir), "--address", f"127.0.0.1:{port}"]
     ca_bundle = None

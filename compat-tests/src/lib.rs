@@ -101,6 +101,8 @@ pub struct TestServer {
     tls_ca_pem: Option<String>,
     /// Extra `serve` arguments (not TLS ones), given again on a restart.
     serve_args: Vec<PathBuf>,
+    /// How many times `crash_and_restart` has run; each restart logs to a file of its own.
+    restarts: u32,
     // Declared last so the directory outlives the process's use of it.
     _temp: tempfile::TempDir,
 }
@@ -108,29 +110,35 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a plain-HTTP server and waits until `GET /health` answers 200.
     pub fn start() -> TestServer {
-        Self::start_inner(None, &[])
+        Self::start_inner(None, &[], None)
+    }
+
+    /// Starts a plain-HTTP server on the data dir `data_dir` (created if missing), e.g. one on
+    /// a small filesystem of its own.
+    pub fn start_in(data_dir: &Path) -> TestServer {
+        Self::start_inner(None, &[], Some(data_dir))
     }
 
     /// Starts a plain-HTTP server with extra `coffer serve` arguments (e.g.
     /// `--sse-c-allow-http`).
     pub fn start_with_args(args: &[&str]) -> TestServer {
-        Self::start_inner(None, args)
+        Self::start_inner(None, args, None)
     }
 
     /// Starts an HTTPS server with a certificate from `tls`, and waits until its port accepts
     /// connections.
     pub fn start_tls(tls: &TestTls) -> TestServer {
-        Self::start_inner(Some(tls), &[])
+        Self::start_inner(Some(tls), &[], None)
     }
 
-    fn start_inner(tls: Option<&TestTls>, args: &[&str]) -> TestServer {
+    fn start_inner(tls: Option<&TestTls>, args: &[&str], data_dir: Option<&Path>) -> TestServer {
         let serve_args: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
         let binary = coffer_binary();
         let temp = tempfile::Builder::new()
             .prefix("coffer-compat-")
             .tempdir()
             .expect("create temp dir");
-        let data_dir = temp.path().join("data");
+        let data_dir = data_dir.map_or_else(|| temp.path().join("data"), Path::to_path_buf);
         std::fs::create_dir_all(&data_dir).expect("create data dir");
 
         let mut extra_args = serve_args.clone();
@@ -159,6 +167,7 @@ impl TestServer {
                         log_path,
                         tls_ca_pem: tls.map(|t| t.ca_cert_pem.clone()),
                         serve_args,
+                        restarts: 0,
                         _temp: temp,
                     }
                 }
@@ -176,10 +185,19 @@ impl TestServer {
     /// Kills the server with SIGKILL (no shutdown of any kind, as in a crash or power loss of
     /// the process) and starts it again on the same data dir and address. Plain HTTP only.
     pub fn crash_and_restart(&mut self) {
-        assert!(self.tls_ca_pem.is_none(), "crash_and_restart supports plain-HTTP servers");
+        let data_dir = self.data_dir.clone();
+        self.restart_on(data_dir);
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same address with another data
+    /// dir, e.g. one restored from a backup. Plain HTTP only.
+    pub fn restart_on(&mut self, data_dir: PathBuf) {
+        assert!(self.tls_ca_pem.is_none(), "restarts support plain-HTTP servers");
+        self.data_dir = data_dir;
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let log_path = self.log_path.with_extension("restarted.log");
+        self.restarts += 1;
+        let log_path = self._temp.path().join(format!("server-restart-{}.log", self.restarts));
         self.child = spawn_server(&coffer_binary(), &self.data_dir, self.addr, &self.serve_args, &log_path);
         self.log_path = log_path;
         if let Err(reason) = wait_ready(&mut self.child, self.addr, false) {

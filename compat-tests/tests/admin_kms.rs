@@ -93,22 +93,28 @@ async fn kms_admin_commands_manage_the_keyring_of_a_running_server() {
     server.client().list_buckets().send().await.expect("the server still answers");
 }
 
+/// Every admin command that stores or reads sealed secrets (KMS keys, secret access keys,
+/// TOTP seeds) refuses a master key other than the one the data dir was used with.
 #[test]
-fn kms_admin_refuses_a_master_key_the_data_dir_was_not_used_with() {
+fn admin_commands_refuse_a_master_key_the_data_dir_was_not_used_with() {
     let server = TestServer::start();
     kms_ok(&server, &["create", "k1"]);
     let other = server.data_dir().parent().unwrap().join("other-master.key");
     std::fs::write(&other, format!("{}=\n", "A".repeat(43))).unwrap();
-    // Run directly so that a COFFER_MASTER_KEY in the environment cannot override the file.
-    let out = std::process::Command::new(coffer_binary())
-        .args(["admin", "kms", "list", "--master-key-file"])
-        .arg(&other)
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .env_remove("COFFER_MASTER_KEY")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(!out.status.success(), "listing with another master key worked: {stdout}");
-    assert!(stderr.contains("not the one"), "{stderr}");
+    for args in [&["kms", "list"][..], &["user", "create", "mallory"], &["mfa", "enable", "root"]] {
+        // Run directly so that a COFFER_MASTER_KEY in the environment cannot override the file.
+        let out = std::process::Command::new(coffer_binary())
+            .arg("admin")
+            .args(args)
+            .arg("--master-key-file")
+            .arg(&other)
+            .arg("--data-dir")
+            .arg(server.data_dir())
+            .env_remove("COFFER_MASTER_KEY")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "coffer admin {args:?} with another master key worked: {stdout}");
+        assert!(stderr.contains("not the one"), "{stderr}");
+    }
 }

@@ -1,5 +1,5 @@
 //! Envelope encryption of object bytes: AES-256-GCM over fixed-size packages, so a byte range
-//! is decrypted from just the packages that cover it, and data keys wrapped by other keys.
+//! is decrypted from just the packages that cover it; data keys and small stored secrets sealed by other keys.
 //!
 //! A sealed segment is a 32-byte header (magic, format version, random salt) followed by
 //! packages of up to `PACKAGE_SIZE` plaintext bytes, each followed by its 16-byte tag. The
@@ -255,23 +255,45 @@ impl Opener {
     }
 }
 
+/// Bytes a sealed value adds to its plaintext: the nonce before it, the tag after it.
+pub const SEALED_OVERHEAD: usize = 12 + TAG_SIZE;
 /// Bytes of a wrapped 256-bit key: nonce, encrypted key, tag.
-pub const WRAPPED_LEN: usize = 12 + 32 + TAG_SIZE;
+pub const WRAPPED_LEN: usize = 32 + SEALED_OVERHEAD;
+
+/// Encrypts a small value (a key, a stored secret) under `kek`, bound to `context` (which
+/// must be given again to open it): a random nonce, the ciphertext and its tag.
+pub fn seal_value(kek: &Key256, plain: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut nonce_bytes = [0u8; 12];
+    rand::rng().fill(&mut nonce_bytes);
+    let mut out = Vec::with_capacity(plain.len() + SEALED_OVERHEAD);
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(plain);
+    let tag = kek
+        .cipher()
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut out[12..])
+        .expect("a small value is far below AES-GCM's message size limit");
+    out.extend_from_slice(tag.as_ref());
+    out
+}
+
+/// Reverses `seal_value`; fails if `kek` or `context` differ or the bytes were altered.
+pub fn open_value(kek: &Key256, sealed: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    if sealed.len() < SEALED_OVERHEAD {
+        return Err(OpenError::WrongKey);
+    }
+    let nonce = Nonce::try_assume_unique_for_key(&sealed[..12]).map_err(|_| OpenError::WrongKey)?;
+    let split = sealed.len() - TAG_SIZE;
+    let tag = Tag::try_from(&sealed[split..]).map_err(|_| OpenError::WrongKey)?;
+    let mut body = Zeroizing::new(sealed[12..split].to_vec());
+    kek.cipher()
+        .open_in_place_separate_tag(nonce, Aad::from(context), tag, body.as_mut_slice(), 0..)
+        .map_err(|_| OpenError::WrongKey)?;
+    Ok(body)
+}
 
 /// Encrypts `key` under `kek`, bound to `context` (which must be given again to unwrap).
 pub fn wrap_key(kek: &Key256, key: &Key256, context: &[u8]) -> Vec<u8> {
-    let mut nonce_bytes = [0u8; 12];
-    rand::rng().fill(&mut nonce_bytes);
-    let mut body = key.as_bytes().to_vec();
-    let tag = kek
-        .cipher()
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut body)
-        .expect("a key is far below AES-GCM's message size limit");
-    let mut out = Vec::with_capacity(WRAPPED_LEN);
-    out.extend_from_slice(&nonce_bytes);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(tag.as_ref());
-    out
+    seal_value(kek, key.as_bytes(), context)
 }
 
 /// Reverses `wrap_key`; fails if `kek` or `context` differ or the bytes were altered.
@@ -279,14 +301,8 @@ pub fn unwrap_key(kek: &Key256, wrapped: &[u8], context: &[u8]) -> Result<Key256
     if wrapped.len() != WRAPPED_LEN {
         return Err(OpenError::WrongKey);
     }
-    let nonce = Nonce::try_assume_unique_for_key(&wrapped[..12]).map_err(|_| OpenError::WrongKey)?;
-    let tag = Tag::try_from(&wrapped[12 + 32..]).map_err(|_| OpenError::WrongKey)?;
-    let mut body = Zeroizing::new([0u8; 32]);
-    body.copy_from_slice(&wrapped[12..12 + 32]);
-    kek.cipher()
-        .open_in_place_separate_tag(nonce, Aad::from(context), tag, body.as_mut_slice(), 0..)
-        .map_err(|_| OpenError::WrongKey)?;
-    Ok(Key256(body))
+    let plain = open_value(kek, wrapped, context)?;
+    Ok(Key256::from_slice(&plain).expect("a wrapped key opens to 32 bytes"))
 }
 
 #[cfg(test)]
@@ -399,5 +415,21 @@ mod tests {
         assert_eq!(unwrap_key(&kek, &wrapped, b"ctx").unwrap().as_bytes(), dk.as_bytes());
         assert_eq!(unwrap_key(&kek, &wrapped, b"other").unwrap_err(), OpenError::WrongKey);
         assert_eq!(unwrap_key(&Key256::generate(), &wrapped, b"ctx").unwrap_err(), OpenError::WrongKey);
+    }
+
+    #[test]
+    fn sealed_values_need_the_same_kek_and_context() {
+        let kek = Key256::generate();
+        for plain in [&b""[..], b"x", b"a forty-character secret access key 0123"] {
+            let sealed = seal_value(&kek, plain, b"ctx");
+            assert_eq!(sealed.len(), plain.len() + SEALED_OVERHEAD);
+            assert_eq!(open_value(&kek, &sealed, b"ctx").unwrap().as_slice(), plain);
+            assert_eq!(open_value(&kek, &sealed, b"other").unwrap_err(), OpenError::WrongKey);
+            assert_eq!(open_value(&Key256::generate(), &sealed, b"ctx").unwrap_err(), OpenError::WrongKey);
+            let mut bad = sealed.clone();
+            *bad.last_mut().unwrap() ^= 1;
+            assert_eq!(open_value(&kek, &bad, b"ctx").unwrap_err(), OpenError::WrongKey);
+        }
+        assert_eq!(open_value(&kek, b"short", b"ctx").unwrap_err(), OpenError::WrongKey);
     }
 }

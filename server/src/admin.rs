@@ -1,6 +1,8 @@
-//! Administrative commands and credential helpers: users, MFA devices and KMS keys (also while
-//! the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
+//! Administrative commands and credential helpers: users, MFA devices, KMS keys and the consistency
+//! check (also while the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
+//! Commands that store or read secrets take the master key, as the server does: secrets are sealed.
 
+use crate::keys::secrets::{self, Secrets};
 use crate::keys::{kms, master_key};
 use coffer_storage::{Store, StorageError};
 use std::path::Path;
@@ -22,18 +24,32 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
-pub fn create_user(data_dir: &Path, name: &str, access_key: Option<String>, secret_key: Option<String>) -> Result<(), String> {
+/// Where an admin command finds the data dir and the master key.
+pub struct KeyedDir<'a> {
+    pub data_dir: &'a Path,
+    pub master_key_file: Option<&'a Path>,
+}
+
+impl KeyedDir<'_> {
+    /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
+    fn secrets(&self) -> Result<Secrets, String> {
+        Ok(Secrets::new(master_key::load(self.data_dir, self.master_key_file)?))
+    }
+}
+
+pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, secret_key: Option<String>) -> Result<(), String> {
     let (gen_ak, gen_sk) = generate_keys();
     let ak = access_key.unwrap_or(gen_ak);
     let sk = secret_key.unwrap_or(gen_sk);
     if ak.len() < 3 || sk.len() < 8 {
         return Err("access key must be at least 3 characters and secret key at least 8".into());
     }
+    let secrets = dir.secrets()?;
     runtime()?.block_on(async {
-        let store = Store::open(data_dir).map_err(|e| e.to_string())?;
-        match store.create_user(name, &ak, &sk).await {
-            Ok(c) => {
-                println!("user: {}\nuser id: {}\naccess key: {}\nsecret key: {}", c.user.name, c.user.id, c.access_key, c.secret_key);
+        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        match store.create_user(name, &ak, secrets.seal_access_secret(&ak, &sk)).await {
+            Ok(user) => {
+                println!("user: {}\nuser id: {}\naccess key: {ak}\nsecret key: {sk}", user.name, user.id);
                 Ok(())
             }
             Err(StorageError::UserExists) => Err(format!("user {name} already exists")),
@@ -44,14 +60,16 @@ pub fn create_user(data_dir: &Path, name: &str, access_key: Option<String>, secr
 }
 
 /// Registers a TOTP device for `name` and prints its serial, secret and otpauth URL.
-pub fn enable_mfa(data_dir: &Path, name: &str) -> Result<(), String> {
+pub fn enable_mfa(dir: KeyedDir<'_>, name: &str) -> Result<(), String> {
     let secret = coffer_crypto::totp::new_secret();
     let serial = format!("coffer-mfa-{name}");
+    let secrets = dir.secrets()?;
     runtime()?.block_on(async {
-        let store = Store::open(data_dir).map_err(|e| e.to_string())?;
-        match store.enable_mfa(name, &serial, secret.clone()).await {
+        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        let user = store.user_by_name(name).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user called {name}"))?;
+        match store.enable_mfa(name, &serial, secrets.seal_totp_secret(&user.id, &serial, &secret)).await {
             Ok(device) => {
-                let b32 = coffer_crypto::totp::secret_base32(&device.secret);
+                let b32 = coffer_crypto::totp::secret_base32(&secret);
                 println!("user: {name}\nserial: {}\nsecret: {b32}", device.serial);
                 println!("otpauth URL: otpauth://totp/Coffer:{name}?secret={b32}&issuer=Coffer&algorithm=SHA1&digits=6&period=30");
                 println!("send as: x-amz-mfa: {} <6-digit code>", device.serial);
@@ -74,9 +92,9 @@ pub enum KmsAction {
 
 /// Runs a `coffer admin kms` command on the keyring of `data_dir`, with the master key from
 /// COFFER_MASTER_KEY, else `master_key_file`, else the data dir (as `coffer serve` does).
-pub fn kms(data_dir: &Path, master_key_file: Option<&Path>, region: &str, action: KmsAction) -> Result<(), String> {
-    let master = master_key::load(data_dir, master_key_file)?;
-    let keyring = kms::open(data_dir, master, region)?;
+pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction) -> Result<(), String> {
+    let master = master_key::load(dir.data_dir, dir.master_key_file)?;
+    let keyring = kms::open(dir.data_dir, master, region)?;
     match action {
         KmsAction::Create(name) => {
             let key = keyring.create(&name)?;
@@ -99,6 +117,26 @@ pub fn kms(data_dir: &Path, master_key_file: Option<&Path>, region: &str, action
     Ok(())
 }
 
+/// Runs `coffer admin check` and prints its report (as JSON if asked); fails while problems remain.
+pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, json: bool) -> Result<(), String> {
+    let report = coffer_storage::check::check(data_dir, options).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        println!("{report}");
+        // What the scrubber and verified reads found and recorded, as `scrub status` shows it.
+        let recorded = coffer_storage::scrub_status(data_dir).map_err(|e| e.to_string())?.corrupt;
+        println!("recorded corrupt blobs (scrubber, verified reads): {}", recorded.len());
+        for blob in recorded {
+            println!("  {}  found by {}", blob.hash, blob.source);
+        }
+    }
+    match report.problems() {
+        0 => Ok(()),
+        n => Err(format!("{n} problems remain")),
+    }
+}
+
 fn print_keys(keys: &[kms::KeySummary]) {
     let rows: Vec<[String; 5]> = keys
         .iter()
@@ -117,12 +155,13 @@ fn print_keys(keys: &[kms::KeySummary]) {
 
 /// Makes sure the root user exists with usable keys: the ones in the environment when set,
 /// otherwise the stored ones, otherwise new ones that are printed this once.
-pub async fn ensure_root(store: &Store) -> Result<(), String> {
+pub async fn ensure_root(store: &Store, secrets: &Secrets) -> Result<(), String> {
     let env_ak = std::env::var("COFFER_ROOT_ACCESS_KEY").ok().filter(|s| !s.is_empty());
     let env_sk = std::env::var("COFFER_ROOT_SECRET_KEY").ok().filter(|s| !s.is_empty());
     match (env_ak, env_sk) {
         (Some(ak), Some(sk)) => {
-            store.ensure_user_with_key(ROOT_USER, &ak, &sk).await.map_err(|e| format!("setting root keys: {e}"))?;
+            let sealed = secrets.seal_access_secret(&ak, &sk);
+            store.ensure_user_with_key(ROOT_USER, &ak, sealed).await.map_err(|e| format!("setting root keys: {e}"))?;
             Ok(())
         }
         (None, None) => {
@@ -130,7 +169,7 @@ pub async fn ensure_root(store: &Store) -> Result<(), String> {
                 return Ok(());
             }
             let (ak, sk) = generate_keys();
-            store.create_user(ROOT_USER, &ak, &sk).await.map_err(|e| e.to_string())?;
+            store.create_user(ROOT_USER, &ak, secrets.seal_access_secret(&ak, &sk)).await.map_err(|e| e.to_string())?;
             eprintln!("Generated root credentials (shown only now; they are kept in the data dir):");
             eprintln!("  access key: {ak}");
             eprintln!("  secret key: {sk}");

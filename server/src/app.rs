@@ -3,20 +3,15 @@
 
 use crate::admin::ensure_root;
 use crate::config::Config;
+use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, OrphanSweep, Workers};
+use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, Scrubber, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
-use coffer_storage::Store;
-use std::time::Duration;
 
-/// How long an idle keep-alive connection stays open.
-const KEEP_ALIVE: Duration = Duration::from_secs(75);
-/// How long a client may take to send a request's head.
-const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping server waits for requests in flight.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
@@ -37,8 +32,8 @@ macro_rules! h1_service {
         let expect_state = $state.clone();
         let app = App::new().app_data(state).default_service(web::to(entry::handle));
         HttpService::build()
-            .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
-            .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+            .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
+            .client_request_timeout($state.limits.request_head_timeout)
             .tcp_nodelay(true)
             .expect(fn_service(move |req: actix_http::Request| {
                 let state = expect_state.clone();
@@ -49,21 +44,39 @@ macro_rules! h1_service {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let store = Store::open(&config.data_dir).map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
-    ensure_root(&store).await?;
+    tighten_permissions(&config.data_dir)?;
+    let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    let secrets = Secrets::new(master.clone());
+    let store = secrets::open_store(&config.data_dir, &secrets).await?;
+    store.clear_staging().map_err(|e| format!("clearing {}/tmp: {e}", config.data_dir.display()))?;
+    ensure_root(&store, &secrets).await?;
     let mut background = Workers::default();
     background.start(OrphanSweep::new(store.clone()));
     background.start(GarbageCollector::new(store.clone()));
-    let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    if config.scrub_period.is_zero() {
+        tracing::info!("scrubber off (scrub_period is 0)");
+    } else {
+        background.start(Scrubber::new(store.clone(), config.scrub_period, config.scrub_max_bytes_per_sec));
+    }
+    let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
+    let lifecycle_counters = lifecycle.counters();
+    background.start(lifecycle);
     let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
     let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
-    let state = web::Data::new(AppState::new(store, &config, keys));
+    let state = web::Data::new(AppState::new(store, &config, keys, secrets));
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    match crate::limits::raise_open_files_limit() {
+        Ok(n) => tracing::debug!("open files limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
-    let builder = actix_server::Server::build().workers(http_workers).shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    let builder = actix_server::Server::build()
+        .workers(http_workers)
+        .max_concurrent_connections(config.limits.connections_per_worker(http_workers))
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let s3_state = state.clone();
     let builder = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -81,8 +94,8 @@ async fn serve(config: Config) -> Result<(), String> {
                 .bind("coffer-website", address, move || {
                     let app = App::new().app_data(state.clone()).default_service(web::to(crate::handlers::website::serve));
                     HttpService::build()
-                        .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
-                        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+                        .keep_alive(KeepAlive::Timeout(state.limits.keep_alive))
+                        .client_request_timeout(state.limits.request_head_timeout)
                         .tcp_nodelay(true)
                         .finish(map_config(app, |_| AppConfig::default()))
                         .tcp()
@@ -95,7 +108,23 @@ async fn serve(config: Config) -> Result<(), String> {
     };
     let served = builder.run().await.map_err(|e| e.to_string());
     background.stop().await;
+    tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
     served
+}
+
+/// Takes group and other permissions off everything in an existing data dir (one created by an
+/// older Coffer, or loosened by hand); what Coffer creates is owner-only from the start.
+fn tighten_permissions(data_dir: &std::path::Path) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let changed = coffer_storage::perms::tighten_tree(data_dir).map_err(|e| format!("tightening {}: {e}", data_dir.display()))?;
+    if changed > 0 {
+        tracing::info!(
+            "made {changed} entries in {} readable by their owner only (directories 0700, files 0600) in {:?}",
+            data_dir.display(),
+            started.elapsed()
+        );
+    }
+    Ok(())
 }
 
 fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ServerConfig, String> {

@@ -1,12 +1,17 @@
 //! Server configuration: built-in defaults, then a TOML file, then environment variables and
 //! command-line flags (clap merges those two), each layer overriding the one before.
 
+use crate::limits::{LimitSettings, Limits};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DATA_DIR: &str = "./coffer-data";
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// The scrubber reads the whole store once in this period...
+pub const DEFAULT_SCRUB_PERIOD: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// ...but never faster than this many bytes per second.
+pub const DEFAULT_SCRUB_MAX_BYTES_PER_SEC: u64 = 50 << 20;
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -29,6 +34,14 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Accept SSE-C keys over plain HTTP (for loopback testing only).
     pub sse_c_allow_http: bool,
+    /// Connection, request and header limits (see `limits`).
+    pub limits: Limits,
+    /// How long one scrub pass over every blob may take (zero turns the scrubber off).
+    pub scrub_period: std::time::Duration,
+    /// The scrubber's reading speed limit.
+    pub scrub_max_bytes_per_sec: u64,
+    /// For tests: one lifecycle "day" lasts this many seconds, counted exactly.
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -70,6 +83,20 @@ pub struct Settings {
     #[arg(long, env = "COFFER_SSE_C_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub sse_c_allow_http: Option<bool>,
+    /// The `[limits]` table of the file, or the limit flags (merged field by field in `resolve`).
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: LimitSettings,
+    /// How long the scrubber takes to re-read every blob once, e.g. `30d`, `12h`, `1s` (`0s`: off).
+    #[arg(long, env = "COFFER_SCRUB_PERIOD")]
+    pub scrub_period: Option<String>,
+    /// Most bytes per second the scrubber reads.
+    #[arg(long, env = "COFFER_SCRUB_MAX_BYTES_PER_SEC")]
+    pub scrub_max_bytes_per_sec: Option<u64>,
+    /// For testing lifecycle rules: one lifecycle "day" lasts this many seconds (due times are
+    /// creation + N x days seconds, not rounded), and the lifecycle worker checks every second.
+    #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lifecycle_day_secs: Option<u64>,
 }
 
 impl Settings {
@@ -107,7 +134,9 @@ impl Config {
             Some(p) => Settings::load(p)?,
             None => Settings::default(),
         };
-        let s = o.settings.over(file)?;
+        let (mut flags, mut file) = (o.settings, file);
+        let limits = Limits::resolve(std::mem::take(&mut flags.limits), std::mem::take(&mut file.limits))?;
+        let s = flags.over(file)?;
         let config = Config {
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             address: s.address.unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
@@ -120,7 +149,20 @@ impl Config {
             workers: s.workers,
             master_key_file: s.master_key_file,
             sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
+            limits,
+            scrub_period: match s.scrub_period {
+                Some(p) => humantime::parse_duration(&p).map_err(|e| format!("scrub_period {p:?}: {e}"))?,
+                None => DEFAULT_SCRUB_PERIOD,
+            },
+            scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
+            lifecycle_day_secs: s.lifecycle_day_secs,
         };
+        if config.lifecycle_day_secs == Some(0) {
+            return Err("lifecycle_day_secs must be at least 1".into());
+        }
+        if config.scrub_max_bytes_per_sec == 0 {
+            return Err("scrub_max_bytes_per_sec must be above 0 (set scrub_period to 0s to turn the scrubber off)".into());
+        }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -137,13 +179,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("coffer-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\n").unwrap();
+        std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\nlifecycle_day_secs = 3\n[limits]\nbody_timeout = 7\n").unwrap();
         let flags = Settings { address: Some("127.0.0.1:2".into()), ..Default::default() };
         let c = Config::resolve(Overrides { config: Some(file), settings: flags }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(c.lifecycle_day_secs, Some(3));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn scrub_settings_parse_durations_and_refuse_a_zero_rate() {
+        let c = Config::resolve(Overrides::default()).unwrap();
+        assert_eq!((c.scrub_period, c.scrub_max_bytes_per_sec), (DEFAULT_SCRUB_PERIOD, DEFAULT_SCRUB_MAX_BYTES_PER_SEC));
+        let settings = Settings { scrub_period: Some("1s".into()), ..Default::default() };
+        assert_eq!(Config::resolve(Overrides { settings, config: None }).unwrap().scrub_period, std::time::Duration::from_secs(1));
+        let settings = Settings { scrub_period: Some("soon".into()), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
+        let settings = Settings { scrub_max_bytes_per_sec: Some(0), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
     }
 
     #[test]

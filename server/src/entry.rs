@@ -3,31 +3,47 @@
 
 use crate::access::authn::authenticate;
 use crate::request::ctx::Ctx;
+use crate::http::body;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::http::limits::{check_headers, hold_until_sent};
 use crate::handlers;
 use crate::http::head::Head;
 use crate::http::router::{self, Operation, Query};
 use crate::state::AppState;
 use crate::http::xml::escape;
-use actix_web::http::Method;
+use actix_web::http::{ConnectionType, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
+use tracing::Instrument;
 
 /// Longest object key S3 accepts, in bytes.
 const MAX_KEY_LEN: usize = 1024;
 
 pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let request_id = new_request_id();
-    let mut resp = match dispatch(&req, payload, &state).await {
+    let place = match state.requests.enter() {
+        Ok(place) => place,
+        Err(e) => return with_request_ids(render_error(&e, (&req).into(), &request_id), &request_id),
+    };
+    let payload = body::with_stall_timeout(&req, payload, state.limits.body_timeout).await;
+    let span = tracing::debug_span!("request", id = %request_id);
+    let mut resp = match dispatch(&req, payload, &state).instrument(span).await {
         Ok(r) => r,
-        Err(e) => render_error(&e, (&req).into(), &request_id),
+        Err(e) => {
+            let mut resp = render_error(&e, (&req).into(), &request_id);
+            // The rest of a body that failed to arrive cannot be told from the next request.
+            if e.code == ErrorCode::RequestTimeout.as_str() || e.code == ErrorCode::IncompleteBody.as_str() {
+                resp.head_mut().set_connection_type(ConnectionType::Close);
+            }
+            resp
+        }
     };
     if req.headers().contains_key("origin") && req.method() != Method::OPTIONS {
         if let Ok((bucket, _)) = router::address((&req).into(), state.domain.as_deref()) {
             handlers::cors::decorate(&state, bucket.as_deref(), req.headers(), req.method().as_str(), &mut resp).await;
         }
     }
-    with_request_ids(resp, &request_id)
+    hold_until_sent(with_request_ids(resp, &request_id), place)
 }
 
 /// The answer to `Expect: 100-continue`: the request itself to go on with, or the error
@@ -64,11 +80,13 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
     if req.uri().path() == "/health" && req.method() == Method::GET {
         return Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"));
     }
+    check_headers(req.headers(), state.limits.max_header_count, state.limits.max_header_bytes)?;
     let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let copy_source = req.headers().contains_key("x-amz-copy-source");
     let mut target = crate::request::ctx::Target { action: "", bucket: bucket.clone(), key: key.clone() };
     let op = router::route(req.method(), bucket, key, &query, copy_source)?;
+    tracing::debug!(operation = <&'static str>::from(&op), "routed");
     target.action = op.action(&query);
     // A CORS preflight carries no credentials of its own (a presigned URL's are for another method).
     let auth = match op {
@@ -116,6 +134,9 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         GetBucketEncryption { bucket } => handlers::encryption::get_bucket_encryption(&ctx, &bucket).await,
         PutBucketEncryption { bucket } => handlers::encryption::put_bucket_encryption(&ctx, &bucket, payload).await,
         DeleteBucketEncryption { bucket } => handlers::encryption::delete_bucket_encryption(&ctx, &bucket).await,
+        GetBucketLifecycleConfiguration { bucket } => handlers::lifecycle::get(&ctx, &bucket).await,
+        PutBucketLifecycleConfiguration { bucket } => handlers::lifecycle::put(&ctx, &bucket, payload).await,
+        DeleteBucketLifecycle { bucket } => handlers::lifecycle::delete(&ctx, &bucket).await,
         GetBucketCors { bucket } => handlers::cors::get_bucket_cors(&ctx, &bucket).await,
         PutBucketCors { bucket } => handlers::cors::put_bucket_cors(&ctx, &bucket, payload).await,
         DeleteBucketCors { bucket } => handlers::cors::delete_bucket_cors(&ctx, &bucket).await,
@@ -157,6 +178,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
 /// authenticated, and a write names a bucket that exists and the caller may write to. So a
 /// client learns of a refusal before it sends a large body.
 pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
+    check_headers(head.headers, state.limits.max_header_count, state.limits.max_header_bytes)?;
     let (bucket, key) = router::address(head, state.domain.as_deref())?;
     let auth = authenticate(head, state)?;
     let query = Query::parse(head.uri.query().unwrap_or(""));

@@ -1,8 +1,8 @@
 //! The `coffer` command: `serve` runs the S3 server; `admin` manages users, MFA devices and KMS
-//! keys in a data dir.
+//! keys in a data dir, checks it, shows the scrubber's findings and takes backups.
 
 use clap::{Parser, Subcommand};
-use coffer_server::{admin, app, config};
+use coffer_server::{admin, app, config, upkeep};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,6 +41,88 @@ enum AdminCommand {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// The scrubber, which re-reads every blob to find corrupt ones.
+    Scrub {
+        #[command(subcommand)]
+        command: ScrubCommand,
+    },
+    /// Copy the index, keyring and key fingerprint to DEST while the server runs (then copy
+    /// the blobs and run `backup done`; see README "Backup and restore").
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+        /// An empty directory (created if missing) for the backup.
+        dest: Option<PathBuf>,
+        /// Also copy the master key (mode 0600); without it, keep the key's own backup.
+        #[arg(long)]
+        include_master_key: bool,
+        /// How long garbage collection stays held for the copy of the blobs, e.g. 24h.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        gc_hold: std::time::Duration,
+        #[command(flatten)]
+        keys: KeyOptions,
+    },
+    /// Check the index against the blob directory (safe while the server runs); exits non-zero
+    /// while problems remain.
+    Check(CheckArgs),
+}
+
+#[derive(Subcommand)]
+enum ScrubCommand {
+    /// Show the pass under way, the last finished pass and the corrupt blobs found.
+    Status {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// The blobs are copied: let garbage collection remove unreferenced blobs again.
+    Done {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct KeyOptions {
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
+    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Fix reference counts and remove orphan blob files; list what cannot be fixed.
+    #[arg(long)]
+    repair: bool,
+    /// Check only that blobs exist with the right size, without re-hashing their bytes.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Seconds an unindexed blob file must be old to count as an orphan (younger ones may be
+    /// writes in flight).
+    #[arg(long, default_value_t = 900)]
+    grace: u64,
+}
+
+impl CheckArgs {
+    fn run(self) -> Result<(), String> {
+        let options = coffer_storage::check::CheckOptions {
+            verify_hashes: !self.quick,
+            orphan_grace: std::time::Duration::from_secs(self.grace),
+            repair: self.repair,
+        };
+        admin::check(&self.data_dir, &options, self.json)
+    }
 }
 
 #[derive(Subcommand)]
@@ -76,13 +158,27 @@ enum KmsCommand {
     },
 }
 
+/// The data dir an admin command works on and the master key it needs (the same as the
+/// server's: secrets and key material are stored sealed under it).
 #[derive(clap::Args)]
-struct KmsOptions {
+struct DirOptions {
     #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+}
+
+impl DirOptions {
+    fn keyed(&self) -> admin::KeyedDir<'_> {
+        admin::KeyedDir { data_dir: &self.data_dir, master_key_file: self.master_key_file.as_deref() }
+    }
+}
+
+#[derive(clap::Args)]
+struct KmsOptions {
+    #[command(flatten)]
+    dir: DirOptions,
     /// The region in the ARNs shown (the server's region).
     #[arg(long, env = "COFFER_REGION", default_value = config::DEFAULT_REGION)]
     region: String,
@@ -97,7 +193,7 @@ impl KmsCommand {
             KmsCommand::Disable { name, options } => (options, admin::KmsAction::Disable(name)),
             KmsCommand::Enable { name, options } => (options, admin::KmsAction::Enable(name)),
         };
-        admin::kms(&options.data_dir, options.master_key_file.as_deref(), &options.region, action)
+        admin::kms(options.dir.keyed(), &options.region, action)
     }
 }
 
@@ -106,8 +202,8 @@ enum MfaCommand {
     /// Register a new TOTP device for a user (replacing any earlier one) and print its secret.
     Enable {
         user: String,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
@@ -120,8 +216,8 @@ enum UserCommand {
         access_key: Option<String>,
         #[arg(long)]
         secret_key: Option<String>,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
@@ -129,11 +225,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(overrides) => config::Config::resolve(overrides).and_then(app::run),
-        Command::Admin { command: AdminCommand::User { command: UserCommand::Create { name, access_key, secret_key, data_dir } } } => {
-            admin::create_user(&data_dir, &name, access_key, secret_key)
+        Command::Admin { command: AdminCommand::User { command: UserCommand::Create { name, access_key, secret_key, dir } } } => {
+            admin::create_user(dir.keyed(), &name, access_key, secret_key)
         }
-        Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, data_dir } } } => admin::enable_mfa(&data_dir, &user),
+        Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } } => admin::enable_mfa(dir.keyed(), &user),
         Command::Admin { command: AdminCommand::Kms { command } } => command.run(),
+        Command::Admin { command: AdminCommand::Scrub { command: ScrubCommand::Status { data_dir } } } => upkeep::scrub_status(&data_dir),
+        Command::Admin { command: AdminCommand::Backup { command: Some(BackupCommand::Done { data_dir }), .. } } => upkeep::backup_done(&data_dir),
+        Command::Admin { command: AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } } => match dest {
+            Some(dest) => upkeep::backup(&keys.data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: keys.master_key_file, gc_hold }),
+            None => Err("name the backup's directory: coffer admin backup DEST".into()),
+        },
+        Command::Admin { command: AdminCommand::Check(args) } => args.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,9 +2,17 @@
 //! cache of access keys (users created while the server runs are found on first use).
 
 use crate::config::Config;
-use coffer_storage::{Credentials, Store};
+use crate::keys::secrets::Secrets;
+use coffer_storage::{Store, User};
 use std::collections::HashMap;
 use std::sync::RwLock;
+
+/// An access key with its secret opened, as request signing needs it.
+#[derive(Clone)]
+pub struct Credentials {
+    pub secret_key: String,
+    pub user: User,
+}
 
 pub struct AppState {
     pub store: Store,
@@ -14,16 +22,24 @@ pub struct AppState {
     access_keys: RwLock<HashMap<String, Credentials>>,
     /// Parsed bucket policies by bucket id (see `bucket_config::policy::cache`).
     pub policies: crate::bucket_config::policy::Cache,
+    /// Compiled lifecycle rules by bucket id (see `bucket_config::lifecycle::Cache`).
+    pub lifecycle: crate::bucket_config::lifecycle::Cache,
     /// The master key and the KMS behind server-side encryption.
     pub keys: crate::keys::data_keys::Keys,
+    /// Opens the secrets the index keeps sealed (access keys, TOTP seeds).
+    pub secrets: Secrets,
     /// Whether the S3 listener speaks HTTPS.
     pub secure: bool,
     /// Whether SSE-C keys are accepted over plain HTTP (`--sse-c-allow-http`).
     sse_c_allow_http: bool,
+    /// The connection, request and header limits.
+    pub limits: crate::limits::Limits,
+    /// Bounds the requests in flight to `limits.max_requests_in_flight`.
+    pub requests: crate::http::limits::RequestGate,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: &Config, keys: crate::keys::data_keys::Keys) -> AppState {
+    pub fn new(store: Store, config: &Config, keys: crate::keys::data_keys::Keys, secrets: Secrets) -> AppState {
         AppState {
             store,
             region: config.region.clone(),
@@ -31,9 +47,13 @@ impl AppState {
             website_domain: config.website_domain.clone(),
             access_keys: RwLock::new(HashMap::new()),
             policies: Default::default(),
+            lifecycle: Default::default(),
             keys,
+            secrets,
             secure: config.tls_cert.is_some(),
             sse_c_allow_http: config.sse_c_allow_http,
+            limits: config.limits.clone(),
+            requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight),
         }
     }
 
@@ -42,12 +62,21 @@ impl AppState {
         self.secure || self.sse_c_allow_http
     }
 
-    /// The credentials of an access key: from the cache, else from the index.
+    /// The credentials of an access key: from the cache, else from the index (its secret
+    /// opened with the master key on the way in).
     pub fn credentials(&self, access_key: &str) -> Option<Credentials> {
         if let Some(c) = self.access_keys.read().expect("key cache poisoned").get(access_key) {
             return Some(c.clone());
         }
-        let found = self.store.credentials_blocking(access_key).ok().flatten()?;
+        let stored = self.store.access_key_blocking(access_key).ok().flatten()?;
+        let secret_key = match self.secrets.open_access_secret(&stored) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(access_key, "stored access key unusable: {e}");
+                return None;
+            }
+        };
+        let found = Credentials { secret_key, user: stored.user };
         self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), found.clone());
         Some(found)
     }

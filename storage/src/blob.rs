@@ -2,6 +2,7 @@
 //! under `blobs/ab/cd/<hex>`, staged in `tmp/` and published by rename with the directory fsynced.
 
 use crate::direct::BlobWriter;
+use crate::perms;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
@@ -21,16 +22,21 @@ impl BlobDir {
     pub fn open(root: &Path) -> io::Result<Arc<BlobDir>> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
-        fs::create_dir_all(&blobs)?;
-        // Anything left in tmp/ is a write that never finished: nothing references it.
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
+        perms::create_dir_all(&blobs)?;
+        perms::create_dir_all(&tmp)?;
         Ok(Arc::new(BlobDir { blobs, tmp, pins: Mutex::new(HashMap::new()) }))
     }
 
+    /// Empties `tmp/`: anything left there is a write that never finished, so nothing references
+    /// it. Only the server may do this, before it accepts writes; an admin command opening the
+    /// store beside a running server must leave the server's staged uploads alone.
+    pub fn clear_staging(&self) -> io::Result<()> {
+        let _ = fs::remove_dir_all(&self.tmp);
+        perms::create_dir_all(&self.tmp)
+    }
+
     pub fn path_of(&self, hash: &Hash) -> PathBuf {
-        let hex = hex::encode(hash);
-        self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+        blob_path(&self.blobs, hash)
     }
 
     /// A fresh temporary file to stage a blob in.
@@ -47,14 +53,15 @@ impl BlobDir {
         let guard = self.pin(hash);
         let final_path = self.path_of(hash);
         let tmp_path = staged.path.take().expect("staging file already published");
-        if final_path.exists() {
-            // Same bytes are already stored: keep one copy.
+        if touch(&final_path).is_ok() {
+            // Same bytes are already stored: keep one copy. The fresh mtime tells an external
+            // orphan sweep (`crate::check`) that the file is about to be referenced again.
             let _ = fs::remove_file(&tmp_path);
             return Ok(guard);
         }
         let dir = final_path.parent().expect("blob path has a parent");
         if !dir.exists() {
-            fs::create_dir_all(dir)?;
+            perms::create_dir_all(dir)?;
             sync_dir(dir.parent().expect("fan-out dir has a parent"))?;
         }
         fs::rename(&tmp_path, &final_path)?;
@@ -82,24 +89,40 @@ impl BlobDir {
 
     /// Every blob file on disk, for the orphan sweep.
     pub fn list_all(&self) -> io::Result<Vec<Hash>> {
-        let mut out = Vec::new();
-        for l1 in fs::read_dir(&self.blobs)? {
-            for l2 in fs::read_dir(l1?.path())? {
-                for f in fs::read_dir(l2?.path())? {
-                    let name = f?.file_name();
-                    let mut hash = [0u8; 32];
-                    if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
-                        out.push(hash);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        list_blob_files(&self.blobs)
     }
 
     pub fn open_blob(&self, hash: &Hash) -> io::Result<File> {
         File::open(self.path_of(hash))
     }
+}
+
+/// Where the blob `hash` lives under the `blobs` directory.
+pub(crate) fn blob_path(blobs: &Path, hash: &Hash) -> PathBuf {
+    let hex = hex::encode(hash);
+    blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+/// Sets a file's modification time to now; fails if the file is not there.
+pub(crate) fn touch(path: &Path) -> io::Result<()> {
+    File::open(path)?.set_modified(std::time::SystemTime::now())
+}
+
+/// Every blob file under the `blobs` directory (files whose names are not hashes are skipped).
+pub(crate) fn list_blob_files(blobs: &Path) -> io::Result<Vec<Hash>> {
+    let mut out = Vec::new();
+    for l1 in fs::read_dir(blobs)? {
+        for l2 in fs::read_dir(l1?.path())? {
+            for f in fs::read_dir(l2?.path())? {
+                let name = f?.file_name();
+                let mut hash = [0u8; 32];
+                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
+                    out.push(hash);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A staged, not yet published blob file; removed when dropped unpublished.
@@ -140,4 +163,24 @@ pub fn parse_hash(hex_str: &str) -> Option<Hash> {
     let mut h = [0u8; 32];
     hex::decode_to_slice(hex_str, &mut h).ok()?;
     Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_keeps_staged_files_and_only_clearing_removes_them() {
+        let root = tempfile::tempdir().unwrap();
+        let staged = root.path().join("tmp").join("upload-in-flight");
+        BlobDir::open(root.path()).unwrap();
+        fs::write(&staged, b"half an upload").unwrap();
+        // A second process (an admin command) opening the store leaves it alone...
+        let dir = BlobDir::open(root.path()).unwrap();
+        assert!(staged.exists());
+        // ...and the server clears it at start.
+        dir.clear_staging().unwrap();
+        assert!(!staged.exists());
+        assert!(root.path().join("tmp").is_dir());
+    }
 }

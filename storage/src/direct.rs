@@ -1,6 +1,7 @@
 //! Writes a staged blob with O_DIRECT through an aligned buffer: on the machines Coffer targets,
 //! buffered writes plus fsync run at a third of the speed the disk takes direct writes at.
 
+use crate::perms;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::fs::File;
 use std::io::{self, Write};
@@ -59,14 +60,14 @@ pub(crate) enum BlobWriter {
 }
 
 impl BlobWriter {
-    /// Creates `path` (which must not exist).
+    /// Creates `path` (which must not exist), readable by the owner only.
     pub fn create(path: &Path) -> io::Result<BlobWriter> {
-        let direct = File::options().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(path);
+        let direct = perms::file_options().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(path);
         match direct {
             Ok(file) => Ok(BlobWriter::Direct { file, buf: AlignedBuf::new() }),
             // tmpfs and some others refuse O_DIRECT.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                let file = File::options().write(true).create_new(true).open(path)?;
+                let file = perms::file_options().write(true).create_new(true).open(path)?;
                 Ok(BlobWriter::Buffered(io::BufWriter::with_capacity(BUFFER, file)))
             }
             Err(e) => Err(e),

@@ -32,10 +32,14 @@ pub enum StorageError {
     /// Reading the request body failed; carries the original error so the caller can inspect it.
     #[error("body: {0}")]
     Body(io::Error),
+    /// The disk (or the data dir's quota) has no room for the write: ENOSPC, EDQUOT or
+    /// SQLITE_FULL. Nothing of the write was kept; it may succeed once space is freed.
+    #[error("the storage is full")]
+    Full,
     #[error("io: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("sqlite: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
     #[error("storage is shutting down")]
@@ -61,8 +65,46 @@ pub enum MultipartError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// Whether an I/O error says the disk or the quota is full.
+pub(crate) fn is_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+impl From<io::Error> for StorageError {
+    fn from(e: io::Error) -> Self {
+        match is_full(&e) {
+            true => StorageError::Full,
+            false => StorageError::Io(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StorageError::Full,
+            _ => StorageError::Sql(e),
+        }
+    }
+}
+
 impl From<serde_json::Error> for StorageError {
     fn from(e: serde_json::Error) -> Self {
         StorageError::Corrupt(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disks_and_quotas_are_one_error() {
+        for errno in [libc::ENOSPC, libc::EDQUOT] {
+            assert!(matches!(StorageError::from(io::Error::from_raw_os_error(errno)), StorageError::Full));
+        }
+        assert!(matches!(StorageError::from(io::Error::from_raw_os_error(libc::EIO)), StorageError::Io(_)));
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert!(matches!(StorageError::from(full), StorageError::Full));
     }
 }

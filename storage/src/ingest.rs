@@ -54,7 +54,8 @@ impl Ingested {
 
 pub(crate) enum Staged {
     Inline(Bytes),
-    File(StagingFile),
+    /// A staged blob file and the CRC32C of its bytes (checked by reads of the whole blob).
+    File(StagingFile, u32),
 }
 
 struct Hashes {
@@ -166,8 +167,12 @@ where
     let mut next = Some(Ok(head));
     let mut batch = Vec::new();
     let mut batch_bytes = 0;
+    // When a worker stops early (the disk is full), the rest of the body is still read and
+    // dropped, so the client finishes sending and reads the error instead of a reset.
+    let mut workers_gone = false;
     while let Some(item) = next {
         match item {
+            Ok(_) if workers_gone => {}
             Ok(chunk) => {
                 batch_bytes += chunk.len();
                 batch.push(chunk);
@@ -175,7 +180,7 @@ where
                     let full = Arc::new(std::mem::take(&mut batch));
                     batch_bytes = 0;
                     if md5_tx.send(Feed::Data(full.clone())).await.is_err() || write_tx.send(Feed::Data(full)).await.is_err() {
-                        break;
+                        workers_gone = true;
                     }
                 }
             }
@@ -209,23 +214,25 @@ where
     if let Some(f) = failure {
         return Err(f);
     }
-    let (sha256, plain_sha256, checksums) = written?;
-    Ok(Ingested { size, md5: md5?, sha256, plain_sha256, checksums, data: Staged::File(staging) })
+    let (sha256, crc32c, plain_sha256, checksums) = written?;
+    Ok(Ingested { size, md5: md5?, sha256, plain_sha256, checksums, data: Staged::File(staging, crc32c) })
 }
 
 /// Checksums the plaintext, encrypts it when a sealer is given, and writes and hashes what
-/// is stored.
+/// is stored (SHA-256 for its name, CRC32C for cheap verification of reads).
 fn write_and_hash(
     mut out: BlobWriter,
     mut rx: tokio::sync::mpsc::Receiver<Feed>,
     algs: &[ChecksumAlgorithm],
     mut sealer: Option<Sealer>,
     mut plain_sha256: Option<Sha256>,
-) -> Result<(Hash, Option<Hash>, Vec<Checksum>)> {
+) -> Result<(Hash, u32, Option<Hash>, Vec<Checksum>)> {
     let mut sha256 = Sha256::new();
+    let mut crc32c = 0u32;
     let mut checksums: Vec<Checksummer> = algs.iter().map(|a| a.hasher()).collect();
     let mut store = |stored: &[u8]| -> io::Result<()> {
         sha256.update(stored);
+        crc32c = crc32c::crc32c_append(crc32c, stored);
         out.write_all(stored)
     };
     drain(&mut rx, |chunk| {
@@ -250,7 +257,7 @@ fn write_and_hash(
         (false, _) => Some(stored),
         (true, h) => h.map(|h| h.finalize().into()),
     };
-    Ok((stored, plain, checksums.into_iter().map(|c| c.finish()).collect()))
+    Ok((stored, crc32c, plain, checksums.into_iter().map(|c| c.finish()).collect()))
 }
 
 /// Like `ingest`, but always stages to a file however small the body, for bodies that must

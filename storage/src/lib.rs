@@ -1,9 +1,12 @@
 //! Coffer's storage engine: a content-addressed blob directory plus a SQLite metadata index.
 //! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
 
+mod backup;
 mod blob;
 mod buckets;
+pub mod check;
 mod config_cache;
+mod corruption;
 mod cursors;
 mod direct;
 mod error;
@@ -11,20 +14,28 @@ mod gc;
 mod index;
 mod ingest;
 mod keys;
+mod lifecycle;
 mod listing;
 mod model;
 mod multipart;
 mod objects;
+pub mod perms;
+mod publish;
 mod read;
 mod rows;
+mod scrub;
 mod users;
 
+pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
+pub use corruption::CorruptBlob;
 pub use error::{MultipartError, Result, StorageError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
+pub use lifecycle::{LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
-pub use read::BodyStream;
-pub use users::MfaDevice;
+pub use read::{BodyStream, CorruptBlobError};
+pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
+pub use users::{MfaDevice, UnsealedSecret};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,19 +52,27 @@ struct Inner {
     writer: index::Writer,
     readers: index::ReadPool,
     configs: config_cache::ConfigCache,
+    corrupt: corruption::CorruptionCounter,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `root`.
+    /// Opens (creating if needed) the store under `root`. What it creates is the owner's
+    /// alone (see `perms`); an existing tree's permissions are `perms::tighten_tree`'s job.
     pub fn open(root: &Path) -> Result<Store> {
-        std::fs::create_dir_all(root)?;
+        perms::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default() }) })
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default() }) })
     }
 
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// Removes what unfinished writes left in the staging directory. The server calls this at
+    /// start, before it takes writes; other processes opening the store (admin commands) don't.
+    pub fn clear_staging(&self) -> Result<()> {
+        Ok(self.inner.blobs.clear_staging()?)
     }
 
     /// Receives a body completely (hashing it in the same pass) without naming it yet.
@@ -94,7 +113,7 @@ pub(crate) mod testutil {
     pub async fn store() -> TestStore {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let owner = store.create_user("root", "AK", "secret123").await.unwrap().user;
+        let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
         TestStore { store, _dir: dir, owner }
     }
 
@@ -117,5 +136,25 @@ pub(crate) mod testutil {
             out.extend_from_slice(&c.unwrap());
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fresh_store_is_the_owners_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let store = Store::open(&root).unwrap();
+        let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
+        let t = testutil::TestStore { store, _dir: dir, owner };
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        testutil::put(&t, &bucket, "small", b"tiny").await.unwrap();
+        testutil::put(&t, &bucket, "large", &vec![7u8; INLINE_MAX + 1]).await.unwrap();
+        assert!(root.join("blobs").read_dir().unwrap().next().is_some(), "the large object made a blob file");
+        assert!(root.join("index.sqlite-wal").exists());
+        assert_eq!(perms::tests::loose_entries(&root), vec![]);
     }
 }

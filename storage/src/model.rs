@@ -12,10 +12,11 @@ pub struct User {
     pub name: String,
 }
 
+/// An access key as stored: its secret was sealed by the caller and is opaque here.
 #[derive(Clone, Debug)]
-pub struct Credentials {
+pub struct AccessKey {
     pub access_key: String,
-    pub secret_key: String,
+    pub sealed_secret: Vec<u8>,
     pub user: User,
 }
 
@@ -223,8 +224,9 @@ pub struct Segment {
 /// Where an object's bytes are.
 #[derive(Clone, Debug)]
 pub enum Body {
-    /// Small objects are kept in the index row itself.
-    Inline(bytes::Bytes),
+    /// Small objects are kept in the index row itself, with the SHA-256 of the stored bytes
+    /// to verify them by (`None` for rows written before it was kept).
+    Inline { data: bytes::Bytes, sha256: Option<[u8; 32]> },
     /// Larger ones are the concatenation of these blobs.
     Blobs(Vec<Segment>),
 }

@@ -8,6 +8,7 @@ use crate::error::{MultipartError, Result, StorageError};
 use crate::ingest::{ingest_to_blob, IngestOptions, Ingested};
 use crate::keys::{common_prefix, prefix_end};
 use crate::model::*;
+use crate::publish::{note_crc32c, Published};
 use crate::{now_ms, Store};
 use coffer_crypto::checksum::ChecksumAlgorithm;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -15,11 +16,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 /// Rows fetched per query while listing uploads.
 const SCAN_BATCH: usize = 1000;
 
-const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
+pub(crate) const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
 const PART_COLUMNS: &str = "part_number, size, etag, checksum, modified_ms, hash";
 
 /// An upload row: its sequence number (the key parts hang off) and the upload.
-fn upload_from_row(r: &Row) -> rusqlite::Result<(i64, Upload)> {
+pub(crate) fn upload_from_row(r: &Row) -> rusqlite::Result<(i64, Upload)> {
     let key: Vec<u8> = r.get(3)?;
     let meta: String = r.get(6)?;
     let upload = Upload {
@@ -190,20 +191,24 @@ impl Store {
     pub async fn put_part(&self, upload: &Upload, number: u32, body: Ingested) -> Result<Part> {
         let checksum = upload.checksum.and_then(|u| body.checksum(u.algorithm)).map(|c| c.to_base64());
         let part = Part { number, size: body.size, etag: hex::encode(body.md5), checksum, modified_ms: now_ms() };
-        let (stored, _pin) = self.publish(body).await?;
-        let hash = match stored {
+        let Published { body: stored, pin, crc32c } = self.publish(body).await?;
+        let hash = match &stored {
             Body::Blobs(segments) if segments.len() == 1 => parse_hash(&segments[0].hash),
             _ => None,
         }
         .ok_or_else(|| StorageError::Corrupt("a part must be staged as one blob".into()))?;
         let (bucket_id, key, upload_id, row) = (upload.bucket_id, upload.key.clone(), upload.upload_id.clone(), part.clone());
-        self.writer()
+        let named = stored.clone();
+        let written = self
+            .writer()
             .write(move |c| {
                 let (seq, _) = require_upload(c, bucket_id, &key, &upload_id)?;
-                replace_part(c, seq, &row, &hash)
+                replace_part(c, seq, &row, &hash)?;
+                note_crc32c(c, &named, crc32c)
             })
-            .await?;
-        Ok(part)
+            .await;
+        self.unpublish_if_failed(&written, &stored, pin).await;
+        written.map(|()| part)
     }
 
     /// Abandons an upload and releases its parts' space.
@@ -263,6 +268,13 @@ fn upload_scan_start(c: &Connection, bucket_id: i64, p: &UploadListParams) -> Re
     let Some(key) = p.key_marker.as_deref().filter(|k| !k.is_empty()) else {
         return Ok((Vec::new(), i64::MAX));
     };
+    // A marker that is a common prefix (the last entry of a folded page) resumes past it.
+    if let Some(cp) = common_prefix(key, &p.prefix, p.delimiter.as_deref()) {
+        return Ok(match prefix_end(cp.as_bytes()) {
+            Some(end) => (end, i64::MIN),
+            None => (key.as_bytes().to_vec(), i64::MAX),
+        });
+    }
     let seq = match p.upload_id_marker.as_deref() {
         Some(id) => c
             .prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1 AND key = ?2 AND upload_id = ?3")?
@@ -447,5 +459,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(names(&t.store.list_uploads(b.id, after).await.unwrap()), ids[3..].to_vec());
+        // A page that ended on a common prefix resumes after every key under it.
+        let after_prefix = UploadListParams {
+            delimiter: Some("/".into()),
+            key_marker: Some("a/".into()),
+            max_uploads: 1,
+            ..Default::default()
+        };
+        assert_eq!(names(&t.store.list_uploads(b.id, after_prefix).await.unwrap()), [ids[2].clone()]);
     }
 }

@@ -1,10 +1,10 @@
 //! Object versions: writing a new version atomically (with conditions and S3's versioning
 //! rules), reading one, copying without copying bytes, and deleting.
 
-use crate::blob::PinGuard;
 use crate::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
-use crate::ingest::{Ingested, Staged};
+use crate::ingest::Ingested;
+use crate::publish::{note_crc32c, Published};
 use crate::model::*;
 use crate::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, BODY_COLUMNS, OBJECT_COLUMNS};
 use crate::{now_ms, Store};
@@ -33,27 +33,20 @@ impl Store {
     pub async fn put_object(&self, bucket: &Bucket, new: NewObject, body: Ingested, cond: WriteConditions) -> Result<ObjectRecord> {
         let etag = hex::encode(body.md5);
         let size = body.size;
-        let (stored, _pin) = self.publish(body).await?;
+        let Published { body: stored, pin, crc32c } = self.publish(body).await?;
         let bucket_id = bucket.id;
-        self.writer()
-            .write(move |c| insert_version(c, bucket_id, &new, size, &etag, &stored, &cond))
-            .await
-    }
-
-    /// Makes the staged bytes durable under their content address (if on disk).
-    pub(crate) async fn publish(&self, body: Ingested) -> Result<(Body, Option<PinGuard>)> {
-        match body.data {
-            Staged::Inline(bytes) => Ok((Body::Inline(bytes), None)),
-            Staged::File(staging) => {
-                let dir = self.inner.blobs.clone();
-                let hash = body.sha256;
-                let pin = tokio::task::spawn_blocking(move || dir.publish(staging, &hash))
-                    .await
-                    .map_err(|_| StorageError::Closed)??;
-                let segment = Segment { hash: hex::encode(hash), len: body.size };
-                Ok((Body::Blobs(vec![segment]), Some(pin)))
-            }
-        }
+        let written = {
+            let stored = stored.clone();
+            self.writer()
+                .write(move |c| {
+                    let record = insert_version(c, bucket_id, &new, size, &etag, &stored, &cond)?;
+                    note_crc32c(c, &stored, crc32c)?;
+                    Ok(record)
+                })
+                .await
+        };
+        self.unpublish_if_failed(&written, &stored, pin).await;
+        written
     }
 
     /// Copies a version to a new one, sharing its bytes. The source is read inside the same
@@ -281,8 +274,8 @@ fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Lat
 }
 
 fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<()> {
-    let (inline, manifest): (Option<&[u8]>, Option<String>) = match body {
-        Some(Body::Inline(b)) => (Some(b.as_ref()), None),
+    let (inline, manifest): (Option<(&[u8], Option<&[u8]>)>, Option<String>) = match body {
+        Some(Body::Inline { data, sha256 }) => (Some((data.as_ref(), sha256.as_ref().map(|h| &h[..]))), None),
         Some(Body::Blobs(segs)) => (None, Some(encode_manifest(segs))),
         None => (None, None),
     };
@@ -303,8 +296,9 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         serde_json::to_string(&r.meta)?,
         manifest
     ])?;
-    if let Some(data) = inline {
-        c.prepare_cached("INSERT INTO inline_bodies (seq, data) VALUES (?1, ?2)")?.execute(params![c.last_insert_rowid(), data])?;
+    if let Some((data, sha256)) = inline {
+        c.prepare_cached("INSERT INTO inline_bodies (seq, data, sha256) VALUES (?1, ?2, ?3)")?
+            .execute(params![c.last_insert_rowid(), data, sha256])?;
     }
     if let Some(Body::Blobs(segs)) = body {
         let mut add = c.prepare_cached(
@@ -335,7 +329,7 @@ fn remove_row(c: &Connection, seq: i64) -> Result<()> {
     Ok(())
 }
 
-fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
+pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
     let versioning = bucket_versioning(c, bucket_id)?;
     let current = latest(c, bucket_id, key)?;
     if versioning == Versioning::Unversioned {
@@ -365,7 +359,7 @@ fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutc
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 
-fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<DeleteOutcome> {
+pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<DeleteOutcome> {
     bucket_versioning(c, bucket_id)?;
     let row: Option<(i64, bool, bool)> = c
         .prepare_cached("SELECT seq, is_latest, delete_marker FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
@@ -461,7 +455,7 @@ mod tests {
     #[tokio::test]
     async fn bucket_rules() {
         let t = store().await;
-        let other = t.store.create_user("other", "AK2", "secret123").await.unwrap().user;
+        let other = t.store.create_user("other", "AK2", b"sealed".to_vec()).await.unwrap();
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         assert!(matches!(t.store.create_bucket(&t.owner, "b", "us-east-1").await, Err(StorageError::BucketAlreadyOwnedByYou)));
         assert!(matches!(t.store.create_bucket(&other, "b", "us-east-1").await, Err(StorageError::BucketAlreadyExists)));

@@ -1,16 +1,19 @@
 //! Streams an object's bytes (or a byte range of them) out of the index or the blob files,
-//! reading ahead a bounded number of chunks on the blocking pool, and decrypting the packages
-//! that cover the range when the object is encrypted.
+//! reading ahead a bounded number of chunks on the blocking pool, decrypting the packages
+//! that cover the range when the object is encrypted, and checking every unencrypted blob read
+//! whole against its CRC32C (its SHA-256 if it has none) and every inline body against its
+//! SHA-256, before the last bytes go out.
 
-use crate::blob::{parse_hash, BlobDir};
+use crate::blob::{parse_hash, Hash};
 use crate::model::{Body, ObjectRecord, Segment};
 use crate::Store;
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::envelope::{self, Key256, Opener, HEADER_SIZE};
 use futures::Stream;
+use rusqlite::OptionalExtension;
+use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
@@ -37,6 +40,18 @@ impl Stream for BodyStream {
     }
 }
 
+/// The stream's error for stored bytes that do not match their SHA-256 name.
+#[derive(Debug, thiserror::Error)]
+#[error("blob {} is corrupt: its bytes differ from what was written", hex::encode(.0))]
+pub struct CorruptBlobError(pub Hash);
+
+impl Store {
+    fn corrupt(&self, hash: Hash, source: &'static str) -> io::Error {
+        self.report_corrupt_blob(hash, source);
+        io::Error::new(io::ErrorKind::InvalidData, CorruptBlobError(hash))
+    }
+}
+
 /// Logs a failed decryption (the stored bytes were altered or the key is not theirs) and
 /// turns it into the stream's error.
 fn open_failed(what: &str, e: envelope::OpenError) -> io::Error {
@@ -58,7 +73,12 @@ impl Store {
             )));
         }
         match body {
-            Body::Inline(data) => {
+            Body::Inline { data, sha256 } => {
+                if let Some(expected) = sha256 {
+                    if <[u8; 32]>::from(Sha256::digest(data)) != *expected {
+                        return BodyStream::failed(self.corrupt(*expected, "read-inline"));
+                    }
+                }
                 let plain = match key {
                     None => data.clone(),
                     Some(k) => {
@@ -75,11 +95,11 @@ impl Store {
             }
             Body::Blobs(segments) => {
                 let (tx, rx) = mpsc::channel(READ_AHEAD);
-                let dir = self.inner.blobs.clone();
+                let store = self.clone();
                 let segments = segments.clone();
                 let key = key.cloned();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = pump(&dir, &segments, offset, len, key.as_ref(), &tx) {
+                    if let Err(e) = pump(&store, &segments, offset, len, key.as_ref(), &tx) {
                         let _ = tx.blocking_send(Err(e));
                     }
                 });
@@ -99,7 +119,7 @@ impl BodyStream {
 
 /// Sends the bytes `[offset, offset + remaining)` of the concatenated segments, in chunks.
 fn pump(
-    dir: &Arc<BlobDir>,
+    store: &Store,
     segments: &[Segment],
     mut offset: u64,
     mut remaining: u64,
@@ -115,10 +135,22 @@ fn pump(
             continue;
         }
         let hash = parse_hash(&seg.hash).ok_or_else(|| io::Error::other("corrupt segment hash"))?;
-        let file = dir.open_blob(&hash)?;
+        let file = store.inner.blobs.open_blob(&hash)?;
         let take = (seg.len - offset).min(remaining);
         let more = match key {
-            None => send_plain(file, offset, take, tx)?,
+            None => {
+                // Ranges of a blob are not checked (that needs the whole blob): the scrubber
+                // covers those bytes.
+                let check = match offset == 0 && take == seg.len {
+                    true => Some(store.expected_digest(hash)?),
+                    false => None,
+                };
+                match send_plain(file, offset, take, check, tx)? {
+                    Sent::All => true,
+                    Sent::Gone => false,
+                    Sent::Corrupt => return Err(store.corrupt(hash, "read")),
+                }
+            }
             Some(k) => send_opened(file, k, seg, offset, take, tx)?,
         };
         if !more {
@@ -130,19 +162,99 @@ fn pump(
     Ok(())
 }
 
-/// Sends `len` bytes of an unencrypted blob from `offset`; false if the receiver is gone.
-fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<bool> {
+/// What a blob read whole must hash to.
+enum Expected {
+    /// The CRC32C recorded when the blob was written: ample to catch rot, and a small
+    /// fraction of SHA-256's CPU cost.
+    Crc32c(u32),
+    /// Blobs written before CRCs were recorded: their name.
+    Sha256(Hash),
+}
+
+/// A running digest of the bytes sent.
+enum Running {
+    Crc32c(u32),
+    Sha256(Box<Sha256>),
+}
+
+impl Expected {
+    fn start(&self) -> Running {
+        match self {
+            Expected::Crc32c(_) => Running::Crc32c(0),
+            Expected::Sha256(_) => Running::Sha256(Box::default()),
+        }
+    }
+
+    fn matches(&self, running: Running) -> bool {
+        match (self, running) {
+            (Expected::Crc32c(want), Running::Crc32c(got)) => *want == got,
+            (Expected::Sha256(want), Running::Sha256(h)) => <[u8; 32]>::from(h.finalize()) == *want,
+            _ => false,
+        }
+    }
+}
+
+impl Running {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Running::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
+            Running::Sha256(h) => h.update(data),
+        }
+    }
+}
+
+impl Store {
+    /// The digest to check a whole read of blob `hash` against.
+    fn expected_digest(&self, hash: Hash) -> io::Result<Expected> {
+        let crc = self.readers().read_blocking(move |c| {
+            let crc: Option<Option<u32>> = c
+                .prepare_cached("SELECT crc32c FROM blobs WHERE hash = ?1")?
+                .query_row([&hash[..]], |r| r.get(0))
+                .optional()?;
+            Ok(crc.flatten())
+        });
+        match crc {
+            Ok(Some(crc)) => Ok(Expected::Crc32c(crc)),
+            Ok(None) => Ok(Expected::Sha256(hash)),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
+/// How sending a blob's bytes ended.
+enum Sent {
+    All,
+    /// The receiver went away.
+    Gone,
+    /// The bytes do not match `expect`; their last chunk was withheld.
+    Corrupt,
+}
+
+/// Sends `len` bytes of an unencrypted blob from `offset`. With `expect` (the whole blob is
+/// being read), digests them on the way and sends the last chunk only if the digest matches.
+fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, expect: Option<Expected>, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<Sent> {
     file.seek(SeekFrom::Start(offset))?;
+    let mut running = expect.as_ref().map(Expected::start);
     while len > 0 {
         let want = (len as usize).min(READ_CHUNK);
         let mut buf = BytesMut::zeroed(want);
         file.read_exact(&mut buf)?;
         len -= want as u64;
+        if let Some(r) = &mut running {
+            r.update(&buf);
+        }
+        if len == 0 {
+            if let (Some(r), Some(expected)) = (running.take(), &expect) {
+                if !expected.matches(r) {
+                    return Ok(Sent::Corrupt);
+                }
+            }
+        }
         if tx.blocking_send(Ok(buf.freeze())).is_err() {
-            return Ok(false);
+            return Ok(Sent::Gone);
         }
     }
-    Ok(true)
+    Ok(Sent::All)
 }
 
 /// Sends `len` plaintext bytes of an encrypted blob from plaintext `offset`, reading and
@@ -237,7 +349,7 @@ mod tests {
             assert_eq!(read(&t, &sealed, off, len, &key).await.unwrap(), &big[off as usize..(off + len) as usize], "{off}+{len}");
         }
         let small = put_sealed(&t, &bucket, "small", &marker[..], &key).await;
-        assert!(matches!(small.1, Body::Inline(_)));
+        assert!(matches!(small.1, Body::Inline { .. }));
         assert_eq!(read(&t, &small, 3, 10, &key).await.unwrap(), &marker[3..13]);
         let empty = put_sealed(&t, &bucket, "empty", b"", &key).await;
         assert_eq!(read(&t, &empty, 0, 0, &key).await.unwrap(), b"");
@@ -267,5 +379,109 @@ mod tests {
         assert_eq!(read(&t, &sealed, 0, 10, &key).await.unwrap(), vec![7u8; 10], "the first package is intact");
         let err = read(&t, &sealed, 0, data.len() as u64, &key).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    async fn read_plain(t: &TestStore, (rec, body): &(ObjectRecord, Body), offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        let mut s = t.store.read_body(rec, body, offset, len, None);
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c?);
+        }
+        Ok(out)
+    }
+
+    fn assert_corrupt(err: std::io::Error, hash: &str) {
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        let inner = err.get_ref().and_then(|e| e.downcast_ref::<super::CorruptBlobError>()).expect("a corrupt blob error");
+        assert_eq!(hex::encode(inner.0), hash);
+    }
+
+    async fn recorded(t: &TestStore) -> Vec<String> {
+        // The record is written in the background; give it a moment.
+        for _ in 0..100 {
+            let rows = t.store.corrupt_blobs().await.unwrap();
+            if !rows.is_empty() {
+                return rows.into_iter().map(|r| r.hash).collect();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        vec![]
+    }
+
+    #[tokio::test]
+    async fn altered_plain_blobs_fail_whole_reads_and_are_recorded() {
+        altered_plain_blob_is_caught(false).await;
+    }
+
+    #[tokio::test]
+    async fn blobs_without_a_crc_are_checked_by_their_sha256() {
+        altered_plain_blob_is_caught(true).await;
+    }
+
+    async fn altered_plain_blob_is_caught(forget_crc: bool) {
+        let t = store().await;
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let data: Vec<u8> = (0..3 * super::READ_CHUNK + 100).map(|i| (i % 251) as u8).collect();
+        put(&t, &bucket, "k", &data).await.unwrap();
+        let found = t.store.object(bucket.id, "k", None).await.unwrap();
+        assert_eq!(read_plain(&t, &found, 0, data.len() as u64).await.unwrap(), data);
+        let Body::Blobs(segments) = &found.1 else { panic!("expected a blob") };
+        let hash = segments[0].hash.clone();
+        let path = t.store.inner.blobs.path_of(&crate::blob::parse_hash(&hash).unwrap());
+        let db = rusqlite::Connection::open(t.store.root().join("index.sqlite")).unwrap();
+        let crc: Option<u32> = db.query_row("SELECT crc32c FROM blobs", [], |r| r.get(0)).unwrap();
+        assert!(crc.is_some(), "a new blob has its CRC32C");
+        if forget_crc {
+            db.execute("UPDATE blobs SET crc32c = NULL", []).unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[2 * super::READ_CHUNK + 7] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+
+        // The whole blob: every chunk before the last may go out, the last never does.
+        let mut s = t.store.read_body(&found.0, &found.1, 0, data.len() as u64, None);
+        let mut sent = 0;
+        let err = loop {
+            match s.next().await.expect("the stream ends with an error") {
+                Ok(c) => sent += c.len(),
+                Err(e) => break e,
+            }
+        };
+        assert!(sent < data.len(), "the altered bytes were sent");
+        assert_corrupt(err, &hash);
+        assert_eq!(t.store.corrupt_blobs_detected(), 1);
+        assert_eq!(recorded(&t).await, vec![hash]);
+        // A range is not checked, and an untouched one reads fine.
+        assert_eq!(read_plain(&t, &found, 10, 1000).await.unwrap(), &data[10..1010]);
+    }
+
+    #[tokio::test]
+    async fn altered_inline_bodies_fail_the_read() {
+        let t = store().await;
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        put(&t, &bucket, "small", b"hello, inline world").await.unwrap();
+        let found = t.store.object(bucket.id, "small", None).await.unwrap();
+        let Body::Inline { sha256: Some(expected), .. } = &found.1 else { panic!("expected an inline body with its hash") };
+        assert_eq!(read_plain(&t, &found, 0, 19).await.unwrap(), b"hello, inline world");
+        let db = rusqlite::Connection::open(t.store.root().join("index.sqlite")).unwrap();
+        db.execute("UPDATE inline_bodies SET data = ?1", [&b"hello, INLINE world"[..]]).unwrap();
+        let altered = t.store.object(bucket.id, "small", None).await.unwrap();
+        assert_corrupt(read_plain(&t, &altered, 0, 19).await.unwrap_err(), &hex::encode(expected));
+        assert_eq!(t.store.corrupt_blobs_detected(), 1);
+        assert_eq!(recorded(&t).await, vec![hex::encode(expected)]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_removes_the_blob_it_published() {
+        let t = store().await;
+        let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        put(&t, &bucket, "k", b"first").await.unwrap();
+        let big = vec![9u8; 200_000];
+        let ingested = t.store.ingest(body(&big), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await.unwrap();
+        let new = NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        let refused = WriteConditions { if_none_match: Some("*".into()), if_match: None };
+        assert!(matches!(t.store.put_object(&bucket, new, ingested, refused).await, Err(StorageError::PreconditionFailed)));
+        assert!(files_under(&t.store.root().join("blobs")).is_empty(), "the refused write left its blob");
+        assert!(files_under(&t.store.root().join("tmp")).is_empty());
     }
 }

@@ -9,7 +9,8 @@ pub const OBJECT_COLUMNS: &str =
     "bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta";
 
 /// Columns that make a `Body`, in the order `body_from_row` reads them, starting at `first`.
-pub const BODY_COLUMNS: &str = "(SELECT data FROM inline_bodies WHERE inline_bodies.seq = objects.seq), manifest";
+pub const BODY_COLUMNS: &str = "(SELECT data FROM inline_bodies WHERE inline_bodies.seq = objects.seq), \
+     (SELECT sha256 FROM inline_bodies WHERE inline_bodies.seq = objects.seq), manifest";
 
 pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
     let key: Vec<u8> = row.get(1)?;
@@ -30,11 +31,12 @@ pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
 
 pub fn body_from_row(row: &Row, first: usize) -> rusqlite::Result<Result<Body>> {
     let inline: Option<Vec<u8>> = row.get(first)?;
-    let manifest: Option<String> = row.get(first + 1)?;
+    let sha256: Option<Vec<u8>> = row.get(first + 1)?;
+    let manifest: Option<String> = row.get(first + 2)?;
     Ok(match (inline, manifest) {
-        (Some(data), _) => Ok(Body::Inline(data.into())),
+        (Some(data), _) => Ok(Body::Inline { data: data.into(), sha256: sha256.and_then(|h| h.try_into().ok()) }),
         (None, Some(m)) => decode_manifest(&m).map(Body::Blobs),
-        (None, None) => Ok(Body::Inline(bytes::Bytes::new())),
+        (None, None) => Ok(Body::Inline { data: bytes::Bytes::new(), sha256: None }),
     })
 }
 

@@ -184,6 +184,7 @@ pub async fn delete_bucket(ctx: &Ctx<'_>, name: &str) -> S3Result<HttpResponse> 
     })?;
     // A later bucket may reuse the id; its policy must not come from this one's cache entry.
     ctx.state.policies.forget(bucket.id);
+    ctx.state.lifecycle.forget(bucket.id);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -95,6 +95,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     if record.version_id != NULL_VERSION {
         resp.insert_header(("x-amz-version-id", record.version_id.clone()));
     }
+    crate::request::expiration::add(ctx.state, &record, &mut resp).await;
     let body = xml::render(
         "CopyObjectResult",
         &CopyObjectResult { xmlns: xml::S3_NAMESPACE, last_modified: timestamp(record.modified_ms), etag: quoted_etag(&record.etag) },

@@ -4,11 +4,10 @@ use crate::http::body::{read_all, request_body};
 use crate::request::ctx::Ctx;
 use crate::access::mfa;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
-use crate::request::upload::{check_payload_hash, content_md5};
+use crate::request::upload::check_payload_hash;
 use crate::http::xml::{self, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
 use coffer_storage::{DeleteOutcome, Permission, StorageError};
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOutcome) {
@@ -23,7 +22,7 @@ fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOu
 pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
     if ctx.query.get("versionId").is_some() {
-        mfa::require_for_version_delete(&ctx.state.store, ctx.req.headers(), &bucket).await?;
+        mfa::require_for_version_delete(ctx.state, ctx.req.headers(), &bucket).await?;
     }
     let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?;
     let mut resp = HttpResponse::NoContent();
@@ -98,17 +97,13 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
     }
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
     check_payload_hash(&ctx.payload, &body)?;
-    if let Some(md5) = content_md5(ctx)? {
-        if md5[..] != Md5::digest(&body)[..] {
-            return Err(S3Error::new(ErrorCode::BadDigest));
-        }
-    }
+    crate::request::upload::check_content_md5(ctx, &body)?;
     let request: Delete = xml::parse(&body)?;
     if request.objects.is_empty() || request.objects.len() > MAX_KEYS {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
     if request.objects.iter().any(|o| o.version_id.is_some()) {
-        mfa::require_for_version_delete(&ctx.state.store, ctx.req.headers(), &bucket).await?;
+        mfa::require_for_version_delete(ctx.state, ctx.req.headers(), &bucket).await?;
     }
     let quiet = request.quiet.unwrap_or(false);
     let mut allowed = Vec::with_capacity(request.objects.len());

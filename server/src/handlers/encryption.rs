@@ -7,7 +7,6 @@ use crate::request::ctx::Ctx;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::http::xml;
 use actix_web::{web, HttpResponse};
-use md5::{Digest, Md5};
 
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -15,11 +14,7 @@ pub async fn put_bucket_encryption(ctx: &Ctx<'_>, bucket_name: &str, payload: we
     let bucket = ctx.owned_bucket(bucket_name).await?;
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
     crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
-    if let Some(md5) = crate::request::upload::content_md5(ctx)? {
-        if md5[..] != Md5::digest(&body)[..] {
-            return Err(S3Error::new(ErrorCode::BadDigest));
-        }
-    }
+    crate::request::upload::check_content_md5(ctx, &body)?;
     let config = DefaultEncryption::from_xml(&body)?;
     set_default_encryption(&ctx.state.store, bucket.id, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())

@@ -116,6 +116,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         part_headers(&mut resp, &record, p, ctx.checksum_mode());
     }
     crate::request::sse::response_headers(&mut resp, record.meta.encryption.as_ref(), unsealing.customer_md5.as_deref());
+    crate::request::expiration::add(ctx.state, &record, &mut resp).await;
     let (offset, len) = match range {
         Some(r) => {
             resp.status(StatusCode::PARTIAL_CONTENT);

@@ -1,5 +1,5 @@
 //! One module per S3 concern; each handler takes the request context and returns a response.
-//! Shared helpers live below (in the crate root modules), never in a sibling handler.
+//! Shared helpers live below them (`request/`, `http/`, ...), never in a sibling handler.
 
 pub mod attributes;
 pub mod acl;
@@ -9,6 +9,7 @@ pub mod cors;
 pub mod delete;
 pub mod encryption;
 pub mod get;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod policy;

@@ -365,6 +365,7 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
         resp.insert_header(("x-amz-version-id", done.version_id.clone()));
     }
     crate::request::sse::response_headers(&mut resp, done.encryption.as_ref(), customer_md5.as_deref());
+    crate::request::expiration::add_for_version(ctx.state, bucket.id, key, &done.version_id, &mut resp).await;
     let checksum = done.checksum.as_ref();
     let body = CompleteMultipartUploadResult {
         xmlns: S3_NAMESPACE,

@@ -16,8 +16,8 @@ use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Largest text field read before the file.
-const FIELD_LIMIT: usize = 64 * 1024;
+/// Most bytes of text fields read before the file, all fields together.
+const FIELDS_LIMIT: usize = 64 * 1024;
 
 /// S3's PostResponse carries no XML namespace.
 #[derive(Serialize)]
@@ -32,6 +32,10 @@ struct PostResponse {
 
 fn bad_form(message: &str) -> S3Error {
     S3Error::invalid_argument(message)
+}
+
+fn malformed(e: multer::Error) -> S3Error {
+    bad_form(&format!("malformed form: {e}"))
 }
 
 /// Form fields that describe the object, as the headers a PUT would carry.
@@ -90,18 +94,24 @@ where
 {
     let mut form = multer::Multipart::new(body, boundary);
     let mut fields: HashMap<String, String> = HashMap::new();
+    let mut budget = FIELDS_LIMIT;
     let file = loop {
-        let field = form.next_field().await.map_err(|e| bad_form(&format!("malformed form: {e}")))?;
-        let Some(field) = field else { return Err(bad_form("POST requires exactly one file upload per request.")) };
+        let field = form.next_field().await.map_err(malformed)?;
+        let Some(mut field) = field else { return Err(bad_form("POST requires exactly one file upload per request.")) };
         let name = field.name().unwrap_or("").to_ascii_lowercase();
         if name == "file" {
             break field;
         }
-        let value = field.text().await.map_err(|e| bad_form(&format!("malformed form: {e}")))?;
-        if value.len() > FIELD_LIMIT {
-            return Err(bad_form("form field too large"));
+        // Read in pieces against the budget, so an endless field cannot fill memory.
+        let mut value = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+            if value.len() + chunk.len() > budget {
+                return Err(S3Error::new(ErrorCode::MaxPostPreDataLengthExceeded));
+            }
+            value.extend_from_slice(&chunk);
         }
-        fields.insert(name, value);
+        budget -= value.len();
+        fields.insert(name, String::from_utf8_lossy(&value).into_owned());
     };
     let filename = file.file_name().unwrap_or("").to_string();
     let key_field = fields.get("key").cloned().ok_or_else(|| bad_form("Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields."))?;

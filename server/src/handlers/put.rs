@@ -65,5 +65,6 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     if let Some(s) = &sealing {
         s.headers(&mut resp);
     }
+    crate::request::expiration::add(ctx.state, &record, &mut resp).await;
     Ok(resp.finish())
 }

@@ -63,7 +63,7 @@ pub async fn put_bucket_versioning(ctx: &Ctx<'_>, name: &str, payload: web::Payl
     // Turning MfaDelete on, or changing anything while it is on, takes the owner's device;
     // saying "Disabled" of a bucket where it is off changes nothing and needs none.
     if mfa_delete == Some(true) || mfa::enabled(&ctx.state.store, &bucket).await? {
-        mfa::verify_header(&ctx.state.store, ctx.req.headers(), &bucket).await?;
+        mfa::verify_header(ctx.state, ctx.req.headers(), &bucket).await?;
     }
     if let Some(state) = state {
         ctx.state.store.set_versioning(bucket.id, state).await?;

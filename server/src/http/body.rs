@@ -1,14 +1,15 @@
-//! Request bodies: the raw actix payload as a stream of io results, aws-chunked decoding when
-//! the signature says so, and reading small XML bodies whole.
+//! Request bodies: the raw actix payload as a stream of io results (cut off when it stalls),
+//! aws-chunked decoding when the signature says so, and reading small XML bodies whole.
 
-use crate::http::error::{body_error, ErrorCode, IncompleteBody, S3Error, S3Result};
+use crate::http::error::{body_error, BodyStalled, ErrorCode, IncompleteBody, S3Error, S3Result};
 use actix_web::error::PayloadError;
-use actix_web::web;
+use actix_web::{dev, web, FromRequest, HttpRequest};
 use bytes::{Bytes, BytesMut};
 use coffer_auth::{AwsChunkedDecoder, Payload, TrailerHandle};
 use futures::{Stream, StreamExt};
 use std::io;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// An object body on its way in.
 pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>>>>;
@@ -16,8 +17,26 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>>>>;
 fn payload_error(e: PayloadError) -> io::Error {
     match e {
         PayloadError::Incomplete(_) => io::Error::other(IncompleteBody),
+        PayloadError::Io(e) => e,
         other => io::Error::other(other.to_string()),
     }
+}
+
+/// The request's payload, failing with `BodyStalled` (S3's RequestTimeout) once no bytes have
+/// arrived for `timeout`, so a client that sends part of a body and stops cannot hold a
+/// request (and its staging file) forever.
+pub async fn with_stall_timeout(req: &HttpRequest, payload: web::Payload, timeout: Duration) -> web::Payload {
+    let stream = futures::stream::unfold(Some(payload), move |payload| async move {
+        let mut payload = payload?;
+        match tokio::time::timeout(timeout, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => Some((Err(PayloadError::Io(io::Error::new(io::ErrorKind::TimedOut, BodyStalled))), None)),
+        }
+    });
+    let boxed: actix_http::BoxedPayloadStream = Box::pin(stream);
+    // web::Payload has no public constructor; its extractor takes any dev::Payload as it is.
+    web::Payload::from_request(req, &mut dev::Payload::from(boxed)).await.expect("the Payload extractor never fails")
 }
 
 /// The decoded body and, for aws-chunked bodies, the handle its trailers arrive on.

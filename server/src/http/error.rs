@@ -17,6 +17,7 @@ pub enum ErrorCode {
     EntityTooLarge,
     EntityTooSmall,
     IncompleteBody,
+    InsufficientStorage,
     InternalError,
     InvalidArgument,
     InvalidBucketName,
@@ -29,6 +30,7 @@ pub enum ErrorCode {
     InvalidStorageClass,
     KeyTooLongError,
     MalformedXML,
+    MaxPostPreDataLengthExceeded,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
@@ -39,7 +41,10 @@ pub enum ErrorCode {
     NotImplemented,
     NotModified,
     PreconditionFailed,
+    RequestHeaderSectionTooLarge,
+    RequestTimeout,
     ServerSideEncryptionConfigurationNotFoundError,
+    SlowDown,
     XAmzContentSHA256Mismatch,
 }
 
@@ -55,6 +60,7 @@ impl ErrorCode {
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             IncompleteBody => "IncompleteBody",
+            InsufficientStorage => "InsufficientStorage",
             InternalError => "InternalError",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
@@ -67,6 +73,7 @@ impl ErrorCode {
             InvalidStorageClass => "InvalidStorageClass",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
+            MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceeded",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
@@ -77,6 +84,9 @@ impl ErrorCode {
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
             PreconditionFailed => "PreconditionFailed",
+            RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
+            RequestTimeout => "RequestTimeout",
+            SlowDown => "SlowDown",
             ServerSideEncryptionConfigurationNotFoundError => "ServerSideEncryptionConfigurationNotFoundError",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
@@ -88,6 +98,7 @@ impl ErrorCode {
             AccessDenied => StatusCode::FORBIDDEN,
             NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion | ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
+            InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -95,6 +106,7 @@ impl ErrorCode {
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             NotModified => StatusCode::NOT_MODIFIED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -110,6 +122,7 @@ impl ErrorCode {
             EntityTooLarge => "Your proposed upload exceeds the maximum allowed object size.",
             EntityTooSmall => "Your proposed upload is smaller than the minimum allowed object size.",
             IncompleteBody => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            InsufficientStorage => "The storage is full: there is no space left to store this write, and nothing of it was kept. Retry once space has been freed.",
             InternalError => "We encountered an internal error. Please try again.",
             InvalidArgument => "Invalid Argument",
             InvalidBucketName => "The specified bucket is not valid.",
@@ -122,6 +135,7 @@ impl ErrorCode {
             InvalidStorageClass => "The storage class you specified is not valid.",
             KeyTooLongError => "Your key is too long",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
+            MaxPostPreDataLengthExceeded => "Your POST request fields preceding the upload file were too large.",
             MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
             MethodNotAllowed => "The specified method is not allowed against this resource.",
             MissingContentLength => "You must provide the Content-Length HTTP header.",
@@ -132,6 +146,9 @@ impl ErrorCode {
             NotImplemented => "A header or operation you provided implies functionality that is not implemented.",
             NotModified => "Not Modified",
             PreconditionFailed => "At least one of the pre-conditions you specified did not hold",
+            RequestHeaderSectionTooLarge => "Your request header section exceeds the maximum allowed size.",
+            RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
+            SlowDown => "Please reduce your request rate.",
             ServerSideEncryptionConfigurationNotFoundError => "The server side encryption configuration was not found",
             XAmzContentSHA256Mismatch => "The provided 'x-amz-content-sha256' header does not match what was computed.",
         }
@@ -217,6 +234,10 @@ impl From<StorageError> for S3Error {
             StorageError::NoSuchVersion => C::NoSuchVersion.into(),
             StorageError::PreconditionFailed => C::PreconditionFailed.into(),
             StorageError::TooLarge(_) => C::EntityTooLarge.into(),
+            StorageError::Full => {
+                tracing::warn!("a write failed: the storage is full");
+                C::InsufficientStorage.into()
+            }
             StorageError::Body(io) => body_error(io),
             StorageError::Multipart(m) => multipart_error(m),
             other => S3Error::internal(other),
@@ -271,13 +292,25 @@ pub type S3Result<T> = Result<T, S3Error>;
 #[error("the request body ended early")]
 pub struct IncompleteBody;
 
+/// A request body that stopped arriving for longer than the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled")]
+pub struct BodyStalled;
+
 /// Maps a failure while reading a body to the S3 error it stands for.
 pub fn body_error(e: io::Error) -> S3Error {
     if let Some(auth) = AuthError::from_io(&e) {
         return S3Error::from(auth.clone());
     }
+    // A copy whose source turned out corrupt: the fault is ours, not the request's.
+    if e.get_ref().is_some_and(|inner| inner.is::<coffer_storage::CorruptBlobError>()) {
+        return S3Error::internal(e);
+    }
     if e.get_ref().is_some_and(|inner| inner.is::<IncompleteBody>()) {
         return S3Error::new(ErrorCode::IncompleteBody);
+    }
+    if e.get_ref().is_some_and(|inner| inner.is::<BodyStalled>()) {
+        return S3Error::new(ErrorCode::RequestTimeout);
     }
     tracing::debug!("body read failed: {e}");
     S3Error::new(ErrorCode::IncompleteBody)

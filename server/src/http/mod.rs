@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod error;
 pub mod head;
 pub mod key_encoding;
+pub mod limits;
 pub mod range;
 pub mod router;
 pub mod xml;

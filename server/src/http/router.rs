@@ -6,8 +6,9 @@ use actix_web::http::Method;
 use crate::http::head::Head;
 use percent_encoding::percent_decode_str;
 
-/// Every S3 operation Coffer knows, with the bucket and key it addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Every S3 operation Coffer knows, with the bucket and key it addresses. Its variants' names
+/// (`Operation::iter()`, `<&str>::from(&op)`) are what logs and the authorization sweep use.
+#[derive(Clone, Debug, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
 pub enum Operation {
     ListBuckets,
     CreateBucket { bucket: String },
@@ -34,6 +35,9 @@ pub enum Operation {
     GetBucketEncryption { bucket: String },
     PutBucketEncryption { bucket: String },
     DeleteBucketEncryption { bucket: String },
+    GetBucketLifecycleConfiguration { bucket: String },
+    PutBucketLifecycleConfiguration { bucket: String },
+    DeleteBucketLifecycle { bucket: String },
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
@@ -100,6 +104,8 @@ impl Operation {
             PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
             GetBucketEncryption { .. } => "s3:GetEncryptionConfiguration",
             PutBucketEncryption { .. } | DeleteBucketEncryption { .. } => "s3:PutEncryptionConfiguration",
+            GetBucketLifecycleConfiguration { .. } => "s3:GetLifecycleConfiguration",
+            PutBucketLifecycleConfiguration { .. } | DeleteBucketLifecycle { .. } => "s3:PutLifecycleConfiguration",
             GetBucketCors { .. } => "s3:GetBucketCORS",
             PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetBucketTagging { .. } => "s3:GetBucketTagging",
@@ -219,7 +225,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("analytics", "BucketAnalyticsConfiguration"),
     ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
     ("inventory", "BucketInventoryConfiguration"),
-    ("lifecycle", "BucketLifecycleConfiguration"),
     ("logging", "BucketLogging"),
     ("metrics", "BucketMetricsConfiguration"),
     ("notification", "BucketNotificationConfiguration"),
@@ -298,6 +303,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetBucketEncryption { bucket }),
                 "PUT" => Ok(PutBucketEncryption { bucket }),
                 "DELETE" => Ok(DeleteBucketEncryption { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("lifecycle") {
+            return match m {
+                "GET" => Ok(GetBucketLifecycleConfiguration { bucket }),
+                "PUT" => Ok(PutBucketLifecycleConfiguration { bucket }),
+                "DELETE" => Ok(DeleteBucketLifecycle { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }
@@ -400,6 +413,8 @@ mod tests {
         assert_eq!(r("GET", Some("b"), None, "versions"), Operation::ListObjectVersions { bucket: "b".into() });
         assert_eq!(r("POST", Some("b"), None, "delete"), Operation::DeleteObjects { bucket: "b".into() });
         assert_eq!(r("GET", Some("b"), None, "cors"), Operation::GetBucketCors { bucket: "b".into() });
+        assert_eq!(r("PUT", Some("b"), None, "lifecycle"), Operation::PutBucketLifecycleConfiguration { bucket: "b".into() });
+        assert_eq!(r("DELETE", Some("b"), None, "lifecycle="), Operation::DeleteBucketLifecycle { bucket: "b".into() });
         assert_eq!(r("PUT", Some("b"), None, "encryption"), Operation::PutBucketEncryption { bucket: "b".into() });
         assert_eq!(r("DELETE", Some("b"), None, "encryption"), Operation::DeleteBucketEncryption { bucket: "b".into() });
         let q = Query::default();
@@ -419,6 +434,17 @@ mod tests {
         assert_eq!(r("GET", Some("b"), Some("k"), "uploadId=u"), Operation::ListParts { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("GET", Some("b"), Some("k"), "attributes"), Operation::GetObjectAttributes { bucket: b.clone(), key: k.clone() });
         assert_eq!(r("GET", Some("b"), None, "uploads"), Operation::ListMultipartUploads { bucket: b });
+    }
+
+    /// The end-to-end authorization sweep must send every operation anonymously and as a user
+    /// without grants; a new variant fails here until it has an entry there.
+    #[test]
+    fn every_operation_is_in_the_authorization_sweep() {
+        use strum::IntoEnumIterator;
+        let sweep = include_str!("../../../compat-tests/python/test_authz_sweep.py");
+        let missing: Vec<&str> =
+            Operation::iter().map(|op| <&str>::from(&op)).filter(|name| !sweep.contains(&format!("\"{name}\": Case("))).collect();
+        assert!(missing.is_empty(), "add these operations to SWEEP in compat-tests/python/test_authz_sweep.py: {missing:?}");
     }
 
     #[test]

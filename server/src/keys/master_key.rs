@@ -6,10 +6,11 @@
 
 use base64::Engine;
 use coffer_crypto::envelope::Key256;
+use coffer_storage::perms;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 const ENV_KEY: &str = "COFFER_MASTER_KEY";
 const KEY_FILE: &str = "master.key";
@@ -18,6 +19,11 @@ const FINGERPRINT_FILE: &str = "master.key.fingerprint";
 /// Where the master key comes from when it is not in the environment.
 pub fn default_key_file(data_dir: &Path) -> PathBuf {
     data_dir.join(KEY_FILE)
+}
+
+/// The file recording which master key this data dir was used with.
+pub fn fingerprint_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(FINGERPRINT_FILE)
 }
 
 /// Loads the master key, creating the key file on first use, and checks it against the
@@ -65,15 +71,11 @@ fn load_or_create_file(data_dir: &Path, path: &Path) -> Result<Key256, String> {
 /// Writes a new key into a temporary file and links it into place, so nobody ever reads a
 /// half-written key file.
 fn create_file(path: &Path) -> std::io::Result<Key256> {
-    use std::os::unix::fs::OpenOptionsExt;
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
+    perms::create_dir_all(parent)?;
     let key = Key256::generate();
-    let text = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
     let tmp = parent.join(format!(".master.key.{}.tmp", std::process::id()));
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    file.write_all(format!("{text}\n").as_bytes())?;
-    file.sync_all()?;
+    perms::write_file(&tmp, key_file_text(&key).as_bytes())?.sync_all()?;
     // hard_link fails if the key file appeared meanwhile, which the caller handles.
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
@@ -81,6 +83,18 @@ fn create_file(path: &Path) -> std::io::Result<Key256> {
     std::fs::File::open(parent)?.sync_all()?;
     tracing::info!(path = %path.display(), "generated a new master key; back this file up");
     Ok(key)
+}
+
+/// Writes a copy of `key` in the key file format to the new file `path` (mode 0600), for a backup.
+pub fn export(key: &Key256, path: &Path) -> std::io::Result<()> {
+    let mut file = perms::file_options().write(true).create_new(true).open(path)?;
+    std::io::Write::write_all(&mut file, key_file_text(key).as_bytes())?;
+    file.sync_all()
+}
+
+/// The key file's content: the key in base64 and a newline.
+fn key_file_text(key: &Key256) -> Zeroizing<String> {
+    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_bytes()) + "\n")
 }
 
 /// A value that identifies the key without revealing it.
@@ -101,9 +115,9 @@ fn check_fingerprint(data_dir: &Path, key: &Key256) -> Result<(), String> {
             path.display()
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
+            perms::create_dir_all(data_dir).map_err(|e| format!("creating {}: {e}", data_dir.display()))?;
             let tmp = data_dir.join(format!(".{FINGERPRINT_FILE}.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, format!("{want}\n"))
+            perms::write_file(&tmp, format!("{want}\n").as_bytes())
                 .and_then(|_| std::fs::rename(&tmp, &path))
                 .map_err(|e| format!("writing {}: {e}", path.display()))
         }
@@ -122,8 +136,10 @@ mod tests {
         let again = load(dir.path(), None).unwrap();
         assert_eq!(first.as_bytes(), again.as_bytes());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(default_key_file(dir.path())).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        for file in [default_key_file(dir.path()), dir.path().join(FINGERPRINT_FILE)] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
     }
 
     #[test]

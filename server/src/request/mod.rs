@@ -1,8 +1,9 @@
 //! What handlers share about one request: its context and access checks (`ctx`), the object
-//! headers it carries, the source of a copy, what it uploads, and how its object is encrypted.
+//! headers it carries, the source of a copy, what it uploads, how its object is encrypted, and when it expires.
 
 pub mod copy_source;
 pub mod ctx;
+pub mod expiration;
 pub mod object_headers;
 pub mod sse;
 pub mod upload;

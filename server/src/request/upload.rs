@@ -25,6 +25,15 @@ pub fn content_md5(ctx: &Ctx<'_>) -> S3Result<Option<[u8; 16]>> {
         .ok_or_else(|| S3Error::new(ErrorCode::InvalidDigest))
 }
 
+/// A body read whole must match its Content-MD5, if one was sent (BadDigest otherwise).
+pub fn check_content_md5(ctx: &Ctx<'_>, body: &[u8]) -> S3Result<()> {
+    use md5::Digest as _;
+    match content_md5(ctx)? {
+        Some(md5) if md5[..] != md5::Md5::digest(body)[..] => Err(S3Error::new(ErrorCode::BadDigest)),
+        _ => Ok(()),
+    }
+}
+
 /// For a signed payload, the body must hash to the signed value.
 pub fn check_sha256(payload: &Payload, actual: &[u8; 32]) -> S3Result<()> {
     match payload {

@@ -2,7 +2,7 @@
 //! Everything that says "this object exists" lives here; blob bytes live in `crate::blob`.
 
 mod readers;
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 pub use readers::ReadPool;
@@ -25,11 +25,36 @@ pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Creates an empty index file with mode 0600 if there is none: SQLite takes an empty file
+/// for a new database, and gives its -wal and -shm files the database file's mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    crate::perms::file_options().write(true).create(true).truncate(false).open(path).map(drop)
+}
+
 /// Opens the index at `path`, creating or migrating the schema, and starts the writer.
 pub fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
+    create_private(path)?;
     let conn = open_connection(path)?;
+    // Deleted rows (an access key's old secret) are overwritten where that costs no extra I/O.
+    conn.execute_batch("PRAGMA secure_delete = FAST")?;
     schema::migrate(&conn)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match crate::perms::tighten(Path::new(&name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
     let writer = Writer::start(conn)?;
     let pool = ReadPool::open(path, readers)?;
     Ok((writer, pool))
+}
+
+/// Opens an existing index read-only, for commands that inspect the index of a running server
+/// without opening a `Store` (which would start a writer and clear the staging directory).
+pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
 }

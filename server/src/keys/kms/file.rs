@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-const FILE_NAME: &str = "keyring.json";
+pub(super) const FILE_NAME: &str = "keyring.json";
 const TEMP_NAME: &str = "keyring.json.tmp";
 const LOCK_NAME: &str = "keyring.lock";
 /// The format written; a file with a higher one is refused rather than misread.

@@ -9,7 +9,7 @@ use coffer_crypto::kms::{KeyProvider, KmsError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-const DIR_NAME: &str = "kms";
+pub(super) const DIR_NAME: &str = "kms";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The built-in KMS of one data dir. Every use checks (one `stat`) whether the file changed

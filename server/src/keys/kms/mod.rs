@@ -9,10 +9,15 @@ mod provider;
 pub use keyring::{KeySummary, Keyring};
 
 use coffer_crypto::envelope::Key256;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The account id in the ARNs of keyring keys (there are no accounts; any fixed one will do).
 pub const ACCOUNT: &str = "000000000000";
+
+/// The keyring file of `data_dir` (what a backup copies).
+pub fn keyring_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(keyring::DIR_NAME).join(file::FILE_NAME)
+}
 
 /// Opens the keyring of `data_dir` (empty until a key is created); `region` goes into the
 /// ARNs it reports and is the only region its ARNs are accepted from. Fails if the keyring

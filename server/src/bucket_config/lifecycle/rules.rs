@@ -1,0 +1,330 @@
+//! Lifecycle rules compiled for use: which objects a rule applies to, when its actions fall due
+//! (S3's rounding up to midnight UTC, or a compressed test day), and what is due for a version.
+
+use super::{parse_date, LifecycleConfiguration, Rule};
+use coffer_storage::{LifecycleVersion, ObjectRecord};
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// How lifecycle days are counted: real days rounded up to midnight UTC as S3 does, or (for
+/// tests, `--lifecycle-day-secs`) days of a fixed length counted exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    day_ms: Option<i64>,
+}
+
+impl Clock {
+    pub fn new(day_secs: Option<u64>) -> Clock {
+        Clock { day_ms: day_secs.map(|s| s as i64 * 1000) }
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        self.day_ms.is_some()
+    }
+
+    /// When something that started at `start_ms` is `days` old.
+    pub fn due(&self, start_ms: i64, days: i64) -> i64 {
+        match self.day_ms {
+            Some(day) => start_ms.saturating_add(days.saturating_mul(day)),
+            None => real_due(start_ms, days),
+        }
+    }
+}
+
+/// `start_ms` plus `days` real days, rounded up to the next midnight UTC.
+pub fn real_due(start_ms: i64, days: i64) -> i64 {
+    let t = start_ms.saturating_add(days.saturating_mul(DAY_MS));
+    match t.rem_euclid(DAY_MS) {
+        0 => t,
+        r => t - r + DAY_MS,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    Days(i64),
+    /// Milliseconds since the epoch (a midnight).
+    Date(i64),
+}
+
+impl When {
+    fn due(self, clock: &Clock, start_ms: i64) -> i64 {
+        match self {
+            When::Days(d) => clock.due(start_ms, d),
+            When::Date(ms) => ms,
+        }
+    }
+}
+
+/// One enabled rule, ready to match.
+#[derive(Clone, Debug)]
+struct Compiled {
+    id: String,
+    /// Every prefix the rule names (rule-level, Filter, And): a key must start with all.
+    prefixes: Vec<String>,
+    tags: Vec<(String, String)>,
+    greater_than: Option<u64>,
+    less_than: Option<u64>,
+    expire: Option<When>,
+    expired_delete_markers: bool,
+    /// NoncurrentDays and NewerNoncurrentVersions.
+    noncurrent: Option<(i64, u64)>,
+    abort_after_days: Option<i64>,
+}
+
+/// What the lifecycle worker should do with one version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Expire the current version (delete it, or add a delete marker in a versioned bucket).
+    ExpireCurrent,
+    /// Permanently remove a noncurrent version.
+    RemoveNoncurrent,
+    /// Permanently remove a delete marker that is the only version of its key.
+    RemoveDeleteMarker,
+}
+
+/// The enabled rules of a bucket's lifecycle configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Lifecycle {
+    rules: Vec<Compiled>,
+}
+
+impl Compiled {
+    fn new(rule: &Rule) -> Compiled {
+        let filter = rule.filter.clone().unwrap_or_default();
+        let and = filter.and.clone().unwrap_or_default();
+        let prefixes = [rule.prefix.clone(), filter.prefix.clone(), and.prefix.clone()].into_iter().flatten().filter(|p| !p.is_empty());
+        let tags = filter.tag.iter().chain(and.tags.iter()).map(|t| (t.key.clone(), t.value.clone())).collect();
+        let to_u64 = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+        let exp = rule.expiration.clone().unwrap_or_default();
+        let expire = match (exp.days, exp.date.as_deref().map(parse_date)) {
+            (Some(d), _) => Some(When::Days(d)),
+            (None, Some(Ok(ms))) => Some(When::Date(ms)),
+            _ => None,
+        };
+        let noncurrent = rule
+            .noncurrent_version_expiration
+            .as_ref()
+            .and_then(|n| Some((n.noncurrent_days?, n.newer_noncurrent_versions.unwrap_or(0).max(0) as u64)));
+        Compiled {
+            id: rule.id.clone().unwrap_or_default(),
+            prefixes: prefixes.collect(),
+            tags,
+            greater_than: to_u64(filter.object_size_greater_than.or(and.object_size_greater_than)),
+            less_than: to_u64(filter.object_size_less_than.or(and.object_size_less_than)),
+            expire,
+            expired_delete_markers: exp.expired_object_delete_marker == Some(true),
+            noncurrent,
+            abort_after_days: rule.abort_incomplete_multipart_upload.as_ref().and_then(|a| a.days_after_initiation),
+        }
+    }
+
+    fn key_matches(&self, key: &str) -> bool {
+        self.prefixes.iter().all(|p| key.starts_with(p.as_str()))
+    }
+
+    /// Whether the rule applies to a version: delete markers have no tags or size, so only
+    /// rules without tags apply to them, by key alone.
+    fn applies(&self, rec: &ObjectRecord) -> bool {
+        if !self.key_matches(&rec.key) {
+            return false;
+        }
+        if rec.delete_marker {
+            return self.tags.is_empty();
+        }
+        self.tags.iter().all(|(k, v)| rec.meta.tags.iter().any(|(tk, tv)| tk == k && tv == v))
+            && self.greater_than.is_none_or(|g| rec.size > g)
+            && self.less_than.is_none_or(|l| rec.size < l)
+    }
+
+    /// The longest prefix every key the rule applies to starts with.
+    fn scan_prefix(&self) -> &str {
+        self.prefixes.iter().max_by_key(|p| p.len()).map(String::as_str).unwrap_or("")
+    }
+
+    fn acts_on_objects(&self) -> bool {
+        self.expire.is_some() || self.expired_delete_markers || self.noncurrent.is_some()
+    }
+}
+
+impl Lifecycle {
+    pub fn compile(config: &LifecycleConfiguration) -> Lifecycle {
+        Lifecycle { rules: config.rules.iter().filter(|r| r.status == "Enabled").map(Compiled::new).collect() }
+    }
+
+    /// Whether any enabled rule expires current versions by Days or Date (the only rules the
+    /// x-amz-expiration header speaks of).
+    pub fn expires_objects(&self) -> bool {
+        self.rules.iter().any(|r| r.expire.is_some())
+    }
+
+    /// The x-amz-expiration header of a current version: the earliest expiry any enabled
+    /// Expiration(Days|Date) rule gives it, in real days whatever the clock.
+    pub fn expiration_header(&self, rec: &ObjectRecord) -> Option<String> {
+        if !rec.is_latest || rec.delete_marker {
+            return None;
+        }
+        let clock = Clock::default();
+        let (due, id) = self
+            .rules
+            .iter()
+            .filter(|r| r.applies(rec))
+            .filter_map(|r| Some((r.expire?.due(&clock, rec.modified_ms), r.id.as_str())))
+            .min_by_key(|(due, _)| *due)?;
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(due.max(0) as u64);
+        Some(format!("expiry-date=\"{}\", rule-id=\"{}\"", httpdate::fmt_http_date(at), id))
+    }
+
+    /// The key prefixes that hold every object some rule acts on, none inside another ("" for
+    /// the whole bucket); empty when no rule acts on objects.
+    pub fn scan_prefixes(&self) -> Vec<String> {
+        let mut prefixes: Vec<&str> = self.rules.iter().filter(|r| r.acts_on_objects()).map(Compiled::scan_prefix).collect();
+        prefixes.sort_unstable();
+        let mut out: Vec<String> = Vec::new();
+        for p in prefixes {
+            if !out.last().is_some_and(|last| p.starts_with(last.as_str())) {
+                out.push(p.to_string());
+            }
+        }
+        out
+    }
+
+    /// The fewest days after which some rule aborts uploads, if any rule does.
+    pub fn abort_after_days(&self) -> Option<i64> {
+        self.rules.iter().filter_map(|r| r.abort_after_days).min()
+    }
+
+    /// What is due for a version now, and the rule that makes it due.
+    pub fn decide(&self, clock: &Clock, now_ms: i64, v: &LifecycleVersion) -> Option<(Decision, &str)> {
+        let rec = &v.record;
+        let rules = self.rules.iter().filter(|r| r.applies(rec));
+        let found = if rec.is_latest && !rec.delete_marker {
+            rules.into_iter().find(|r| r.expire.is_some_and(|w| now_ms >= w.due(clock, rec.modified_ms))).map(|r| (Decision::ExpireCurrent, r))
+        } else if rec.is_latest {
+            // A delete marker left alone: ExpiredObjectDeleteMarker removes it at once, an
+            // expiration by age once it is as old as an object would be.
+            let alone = v.versions == 1;
+            rules
+                .into_iter()
+                .find(|r| alone && (r.expired_delete_markers || r.expire.is_some_and(|w| now_ms >= w.due(clock, rec.modified_ms))))
+                .map(|r| (Decision::RemoveDeleteMarker, r))
+        } else {
+            let since = v.successor_ms?;
+            rules
+                .into_iter()
+                .find(|r| r.noncurrent.is_some_and(|(days, keep)| now_ms >= clock.due(since, days) && v.newer_noncurrent >= keep))
+                .map(|r| (Decision::RemoveNoncurrent, r))
+        };
+        found.map(|(d, r)| (d, r.id.as_str()))
+    }
+
+    /// The rule that aborts an upload of `key` started at `initiated_ms`, if one is due now.
+    pub fn upload_due(&self, clock: &Clock, now_ms: i64, key: &str, initiated_ms: i64) -> Option<&str> {
+        self.rules
+            .iter()
+            .filter(|r| r.key_matches(key))
+            .find(|r| r.abort_after_days.is_some_and(|d| now_ms >= clock.due(initiated_ms, d)))
+            .map(|r| r.id.as_str())
+    }
+}
+
+impl Clock {
+    /// The latest start time that can be due now after `days` (a bound for index queries;
+    /// what it finds is checked exactly afterwards).
+    pub fn started_by(&self, now_ms: i64, days: i64) -> i64 {
+        now_ms.saturating_sub(days.saturating_mul(self.day_ms.unwrap_or(DAY_MS)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::xml;
+    use coffer_storage::ObjectMeta;
+
+    fn rules(body: &str) -> Lifecycle {
+        let mut c: LifecycleConfiguration = xml::parse(body.as_bytes()).unwrap();
+        c.validate().unwrap();
+        Lifecycle::compile(&c)
+    }
+
+    fn version(key: &str, size: u64, tags: &[(&str, &str)], modified_ms: i64) -> LifecycleVersion {
+        let meta = ObjectMeta { tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() };
+        let record = ObjectRecord {
+            bucket_id: 1,
+            key: key.into(),
+            version_id: "null".into(),
+            is_latest: true,
+            delete_marker: false,
+            size,
+            etag: String::new(),
+            modified_ms,
+            owner_id: String::new(),
+            meta,
+        };
+        LifecycleVersion { seq: 1, record, successor_ms: None, newer_noncurrent: 0, versions: 1 }
+    }
+
+    #[test]
+    fn due_times_round_up_to_midnight_unless_compressed() {
+        let t = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+        assert_eq!(real_due(t, 1), 1_700_092_800_000); // 2023-11-16T00:00:00Z
+        assert_eq!(real_due(1_700_006_400_000, 1), 1_700_092_800_000); // a midnight stays
+        assert_eq!(Clock::default().due(t, 1), real_due(t, 1));
+        assert_eq!(Clock::new(Some(2)).due(t, 3), t + 6_000);
+        assert_eq!(Clock::new(Some(2)).started_by(t, 3), t - 6_000);
+    }
+
+    #[test]
+    fn filters_pick_the_objects_and_the_earliest_rule_names_the_header() {
+        let r = rules(
+            "<LifecycleConfiguration>\
+             <Rule><ID>late</ID><Prefix>logs/</Prefix><Status>Enabled</Status><Expiration><Days>90</Days></Expiration></Rule>\
+             <Rule><ID>soon</ID><Filter><And><Prefix>logs/</Prefix><Tag><Key>t</Key><Value>1</Value></Tag><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>\
+             <Rule><ID>off</ID><Status>Disabled</Status><Expiration><Days>1</Days></Expiration></Rule>\
+             </LifecycleConfiguration>",
+        );
+        let t = 1_700_000_000_000;
+        let plain = version("logs/a", 100, &[], t);
+        let tagged = version("logs/a", 100, &[("t", "1")], t);
+        let small = version("logs/a", 5, &[("t", "1")], t);
+        let header = |v: &LifecycleVersion| r.expiration_header(&v.record);
+        assert_eq!(header(&plain).unwrap(), "expiry-date=\"Tue, 13 Feb 2024 00:00:00 GMT\", rule-id=\"late\"");
+        assert_eq!(header(&tagged).unwrap(), "expiry-date=\"Thu, 16 Nov 2023 00:00:00 GMT\", rule-id=\"soon\"");
+        assert!(header(&small).unwrap().contains("late"));
+        assert_eq!(header(&version("data/a", 100, &[], t)), None);
+        let clock = Clock::new(Some(1));
+        assert_eq!(r.decide(&clock, t + 999, &tagged), None);
+        assert_eq!(r.decide(&clock, t + 1000, &tagged), Some((Decision::ExpireCurrent, "soon")));
+        assert_eq!(r.decide(&clock, t + 1000, &plain), None);
+        assert_eq!(r.scan_prefixes(), vec!["logs/".to_string()]);
+    }
+
+    #[test]
+    fn noncurrent_versions_and_lone_delete_markers() {
+        let r = rules(
+            "<LifecycleConfiguration><Rule><ID>nc</ID><Filter></Filter><Status>Enabled</Status>\
+             <NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays><NewerNoncurrentVersions>1</NewerNoncurrentVersions></NoncurrentVersionExpiration>\
+             <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>\
+             <AbortIncompleteMultipartUpload><DaysAfterInitiation>3</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>",
+        );
+        let clock = Clock::new(Some(1));
+        let mut old = version("k", 1, &[], 0);
+        old.record.is_latest = false;
+        old.successor_ms = Some(10_000);
+        old.versions = 3;
+        // Becomes noncurrent at 10 s, due 2 "days" later, once a newer noncurrent one is kept.
+        assert_eq!(r.decide(&clock, 11_999, &LifecycleVersion { newer_noncurrent: 1, ..old.clone() }), None);
+        assert_eq!(r.decide(&clock, 12_000, &LifecycleVersion { newer_noncurrent: 0, ..old.clone() }), None);
+        assert_eq!(r.decide(&clock, 12_000, &LifecycleVersion { newer_noncurrent: 1, ..old.clone() }).unwrap().0, Decision::RemoveNoncurrent);
+        let mut marker = version("k", 0, &[], 0);
+        marker.record.delete_marker = true;
+        marker.versions = 2;
+        assert_eq!(r.decide(&clock, 1, &marker), None);
+        marker.versions = 1;
+        assert_eq!(r.decide(&clock, 1, &marker).unwrap().0, Decision::RemoveDeleteMarker);
+        assert_eq!(r.upload_due(&clock, 2_999, "k", 0), None);
+        assert_eq!(r.upload_due(&clock, 3_000, "k", 0), Some("nc"));
+        assert_eq!(r.scan_prefixes(), vec![String::new()]);
+    }
+}

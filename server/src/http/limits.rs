@@ -1,0 +1,109 @@
+//! Per-request limits on the wire: the gate that bounds requests in flight (503 SlowDown past
+//! it; a request holds its place until its response body is sent), and request header limits.
+
+use crate::http::error::{ErrorCode, S3Error, S3Result};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::http::header::HeaderMap;
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// At most `max` requests are handled at once; the others are turned away at once.
+pub struct RequestGate(Arc<Semaphore>);
+
+/// A request's place in the gate, given back when dropped.
+pub struct Place(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl RequestGate {
+    pub fn new(max: usize) -> RequestGate {
+        RequestGate(Arc::new(Semaphore::new(max)))
+    }
+
+    /// A place for one more request, or S3's answer to an overloaded endpoint.
+    pub fn enter(&self) -> S3Result<Place> {
+        self.0.clone().try_acquire_owned().map(Place).map_err(|_| S3Error::new(ErrorCode::SlowDown))
+    }
+}
+
+/// `resp` with `place` held until its body has been sent (or the connection dropped).
+pub fn hold_until_sent(resp: HttpResponse, place: Place) -> HttpResponse {
+    resp.map_body(|_, body| BoxBody::new(HeldBody { body, _place: place }))
+}
+
+struct HeldBody {
+    body: BoxBody,
+    _place: Place,
+}
+
+impl MessageBody for HeldBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+
+    /// A body already in memory needs no place: it is handed over and the place given back.
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        let HeldBody { body, _place } = self;
+        body.try_into_bytes().map_err(|body| HeldBody { body, _place })
+    }
+}
+
+/// Refuses request heads with more than `max_count` headers or more than `max_bytes` bytes of
+/// them (`name: value\r\n` each), as S3 does with RequestHeaderSectionTooLarge.
+pub fn check_headers(headers: &HeaderMap, max_count: usize, max_bytes: usize) -> S3Result<()> {
+    let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers.len() > max_count || bytes > max_bytes {
+        return Err(S3Error::new(ErrorCode::RequestHeaderSectionTooLarge).with("MaxSizeAllowed", max_bytes.to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn gate_turns_away_past_its_size_and_reopens() {
+        let gate = RequestGate::new(2);
+        let (a, _b) = (gate.enter().unwrap(), gate.enter().unwrap());
+        assert_eq!(gate.enter().err().unwrap().code, "SlowDown");
+        drop(a);
+        assert!(gate.enter().is_ok());
+    }
+
+    #[actix_web::test]
+    async fn place_is_held_until_a_streamed_body_is_sent() {
+        let gate = RequestGate::new(1);
+        let streamed = HttpResponse::Ok().streaming(futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]));
+        let resp = hold_until_sent(streamed, gate.enter().unwrap());
+        assert!(gate.enter().is_err());
+        let body = actix_web::body::to_bytes(resp.into_body()).await.ok().unwrap();
+        assert_eq!(&body[..], b"x");
+        assert!(gate.enter().is_ok());
+        // A body in memory gives its place back at once.
+        let _resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().unwrap());
+        assert!(gate.enter().is_ok());
+    }
+
+    #[test]
+    fn header_count_and_size() {
+        let mut h = HeaderMap::new();
+        for i in 0..5 {
+            h.append(HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(), HeaderValue::from_static("v"));
+        }
+        assert!(check_headers(&h, 5, 1024).is_ok());
+        assert_eq!(check_headers(&h, 4, 1024).unwrap_err().code, "RequestHeaderSectionTooLarge");
+        // Each is "x-hN: v\r\n", 9 bytes.
+        assert!(check_headers(&h, 10, 45).is_ok());
+        assert!(check_headers(&h, 10, 44).is_err());
+    }
+}

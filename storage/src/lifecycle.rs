@@ -1,0 +1,184 @@
+//! What the lifecycle worker needs from the index: the versions of a range of keys in bounded
+//! batches, expiring or removing one version in a transaction that first re-checks it is due,
+//! and the multipart uploads started before a time.
+
+use crate::error::Result;
+use crate::keys::{just_after, prefix_end};
+use crate::model::{ObjectRecord, Upload};
+use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
+use crate::objects::{delete_latest, delete_version, DeleteOutcome};
+use crate::rows::{object_from_row, OBJECT_COLUMNS};
+use crate::Store;
+use rusqlite::{params, Connection};
+
+/// One version of a key, with what lifecycle rules ask about it besides the version itself.
+#[derive(Clone, Debug)]
+pub struct LifecycleVersion {
+    /// The row's sequence number: a rewritten `null` version is another row.
+    pub seq: i64,
+    pub record: ObjectRecord,
+    /// When the next newer version was created (when this one became noncurrent).
+    pub successor_ms: Option<i64>,
+    /// How many noncurrent versions of the key are newer than this one.
+    pub newer_noncurrent: u64,
+    /// How many versions (delete markers included) the key has.
+    pub versions: u64,
+}
+
+/// What to do with a version that is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecycleAction {
+    /// Expire the current version as DeleteObject without a version id does.
+    ExpireCurrent,
+    /// Remove this version permanently.
+    RemoveVersion,
+}
+
+impl Store {
+    /// Buckets that have a configuration document of `kind`, with the document.
+    pub async fn bucket_configs_of_kind(&self, kind: &str) -> Result<Vec<(i64, String)>> {
+        let kind = kind.to_string();
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached("SELECT bucket_id, document FROM bucket_configs WHERE kind = ?1 ORDER BY bucket_id")?;
+                let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    /// The versions of at most `max_keys` keys that start with `prefix` and sort after
+    /// `after`, by key, each key's versions newest first.
+    pub async fn lifecycle_batch(&self, bucket_id: i64, prefix: &str, after: Option<&str>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
+        let lower = match after {
+            Some(a) => just_after(a.as_bytes()).max(prefix.as_bytes().to_vec()),
+            None => prefix.as_bytes().to_vec(),
+        };
+        let upper = prefix_end(prefix.as_bytes());
+        self.readers().read(move |c| batch(c, bucket_id, &lower, upper.as_deref(), max_keys)).await
+    }
+
+    /// Performs `action` on the version `seq` of `key`, if `still_due` says, inside the same
+    /// transaction, that the version as it is now is still due. None when it no longer was.
+    pub async fn lifecycle_apply(
+        &self,
+        bucket_id: i64,
+        key: &str,
+        seq: i64,
+        action: LifecycleAction,
+        still_due: impl FnOnce(&LifecycleVersion) -> bool + Send + 'static,
+    ) -> Result<Option<DeleteOutcome>> {
+        let key = key.to_string();
+        self.writer()
+            .write(move |c| {
+                let versions = key_versions(c, bucket_id, key.as_bytes())?;
+                let Some(v) = versions.into_iter().find(|v| v.seq == seq) else { return Ok(None) };
+                if !still_due(&v) {
+                    return Ok(None);
+                }
+                let outcome = match action {
+                    LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => delete_latest(c, bucket_id, &key)?,
+                    LifecycleAction::ExpireCurrent => return Ok(None),
+                    LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id)?,
+                };
+                Ok(Some(outcome))
+            })
+            .await
+    }
+
+    /// Uploads of the bucket started at or before `initiated_before_ms`, after upload row
+    /// `after_seq`, at most `limit`, with their row numbers (to continue from).
+    pub async fn uploads_started_before(&self, bucket_id: i64, initiated_before_ms: i64, after_seq: i64, limit: usize) -> Result<Vec<(i64, Upload)>> {
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket_id = ?1 AND initiated_ms <= ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+                ))?;
+                let rows = stmt.query_map(params![bucket_id, initiated_before_ms, after_seq, limit as i64], upload_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+}
+
+fn batch(c: &Connection, bucket_id: i64, lower: &[u8], upper: Option<&[u8]>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
+    let mut keys = c.prepare_cached(
+        "SELECT DISTINCT key FROM objects WHERE bucket_id = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3) ORDER BY key LIMIT ?4",
+    )?;
+    let keys: Vec<Vec<u8>> = keys.query_map(params![bucket_id, lower, upper, max_keys as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    keys.iter().map(|k| key_versions(c, bucket_id, k)).collect()
+}
+
+/// Every version of one key, newest first, with their lifecycle facts.
+fn key_versions(c: &Connection, bucket_id: i64, key: &[u8]) -> Result<Vec<LifecycleVersion>> {
+    let mut stmt =
+        c.prepare_cached(&format!("SELECT {OBJECT_COLUMNS}, seq FROM objects WHERE bucket_id = ?1 AND key = ?2 ORDER BY seq DESC"))?;
+    let rows: Vec<(i64, ObjectRecord)> = stmt
+        .query_map(params![bucket_id, key], |r| Ok((r.get(10)?, object_from_row(r)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let versions = rows.len() as u64;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut successor_ms = None;
+    let mut newer_noncurrent = 0;
+    for (seq, record) in rows {
+        let modified = record.modified_ms;
+        let latest = record.is_latest;
+        out.push(LifecycleVersion { seq, record, successor_ms, newer_noncurrent, versions });
+        if !latest {
+            newer_noncurrent += 1;
+        }
+        successor_ms = Some(modified);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+    use crate::Versioning;
+
+    #[tokio::test]
+    async fn batches_group_versions_and_actions_recheck_in_the_transaction() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        for key in ["a/1", "a/2", "a/2", "a/2", "b/1"] {
+            put(&t, &b, key, b"x").await.unwrap();
+        }
+        let first = t.store.lifecycle_batch(b.id, "a/", None, 1).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0][0].record.key, "a/1");
+        let rest = t.store.lifecycle_batch(b.id, "a/", Some("a/1"), 10).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        let a2 = &rest[0];
+        assert_eq!(a2.len(), 3);
+        assert!(a2[0].record.is_latest && a2[0].successor_ms.is_none());
+        assert_eq!(a2[2].successor_ms, Some(a2[1].record.modified_ms));
+        assert_eq!((a2[1].newer_noncurrent, a2[2].newer_noncurrent, a2[2].versions), (0, 1, 3));
+
+        // A check that fails inside the transaction leaves the version alone.
+        let oldest = a2[2].seq;
+        assert!(t.store.lifecycle_apply(b.id, "a/2", oldest, LifecycleAction::RemoveVersion, |_| false).await.unwrap().is_none());
+        t.store.lifecycle_apply(b.id, "a/2", oldest, LifecycleAction::RemoveVersion, |v| !v.record.is_latest).await.unwrap().unwrap();
+        // Expiring the current version of a versioned bucket adds a delete marker.
+        let current = a2[0].seq;
+        let out = t.store.lifecycle_apply(b.id, "a/2", current, LifecycleAction::ExpireCurrent, |_| true).await.unwrap().unwrap();
+        assert!(out.delete_marker);
+        // The former current version is no longer current: expiring it again does nothing.
+        assert!(t.store.lifecycle_apply(b.id, "a/2", current, LifecycleAction::ExpireCurrent, |_| true).await.unwrap().is_none());
+        let after = t.store.lifecycle_batch(b.id, "a/2", None, 10).await.unwrap();
+        assert_eq!(after[0].len(), 3);
+        assert!(after[0][0].record.delete_marker);
+    }
+
+    #[tokio::test]
+    async fn uploads_started_before_a_time() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let up = t.store.create_upload(b.id, "k", &t.owner.id, crate::ObjectMeta::default(), None).await.unwrap();
+        assert!(t.store.uploads_started_before(b.id, up.initiated_ms - 1, 0, 10).await.unwrap().is_empty());
+        let found = t.store.uploads_started_before(b.id, up.initiated_ms, 0, 10).await.unwrap();
+        assert_eq!(found[0].1.upload_id, up.upload_id);
+    }
+}

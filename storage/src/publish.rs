@@ -1,0 +1,59 @@
+//! Publishing staged bytes as a blob before the index commit that names them, and taking a
+//! blob back when that commit fails, so a failed write (a full disk) leaves no file behind.
+
+use crate::blob::{parse_hash, PinGuard};
+use crate::error::{Result, StorageError};
+use crate::ingest::{Ingested, Staged};
+use crate::model::{Body, Segment};
+use crate::Store;
+use rusqlite::{params, Connection};
+
+/// Staged bytes made durable: the body to name in the index, the pin that keeps its blob from
+/// the collector until then, and the blob's CRC32C.
+pub(crate) struct Published {
+    pub body: Body,
+    pub pin: Option<PinGuard>,
+    pub crc32c: Option<u32>,
+}
+
+/// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
+/// verify against: SHA-256 costs more CPU than serving the bytes does.
+pub(crate) fn note_crc32c(c: &Connection, body: &Body, crc32c: Option<u32>) -> Result<()> {
+    if let (Body::Blobs(segments), Some(crc)) = (body, crc32c) {
+        if let [segment] = segments.as_slice() {
+            let hash = parse_hash(&segment.hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
+            c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// After a write that published `stored` failed (a full disk, a failed precondition),
+    /// removes its blob again unless something else names it, so the failed write leaves no
+    /// file behind (and a full disk gets its space back).
+    pub(crate) async fn unpublish_if_failed<R>(&self, written: &Result<R>, stored: &Body, pin: Option<PinGuard>) {
+        let (Err(_), Body::Blobs(segments)) = (written, stored) else { return };
+        drop(pin);
+        let hashes = segments.iter().filter_map(|s| parse_hash(&s.hash)).collect();
+        if let Err(e) = self.remove_orphans(hashes).await {
+            tracing::warn!(error = %e, "could not remove the blob of a failed write; the start-up sweep will");
+        }
+    }
+
+    /// Makes the staged bytes durable under their content address (if on disk).
+    pub(crate) async fn publish(&self, body: Ingested) -> Result<Published> {
+        match body.data {
+            Staged::Inline(data) => Ok(Published { body: Body::Inline { data, sha256: Some(body.sha256) }, pin: None, crc32c: None }),
+            Staged::File(staging, crc32c) => {
+                let dir = self.inner.blobs.clone();
+                let hash = body.sha256;
+                let pin = tokio::task::spawn_blocking(move || dir.publish(staging, &hash))
+                    .await
+                    .map_err(|_| StorageError::Closed)??;
+                let segment = Segment { hash: hex::encode(hash), len: body.size };
+                Ok(Published { body: Body::Blobs(vec![segment]), pin: Some(pin), crc32c: Some(crc32c) })
+            }
+        }
+    }
+}

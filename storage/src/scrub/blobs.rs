@@ -1,0 +1,180 @@
+//! Blob files for the scrubber: the next blobs after a cursor in hash order (a range of the
+//! `blobs` primary key), and re-hashing one file, a bounded slice at a time, against its name.
+
+use crate::blob::Hash;
+use crate::error::Result;
+use crate::Store;
+use rusqlite::params;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+/// Size of one read while hashing.
+const READ_CHUNK: usize = 1 << 20;
+
+/// What re-reading a blob file found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobVerdict {
+    /// Its bytes hash to its name and it has its recorded size.
+    Intact,
+    /// There is no file.
+    Missing,
+    /// The file has another size than the index records.
+    WrongSize { actual: u64 },
+    /// The bytes hash to something else (hex).
+    WrongHash { actual: String },
+    /// Reading failed (an I/O error: a bad sector, a permission).
+    Unreadable(String),
+}
+
+impl BlobVerdict {
+    pub fn is_intact(&self) -> bool {
+        *self == BlobVerdict::Intact
+    }
+}
+
+impl fmt::Display for BlobVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlobVerdict::Intact => write!(f, "intact"),
+            BlobVerdict::Missing => write!(f, "file missing"),
+            BlobVerdict::WrongSize { actual } => write!(f, "file is {actual} bytes, not its recorded size"),
+            BlobVerdict::WrongHash { actual } => write!(f, "bytes hash to {actual}"),
+            BlobVerdict::Unreadable(e) => write!(f, "unreadable: {e}"),
+        }
+    }
+}
+
+/// Re-hashing of one blob file, which may take many calls to `advance` (so a large blob never
+/// holds a worker's step for long). Blocking: call it on a blocking thread.
+pub struct BlobCheck {
+    hash: Hash,
+    size: u64,
+    path: PathBuf,
+    file: Option<File>,
+    read: u64,
+    hasher: Sha256,
+}
+
+impl BlobCheck {
+    pub fn hash(&self) -> &Hash {
+        &self.hash
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+
+    /// Reads and hashes up to about `budget` more bytes; the verdict once the file is done.
+    pub fn advance(&mut self, budget: u64) -> Option<BlobVerdict> {
+        match self.advance_io(budget) {
+            Ok(verdict) => verdict,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(BlobVerdict::Missing),
+            Err(e) => Some(BlobVerdict::Unreadable(e.to_string())),
+        }
+    }
+
+    fn advance_io(&mut self, budget: u64) -> io::Result<Option<BlobVerdict>> {
+        if self.file.is_none() {
+            let file = File::open(&self.path)?;
+            let actual = file.metadata()?.len();
+            if actual != self.size {
+                return Ok(Some(BlobVerdict::WrongSize { actual }));
+            }
+            // Read what is on the disk, not a cached copy.
+            drop_cached_pages(&file);
+            self.file = Some(file);
+        }
+        let file = self.file.as_mut().expect("opened above");
+        let mut buf = vec![0u8; READ_CHUNK.min(budget.max(1) as usize)];
+        let mut this_call = 0u64;
+        while this_call < budget.max(1) {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            self.hasher.update(&buf[..n]);
+            self.read += n as u64;
+            this_call += n as u64;
+        }
+        if self.read < self.size && this_call > 0 {
+            return Ok(None);
+        }
+        // Whole file read: leave no scrub data in the page cache.
+        drop_cached_pages(file);
+        if self.read != self.size {
+            return Ok(Some(BlobVerdict::WrongSize { actual: self.read }));
+        }
+        let actual: Hash = std::mem::take(&mut self.hasher).finalize().into();
+        Ok(Some(if actual == self.hash { BlobVerdict::Intact } else { BlobVerdict::WrongHash { actual: hex::encode(actual) } }))
+    }
+}
+
+/// Asks the kernel to forget the file's cached pages (advice only: failures do not matter).
+fn drop_cached_pages(file: &File) {
+    // SAFETY: posix_fadvise reads nothing from memory; the descriptor is valid while `file` lives.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
+impl Store {
+    /// Up to `limit` referenced blobs (hash, recorded size) after `after` in hash order: a
+    /// range scan of the `blobs` primary key.
+    pub async fn blobs_after(&self, after: Option<Hash>, limit: usize) -> Result<Vec<(Hash, u64)>> {
+        self.readers()
+            .read(move |c| {
+                let after: Vec<u8> = after.map(|h| h.to_vec()).unwrap_or_default();
+                let mut stmt = c.prepare_cached("SELECT hash, size FROM blobs WHERE hash > ?1 AND refs > 0 ORDER BY hash LIMIT ?2")?;
+                let rows = stmt.query_map(params![after, limit as i64], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (hash, size) = row?;
+                    if let Ok(hash) = Hash::try_from(hash.as_slice()) {
+                        out.push((hash, size as u64));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// A check of the blob file `hash` against its name and recorded `size`.
+    pub fn blob_check(&self, hash: Hash, size: u64) -> BlobCheck {
+        BlobCheck { hash, size, path: self.inner.blobs.path_of(&hash), file: None, read: 0, hasher: Sha256::new() }
+    }
+
+    /// Whether an object or upload still references the blob (a file the collector removed
+    /// after it was listed is not missing).
+    pub async fn blob_is_referenced(&self, hash: Hash) -> Result<bool> {
+        self.readers()
+            .read(move |c| Ok(c.prepare_cached("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1 AND refs > 0)")?.query_row([&hash[..]], |r| r.get(0))?))
+            .await
+    }
+
+    /// Up to `limit` object versions ("bucket/key version") whose bytes include blob `hash`.
+    /// It reads every manifest: for reports of corruption, never on a hot path.
+    pub async fn objects_naming_blob(&self, hash: Hash, limit: usize) -> Result<Vec<String>> {
+        let pattern = format!("%{}%", hex::encode(hash));
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT b.name, o.key, o.version_id FROM objects o JOIN buckets b ON b.id = o.bucket_id
+                     WHERE o.manifest LIKE ?1 LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![pattern, limit as i64], object_name)?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+}
+
+/// "bucket/key version" from a row of (bucket name, key, version id).
+pub(super) fn object_name(r: &rusqlite::Row) -> rusqlite::Result<String> {
+    let key: Vec<u8> = r.get(1)?;
+    Ok(format!("{}/{} {}", r.get::<_, String>(0)?, String::from_utf8_lossy(&key), r.get::<_, String>(2)?))
+}
