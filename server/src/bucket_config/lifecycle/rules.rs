@@ -36,7 +36,8 @@ pub fn real_due(start_ms: i64, days: i64) -> i64 {
     let t = start_ms.saturating_add(days.saturating_mul(DAY_MS));
     match t.rem_euclid(DAY_MS) {
         0 => t,
-        r => t - r + DAY_MS,
+        // Saturating: a count of days past the end of time is never due.
+        r => t.saturating_sub(r).saturating_add(DAY_MS),
     }
 }
 
@@ -246,6 +247,15 @@ mod tests {
         let mut c: LifecycleConfiguration = xml::parse(body.as_bytes()).unwrap();
         c.validate().unwrap();
         Lifecycle::compile(&c)
+    }
+
+    #[test]
+    fn days_too_many_to_count_are_never_due() {
+        // A rule of i64::MAX days saturates at the end of time; rounding that up to the next
+        // midnight overflowed (a panic in debug builds, "due long ago" in release ones).
+        let r = rules("<LifecycleConfiguration><Rule><ID>r</ID><Prefix></Prefix><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>9223372036854775807</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>");
+        assert_eq!(r.upload_due(&Clock::new(None), 1_700_000_000_000, "k", 0), None);
+        assert_eq!(real_due(0, i64::MAX), i64::MAX);
     }
 
     fn version(key: &str, size: u64, tags: &[(&str, &str)], modified_ms: i64) -> LifecycleVersion {
