@@ -67,6 +67,7 @@ pub fn request_head(method: &str, target: &str, header_lines: &[(&[u8], &[u8])])
     let _ = acl::from_headers(&headers, "owner-id");
     let _ = object_headers::meta_from_request(&headers);
     let _ = upload::checked_put_length(&headers, &coffer_auth::Payload::Unsigned);
+    let _ = crate::http::limits::check_headers(&headers, 100, 16 * 1024);
     if let Some(raw) = text("x-amz-tagging") {
         let _ = tagging::from_header(raw);
     }
@@ -76,7 +77,7 @@ pub fn request_head(method: &str, target: &str, header_lines: &[(&[u8], &[u8])])
 }
 
 /// The XML documents Coffer accepts, in the order [`xml_document`] numbers them.
-pub const XML_DOCUMENTS: [&str; 11] = [
+pub const XML_DOCUMENTS: [&str; 12] = [
     "CreateBucketConfiguration",
     "Tagging",
     "CompleteMultipartUpload",
@@ -88,9 +89,10 @@ pub const XML_DOCUMENTS: [&str; 11] = [
     "PublicAccessBlockConfiguration",
     "VersioningConfiguration",
     "OwnershipControls",
+    "LifecycleConfiguration",
 ];
 
-/// Parses `body` as the document `XML_DOCUMENTS[kind % 11]`, with the checks its handler
+/// Parses `body` as the document `XML_DOCUMENTS[kind % 12]`, with the checks its handler
 /// makes after parsing.
 pub fn xml_document(kind: u8, body: &[u8]) {
     let owner = User { id: "owner-id".into(), name: "owner".into() };
@@ -130,7 +132,31 @@ pub fn xml_document(kind: u8, body: &[u8]) {
         7 => drop(DefaultEncryption::from_xml(body)),
         8 => drop(xml::parse::<crate::access::public_access::PublicAccessBlock>(body)),
         9 => drop(xml::parse::<crate::handlers::versioning::VersioningRequest>(body)),
-        _ => drop(xml::parse::<crate::handlers::ownership::OwnershipControls>(body)),
+        10 => drop(xml::parse::<crate::handlers::ownership::OwnershipControls>(body)),
+        _ => lifecycle_configuration(body),
+    }
+}
+
+/// A lifecycle configuration as PutBucketLifecycleConfiguration takes it: parsed, validated,
+/// stored as JSON (which must load back the same) and compiled into rules that are asked
+/// when uploads are due, by real days and by compressed test days.
+fn lifecycle_configuration(body: &[u8]) {
+    use crate::bucket_config::lifecycle::{Clock, Lifecycle, LifecycleConfiguration};
+    let Ok(mut config) = xml::parse::<LifecycleConfiguration>(body) else { return };
+    if config.validate().is_err() {
+        return;
+    }
+    let stored = serde_json::to_string(&config).expect("a configuration serializes");
+    assert!(serde_json::from_str::<LifecycleConfiguration>(&stored).is_ok_and(|c| c == config), "an accepted configuration does not load again");
+    let rules = Lifecycle::compile(&config);
+    rules.expires_objects();
+    rules.scan_prefixes();
+    let now = 1_700_000_000_000;
+    for clock in [Clock::new(None), Clock::new(Some(1))] {
+        if let Some(days) = rules.abort_after_days() {
+            clock.started_by(now, days);
+        }
+        rules.upload_due(&clock, now, "logs/2024/a.log", now - 86_400_000);
     }
 }
 
