@@ -69,6 +69,7 @@ def _preflight(c, f):
 PUBLIC_ACCESS_OFF = {k: False for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")}
 CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://allowed.example"]}]}
 SSE = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+LIFECYCLE = {"Rules": [{"ID": "old-logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 365}}]}
 TAGS = {"TagSet": [{"Key": "k", "Value": "v"}]}
 OWNERSHIP = {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
 WEBSITE = {"IndexDocument": {"Suffix": "index.html"}}
@@ -109,6 +110,9 @@ SWEEP: dict[str, Case] = {
     "GetBucketCors": Case(),
     "PutBucketCors": Case({"CORSConfiguration": CORS}),
     "DeleteBucketCors": Case(),
+    "GetBucketLifecycleConfiguration": Case(),
+    "PutBucketLifecycleConfiguration": Case({"LifecycleConfiguration": LIFECYCLE}),
+    "DeleteBucketLifecycle": Case(),
     "CorsPreflight": Case(call=_preflight, anonymous=ALLOWED, other=ALLOWED,
                           why="browsers send preflights without credentials (S3 too); it only tells "
                               "the bucket's CORS rule for that origin, and grants nothing"),
@@ -138,7 +142,7 @@ SWEEP: dict[str, Case] = {
     "CompleteMultipartUpload": Case({**MP, "MultipartUpload": lambda f: {"Parts": [{"PartNumber": 1, "ETag": f.part_etag}]}}),
     "AbortMultipartUpload": Case(MP),
     "ListParts": Case(MP),
-    "NotImplemented": Case(call=lambda c, f: c.get_bucket_lifecycle_configuration(Bucket=f.bucket),
+    "NotImplemented": Case(call=lambda c, f: c.get_bucket_replication(Bucket=f.bucket),
                            anonymous="NotImplemented", other="NotImplemented",
                            why="operations Coffer lacks answer 501 to everyone before any handler runs: "
                                "nothing is read or changed, not even whether the bucket exists"),
@@ -173,6 +177,7 @@ def owned(sweep_server):
     s3.put_bucket_cors(Bucket=b, CORSConfiguration=CORS)
     s3.put_bucket_website(Bucket=b, WebsiteConfiguration=WEBSITE)
     s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration=SSE)
+    s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration=LIFECYCLE)
     s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls=OWNERSHIP)
     s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration=PUBLIC_ACCESS_OFF)
     # A policy that grants nobody anything (so reading it is not NoSuchBucketPolicy).
@@ -249,6 +254,7 @@ def test_nothing_of_the_owner_changed(sweep_server, owned):
     assert s3.get_bucket_cors(Bucket=b)["CORSRules"][0]["AllowedOrigins"] == ["https://allowed.example"]
     assert s3.get_bucket_website(Bucket=b)["IndexDocument"] == WEBSITE["IndexDocument"]
     assert s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"] == PUBLIC_ACCESS_OFF
+    assert s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"] == LIFECYCLE["Rules"]
     uploads = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
     assert [(u["Key"], u["UploadId"]) for u in uploads] == [("mp", owned.upload_id)]
     parts = s3.list_parts(Bucket=b, Key="mp", UploadId=owned.upload_id).get("Parts", [])

@@ -49,8 +49,7 @@ pub struct Rule {
     pub abort_incomplete_multipart_upload: Option<AbortUpload>,
 }
 
-/// Which objects a rule applies to. S3 allows one of its parts (or none); Coffer also accepts
-/// several and then requires all of them, as Ceph does.
+/// Which objects a rule applies to: one of its parts, or none (several conditions go in `And`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Filter {
@@ -289,6 +288,11 @@ impl Filter {
     }
 
     fn validate(&self) -> S3Result<()> {
+        // S3 takes one condition here; more than one must be combined with And.
+        let parts = [self.prefix.is_some(), self.tag.is_some(), self.object_size_greater_than.is_some(), self.object_size_less_than.is_some(), self.and.is_some()];
+        if parts.iter().filter(|&&p| p).count() > 1 {
+            return Err(malformed());
+        }
         let and = self.and.as_ref();
         let tags: Vec<&Tag> = self.tag.iter().chain(and.into_iter().flat_map(|a| a.tags.iter())).collect();
         let mut keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();

@@ -66,6 +66,7 @@ fn s3_error_codes() {
         ("<Status>Enabled</Status><Expiration><Days>x</Days></Expiration>", "MalformedXML"),
         ("<Status>Enabled</Status>", "InvalidRequest"),
         ("<Prefix>a</Prefix><Filter><Prefix>a</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>", "MalformedXML"),
+        ("<Filter><Prefix>a</Prefix><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>", "MalformedXML"),
         ("<Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>", "InvalidRequest"),
         ("<Status>Enabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>0</DaysAfterInitiation></AbortIncompleteMultipartUpload>", "InvalidArgument"),
         ("<Status>Enabled</Status><NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>", "InvalidArgument"),
@@ -75,7 +76,7 @@ fn s3_error_codes() {
         ("<Status>Enabled</Status><Transition><Days>1</Days></Transition>", "MalformedXML"),
         ("<Status>Enabled</Status><Transition><Date>1970-08-22T19:28:21Z</Date><StorageClass>GLACIER</StorageClass></Transition>", "InvalidArgument"),
         ("<Status>Enabled</Status><Transition><Days>10</Days><StorageClass>GLACIER</StorageClass></Transition><Expiration><Days>5</Days></Expiration>", "InvalidArgument"),
-        ("<Filter><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>5</ObjectSizeLessThan></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>", "InvalidArgument"),
+        ("<Filter><And><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>5</ObjectSizeLessThan></And></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>", "InvalidArgument"),
         ("<Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>", "InvalidRequest"),
     ];
     for (inner, want) in cases {
