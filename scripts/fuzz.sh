@@ -42,6 +42,12 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
 fi
 # The binaries are run directly, so nothing is rebuilt between targets.
 bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
+for t in "${targets[@]}"; do
+    if [ ! -x "$bin_dir/$t" ]; then
+        echo "fuzz.sh: $bin_dir/$t is not built (unknown target, or FUZZ_NO_BUILD without a build?)" >&2
+        exit 2
+    fi
+done
 
 summary=()
 failed=0
