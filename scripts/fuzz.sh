@@ -63,11 +63,16 @@ for t in "${targets[@]}"; do
     elapsed=$(( $(date +%s) - start ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     crashes=$(( $(ls "artifacts/$t" | wc -l) - before ))
+    note=""
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then
-        crashes=1 # failed without an artifact (e.g. a build error): count it, see the log
+        if grep -q 'run interrupted' "$log"; then
+            note=" (interrupted by a signal: run it again)"
+        else
+            crashes=1 # failed without an artifact: count it, see the log
+        fi
     fi
-    [ "$crashes" -eq 0 ] || failed=1
-    line=$(printf '%-14s %6s s %12s execs %3s crashes' "$t" "$elapsed" "${execs:-?}" "$crashes")
+    [ "$crashes" -eq 0 ] && [ -z "$note" ] || failed=1
+    line=$(printf '%-14s %6s s %12s execs %3s crashes%s' "$t" "$elapsed" "${execs:-?}" "$crashes" "$note")
     echo "$line"
     summary+=("$line")
 done
