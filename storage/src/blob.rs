@@ -69,6 +69,14 @@ impl BlobDir {
         Ok(guard)
     }
 
+    /// Pins a blob that is already stored (so the collector leaves it until the caller's
+    /// commit names it again); fails if it is not there.
+    pub fn publish_existing(self: &Arc<Self>, hash: &Hash) -> io::Result<PinGuard> {
+        let guard = self.pin(hash);
+        touch(&self.path_of(hash))?;
+        Ok(guard)
+    }
+
     fn pin(self: &Arc<Self>, hash: &Hash) -> PinGuard {
         *self.pins.lock().expect("pins poisoned").entry(*hash).or_insert(0) += 1;
         PinGuard { dir: self.clone(), hash: *hash }

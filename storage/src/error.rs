@@ -27,6 +27,11 @@ pub enum StorageError {
     AccessKeyExists,
     #[error("{0}")]
     Multipart(#[from] MultipartError),
+    #[error("{0}")]
+    Tier(#[from] TierError),
+    /// The version is on an archive tier and has no restored copy to read.
+    #[error("the object is archived; restore it first")]
+    Archived,
     #[error("object is larger than allowed ({0} bytes)")]
     TooLarge(u64),
     /// Reading the request body failed; carries the original error so the caller can inspect it.
@@ -61,6 +66,23 @@ pub enum MultipartError {
     ChecksumMismatch { computed: String },
     #[error("the object is {actual} bytes, not the {expected} declared")]
     SizeMismatch { expected: u64, actual: u64 },
+}
+
+/// Why registering or removing a tier or remote was refused, or a restore could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TierError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a {kind} named {name:?} already exists")]
+    Exists { kind: &'static str, name: String },
+    #[error("no {kind} is named {name:?}")]
+    Missing { kind: &'static str, name: String },
+    #[error("{what} still uses {kind} {name:?}")]
+    InUse { kind: &'static str, name: String, what: String },
+    #[error("restore is not allowed: the object is not archived")]
+    NotArchived,
+    #[error("a restore of the object is already in progress")]
+    RestoreInProgress,
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;

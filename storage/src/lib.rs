@@ -20,19 +20,25 @@ mod model;
 mod multipart;
 mod objects;
 pub mod perms;
+mod placement;
 mod publish;
 mod read;
+mod refs;
+mod restore;
 mod rows;
 mod scrub;
+pub mod tiers;
 mod users;
 
 pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
-pub use error::{MultipartError, Result, StorageError};
+pub use error::{MultipartError, Result, StorageError, TierError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use lifecycle::{LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
+pub use placement::Moved;
+pub use restore::RestoreStarted;
 pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
 pub use users::{MfaDevice, UnsealedSecret};
@@ -53,6 +59,8 @@ struct Inner {
     readers: index::ReadPool,
     configs: config_cache::ConfigCache,
     corrupt: corruption::CorruptionCounter,
+    /// The tiers in use; the server replaces the set when the registered tiers change.
+    tiers: std::sync::RwLock<Arc<tiers::TierSet>>,
 }
 
 impl Store {
@@ -62,7 +70,7 @@ impl Store {
         perms::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default() }) })
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
     }
 
     pub fn root(&self) -> &Path {
@@ -81,6 +89,16 @@ impl Store {
         S: futures::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
     {
         ingest::ingest(&self.inner.blobs, body, opts).await
+    }
+
+    /// The tiers in use now.
+    pub fn tiers(&self) -> Arc<tiers::TierSet> {
+        self.inner.tiers.read().expect("tiers lock").clone()
+    }
+
+    /// Puts a new set of tiers in use.
+    pub fn set_tiers(&self, set: tiers::TierSet) {
+        *self.inner.tiers.write().expect("tiers lock") = Arc::new(set);
     }
 
     fn writer(&self) -> &index::Writer {

@@ -7,7 +7,8 @@ use crate::keys::{just_after, prefix_end};
 use crate::model::{ObjectRecord, Upload};
 use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
 use crate::objects::{delete_latest, delete_version, DeleteOutcome};
-use crate::rows::{object_from_row, OBJECT_COLUMNS};
+use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
+use crate::tiers::TierSet;
 use crate::Store;
 use rusqlite::{params, Connection};
 
@@ -26,12 +27,14 @@ pub struct LifecycleVersion {
 }
 
 /// What to do with a version that is due.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LifecycleAction {
     /// Expire the current version as DeleteObject without a version id does.
     ExpireCurrent,
     /// Remove this version permanently.
     RemoveVersion,
+    /// Give the version this storage class (and a move to the class's tier).
+    Transition(String),
 }
 
 impl Store {
@@ -69,6 +72,7 @@ impl Store {
         still_due: impl FnOnce(&LifecycleVersion) -> bool + Send + 'static,
     ) -> Result<Option<DeleteOutcome>> {
         let key = key.to_string();
+        let tiers = self.tiers();
         self.writer()
             .write(move |c| {
                 let versions = key_versions(c, bucket_id, key.as_bytes())?;
@@ -80,6 +84,10 @@ impl Store {
                     LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => delete_latest(c, bucket_id, &key)?,
                     LifecycleAction::ExpireCurrent => return Ok(None),
                     LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id)?,
+                    LifecycleAction::Transition(class) => {
+                        set_storage_class(c, v.seq, &v.record, &class, &tiers)?;
+                        DeleteOutcome::default()
+                    }
                 };
                 Ok(Some(outcome))
             })
@@ -101,6 +109,17 @@ impl Store {
     }
 }
 
+/// Gives version row `seq` storage class `class`, with a move to the class's tier if its
+/// bytes are elsewhere (or cancelling a move that is no longer wanted).
+fn set_storage_class(c: &Connection, seq: i64, rec: &ObjectRecord, class: &str, tiers: &TierSet) -> Result<()> {
+    let mut meta = rec.meta.clone();
+    meta.storage_class = Some(class.to_string());
+    let wants = tiers.tier_for_class(Some(class));
+    let move_to = (wants != rec.placement.tier.as_deref()).then(|| wants.unwrap_or_default().to_string());
+    c.prepare_cached("UPDATE objects SET meta = ?2, move_to = ?3 WHERE seq = ?1")?.execute(params![seq, serde_json::to_string(&meta)?, move_to])?;
+    Ok(())
+}
+
 fn batch(c: &Connection, bucket_id: i64, lower: &[u8], upper: Option<&[u8]>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
     let mut keys = c.prepare_cached(
         "SELECT DISTINCT key FROM objects WHERE bucket_id = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3) ORDER BY key LIMIT ?4",
@@ -114,7 +133,7 @@ fn key_versions(c: &Connection, bucket_id: i64, key: &[u8]) -> Result<Vec<Lifecy
     let mut stmt =
         c.prepare_cached(&format!("SELECT {OBJECT_COLUMNS}, seq FROM objects WHERE bucket_id = ?1 AND key = ?2 ORDER BY seq DESC"))?;
     let rows: Vec<(i64, ObjectRecord)> = stmt
-        .query_map(params![bucket_id, key], |r| Ok((r.get(10)?, object_from_row(r)?)))?
+        .query_map(params![bucket_id, key], |r| Ok((r.get(AFTER_OBJECT_COLUMNS)?, object_from_row(r)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let versions = rows.len() as u64;
     let mut out = Vec::with_capacity(rows.len());

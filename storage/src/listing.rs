@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::keys::{common_prefix, just_after, prefix_end};
 use crate::model::*;
-use crate::rows::{object_from_row, OBJECT_COLUMNS};
+use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::Store;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -120,7 +120,7 @@ fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> R
             None => (None, 0),
         };
         let rows: Vec<(ObjectRecord, i64)> = stmt
-            .query_map(params![bucket_id, lower, upper, SCAN_BATCH as i64, rkey, rseq], |r| Ok((object_from_row(r)?, r.get(10)?)))?
+            .query_map(params![bucket_id, lower, upper, SCAN_BATCH as i64, rkey, rseq], |r| Ok((object_from_row(r)?, r.get(AFTER_OBJECT_COLUMNS)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let exhausted = rows.len() < SCAN_BATCH;
         for (rec, seq) in rows {

@@ -245,6 +245,46 @@ pub struct ObjectRecord {
     pub modified_ms: i64,
     pub owner_id: String,
     pub meta: ObjectMeta,
+    /// Where the version's bytes are, and any move or restore of them.
+    pub placement: Placement,
+}
+
+/// Where a version's bytes are kept (see `crate::tiers`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The tier that holds the bytes; None for the local store.
+    pub tier: Option<String>,
+    /// A move that is due: to a tier, or (`Some(None)`) back to the local store.
+    pub moving_to: Option<Option<String>>,
+    /// A restore asked for (of a version on an archive tier).
+    pub restore: Option<RestoreState>,
+}
+
+impl Placement {
+    /// The tier the version belongs on: where a due move takes it, else where it is.
+    pub fn destination(&self) -> Option<&str> {
+        match &self.moving_to {
+            Some(to) => to.as_deref(),
+            None => self.tier.as_deref(),
+        }
+    }
+}
+
+/// A restore of an archived version: a copy on the local store for `days` days.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreState {
+    pub days: u32,
+    /// When the copy was made; None while the restore is running.
+    pub done_ms: Option<i64>,
+    /// When the copy is dropped again.
+    pub expiry_ms: Option<i64>,
+}
+
+impl RestoreState {
+    /// Whether the restored copy exists and has not expired by `now_ms`.
+    pub fn readable(&self, now_ms: i64) -> bool {
+        self.done_ms.is_some() && self.expiry_ms.is_some_and(|e| e > now_ms)
+    }
 }
 
 /// Conditions a write checks atomically against the current latest version. Each is an

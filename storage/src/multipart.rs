@@ -67,17 +67,14 @@ fn require_upload(c: &Connection, bucket_id: i64, key: &str, upload_id: &str) ->
     find_upload(c, bucket_id, key, upload_id)?.ok_or(StorageError::Multipart(MultipartError::NoSuchUpload))
 }
 
-/// Takes one reference to a blob (creating its row on first use).
+/// Takes one reference to a local blob (creating its row on first use).
 pub(crate) fn retain_blob(c: &Connection, hash: &[u8], size: u64) -> Result<()> {
-    c.prepare_cached("INSERT INTO blobs (hash, size, refs) VALUES (?1, ?2, 1) ON CONFLICT(hash) DO UPDATE SET refs = refs + 1")?
-        .execute(params![hash, size as i64])?;
-    Ok(())
+    crate::refs::retain(c, None, hash, size)
 }
 
-/// Drops one reference to a blob; the garbage collector removes blobs nobody references.
+/// Drops one reference to a local blob; the garbage collector removes blobs nobody references.
 pub(crate) fn release_blob(c: &Connection, hash: &[u8]) -> Result<()> {
-    c.prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1")?.execute([hash])?;
-    Ok(())
+    crate::refs::release(c, None, hash)
 }
 
 /// Removes an upload with its parts, releasing the parts' blobs.

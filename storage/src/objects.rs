@@ -6,7 +6,9 @@ use crate::error::{Result, StorageError};
 use crate::ingest::Ingested;
 use crate::publish::{note_crc32c, Published};
 use crate::model::*;
-use crate::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, BODY_COLUMNS, OBJECT_COLUMNS};
+use crate::refs;
+use crate::tiers::TierSet;
+use crate::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, BODY_COLUMNS, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::{now_ms, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -35,11 +37,12 @@ impl Store {
         let size = body.size;
         let Published { body: stored, pin, crc32c } = self.publish(body).await?;
         let bucket_id = bucket.id;
+        let tiers = self.tiers();
         let written = {
             let stored = stored.clone();
             self.writer()
                 .write(move |c| {
-                    let record = insert_version(c, bucket_id, &new, size, &etag, &stored, &cond)?;
+                    let record = insert_version(c, bucket_id, &new, &Stored { size, etag: &etag, body: &stored, tier: None }, &cond, &tiers)?;
                     note_crc32c(c, &stored, crc32c)?;
                     Ok(record)
                 })
@@ -60,10 +63,12 @@ impl Store {
     ) -> Result<ObjectRecord> {
         let (src_bucket, src_key, src_version) = (source.bucket_id, source.key.clone(), source.version_id.clone());
         let (size, etag) = (source.size, source.etag.clone());
+        let tiers = self.tiers();
         self.writer()
             .write(move |c| {
-                let (_, body) = version_row(c, src_bucket, &src_key, Some(&src_version))?;
-                insert_version(c, dest_bucket_id, &new, size, &etag, &body, &cond)
+                let (src, body) = version_row(c, src_bucket, &src_key, Some(&src_version))?;
+                let stored = Stored { size, etag: &etag, body: &body, tier: src.placement.tier.as_deref() };
+                insert_version(c, dest_bucket_id, &new, &stored, &cond, &tiers)
             })
             .await
     }
@@ -164,19 +169,19 @@ fn bucket_versioning(c: &Connection, bucket_id: i64) -> Result<Versioning> {
     state.map(|s| Versioning::parse(&s)).ok_or(StorageError::NoSuchBucket)
 }
 
-fn version_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
+pub(crate) fn version_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
     let found = match version_id {
         None => c
             .prepare_cached(&format!(
                 "SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1"
             ))?
-            .query_row(params![bucket_id, key.as_bytes()], |r| Ok((object_from_row(r)?, body_from_row(r, 10)?)))
+            .query_row(params![bucket_id, key.as_bytes()], |r| Ok((object_from_row(r)?, body_from_row(r, AFTER_OBJECT_COLUMNS)?)))
             .optional()?,
         Some(v) => c
             .prepare_cached(&format!(
                 "SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3"
             ))?
-            .query_row(params![bucket_id, key.as_bytes(), v], |r| Ok((object_from_row(r)?, body_from_row(r, 10)?)))
+            .query_row(params![bucket_id, key.as_bytes(), v], |r| Ok((object_from_row(r)?, body_from_row(r, AFTER_OBJECT_COLUMNS)?)))
             .optional()?,
     };
     match found {
@@ -184,6 +189,15 @@ fn version_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&st
         None if version_id.is_some() => Err(StorageError::NoSuchVersion),
         None => Err(StorageError::NoSuchKey),
     }
+}
+
+/// A version by its row number, with its body.
+pub(crate) fn version_by_seq(c: &Connection, seq: i64) -> Result<Option<(ObjectRecord, Body)>> {
+    let found = c
+        .prepare_cached(&format!("SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE seq = ?1"))?
+        .query_row([seq], |r| Ok((object_from_row(r)?, body_from_row(r, AFTER_OBJECT_COLUMNS)?)))
+        .optional()?;
+    found.map(|(rec, body)| Ok((rec, body?))).transpose()
 }
 
 struct Latest {
@@ -221,15 +235,24 @@ fn new_version_id() -> String {
     format!("{:014x}{:018x}", micros as u64, rand::random::<u64>() >> 8)
 }
 
-/// Writes a new version row according to the bucket's versioning state. Runs in the writer.
+/// The bytes a new version names: where they are, how many, and their ETag.
+pub(crate) struct Stored<'a> {
+    pub size: u64,
+    pub etag: &'a str,
+    pub body: &'a Body,
+    /// The tier holding the body (a copy shares its source's); None for the local store.
+    pub tier: Option<&'a str>,
+}
+
+/// Writes a new version row according to the bucket's versioning state; a version whose
+/// storage class belongs on another tier than its bytes is on gets a move. Runs in the writer.
 pub(crate) fn insert_version(
     c: &Connection,
     bucket_id: i64,
     new: &NewObject,
-    size: u64,
-    etag: &str,
-    body: &Body,
+    stored: &Stored,
     cond: &WriteConditions,
+    tiers: &TierSet,
 ) -> Result<ObjectRecord> {
     let versioning = bucket_versioning(c, bucket_id)?;
     let current = latest(c, bucket_id, &new.key)?;
@@ -239,19 +262,26 @@ pub(crate) fn insert_version(
         _ => NULL_VERSION.to_string(),
     };
     retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning)?;
+    let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
+    let placement = Placement {
+        tier: stored.tier.map(str::to_string),
+        moving_to: (wants != stored.tier).then(|| wants.map(str::to_string)),
+        restore: None,
+    };
     let record = ObjectRecord {
         bucket_id,
         key: new.key.clone(),
         version_id,
         is_latest: true,
         delete_marker: false,
-        size,
-        etag: etag.to_string(),
+        size: stored.size,
+        etag: stored.etag.to_string(),
         modified_ms: now_ms(),
         owner_id: new.owner_id.clone(),
         meta: new.meta.clone(),
+        placement,
     };
-    insert_row(c, &record, Some(body))?;
+    insert_row(c, &record, Some(stored.body))?;
     Ok(record)
 }
 
@@ -280,8 +310,8 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         None => (None, None),
     };
     c.prepare_cached(
-        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest, tier, move_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         r.bucket_id,
@@ -294,34 +324,32 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         r.modified_ms,
         r.owner_id,
         serde_json::to_string(&r.meta)?,
-        manifest
+        manifest,
+        r.placement.tier,
+        r.placement.moving_to.as_ref().map(|to| to.clone().unwrap_or_default()),
     ])?;
     if let Some((data, sha256)) = inline {
         c.prepare_cached("INSERT INTO inline_bodies (seq, data, sha256) VALUES (?1, ?2, ?3)")?
             .execute(params![c.last_insert_rowid(), data, sha256])?;
     }
     if let Some(Body::Blobs(segs)) = body {
-        let mut add = c.prepare_cached(
-            "INSERT INTO blobs (hash, size, refs) VALUES (?1, ?2, 1) ON CONFLICT(hash) DO UPDATE SET refs = refs + 1",
-        )?;
-        for s in segs {
-            let hash = crate::blob::parse_hash(&s.hash).ok_or_else(|| StorageError::Corrupt("bad segment hash".into()))?;
-            add.execute(params![&hash[..], s.len as i64])?;
-        }
+        refs::retain_all(c, r.placement.tier.as_deref(), segs)?;
     }
     Ok(())
 }
 
-/// Deletes a version row and releases its blobs (GC removes blobs nobody references).
+/// Deletes a version row and releases its blobs, and those of its restored copy (GC removes
+/// blobs nobody references).
 fn remove_row(c: &Connection, seq: i64) -> Result<()> {
-    let manifest: Option<String> =
-        c.prepare_cached("SELECT manifest FROM objects WHERE seq = ?1")?.query_row([seq], |r| r.get(0)).optional()?.flatten();
-    if let Some(m) = manifest {
-        let mut release = c.prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1")?;
-        for s in decode_manifest(&m)? {
-            if let Some(hash) = crate::blob::parse_hash(&s.hash) {
-                release.execute([&hash[..]])?;
-            }
+    let row: Option<(Option<String>, Option<String>, Option<i64>)> = c
+        .prepare_cached("SELECT manifest, tier, restore_done_ms FROM objects WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((Some(m), tier, restored)) = row {
+        let segments = decode_manifest(&m)?;
+        refs::release_all(c, tier.as_deref(), &segments)?;
+        if restored.is_some() {
+            refs::release_all(c, None, &segments)?;
         }
     }
     c.prepare_cached("DELETE FROM inline_bodies WHERE seq = ?1")?.execute([seq])?;
@@ -354,6 +382,7 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result
         modified_ms: now_ms(),
         owner_id: String::new(),
         meta: ObjectMeta::default(),
+        placement: Placement::default(),
     };
     insert_row(c, &marker, None)?;
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })

@@ -12,7 +12,8 @@ use coffer_crypto::envelope::{self, Key256, Opener, HEADER_SIZE};
 use futures::Stream;
 use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
-use std::io::{self, Read, Seek, SeekFrom};
+use crate::placement::Place;
+use std::io::{self, Read};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -94,12 +95,19 @@ impl Store {
                 BodyStream { inner: Source::Once(Some(plain.slice(start..end))) }
             }
             Body::Blobs(segments) => {
+                // A version on a tier is read through it, unless a restored copy is here.
+                let restored = rec.placement.restore.as_ref().is_some_and(|r| r.readable(crate::now_ms()));
+                let tier = rec.placement.tier.as_deref().filter(|_| !restored);
+                let place = match Place::resolve(self, &self.tiers(), tier) {
+                    Ok(place) => place,
+                    Err(e) => return BodyStream::failed(e),
+                };
                 let (tx, rx) = mpsc::channel(READ_AHEAD);
                 let store = self.clone();
                 let segments = segments.clone();
                 let key = key.cloned();
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = pump(&store, &segments, offset, len, key.as_ref(), &tx) {
+                    if let Err(e) = pump(&store, &place, &segments, offset, len, key.as_ref(), &tx) {
                         let _ = tx.blocking_send(Err(e));
                     }
                 });
@@ -120,6 +128,7 @@ impl BodyStream {
 /// Sends the bytes `[offset, offset + remaining)` of the concatenated segments, in chunks.
 fn pump(
     store: &Store,
+    place: &Place,
     segments: &[Segment],
     mut offset: u64,
     mut remaining: u64,
@@ -135,7 +144,6 @@ fn pump(
             continue;
         }
         let hash = parse_hash(&seg.hash).ok_or_else(|| io::Error::other("corrupt segment hash"))?;
-        let file = store.inner.blobs.open_blob(&hash)?;
         let take = (seg.len - offset).min(remaining);
         let more = match key {
             None => {
@@ -145,13 +153,13 @@ fn pump(
                     true => Some(store.expected_digest(hash)?),
                     false => None,
                 };
-                match send_plain(file, offset, take, check, tx)? {
+                match send_plain(place.open_at(&hash, offset)?, take, check, tx)? {
                     Sent::All => true,
                     Sent::Gone => false,
                     Sent::Corrupt => return Err(store.corrupt(hash, "read")),
                 }
             }
-            Some(k) => send_opened(file, k, seg, offset, take, tx)?,
+            Some(k) => send_opened(place, &hash, k, seg, offset, take, tx)?,
         };
         if !more {
             return Ok(()); // the client went away
@@ -230,10 +238,10 @@ enum Sent {
     Corrupt,
 }
 
-/// Sends `len` bytes of an unencrypted blob from `offset`. With `expect` (the whole blob is
-/// being read), digests them on the way and sends the last chunk only if the digest matches.
-fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, expect: Option<Expected>, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<Sent> {
-    file.seek(SeekFrom::Start(offset))?;
+/// Sends `len` bytes of an unencrypted blob from a reader placed where they start. With
+/// `expect` (the whole blob is being read), digests them on the way and sends the last chunk
+/// only if the digest matches.
+fn send_plain(mut file: Box<dyn Read + Send>, mut len: u64, expect: Option<Expected>, tx: &mpsc::Sender<io::Result<Bytes>>) -> io::Result<Sent> {
     let mut running = expect.as_ref().map(Expected::start);
     while len > 0 {
         let want = (len as usize).min(READ_CHUNK);
@@ -260,7 +268,8 @@ fn send_plain(mut file: std::fs::File, offset: u64, mut len: u64, expect: Option
 /// Sends `len` plaintext bytes of an encrypted blob from plaintext `offset`, reading and
 /// decrypting only the packages that hold them; false if the receiver is gone.
 fn send_opened(
-    mut file: std::fs::File,
+    place: &Place,
+    hash: &Hash,
     key: &Key256,
     seg: &Segment,
     offset: u64,
@@ -268,11 +277,12 @@ fn send_opened(
     tx: &mpsc::Sender<io::Result<Bytes>>,
 ) -> io::Result<bool> {
     let mut header = [0u8; HEADER_SIZE];
-    file.read_exact(&mut header)?;
+    place.open_at(hash, 0)?.read_exact(&mut header)?;
     let opener = Opener::new(key, &header, seg.len).map_err(|e| open_failed(&seg.hash, e))?;
     let end = offset + len;
     let mut span = opener.span_at(offset);
-    file.seek(SeekFrom::Start(span.sealed_offset))?;
+    // Packages lie back to back: one reader from the first package needed covers the rest.
+    let mut file = place.open_at(hash, span.sealed_offset)?;
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut package = Vec::with_capacity(span.sealed_len);
     loop {

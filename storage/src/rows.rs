@@ -1,12 +1,15 @@
 //! Mapping between index rows and model types, shared by every query module.
 
 use crate::error::{Result, StorageError};
-use crate::model::{Body, ObjectMeta, ObjectRecord, Segment};
+use crate::model::{Body, ObjectMeta, ObjectRecord, Placement, RestoreState, Segment};
 use rusqlite::Row;
 
 /// Columns of `objects` that make an `ObjectRecord`, in the order `object_from_row` reads them.
-pub const OBJECT_COLUMNS: &str =
-    "bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta";
+pub const OBJECT_COLUMNS: &str = "bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, \
+     tier, move_to, restore_days, restore_done_ms, restore_expiry_ms";
+
+/// How many columns `OBJECT_COLUMNS` names: columns selected after them start here.
+pub const AFTER_OBJECT_COLUMNS: usize = 15;
 
 /// Columns that make a `Body`, in the order `body_from_row` reads them, starting at `first`.
 pub const BODY_COLUMNS: &str = "(SELECT data FROM inline_bodies WHERE inline_bodies.seq = objects.seq), \
@@ -26,6 +29,20 @@ pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
         modified_ms: row.get(7)?,
         owner_id: row.get(8)?,
         meta: serde_json::from_str::<ObjectMeta>(&meta).unwrap_or_default(),
+        placement: placement_from_row(row, 10)?,
+    })
+}
+
+fn placement_from_row(row: &Row, first: usize) -> rusqlite::Result<Placement> {
+    let move_to: Option<String> = row.get(first + 1)?;
+    let days: Option<i64> = row.get(first + 2)?;
+    Ok(Placement {
+        tier: row.get(first)?,
+        moving_to: move_to.map(|t| Some(t).filter(|t| !t.is_empty())),
+        restore: match days {
+            Some(days) => Some(RestoreState { days: days as u32, done_ms: row.get(first + 3)?, expiry_ms: row.get(first + 4)? }),
+            None => None,
+        },
     })
 }
 

@@ -35,8 +35,15 @@ pub(super) struct IndexView {
 
 impl IndexView {
     fn use_blob(&mut self, hash: Hash, len: u64, sealed: bool) {
+        self.use_blob_times(hash, len, sealed, 1);
+    }
+
+    fn use_blob_times(&mut self, hash: Hash, len: u64, sealed: bool, times: i64) {
+        if times == 0 {
+            return;
+        }
         let u = self.uses.entry(hash).or_default();
-        u.count += 1;
+        u.count += times;
         u.len = len;
         u.sealed |= sealed;
     }
@@ -66,7 +73,8 @@ pub(super) fn read_view(c: &Connection) -> Result<IndexView> {
 fn read_objects(c: &Connection, view: &mut IndexView) -> Result<()> {
     let mut stmt = c.prepare(
         "SELECT b.name, o.key, o.version_id, o.size, o.manifest,
-                json_extract(o.meta, '$.encryption') IS NOT NULL, length(i.data)
+                json_extract(o.meta, '$.encryption') IS NOT NULL, length(i.data),
+                (o.tier IS NULL) + (o.restore_done_ms IS NOT NULL)
          FROM objects o JOIN buckets b ON b.id = o.bucket_id LEFT JOIN inline_bodies i ON i.seq = o.seq
          WHERE o.delete_marker = 0",
     )?;
@@ -76,6 +84,8 @@ fn read_objects(c: &Connection, view: &mut IndexView) -> Result<()> {
         let manifest: Option<String> = r.get(4)?;
         let sealed: bool = r.get(5)?;
         let inline_len: Option<i64> = r.get(6)?;
+        // A version on a tier holds no local reference, except for its restored copy.
+        let local_uses: i64 = r.get(7)?;
         let torn = |reason: String| -> rusqlite::Result<TornObject> {
             let key: Vec<u8> = r.get(1)?;
             Ok(TornObject { bucket: r.get(0)?, key: String::from_utf8_lossy(&key).into_owned(), version_id: r.get(2)?, reason })
@@ -102,7 +112,7 @@ fn read_objects(c: &Connection, view: &mut IndexView) -> Result<()> {
                 view.torn.push(torn(format!("manifest names a malformed blob {:?}", s.hash))?);
                 continue;
             };
-            view.use_blob(hash, s.len, sealed);
+            view.use_blob_times(hash, s.len, sealed, local_uses);
             total += s.len;
         }
         if total != size {

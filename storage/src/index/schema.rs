@@ -137,6 +137,39 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE mfa_devices;
      ALTER TABLE mfa_devices_sealed RENAME TO mfa_devices;
      PRAGMA secure_delete = FAST;",
+    // 8: storage tiers. A version's bytes are on the local store (tier NULL) or on a tier;
+    //    move_to is a move that is due ('' for back to the local store). A restore of an
+    //    archived version holds a copy on the local store until restore_expiry_ms. Blobs on
+    //    tiers are counted apart from local ones. Tiers and remotes are registered here so the
+    //    admin commands can change them while the server runs; remote secrets are sealed.
+    "ALTER TABLE objects ADD COLUMN tier TEXT;
+     ALTER TABLE objects ADD COLUMN move_to TEXT;
+     ALTER TABLE objects ADD COLUMN restore_days INTEGER;
+     ALTER TABLE objects ADD COLUMN restore_done_ms INTEGER;
+     ALTER TABLE objects ADD COLUMN restore_expiry_ms INTEGER;
+     CREATE INDEX objects_moving ON objects(seq) WHERE move_to IS NOT NULL;
+     CREATE INDEX objects_restoring ON objects(seq) WHERE restore_days IS NOT NULL AND restore_done_ms IS NULL;
+     CREATE INDEX objects_restored ON objects(restore_expiry_ms) WHERE restore_expiry_ms IS NOT NULL;
+     CREATE INDEX objects_by_tier ON objects(tier) WHERE tier IS NOT NULL;
+     CREATE TABLE tier_blobs (
+        tier  TEXT NOT NULL,
+        hash  BLOB NOT NULL,
+        size  INTEGER NOT NULL,
+        refs  INTEGER NOT NULL,
+        PRIMARY KEY (tier, hash)
+     ) WITHOUT ROWID;
+     CREATE INDEX tier_blobs_unreferenced ON tier_blobs(tier, hash) WHERE refs <= 0;
+     CREATE TABLE tiers (
+        name        TEXT PRIMARY KEY,
+        spec        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE remotes (
+        name        TEXT PRIMARY KEY,
+        spec        TEXT NOT NULL,
+        secret      BLOB NOT NULL,
+        created_ms  INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

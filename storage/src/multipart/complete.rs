@@ -4,7 +4,8 @@
 use super::{drop_upload, find_upload, upload_parts};
 use crate::error::{MultipartError, Result, StorageError};
 use crate::model::*;
-use crate::objects::{insert_version, NewObject};
+use crate::objects::{insert_version, NewObject, Stored};
+use crate::tiers::TierSet;
 use crate::{now_ms, Store};
 use coffer_crypto::checksum::{combine_crc, Checksum};
 use md5::{Digest, Md5};
@@ -23,11 +24,12 @@ impl Store {
     /// already completed (within a day) returns the first completion's result.
     pub async fn complete_upload(&self, bucket_id: i64, key: &str, upload_id: &str, req: CompleteRequest) -> Result<CompletedUpload> {
         let (key, upload_id) = (key.to_string(), upload_id.to_string());
-        self.writer().write(move |c| complete(c, bucket_id, &key, &upload_id, &req)).await
+        let tiers = self.tiers();
+        self.writer().write(move |c| complete(c, bucket_id, &key, &upload_id, &req, &tiers)).await
     }
 }
 
-fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &CompleteRequest) -> Result<CompletedUpload> {
+fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &CompleteRequest, tiers: &TierSet) -> Result<CompletedUpload> {
     let Some((seq, upload)) = find_upload(c, bucket_id, key, upload_id)? else {
         return previous_result(c, bucket_id, key, upload_id)?.ok_or(MultipartError::NoSuchUpload.into());
     };
@@ -47,7 +49,8 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     meta.checksum = checksum.clone();
     let encryption = meta.encryption.clone();
     let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta };
-    let record = insert_version(c, bucket_id, &new, size, &etag, &Body::Blobs(segments), &req.conditions)?;
+    let stored = Stored { size, etag: &etag, body: &Body::Blobs(segments), tier: None };
+    let record = insert_version(c, bucket_id, &new, &stored, &req.conditions, tiers)?;
     c.prepare_cached("UPDATE objects SET parts = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?.execute(params![
         bucket_id,
         key.as_bytes(),

@@ -1,0 +1,253 @@
+//! Moving versions between the local store and tiers. A version whose storage class belongs
+//! on another tier carries a due move (`move_to`); the tiering worker carries it out: copy
+//! each blob to the destination, verified by its SHA-256 name on the way, then switch the
+//! version's placement and its blob references in one transaction, after which the old
+//! copies are garbage. A crash before the switch leaves the version where it was (the copy
+//! is garbage, collected); after it, where it went.
+//!
+//! The tiering worker alone copies to tiers and collects tier garbage, one step at a time,
+//! so a blob is never collected from a tier while a move is copying it there.
+
+use crate::blob::{BlobDir, Hash, PinGuard};
+use crate::error::Result;
+use crate::model::{Body, ObjectRecord, Segment};
+use crate::objects::version_by_seq;
+use crate::refs::{self, segment_hash};
+use crate::tiers::{TierBackend, TierSet};
+use crate::{now_ms, Store, StorageError};
+use rusqlite::params;
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+use std::sync::Arc;
+
+/// Where a blob is copied from or to.
+#[derive(Clone)]
+pub(crate) enum Place {
+    Local(Arc<BlobDir>),
+    Tier(Arc<dyn TierBackend>),
+}
+
+impl Place {
+    pub(crate) fn resolve(store: &Store, tiers: &TierSet, tier: Option<&str>) -> io::Result<Place> {
+        match tier {
+            None => Ok(Place::Local(store.inner.blobs.clone())),
+            Some(name) => Ok(Place::Tier(tiers.backend(name)?)),
+        }
+    }
+
+    pub(crate) fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        match self {
+            Place::Local(dir) => {
+                use std::io::{Seek, SeekFrom};
+                let mut file = dir.open_blob(hash)?;
+                file.seek(SeekFrom::Start(offset))?;
+                Ok(Box::new(file))
+            }
+            Place::Tier(backend) => backend.open_at(hash, offset),
+        }
+    }
+}
+
+/// Copies blob `hash` of `len` bytes from `from` to `to`, checking it against its name. A
+/// copy to the local store comes back pinned until the caller's commit.
+pub(crate) fn copy_blob(from: &Place, to: &Place, hash: &Hash, len: u64) -> io::Result<Option<PinGuard>> {
+    match to {
+        Place::Local(dir) => {
+            if let Place::Local(_) = from {
+                return dir.publish_existing(hash).map(Some);
+            }
+            let (mut writer, staged) = dir.create_staging()?;
+            copy_verified(&mut *from.open_at(hash, 0)?, hash, len, |chunk| writer.write_all(chunk))?;
+            writer.finish()?;
+            dir.publish(staged, hash).map(Some)
+        }
+        Place::Tier(backend) => {
+            if backend.contains(hash)? {
+                return Ok(None);
+            }
+            match from {
+                Place::Local(dir) => backend.put_file(hash, &dir.path_of(hash), len)?,
+                Place::Tier(_) => {
+                    // Between two tiers the bytes pass through a checked staging file here.
+                    let tmp = tempfile_in_staging(from, hash, len)?;
+                    backend.put_file(hash, tmp.path(), len)?;
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Reads `len` bytes from `src` into `sink`, failing if they do not hash to `hash`.
+pub(crate) fn copy_verified(src: &mut dyn Read, hash: &Hash, len: u64, mut sink: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        sink(&buf[..n])?;
+        copied += n as u64;
+    }
+    if copied != len || <[u8; 32]>::from(hasher.finalize()) != *hash {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} does not match its name after the copy", hex::encode(hash))));
+    }
+    Ok(())
+}
+
+fn tempfile_in_staging(from: &Place, hash: &Hash, len: u64) -> io::Result<StagedCopy> {
+    let path = std::env::temp_dir().join(format!("coffer-tier-{}-{:016x}", hex::encode(hash), rand::random::<u64>()));
+    let staged = StagedCopy(path);
+    let mut file = crate::perms::file_options().write(true).create_new(true).open(&staged.0)?;
+    copy_verified(&mut *from.open_at(hash, 0)?, hash, len, |chunk| io::Write::write_all(&mut file, chunk))?;
+    Ok(staged)
+}
+
+/// A temporary copy of a blob, removed when dropped.
+struct StagedCopy(std::path::PathBuf);
+
+impl StagedCopy {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for StagedCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Copies every blob of `segments` from `from` to `to` on the blocking pool.
+pub(crate) async fn copy_segments(from: Place, to: Place, segments: Vec<Segment>) -> Result<Vec<PinGuard>> {
+    tokio::task::spawn_blocking(move || {
+        let mut pins = Vec::new();
+        for s in &segments {
+            if let Some(pin) = copy_blob(&from, &to, &segment_hash(s)?, s.len)? {
+                pins.push(pin);
+            }
+        }
+        Ok(pins)
+    })
+    .await
+    .map_err(|_| StorageError::Closed)?
+}
+
+/// What a move did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// The version is now on the tier (None: the local store).
+    To(Option<String>),
+    /// The version is gone or its move changed meanwhile: nothing was switched.
+    Skipped,
+}
+
+impl Store {
+    /// Row numbers of versions with a due move, after row `after`, at most `limit`.
+    pub async fn due_moves(&self, after: i64, limit: usize) -> Result<Vec<i64>> {
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached("SELECT seq FROM objects WHERE move_to IS NOT NULL AND seq > ?1 ORDER BY seq LIMIT ?2")?;
+                let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    /// Carries out the due move of version row `seq`.
+    pub async fn move_version(&self, seq: i64) -> Result<Moved> {
+        let Some((rec, body)) = self.readers().read(move |c| version_by_seq(c, seq)).await? else { return Ok(Moved::Skipped) };
+        let Some(to) = rec.placement.moving_to.clone() else { return Ok(Moved::Skipped) };
+        let tiers = self.tiers();
+        let from = rec.placement.tier.clone();
+        let segments = match &body {
+            Body::Blobs(segments) => segments.clone(),
+            // Small objects stay in the index wherever their class puts them: a file (or a
+            // remote object) each would cost more than it saves.
+            Body::Inline { .. } => Vec::new(),
+        };
+        if !segments.is_empty() {
+            let (src, dst) = (Place::resolve(self, &tiers, from.as_deref())?, Place::resolve(self, &tiers, to.as_deref())?);
+            if let Some(tier) = &to {
+                self.note_tier_blobs(tier, &segments).await?;
+            }
+            let pins = copy_segments(src, dst, segments.clone()).await?;
+            let switched = self.switch_placement(seq, &rec, to.clone(), segments).await;
+            drop(pins);
+            return switched;
+        }
+        self.switch_placement(seq, &rec, to, segments).await
+    }
+
+    /// Records blobs about to be copied to `tier` (unreferenced), so that a crash before the
+    /// switch leaves them for the collector instead of on the tier for ever.
+    async fn note_tier_blobs(&self, tier: &str, segments: &[Segment]) -> Result<()> {
+        let tier = tier.to_string();
+        let rows: Vec<(Hash, u64)> = segments.iter().map(|s| Ok((segment_hash(s)?, s.len))).collect::<Result<_>>()?;
+        self.writer()
+            .write(move |c| {
+                let mut add = c.prepare_cached("INSERT INTO tier_blobs (tier, hash, size, refs) VALUES (?1, ?2, ?3, 0) ON CONFLICT(tier, hash) DO NOTHING")?;
+                for (hash, len) in rows {
+                    add.execute(params![tier, &hash[..], len as i64])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn switch_placement(&self, seq: i64, seen: &ObjectRecord, to: Option<String>, segments: Vec<Segment>) -> Result<Moved> {
+        let (from, expected_move) = (seen.placement.tier.clone(), seen.placement.moving_to.clone());
+        self.writer()
+            .write(move |c| {
+                let Some((now, _)) = version_by_seq(c, seq)? else { return Ok(Moved::Skipped) };
+                if now.placement.tier != from || now.placement.moving_to != expected_move {
+                    return Ok(Moved::Skipped);
+                }
+                refs::retain_all(c, to.as_deref(), &segments)?;
+                refs::release_all(c, from.as_deref(), &segments)?;
+                c.prepare_cached("UPDATE objects SET tier = ?2, move_to = NULL WHERE seq = ?1")?.execute(params![seq, to])?;
+                Ok(Moved::To(to))
+            })
+            .await
+    }
+
+    /// Removes up to `limit` unreferenced blobs from their tiers; returns how many. Only the
+    /// tiering worker calls this, between moves (see the module docs).
+    pub async fn collect_tier_garbage(&self, limit: usize) -> Result<usize> {
+        if self.readers().read(crate::backup::gc_held).await? {
+            return Ok(0);
+        }
+        let garbage: Vec<(String, Vec<u8>)> = self
+            .readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached("SELECT tier, hash FROM tier_blobs WHERE refs <= 0 LIMIT ?1")?;
+                let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await?;
+        let tiers = self.tiers();
+        let mut removed = 0;
+        for (tier, hash) in garbage {
+            let (Ok(backend), Ok(h)) = (tiers.backend(&tier), <Hash>::try_from(hash.as_slice())) else { continue };
+            tokio::task::spawn_blocking(move || backend.delete(&h)).await.map_err(|_| StorageError::Closed)??;
+            self.writer()
+                .write(move |c| {
+                    c.prepare_cached("DELETE FROM tier_blobs WHERE tier = ?1 AND hash = ?2 AND refs <= 0")?.execute(params![tier, hash])?;
+                    Ok(())
+                })
+                .await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Whether a read of `rec` must wait for a restore: it belongs on an archive tier and
+    /// has no restored copy.
+    pub fn is_archived(&self, rec: &ObjectRecord) -> bool {
+        let tiers = self.tiers();
+        tiers.is_archive(rec.placement.destination()) && !rec.placement.restore.as_ref().is_some_and(|r| r.readable(now_ms()))
+    }
+}
