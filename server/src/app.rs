@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, Scrubber, Workers};
+use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, Scrubber, TieringWorker, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -58,6 +58,11 @@ async fn serve(config: Config) -> Result<(), String> {
     } else {
         background.start(Scrubber::new(store.clone(), config.scrub_period, config.scrub_max_bytes_per_sec));
     }
+    let tier_sources = crate::tier_set::install(&store, &secrets, &config.tiers).await?;
+    let clock = crate::bucket_config::lifecycle::Clock::new(config.lifecycle_day_secs);
+    let tiering = TieringWorker::new(store.clone(), secrets.clone(), config.tiers.clone(), tier_sources, clock);
+    let tiering_counters = tiering.counters();
+    background.start(tiering);
     let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
     let lifecycle_counters = lifecycle.counters();
     background.start(lifecycle);
@@ -109,6 +114,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let served = builder.run().await.map_err(|e| e.to_string());
     background.stop().await;
     tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
+    tracing::info!(totals = ?tiering_counters, "tiering since start");
     served
 }
 

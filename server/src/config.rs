@@ -42,6 +42,8 @@ pub struct Config {
     pub scrub_max_bytes_per_sec: u64,
     /// For tests: one lifecycle "day" lasts this many seconds, counted exactly.
     pub lifecycle_day_secs: Option<u64>,
+    /// Storage tiers of the configuration file (`[[tier]]` tables).
+    pub tiers: Vec<coffer_storage::tiers::TierSpec>,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -97,6 +99,11 @@ pub struct Settings {
     /// creation + N x days seconds, not rounded), and the lifecycle worker checks every second.
     #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub lifecycle_day_secs: Option<u64>,
+    /// Storage tiers (`[[tier]]` tables of the file only; `coffer admin tier add` registers
+    /// more while the server runs).
+    #[arg(skip)]
+    #[serde(default, rename = "tier", skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<coffer_storage::tiers::TierSpec>,
 }
 
 impl Settings {
@@ -156,7 +163,11 @@ impl Config {
             },
             scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
             lifecycle_day_secs: s.lifecycle_day_secs,
+            tiers: s.tiers,
         };
+        for tier in &config.tiers {
+            tier.validate()?;
+        }
         if config.lifecycle_day_secs == Some(0) {
             return Err("lifecycle_day_secs must be at least 1".into());
         }
@@ -187,6 +198,9 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         assert_eq!(c.lifecycle_day_secs, Some(3));
+        std::fs::write(&file, "[[tier]]\nname = \"cold\"\nkind = \"dir\"\npath = \"/srv/cold\"\nstorage_classes = [\"STANDARD_IA\"]\n").unwrap();
+        let c = Config::resolve(Overrides { config: Some(file), settings: Settings::default() }).unwrap();
+        assert_eq!(c.tiers[0].kind, coffer_storage::tiers::TierKind::Dir { path: "/srv/cold".into() });
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -22,5 +22,6 @@ mod keys;
 pub mod limits;
 mod request;
 mod state;
+mod tier_set;
 pub mod upkeep;
 mod workers;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// Bounds the requests in flight to `limits.max_requests_in_flight`.
     pub requests: crate::http::limits::RequestGate,
+    /// How lifecycle and restore days are counted (`--lifecycle-day-secs`).
+    pub clock: crate::bucket_config::lifecycle::Clock,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             sse_c_allow_http: config.sse_c_allow_http,
             limits: config.limits.clone(),
             requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight),
+            clock: crate::bucket_config::lifecycle::Clock::new(config.lifecycle_day_secs),
         }
     }
 

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 const ACCESS_KEY_CONTEXT: &[u8] = b"coffer access key secret";
 const TOTP_CONTEXT: &[u8] = b"coffer totp secret";
+const REMOTE_CONTEXT: &[u8] = b"coffer remote secret";
 
 /// Why a stored secret could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,17 @@ impl Secrets {
     /// The TOTP seed of a stored device, in the clear.
     pub fn open_totp_secret(&self, device: &MfaDevice) -> Result<Zeroizing<Vec<u8>>, SecretError> {
         Ok(open_value(&self.master, &device.sealed_secret, &context(TOTP_CONTEXT, &[&device.user_id, &device.serial]))?)
+    }
+
+    /// Seals the secret key of remote `name` (a registered S3 endpoint).
+    pub fn seal_remote_secret(&self, name: &str, secret: &str) -> Vec<u8> {
+        seal_value(&self.master, secret.as_bytes(), &context(REMOTE_CONTEXT, &[name]))
+    }
+
+    /// The secret key of remote `name`, in the clear.
+    pub fn open_remote_secret(&self, name: &str, sealed: &[u8]) -> Result<Zeroizing<String>, SecretError> {
+        let plain = open_value(&self.master, sealed, &context(REMOTE_CONTEXT, &[name]))?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| SecretError::NotText)
     }
 
     fn seal_unsealed(&self, secret: &UnsealedSecret<'_>) -> Vec<u8> {

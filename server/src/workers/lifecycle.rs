@@ -30,6 +30,7 @@ pub struct LifecycleCounters {
     pub expired: AtomicU64,
     pub noncurrent_expired: AtomicU64,
     pub delete_markers_removed: AtomicU64,
+    pub transitioned: AtomicU64,
     pub aborted: AtomicU64,
     pub failed: AtomicU64,
 }
@@ -40,6 +41,7 @@ pub struct LifecycleTotals {
     pub expired: u64,
     pub noncurrent_expired: u64,
     pub delete_markers_removed: u64,
+    pub transitioned: u64,
     pub aborted: u64,
     pub failed: u64,
 }
@@ -51,16 +53,18 @@ impl LifecycleCounters {
             expired: get(&self.expired),
             noncurrent_expired: get(&self.noncurrent_expired),
             delete_markers_removed: get(&self.delete_markers_removed),
+            transitioned: get(&self.transitioned),
             aborted: get(&self.aborted),
             failed: get(&self.failed),
         }
     }
 
-    fn count(&self, decision: Decision) {
+    fn count(&self, decision: &Decision) {
         let counter = match decision {
             Decision::ExpireCurrent => &self.expired,
             Decision::RemoveNoncurrent => &self.noncurrent_expired,
             Decision::RemoveDeleteMarker => &self.delete_markers_removed,
+            Decision::Transition(_) => &self.transitioned,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -114,6 +118,7 @@ impl LifecycleWorker {
                 expired = now.expired - start.expired,
                 noncurrent_expired = now.noncurrent_expired - start.noncurrent_expired,
                 delete_markers_removed = now.delete_markers_removed - start.delete_markers_removed,
+                transitioned = now.transitioned - start.transitioned,
                 aborted = now.aborted - start.aborted,
                 failed = now.failed - start.failed,
                 "lifecycle pass done"
@@ -175,15 +180,16 @@ impl LifecycleWorker {
         let mut done = 0;
         for v in versions {
             let Some((decision, rule)) = rules.decide(&self.clock, now, v) else { continue };
-            let action = match decision {
+            let action = match &decision {
                 Decision::ExpireCurrent => LifecycleAction::ExpireCurrent,
                 Decision::RemoveNoncurrent | Decision::RemoveDeleteMarker => LifecycleAction::RemoveVersion,
+                Decision::Transition(class) => LifecycleAction::Transition(class.clone()),
             };
-            let (recheck, clock) = (rules.clone(), self.clock);
-            let still_due = move |now_v: &LifecycleVersion| recheck.decide(&clock, now, now_v).map(|(d, _)| d) == Some(decision);
+            let (recheck, clock, expected) = (rules.clone(), self.clock, decision.clone());
+            let still_due = move |now_v: &LifecycleVersion| recheck.decide(&clock, now, now_v).map(|(d, _)| d) == Some(expected);
             match self.store.lifecycle_apply(bucket_id, &v.record.key, v.seq, action, still_due).await {
                 Ok(Some(_)) => {
-                    self.counters.count(decision);
+                    self.counters.count(&decision);
                     done += 1;
                     tracing::debug!(bucket_id, key = %v.record.key, version = %v.record.version_id, rule, ?decision, "lifecycle action");
                 }

@@ -9,11 +9,13 @@ mod gc;
 mod lifecycle;
 mod orphan_sweep;
 mod scrub;
+mod tiering;
 
 pub use gc::GarbageCollector;
 pub use lifecycle::LifecycleWorker;
 pub use orphan_sweep::OrphanSweep;
 pub use scrub::Scrubber;
+pub use tiering::TieringWorker;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -70,11 +70,15 @@ struct Compiled {
     expired_delete_markers: bool,
     /// NoncurrentDays and NewerNoncurrentVersions.
     noncurrent: Option<(i64, u64)>,
+    /// Transitions of current versions: when, and to which storage class.
+    transitions: Vec<(When, String)>,
+    /// Transitions of noncurrent versions: NoncurrentDays, NewerNoncurrentVersions, class.
+    noncurrent_transitions: Vec<(i64, u64, String)>,
     abort_after_days: Option<i64>,
 }
 
 /// What the lifecycle worker should do with one version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Expire the current version (delete it, or add a delete marker in a versioned bucket).
     ExpireCurrent,
@@ -82,6 +86,8 @@ pub enum Decision {
     RemoveNoncurrent,
     /// Permanently remove a delete marker that is the only version of its key.
     RemoveDeleteMarker,
+    /// Give the version another storage class (which moves it to that class's tier).
+    Transition(String),
 }
 
 /// The enabled rules of a bucket's lifecycle configuration.
@@ -107,7 +113,26 @@ impl Compiled {
             .noncurrent_version_expiration
             .as_ref()
             .and_then(|n| Some((n.noncurrent_days?, n.newer_noncurrent_versions.unwrap_or(0).max(0) as u64)));
+        let transitions = rule
+            .transitions
+            .iter()
+            .filter_map(|t| {
+                let when = match (t.days, t.date.as_deref().map(parse_date)) {
+                    (Some(d), _) => When::Days(d),
+                    (None, Some(Ok(ms))) => When::Date(ms),
+                    _ => return None,
+                };
+                Some((when, t.storage_class.clone()?))
+            })
+            .collect();
+        let noncurrent_transitions = rule
+            .noncurrent_transitions
+            .iter()
+            .filter_map(|t| Some((t.noncurrent_days?, t.newer_noncurrent_versions.unwrap_or(0).max(0) as u64, t.storage_class.clone()?)))
+            .collect();
         Compiled {
+            transitions,
+            noncurrent_transitions,
             id: rule.id.clone().unwrap_or_default(),
             prefixes: prefixes.collect(),
             tags,
@@ -144,7 +169,11 @@ impl Compiled {
     }
 
     fn acts_on_objects(&self) -> bool {
-        self.expire.is_some() || self.expired_delete_markers || self.noncurrent.is_some()
+        self.expire.is_some()
+            || self.expired_delete_markers
+            || self.noncurrent.is_some()
+            || !self.transitions.is_empty()
+            || !self.noncurrent_transitions.is_empty()
     }
 }
 
@@ -195,26 +224,43 @@ impl Lifecycle {
         self.rules.iter().filter_map(|r| r.abort_after_days).min()
     }
 
-    /// What is due for a version now, and the rule that makes it due.
+    /// What is due for a version now, and the rule that makes it due. Expirations come
+    /// before transitions; of the transitions due, the one due last wins (so an object past
+    /// both of a rule's transitions goes straight to the later class).
     pub fn decide(&self, clock: &Clock, now_ms: i64, v: &LifecycleVersion) -> Option<(Decision, &str)> {
         let rec = &v.record;
-        let rules = self.rules.iter().filter(|r| r.applies(rec));
+        let rules = || self.rules.iter().filter(|r| r.applies(rec));
         let found = if rec.is_latest && !rec.delete_marker {
-            rules.into_iter().find(|r| r.expire.is_some_and(|w| now_ms >= w.due(clock, rec.modified_ms))).map(|r| (Decision::ExpireCurrent, r))
+            let expired = rules().find(|r| r.expire.is_some_and(|w| now_ms >= w.due(clock, rec.modified_ms)));
+            match expired {
+                Some(r) => Some((Decision::ExpireCurrent, r)),
+                None => rules()
+                    .flat_map(|r| r.transitions.iter().map(move |(w, class)| (w.due(clock, rec.modified_ms), class, r)))
+                    .filter(|(due, _, _)| now_ms >= *due)
+                    .max_by_key(|(due, _, _)| *due)
+                    .filter(|(_, class, _)| !has_class(rec, class))
+                    .map(|(_, class, r)| (Decision::Transition(class.clone()), r)),
+            }
         } else if rec.is_latest {
             // A delete marker left alone: ExpiredObjectDeleteMarker removes it at once, an
             // expiration by age once it is as old as an object would be.
             let alone = v.versions == 1;
-            rules
-                .into_iter()
+            rules()
                 .find(|r| alone && (r.expired_delete_markers || r.expire.is_some_and(|w| now_ms >= w.due(clock, rec.modified_ms))))
                 .map(|r| (Decision::RemoveDeleteMarker, r))
         } else {
             let since = v.successor_ms?;
-            rules
-                .into_iter()
-                .find(|r| r.noncurrent.is_some_and(|(days, keep)| now_ms >= clock.due(since, days) && v.newer_noncurrent >= keep))
-                .map(|r| (Decision::RemoveNoncurrent, r))
+            let removed = rules().find(|r| r.noncurrent.is_some_and(|(days, keep)| now_ms >= clock.due(since, days) && v.newer_noncurrent >= keep));
+            match removed {
+                Some(r) => Some((Decision::RemoveNoncurrent, r)),
+                None if rec.delete_marker => None,
+                None => rules()
+                    .flat_map(|r| r.noncurrent_transitions.iter().map(move |(days, keep, class)| (clock.due(since, *days), *keep, class, r)))
+                    .filter(|(due, keep, _, _)| now_ms >= *due && v.newer_noncurrent >= *keep)
+                    .max_by_key(|(due, _, _, _)| *due)
+                    .filter(|(_, _, class, _)| !has_class(rec, class))
+                    .map(|(_, _, class, r)| (Decision::Transition(class.clone()), r)),
+            }
         };
         found.map(|(d, r)| (d, r.id.as_str()))
     }
@@ -227,6 +273,11 @@ impl Lifecycle {
             .find(|r| r.abort_after_days.is_some_and(|d| now_ms >= clock.due(initiated_ms, d)))
             .map(|r| r.id.as_str())
     }
+}
+
+/// Whether a version has storage class `class` already (no class is STANDARD).
+fn has_class(rec: &ObjectRecord, class: &str) -> bool {
+    rec.meta.storage_class.as_deref().unwrap_or("STANDARD") == class
 }
 
 impl Clock {
@@ -271,6 +322,7 @@ mod tests {
             modified_ms,
             owner_id: String::new(),
             meta,
+            placement: Default::default(),
         };
         LifecycleVersion { seq: 1, record, successor_ms: None, newer_noncurrent: 0, versions: 1 }
     }
@@ -336,5 +388,30 @@ mod tests {
         assert_eq!(r.upload_due(&clock, 2_999, "k", 0), None);
         assert_eq!(r.upload_due(&clock, 3_000, "k", 0), Some("nc"));
         assert_eq!(r.scan_prefixes(), vec![String::new()]);
+    }
+
+    #[test]
+    fn the_transition_due_last_wins_and_a_version_in_that_class_stays() {
+        let r = rules(
+            "<LifecycleConfiguration><Rule><ID>t</ID><Filter></Filter><Status>Enabled</Status>\
+             <Transition><Days>1</Days><StorageClass>STANDARD_IA</StorageClass></Transition>\
+             <Transition><Days>7</Days><StorageClass>GLACIER</StorageClass></Transition>\
+             <NoncurrentVersionTransition><NoncurrentDays>2</NoncurrentDays><StorageClass>GLACIER</StorageClass></NoncurrentVersionTransition>\
+             </Rule></LifecycleConfiguration>",
+        );
+        let clock = Clock::new(Some(1));
+        let mut v = version("k", 1, &[], 0);
+        assert_eq!(r.decide(&clock, 999, &v), None);
+        assert_eq!(r.decide(&clock, 1_000, &v).unwrap().0, Decision::Transition("STANDARD_IA".into()));
+        assert_eq!(r.decide(&clock, 7_000, &v).unwrap().0, Decision::Transition("GLACIER".into()));
+        v.record.meta.storage_class = Some("STANDARD_IA".into());
+        assert_eq!(r.decide(&clock, 6_999, &v), None);
+        v.record.meta.storage_class = Some("GLACIER".into());
+        assert_eq!(r.decide(&clock, 9_000, &v), None);
+        let mut old = version("k", 1, &[], 0);
+        old.record.is_latest = false;
+        old.successor_ms = Some(1_000);
+        assert_eq!(r.decide(&clock, 2_999, &old), None);
+        assert_eq!(r.decide(&clock, 3_000, &old).unwrap().0, Decision::Transition("GLACIER".into()));
     }
 }
