@@ -32,7 +32,7 @@ pub struct KeyedDir<'a> {
 
 impl KeyedDir<'_> {
     /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
-    fn secrets(&self) -> Result<Secrets, String> {
+    pub(crate) fn secrets(&self) -> Result<Secrets, String> {
         Ok(Secrets::new(master_key::load(self.data_dir, self.master_key_file)?))
     }
 }

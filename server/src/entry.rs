@@ -168,6 +168,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         CompleteMultipartUpload { bucket, key } => handlers::multipart::complete_multipart_upload(&ctx, &bucket, &key, payload).await,
         AbortMultipartUpload { bucket, key } => handlers::multipart::abort_multipart_upload(&ctx, &bucket, &key).await,
         ListParts { bucket, key } => handlers::multipart::list_parts(&ctx, &bucket, &key).await,
+        RestoreObject { bucket, key } => handlers::restore::restore_object(&ctx, &bucket, &key, payload).await,
         NotImplemented { name } => {
             Err(S3Error::new(ErrorCode::NotImplemented).with_message(format!("{name} is not implemented by Coffer yet.")))
         }

@@ -22,6 +22,7 @@ mod keys;
 pub mod limits;
 mod request;
 mod state;
+pub mod tier_admin;
 mod tier_set;
 pub mod upkeep;
 mod workers;

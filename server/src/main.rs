@@ -66,6 +66,120 @@ enum AdminCommand {
     /// Check the index against the blob directory (safe while the server runs); exits non-zero
     /// while problems remain.
     Check(CheckArgs),
+    /// Storage tiers: where versions of a storage class live (see README "Lifecycle and tiers").
+    Tier {
+        #[command(subcommand)]
+        command: TierCommand,
+    },
+    /// Remote S3 endpoints that tiers store on.
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TierCommand {
+    /// Register a tier: a directory, or a bucket on a remote; versions of its storage classes move there.
+    #[command(group(clap::ArgGroup::new("place").required(true).args(["dir", "remote"])))]
+    Add {
+        name: String,
+        /// A directory on this machine (absolute path), created if missing.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A remote registered with `coffer admin remote add`.
+        #[arg(long, requires = "bucket")]
+        remote: Option<String>,
+        /// The remote's bucket to store in.
+        #[arg(long, requires = "remote")]
+        bucket: Option<String>,
+        /// A key prefix for the blobs in that bucket.
+        #[arg(long, default_value = "", requires = "remote")]
+        prefix: String,
+        /// A storage class whose versions live on this tier (repeat for several).
+        #[arg(long = "storage-class", required = true)]
+        storage_classes: Vec<String>,
+        /// Versions on this tier must be restored (RestoreObject) before they can be read.
+        #[arg(long)]
+        archive: bool,
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+    /// List the registered tiers.
+    List {
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+    /// Unregister a tier that holds no versions.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+}
+
+#[derive(Subcommand)]
+enum RemoteCommand {
+    /// Register a remote S3 endpoint (its secret key is stored sealed).
+    Add {
+        name: String,
+        /// The endpoint URL, e.g. https://s3.example.net.
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        access_key: String,
+        #[arg(long, env = "COFFER_REMOTE_SECRET_KEY")]
+        secret_key: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Address buckets as `bucket.host` instead of `host/bucket`.
+        #[arg(long)]
+        virtual_hosted: bool,
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+    /// List the registered remotes (without secrets).
+    List {
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+    /// Unregister a remote no tier uses.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+}
+
+impl TierCommand {
+    fn run(self) -> Result<(), String> {
+        use coffer_storage::tiers::{TierKind, TierSpec};
+        match self {
+            TierCommand::Add { name, dir, remote, bucket, prefix, storage_classes, archive, keys } => {
+                let kind = match (dir, remote, bucket) {
+                    (Some(path), None, None) => TierKind::Dir { path },
+                    (None, Some(remote), Some(bucket)) => TierKind::Remote { remote, bucket, prefix },
+                    _ => return Err("give either --dir, or --remote with --bucket".into()),
+                };
+                coffer_server::tier_admin::add_tier(keys.keyed(), TierSpec { name, kind, storage_classes, archive })
+            }
+            TierCommand::List { keys } => coffer_server::tier_admin::list_tiers(keys.keyed()),
+            TierCommand::Remove { name, keys } => coffer_server::tier_admin::remove_tier(keys.keyed(), &name),
+        }
+    }
+}
+
+impl RemoteCommand {
+    fn run(self) -> Result<(), String> {
+        match self {
+            RemoteCommand::Add { name, endpoint, access_key, secret_key, region, virtual_hosted, keys } => {
+                let spec = coffer_storage::tiers::RemoteSpec { name, endpoint, region, access_key, path_style: !virtual_hosted };
+                coffer_server::tier_admin::add_remote(keys.keyed(), spec, &secret_key)
+            }
+            RemoteCommand::List { keys } => coffer_server::tier_admin::list_remotes(keys.keyed()),
+            RemoteCommand::Remove { name, keys } => coffer_server::tier_admin::remove_remote(keys.keyed(), &name),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -237,6 +351,8 @@ fn main() -> ExitCode {
             None => Err("name the backup's directory: coffer admin backup DEST".into()),
         },
         Command::Admin { command: AdminCommand::Check(args) } => args.run(),
+        Command::Admin { command: AdminCommand::Tier { command } } => command.run(),
+        Command::Admin { command: AdminCommand::Remote { command } } => command.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

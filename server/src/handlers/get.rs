@@ -83,6 +83,9 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
             .with_header("x-amz-version-id", record.version_id.clone())
             .with_header("Last-Modified", crate::request::object_headers::http_date(record.modified_ms)));
     }
+    if !head {
+        crate::request::archive::refuse_archived(ctx.state, &record)?;
+    }
     let part = match ctx.query.get("partNumber") {
         Some(raw) => Some(select_part(ctx, bucket.id, &record, raw).await?),
         None => None,
@@ -117,6 +120,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
     }
     crate::request::sse::response_headers(&mut resp, record.meta.encryption.as_ref(), unsealing.customer_md5.as_deref());
     crate::request::expiration::add(ctx.state, &record, &mut resp).await;
+    crate::request::archive::restore_header(&mut resp, &record);
     let (offset, len) = match range {
         Some(r) => {
             resp.status(StatusCode::PARTIAL_CONTENT);

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     InvalidBucketName,
     InvalidDigest,
     InvalidLocationConstraint,
+    InvalidObjectState,
     InvalidPart,
     InvalidPartOrder,
     InvalidRange,
@@ -43,6 +44,7 @@ pub enum ErrorCode {
     PreconditionFailed,
     RequestHeaderSectionTooLarge,
     RequestTimeout,
+    RestoreAlreadyInProgress,
     ServerSideEncryptionConfigurationNotFoundError,
     SlowDown,
     XAmzContentSHA256Mismatch,
@@ -71,6 +73,8 @@ impl ErrorCode {
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidStorageClass => "InvalidStorageClass",
+            InvalidObjectState => "InvalidObjectState",
+            RestoreAlreadyInProgress => "RestoreAlreadyInProgress",
             KeyTooLongError => "KeyTooLongError",
             MalformedXML => "MalformedXML",
             MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceeded",
@@ -95,9 +99,9 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            AccessDenied => StatusCode::FORBIDDEN,
+            AccessDenied | InvalidObjectState => StatusCode::FORBIDDEN,
             NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion | ServerSideEncryptionConfigurationNotFoundError => StatusCode::NOT_FOUND,
-            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
+            BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty | RestoreAlreadyInProgress => StatusCode::CONFLICT,
             InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -133,6 +137,8 @@ impl ErrorCode {
             InvalidRange => "The requested range is not satisfiable",
             InvalidRequest => "Invalid Request",
             InvalidStorageClass => "The storage class you specified is not valid.",
+            InvalidObjectState => "The operation is not valid for the object's storage class",
+            RestoreAlreadyInProgress => "Object restore is already in progress",
             KeyTooLongError => "Your key is too long",
             MalformedXML => "The XML you provided was not well-formed or did not validate against our published schema.",
             MaxPostPreDataLengthExceeded => "Your POST request fields preceding the upload file were too large.",
@@ -240,6 +246,11 @@ impl From<StorageError> for S3Error {
             }
             StorageError::Body(io) => body_error(io),
             StorageError::Multipart(m) => multipart_error(m),
+            StorageError::Archived => C::InvalidObjectState.into(),
+            StorageError::Tier(coffer_storage::TierError::NotArchived) => {
+                S3Error::new(C::InvalidObjectState).with_message("Restore is not allowed for the object's current storage class")
+            }
+            StorageError::Tier(coffer_storage::TierError::RestoreInProgress) => C::RestoreAlreadyInProgress.into(),
             other => S3Error::internal(other),
         }
     }

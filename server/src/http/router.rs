@@ -70,6 +70,7 @@ pub enum Operation {
     CompleteMultipartUpload { bucket: String, key: String },
     AbortMultipartUpload { bucket: String, key: String },
     ListParts { bucket: String, key: String },
+    RestoreObject { bucket: String, key: String },
     /// A real S3 operation that Coffer does not provide yet.
     NotImplemented { name: &'static str },
 }
@@ -126,6 +127,7 @@ impl Operation {
             ListMultipartUploads { .. } => "s3:ListBucketMultipartUploads",
             AbortMultipartUpload { .. } => "s3:AbortMultipartUpload",
             ListParts { .. } => "s3:ListMultipartUploadParts",
+            RestoreObject { .. } => "s3:RestoreObject",
             CorsPreflight { .. } | NotImplemented { .. } => "",
         }
     }
@@ -375,6 +377,9 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
             "PUT" => return Ok(PutObjectAcl { bucket, key }),
             _ => {}
         }
+    }
+    if query.has("restore") && m == "POST" {
+        return Ok(RestoreObject { bucket, key });
     }
     if let Some(name) = subresource(query, OBJECT_SUBRESOURCES) {
         return Ok(NotImplemented { name });

@@ -67,6 +67,7 @@ pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
     }
     let action = if source.version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
     ctx.check_object_in(&bucket, &record, coffer_storage::Permission::Read, action).await?;
+    crate::request::archive::refuse_archived(ctx.state, &record)?;
     Preconditions::from_headers(ctx.req.headers(), "x-amz-copy-source-").check(
         &record.etag,
         record.modified_ms,

@@ -1,6 +1,8 @@
 //! What handlers share about one request: its context and access checks (`ctx`), the object
-//! headers it carries, the source of a copy, what it uploads, how its object is encrypted, and when it expires.
+//! headers it carries, the source of a copy, what it uploads, how its object is encrypted, when it
+//! expires, and whether it is archived.
 
+pub mod archive;
 pub mod copy_source;
 pub mod ctx;
 pub mod expiration;

@@ -11,7 +11,8 @@ use std::time::{Duration, UNIX_EPOCH};
 /// S3's limit on the user metadata of one object (names and values, in bytes).
 const USER_META_LIMIT: usize = 2 * 1024;
 
-const STORAGE_CLASSES: &[&str] = &[
+/// Every storage class S3 names (botocore's StorageClass).
+pub const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
     "REDUCED_REDUNDANCY",
     "STANDARD_IA",

@@ -55,6 +55,16 @@ impl RemoteSpec {
     }
 }
 
+impl RemoteSpec {
+    /// Whether `bucket` answers on the endpoint with these credentials; the error says why not.
+    pub async fn check_bucket(&self, secret_key: &str, bucket: &str) -> Result<(), String> {
+        match self.client(secret_key).head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("bucket {bucket} on remote {}: {}", self.name, aws_smithy_types::error::display::DisplayErrorContext(e))),
+        }
+    }
+}
+
 pub struct RemoteTier {
     client: aws_sdk_s3::Client,
     bucket: String,
