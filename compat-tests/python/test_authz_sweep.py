@@ -142,6 +142,7 @@ SWEEP: dict[str, Case] = {
     "CompleteMultipartUpload": Case({**MP, "MultipartUpload": lambda f: {"Parts": [{"PartNumber": 1, "ETag": f.part_etag}]}}),
     "AbortMultipartUpload": Case(MP),
     "ListParts": Case(MP),
+    "RestoreObject": Case({**OBJ, "RestoreRequest": {"Days": 1}}),
     "NotImplemented": Case(call=lambda c, f: c.get_bucket_replication(Bucket=f.bucket),
                            anonymous="NotImplemented", other="NotImplemented",
                            why="operations Coffer lacks answer 501 to everyone before any handler runs: "

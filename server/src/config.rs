@@ -192,7 +192,7 @@ mod tests {
         let file = dir.join("c.toml");
         std::fs::write(&file, "region = \"eu-west-1\"\naddress = \"127.0.0.1:1\"\nlifecycle_day_secs = 3\n[limits]\nbody_timeout = 7\n").unwrap();
         let flags = Settings { address: Some("127.0.0.1:2".into()), ..Default::default() };
-        let c = Config::resolve(Overrides { config: Some(file), settings: flags }).unwrap();
+        let c = Config::resolve(Overrides { config: Some(file.clone()), settings: flags }).unwrap();
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.address, "127.0.0.1:2");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));

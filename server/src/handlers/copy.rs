@@ -44,9 +44,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         ));
     }
     let mut meta = if replace { meta_from_request(ctx.req.headers())? } else { src.meta.clone() };
-    if !replace && changes_class {
-        meta.storage_class = meta_from_request(ctx.req.headers())?.storage_class;
-    }
+    // The storage class is the request's (STANDARD when it names none), never the source's.
+    meta.storage_class = meta_from_request(ctx.req.headers())?.storage_class;
     meta.checksum = src.meta.checksum.clone();
     // A copy is a new object of its writer: its ACL comes from this request, never the source.
     let (acl, owner_id) = crate::access::ownership::new_object_acl(ctx.state, &dest, ctx.req.headers(), ctx.writer_id()).await?;

@@ -4,7 +4,6 @@
 use super::TierBackend;
 use crate::blob::{blob_path, Hash};
 use crate::perms;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -25,7 +24,7 @@ impl DirTier {
 }
 
 impl TierBackend for DirTier {
-    fn put_file(&self, hash: &Hash, src: &Path, len: u64) -> io::Result<()> {
+    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()> {
         let final_path = blob_path(&self.blobs, hash);
         if final_path.exists() {
             return Ok(());
@@ -34,21 +33,7 @@ impl TierBackend for DirTier {
         let result = (|| {
             let mut src = File::open(src)?;
             let mut file = perms::file_options().write(true).create_new(true).open(&tmp_path)?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut copied = 0u64;
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                file.write_all(&buf[..n])?;
-                copied += n as u64;
-            }
-            if copied != len || <[u8; 32]>::from(hasher.finalize()) != *hash {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} changed on the way to the tier", hex::encode(hash))));
-            }
+            crate::placement::copy_verified(&mut src, hash, |chunk| file.write_all(chunk))?;
             file.sync_all()?;
             let dir = final_path.parent().expect("blob path has a parent");
             perms::create_dir_all(dir)?;
@@ -82,6 +67,7 @@ impl TierBackend for DirTier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn stores_checks_reads_and_deletes_blobs() {
@@ -94,11 +80,11 @@ mod tests {
         let (other, good) = (dir.path().join("other"), dir.path().join("good"));
         fs::write(&other, b"other bytes").unwrap();
         fs::write(&good, &data).unwrap();
-        let wrong = tier.put_file(&hash, &other, 11);
+        let wrong = tier.put_file(&hash, &other);
         assert_eq!(wrong.unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert!(!tier.contains(&hash).unwrap());
         assert_eq!(fs::read_dir(dir.path().join("tier/tmp")).unwrap().count(), 0);
-        tier.put_file(&hash, &good, data.len() as u64).unwrap();
+        tier.put_file(&hash, &good).unwrap();
         let mut tail = String::new();
         tier.open_at(&hash, 5).unwrap().read_to_string(&mut tail).unwrap();
         assert_eq!(tail, "bytes");

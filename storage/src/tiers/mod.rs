@@ -66,8 +66,8 @@ impl TierSpec {
 /// The blob operations of one tier. They block (run them on the blocking pool); every blob
 /// is named by the SHA-256 of its bytes, and `put` refuses bytes that do not hash to it.
 pub trait TierBackend: Send + Sync {
-    /// Stores the `len` bytes of the local file `src` as blob `hash`.
-    fn put_file(&self, hash: &Hash, src: &Path, len: u64) -> io::Result<()>;
+    /// Stores the bytes of the local file `src` as blob `hash`.
+    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()>;
     /// Whether the tier holds blob `hash`.
     fn contains(&self, hash: &Hash) -> io::Result<bool>;
     /// Reads blob `hash` from byte `offset` to its end.

@@ -88,8 +88,9 @@ fn remote_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -
 }
 
 impl TierBackend for RemoteTier {
-    fn put_file(&self, hash: &Hash, src: &Path, len: u64) -> io::Result<()> {
+    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()> {
         let sha256 = base64::engine::general_purpose::STANDARD.encode(hash);
+        let len = std::fs::metadata(src)?.len();
         self.runtime.block_on(async {
             let body = ByteStream::from_path(src).await.map_err(|e| remote_error("upload", e))?;
             self.client
