@@ -11,6 +11,8 @@
 #   COFFER_SERVE_ARGS  extra flags for `coffer serve`, split on spaces; when
 #                S3T_LC_DEBUG_INTERVAL is set and this names no --lifecycle-day-secs, that
 #                flag is added with the same value (the suite's lifecycle "day")
+#   S3T_STORAGE_CLASSES  storage classes for the suite (e.g. STANDARD_IA,GLACIER_IR); each gets
+#                a directory tier of its own under the run's work dir, so transitions move bytes
 #   S3T_*        passed through to the runner (profile, workers, test selection; see its README)
 # Prints the runner's area table; the results stay in OUTDIR for summarize.py --diff.
 set -euo pipefail
@@ -34,6 +36,12 @@ mkdir -p "$data"
 # Keys come first: the admin commands create the master key the server then loads.
 arn1="$("$BIN" admin kms create testkey-1 | awk '$1 == "arn:" {print $2}')"
 arn2="$("$BIN" admin kms create testkey-2 | awk '$1 == "arn:" {print $2}')"
+
+for class in $(tr ',' ' ' <<<"${S3T_STORAGE_CLASSES:-}"); do
+    [[ $class == STANDARD ]] && continue
+    name="$(tr 'A-Z_' 'a-z-' <<<"$class")"
+    "$BIN" admin tier add "$name" --dir "$work/tiers/$name" --storage-class "$class" >/dev/null
+done
 
 read -r -a serve_args <<<"${COFFER_SERVE_ARGS:-}"
 if [[ -n ${S3T_LC_DEBUG_INTERVAL:-} && " ${serve_args[*]} " != *" --lifecycle-day-secs"* ]]; then
