@@ -12,6 +12,20 @@ impl Store {
         self.readers().read(move |c| read_cursor(c, &worker)).await
     }
 
+    /// Forgets every cursor whose name starts with `prefix` but not with `keep`.
+    pub async fn forget_worker_cursors(&self, prefix: &str, keep: &str) -> Result<()> {
+        let (prefix, keep) = (prefix.to_string(), keep.to_string());
+        self.writer()
+            .write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM worker_cursors WHERE substr(worker, 1, length(?1)) = ?1 AND substr(worker, 1, length(?2)) != ?2",
+                )?
+                .execute(params![prefix, keep])?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Saves `worker`'s cursor (None forgets it, so the next pass starts from the beginning).
     pub async fn set_worker_cursor(&self, worker: &str, cursor: Option<String>) -> Result<()> {
         let worker = worker.to_string();
@@ -54,5 +68,12 @@ mod tests {
         assert_eq!(reopened.worker_cursor("scrub").await.unwrap().as_deref(), Some("cd34"));
         reopened.set_worker_cursor("scrub", None).await.unwrap();
         assert_eq!(reopened.worker_cursor("scrub").await.unwrap(), None);
+        for name in ["lc:1:old:a", "lc:1:new:a", "lc:2:old:a"] {
+            reopened.set_worker_cursor(name, Some("x".into())).await.unwrap();
+        }
+        reopened.forget_worker_cursors("lc:1:", "lc:1:new:").await.unwrap();
+        assert_eq!(reopened.worker_cursor("lc:1:old:a").await.unwrap(), None);
+        assert!(reopened.worker_cursor("lc:1:new:a").await.unwrap().is_some());
+        assert!(reopened.worker_cursor("lc:2:old:a").await.unwrap().is_some());
     }
 }

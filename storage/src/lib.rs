@@ -34,7 +34,7 @@ pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
 pub use error::{MultipartError, Result, StorageError, TierError};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
-pub use lifecycle::{LifecycleAction, LifecycleVersion};
+pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
 pub use placement::Moved;

@@ -1,6 +1,8 @@
-//! What the lifecycle worker needs from the index: the versions of a range of keys in bounded
-//! batches, expiring or removing one version in a transaction that first re-checks it is due,
-//! and the multipart uploads started before a time.
+//! What the lifecycle worker needs from the index: versions that crossed an age threshold,
+//! found through indexes by age (current versions by creation, noncurrent ones by when they
+//! stopped being current, delete markers apart); all versions of given keys, or of a range of
+//! keys in bounded batches (the occasional full sweep); one action on one version in a
+//! transaction that first re-checks it is due; and multipart uploads started before a time.
 
 use crate::error::Result;
 use crate::keys::{just_after, prefix_end};
@@ -24,6 +26,50 @@ pub struct LifecycleVersion {
     pub newer_noncurrent: u64,
     /// How many versions (delete markers included) the key has.
     pub versions: u64,
+}
+
+/// Which versions an age scan visits, and by which time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgeScan {
+    /// Current versions (delete markers too), by creation time.
+    Current,
+    /// Noncurrent versions, by when they stopped being current.
+    Noncurrent,
+    /// Current delete markers, by creation time.
+    DeleteMarkers,
+}
+
+impl AgeScan {
+    fn sql(self) -> &'static str {
+        match self {
+            AgeScan::Current => {
+                "SELECT modified_ms, seq, key FROM objects WHERE bucket_id = ?1 AND is_latest = 1
+                 AND (modified_ms > ?2 OR (modified_ms = ?2 AND seq > ?3)) AND modified_ms <= ?4 ORDER BY modified_ms, seq LIMIT ?5"
+            }
+            AgeScan::Noncurrent => {
+                "SELECT noncurrent_ms, seq, key FROM objects WHERE bucket_id = ?1 AND is_latest = 0
+                 AND (noncurrent_ms > ?2 OR (noncurrent_ms = ?2 AND seq > ?3)) AND noncurrent_ms <= ?4 ORDER BY noncurrent_ms, seq LIMIT ?5"
+            }
+            AgeScan::DeleteMarkers => {
+                "SELECT modified_ms, seq, key FROM objects WHERE bucket_id = ?1 AND is_latest = 1 AND delete_marker = 1
+                 AND (modified_ms > ?2 OR (modified_ms = ?2 AND seq > ?3)) AND modified_ms <= ?4 ORDER BY modified_ms, seq LIMIT ?5"
+            }
+        }
+    }
+}
+
+/// Where an age scan stands: the (time, row) it examined last.
+pub type AgeCursor = (i64, i64);
+
+/// One batch of an age scan.
+#[derive(Debug)]
+pub struct AgedBatch {
+    /// The keys of the versions found, each once, in the order found.
+    pub keys: Vec<String>,
+    /// The (time, row) of the last version found: the cursor to save.
+    pub last: Option<AgeCursor>,
+    /// Whether the scan has reached its bound.
+    pub exhausted: bool,
 }
 
 /// What to do with a version that is due.
@@ -59,6 +105,42 @@ impl Store {
         };
         let upper = prefix_end(prefix.as_bytes());
         self.readers().read(move |c| batch(c, bucket_id, &lower, upper.as_deref(), max_keys)).await
+    }
+
+    /// Versions of the kind `scan` visits whose time is after `after` and at most `bound_ms`,
+    /// oldest first, at most `limit`: their keys, where the batch ended (None if it was
+    /// empty), and whether the scan reached `bound_ms`.
+    pub async fn lifecycle_aged(
+        &self,
+        bucket_id: i64,
+        scan: AgeScan,
+        after: AgeCursor,
+        bound_ms: i64,
+        limit: usize,
+    ) -> Result<AgedBatch> {
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(scan.sql())?;
+                let rows: Vec<(i64, i64, Vec<u8>)> = stmt
+                    .query_map(params![bucket_id, after.0, after.1, bound_ms, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let last = rows.last().map(|(t, seq, _)| (*t, *seq));
+                let exhausted = rows.len() < limit;
+                let mut keys: Vec<String> = Vec::with_capacity(rows.len());
+                for (_, _, key) in rows {
+                    let key = String::from_utf8_lossy(&key).into_owned();
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                Ok(AgedBatch { keys, last, exhausted })
+            })
+            .await
+    }
+
+    /// Every version of each of `keys`, each key's newest first.
+    pub async fn lifecycle_keys(&self, bucket_id: i64, keys: Vec<String>) -> Result<Vec<Vec<LifecycleVersion>>> {
+        self.readers().read(move |c| keys.iter().map(|k| key_versions(c, bucket_id, k.as_bytes())).collect()).await
     }
 
     /// Performs `action` on the version `seq` of `key`, if `still_due` says, inside the same
@@ -130,19 +212,23 @@ fn batch(c: &Connection, bucket_id: i64, lower: &[u8], upper: Option<&[u8]>, max
 
 /// Every version of one key, newest first, with their lifecycle facts.
 fn key_versions(c: &Connection, bucket_id: i64, key: &[u8]) -> Result<Vec<LifecycleVersion>> {
-    let mut stmt =
-        c.prepare_cached(&format!("SELECT {OBJECT_COLUMNS}, seq FROM objects WHERE bucket_id = ?1 AND key = ?2 ORDER BY seq DESC"))?;
-    let rows: Vec<(i64, ObjectRecord)> = stmt
-        .query_map(params![bucket_id, key], |r| Ok((r.get(AFTER_OBJECT_COLUMNS)?, object_from_row(r)?)))?
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {OBJECT_COLUMNS}, seq, noncurrent_ms FROM objects WHERE bucket_id = ?1 AND key = ?2 ORDER BY seq DESC"
+    ))?;
+    let rows: Vec<(i64, Option<i64>, ObjectRecord)> = stmt
+        .query_map(params![bucket_id, key], |r| Ok((r.get(AFTER_OBJECT_COLUMNS)?, r.get(AFTER_OBJECT_COLUMNS + 1)?, object_from_row(r)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let versions = rows.len() as u64;
     let mut out = Vec::with_capacity(rows.len());
     let mut successor_ms = None;
     let mut newer_noncurrent = 0;
-    for (seq, record) in rows {
+    for (seq, noncurrent_ms, record) in rows {
         let modified = record.modified_ms;
         let latest = record.is_latest;
-        out.push(LifecycleVersion { seq, record, successor_ms, newer_noncurrent, versions });
+        // When it stopped being current (recorded since the lifecycle indexes), else when
+        // the next newer version was written: the time the age scans go by.
+        let since = noncurrent_ms.or(successor_ms).filter(|_| !latest);
+        out.push(LifecycleVersion { seq, record, successor_ms: since, newer_noncurrent, versions });
         if !latest {
             newer_noncurrent += 1;
         }
@@ -189,6 +275,34 @@ mod tests {
         let after = t.store.lifecycle_batch(b.id, "a/2", None, 10).await.unwrap();
         assert_eq!(after[0].len(), 3);
         assert!(after[0][0].record.delete_marker);
+    }
+
+    #[tokio::test]
+    async fn age_scans_find_versions_by_the_time_they_crossed_and_resume() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        for key in ["a", "b", "a", "c"] {
+            put(&t, &b, key, b"x").await.unwrap();
+        }
+        t.store.delete_object(b.id, "c", None).await.unwrap();
+        let all = |scan| t.store.lifecycle_aged(b.id, scan, (i64::MIN, 0), i64::MAX, 10);
+        let current = all(AgeScan::Current).await.unwrap();
+        assert_eq!(current.keys, ["b", "a", "c"]);
+        assert!(current.exhausted);
+        let noncurrent = all(AgeScan::Noncurrent).await.unwrap();
+        assert_eq!(noncurrent.keys, ["a", "c"]);
+        assert_eq!(all(AgeScan::DeleteMarkers).await.unwrap().keys, ["c"]);
+        // A version's noncurrent time is its successor's creation.
+        let a = t.store.lifecycle_keys(b.id, vec!["a".into()]).await.unwrap().remove(0);
+        assert_eq!(a[1].successor_ms, Some(a[0].record.modified_ms));
+        // Batches continue after the cursor and stop at the bound.
+        let first = t.store.lifecycle_aged(b.id, AgeScan::Current, (i64::MIN, 0), i64::MAX, 1).await.unwrap();
+        assert_eq!((first.keys.as_slice(), first.exhausted), (&["b".to_string()][..], false));
+        let rest = t.store.lifecycle_aged(b.id, AgeScan::Current, first.last.unwrap(), i64::MAX, 10).await.unwrap();
+        assert_eq!(rest.keys, ["a", "c"]);
+        let none = t.store.lifecycle_aged(b.id, AgeScan::Current, (i64::MIN, 0), first.last.unwrap().0 - 1, 10).await.unwrap();
+        assert!(none.keys.is_empty() && none.last.is_none() && none.exhausted);
     }
 
     #[tokio::test]

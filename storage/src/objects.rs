@@ -261,7 +261,8 @@ pub(crate) fn insert_version(
         Versioning::Enabled => new_version_id(),
         _ => NULL_VERSION.to_string(),
     };
-    retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning)?;
+    let now = now_ms();
+    retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now)?;
     let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
     let placement = Placement {
         tier: stored.tier.map(str::to_string),
@@ -276,7 +277,7 @@ pub(crate) fn insert_version(
         delete_marker: false,
         size: stored.size,
         etag: stored.etag.to_string(),
-        modified_ms: now_ms(),
+        modified_ms: now,
         owner_id: new.owner_id.clone(),
         meta: new.meta.clone(),
         placement,
@@ -286,8 +287,9 @@ pub(crate) fn insert_version(
 }
 
 /// Makes room for a new latest version: unversioned and suspended buckets replace the `null`
-/// version; every other latest version just stops being latest.
-fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Latest>, versioning: Versioning) -> Result<()> {
+/// version; every other latest version just stops being latest at `now` (the new version's
+/// creation time).
+fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Latest>, versioning: Versioning, now: i64) -> Result<()> {
     if versioning != Versioning::Enabled {
         let null_seq: Option<i64> = c
             .prepare_cached("SELECT seq FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null'")?
@@ -298,7 +300,7 @@ fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Lat
         }
     }
     if let Some(l) = current {
-        c.prepare_cached("UPDATE objects SET is_latest = 0 WHERE seq = ?1")?.execute([l.seq])?;
+        c.prepare_cached("UPDATE objects SET is_latest = 0, noncurrent_ms = ?2 WHERE seq = ?1")?.execute(params![l.seq, now])?;
     }
     Ok(())
 }
@@ -370,7 +372,8 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result
         Versioning::Enabled => new_version_id(),
         _ => NULL_VERSION.to_string(),
     };
-    retire_latest(c, bucket_id, key, current.as_ref(), versioning)?;
+    let now = now_ms();
+    retire_latest(c, bucket_id, key, current.as_ref(), versioning, now)?;
     let marker = ObjectRecord {
         bucket_id,
         key: key.to_string(),
@@ -379,7 +382,7 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result
         delete_marker: true,
         size: 0,
         etag: String::new(),
-        modified_ms: now_ms(),
+        modified_ms: now,
         owner_id: String::new(),
         meta: ObjectMeta::default(),
         placement: Placement::default(),
@@ -400,7 +403,7 @@ pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_
     remove_row(c, seq)?;
     if was_latest {
         c.prepare_cached(
-            "UPDATE objects SET is_latest = 1 WHERE seq = (SELECT MAX(seq) FROM objects WHERE bucket_id = ?1 AND key = ?2)",
+            "UPDATE objects SET is_latest = 1, noncurrent_ms = NULL WHERE seq = (SELECT MAX(seq) FROM objects WHERE bucket_id = ?1 AND key = ?2)",
         )?
         .execute(params![bucket_id, key.as_bytes()])?;
     }

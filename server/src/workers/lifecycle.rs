@@ -1,15 +1,22 @@
-//! The lifecycle worker: carries out the expiration rules of every bucket that has some, a
-//! bounded batch of keys per step, resuming from a cursor per bucket saved in the index.
+//! The lifecycle worker: carries out the rules of every bucket that has some, a bounded batch
+//! per step, resuming from cursors saved in the index.
 //!
-//! A pass visits each bucket with rules: the key ranges of its rules' prefixes, a batch of
-//! keys at a time (all versions of each key), then its multipart uploads started long enough
-//! ago. Each action re-checks, in the transaction that performs it, that the version is still
-//! the one that was due, so a version written or changed meanwhile is left alone.
+//! A pass visits each bucket with rules. It finds due work through indexes by age, never by
+//! walking every object: one scan per threshold the rules name (versions N days old, a Date
+//! that passed, new delete markers or noncurrent versions for the rules that act on those at
+//! once), each from its own cursor to the time that threshold reaches now, so a version is
+//! looked at once when it crosses each threshold. For each version found it decides on all
+//! versions of that key. Once a day a full sweep over the rules' key ranges catches what no
+//! threshold marks (tags changed after a threshold passed, a delete marker a user's delete
+//! left alone); then come the multipart uploads started long enough ago. Each action
+//! re-checks, in the transaction that performs it, that the version is still the one that
+//! was due, so a version written or changed meanwhile is left alone.
 
 use super::{Step, Worker, WorkerError};
-use crate::bucket_config::lifecycle::{Clock, Decision, Entry, Lifecycle, KIND};
+use crate::bucket_config::lifecycle::{Clock, Decision, Entry, Lifecycle, Scan, KIND};
 use crate::bucket_config::parsed::Document;
-use coffer_storage::{LifecycleAction, LifecycleVersion, Store, StorageError};
+use coffer_storage::{AgeCursor, LifecycleAction, LifecycleVersion, Store, StorageError};
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +30,11 @@ const PASS_INTERVAL: Duration = Duration::from_secs(60);
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 /// Between passes with `--lifecycle-day-secs`: at least every second.
 const TEST_PASS_INTERVAL: Duration = Duration::from_millis(500);
+/// How often a bucket's full sweep runs (real time, whatever the lifecycle clock).
+const SWEEP_EVERY_MS: i64 = 24 * 3600 * 1000;
+/// Rounds of decisions on one key: an action can make another due (removing the last
+/// noncurrent version leaves a delete marker alone).
+const ROUNDS_PER_KEY: usize = 3;
 
 /// What the worker has done since the server started (for logs and metrics).
 #[derive(Debug, Default)]
@@ -70,12 +82,26 @@ impl LifecycleCounters {
     }
 }
 
+/// What a bucket's visit is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The age scan `scans[i]`.
+    Aged(usize),
+    /// The daily full sweep over the rules' key ranges.
+    Sweep,
+    /// Multipart uploads, after this upload row.
+    Uploads(i64),
+}
+
 /// One bucket of the current pass and where its visit stands.
 struct Visit {
     bucket_id: i64,
     rules: Arc<Lifecycle>,
-    /// Objects first, then uploads (after this upload row).
-    uploads_after: Option<i64>,
+    scans: Vec<Scan>,
+    /// Names this bucket's cursors for this version of its rules: new rules start over.
+    cursors: String,
+    sweep_due: bool,
+    phase: Phase,
 }
 
 pub struct LifecycleWorker {
@@ -95,17 +121,28 @@ impl LifecycleWorker {
         self.counters.clone()
     }
 
-    fn cursor_name(bucket_id: i64) -> String {
-        format!("lifecycle:{bucket_id}")
-    }
-
     /// Queues every bucket that has rules; false when none has.
     async fn start_pass(&mut self) -> Result<bool, WorkerError> {
+        let now = coffer_now_ms();
         for (bucket_id, doc) in self.store.bucket_configs_of_kind(KIND).await? {
-            match Entry::parse(&doc) {
-                Ok(entry) => self.queue.push_back(Visit { bucket_id, rules: Arc::new(entry.rules), uploads_after: None }),
-                Err(e) => tracing::warn!(bucket_id, "unreadable lifecycle configuration: {}", e.message),
+            let entry = match Entry::parse(&doc) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::warn!(bucket_id, "unreadable lifecycle configuration: {}", e.message);
+                    continue;
+                }
+            };
+            let bucket_cursors = format!("lifecycle:{bucket_id}:");
+            let cursors = format!("{bucket_cursors}{}:", &hex::encode(Sha256::digest(doc.as_bytes()))[..16]);
+            self.store.forget_worker_cursors(&bucket_cursors, &cursors).await?;
+            let last_sweep = self.store.worker_cursor(&sweep_name(bucket_id)).await?.and_then(|c| c.parse::<i64>().ok());
+            if last_sweep.is_none() {
+                // The age scans of a new configuration visit everything once: no sweep needed yet.
+                self.store.set_worker_cursor(&sweep_name(bucket_id), Some(now.to_string())).await?;
             }
+            let sweep_due = last_sweep.is_some_and(|t| now - t >= SWEEP_EVERY_MS);
+            let scans = entry.rules.scans(&self.clock, now);
+            self.queue.push_back(Visit { bucket_id, rules: Arc::new(entry.rules), scans, cursors, sweep_due, phase: Phase::Aged(0) });
         }
         self.pass_start = self.counters.totals();
         Ok(!self.queue.is_empty())
@@ -130,36 +167,80 @@ impl LifecycleWorker {
     async fn visit(&mut self) -> Result<(u64, bool), WorkerError> {
         let visit = self.queue.front().expect("a bucket is queued");
         let (bucket_id, rules) = (visit.bucket_id, visit.rules.clone());
-        match visit.uploads_after {
-            None => {
-                let cursor = Self::cursor_name(bucket_id);
-                let after = self.store.worker_cursor(&cursor).await?;
-                let Some(keys) = self.next_keys(bucket_id, &rules, after.as_deref()).await? else {
-                    if after.is_some() {
-                        self.store.set_worker_cursor(&cursor, None).await?;
-                    }
-                    self.queue[0].uploads_after = Some(0);
-                    return Ok((0, false));
-                };
-                let mut done = 0;
-                for versions in &keys {
-                    done += self.apply_rules(bucket_id, &rules, versions).await?;
+        let (done, next) = match visit.phase {
+            Phase::Aged(i) => match visit.scans.get(i).cloned() {
+                Some(scan) => {
+                    let name = format!("{}{}", visit.cursors, scan.id);
+                    let (done, exhausted) = self.age_scan(bucket_id, &rules, &scan, &name).await?;
+                    (done, if exhausted { Phase::Aged(i + 1) } else { Phase::Aged(i) })
                 }
-                let last = keys.last().and_then(|k| k.first()).map(|v| v.record.key.clone());
-                self.store.set_worker_cursor(&cursor, last).await?;
-                Ok((done, false))
+                None if visit.sweep_due => (0, Phase::Sweep),
+                None => (0, Phase::Uploads(0)),
+            },
+            Phase::Sweep => {
+                let (done, finished) = self.sweep(bucket_id, &rules).await?;
+                (done, if finished { Phase::Uploads(0) } else { Phase::Sweep })
             }
-            Some(after_seq) => {
+            Phase::Uploads(after_seq) => {
                 let (done, next) = self.abort_uploads(bucket_id, &rules, after_seq).await?;
                 match next {
-                    Some(seq) => self.queue[0].uploads_after = Some(seq),
+                    Some(seq) => (done, Phase::Uploads(seq)),
                     None => {
                         self.queue.pop_front();
+                        return Ok((done, true));
                     }
                 }
-                Ok((done, next.is_none()))
             }
+        };
+        self.queue[0].phase = next;
+        Ok((done, false))
+    }
+
+    /// One batch of an age scan; true when it reached its bound.
+    async fn age_scan(&self, bucket_id: i64, rules: &Arc<Lifecycle>, scan: &Scan, cursor: &str) -> Result<(u64, bool), WorkerError> {
+        let after = self.store.worker_cursor(cursor).await?.and_then(|c| parse_age_cursor(&c)).unwrap_or((i64::MIN, 0));
+        let batch = self.store.lifecycle_aged(bucket_id, scan.kind, after, scan.bound_ms, BATCH).await?;
+        let mut done = 0;
+        for versions in self.store.lifecycle_keys(bucket_id, batch.keys).await? {
+            done += self.apply_to_key(bucket_id, rules, versions).await?;
         }
+        if let Some((t, seq)) = batch.last {
+            self.store.set_worker_cursor(cursor, Some(format!("{t}:{seq}"))).await?;
+        }
+        Ok((done, batch.exhausted))
+    }
+
+    /// One batch of the full sweep; true when it went through every key.
+    async fn sweep(&self, bucket_id: i64, rules: &Arc<Lifecycle>) -> Result<(u64, bool), WorkerError> {
+        let cursor = format!("lifecycle-sweep-key:{bucket_id}");
+        let after = self.store.worker_cursor(&cursor).await?;
+        let Some(keys) = self.next_keys(bucket_id, rules, after.as_deref()).await? else {
+            self.store.set_worker_cursor(&cursor, None).await?;
+            self.store.set_worker_cursor(&sweep_name(bucket_id), Some(coffer_now_ms().to_string())).await?;
+            return Ok((0, true));
+        };
+        let last = keys.last().and_then(|k| k.first()).map(|v| v.record.key.clone());
+        let mut done = 0;
+        for versions in keys {
+            done += self.apply_to_key(bucket_id, rules, versions).await?;
+        }
+        self.store.set_worker_cursor(&cursor, last).await?;
+        Ok((done, false))
+    }
+
+    /// Decides on the versions of one key and acts, again while actions make more due.
+    async fn apply_to_key(&self, bucket_id: i64, rules: &Arc<Lifecycle>, mut versions: Vec<LifecycleVersion>) -> Result<u64, WorkerError> {
+        let mut total = 0;
+        for _ in 0..ROUNDS_PER_KEY {
+            let Some(key) = versions.first().map(|v| v.record.key.clone()) else { break };
+            let done = self.apply_rules(bucket_id, rules, &versions).await?;
+            total += done;
+            if done == 0 {
+                break;
+            }
+            versions = self.store.lifecycle_keys(bucket_id, vec![key]).await?.pop().unwrap_or_default();
+        }
+        Ok(total)
     }
 
     /// The next batch of keys after `after` within the rules' prefixes; None when the bucket's
@@ -231,6 +312,16 @@ impl LifecycleWorker {
         }
         Ok((done, next))
     }
+}
+
+/// Where the time of a bucket's last full sweep is kept.
+fn sweep_name(bucket_id: i64) -> String {
+    format!("lifecycle-sweep:{bucket_id}")
+}
+
+fn parse_age_cursor(text: &str) -> Option<AgeCursor> {
+    let (t, seq) = text.split_once(':')?;
+    Some((t.parse().ok()?, seq.parse().ok()?))
 }
 
 fn coffer_now_ms() -> i64 {

@@ -137,7 +137,7 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE mfa_devices;
      ALTER TABLE mfa_devices_sealed RENAME TO mfa_devices;
      PRAGMA secure_delete = FAST;",
-    // 8: storage tiers. A version's bytes are on the local store (tier NULL) or on a tier;
+    // 8: storage tiers, and indexes for lifecycle by age. A version's bytes are on the local store (tier NULL) or on a tier;
     //    move_to is a move that is due ('' for back to the local store). A restore of an
     //    archived version holds a copy on the local store until restore_expiry_ms. Blobs on
     //    tiers are counted apart from local ones. Tiers and remotes are registered here so the
@@ -164,6 +164,14 @@ const MIGRATIONS: &[&str] = &[
         spec        TEXT NOT NULL,
         created_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;
+     -- Lifecycle finds due work by age: current versions by creation, noncurrent ones by when
+     -- they stopped being current (noncurrent_ms), delete markers apart.
+     ALTER TABLE objects ADD COLUMN noncurrent_ms INTEGER;
+     UPDATE objects SET noncurrent_ms = (SELECT MIN(n.modified_ms) FROM objects n
+        WHERE n.bucket_id = objects.bucket_id AND n.key = objects.key AND n.seq > objects.seq) WHERE is_latest = 0;
+     CREATE INDEX objects_current_by_age ON objects(bucket_id, modified_ms, seq) WHERE is_latest = 1;
+     CREATE INDEX objects_noncurrent_by_age ON objects(bucket_id, noncurrent_ms, seq) WHERE is_latest = 0;
+     CREATE INDEX objects_markers_by_age ON objects(bucket_id, modified_ms, seq) WHERE is_latest = 1 AND delete_marker = 1;
      CREATE TABLE remotes (
         name        TEXT PRIMARY KEY,
         spec        TEXT NOT NULL,

@@ -5,7 +5,7 @@ mod cache;
 mod rules;
 
 pub use cache::{save, Cache, Entry};
-pub use rules::{Clock, Decision, Lifecycle, DAY_MS};
+pub use rules::{Clock, Decision, Lifecycle, Scan, DAY_MS};
 
 use crate::bucket_config::tagging::Tag;
 use crate::http::error::{ErrorCode, S3Error, S3Result};

@@ -2,7 +2,7 @@
 //! (S3's rounding up to midnight UTC, or a compressed test day), and what is due for a version.
 
 use super::{parse_date, LifecycleConfiguration, Rule};
-use coffer_storage::{LifecycleVersion, ObjectRecord};
+use coffer_storage::{AgeScan, LifecycleVersion, ObjectRecord};
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -29,6 +29,27 @@ impl Clock {
             None => real_due(start_ms, days),
         }
     }
+}
+
+impl Clock {
+    /// The latest start time that is `days` old by `now_ms` (everything started at or before
+    /// it is due, nothing after it is): the bound of an age scan.
+    pub fn latest_due_start(&self, now_ms: i64, days: i64) -> i64 {
+        match self.day_ms {
+            Some(day) => now_ms.saturating_sub(days.saturating_mul(day)),
+            // real_due(s, days) <= now  <=>  s + days <= the last midnight at or before now
+            None => (now_ms - now_ms.rem_euclid(DAY_MS)).saturating_sub(days.saturating_mul(DAY_MS)),
+        }
+    }
+}
+
+/// One scan by age the rules need: the versions it visits, up to which time, and a name for
+/// its cursor (the same threshold of two rules is one scan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    pub id: String,
+    pub kind: AgeScan,
+    pub bound_ms: i64,
 }
 
 /// `start_ms` plus `days` real days, rounded up to the next midnight UTC.
@@ -219,6 +240,41 @@ impl Lifecycle {
         out
     }
 
+    /// The age scans that find every version some rule may act on now. Each visits the
+    /// versions that crossed one threshold (N days old, or a Date that passed) since its cursor,
+    /// so a version is looked at once per threshold, not on every pass. Rules that act as soon
+    /// as something happens (ExpiredObjectDeleteMarker, NewerNoncurrentVersions) scan up to
+    /// now, which visits each new delete marker or noncurrent version once.
+    pub fn scans(&self, clock: &Clock, now_ms: i64) -> Vec<Scan> {
+        let mut out: Vec<Scan> = Vec::new();
+        let mut add = |id: String, kind: AgeScan, bound_ms: i64| {
+            if !out.iter().any(|s| s.id == id) {
+                out.push(Scan { id, kind, bound_ms });
+            }
+        };
+        for r in &self.rules {
+            let whens = r.expire.iter().chain(r.transitions.iter().map(|(w, _)| w));
+            for when in whens {
+                match *when {
+                    When::Days(d) => add(format!("current-{d}d"), AgeScan::Current, clock.latest_due_start(now_ms, d)),
+                    When::Date(ms) if now_ms >= ms => add("current-dated".into(), AgeScan::Current, now_ms),
+                    When::Date(_) => {}
+                }
+            }
+            if r.expired_delete_markers {
+                add("markers".into(), AgeScan::DeleteMarkers, now_ms);
+            }
+            let noncurrent = r.noncurrent.iter().copied().chain(r.noncurrent_transitions.iter().map(|(d, keep, _)| (*d, *keep)));
+            for (days, keep) in noncurrent {
+                add(format!("noncurrent-{days}d"), AgeScan::Noncurrent, clock.latest_due_start(now_ms, days));
+                if keep > 0 {
+                    add("noncurrent-new".into(), AgeScan::Noncurrent, now_ms);
+                }
+            }
+        }
+        out
+    }
+
     /// The fewest days after which some rule aborts uploads, if any rule does.
     pub fn abort_after_days(&self) -> Option<i64> {
         self.rules.iter().filter_map(|r| r.abort_after_days).min()
@@ -325,6 +381,33 @@ mod tests {
             placement: Default::default(),
         };
         LifecycleVersion { seq: 1, record, successor_ms: None, newer_noncurrent: 0, versions: 1 }
+    }
+
+    #[test]
+    fn latest_due_starts_are_exactly_the_due_ones() {
+        let t = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+        for clock in [Clock::default(), Clock::new(Some(2))] {
+            for days in [0, 1, 3] {
+                let bound = clock.latest_due_start(t, days);
+                assert!(clock.due(bound, days) <= t);
+                assert!(clock.due(bound + 1, days) > t, "{clock:?} {days}");
+            }
+        }
+    }
+
+    #[test]
+    fn scans_cover_each_threshold_once() {
+        let r = rules(
+            "<LifecycleConfiguration>\
+             <Rule><ID>a</ID><Filter></Filter><Status>Enabled</Status><Expiration><Days>30</Days></Expiration>\
+             <Transition><Days>1</Days><StorageClass>GLACIER</StorageClass></Transition>\
+             <NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays><NewerNoncurrentVersions>3</NewerNoncurrentVersions></NoncurrentVersionExpiration></Rule>\
+             <Rule><ID>b</ID><Prefix>x/</Prefix><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>\
+             <Rule><ID>c</ID><Prefix>y/</Prefix><Status>Enabled</Status><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>\
+             </LifecycleConfiguration>",
+        );
+        let ids: Vec<String> = r.scans(&Clock::new(Some(1)), 100_000).into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["current-30d", "current-1d", "noncurrent-2d", "noncurrent-new", "markers"]);
     }
 
     #[test]
