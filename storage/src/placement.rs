@@ -13,10 +13,9 @@ use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
 use crate::objects::version_by_seq;
 use crate::refs::{self, segment_hash};
-use crate::tiers::{TierBackend, TierSet};
+use crate::tiers::{copy_verified, TierBackend, TierSet};
 use crate::{now_ms, Store, StorageError};
 use rusqlite::params;
-use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -76,26 +75,6 @@ pub(crate) fn copy_blob(from: &Place, to: &Place, hash: &Hash) -> io::Result<Opt
             Ok(None)
         }
     }
-}
-
-/// Reads `src` to its end into `sink`, failing if the bytes do not hash to `hash`. (Segment
-/// lengths are plaintext lengths; the stored bytes of a sealed blob are longer, so the name
-/// is the check.)
-pub(crate) fn copy_verified(src: &mut dyn Read, hash: &Hash, mut sink: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = src.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        sink(&buf[..n])?;
-    }
-    if <[u8; 32]>::from(hasher.finalize()) != *hash {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} does not match its name after the copy", hex::encode(hash))));
-    }
-    Ok(())
 }
 
 fn tempfile_in_staging(from: &Place, hash: &Hash) -> io::Result<StagedCopy> {

@@ -33,7 +33,7 @@ impl TierBackend for DirTier {
         let result = (|| {
             let mut src = File::open(src)?;
             let mut file = perms::file_options().write(true).create_new(true).open(&tmp_path)?;
-            crate::placement::copy_verified(&mut src, hash, |chunk| file.write_all(chunk))?;
+            super::copy_verified(&mut src, hash, |chunk| file.write_all(chunk))?;
             file.sync_all()?;
             let dir = final_path.parent().expect("blob path has a parent");
             perms::create_dir_all(dir)?;

@@ -16,9 +16,30 @@ pub use remote::{RemoteSpec, RemoteTier};
 use crate::blob::Hash;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Reads `src` to its end into `sink`, failing if the bytes do not hash to `hash`. (Segment
+/// lengths are plaintext lengths; the stored bytes of a sealed blob are longer, so the name
+/// is the check.)
+pub(crate) fn copy_verified(src: &mut dyn Read, hash: &Hash, mut sink: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        sink(&buf[..n])?;
+    }
+    if <[u8; 32]>::from(hasher.finalize()) != *hash {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} does not match its name after the copy", hex::encode(hash))));
+    }
+    Ok(())
+}
 
 /// What a tier is, as registered by `coffer admin tier add` or the configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
