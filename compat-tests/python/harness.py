@@ -434,6 +434,18 @@ def website_get(server: CofferServer, host: str, path: str, method: str = "GET")
     return http.request(method, f"http://127.0.0.1:{server.website_port}{path}", headers={"Host": host}, redirect=False)
 
 
+def wait_until(check, timeout: float = 30, what: str = "condition"):
+    """Polls `check` until it returns something true (which is returned), failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
+        time.sleep(0.25)
+
+
 def random_bucket_name(prefix: str = "ct") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws_runner, empty_and_delete_bucket, random_bucket_name, start_server, stop_server
+from harness import aws_runner, empty_and_delete_bucket, random_bucket_name, start_server, stop_server, wait_until
 
 LC_DAY = 2
 
@@ -45,17 +45,6 @@ def versioned(client, bucket):
 
 def put_rules(client, bucket, *rules):
     client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": list(rules)})
-
-
-def wait_until(check, timeout=10 * LC_DAY, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
-        time.sleep(0.25)
 
 
 def keys(client, bucket):

@@ -24,22 +24,12 @@ from harness import (
     random_bucket_name,
     start_server,
     stop_server,
+    wait_until,
 )
 
 LC_DAY = 2
 # Larger than the inline limit (64 KiB), so the bytes are a blob file that moves.
 BIG = 300 * 1024
-
-
-def wait_until(check, timeout=15 * LC_DAY, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
-        time.sleep(0.25)
 
 
 def blob_files(root: Path) -> set[str]:

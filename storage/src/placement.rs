@@ -136,6 +136,18 @@ impl Store {
             .await
     }
 
+    /// How many versions have a move due, and how many a restore waiting: the tiering backlog.
+    pub async fn tiering_backlog(&self) -> Result<(u64, u64)> {
+        self.readers()
+            .read(|c| {
+                let moves: i64 = c.query_row("SELECT COUNT(*) FROM objects WHERE move_to IS NOT NULL", [], |r| r.get(0))?;
+                let restores: i64 =
+                    c.query_row("SELECT COUNT(*) FROM objects WHERE restore_days IS NOT NULL AND restore_done_ms IS NULL", [], |r| r.get(0))?;
+                Ok((moves as u64, restores as u64))
+            })
+            .await
+    }
+
     /// Carries out the due move of version row `seq`.
     pub async fn move_version(&self, seq: i64) -> Result<Moved> {
         let Some((rec, body)) = self.readers().read(move |c| version_by_seq(c, seq)).await? else { return Ok(Moved::Skipped) };

@@ -39,12 +39,14 @@ pub struct TieringWorker {
     /// Where this pass over due moves and restores stands (a failing one does not block those after it).
     moves_after: i64,
     restores_after: i64,
+    /// Whether the last steps did work (the worker logs its totals when it catches up).
+    busy: bool,
 }
 
 impl TieringWorker {
     /// A worker for the tiers `sources` built (already in use).
     pub fn new(store: Store, secrets: Secrets, configured: Vec<TierSpec>, sources: TierSources, clock: Clock) -> TieringWorker {
-        TieringWorker { store, secrets, configured, sources, clock, counters: Arc::default(), moves_after: 0, restores_after: 0 }
+        TieringWorker { store, secrets, configured, sources, clock, counters: Arc::default(), moves_after: 0, restores_after: 0, busy: false }
     }
 
     pub fn counters(&self) -> Arc<TieringCounters> {
@@ -161,6 +163,25 @@ impl Worker for TieringWorker {
                 tracing::warn!("removing unreferenced blobs from tiers: {e}");
             }
         }
-        Ok(if done > 0 { Step::More(done) } else { Step::Idle(0) })
+        if done > 0 {
+            self.busy = true;
+            return Ok(Step::More(done));
+        }
+        if std::mem::take(&mut self.busy) {
+            let (moves, restores) = self.store.tiering_backlog().await?;
+            let c = &self.counters;
+            let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            tracing::info!(
+                moved = get(&c.moved),
+                restored = get(&c.restored),
+                restores_expired = get(&c.restores_expired),
+                tier_blobs_removed = get(&c.tier_blobs_removed),
+                failed = get(&c.failed),
+                backlog_moves = moves,
+                backlog_restores = restores,
+                "tiering caught up (totals since start; a backlog left is work that failed and is retried)"
+            );
+        }
+        Ok(Step::Idle(0))
     }
 }
