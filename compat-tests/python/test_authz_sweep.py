@@ -71,6 +71,8 @@ CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://al
 SSE = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 LIFECYCLE = {"Rules": [{"ID": "old-logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 365}}]}
 TAGS = {"TagSet": [{"Key": "k", "Value": "v"}]}
+REPLICATION = {"Role": "arn:aws:iam::1:role/r", "Rules": [{"ID": "r", "Priority": 1, "Status": "Enabled", "Filter": {},
+               "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": {"Bucket": "arn:aws:s3:::elsewhere"}}]}
 OWNERSHIP = {"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
 WEBSITE = {"IndexDocument": {"Suffix": "index.html"}}
 
@@ -113,6 +115,9 @@ SWEEP: dict[str, Case] = {
     "GetBucketLifecycleConfiguration": Case(),
     "PutBucketLifecycleConfiguration": Case({"LifecycleConfiguration": LIFECYCLE}),
     "DeleteBucketLifecycle": Case(),
+    "GetBucketReplication": Case(),
+    "PutBucketReplication": Case({"ReplicationConfiguration": REPLICATION}),
+    "DeleteBucketReplication": Case(),
     "CorsPreflight": Case(call=_preflight, anonymous=ALLOWED, other=ALLOWED,
                           why="browsers send preflights without credentials (S3 too); it only tells "
                               "the bucket's CORS rule for that origin, and grants nothing"),
@@ -143,7 +148,7 @@ SWEEP: dict[str, Case] = {
     "AbortMultipartUpload": Case(MP),
     "ListParts": Case(MP),
     "RestoreObject": Case({**OBJ, "RestoreRequest": {"Days": 1}}),
-    "NotImplemented": Case(call=lambda c, f: c.get_bucket_replication(Bucket=f.bucket),
+    "NotImplemented": Case(call=lambda c, f: c.get_bucket_request_payment(Bucket=f.bucket),
                            anonymous="NotImplemented", other="NotImplemented",
                            why="operations Coffer lacks answer 501 to everyone before any handler runs: "
                                "nothing is read or changed, not even whether the bucket exists"),

@@ -7,6 +7,7 @@ the middle of moves loses nothing. The server's lifecycle "day" lasts LC_DAY sec
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -183,16 +184,21 @@ def test_a_put_with_a_class_moves_the_bytes_to_its_tier(tiered, peer, moto, clie
     wait_until(lambda: not on_tier(), what="the tier copy to be collected")
 
 
-def test_encrypted_and_multipart_objects_move_as_stored(tiered, client, bucket):
+def test_encrypted_and_multipart_objects_transition_as_stored(tiered, client, bucket):
     plain = b"secret-pattern-" * (BIG // 15)
-    client.put_object(Bucket=bucket, Key="sealed", Body=plain, StorageClass="GLACIER_IR", ServerSideEncryption="AES256")
+    client.put_object(Bucket=bucket, Key="sealed", Body=plain, ServerSideEncryption="AES256")
     part = os.urandom(5 * 1024 * 1024)
-    up = client.create_multipart_upload(Bucket=bucket, Key="multi", StorageClass="GLACIER_IR")
+    up = client.create_multipart_upload(Bucket=bucket, Key="multi")
     etags = [client.upload_part(Bucket=bucket, Key="multi", UploadId=up["UploadId"], PartNumber=n, Body=part)["ETag"] for n in (1, 2)]
     client.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=up["UploadId"],
                                      MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]})
+    aws = aws_runner(tiered)
+    rules = '{"Rules": [{"ID": "ir", "Filter": {}, "Status": "Enabled", "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]}]}'
+    aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration", rules)
     cold = tiered.tier_dirs["cold"]
     wait_until(lambda: sha(part) in blob_files(cold), what="the parts to reach the cold tier")
+    wait_until(lambda: all(client.head_object(Bucket=bucket, Key=k).get("StorageClass") == "GLACIER_IR" for k in ("sealed", "multi")),
+               what="both objects to transition")
     wait_until(lambda: len(blob_files(cold)) >= 2, what="the sealed object to reach the cold tier")
     # Nothing left the server decrypted: no file on the tier holds the plaintext pattern.
     for f in (cold / "blobs").rglob("*"):
@@ -264,7 +270,7 @@ def test_archived_objects_need_a_restore_which_expires(tiered, client, bucket):
     with pytest.raises(ClientError) as e:
         client.copy_object(Bucket=bucket, Key="b", CopySource={"Bucket": bucket, "Key": "a"})
     assert error_code(e) == "InvalidObjectState"
-    head = client.head_object(Bucket=bucket, Key="a")
+    head = json.loads(aws("s3api", "head-object", "--bucket", bucket, "--key", "a").stdout)
     assert head["StorageClass"] == "GLACIER" and "Restore" not in head
 
     # A version that is not archived cannot be restored.
@@ -285,7 +291,7 @@ def test_archived_objects_need_a_restore_which_expires(tiered, client, bucket):
     restored = wait_until(lambda: 'ongoing-request="false"' in client.head_object(Bucket=bucket, Key="a").get("Restore", ""),
                           what="the restore to finish")
     assert restored
-    head = client.head_object(Bucket=bucket, Key="a")
+    head = json.loads(aws("s3api", "head-object", "--bucket", bucket, "--key", "a").stdout)
     assert "expiry-date=" in head["Restore"] and head["StorageClass"] == "GLACIER"
     assert client.get_object(Bucket=bucket, Key="a")["Body"].read() == data
     client.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "a"})

@@ -17,6 +17,7 @@ pub mod public_access;
 pub mod ownership;
 pub mod post_object;
 pub mod put;
+pub mod replication;
 pub mod restore;
 pub mod tagging;
 pub mod versioning;

@@ -38,6 +38,9 @@ pub enum Operation {
     GetBucketLifecycleConfiguration { bucket: String },
     PutBucketLifecycleConfiguration { bucket: String },
     DeleteBucketLifecycle { bucket: String },
+    GetBucketReplication { bucket: String },
+    PutBucketReplication { bucket: String },
+    DeleteBucketReplication { bucket: String },
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
@@ -107,6 +110,8 @@ impl Operation {
             PutBucketEncryption { .. } | DeleteBucketEncryption { .. } => "s3:PutEncryptionConfiguration",
             GetBucketLifecycleConfiguration { .. } => "s3:GetLifecycleConfiguration",
             PutBucketLifecycleConfiguration { .. } | DeleteBucketLifecycle { .. } => "s3:PutLifecycleConfiguration",
+            GetBucketReplication { .. } => "s3:GetReplicationConfiguration",
+            PutBucketReplication { .. } | DeleteBucketReplication { .. } => "s3:PutReplicationConfiguration",
             GetBucketCors { .. } => "s3:GetBucketCORS",
             PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetBucketTagging { .. } => "s3:GetBucketTagging",
@@ -231,7 +236,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("metrics", "BucketMetricsConfiguration"),
     ("notification", "BucketNotificationConfiguration"),
     ("object-lock", "ObjectLockConfiguration"),
-    ("replication", "BucketReplication"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
 ];
@@ -313,6 +317,14 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetBucketLifecycleConfiguration { bucket }),
                 "PUT" => Ok(PutBucketLifecycleConfiguration { bucket }),
                 "DELETE" => Ok(DeleteBucketLifecycle { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("replication") {
+            return match m {
+                "GET" => Ok(GetBucketReplication { bucket }),
+                "PUT" => Ok(PutBucketReplication { bucket }),
+                "DELETE" => Ok(DeleteBucketReplication { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }
