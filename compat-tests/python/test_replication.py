@@ -1,15 +1,17 @@
 """Bucket replication configuration through boto3 and the aws CLI: the document as put, S3's
 checks (versioning on both sides, destinations that exist, registered remotes) and errors.
-Replicating itself comes with the outbox (issue 13)."""
+Versions replicate to a bucket on the same server through the outbox: same version ids,
+times and ETags, PENDING then COMPLETED on the source and REPLICA on the destination."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import aws_runner, coffer_admin, empty_and_delete_bucket, random_bucket_name
+from harness import aws_runner, coffer_admin, empty_and_delete_bucket, random_bucket_name, wait_until
 
 ROLE = "arn:aws:iam::000000000000:role/replication"
 
@@ -92,3 +94,63 @@ def test_a_registered_remote_is_a_destination(http_server, pair):
     finally:
         s3.delete_bucket_replication(Bucket=src)
         coffer_admin(http_server, "remote", "remove", name)
+
+
+def versions_of(s3, bucket):
+    r = s3.list_object_versions(Bucket=bucket)
+    rows = [(v["Key"], v["VersionId"], v["ETag"], v["Size"], v["LastModified"]) for v in r.get("Versions", [])]
+    markers = [(m["Key"], m["VersionId"], m["LastModified"]) for m in r.get("DeleteMarkers", [])]
+    return sorted(rows), sorted(markers)
+
+
+def test_versions_replicate_to_a_bucket_here_with_their_identity(http_server, pair):
+    s3, src, dst = pair
+    aws = aws_runner(http_server)
+    config = {"Role": ROLE, "Rules": [rule(f"arn:aws:s3:::{dst}", DeleteMarkerReplication={"Status": "Enabled"})]}
+    aws("s3api", "put-bucket-replication", "--bucket", src, "--replication-configuration", json.dumps(config))
+    # Rules both ways: replicas are never replicated again.
+    s3.put_bucket_replication(Bucket=dst, ReplicationConfiguration={"Role": ROLE, "Rules": [rule(f"arn:aws:s3:::{src}")]})
+
+    s3.put_object(Bucket=src, Key="small", Body=b"tiny", Tagging="k=v")
+    s3.put_object(Bucket=src, Key="small", Body=b"tiny v2")
+    s3.put_object(Bucket=src, Key="sealed", Body=os.urandom(200_000), ServerSideEncryption="AES256")
+    part = os.urandom(5 * 1024 * 1024)
+    up = s3.create_multipart_upload(Bucket=src, Key="multi")
+    etags = [s3.upload_part(Bucket=src, Key="multi", UploadId=up["UploadId"], PartNumber=n, Body=part)["ETag"] for n in (1, 2)]
+    s3.complete_multipart_upload(Bucket=src, Key="multi", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]})
+    s3.delete_object(Bucket=src, Key="small")  # a delete marker: replicated (the rule says so)
+    doomed = s3.put_object(Bucket=src, Key="doomed", Body=b"x")["VersionId"]
+
+    def settled():
+        heads = [s3.head_object(Bucket=src, Key=k) for k in ("sealed", "multi")]
+        return all(h.get("ReplicationStatus") == "COMPLETED" for h in heads) and versions_of(s3, dst)[1]
+
+    wait_until(settled, what="replication to complete")
+    # A delete of a specific version is never replicated.
+    s3.delete_object(Bucket=src, Key="doomed", VersionId=doomed)
+    wait_until(lambda: versions_of(s3, dst)[0] and any(k == "doomed" for k, *_ in versions_of(s3, dst)[0]), what="doomed to arrive")
+
+    src_versions, src_markers = versions_of(s3, src)
+    dst_versions, dst_markers = versions_of(s3, dst)
+    assert src_markers == dst_markers
+    assert [v for v in dst_versions if v[0] != "doomed"] == src_versions
+    assert len(src_versions) == 4 and len(dst_versions) == 5
+    head = aws("s3api", "head-object", "--bucket", dst, "--key", "multi").stdout
+    assert json.loads(head)["ReplicationStatus"] == "REPLICA"
+    assert s3.get_object(Bucket=dst, Key="multi")["Body"].read() == part + part
+    tagged = min(v[1] for v in src_versions if v[0] == "small")  # version ids sort by age
+    assert s3.get_object_tagging(Bucket=dst, Key="small", VersionId=tagged)["TagSet"] == [{"Key": "k", "Value": "v"}]
+    # No ping-pong: nothing came back to the source from the destination's own rule.
+    assert versions_of(s3, src) == (src_versions, src_markers)
+    for bucket in (src, dst):
+        s3.delete_bucket_replication(Bucket=bucket)
+
+
+def test_a_destination_that_cannot_take_replicas_fails_the_version(http_server, pair):
+    s3, src, dst = pair
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": ROLE, "Rules": [rule(f"arn:aws:s3:::{dst}")]})
+    s3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=src, Key="k", Body=b"x")
+    wait_until(lambda: s3.head_object(Bucket=src, Key="k").get("ReplicationStatus") == "FAILED", what="the version to fail")
+    s3.delete_bucket_replication(Bucket=src)

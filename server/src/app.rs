@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, Scrubber, TieringWorker, Workers};
+use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -63,6 +63,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let tiering = TieringWorker::new(store.clone(), secrets.clone(), config.tiers.clone(), tier_sources, clock);
     let tiering_counters = tiering.counters();
     background.start(tiering);
+    let replication = ReplicationWorker::new(store.clone());
+    let replication_counters = replication.counters();
+    background.start(replication);
     let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
     let lifecycle_counters = lifecycle.counters();
     background.start(lifecycle);
@@ -115,6 +118,7 @@ async fn serve(config: Config) -> Result<(), String> {
     background.stop().await;
     tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
     tracing::info!(totals = ?tiering_counters, "tiering since start");
+    tracing::info!(totals = ?replication_counters, "replication since start");
     served
 }
 

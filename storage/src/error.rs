@@ -29,6 +29,9 @@ pub enum StorageError {
     Multipart(#[from] MultipartError),
     #[error("{0}")]
     Tier(#[from] TierError),
+    /// A replication that cannot succeed (kept as the reason it FAILED).
+    #[error("{0}")]
+    Replication(String),
     /// The version is on an archive tier and has no restored copy to read.
     #[error("the object is archived; restore it first")]
     Archived,

@@ -24,6 +24,7 @@ mod placement;
 mod publish;
 mod read;
 mod refs;
+mod replication;
 mod restore;
 mod rows;
 mod scrub;
@@ -38,6 +39,7 @@ pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVer
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
 pub use placement::Moved;
+pub use replication::{OutboxItem, ReplicationRoute, Replicated, ROUTES_KIND};
 pub use restore::RestoreStarted;
 pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};

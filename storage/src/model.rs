@@ -247,6 +247,9 @@ pub struct ObjectRecord {
     pub meta: ObjectMeta,
     /// Where the version's bytes are, and any move or restore of them.
     pub placement: Placement,
+    /// Its replication status (PENDING, COMPLETED, FAILED, or REPLICA for a copy), if any rule
+    /// replicates it.
+    pub replication: Option<String>,
 }
 
 /// Where a version's bytes are kept (see `crate::tiers`).

@@ -281,8 +281,11 @@ pub(crate) fn insert_version(
         owner_id: new.owner_id.clone(),
         meta: new.meta.clone(),
         placement,
+        replication: None,
     };
     insert_row(c, &record, Some(stored.body))?;
+    let replication = crate::replication::enqueue_new(c, &record)?;
+    let record = ObjectRecord { replication, ..record };
     Ok(record)
 }
 
@@ -305,15 +308,15 @@ fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Lat
     Ok(())
 }
 
-fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<()> {
+pub(crate) fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<()> {
     let (inline, manifest): (Option<(&[u8], Option<&[u8]>)>, Option<String>) = match body {
         Some(Body::Inline { data, sha256 }) => (Some((data.as_ref(), sha256.as_ref().map(|h| &h[..]))), None),
         Some(Body::Blobs(segs)) => (None, Some(encode_manifest(segs))),
         None => (None, None),
     };
     c.prepare_cached(
-        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest, tier, move_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest, tier, move_to, replication)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         r.bucket_id,
@@ -329,6 +332,7 @@ fn insert_row(c: &Connection, r: &ObjectRecord, body: Option<&Body>) -> Result<(
         manifest,
         r.placement.tier,
         r.placement.moving_to.as_ref().map(|to| to.clone().unwrap_or_default()),
+        r.replication,
     ])?;
     if let Some((data, sha256)) = inline {
         c.prepare_cached("INSERT INTO inline_bodies (seq, data, sha256) VALUES (?1, ?2, ?3)")?
@@ -386,8 +390,10 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result
         owner_id: String::new(),
         meta: ObjectMeta::default(),
         placement: Placement::default(),
+        replication: None,
     };
     insert_row(c, &marker, None)?;
+    crate::replication::enqueue_new(c, &marker)?;
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 

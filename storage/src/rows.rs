@@ -6,10 +6,10 @@ use rusqlite::Row;
 
 /// Columns of `objects` that make an `ObjectRecord`, in the order `object_from_row` reads them.
 pub const OBJECT_COLUMNS: &str = "bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, \
-     tier, move_to, restore_days, restore_done_ms, restore_expiry_ms";
+     tier, move_to, restore_days, restore_done_ms, restore_expiry_ms, replication";
 
 /// How many columns `OBJECT_COLUMNS` names: columns selected after them start here.
-pub const AFTER_OBJECT_COLUMNS: usize = 15;
+pub const AFTER_OBJECT_COLUMNS: usize = 16;
 
 /// Columns that make a `Body`, in the order `body_from_row` reads them, starting at `first`.
 pub const BODY_COLUMNS: &str = "(SELECT data FROM inline_bodies WHERE inline_bodies.seq = objects.seq), \
@@ -30,6 +30,7 @@ pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
         owner_id: row.get(8)?,
         meta: serde_json::from_str::<ObjectMeta>(&meta).unwrap_or_default(),
         placement: placement_from_row(row, 10)?,
+        replication: row.get(15)?,
     })
 }
 

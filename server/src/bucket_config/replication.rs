@@ -138,6 +138,34 @@ impl Target {
     }
 }
 
+impl ReplicationConfiguration {
+    /// The routes the storage layer queues versions by: the enabled rules, the highest
+    /// Priority first (the first schema's rules in order, replicating delete markers as it did).
+    pub fn routes(&self) -> Vec<coffer_storage::ReplicationRoute> {
+        let mut rules: Vec<&Rule> = self.rules.iter().filter(|r| r.status == "Enabled").collect();
+        rules.sort_by_key(|r| std::cmp::Reverse(r.priority.unwrap_or(0)));
+        rules
+            .into_iter()
+            .map(|r| {
+                let filter = r.filter.as_ref();
+                let and = filter.and_then(|f| f.and.as_ref());
+                let prefixes = [r.prefix.as_deref(), filter.and_then(|f| f.prefix.as_deref()), and.and_then(|a| a.prefix.as_deref())];
+                let tags = filter.and_then(|f| f.tag.as_ref()).into_iter().chain(and.into_iter().flat_map(|a| a.tags.iter()));
+                coffer_storage::ReplicationRoute {
+                    rule_id: r.id.clone().unwrap_or_default(),
+                    prefixes: prefixes.into_iter().flatten().filter(|p| !p.is_empty()).map(str::to_string).collect(),
+                    tags: tags.map(|t| (t.key.clone(), t.value.clone())).collect(),
+                    delete_markers: match &r.delete_marker_replication {
+                        Some(d) => d.status == "Enabled",
+                        None => r.filter.is_none(),
+                    },
+                    target: r.destination.as_ref().map(|d| d.bucket.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
 fn malformed() -> S3Error {
     S3Error::new(ErrorCode::MalformedXML)
 }

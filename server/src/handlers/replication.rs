@@ -1,6 +1,7 @@
 //! Put/Get/DeleteBucketReplication: the configuration is checked as S3 checks it (versioning
 //! Enabled on the source and on a destination on this server, destination buckets and
-//! remotes that exist) and stored as put. Replicating is not done yet.
+//! remotes that exist) and stored as put, with the routes the storage layer queues new
+//! versions by (`workers::replication` carries them out).
 
 use crate::bucket_config::replication::{ReplicationConfiguration, Target, KIND};
 use crate::http::body::{read_all, request_body};
@@ -24,6 +25,7 @@ pub async fn put(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3R
         return Err(S3Error::invalid_request("Versioning must be 'Enabled' on the bucket to apply a replication configuration"));
     }
     check_targets(ctx, &bucket, &targets).await?;
+    crate::bucket_config::save(&ctx.state.store, bucket.id, coffer_storage::ROUTES_KIND, Some(&config.routes())).await?;
     crate::bucket_config::save(&ctx.state.store, bucket.id, KIND, Some(&config)).await?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -68,5 +70,6 @@ pub async fn get(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
 pub async fn delete(ctx: &Ctx<'_>, bucket_name: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
     crate::bucket_config::save::<ReplicationConfiguration>(&ctx.state.store, bucket.id, KIND, None).await?;
+    crate::bucket_config::save::<Vec<coffer_storage::ReplicationRoute>>(&ctx.state.store, bucket.id, coffer_storage::ROUTES_KIND, None).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -145,6 +145,9 @@ pub fn object_headers(resp: &mut HttpResponseBuilder, rec: &ObjectRecord, query:
     if let Some(class) = &m.storage_class {
         resp.insert_header(("x-amz-storage-class", class.clone()));
     }
+    if let Some(status) = &rec.replication {
+        resp.insert_header(("x-amz-replication-status", status.clone()));
+    }
     if let Some(location) = &m.website_redirect {
         resp.insert_header(("x-amz-website-redirect-location", location.clone()));
     }

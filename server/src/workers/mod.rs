@@ -8,12 +8,14 @@
 mod gc;
 mod lifecycle;
 mod orphan_sweep;
+mod replication;
 mod scrub;
 mod tiering;
 
 pub use gc::GarbageCollector;
 pub use lifecycle::LifecycleWorker;
 pub use orphan_sweep::OrphanSweep;
+pub use replication::ReplicationWorker;
 pub use scrub::Scrubber;
 pub use tiering::TieringWorker;
 

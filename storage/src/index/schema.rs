@@ -178,6 +178,22 @@ const MIGRATIONS: &[&str] = &[
         secret      BLOB NOT NULL,
         created_ms  INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 9: the outbox: work that must follow a commit (replicate this version), written in the
+    //    same transaction and drained by workers; each version's replication status.
+    "ALTER TABLE objects ADD COLUMN replication TEXT;
+     CREATE TABLE outbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL,
+        bucket_id   INTEGER NOT NULL,
+        key         BLOB NOT NULL,
+        version_id  TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        due_ms      INTEGER NOT NULL,
+        last_error  TEXT
+     );
+     CREATE INDEX outbox_due ON outbox(due_ms);",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -379,6 +379,7 @@ mod tests {
             owner_id: String::new(),
             meta,
             placement: Default::default(),
+            replication: None,
         };
         LifecycleVersion { seq: 1, record, successor_ms: None, newer_noncurrent: 0, versions: 1 }
     }

@@ -1,0 +1,258 @@
+//! The replication outbox. A bucket's routes (which keys go where, written by the server from
+//! its replication rules) are read inside the commit of every new version: a version a route
+//! takes gets an outbox row in that same transaction and the status PENDING, so no crash can
+//! lose it. A worker drains the rows; a replica on this server is written here, sharing the
+//! source's stored bytes and keeping its version id, time and ETag, in one transaction that
+//! also marks the source COMPLETED and deletes the row. Replicas are never routed again.
+
+use crate::error::{Result, StorageError};
+use crate::model::{Body, ObjectRecord, Placement, Versioning};
+use crate::objects::{insert_row, version_row};
+use crate::{now_ms, Store};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// The bucket configuration document (JSON) holding a bucket's routes.
+pub const ROUTES_KIND: &str = "replication-routes";
+
+/// Where versions of some keys replicate to: the first route (in order) that takes a version
+/// is the one used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRoute {
+    pub rule_id: String,
+    /// Every one must prefix the key.
+    pub prefixes: Vec<String>,
+    /// Every one must be among the version's tags.
+    pub tags: Vec<(String, String)>,
+    pub delete_markers: bool,
+    /// The destination, as the rule names it (a bucket ARN).
+    pub target: String,
+}
+
+impl ReplicationRoute {
+    fn takes(&self, rec: &ObjectRecord) -> bool {
+        self.prefixes.iter().all(|p| rec.key.starts_with(p.as_str()))
+            && match rec.delete_marker {
+                true => self.delete_markers && self.tags.is_empty(),
+                false => self.tags.iter().all(|(k, v)| rec.meta.tags.iter().any(|(tk, tv)| tk == k && tv == v)),
+            }
+    }
+}
+
+/// One row of the outbox.
+#[derive(Clone, Debug)]
+pub struct OutboxItem {
+    pub seq: i64,
+    pub bucket_id: i64,
+    pub key: String,
+    pub version_id: String,
+    pub target: String,
+    pub attempts: u32,
+}
+
+/// What replicating one item did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replicated {
+    /// The replica exists now (or did already).
+    Done,
+    /// The source version is gone: nothing to replicate.
+    SourceGone,
+}
+
+/// Queues `rec` (just written, not a replica) if a route of its bucket takes it, and marks it
+/// PENDING. Returns its replication status.
+pub(crate) fn enqueue_new(c: &Connection, rec: &ObjectRecord) -> Result<Option<String>> {
+    let doc: Option<String> = c
+        .prepare_cached("SELECT document FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?
+        .query_row(params![rec.bucket_id, ROUTES_KIND], |r| r.get(0))
+        .optional()?;
+    let Some(doc) = doc else { return Ok(None) };
+    let routes: Vec<ReplicationRoute> = serde_json::from_str(&doc)?;
+    let Some(route) = routes.iter().find(|r| r.takes(rec)) else { return Ok(None) };
+    let now = now_ms();
+    c.prepare_cached(
+        "INSERT INTO outbox (kind, bucket_id, key, version_id, target, created_ms, due_ms) VALUES ('replicate', ?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![rec.bucket_id, rec.key.as_bytes(), rec.version_id, route.target, now])?;
+    set_status(c, rec.bucket_id, &rec.key, &rec.version_id, "PENDING")?;
+    Ok(Some("PENDING".into()))
+}
+
+fn set_status(c: &Connection, bucket_id: i64, key: &str, version_id: &str, status: &str) -> Result<()> {
+    c.prepare_cached("UPDATE objects SET replication = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
+        .execute(params![bucket_id, key.as_bytes(), version_id, status])?;
+    Ok(())
+}
+
+impl Store {
+    /// Outbox rows due by `now_ms`, oldest due first, at most `limit`.
+    pub async fn due_replications(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT seq, bucket_id, key, version_id, target, attempts FROM outbox WHERE kind = 'replicate' AND due_ms <= ?1 ORDER BY due_ms, seq LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
+                    let key: Vec<u8> = r.get(2)?;
+                    Ok(OutboxItem {
+                        seq: r.get(0)?,
+                        bucket_id: r.get(1)?,
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        version_id: r.get(3)?,
+                        target: r.get(4)?,
+                        attempts: r.get(5)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    /// How many versions wait in the outbox.
+    pub async fn replication_backlog(&self) -> Result<u64> {
+        self.readers().read(|c| Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)).await
+    }
+
+    /// Puts the version of `item` into bucket `dest_bucket_id` of this server as a replica,
+    /// marks the source COMPLETED and removes the row, all in one transaction.
+    pub async fn replicate_here(&self, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
+        let item = item.clone();
+        self.writer().write(move |c| replicate_here(c, &item, dest_bucket_id)).await
+    }
+
+    /// Leaves the row for later: the error is transient.
+    pub async fn retry_replication(&self, seq: i64, error: String, due_ms: i64) -> Result<()> {
+        self.writer()
+            .write(move |c| {
+                c.prepare_cached("UPDATE outbox SET attempts = attempts + 1, due_ms = ?2, last_error = ?3 WHERE seq = ?1")?
+                    .execute(params![seq, due_ms, error])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Gives up on the row: the error is permanent; the source is marked FAILED.
+    pub async fn fail_replication(&self, item: &OutboxItem, error: String) -> Result<()> {
+        let item = item.clone();
+        self.writer()
+            .write(move |c| {
+                tracing::warn!(key = %item.key, version = %item.version_id, target = %item.target, "replication failed for good: {error}");
+                set_status(c, item.bucket_id, &item.key, &item.version_id, "FAILED")?;
+                c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+fn replicate_here(c: &Connection, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
+    let done = |c: &Connection| -> Result<()> {
+        c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
+        Ok(())
+    };
+    let (src, body) = match version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
+        Ok(found) => found,
+        Err(StorageError::NoSuchVersion | StorageError::NoSuchKey) => {
+            done(c)?;
+            return Ok(Replicated::SourceGone);
+        }
+        Err(e) => return Err(e),
+    };
+    let versioning: Option<String> =
+        c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([dest_bucket_id], |r| r.get(0)).optional()?;
+    match versioning.map(|v| Versioning::parse(&v)) {
+        None => return Err(StorageError::NoSuchBucket),
+        Some(Versioning::Enabled) => {}
+        Some(_) => return Err(StorageError::Replication("the destination bucket does not have versioning enabled".into())),
+    }
+    let exists: bool = c
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)")?
+        .query_row(params![dest_bucket_id, item.key.as_bytes(), item.version_id], |r| r.get(0))?;
+    if !exists {
+        insert_replica(c, &src, &body, dest_bucket_id)?;
+    }
+    set_status(c, item.bucket_id, &item.key, &item.version_id, "COMPLETED")?;
+    done(c)?;
+    Ok(Replicated::Done)
+}
+
+/// Writes `src` into the destination bucket under its own version id, time and ETag, sharing
+/// its stored bytes; it becomes the latest version unless the destination has a newer one.
+fn insert_replica(c: &Connection, src: &ObjectRecord, body: &Body, dest_bucket_id: i64) -> Result<()> {
+    let current: Option<(i64, String, i64)> = c
+        .prepare_cached("SELECT seq, version_id, modified_ms FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1")?
+        .query_row(params![dest_bucket_id, src.key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    // Version ids are time-ordered; `null` (written before versioning) is older than any.
+    let newer_there = current.as_ref().is_some_and(|(_, v, _)| v != "null" && v.as_str() > src.version_id.as_str());
+    if let (Some((seq, _, _)), false) = (&current, newer_there) {
+        c.prepare_cached("UPDATE objects SET is_latest = 0, noncurrent_ms = ?2 WHERE seq = ?1")?.execute(params![seq, src.modified_ms])?;
+    }
+    let replica = ObjectRecord {
+        bucket_id: dest_bucket_id,
+        is_latest: !newer_there,
+        placement: Placement { tier: src.placement.tier.clone(), moving_to: None, restore: None },
+        replication: Some("REPLICA".into()),
+        ..src.clone()
+    };
+    insert_row(c, &replica, (!src.delete_marker).then_some(body))?;
+    if newer_there {
+        let newer_ms = current.map(|(_, _, ms)| ms).unwrap_or(src.modified_ms);
+        c.prepare_cached("UPDATE objects SET noncurrent_ms = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
+            .execute(params![dest_bucket_id, src.key.as_bytes(), src.version_id, newer_ms])?;
+    }
+    // A multipart source keeps its part list (partNumber reads, GetObjectAttributes).
+    c.prepare_cached(
+        "UPDATE objects SET parts = (SELECT parts FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)
+         WHERE bucket_id = ?4 AND key = ?2 AND version_id = ?3",
+    )?
+    .execute(params![src.bucket_id, src.key.as_bytes(), src.version_id, dest_bucket_id])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+    use crate::INLINE_MAX;
+
+    #[tokio::test]
+    async fn routed_versions_are_queued_in_their_commit_and_replicated_with_their_identity() {
+        let t = store().await;
+        let src = t.store.create_bucket(&t.owner, "src", "us-east-1").await.unwrap();
+        let dst = t.store.create_bucket(&t.owner, "dst", "us-east-1").await.unwrap();
+        for b in [&src, &dst] {
+            t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        }
+        let route = ReplicationRoute { rule_id: "r".into(), prefixes: vec!["docs/".into()], tags: vec![], delete_markers: true, target: "arn:aws:s3:::dst".into() };
+        t.store.set_bucket_config(src.id, ROUTES_KIND, Some(serde_json::to_string(&vec![route]).unwrap())).await.unwrap();
+
+        let big = vec![5u8; INLINE_MAX * 2];
+        let rec = put(&t, &src, "docs/a", &big).await.unwrap();
+        assert_eq!(rec.replication.as_deref(), Some("PENDING"));
+        assert_eq!(put(&t, &src, "other", b"x").await.unwrap().replication, None);
+        t.store.delete_object(src.id, "docs/a", None).await.unwrap();
+        let due = t.store.due_replications(now_ms(), 10).await.unwrap();
+        assert_eq!(due.len(), 2, "the version and the delete marker");
+        for item in &due {
+            assert_eq!(t.store.replicate_here(item, dst.id).await.unwrap(), Replicated::Done);
+        }
+        assert!(t.store.due_replications(now_ms(), 10).await.unwrap().is_empty());
+
+        let (copy, body) = t.store.object(dst.id, "docs/a", Some(&rec.version_id)).await.unwrap();
+        assert_eq!((copy.etag.as_str(), copy.modified_ms, copy.replication.as_deref()), (rec.etag.as_str(), rec.modified_ms, Some("REPLICA")));
+        assert_eq!(read_all(&t, &copy, &body, 0, copy.size).await, big);
+        let (latest, _) = t.store.object(dst.id, "docs/a", None).await.unwrap();
+        assert!(latest.delete_marker, "the delete marker replicated and is the latest there too");
+        let (source, _) = t.store.object(src.id, "docs/a", Some(&rec.version_id)).await.unwrap();
+        assert_eq!(source.replication.as_deref(), Some("COMPLETED"));
+        // The bytes are shared: one blob file for both.
+        assert_eq!(t.store.inner.blobs.list_all().unwrap().len(), 1);
+
+        // A version removed before its turn is dropped from the outbox.
+        let gone = put(&t, &src, "docs/b", b"y").await.unwrap();
+        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id)).await.unwrap();
+        let item = t.store.due_replications(now_ms(), 10).await.unwrap().remove(0);
+        assert_eq!(t.store.replicate_here(&item, dst.id).await.unwrap(), Replicated::SourceGone);
+    }
+}
