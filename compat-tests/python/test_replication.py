@@ -141,6 +141,8 @@ def test_versions_replicate_to_a_bucket_here_with_their_identity(http_server, pa
     assert s3.get_object(Bucket=dst, Key="multi")["Body"].read() == part + part
     tagged = min(v[1] for v in src_versions if v[0] == "small")  # version ids sort by age
     assert s3.get_object_tagging(Bucket=dst, Key="small", VersionId=tagged)["TagSet"] == [{"Key": "k", "Value": "v"}]
+    status = coffer_admin(http_server, "replication", "status", src).stdout
+    assert "pending: 0 versions" in status and "failed: 0 versions" in status and "completed: " in status
     # No ping-pong: nothing came back to the source from the destination's own rule.
     assert versions_of(s3, src) == (src_versions, src_markers)
     for bucket in (src, dst):
@@ -153,4 +155,5 @@ def test_a_destination_that_cannot_take_replicas_fails_the_version(http_server, 
     s3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Suspended"})
     s3.put_object(Bucket=src, Key="k", Body=b"x")
     wait_until(lambda: s3.head_object(Bucket=src, Key="k").get("ReplicationStatus") == "FAILED", what="the version to fail")
+    assert "failed: 1 versions, 1 bytes" in coffer_admin(http_server, "replication", "status", src).stdout
     s3.delete_bucket_replication(Bucket=src)

@@ -76,6 +76,21 @@ enum AdminCommand {
         #[command(subcommand)]
         command: RemoteCommand,
     },
+    /// Bucket replication.
+    Replication {
+        #[command(subcommand)]
+        command: ReplicationCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReplicationCommand {
+    /// Versions pending, failed and completed, the oldest pending, the last error.
+    Status {
+        bucket: String,
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -353,6 +368,9 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Check(args) } => args.run(),
         Command::Admin { command: AdminCommand::Tier { command } } => command.run(),
         Command::Admin { command: AdminCommand::Remote { command } } => command.run(),
+        Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Status { bucket, data_dir } } } => {
+            upkeep::replication_status(&data_dir, &bucket)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,28 @@ pub fn scrub_status(data_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `coffer admin replication status BUCKET`: the bucket's versions by replication status and
+/// what waits in its outbox.
+pub fn replication_status(data_dir: &Path, bucket: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
+        let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
+        let s = store.replication_status(b.id).await.map_err(|e| e.to_string())?;
+        println!("pending: {} versions, {} bytes", s.pending, s.pending_bytes);
+        println!("failed: {} versions, {} bytes", s.failed, s.failed_bytes);
+        println!("completed: {} versions", s.completed);
+        match s.oldest_pending_ms {
+            Some(ms) => println!("oldest pending since: {}", timestamp(ms)),
+            None => println!("oldest pending since: nothing pending"),
+        }
+        if let Some(e) = s.last_error {
+            println!("last error: {e}");
+        }
+        Ok(())
+    })
+}
+
 fn describe(pass: &ScrubPass) -> String {
     let mut text = format!("started {}", timestamp(pass.started_ms));
     if let Some(finished) = pass.finished_ms {

@@ -84,7 +84,50 @@ fn set_status(c: &Connection, bucket_id: i64, key: &str, version_id: &str, statu
     Ok(())
 }
 
+/// A bucket's replication, as `coffer admin replication status` shows it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplicationStatus {
+    pub pending: u64,
+    pub pending_bytes: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub failed_bytes: u64,
+    /// When the oldest row still in the outbox was written.
+    pub oldest_pending_ms: Option<i64>,
+    /// The last error of a row being retried.
+    pub last_error: Option<String>,
+}
+
 impl Store {
+    /// Counts of a bucket's versions by replication status (a scan of the bucket's rows), and
+    /// its outbox's oldest row and last error.
+    pub async fn replication_status(&self, bucket_id: i64) -> Result<ReplicationStatus> {
+        self.readers()
+            .read(move |c| {
+                let mut status = ReplicationStatus::default();
+                let mut stmt = c.prepare_cached(
+                    "SELECT replication, COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE bucket_id = ?1 AND replication IS NOT NULL GROUP BY replication",
+                )?;
+                let rows = stmt.query_map([bucket_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)))?;
+                for row in rows {
+                    match row? {
+                        (s, n, bytes) if s == "PENDING" => (status.pending, status.pending_bytes) = (n, bytes),
+                        (s, n, bytes) if s == "FAILED" => (status.failed, status.failed_bytes) = (n, bytes),
+                        (s, n, _) if s == "COMPLETED" => status.completed = n,
+                        _ => {}
+                    }
+                }
+                (status.oldest_pending_ms, status.last_error) = c.query_row(
+                    "SELECT MIN(created_ms), (SELECT last_error FROM outbox WHERE bucket_id = ?1 AND last_error IS NOT NULL ORDER BY seq DESC LIMIT 1)
+                     FROM outbox WHERE bucket_id = ?1",
+                    [bucket_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                Ok(status)
+            })
+            .await
+    }
+
     /// Outbox rows due by `now_ms`, oldest due first, at most `limit`.
     pub async fn due_replications(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
         self.readers()
@@ -248,6 +291,9 @@ mod tests {
         assert_eq!(source.replication.as_deref(), Some("COMPLETED"));
         // The bytes are shared: one blob file for both.
         assert_eq!(t.store.inner.blobs.list_all().unwrap().len(), 1);
+
+        let status = t.store.replication_status(src.id).await.unwrap();
+        assert_eq!((status.completed, status.pending, status.failed, status.oldest_pending_ms), (2, 0, 0, None));
 
         // A version removed before its turn is dropped from the outbox.
         let gone = put(&t, &src, "docs/b", b"y").await.unwrap();
