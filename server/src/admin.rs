@@ -20,7 +20,8 @@ pub fn generate_keys() -> (String, String) {
     (format!("CF{}", random_string(KEY_ALPHABET, 18)), random_string(SECRET_ALPHABET, 40))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+/// A runtime for one admin command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
 }
 

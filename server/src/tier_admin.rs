@@ -3,15 +3,12 @@
 //! server picks changes up within seconds. A remote's secret key is stored sealed under the
 //! master key, so the commands that touch remotes need it, as `coffer serve` does.
 
-use crate::admin::KeyedDir;
+use crate::admin::{runtime, KeyedDir};
 use crate::keys::secrets::{self, Secrets};
 use crate::request::object_headers::STORAGE_CLASSES;
 use coffer_storage::tiers::{DirTier, RemoteSpec, TierKind, TierSpec};
 use coffer_storage::Store;
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| e.to_string())
-}
 
 async fn open(dir: &KeyedDir<'_>) -> Result<(Store, Secrets), String> {
     let secrets = dir.secrets()?;

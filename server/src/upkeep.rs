@@ -38,8 +38,7 @@ pub fn scrub_status(data_dir: &Path) -> Result<(), String> {
 /// `coffer admin replication status BUCKET`: the bucket's versions by replication status and
 /// what waits in its outbox.
 pub fn replication_status(data_dir: &Path, bucket: &str) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
+    crate::admin::runtime()?.block_on(async {
         let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
         let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
         let s = store.replication_status(b.id).await.map_err(|e| e.to_string())?;
@@ -107,7 +106,7 @@ pub fn backup(data_dir: &Path, o: &BackupOptions) -> Result<(), String> {
     }
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&o.dest).map_err(|e| format!("creating {}: {e}", o.dest.display()))?;
     // Held before the snapshot, so no blob the snapshot names can be collected before the copy.
-    let held_until = now_ms() + o.gc_hold.as_millis() as i64;
+    let held_until = coffer_storage::now_ms() + o.gc_hold.as_millis() as i64;
     coffer_storage::hold_gc(data_dir, held_until).map_err(|e| format!("holding the collector: {e}"))?;
     let copied = copy_files(data_dir, o);
     if copied.is_err() {
@@ -115,7 +114,7 @@ pub fn backup(data_dir: &Path, o: &BackupOptions) -> Result<(), String> {
     }
     let (counts, files) = copied?;
     let manifest = Manifest {
-        created: timestamp(now_ms()),
+        created: timestamp(coffer_storage::now_ms()),
         coffer_version: env!("CARGO_PKG_VERSION"),
         data_dir: data_dir.display().to_string(),
         counts,
@@ -181,6 +180,3 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     write().map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}

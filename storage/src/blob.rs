@@ -138,6 +138,13 @@ pub(crate) struct StagingFile {
     path: Option<PathBuf>,
 }
 
+impl StagingFile {
+    /// Where the staged bytes are (until published or dropped).
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().expect("staging file already published")
+    }
+}
+
 impl Drop for StagingFile {
     fn drop(&mut self) {
         if let Some(p) = self.path.take() {

@@ -303,8 +303,14 @@ fn retire_latest(c: &Connection, bucket_id: i64, key: &str, current: Option<&Lat
         }
     }
     if let Some(l) = current {
-        c.prepare_cached("UPDATE objects SET is_latest = 0, noncurrent_ms = ?2 WHERE seq = ?1")?.execute(params![l.seq, now])?;
+        mark_noncurrent(c, l.seq, now)?;
     }
+    Ok(())
+}
+
+/// Version row `seq` stops being the latest at `since_ms` (when its successor was written).
+pub(crate) fn mark_noncurrent(c: &Connection, seq: i64, since_ms: i64) -> Result<()> {
+    c.prepare_cached("UPDATE objects SET is_latest = 0, noncurrent_ms = ?2 WHERE seq = ?1")?.execute(params![seq, since_ms])?;
     Ok(())
 }
 

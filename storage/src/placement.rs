@@ -8,7 +8,7 @@
 //! The tiering worker alone copies to tiers and collects tier garbage, one step at a time,
 //! so a blob is never collected from a tier while a move is copying it there.
 
-use crate::blob::{BlobDir, Hash, PinGuard};
+use crate::blob::{BlobDir, Hash, PinGuard, StagingFile};
 use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
 use crate::objects::version_by_seq;
@@ -47,65 +47,33 @@ impl Place {
     }
 }
 
-/// Copies blob `hash` from `from` to `to`, checking it against its name. A copy to the local
+/// Copies blob `hash` from `from` to `to`, checking it against its name. Bytes that come
+/// from a tier pass through a staging file of the local store (`local`). A copy to the local
 /// store comes back pinned until the caller's commit.
-pub(crate) fn copy_blob(from: &Place, to: &Place, hash: &Hash) -> io::Result<Option<PinGuard>> {
-    match to {
-        Place::Local(dir) => {
-            if let Place::Local(_) = from {
-                return dir.publish_existing(hash).map(Some);
-            }
-            let (mut writer, staged) = dir.create_staging()?;
-            copy_verified(&mut *from.open_at(hash, 0)?, hash, |chunk| writer.write_all(chunk))?;
-            writer.finish()?;
-            dir.publish(staged, hash).map(Some)
-        }
-        Place::Tier(backend) => {
-            if backend.contains(hash)? {
-                return Ok(None);
-            }
-            match from {
-                Place::Local(dir) => backend.put_file(hash, &dir.path_of(hash))?,
-                Place::Tier(_) => {
-                    // Between two tiers the bytes pass through a checked staging file here.
-                    let tmp = tempfile_in_staging(from, hash)?;
-                    backend.put_file(hash, tmp.path())?;
-                }
-            }
-            Ok(None)
-        }
+pub(crate) fn copy_blob(local: &Arc<BlobDir>, from: &Place, to: &Place, hash: &Hash) -> io::Result<Option<PinGuard>> {
+    match (from, to) {
+        (Place::Local(_), Place::Local(dir)) => dir.publish_existing(hash).map(Some),
+        (Place::Tier(_), Place::Local(dir)) => dir.publish(stage(dir, from, hash)?, hash).map(Some),
+        (_, Place::Tier(backend)) if backend.contains(hash)? => Ok(None),
+        (Place::Local(dir), Place::Tier(backend)) => backend.put_file(hash, &dir.path_of(hash)).map(|()| None),
+        (Place::Tier(_), Place::Tier(backend)) => backend.put_file(hash, stage(local, from, hash)?.path()).map(|()| None),
     }
 }
 
-fn tempfile_in_staging(from: &Place, hash: &Hash) -> io::Result<StagedCopy> {
-    let path = std::env::temp_dir().join(format!("coffer-tier-{}-{:016x}", hex::encode(hash), rand::random::<u64>()));
-    let staged = StagedCopy(path);
-    let mut file = crate::perms::file_options().write(true).create_new(true).open(&staged.0)?;
-    copy_verified(&mut *from.open_at(hash, 0)?, hash, |chunk| io::Write::write_all(&mut file, chunk))?;
+/// Copies blob `hash` from `from` into a staging file of `dir`, checked and durable.
+fn stage(dir: &Arc<BlobDir>, from: &Place, hash: &Hash) -> io::Result<StagingFile> {
+    let (mut writer, staged) = dir.create_staging()?;
+    copy_verified(&mut *from.open_at(hash, 0)?, hash, |chunk| writer.write_all(chunk))?;
+    writer.finish()?;
     Ok(staged)
 }
 
-/// A temporary copy of a blob, removed when dropped.
-struct StagedCopy(std::path::PathBuf);
-
-impl StagedCopy {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for StagedCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Copies every blob of `segments` from `from` to `to` on the blocking pool.
-pub(crate) async fn copy_segments(from: Place, to: Place, segments: Vec<Segment>) -> Result<Vec<PinGuard>> {
+pub(crate) async fn copy_segments(local: Arc<BlobDir>, from: Place, to: Place, segments: Vec<Segment>) -> Result<Vec<PinGuard>> {
     tokio::task::spawn_blocking(move || {
         let mut pins = Vec::new();
         for s in &segments {
-            if let Some(pin) = copy_blob(&from, &to, &segment_hash(s)?)? {
+            if let Some(pin) = copy_blob(&local, &from, &to, &segment_hash(s)?)? {
                 pins.push(pin);
             }
         }
@@ -165,7 +133,7 @@ impl Store {
             if let Some(tier) = &to {
                 self.note_tier_blobs(tier, &segments).await?;
             }
-            let pins = copy_segments(src, dst, segments.clone()).await?;
+            let pins = copy_segments(self.inner.blobs.clone(), src, dst, segments.clone()).await?;
             let switched = self.switch_placement(seq, &rec, to.clone(), segments).await;
             drop(pins);
             return switched;

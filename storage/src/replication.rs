@@ -7,7 +7,7 @@
 
 use crate::error::{Result, StorageError};
 use crate::model::{Body, ObjectRecord, Placement, Versioning};
-use crate::objects::{insert_row, version_row};
+use crate::objects::{insert_row, mark_noncurrent, version_row};
 use crate::{now_ms, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -229,7 +229,7 @@ fn insert_replica(c: &Connection, src: &ObjectRecord, body: &Body, dest_bucket_i
     // Version ids are time-ordered; `null` (written before versioning) is older than any.
     let newer_there = current.as_ref().is_some_and(|(_, v, _)| v != "null" && v.as_str() > src.version_id.as_str());
     if let (Some((seq, _, _)), false) = (&current, newer_there) {
-        c.prepare_cached("UPDATE objects SET is_latest = 0, noncurrent_ms = ?2 WHERE seq = ?1")?.execute(params![seq, src.modified_ms])?;
+        mark_noncurrent(c, *seq, src.modified_ms)?;
     }
     let replica = ObjectRecord {
         bucket_id: dest_bucket_id,

@@ -86,7 +86,8 @@ impl Store {
         };
         let tiers = self.tiers();
         let from = Place::resolve(self, &tiers, rec.placement.tier.as_deref())?;
-        let pins = copy_segments(from, Place::Local(self.inner.blobs.clone()), segments.clone()).await?;
+        let local = self.inner.blobs.clone();
+        let pins = copy_segments(local.clone(), from, Place::Local(local), segments.clone()).await?;
         let tier = rec.placement.tier.clone();
         let done = self
             .writer()

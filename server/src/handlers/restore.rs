@@ -61,7 +61,7 @@ pub async fn restore_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload
     let request: RestoreRequest = if body.is_empty() { RestoreRequest::default() } else { xml::parse(&body)? };
     let days = request.days()?;
     let version_id = ctx.query.get("versionId");
-    let expiry = ctx.state.clock.due(now_ms(), days as i64);
+    let expiry = ctx.state.clock.due(coffer_storage::now_ms(), days as i64);
     let (started, version) = ctx.state.store.request_restore(bucket.id, key, version_id, days, expiry).await.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key),
         StorageError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion).with("Key", key),
@@ -77,6 +77,3 @@ pub async fn restore_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload
     Ok(resp.finish())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}

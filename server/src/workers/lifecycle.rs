@@ -123,7 +123,7 @@ impl LifecycleWorker {
 
     /// Queues every bucket that has rules; false when none has.
     async fn start_pass(&mut self) -> Result<bool, WorkerError> {
-        let now = coffer_now_ms();
+        let now = coffer_storage::now_ms();
         for (bucket_id, doc) in self.store.bucket_configs_of_kind(KIND).await? {
             let entry = match Entry::parse(&doc) {
                 Ok(entry) => entry,
@@ -216,7 +216,7 @@ impl LifecycleWorker {
         let after = self.store.worker_cursor(&cursor).await?;
         let Some(keys) = self.next_keys(bucket_id, rules, after.as_deref()).await? else {
             self.store.set_worker_cursor(&cursor, None).await?;
-            self.store.set_worker_cursor(&sweep_name(bucket_id), Some(coffer_now_ms().to_string())).await?;
+            self.store.set_worker_cursor(&sweep_name(bucket_id), Some(coffer_storage::now_ms().to_string())).await?;
             return Ok((0, true));
         };
         let last = keys.last().and_then(|k| k.first()).map(|v| v.record.key.clone());
@@ -257,7 +257,7 @@ impl LifecycleWorker {
 
     /// Carries out whatever is due for the versions of one key.
     async fn apply_rules(&self, bucket_id: i64, rules: &Arc<Lifecycle>, versions: &[LifecycleVersion]) -> Result<u64, WorkerError> {
-        let now = coffer_now_ms();
+        let now = coffer_storage::now_ms();
         let mut done = 0;
         for v in versions {
             let Some((decision, rule)) = rules.decide(&self.clock, now, v) else { continue };
@@ -289,7 +289,7 @@ impl LifecycleWorker {
     /// where the next batch starts (None when the bucket has no more).
     async fn abort_uploads(&self, bucket_id: i64, rules: &Lifecycle, after_seq: i64) -> Result<(u64, Option<i64>), WorkerError> {
         let Some(days) = rules.abort_after_days() else { return Ok((0, None)) };
-        let now = coffer_now_ms();
+        let now = coffer_storage::now_ms();
         let uploads = self.store.uploads_started_before(bucket_id, self.clock.started_by(now, days), after_seq, BATCH).await?;
         let next = (uploads.len() == BATCH).then(|| uploads.last().map(|(seq, _)| *seq)).flatten();
         let mut done = 0;
@@ -324,9 +324,6 @@ fn parse_age_cursor(text: &str) -> Option<AgeCursor> {
     Some((t.parse().ok()?, seq.parse().ok()?))
 }
 
-fn coffer_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 impl Worker for LifecycleWorker {
     fn name(&self) -> &'static str {

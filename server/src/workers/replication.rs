@@ -66,15 +66,12 @@ impl ReplicationWorker {
             Err(e) => {
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
                 let wait = 1000i64.saturating_mul(1 << item.attempts.min(20)).min(MAX_RETRY_MS);
-                self.store.retry_replication(item.seq, e.to_string(), now_ms() + wait).await
+                self.store.retry_replication(item.seq, e.to_string(), coffer_storage::now_ms() + wait).await
             }
         }
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 impl Worker for ReplicationWorker {
     fn name(&self) -> &'static str {
@@ -86,7 +83,7 @@ impl Worker for ReplicationWorker {
     }
 
     async fn step(&mut self) -> Result<Step, WorkerError> {
-        let due = self.store.due_replications(now_ms(), BATCH).await?;
+        let due = self.store.due_replications(coffer_storage::now_ms(), BATCH).await?;
         let n = due.len() as u64;
         for item in &due {
             self.replicate(item).await?;

@@ -114,7 +114,7 @@ impl TieringWorker {
                 Err(e) => self.failed("restoring a version", seq, &e),
             }
         }
-        let now = now_ms();
+        let now = coffer_storage::now_ms();
         for seq in self.store.expired_restores(now, BATCH).await? {
             if self.store.drop_restore(seq, now).await? {
                 done += 1;
@@ -133,9 +133,6 @@ fn next_start(batch: &[i64]) -> i64 {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 impl Worker for TieringWorker {
     fn name(&self) -> &'static str {

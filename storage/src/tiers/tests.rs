@@ -121,3 +121,26 @@ async fn a_move_whose_version_changed_meanwhile_switches_nothing() {
     assert_eq!(t.store.collect_tier_garbage(10).await.unwrap(), 0);
     assert_eq!(blob_files(&cold.path().join("cold/blobs")), 0);
 }
+
+#[tokio::test]
+async fn a_move_between_two_tiers_passes_through_local_staging_and_leaves_nothing_there() {
+    let t = store().await;
+    let roots = tempfile::tempdir().unwrap();
+    t.store.set_tiers(TierSet::new(vec![dir_tier(roots.path(), "cold", "STANDARD_IA", false), dir_tier(roots.path(), "colder", "ONEZONE_IA", false)]));
+    let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+    let data = vec![9u8; INLINE_MAX * 2];
+    put_class(&t, &b, "k", &data, "STANDARD_IA").await;
+    for seq in t.store.due_moves(0, 10).await.unwrap() {
+        t.store.move_version(seq).await.unwrap();
+    }
+    let (src, _) = t.store.object(b.id, "k", None).await.unwrap();
+    let meta = ObjectMeta { storage_class: Some("ONEZONE_IA".into()), ..ObjectMeta::default() };
+    let copy = t.store.copy_object(&src, b.id, NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta }, WriteConditions::default()).await.unwrap();
+    assert_eq!(copy.placement.moving_to, Some(Some("colder".into())));
+    for seq in t.store.due_moves(0, 10).await.unwrap() {
+        assert_eq!(t.store.move_version(seq).await.unwrap(), Moved::To(Some("colder".into())));
+    }
+    assert_eq!(blob_files(&roots.path().join("colder/blobs")), 1);
+    assert_eq!(read(&t, &b, "k").await, data);
+    assert_eq!(std::fs::read_dir(t.store.root().join("tmp")).unwrap().count(), 0, "the staging file is gone");
+}
