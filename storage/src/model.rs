@@ -414,6 +414,8 @@ pub struct CompleteRequest {
     /// x-amz-mp-object-size: the size the client expects the object to have.
     pub expected_size: Option<u64>,
     pub conditions: WriteConditions,
+    /// Who completes the upload (for its ObjectCreated:CompleteMultipartUpload event).
+    pub requester: crate::events::Requester,
 }
 
 /// The outcome of completing an upload, kept so a repeated Complete returns the same answer.

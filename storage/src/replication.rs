@@ -181,6 +181,10 @@ impl Store {
             .write(move |c| {
                 tracing::warn!(key = %item.key, version = %item.version_id, target = %item.target, "replication failed for good: {error}");
                 set_status(c, item.bucket_id, &item.key, &item.version_id, "FAILED")?;
+                if let Ok((rec, _)) = version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
+                    let event = crate::events::EventName::ReplicationOperationFailedReplication;
+                    crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
+                }
                 c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
                 Ok(())
             })
@@ -274,7 +278,7 @@ mod tests {
         let rec = put(&t, &src, "docs/a", &big).await.unwrap();
         assert_eq!(rec.replication.as_deref(), Some("PENDING"));
         assert_eq!(put(&t, &src, "other", b"x").await.unwrap().replication, None);
-        t.store.delete_object(src.id, "docs/a", None).await.unwrap();
+        t.store.delete_object(src.id, "docs/a", None, Default::default()).await.unwrap();
         let due = t.store.due_replications(now_ms(), 10).await.unwrap();
         assert_eq!(due.len(), 2, "the version and the delete marker");
         for item in &due {
@@ -297,7 +301,7 @@ mod tests {
 
         // A version removed before its turn is dropped from the outbox.
         let gone = put(&t, &src, "docs/b", b"y").await.unwrap();
-        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id)).await.unwrap();
+        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id), Default::default()).await.unwrap();
         let item = t.store.due_replications(now_ms(), 10).await.unwrap().remove(0);
         assert_eq!(t.store.replicate_here(&item, dst.id).await.unwrap(), Replicated::SourceGone);
     }

@@ -24,7 +24,7 @@ pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Res
     if ctx.query.get("versionId").is_some() {
         mfa::require_for_version_delete(ctx.state, ctx.req.headers(), &bucket).await?;
     }
-    let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?;
+    let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId"), ctx.requester()).await?;
     let mut resp = HttpResponse::NoContent();
     outcome_headers(&mut resp, &outcome);
     Ok(resp.finish())
@@ -118,7 +118,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
         .filter(|(o, ok)| **ok && o.key.len() <= 1024)
         .map(|(o, _)| (o.key.clone(), o.version_id.clone()))
         .collect();
-    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets).await?.into_iter();
+    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets, ctx.requester()).await?.into_iter();
     let mut entries = Vec::new();
     for (obj, ok) in request.objects.into_iter().zip(allowed) {
         let result = if obj.key.len() > 1024 {
