@@ -63,6 +63,8 @@ class Webhook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if hook.token and self.headers.get("authorization") != f"Bearer {hook.token}":

@@ -24,7 +24,8 @@ pub struct Delivery {
 /// A connection (or client) to one target, kept between sends.
 pub enum Sender {
     Webhook(webhook::Webhook),
-    Amqp(amqp::Amqp),
+    /// Boxed: an open AMQP connection is large.
+    Amqp(Box<amqp::Amqp>),
 }
 
 impl Sender {
@@ -33,7 +34,7 @@ impl Sender {
         Ok(match &target.kind {
             TargetKind::Webhook { url } => Sender::Webhook(webhook::Webhook::new(url.clone(), secret)?),
             TargetKind::Amqp { url, exchange, routing_key } => {
-                Sender::Amqp(amqp::Amqp::new(secret.unwrap_or_else(|| url.clone()), exchange.clone(), routing_key.clone()))
+                Sender::Amqp(Box::new(amqp::Amqp::new(secret.unwrap_or_else(|| url.clone()), exchange.clone(), routing_key.clone())))
             }
         })
     }

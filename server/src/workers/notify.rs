@@ -118,7 +118,7 @@ async fn deliver(store: &Store, secrets: &Secrets, counters: &NotifyCounters, st
             counters.failed_sends.fetch_add(1, Ordering::Relaxed);
             state.failures += 1;
             state.next_try = Instant::now() + retry_after(state.failures);
-            if state.failures == 1 || state.failures % WARN_EVERY == 0 {
+            if state.failures == 1 || state.failures.is_multiple_of(WARN_EVERY) {
                 tracing::warn!(target_name = %name, failures = state.failures, "delivering to notification target {name} failed (retrying): {error}");
             }
             store.event_delivery_failed(events[sent.delivered].seq, error).await?;
