@@ -71,6 +71,10 @@ async fn archived_versions_are_read_only_once_restored_and_until_the_copy_expire
     let vault = tempfile::tempdir().unwrap();
     t.store.set_tiers(TierSet::new(vec![dir_tier(vault.path(), "vault", "GLACIER", true)]));
     let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+    let hook = NotifyTarget { name: "hook".into(), kind: TargetKind::Webhook { url: "http://127.0.0.1:1/".into() }, max_backlog: 10 };
+    t.store.put_notify_target(hook, None).await.unwrap();
+    let routes = vec![NotifyRoute { config_id: "c".into(), target: "hook".into(), events: vec!["s3:ObjectRestore:*".into()], prefix: String::new(), suffix: String::new() }];
+    t.store.set_bucket_config(b.id, NOTIFY_ROUTES_KIND, Some(serde_json::to_string(&routes).unwrap())).await.unwrap();
     let data = vec![7u8; INLINE_MAX * 2];
     let rec = put_class(&t, &b, "k", &data, "GLACIER").await;
     assert!(t.store.is_archived(&rec), "archived as soon as its class says so");
@@ -100,6 +104,9 @@ async fn archived_versions_are_read_only_once_restored_and_until_the_copy_expire
     assert_eq!(t.store.collect_garbage().await.unwrap(), 1);
     let (rec, _) = t.store.object(b.id, "k", None).await.unwrap();
     assert!(t.store.is_archived(&rec));
+    let events: Vec<EventName> = t.store.queued_events("hook", 10).await.unwrap().into_iter().map(|e| e.facts.name).collect();
+    use EventName::*;
+    assert_eq!(events, [ObjectRestorePost, ObjectRestoreCompleted, ObjectRestorePost, ObjectRestoreDelete], "each restore step is an event");
 
     // Versions not on an archive tier cannot be restored.
     put_class(&t, &b, "plain", b"hot", "STANDARD").await;
