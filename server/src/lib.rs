@@ -19,6 +19,7 @@ pub mod fuzzing;
 mod handlers;
 mod http;
 mod keys;
+mod outbound;
 pub mod limits;
 mod request;
 mod state;

@@ -194,6 +194,18 @@ const MIGRATIONS: &[&str] = &[
         last_error  TEXT
      );
      CREATE INDEX outbox_due ON outbox(due_ms);",
+    // 10: what replicating a version to a remote target came to: the version id it has there
+    //     (services other than Coffer choose their own), or why it failed for good.
+    "CREATE TABLE replication_outcomes (
+        bucket_id          INTEGER NOT NULL,
+        key                BLOB NOT NULL,
+        version_id         TEXT NOT NULL,
+        target             TEXT NOT NULL,
+        remote_version_id  TEXT,
+        error              TEXT,
+        done_ms            INTEGER NOT NULL,
+        PRIMARY KEY (bucket_id, key, version_id, target)
+     ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
