@@ -237,9 +237,10 @@ def _ssl_context(ca_bundle: Path | None):
 
 
 def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
-                 data_dir: Path | None = None) -> CofferServer:
+                 data_dir: Path | None = None, port: int | None = None) -> CofferServer:
     """Start `coffer serve` over `scheme` in a new data dir under tmp_root (or in `data_dir`,
-    to restart a server on its data); `extra_args` go to `serve` (e.g. "--sse-c-allow-http")."""
+    to restart a server on its data, and on `port` to keep its address); `extra_args` go to
+    `serve` (e.g. "--sse-c-allow-http")."""
     binary = coffer_binary()
     if not binary.is_file():
         pytest.exit(
@@ -251,7 +252,7 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
     if data_dir is None:
         data_dir = base / "data"
         data_dir.mkdir()
-    port = free_port()
+    port = port or free_port()
     args = [str(binary), "serve", "--data-dir", str(data_dir), "--address", f"127.0.0.1:{port}"]
     ca_bundle = None
     if scheme == "https":

@@ -46,33 +46,6 @@ def status(excinfo):
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_root):
-    port = free_port()
-    moto_bin = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "moto_server"
-    binary = str(moto_bin) if moto_bin.exists() else "moto_server"
-    log = open(tmp_root / "moto.log", "wb")
-    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    import boto3
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="moto", aws_secret_access_key="moto-secret",
-                          region_name="us-east-1")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.list_buckets()
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.2)
-    client.create_bucket(Bucket="coffer-cold")
-    yield endpoint, client
-    proc.terminate()
-    proc.wait(timeout=15)
-    log.close()
-
-
-@pytest.fixture(scope="module")
 def peer(tmp_root):
     """A second Coffer, whose bucket is a remote tier of the first."""
     srv = start_server(tmp_root, "http")
@@ -90,7 +63,8 @@ def tiered(tmp_root, peer, moto):
     coffer_admin(srv, "tier", "add", "vault", "--dir", dirs["vault"], "--storage-class", "GLACIER", "--storage-class", "DEEP_ARCHIVE", "--archive")
     coffer_admin(srv, "remote", "add", "peer", "--endpoint", peer.endpoint, "--access-key", peer.access_key, "--secret-key", peer.secret_key)
     coffer_admin(srv, "tier", "add", "peer", "--remote", "peer", "--bucket", "tier-bucket", "--prefix", "blobs/", "--storage-class", "ONEZONE_IA")
-    endpoint, _ = moto
+    endpoint, moto_client = moto
+    moto_client.create_bucket(Bucket="coffer-cold")
     coffer_admin(srv, "remote", "add", "moto", "--endpoint", endpoint, "--access-key", "moto", "--secret-key", "moto-secret")
     coffer_admin(srv, "tier", "add", "moto", "--remote", "moto", "--bucket", "coffer-cold", "--storage-class", "INTELLIGENT_TIERING")
     # The server picks the tiers up within seconds.

@@ -63,9 +63,6 @@ async fn serve(config: Config) -> Result<(), String> {
     let tiering = TieringWorker::new(store.clone(), secrets.clone(), config.tiers.clone(), tier_sources, clock);
     let tiering_counters = tiering.counters();
     background.start(tiering);
-    let replication = ReplicationWorker::new(store.clone());
-    let replication_counters = replication.counters();
-    background.start(replication);
     let notify = NotifyWorker::new(store.clone(), secrets.clone());
     let notify_counters = notify.counters();
     background.start(notify);
@@ -76,7 +73,10 @@ async fn serve(config: Config) -> Result<(), String> {
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
-    let keys = crate::request::sse::Keys::new(master, keyring.into_provider());
+    let keys = std::sync::Arc::new(crate::request::sse::Keys::new(master, keyring.into_provider()));
+    let replication = ReplicationWorker::new(store.clone(), crate::outbound::Remotes::new(store.clone(), secrets.clone()), keys.clone());
+    let replication_counters = replication.counters();
+    background.start(replication);
     let state = web::Data::new(AppState::new(store, &config, keys, secrets));
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match crate::limits::raise_open_files_limit() {

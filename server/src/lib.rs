@@ -21,6 +21,7 @@ mod http;
 mod keys;
 mod notify;
 pub mod notify_admin;
+mod outbound;
 pub mod limits;
 mod request;
 mod state;

@@ -156,6 +156,13 @@ enum ReplicationCommand {
         #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Each replicated version (tab-separated): key, version id, status, target, the version id
+    /// it has on a remote target, and why it failed if it did.
+    Versions {
+        bucket: String,
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -436,6 +443,9 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Notify { command } } => command.run(),
         Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Status { bucket, data_dir } } } => {
             upkeep::replication_status(&data_dir, &bucket)
+        }
+        Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Versions { bucket, data_dir } } } => {
+            upkeep::replicated_versions(&data_dir, &bucket)
         }
     };
     match result {

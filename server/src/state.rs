@@ -25,7 +25,7 @@ pub struct AppState {
     /// Compiled lifecycle rules by bucket id (see `bucket_config::lifecycle::Cache`).
     pub lifecycle: crate::bucket_config::lifecycle::Cache,
     /// The master key and the KMS behind server-side encryption.
-    pub keys: crate::keys::data_keys::Keys,
+    pub keys: std::sync::Arc<crate::keys::data_keys::Keys>,
     /// Opens the secrets the index keeps sealed (access keys, TOTP seeds).
     pub secrets: Secrets,
     /// Whether the S3 listener speaks HTTPS.
@@ -41,7 +41,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, config: &Config, keys: crate::keys::data_keys::Keys, secrets: Secrets) -> AppState {
+    pub fn new(store: Store, config: &Config, keys: std::sync::Arc<crate::keys::data_keys::Keys>, secrets: Secrets) -> AppState {
         AppState {
             store,
             region: config.region.clone(),

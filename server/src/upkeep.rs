@@ -56,6 +56,29 @@ pub fn replication_status(data_dir: &Path, bucket: &str) -> Result<(), String> {
     })
 }
 
+/// `coffer admin replication versions BUCKET`: each version with a replication status, the
+/// target it went to and the version id it has there, or why it failed.
+pub fn replicated_versions(data_dir: &Path, bucket: &str) -> Result<(), String> {
+    crate::admin::runtime()?.block_on(async {
+        let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
+        let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
+        let mut after = None;
+        loop {
+            let page = store.replicated_versions(b.id, after.take(), 1000).await.map_err(|e| e.to_string())?;
+            for v in &page {
+                let outcome = v.outcome.as_ref();
+                let remote = outcome.and_then(|o| o.remote_version_id.as_deref()).unwrap_or("-");
+                let error = outcome.and_then(|o| o.error.as_deref()).unwrap_or("");
+                println!("{}\t{}\t{}\t{}\t{}\t{}", v.key, v.version_id, v.status, v.target.as_deref().unwrap_or("-"), remote, error);
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some((last.key.clone(), last.version_id.clone())),
+                _ => return Ok(()),
+            }
+        }
+    })
+}
+
 fn describe(pass: &ScrubPass) -> String {
     let mut text = format!("started {}", timestamp(pass.started_ms));
     if let Some(finished) = pass.finished_ms {

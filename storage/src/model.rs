@@ -414,8 +414,19 @@ pub struct CompleteRequest {
     /// x-amz-mp-object-size: the size the client expects the object to have.
     pub expected_size: Option<u64>,
     pub conditions: WriteConditions,
+    /// Set when the upload is a replica of a version on another server (see `ReplicaOf`).
+    pub replica_of: Option<ReplicaOf>,
     /// Who completes the upload (for its ObjectCreated:CompleteMultipartUpload event).
     pub requester: crate::events::Requester,
+}
+
+/// The identity a replica keeps from its source version on another server: the version id,
+/// creation time and ETag it had there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaOf {
+    pub version_id: String,
+    pub modified_ms: i64,
+    pub etag: String,
 }
 
 /// The outcome of completing an upload, kept so a repeated Complete returns the same answer.

@@ -38,15 +38,26 @@ impl Store {
     /// commit, and the commit is the moment the version exists.
     pub async fn put_object(&self, bucket: &Bucket, new: NewObject, body: Ingested, cond: WriteConditions) -> Result<ObjectRecord> {
         let etag = hex::encode(body.md5);
+        let (bucket_id, tiers) = (bucket.id, self.tiers());
+        self.commit_body(body, move |c, size, stored| {
+            insert_version(c, bucket_id, &new, &Stored { size, etag: &etag, body: stored, tier: None }, &cond, &tiers)
+        })
+        .await
+    }
+
+    /// Publishes `body` and names it in the index with `commit` (given its size and where it
+    /// is stored); the blob is unpublished again if the commit fails.
+    pub(crate) async fn commit_body<F>(&self, body: Ingested, commit: F) -> Result<ObjectRecord>
+    where
+        F: FnOnce(&Connection, u64, &Body) -> Result<ObjectRecord> + Send + 'static,
+    {
         let size = body.size;
         let Published { body: stored, pin, crc32c } = self.publish(body).await?;
-        let bucket_id = bucket.id;
-        let tiers = self.tiers();
         let written = {
             let stored = stored.clone();
             self.writer()
                 .write(move |c| {
-                    let record = insert_version(c, bucket_id, &new, &Stored { size, etag: &etag, body: &stored, tier: None }, &cond, &tiers)?;
+                    let record = commit(c, size, &stored)?;
                     note_crc32c(c, &stored, crc32c)?;
                     Ok(record)
                 })
@@ -384,6 +395,10 @@ fn remove_row(c: &Connection, seq: i64) -> Result<()> {
         }
     }
     c.prepare_cached("DELETE FROM inline_bodies WHERE seq = ?1")?.execute([seq])?;
+    c.prepare_cached(
+        "DELETE FROM replication_outcomes WHERE (bucket_id, key, version_id) = (SELECT bucket_id, key, version_id FROM objects WHERE seq = ?1)",
+    )?
+    .execute([seq])?;
     c.prepare_cached("DELETE FROM objects WHERE seq = ?1")?.execute([seq])?;
     Ok(())
 }

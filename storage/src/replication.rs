@@ -6,8 +6,10 @@
 //! also marks the source COMPLETED and deletes the row. Replicas are never routed again.
 
 use crate::error::{Result, StorageError};
-use crate::model::{Body, ObjectRecord, Placement, Versioning};
-use crate::objects::{insert_row, mark_noncurrent, version_row};
+use crate::ingest::Ingested;
+use crate::model::{Body, Bucket, ObjectRecord, Placement, ReplicaOf, Versioning};
+use crate::objects::{insert_row, mark_noncurrent, version_row, NewObject, Stored};
+use crate::tiers::TierSet;
 use crate::{now_ms, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,12 @@ pub struct ReplicationRoute {
     pub delete_markers: bool,
     /// The destination, as the rule names it (a bucket ARN).
     pub target: String,
+    /// The storage class replicas get (else the source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// The KMS key SSE-KMS replicas are encrypted under at the destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_kms_key_id: Option<String>,
 }
 
 impl ReplicationRoute {
@@ -48,6 +56,23 @@ pub struct OutboxItem {
     pub version_id: String,
     pub target: String,
     pub attempts: u32,
+}
+
+/// What replicating a version to a remote target came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationOutcome {
+    pub remote_version_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One version of a bucket with a replication status, and where it went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicatedVersion {
+    pub key: String,
+    pub version_id: String,
+    pub status: String,
+    pub target: Option<String>,
+    pub outcome: Option<ReplicationOutcome>,
 }
 
 /// What replicating one item did.
@@ -174,22 +199,103 @@ impl Store {
             .await
     }
 
-    /// Gives up on the row: the error is permanent; the source is marked FAILED.
+    /// Gives up on the row: the error is permanent; the source is marked FAILED and the
+    /// reason kept.
     pub async fn fail_replication(&self, item: &OutboxItem, error: String) -> Result<()> {
         let item = item.clone();
         self.writer()
             .write(move |c| {
-                tracing::warn!(key = %item.key, version = %item.version_id, target = %item.target, "replication failed for good: {error}");
-                set_status(c, item.bucket_id, &item.key, &item.version_id, "FAILED")?;
+                tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
                 if let Ok((rec, _)) = version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
                     let event = crate::events::EventName::ReplicationOperationFailedReplication;
                     crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
                 }
-                c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
+                finish(c, &item, "FAILED", None, Some(&error))
+            })
+            .await
+    }
+
+    /// The version of `item` reached its remote target, where it has `remote_version_id`.
+    pub async fn complete_replication(&self, item: &OutboxItem, remote_version_id: Option<String>) -> Result<()> {
+        let item = item.clone();
+        self.writer().write(move |c| finish(c, &item, "COMPLETED", remote_version_id.as_deref(), None)).await
+    }
+
+    /// A page of a bucket's versions that have a replication status, in key and version order
+    /// after `after`, with the outcome of remote replication where there is one.
+    pub async fn replicated_versions(&self, bucket_id: i64, after: Option<(String, String)>, limit: usize) -> Result<Vec<ReplicatedVersion>> {
+        self.readers()
+            .read(move |c| {
+                let (key, version) = after.unwrap_or_default();
+                let mut stmt = c.prepare_cached(
+                    "SELECT o.key, o.version_id, o.replication, r.target, r.remote_version_id, r.error
+                     FROM objects o LEFT JOIN replication_outcomes r
+                       ON r.bucket_id = o.bucket_id AND r.key = o.key AND r.version_id = o.version_id
+                     WHERE o.bucket_id = ?1 AND o.replication IS NOT NULL AND (o.key, o.version_id) > (?2, ?3)
+                     ORDER BY o.key, o.version_id LIMIT ?4",
+                )?;
+                let rows = stmt.query_map(params![bucket_id, key.as_bytes(), version, limit as i64], |r| {
+                    let key: Vec<u8> = r.get(0)?;
+                    let target: Option<String> = r.get(3)?;
+                    let outcome = target.is_some().then(|| -> rusqlite::Result<_> { Ok(ReplicationOutcome { remote_version_id: r.get(4)?, error: r.get(5)? }) });
+                    Ok(ReplicatedVersion {
+                        key: String::from_utf8_lossy(&key).into_owned(),
+                        version_id: r.get(1)?,
+                        status: r.get(2)?,
+                        target,
+                        outcome: outcome.transpose()?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    /// The route of `bucket_id` that replicates to `target`, if its rules still have one.
+    pub async fn replication_route(&self, bucket_id: i64, target: &str) -> Result<Option<ReplicationRoute>> {
+        let Some(doc) = self.bucket_config(bucket_id, ROUTES_KIND).await? else { return Ok(None) };
+        let routes: Vec<ReplicationRoute> = serde_json::from_str(&doc)?;
+        Ok(routes.into_iter().find(|r| r.target == target))
+    }
+
+    /// Drops an outbox row whose version is gone.
+    pub async fn forget_replication(&self, seq: i64) -> Result<()> {
+        self.writer()
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
                 Ok(())
             })
             .await
     }
+
+    /// What replicating a version to a remote target came to: the version id it has there,
+    /// or the reason it failed.
+    pub async fn replication_outcome(&self, bucket_id: i64, key: &str, version_id: &str, target: &str) -> Result<Option<ReplicationOutcome>> {
+        let (key, version_id, target) = (key.to_string(), version_id.to_string(), target.to_string());
+        self.readers()
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT remote_version_id, error FROM replication_outcomes WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3 AND target = ?4",
+                )?
+                .query_row(params![bucket_id, key.as_bytes(), version_id, target], |r| {
+                    Ok(ReplicationOutcome { remote_version_id: r.get(0)?, error: r.get(1)? })
+                })
+                .optional()?)
+            })
+            .await
+    }
+}
+
+/// Marks the source version `status`, keeps the outcome and removes the outbox row.
+fn finish(c: &Connection, item: &OutboxItem, status: &str, remote_version_id: Option<&str>, error: Option<&str>) -> Result<()> {
+    set_status(c, item.bucket_id, &item.key, &item.version_id, status)?;
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO replication_outcomes (bucket_id, key, version_id, target, remote_version_id, error, done_ms)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)",
+    )?
+    .execute(params![item.bucket_id, item.key.as_bytes(), item.version_id, item.target, remote_version_id, error, now_ms()])?;
+    c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
+    Ok(())
 }
 
 fn replicate_here(c: &Connection, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
@@ -205,56 +311,136 @@ fn replicate_here(c: &Connection, item: &OutboxItem, dest_bucket_id: i64) -> Res
         }
         Err(e) => return Err(e),
     };
-    let versioning: Option<String> =
-        c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([dest_bucket_id], |r| r.get(0)).optional()?;
-    match versioning.map(|v| Versioning::parse(&v)) {
-        None => return Err(StorageError::NoSuchBucket),
-        Some(Versioning::Enabled) => {}
-        Some(_) => return Err(StorageError::Replication("the destination bucket does not have versioning enabled".into())),
-    }
-    let exists: bool = c
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)")?
-        .query_row(params![dest_bucket_id, item.key.as_bytes(), item.version_id], |r| r.get(0))?;
-    if !exists {
-        insert_replica(c, &src, &body, dest_bucket_id)?;
+    require_versioning(c, dest_bucket_id)?;
+    if existing_version(c, dest_bucket_id, &item.key, &item.version_id)?.is_none() {
+        let replica = ObjectRecord {
+            bucket_id: dest_bucket_id,
+            placement: Placement { tier: src.placement.tier.clone(), moving_to: None, restore: None },
+            replication: Some("REPLICA".into()),
+            ..src.clone()
+        };
+        insert_replica(c, replica, (!src.delete_marker).then_some(&body))?;
+        // A multipart source keeps its part list (partNumber reads, GetObjectAttributes).
+        c.prepare_cached(
+            "UPDATE objects SET parts = (SELECT parts FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)
+             WHERE bucket_id = ?4 AND key = ?2 AND version_id = ?3",
+        )?
+        .execute(params![src.bucket_id, src.key.as_bytes(), src.version_id, dest_bucket_id])?;
     }
     set_status(c, item.bucket_id, &item.key, &item.version_id, "COMPLETED")?;
     done(c)?;
     Ok(Replicated::Done)
 }
 
-/// Writes `src` into the destination bucket under its own version id, time and ETag, sharing
-/// its stored bytes; it becomes the latest version unless the destination has a newer one.
-fn insert_replica(c: &Connection, src: &ObjectRecord, body: &Body, dest_bucket_id: i64) -> Result<()> {
+/// Replicas keep their source's version ids, which only a versioned bucket has.
+fn require_versioning(c: &Connection, bucket_id: i64) -> Result<()> {
+    let versioning: Option<String> =
+        c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([bucket_id], |r| r.get(0)).optional()?;
+    match versioning.map(|v| Versioning::parse(&v)) {
+        None => Err(StorageError::NoSuchBucket),
+        Some(Versioning::Enabled) => Ok(()),
+        Some(_) => Err(StorageError::Replication("the destination bucket does not have versioning enabled".into())),
+    }
+}
+
+fn existing_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<Option<ObjectRecord>> {
+    match version_row(c, bucket_id, key, Some(version_id)) {
+        Ok((rec, _)) => Ok(Some(rec)),
+        Err(StorageError::NoSuchVersion | StorageError::NoSuchKey) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a version replicated from another server into `bucket_id` under the identity it had
+/// there; a replica already written (a retried delivery) is returned as it is. Runs in the writer.
+pub(crate) fn write_replica(c: &Connection, bucket_id: i64, new: &NewObject, stored: &Stored, of: &ReplicaOf, tiers: &TierSet) -> Result<ObjectRecord> {
+    require_versioning(c, bucket_id)?;
+    if let Some(rec) = existing_version(c, bucket_id, &new.key, &of.version_id)? {
+        return Ok(rec);
+    }
+    let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
+    let record = ObjectRecord {
+        bucket_id,
+        key: new.key.clone(),
+        version_id: of.version_id.clone(),
+        is_latest: true,
+        delete_marker: false,
+        size: stored.size,
+        etag: of.etag.clone(),
+        modified_ms: of.modified_ms,
+        owner_id: new.owner_id.clone(),
+        meta: new.meta.clone(),
+        placement: Placement {
+            tier: stored.tier.map(str::to_string),
+            moving_to: (wants != stored.tier).then(|| wants.map(str::to_string)),
+            restore: None,
+        },
+        replication: Some("REPLICA".into()),
+    };
+    insert_replica(c, record, Some(stored.body))
+}
+
+/// Writes a delete marker replicated from another server under the identity it had there.
+fn write_marker_replica(c: &Connection, bucket_id: i64, key: &str, of: &ReplicaOf) -> Result<ObjectRecord> {
+    require_versioning(c, bucket_id)?;
+    if let Some(rec) = existing_version(c, bucket_id, key, &of.version_id)? {
+        return Ok(rec);
+    }
+    let marker = ObjectRecord {
+        bucket_id,
+        key: key.to_string(),
+        version_id: of.version_id.clone(),
+        is_latest: true,
+        delete_marker: true,
+        size: 0,
+        etag: String::new(),
+        modified_ms: of.modified_ms,
+        owner_id: String::new(),
+        meta: Default::default(),
+        placement: Placement::default(),
+        replication: Some("REPLICA".into()),
+    };
+    insert_replica(c, marker, None)
+}
+
+/// Inserts `replica` (its own version id and time already set); it becomes the latest version
+/// unless the bucket has a newer one. Returns it as inserted.
+fn insert_replica(c: &Connection, mut replica: ObjectRecord, body: Option<&Body>) -> Result<ObjectRecord> {
+    let (bucket_id, key) = (replica.bucket_id, replica.key.clone());
     let current: Option<(i64, String, i64)> = c
         .prepare_cached("SELECT seq, version_id, modified_ms FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1")?
-        .query_row(params![dest_bucket_id, src.key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![bucket_id, key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     // Version ids are time-ordered; `null` (written before versioning) is older than any.
-    let newer_there = current.as_ref().is_some_and(|(_, v, _)| v != "null" && v.as_str() > src.version_id.as_str());
+    let newer_there = current.as_ref().is_some_and(|(_, v, _)| v != "null" && v.as_str() > replica.version_id.as_str());
     if let (Some((seq, _, _)), false) = (&current, newer_there) {
-        mark_noncurrent(c, *seq, src.modified_ms)?;
+        mark_noncurrent(c, *seq, replica.modified_ms)?;
     }
-    let replica = ObjectRecord {
-        bucket_id: dest_bucket_id,
-        is_latest: !newer_there,
-        placement: Placement { tier: src.placement.tier.clone(), moving_to: None, restore: None },
-        replication: Some("REPLICA".into()),
-        ..src.clone()
-    };
-    insert_row(c, &replica, (!src.delete_marker).then_some(body))?;
+    replica.is_latest = !newer_there;
+    insert_row(c, &replica, body)?;
     if newer_there {
-        let newer_ms = current.map(|(_, _, ms)| ms).unwrap_or(src.modified_ms);
+        let newer_ms = current.map(|(_, _, ms)| ms).unwrap_or(replica.modified_ms);
         c.prepare_cached("UPDATE objects SET noncurrent_ms = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
-            .execute(params![dest_bucket_id, src.key.as_bytes(), src.version_id, newer_ms])?;
+            .execute(params![bucket_id, key.as_bytes(), replica.version_id, newer_ms])?;
     }
-    // A multipart source keeps its part list (partNumber reads, GetObjectAttributes).
-    c.prepare_cached(
-        "UPDATE objects SET parts = (SELECT parts FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)
-         WHERE bucket_id = ?4 AND key = ?2 AND version_id = ?3",
-    )?
-    .execute(params![src.bucket_id, src.key.as_bytes(), src.version_id, dest_bucket_id])?;
-    Ok(())
+    Ok(replica)
+}
+
+impl Store {
+    /// Writes a version replicated from another server (see `write_replica`).
+    pub async fn put_replica(&self, bucket: &Bucket, new: NewObject, body: Ingested, of: ReplicaOf) -> Result<ObjectRecord> {
+        let (bucket_id, tiers) = (bucket.id, self.tiers());
+        self.commit_body(body, move |c, size, stored| {
+            write_replica(c, bucket_id, &new, &Stored { size, etag: &of.etag, body: stored, tier: None }, &of, &tiers)
+        })
+        .await
+    }
+
+    /// Writes a delete marker replicated from another server.
+    pub async fn put_marker_replica(&self, bucket_id: i64, key: &str, of: ReplicaOf) -> Result<ObjectRecord> {
+        let key = key.to_string();
+        self.writer().write(move |c| write_marker_replica(c, bucket_id, &key, &of)).await
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +457,7 @@ mod tests {
         for b in [&src, &dst] {
             t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
         }
-        let route = ReplicationRoute { rule_id: "r".into(), prefixes: vec!["docs/".into()], tags: vec![], delete_markers: true, target: "arn:aws:s3:::dst".into() };
+        let route = ReplicationRoute { rule_id: "r".into(), prefixes: vec!["docs/".into()], tags: vec![], delete_markers: true, target: "arn:aws:s3:::dst".into(), storage_class: None, replica_kms_key_id: None };
         t.store.set_bucket_config(src.id, ROUTES_KIND, Some(serde_json::to_string(&vec![route]).unwrap())).await.unwrap();
 
         let big = vec![5u8; INLINE_MAX * 2];

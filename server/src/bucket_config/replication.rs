@@ -160,6 +160,12 @@ impl ReplicationConfiguration {
                         None => r.filter.is_none(),
                     },
                     target: r.destination.as_ref().map(|d| d.bucket.clone()).unwrap_or_default(),
+                    storage_class: r.destination.as_ref().and_then(|d| d.storage_class.clone()),
+                    replica_kms_key_id: r
+                        .destination
+                        .as_ref()
+                        .and_then(|d| d.encryption_configuration.as_ref())
+                        .and_then(|e| e.replica_kms_key_id.clone()),
                 }
             })
             .collect()

@@ -4,6 +4,7 @@ use crate::http::body::{read_all, request_body};
 use crate::request::ctx::Ctx;
 use crate::access::mfa;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
+use crate::request::replica::{self, ReplicaWrite};
 use crate::request::upload::check_payload_hash;
 use crate::http::xml::{self, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
@@ -24,7 +25,17 @@ pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Res
     if ctx.query.get("versionId").is_some() {
         mfa::require_for_version_delete(ctx.state, ctx.req.headers(), &bucket).await?;
     }
-    let outcome = ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId"), ctx.requester()).await?;
+    let replica_of = match ctx.query.get("versionId") {
+        None => replica::identity(ctx, &bucket, key, ReplicaWrite::DeleteMarker).await?,
+        Some(_) => None,
+    };
+    let outcome = match replica_of {
+        Some(of) => {
+            let marker = ctx.state.store.put_marker_replica(bucket.id, key, of).await?;
+            DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true }
+        }
+        None => ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId"), ctx.requester()).await?,
+    };
     let mut resp = HttpResponse::NoContent();
     outcome_headers(&mut resp, &outcome);
     Ok(resp.finish())

@@ -6,6 +6,7 @@ use crate::http::checksums::ChecksumRequest;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::request::ctx::Ctx;
 use crate::request::object_headers::{meta_from_request, quoted_etag};
+use crate::request::replica::{self, ReplicaWrite};
 use crate::request::upload::{check_ingested_sha256, checked_put_length, content_md5, ingest_options, write_conditions};
 use actix_web::{web, HttpResponse};
 use coffer_auth::Payload;
@@ -25,6 +26,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let conditions = write_conditions(ctx);
+    let replica_of = replica::identity(ctx, &bucket, key, ReplicaWrite::Object).await?;
     let sealing = crate::request::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
     meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
 
@@ -50,7 +52,11 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
 
     let origin = Origin::new(EventName::ObjectCreatedPut, ctx.requester());
     let new = NewObject { key: key.to_string(), owner_id, meta, origin };
-    let record = ctx.state.store.put_object(&bucket, new, ingested, conditions).await.map_err(|e| match e {
+    let written = match replica_of {
+        Some(of) => ctx.state.store.put_replica(&bucket, new, ingested, of).await,
+        None => ctx.state.store.put_object(&bucket, new, ingested, conditions).await,
+    };
+    let record = written.map_err(|e| match e {
         coffer_storage::StorageError::NoSuchKey => S3Error::no_such_key(key),
         other => other.into(),
     })?;

@@ -194,7 +194,19 @@ const MIGRATIONS: &[&str] = &[
         last_error  TEXT
      );
      CREATE INDEX outbox_due ON outbox(due_ms);",
-    // 10: event notifications: the targets events are delivered to (registered by `coffer admin
+    // 10: what replicating a version to a remote target came to: the version id it has there
+    //     (services other than Coffer choose their own), or why it failed for good.
+    "CREATE TABLE replication_outcomes (
+        bucket_id          INTEGER NOT NULL,
+        key                BLOB NOT NULL,
+        version_id         TEXT NOT NULL,
+        target             TEXT NOT NULL,
+        remote_version_id  TEXT,
+        error              TEXT,
+        done_ms            INTEGER NOT NULL,
+        PRIMARY KEY (bucket_id, key, version_id, target)
+     ) WITHOUT ROWID;",
+    // 11: event notifications: the targets events are delivered to (registered by `coffer admin
     //     notify add`; the webhook token or AMQP URL sealed by the server) with their backlog
     //     bound and counters, and the queue of events written in the commit of each change,
     //     one row per (event, target), drained in order of seq per target.

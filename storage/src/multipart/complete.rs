@@ -52,7 +52,10 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     let origin = Origin::new(EventName::ObjectCreatedCompleteMultipartUpload, req.requester.clone());
     let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta, origin };
     let stored = Stored { size, etag: &etag, body: &Body::Blobs(segments), tier: None };
-    let record = insert_version(c, bucket_id, &new, &stored, &req.conditions, tiers)?;
+    let record = match &req.replica_of {
+        Some(of) => crate::replication::write_replica(c, bucket_id, &new, &stored, of, tiers)?,
+        None => insert_version(c, bucket_id, &new, &stored, &req.conditions, tiers)?,
+    };
     c.prepare_cached("UPDATE objects SET parts = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?.execute(params![
         bucket_id,
         key.as_bytes(),
@@ -61,7 +64,7 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     ])?;
     // The object now holds its own reference to each chosen blob; the parts' go, unused ones with them.
     drop_upload(c, seq)?;
-    let result = CompletedUpload { etag, version_id: record.version_id, size, checksum, encryption };
+    let result = CompletedUpload { etag: record.etag, version_id: record.version_id, size, checksum, encryption };
     remember(c, bucket_id, key, upload_id, &result)?;
     Ok(result)
 }
