@@ -1,9 +1,10 @@
 """Event notifications: Put/GetBucketNotificationConfiguration through boto3 and the aws CLI
 with S3's checks, and delivery of every event of a mixed workload to a webhook on loopback
-and to a real RabbitMQ (started here, on loopback, in a temporary directory) while the
-webhook is down for a while, the AMQP target points at a dead port for a while, and Coffer is
-killed with kill -9 and restarted on its data: every (key, version, event) arrives at least
-once (duplicates are counted), in commit order per key, and only what the filters take."""
+and to a real RabbitMQ (started here, on loopback, in a temporary directory) while Coffer is
+killed with kill -9 in the middle of slow webhook deliveries and restarted on its data, the
+webhook is down for a while and the AMQP target points at a dead port for a while: every
+(key, version, event) arrives at least once (duplicates, by eventId, are counted), in commit
+order per key, and only what the filters take."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ class Webhook:
         self.token = token
         self.records: list[dict] = []
         self.unauthorized = 0
+        # Seconds each POST is answered after its records were kept: a slow receiver, for a
+        # kill -9 to catch deliveries in flight.
+        self.delay = 0.0
         self.lock = threading.Lock()
         self.server = None
         self.start()
@@ -74,9 +78,13 @@ class Webhook:
                 else:
                     with hook.lock:
                         hook.records += json.loads(body)["Records"]
+                    time.sleep(hook.delay)
                     self.send_response(200)
                 self.send_header("content-length", "0")
-                self.end_headers()
+                try:
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender was killed meanwhile
 
             def log_message(self, *args):
                 pass
@@ -408,17 +416,20 @@ def test_every_event_arrives_through_down_receivers_and_kill_9(tmp_root, rabbitm
         expect("data/first", first_request["VersionId"], "ObjectCreated:Put")
         workload(s3, 0)
         wait_until(lambda: len(hook.received()) >= 1, timeout=20, what="the first webhook delivery")
-        # Round 1: the webhook down, the AMQP target moved to a dead port, then kill -9.
-        hook.stop()
+        # Round 1: a slow webhook, the AMQP target moved to a dead port, and kill -9 while the
+        # webhook deliveries are in flight (the one being answered will come again).
+        hook.delay = 0.3
         dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2f"
         coffer_admin(srv, "notify", "add", "mq", "--amqp", dead, "--exchange", exchange)
         time.sleep(0.5)
         workload(s3, 1)
-        time.sleep(1)
+        time.sleep(0.5)
         srv.proc.kill()
         srv.proc.wait(timeout=15)
         stop_server(srv)
-        # Round 2 after the restart, still with both down; then both come back.
+        # Round 2 after the restart with the webhook down too; then both come back.
+        hook.stop()
+        hook.delay = 0.0
         restarted = start_server(tmp_root, "http", data_dir=srv.data_dir)
         s3 = restarted.client()
         workload(s3, 2)
@@ -434,6 +445,7 @@ def test_every_event_arrives_through_down_receivers_and_kill_9(tmp_root, rabbitm
         web_dups = check_delivery(hook.received(), web, "webhook")
         mq_dups = check_delivery(consumer.received(), mq, "amqp")
         assert hook.unauthorized == 0
+        assert web_dups >= 1, "the delivery in flight at the kill came again"
 
         record = next(r for r in hook.received() if triple(r)[0] == "data/first")
         assert record["eventVersion"] == "2.1" and record["eventSource"] == "aws:s3" and record["awsRegion"] == "us-east-1"
