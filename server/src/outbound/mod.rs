@@ -6,7 +6,7 @@
 
 mod push;
 
-pub use push::{push, Source, WriteOptions};
+pub use push::{find_replica, push, Source, WriteOptions};
 
 use crate::keys::secrets::Secrets;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
