@@ -75,6 +75,15 @@ def upload_in_parts(s3, bucket, key, sizes, **kw):
     return s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
 
 
+def linked(src_srv, peer):
+    """Clients of both servers, a versioned bucket on each, and `peer` registered on the source
+    as remote "peer"."""
+    s3, remote = src_srv.client(), peer.client()
+    src, dst = versioned_bucket(s3, random_bucket_name("src")), versioned_bucket(remote, random_bucket_name("dst"))
+    coffer_admin(src_srv, "remote", "add", "peer", "--endpoint", peer.endpoint, "--access-key", peer.access_key, "--secret-key", peer.secret_key)
+    return s3, remote, src, dst
+
+
 @pytest.fixture
 def two_coffers(tmp_root):
     src, peer = start_server(tmp_root, "http"), start_server(tmp_root, "http")
@@ -85,9 +94,7 @@ def two_coffers(tmp_root):
 
 def test_coffer_to_coffer_keeps_every_version_identity(two_coffers):
     src_srv, peer = two_coffers
-    s3, remote = src_srv.client(), peer.client()
-    src, dst = versioned_bucket(s3, random_bucket_name("src")), versioned_bucket(remote, random_bucket_name("dst"))
-    coffer_admin(src_srv, "remote", "add", "peer", "--endpoint", peer.endpoint, "--access-key", peer.access_key, "--secret-key", peer.secret_key)
+    s3, remote, src, dst = linked(src_srv, peer)
     coffer_admin(peer, "remote", "add", "back", "--endpoint", src_srv.endpoint, "--access-key", src_srv.access_key, "--secret-key", src_srv.secret_key)
     source_key, replica_key = create_kms_key(src_srv), create_kms_key(peer)
     s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": ROLE, "Rules": [
@@ -202,9 +209,7 @@ def test_target_down_then_kill_9_loses_nothing(tmp_root):
     kill -9; both restart and every version arrives once, with its identity."""
     src_srv, peer = start_server(tmp_root, "http"), start_server(tmp_root, "http")
     try:
-        s3, remote = src_srv.client(), peer.client()
-        src, dst = versioned_bucket(s3, random_bucket_name("src")), versioned_bucket(remote, random_bucket_name("dst"))
-        coffer_admin(src_srv, "remote", "add", "peer", "--endpoint", peer.endpoint, "--access-key", peer.access_key, "--secret-key", peer.secret_key)
+        s3, remote, src, dst = linked(src_srv, peer)
         s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": ROLE, "Rules": [rule(f"arn:coffer:replication::peer:{dst}")]})
         stop_server(peer)
         with ThreadPoolExecutor(8) as pool:
@@ -225,3 +230,44 @@ def test_target_down_then_kill_9_loses_nothing(tmp_root):
     finally:
         for srv in (src_srv, peer):
             stop_server(srv)
+
+
+def test_existing_objects_and_resync_after_the_target_is_emptied(two_coffers):
+    src_srv, peer = two_coffers
+    s3, remote, src, dst = linked(src_srv, peer)
+    for i in range(30):
+        s3.put_object(Bucket=src, Key=f"before/{i % 10}", Body=b"old %d" % i)
+    s3.delete_object(Bucket=src, Key="before/0")
+    # ExistingObjectReplication: what the bucket held before the rule replicates too.
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": ROLE, "Rules": [
+        rule(f"arn:coffer:replication::peer:{dst}", ExistingObjectReplication={"Status": "Enabled"})]})
+    wait_until(lambda: all_versions(remote, dst) == all_versions(s3, src), timeout=60, what="existing objects to replicate")
+    assert "resync: none running" in coffer_admin(src_srv, "replication", "status", src).stdout
+
+    # The destination loses everything; a resync puts back what it lacks, with the same identities.
+    versions, markers = all_versions(remote, dst)
+    for key, version, *_ in versions + markers:
+        remote.delete_object(Bucket=dst, Key=key, VersionId=version)
+    assert all_versions(remote, dst) == ([], [])
+    s3.put_object(Bucket=src, Key="after", Body=b"new")
+    out = coffer_admin(src_srv, "replication", "resync", src).stdout
+    assert "resync of" in out
+    wait_until(lambda: all_versions(remote, dst) == all_versions(s3, src), timeout=60, what="the resync to fill the target")
+    assert len(all_versions(remote, dst)[0]) == 31
+
+
+def test_resync_failed_retries_only_what_failed(http_server):
+    s3 = http_server.client()
+    src, dst = versioned_bucket(s3, random_bucket_name("src")), versioned_bucket(s3, random_bucket_name("dst"))
+    s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={"Role": ROLE, "Rules": [rule(f"arn:aws:s3:::{dst}")]})
+    s3.put_object(Bucket=src, Key="fine", Body=b"1")
+    wait_until(lambda: s3.head_object(Bucket=src, Key="fine").get("ReplicationStatus") == "COMPLETED", what="the first version")
+    s3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=src, Key="refused", Body=b"2")
+    wait_until(lambda: s3.head_object(Bucket=src, Key="refused").get("ReplicationStatus") == "FAILED", what="the version to fail")
+    assert "versioning" in statuses(http_server, src)[("refused", s3.head_object(Bucket=src, Key="refused")["VersionId"])][3]
+    s3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
+    coffer_admin(http_server, "replication", "resync", src, "--failed")
+    wait_until(lambda: s3.head_object(Bucket=src, Key="refused").get("ReplicationStatus") == "COMPLETED", what="the failed version to replicate")
+    assert s3.get_object(Bucket=dst, Key="refused")["Body"].read() == b"2"
+    assert "failed: 0 versions" in coffer_admin(http_server, "replication", "status", src).stdout

@@ -59,19 +59,14 @@ pub async fn expect_continue(req: actix_http::Request, state: &AppState) -> Resu
     }
 }
 
-/// The `Server` header of every response.
-pub const SERVER_NAME: &str = "Coffer";
-
 fn new_request_id() -> String {
     format!("{:016X}", rand::random::<u64>())
 }
 
-/// Every response carries S3's two request identifiers, and names the server as S3 does
-/// (`AmazonS3`); another Coffer replicating here learns from it that it may send replica
-/// identities.
+/// Every response carries S3's two request identifiers, and names the server.
 fn with_request_ids(mut resp: HttpResponse, request_id: &str) -> HttpResponse {
     let headers = resp.headers_mut();
-    headers.insert(actix_web::http::header::SERVER, actix_web::http::header::HeaderValue::from_static(SERVER_NAME));
+    headers.insert(actix_web::http::header::SERVER, actix_web::http::header::HeaderValue::from_static(crate::http::SERVER_NAME));
     let id2 = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 24]>());
     if let Ok(v) = request_id.parse() {
         headers.insert(actix_web::http::header::HeaderName::from_static("x-amz-request-id"), v);

@@ -156,6 +156,15 @@ enum ReplicationCommand {
         #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Replicate what the bucket already holds: walk it (restartably) and queue every version
+    /// its rules take that the destination lacks; with --failed only versions that FAILED.
+    Resync {
+        bucket: String,
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
     /// Each replicated version (tab-separated): key, version id, status, target, the version id
     /// it has on a remote target, and why it failed if it did.
     Versions {
@@ -443,6 +452,9 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Notify { command } } => command.run(),
         Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Status { bucket, data_dir } } } => {
             upkeep::replication_status(&data_dir, &bucket)
+        }
+        Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Resync { bucket, failed, data_dir } } } => {
+            upkeep::start_resync(&data_dir, &bucket, failed)
         }
         Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Versions { bucket, data_dir } } } => {
             upkeep::replicated_versions(&data_dir, &bucket)

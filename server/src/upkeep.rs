@@ -52,6 +52,28 @@ pub fn replication_status(data_dir: &Path, bucket: &str) -> Result<(), String> {
         if let Some(e) = s.last_error {
             println!("last error: {e}");
         }
+        match store.resync_position(b.id).await.map_err(|e| e.to_string())? {
+            Some(c) => {
+                let which = if c.failed_only { "failed versions" } else { "all versions" };
+                let at = c.after.map(|(k, _)| format!("after key {k:?}")).unwrap_or_else(|| "at the start".into());
+                println!("resync: running ({which}), {at}");
+            }
+            None => println!("resync: none running"),
+        }
+        Ok(())
+    })
+}
+
+/// `coffer admin replication resync BUCKET [--failed]`: the running server does the walk.
+pub fn start_resync(data_dir: &Path, bucket: &str, failed_only: bool) -> Result<(), String> {
+    crate::admin::runtime()?.block_on(async {
+        let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
+        let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
+        if store.bucket_config(b.id, coffer_storage::ROUTES_KIND).await.map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("{bucket} has no replication configuration"));
+        }
+        store.start_resync(b.id, failed_only).await.map_err(|e| e.to_string())?;
+        println!("resync of {bucket} started; the server walks the bucket (see: coffer admin replication status {bucket})");
         Ok(())
     })
 }

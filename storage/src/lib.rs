@@ -44,7 +44,7 @@ pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVer
 pub use model::*;
 pub use objects::{DeleteOutcome, NewObject};
 pub use placement::Moved;
-pub use replication::{OutboxItem, ReplicatedVersion, ReplicationOutcome, ReplicationRoute, ReplicationStatus, Replicated, ROUTES_KIND};
+pub use replication::{OutboxItem, ReplicatedVersion, ResyncCursor, ResyncStep, ReplicationOutcome, ReplicationRoute, ReplicationStatus, Replicated, ROUTES_KIND};
 pub use restore::RestoreStarted;
 pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};

@@ -139,6 +139,11 @@ impl Target {
 }
 
 impl ReplicationConfiguration {
+    /// Whether an enabled rule asks for the objects the bucket already holds.
+    pub fn replicates_existing_objects(&self) -> bool {
+        self.rules.iter().any(|r| r.status == "Enabled" && r.existing_object_replication.as_ref().is_some_and(|e| e.status == "Enabled"))
+    }
+
     /// The routes the storage layer queues versions by: the enabled rules, the highest
     /// Priority first (the first schema's rules in order, replicating delete markers as it did).
     pub fn routes(&self) -> Vec<coffer_storage::ReplicationRoute> {

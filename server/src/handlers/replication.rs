@@ -1,7 +1,8 @@
 //! Put/Get/DeleteBucketReplication: the configuration is checked as S3 checks it (versioning
 //! Enabled on the source and on a destination on this server, destination buckets and
 //! remotes that exist) and stored as put, with the routes the storage layer queues new
-//! versions by (`workers::replication` carries them out).
+//! versions by (`workers::replication` carries them out). A rule with ExistingObjectReplication
+//! starts a resync of what the bucket already holds.
 
 use crate::bucket_config::replication::{ReplicationConfiguration, Target, KIND};
 use crate::http::body::{read_all, request_body};
@@ -27,6 +28,9 @@ pub async fn put(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payload) -> S3R
     check_targets(ctx, &bucket, &targets).await?;
     crate::bucket_config::save(&ctx.state.store, bucket.id, coffer_storage::ROUTES_KIND, Some(&config.routes())).await?;
     crate::bucket_config::save(&ctx.state.store, bucket.id, KIND, Some(&config)).await?;
+    if config.replicates_existing_objects() {
+        ctx.state.store.start_resync(bucket.id, false).await?;
+    }
     Ok(HttpResponse::Ok().finish())
 }
 

@@ -12,3 +12,7 @@ pub mod limits;
 pub mod range;
 pub mod router;
 pub mod xml;
+
+/// The `Server` header of every response (S3 sends `AmazonS3`). Another Coffer replicating
+/// here learns from it that it may send replica identities.
+pub const SERVER_NAME: &str = "Coffer";

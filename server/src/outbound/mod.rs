@@ -6,7 +6,7 @@
 
 mod push;
 
-pub use push::{push, Source, WriteOptions};
+pub use push::{find_replica, push, Source, WriteOptions};
 
 use crate::keys::secrets::Secrets;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
@@ -61,7 +61,7 @@ impl RemoteEndpoint {
             .send()
             .await
             .map_err(|e| classify(&format!("bucket {bucket} on remote {}", self.spec.name), e))?;
-        let coffer = server.0.lock().unwrap().as_deref().is_some_and(|s| s == crate::entry::SERVER_NAME);
+        let coffer = server.0.lock().unwrap().as_deref().is_some_and(|s| s == crate::http::SERVER_NAME);
         *self.coffer.lock().unwrap() = Some(coffer);
         Ok(coffer)
     }

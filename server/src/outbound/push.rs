@@ -80,6 +80,25 @@ pub async fn push(endpoint: &RemoteEndpoint, bucket: &str, store: &Store, src: S
     }
 }
 
+/// Whether the remote bucket holds the version already (a Coffer under the same version id,
+/// any other service under the one it chose when it was sent, `mapped`); that version id if so.
+pub async fn find_replica(endpoint: &RemoteEndpoint, bucket: &str, rec: &ObjectRecord, mapped: Option<&str>) -> Result<Option<String>, PushError> {
+    let version = match (endpoint.is_coffer(bucket).await?, mapped) {
+        (true, _) => rec.version_id.clone(),
+        (false, Some(v)) => v.to_string(),
+        (false, None) => return Ok(None),
+    };
+    match endpoint.client.head_object().bucket(bucket).key(&rec.key).version_id(&version).send().await {
+        Ok(_) => Ok(Some(version)),
+        Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+            // A delete marker's version answers HEAD with 405.
+            Some(405) => Ok(Some(version)),
+            Some(400 | 404) => Ok(None),
+            _ => Err(classify("lookup", e)),
+        },
+    }
+}
+
 async fn replay_parts(
     endpoint: &RemoteEndpoint,
     bucket: &str,

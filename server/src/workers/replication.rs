@@ -5,12 +5,13 @@
 //! destination that cannot take a version (missing, versioning off, access denied) fails the
 //! row for good with its reason (FAILED); other errors retry with backoff, for as long as it
 //! takes. Once a target fails transiently, its other rows in the batch wait their turn too
-//! rather than each waiting for a down endpoint.
+//! rather than each waiting for a down endpoint. When the outbox has nothing due, a running
+//! resync walks its next page of the bucket; what it queues is checked at the target first.
 
 use super::{Step, Worker, WorkerError};
 use crate::bucket_config::replication::Target;
 use crate::keys::data_keys::Keys;
-use crate::outbound::{push, PushError, Remotes, Source, WriteOptions};
+use crate::outbound::{find_replica, push, PushError, Remotes, Source, WriteOptions};
 use coffer_storage::{EncryptionMode, OutboxItem, Replicated, Store, StorageError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const BATCH: usize = 64;
+/// Versions a resync step walks.
+const RESYNC_PAGE: usize = 500;
 /// Backoff of a retried row: doubling from 1 s, at most 10 minutes.
 const MAX_RETRY_MS: i64 = 600_000;
 
@@ -92,6 +95,17 @@ impl ReplicationWorker {
             Ok(e) => e,
             Err(e) => return Ok(e.into()),
         };
+        if item.check_first {
+            let mapped = self.store.replication_outcome(item.bucket_id, &item.key, &item.version_id, &item.target).await?;
+            match find_replica(&endpoint, bucket, &record, mapped.and_then(|o| o.remote_version_id).as_deref()).await {
+                Ok(Some(there)) => {
+                    self.store.complete_replication(item, Some(there)).await?;
+                    return Ok(Outcome::Done);
+                }
+                Ok(None) => {}
+                Err(e) => return Ok(e.into()),
+            }
+        }
         let encryption = record.meta.encryption.as_ref().filter(|e| e.mode != EncryptionMode::Customer);
         let data_key = match self.keys.open(encryption, None, true) {
             Ok(k) => k,
@@ -167,6 +181,18 @@ impl Worker for ReplicationWorker {
             }
             self.settle(item, outcome).await?;
         }
-        Ok(if due.len() == BATCH { Step::More(n) } else { Step::Idle(n) })
+        if due.len() == BATCH {
+            return Ok(Step::More(n));
+        }
+        // With the outbox drained, a running resync queues its next page.
+        match self.store.resync_step(RESYNC_PAGE).await? {
+            Some(step) => {
+                if step.finished {
+                    tracing::info!(bucket_id = step.bucket_id, "replication resync walked the whole bucket");
+                }
+                Ok(Step::More(n + step.walked as u64))
+            }
+            None => Ok(Step::Idle(n)),
+        }
     }
 }

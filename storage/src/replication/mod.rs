@@ -5,11 +5,14 @@
 //! source's stored bytes and keeping its version id, time and ETag, in one transaction that
 //! also marks the source COMPLETED and deletes the row. Replicas are never routed again.
 
-use crate::error::{Result, StorageError};
-use crate::ingest::Ingested;
-use crate::model::{Body, Bucket, ObjectRecord, Placement, ReplicaOf, Versioning};
-use crate::objects::{insert_row, mark_noncurrent, version_row, NewObject, Stored};
-use crate::tiers::TierSet;
+mod replica;
+mod resync;
+
+pub(crate) use replica::write_replica;
+pub use resync::{ResyncCursor, ResyncStep};
+
+use crate::error::Result;
+use crate::model::ObjectRecord;
 use crate::{now_ms, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -56,6 +59,8 @@ pub struct OutboxItem {
     pub version_id: String,
     pub target: String,
     pub attempts: u32,
+    /// Queued by a resync: the target may have the version already, so ask it first.
+    pub check_first: bool,
 }
 
 /// What replicating a version to a remote target came to.
@@ -87,20 +92,31 @@ pub enum Replicated {
 /// Queues `rec` (just written, not a replica) if a route of its bucket takes it, and marks it
 /// PENDING. Returns its replication status.
 pub(crate) fn enqueue_new(c: &Connection, rec: &ObjectRecord) -> Result<Option<String>> {
+    let Some(route) = routes_of(c, rec.bucket_id)?.into_iter().find(|r| r.takes(rec)) else { return Ok(None) };
+    queue(c, rec, &route.target, REPLICATE_KIND)?;
+    Ok(Some("PENDING".into()))
+}
+
+const REPLICATE_KIND: &str = "replicate";
+const RESYNC_KIND: &str = "resync";
+
+/// A bucket's routes, read in the caller's transaction.
+fn routes_of(c: &Connection, bucket_id: i64) -> Result<Vec<ReplicationRoute>> {
     let doc: Option<String> = c
         .prepare_cached("SELECT document FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?
-        .query_row(params![rec.bucket_id, ROUTES_KIND], |r| r.get(0))
+        .query_row(params![bucket_id, ROUTES_KIND], |r| r.get(0))
         .optional()?;
-    let Some(doc) = doc else { return Ok(None) };
-    let routes: Vec<ReplicationRoute> = serde_json::from_str(&doc)?;
-    let Some(route) = routes.iter().find(|r| r.takes(rec)) else { return Ok(None) };
-    let now = now_ms();
-    c.prepare_cached(
-        "INSERT INTO outbox (kind, bucket_id, key, version_id, target, created_ms, due_ms) VALUES ('replicate', ?1, ?2, ?3, ?4, ?5, ?5)",
-    )?
-    .execute(params![rec.bucket_id, rec.key.as_bytes(), rec.version_id, route.target, now])?;
-    set_status(c, rec.bucket_id, &rec.key, &rec.version_id, "PENDING")?;
-    Ok(Some("PENDING".into()))
+    Ok(match doc {
+        Some(doc) => serde_json::from_str(&doc)?,
+        None => Vec::new(),
+    })
+}
+
+/// An outbox row for `rec` and the status PENDING.
+fn queue(c: &Connection, rec: &ObjectRecord, target: &str, kind: &str) -> Result<()> {
+    c.prepare_cached("INSERT INTO outbox (kind, bucket_id, key, version_id, target, created_ms, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")?
+        .execute(params![kind, rec.bucket_id, rec.key.as_bytes(), rec.version_id, target, now_ms()])?;
+    set_status(c, rec.bucket_id, &rec.key, &rec.version_id, "PENDING")
 }
 
 fn set_status(c: &Connection, bucket_id: i64, key: &str, version_id: &str, status: &str) -> Result<()> {
@@ -158,7 +174,8 @@ impl Store {
         self.readers()
             .read(move |c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT seq, bucket_id, key, version_id, target, attempts FROM outbox WHERE kind = 'replicate' AND due_ms <= ?1 ORDER BY due_ms, seq LIMIT ?2",
+                    "SELECT seq, bucket_id, key, version_id, target, attempts, kind FROM outbox
+                     WHERE kind IN ('replicate', 'resync') AND due_ms <= ?1 ORDER BY due_ms, seq LIMIT ?2",
                 )?;
                 let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
                     let key: Vec<u8> = r.get(2)?;
@@ -169,6 +186,7 @@ impl Store {
                         version_id: r.get(3)?,
                         target: r.get(4)?,
                         attempts: r.get(5)?,
+                        check_first: r.get::<_, String>(6)? == RESYNC_KIND,
                     })
                 })?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -179,13 +197,6 @@ impl Store {
     /// How many versions wait in the outbox.
     pub async fn replication_backlog(&self) -> Result<u64> {
         self.readers().read(|c| Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)).await
-    }
-
-    /// Puts the version of `item` into bucket `dest_bucket_id` of this server as a replica,
-    /// marks the source COMPLETED and removes the row, all in one transaction.
-    pub async fn replicate_here(&self, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
-        let item = item.clone();
-        self.writer().write(move |c| replicate_here(c, &item, dest_bucket_id)).await
     }
 
     /// Leaves the row for later: the error is transient.
@@ -206,7 +217,7 @@ impl Store {
         self.writer()
             .write(move |c| {
                 tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
-                if let Ok((rec, _)) = version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
+                if let Ok((rec, _)) = crate::objects::version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
                     let event = crate::events::EventName::ReplicationOperationFailedReplication;
                     crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
                 }
@@ -260,12 +271,7 @@ impl Store {
 
     /// Drops an outbox row whose version is gone.
     pub async fn forget_replication(&self, seq: i64) -> Result<()> {
-        self.writer()
-            .write(move |c| {
-                c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
-                Ok(())
-            })
-            .await
+        self.writer().write(move |c| forget_row(c, seq)).await
     }
 
     /// What replicating a version to a remote target came to: the version id it has there,
@@ -287,6 +293,11 @@ impl Store {
 }
 
 /// Marks the source version `status`, keeps the outcome and removes the outbox row.
+fn forget_row(c: &Connection, seq: i64) -> Result<()> {
+    c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
+    Ok(())
+}
+
 fn finish(c: &Connection, item: &OutboxItem, status: &str, remote_version_id: Option<&str>, error: Option<&str>) -> Result<()> {
     set_status(c, item.bucket_id, &item.key, &item.version_id, status)?;
     c.prepare_cached(
@@ -294,160 +305,14 @@ fn finish(c: &Connection, item: &OutboxItem, status: &str, remote_version_id: Op
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)",
     )?
     .execute(params![item.bucket_id, item.key.as_bytes(), item.version_id, item.target, remote_version_id, error, now_ms()])?;
-    c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
-    Ok(())
-}
-
-fn replicate_here(c: &Connection, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
-    let done = |c: &Connection| -> Result<()> {
-        c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([item.seq])?;
-        Ok(())
-    };
-    let (src, body) = match version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
-        Ok(found) => found,
-        Err(StorageError::NoSuchVersion | StorageError::NoSuchKey) => {
-            done(c)?;
-            return Ok(Replicated::SourceGone);
-        }
-        Err(e) => return Err(e),
-    };
-    require_versioning(c, dest_bucket_id)?;
-    if existing_version(c, dest_bucket_id, &item.key, &item.version_id)?.is_none() {
-        let replica = ObjectRecord {
-            bucket_id: dest_bucket_id,
-            placement: Placement { tier: src.placement.tier.clone(), moving_to: None, restore: None },
-            replication: Some("REPLICA".into()),
-            ..src.clone()
-        };
-        insert_replica(c, replica, (!src.delete_marker).then_some(&body))?;
-        // A multipart source keeps its part list (partNumber reads, GetObjectAttributes).
-        c.prepare_cached(
-            "UPDATE objects SET parts = (SELECT parts FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)
-             WHERE bucket_id = ?4 AND key = ?2 AND version_id = ?3",
-        )?
-        .execute(params![src.bucket_id, src.key.as_bytes(), src.version_id, dest_bucket_id])?;
-    }
-    set_status(c, item.bucket_id, &item.key, &item.version_id, "COMPLETED")?;
-    done(c)?;
-    Ok(Replicated::Done)
-}
-
-/// Replicas keep their source's version ids, which only a versioned bucket has.
-fn require_versioning(c: &Connection, bucket_id: i64) -> Result<()> {
-    let versioning: Option<String> =
-        c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([bucket_id], |r| r.get(0)).optional()?;
-    match versioning.map(|v| Versioning::parse(&v)) {
-        None => Err(StorageError::NoSuchBucket),
-        Some(Versioning::Enabled) => Ok(()),
-        Some(_) => Err(StorageError::Replication("the destination bucket does not have versioning enabled".into())),
-    }
-}
-
-fn existing_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<Option<ObjectRecord>> {
-    match version_row(c, bucket_id, key, Some(version_id)) {
-        Ok((rec, _)) => Ok(Some(rec)),
-        Err(StorageError::NoSuchVersion | StorageError::NoSuchKey) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Writes a version replicated from another server into `bucket_id` under the identity it had
-/// there; a replica already written (a retried delivery) is returned as it is. Runs in the writer.
-pub(crate) fn write_replica(c: &Connection, bucket_id: i64, new: &NewObject, stored: &Stored, of: &ReplicaOf, tiers: &TierSet) -> Result<ObjectRecord> {
-    require_versioning(c, bucket_id)?;
-    if let Some(rec) = existing_version(c, bucket_id, &new.key, &of.version_id)? {
-        return Ok(rec);
-    }
-    let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
-    let record = ObjectRecord {
-        bucket_id,
-        key: new.key.clone(),
-        version_id: of.version_id.clone(),
-        is_latest: true,
-        delete_marker: false,
-        size: stored.size,
-        etag: of.etag.clone(),
-        modified_ms: of.modified_ms,
-        owner_id: new.owner_id.clone(),
-        meta: new.meta.clone(),
-        placement: Placement {
-            tier: stored.tier.map(str::to_string),
-            moving_to: (wants != stored.tier).then(|| wants.map(str::to_string)),
-            restore: None,
-        },
-        replication: Some("REPLICA".into()),
-    };
-    insert_replica(c, record, Some(stored.body))
-}
-
-/// Writes a delete marker replicated from another server under the identity it had there.
-fn write_marker_replica(c: &Connection, bucket_id: i64, key: &str, of: &ReplicaOf) -> Result<ObjectRecord> {
-    require_versioning(c, bucket_id)?;
-    if let Some(rec) = existing_version(c, bucket_id, key, &of.version_id)? {
-        return Ok(rec);
-    }
-    let marker = ObjectRecord {
-        bucket_id,
-        key: key.to_string(),
-        version_id: of.version_id.clone(),
-        is_latest: true,
-        delete_marker: true,
-        size: 0,
-        etag: String::new(),
-        modified_ms: of.modified_ms,
-        owner_id: String::new(),
-        meta: Default::default(),
-        placement: Placement::default(),
-        replication: Some("REPLICA".into()),
-    };
-    insert_replica(c, marker, None)
-}
-
-/// Inserts `replica` (its own version id and time already set); it becomes the latest version
-/// unless the bucket has a newer one. Returns it as inserted.
-fn insert_replica(c: &Connection, mut replica: ObjectRecord, body: Option<&Body>) -> Result<ObjectRecord> {
-    let (bucket_id, key) = (replica.bucket_id, replica.key.clone());
-    let current: Option<(i64, String, i64)> = c
-        .prepare_cached("SELECT seq, version_id, modified_ms FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1")?
-        .query_row(params![bucket_id, key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    // Version ids are time-ordered; `null` (written before versioning) is older than any.
-    let newer_there = current.as_ref().is_some_and(|(_, v, _)| v != "null" && v.as_str() > replica.version_id.as_str());
-    if let (Some((seq, _, _)), false) = (&current, newer_there) {
-        mark_noncurrent(c, *seq, replica.modified_ms)?;
-    }
-    replica.is_latest = !newer_there;
-    insert_row(c, &replica, body)?;
-    if newer_there {
-        let newer_ms = current.map(|(_, _, ms)| ms).unwrap_or(replica.modified_ms);
-        c.prepare_cached("UPDATE objects SET noncurrent_ms = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
-            .execute(params![bucket_id, key.as_bytes(), replica.version_id, newer_ms])?;
-    }
-    Ok(replica)
-}
-
-impl Store {
-    /// Writes a version replicated from another server (see `write_replica`).
-    pub async fn put_replica(&self, bucket: &Bucket, new: NewObject, body: Ingested, of: ReplicaOf) -> Result<ObjectRecord> {
-        let (bucket_id, tiers) = (bucket.id, self.tiers());
-        self.commit_body(body, move |c, size, stored| {
-            write_replica(c, bucket_id, &new, &Stored { size, etag: &of.etag, body: stored, tier: None }, &of, &tiers)
-        })
-        .await
-    }
-
-    /// Writes a delete marker replicated from another server.
-    pub async fn put_marker_replica(&self, bucket_id: i64, key: &str, of: ReplicaOf) -> Result<ObjectRecord> {
-        let key = key.to_string();
-        self.writer().write(move |c| write_marker_replica(c, bucket_id, &key, &of)).await
-    }
+    forget_row(c, item.seq)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::*;
-    use crate::INLINE_MAX;
+    use crate::{Versioning, INLINE_MAX};
 
     #[tokio::test]
     async fn routed_versions_are_queued_in_their_commit_and_replicated_with_their_identity() {
