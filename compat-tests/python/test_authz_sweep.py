@@ -115,6 +115,8 @@ SWEEP: dict[str, Case] = {
     "GetBucketLifecycleConfiguration": Case(),
     "PutBucketLifecycleConfiguration": Case({"LifecycleConfiguration": LIFECYCLE}),
     "DeleteBucketLifecycle": Case(),
+    "GetBucketNotificationConfiguration": Case(),
+    "PutBucketNotificationConfiguration": Case({"NotificationConfiguration": {}}),
     "GetBucketReplication": Case(),
     "PutBucketReplication": Case({"ReplicationConfiguration": REPLICATION}),
     "DeleteBucketReplication": Case(),

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::state::AppState;
-use crate::workers::{GarbageCollector, LifecycleWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
+use crate::workers::{GarbageCollector, LifecycleWorker, NotifyWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -63,6 +63,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let tiering = TieringWorker::new(store.clone(), secrets.clone(), config.tiers.clone(), tier_sources, clock);
     let tiering_counters = tiering.counters();
     background.start(tiering);
+    let notify = NotifyWorker::new(store.clone(), secrets.clone());
+    let notify_counters = notify.counters();
+    background.start(notify);
     let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
     let lifecycle_counters = lifecycle.counters();
     background.start(lifecycle);
@@ -119,6 +122,7 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
     tracing::info!(totals = ?tiering_counters, "tiering since start");
     tracing::info!(totals = ?replication_counters, "replication since start");
+    tracing::info!(totals = ?notify_counters, "event notifications since start");
     served
 }
 

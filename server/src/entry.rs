@@ -27,7 +27,7 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     };
     let payload = body::with_stall_timeout(&req, payload, state.limits.body_timeout).await;
     let span = tracing::debug_span!("request", id = %request_id);
-    let mut resp = match dispatch(&req, payload, &state).instrument(span).await {
+    let mut resp = match dispatch(&req, payload, &state, &request_id).instrument(span).await {
         Ok(r) => r,
         Err(e) => {
             let mut resp = render_error(&e, (&req).into(), &request_id);
@@ -77,7 +77,7 @@ fn with_request_ids(mut resp: HttpResponse, request_id: &str) -> HttpResponse {
     resp
 }
 
-async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) -> S3Result<HttpResponse> {
+async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, request_id: &str) -> S3Result<HttpResponse> {
     if req.uri().path() == "/health" && req.method() == Method::GET {
         return Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"));
     }
@@ -108,7 +108,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         }
     }
     check_expected_owner(req, state, target.bucket.as_deref()).await?;
-    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target };
+    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target, request_id: request_id.to_string() };
     use Operation::*;
     match op {
         ListBuckets => handlers::bucket::list_buckets(&ctx).await,
@@ -138,6 +138,8 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState) ->
         GetBucketLifecycleConfiguration { bucket } => handlers::lifecycle::get(&ctx, &bucket).await,
         PutBucketLifecycleConfiguration { bucket } => handlers::lifecycle::put(&ctx, &bucket, payload).await,
         DeleteBucketLifecycle { bucket } => handlers::lifecycle::delete(&ctx, &bucket).await,
+        GetBucketNotificationConfiguration { bucket } => handlers::notification::get(&ctx, &bucket).await,
+        PutBucketNotificationConfiguration { bucket } => handlers::notification::put(&ctx, &bucket, payload).await,
         GetBucketReplication { bucket } => handlers::replication::get(&ctx, &bucket).await,
         PutBucketReplication { bucket } => handlers::replication::put(&ctx, &bucket, payload).await,
         DeleteBucketReplication { bucket } => handlers::replication::delete(&ctx, &bucket).await,

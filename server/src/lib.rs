@@ -5,8 +5,8 @@
 //! `http` (S3 on the wire) → `bucket_config` (bucket configuration documents) and `keys`
 //! (master key, KMS, data keys) → `state` → `access` (who may do what) → `request` (the
 //! context handlers share) → `handlers` (one module per S3 concern) → `entry` (dispatch),
-//! `workers` (background work) and `app` (wiring it all together); `admin` and `upkeep` are
-//! the admin commands.
+//! `notify` (sending event notifications) → `workers` (background work) and `app` (wiring it
+//! all together); `admin`, `tier_admin`, `notify_admin` and `upkeep` are the admin commands.
 
 mod access;
 pub mod admin;
@@ -19,6 +19,8 @@ pub mod fuzzing;
 mod handlers;
 mod http;
 mod keys;
+mod notify;
+pub mod notify_admin;
 mod outbound;
 pub mod limits;
 mod request;

@@ -81,6 +81,71 @@ enum AdminCommand {
         #[command(subcommand)]
         command: ReplicationCommand,
     },
+    /// Targets of event notifications: webhooks and AMQP exchanges (see README "Notifications").
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Register a target (or change the one of that name) and print the ARN that bucket
+    /// notification configurations name it by.
+    #[command(group(clap::ArgGroup::new("destination").required(true).args(["webhook", "amqp"])))]
+    Add {
+        name: String,
+        /// POST each event to this http:// or https:// URL.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Send `Authorization: Bearer TOKEN` with each POST (stored sealed).
+        #[arg(long, env = "COFFER_NOTIFY_AUTH_TOKEN", requires = "webhook")]
+        auth_token: Option<String>,
+        /// Publish each event to the AMQP broker at this amqp:// URL (stored sealed when it
+        /// carries a password).
+        #[arg(long, requires = "exchange")]
+        amqp: Option<String>,
+        /// The exchange to publish to (it must exist).
+        #[arg(long, requires = "amqp")]
+        exchange: Option<String>,
+        /// The routing key (default: the bucket's name).
+        #[arg(long, requires = "amqp")]
+        routing_key: Option<String>,
+        /// Most events queued for the target at once; more are dropped and counted.
+        #[arg(long, default_value_t = coffer_storage::DEFAULT_MAX_BACKLOG)]
+        max_backlog: u64,
+        #[command(flatten)]
+        keys: DirOptions,
+    },
+    /// List the targets with their queues: queued, delivered and dropped events, the last error.
+    List {
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Unregister a target no bucket's configuration names; its queued events are dropped.
+    Remove {
+        name: String,
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+impl NotifyCommand {
+    fn run(self) -> Result<(), String> {
+        use coffer_server::notify_admin::{self, Destination};
+        match self {
+            NotifyCommand::Add { name, webhook, auth_token, amqp, exchange, routing_key, max_backlog, keys } => {
+                let destination = match (webhook, amqp, exchange) {
+                    (Some(url), None, None) => Destination::Webhook { url, auth_token },
+                    (None, Some(url), Some(exchange)) => Destination::Amqp { url, exchange, routing_key },
+                    _ => return Err("give either --webhook, or --amqp with --exchange".into()),
+                };
+                notify_admin::add(keys.keyed(), &name, destination, max_backlog)
+            }
+            NotifyCommand::List { data_dir } => notify_admin::list(&data_dir),
+            NotifyCommand::Remove { name, data_dir } => notify_admin::remove(&data_dir, &name),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -384,6 +449,7 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Check(args) } => args.run(),
         Command::Admin { command: AdminCommand::Tier { command } } => command.run(),
         Command::Admin { command: AdminCommand::Remote { command } } => command.run(),
+        Command::Admin { command: AdminCommand::Notify { command } } => command.run(),
         Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Status { bucket, data_dir } } } => {
             upkeep::replication_status(&data_dir, &bucket)
         }

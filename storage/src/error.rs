@@ -29,6 +29,8 @@ pub enum StorageError {
     Multipart(#[from] MultipartError),
     #[error("{0}")]
     Tier(#[from] TierError),
+    #[error("{0}")]
+    Notify(#[from] NotifyError),
     /// A replication that cannot succeed (kept as the reason it FAILED).
     #[error("{0}")]
     Replication(String),
@@ -86,6 +88,17 @@ pub enum TierError {
     NotArchived,
     #[error("a restore of the object is already in progress")]
     RestoreInProgress,
+}
+
+/// Why registering or removing an event notification target was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no notification target is named {0:?}")]
+    Missing(String),
+    #[error("the notification configuration of bucket {buckets} still names target {name:?}")]
+    InUse { name: String, buckets: String },
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;

@@ -10,6 +10,7 @@ mod corruption;
 mod cursors;
 mod direct;
 mod error;
+mod events;
 mod gc;
 mod index;
 mod ingest;
@@ -33,7 +34,11 @@ mod users;
 
 pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
-pub use error::{MultipartError, Result, StorageError, TierError};
+pub use error::{MultipartError, NotifyError, Result, StorageError, TierError};
+pub use events::{
+    EventFacts, EventName, EventPattern, NotifyRoute, NotifyTarget, Origin, QueuedEvent, Requester, TargetKind, TargetStatus, COFFER_PRINCIPAL,
+    DEFAULT_MAX_BACKLOG, NOTIFY_ROUTES_KIND,
+};
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 pub use model::*;
@@ -143,9 +148,14 @@ pub(crate) mod testutil {
         futures::stream::iter(chunks)
     }
 
+    /// The origin of versions tests write: a PutObject by nobody in particular.
+    pub fn put_origin() -> Origin {
+        Origin::new(EventName::ObjectCreatedPut, Requester::default())
+    }
+
     pub async fn put(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
         let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await?;
-        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await
     }
 

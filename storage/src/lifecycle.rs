@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::keys::{just_after, prefix_end};
 use crate::model::{ObjectRecord, Upload};
 use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
+use crate::events::{self, EventName, Remover, Requester};
 use crate::objects::{delete_latest, delete_version, DeleteOutcome};
 use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::tiers::TierSet;
@@ -163,11 +164,14 @@ impl Store {
                     return Ok(None);
                 }
                 let outcome = match action {
-                    LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => delete_latest(c, bucket_id, &key)?,
+                    LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => {
+                        delete_latest(c, bucket_id, &key, Remover::Lifecycle)?
+                    }
                     LifecycleAction::ExpireCurrent => return Ok(None),
-                    LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id)?,
+                    LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id, Remover::Lifecycle)?,
                     LifecycleAction::Transition(class) => {
                         set_storage_class(c, v.seq, &v.record, &class, &tiers)?;
+                        events::record_version(c, EventName::LifecycleTransition, &v.record, &Requester::coffer())?;
                         DeleteOutcome::default()
                     }
                 };
@@ -285,7 +289,7 @@ mod tests {
         for key in ["a", "b", "a", "c"] {
             put(&t, &b, key, b"x").await.unwrap();
         }
-        t.store.delete_object(b.id, "c", None).await.unwrap();
+        t.store.delete_object(b.id, "c", None, Default::default()).await.unwrap();
         let all = |scan| t.store.lifecycle_aged(b.id, scan, (i64::MIN, 0), i64::MAX, 10);
         let current = all(AgeScan::Current).await.unwrap();
         assert_eq!(current.keys, ["b", "a", "c"]);

@@ -416,6 +416,8 @@ pub struct CompleteRequest {
     pub conditions: WriteConditions,
     /// Set when the upload is a replica of a version on another server (see `ReplicaOf`).
     pub replica_of: Option<ReplicaOf>,
+    /// Who completes the upload (for its ObjectCreated:CompleteMultipartUpload event).
+    pub requester: crate::events::Requester,
 }
 
 /// The identity a replica keeps from its source version on another server: the version id,

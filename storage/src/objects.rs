@@ -3,6 +3,7 @@
 
 use crate::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
+use crate::events::{self, Change, EventName, Origin, Remover, Requester};
 use crate::ingest::Ingested;
 use crate::publish::{note_crc32c, Published};
 use crate::model::*;
@@ -18,6 +19,9 @@ pub struct NewObject {
     pub key: String,
     pub owner_id: String,
     pub meta: ObjectMeta,
+    /// The S3 operation that writes it (ObjectCreated:Put, :Post, :Copy or
+    /// :CompleteMultipartUpload) and who asked: what its event notification says.
+    pub origin: Origin,
 }
 
 /// What a DELETE did.
@@ -109,22 +113,35 @@ impl Store {
             .await
     }
 
-    /// Replaces the tags of the latest version (or of a given one); returns its version id.
-    pub async fn set_object_tags(&self, bucket_id: i64, key: &str, version_id: Option<&str>, tags: Vec<(String, String)>) -> Result<String> {
-        self.update_meta(bucket_id, key, version_id, move |m| m.tags = tags).await
+    /// Replaces the tags of the latest version (or of a given one) for `by`
+    /// (PutObjectTagging); returns its version id.
+    pub async fn set_object_tags(&self, bucket_id: i64, key: &str, version_id: Option<&str>, tags: Vec<(String, String)>, by: Requester) -> Result<String> {
+        let origin = Origin::new(EventName::ObjectTaggingPut, by);
+        self.update_meta(bucket_id, key, version_id, origin, move |m| m.tags = tags).await
     }
 
-    /// Replaces the ACL grants of the latest version (or of a given one); returns its version id.
-    pub async fn set_object_acl(&self, bucket_id: i64, key: &str, version_id: Option<&str>, acl: Option<Vec<Grant>>) -> Result<String> {
-        self.update_meta(bucket_id, key, version_id, move |m| m.acl = acl).await
+    /// Removes the tags of the latest version (or of a given one) for `by`
+    /// (DeleteObjectTagging); returns its version id.
+    pub async fn delete_object_tags(&self, bucket_id: i64, key: &str, version_id: Option<&str>, by: Requester) -> Result<String> {
+        let origin = Origin::new(EventName::ObjectTaggingDelete, by);
+        self.update_meta(bucket_id, key, version_id, origin, move |m| m.tags.clear()).await
     }
 
-    /// Changes the metadata of one version in place (tags and ACLs are not new versions).
+    /// Replaces the ACL grants of the latest version (or of a given one) for `by`; returns its
+    /// version id.
+    pub async fn set_object_acl(&self, bucket_id: i64, key: &str, version_id: Option<&str>, acl: Option<Vec<Grant>>, by: Requester) -> Result<String> {
+        let origin = Origin::new(EventName::ObjectAclPut, by);
+        self.update_meta(bucket_id, key, version_id, origin, move |m| m.acl = acl).await
+    }
+
+    /// Changes the metadata of one version in place (tags and ACLs are not new versions), and
+    /// queues the event of `origin` in the same transaction.
     async fn update_meta(
         &self,
         bucket_id: i64,
         key: &str,
         version_id: Option<&str>,
+        origin: Origin,
         change: impl FnOnce(&mut ObjectMeta) + Send + 'static,
     ) -> Result<String> {
         let key = key.to_string();
@@ -138,34 +155,35 @@ impl Store {
                 change(&mut rec.meta);
                 c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
                     .execute(params![serde_json::to_string(&rec.meta)?, bucket_id, key.as_bytes(), rec.version_id])?;
+                events::record_version(c, origin.event, &rec, &origin.requester)?;
                 Ok(rec.version_id)
             })
             .await
     }
 
-    /// Deletes the latest version (or places a delete marker) or one given version.
-    pub async fn delete_object(&self, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome> {
+    /// Deletes the latest version (or places a delete marker) or one given version, for `by`.
+    pub async fn delete_object(&self, bucket_id: i64, key: &str, version_id: Option<&str>, by: Requester) -> Result<DeleteOutcome> {
         let key = key.to_string();
         let version_id = version_id.map(str::to_string);
         self.writer()
-            .write(move |c| delete_one(c, bucket_id, &key, version_id.as_deref()))
+            .write(move |c| delete_one(c, bucket_id, &key, version_id.as_deref(), Remover::Request(&by)))
             .await
     }
 
-    /// Deletes many (key, version) pairs in one transaction; each has its own outcome.
-    pub async fn delete_objects(&self, bucket_id: i64, items: Vec<(String, Option<String>)>) -> Result<Vec<Result<DeleteOutcome>>> {
+    /// Deletes many (key, version) pairs in one transaction, for `by`; each has its own outcome.
+    pub async fn delete_objects(&self, bucket_id: i64, items: Vec<(String, Option<String>)>, by: Requester) -> Result<Vec<Result<DeleteOutcome>>> {
         self.writer()
-            .write(move |c| Ok(items.iter().map(|(k, v)| delete_one(c, bucket_id, k, v.as_deref())).collect()))
+            .write(move |c| Ok(items.iter().map(|(k, v)| delete_one(c, bucket_id, k, v.as_deref(), Remover::Request(&by))).collect()))
             .await
     }
 }
 
 /// Savepoint-per-item runner for batch deletes: one item failing leaves the others standing.
-fn delete_one(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<DeleteOutcome> {
+fn delete_one(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>, by: Remover) -> Result<DeleteOutcome> {
     c.execute_batch("SAVEPOINT item")?;
     let result = match version_id {
-        Some(v) => delete_version(c, bucket_id, key, v),
-        None => delete_latest(c, bucket_id, key),
+        Some(v) => delete_version(c, bucket_id, key, v, by),
+        None => delete_latest(c, bucket_id, key, by),
     };
     match &result {
         Ok(_) => c.execute_batch("RELEASE item")?,
@@ -295,6 +313,7 @@ pub(crate) fn insert_version(
         replication: None,
     };
     insert_row(c, &record, Some(stored.body))?;
+    events::record_version(c, new.origin.event, &record, &new.origin.requester)?;
     let replication = crate::replication::enqueue_new(c, &record)?;
     let record = ObjectRecord { replication, ..record };
     Ok(record)
@@ -384,12 +403,16 @@ fn remove_row(c: &Connection, seq: i64) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
+/// Deletes the latest version of an unversioned bucket's key, or places a delete marker; the
+/// event (from `by` and what was done) is queued with it.
+pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remover) -> Result<DeleteOutcome> {
     let versioning = bucket_versioning(c, bucket_id)?;
     let current = latest(c, bucket_id, key)?;
     if versioning == Versioning::Unversioned {
         if let Some(l) = current {
             remove_row(c, l.seq)?;
+            let requester = by.requester();
+            events::record(c, &Change { event: by.event(false), bucket_id, key, version_id: None, object: None, requester: &requester })?;
         }
         return Ok(DeleteOutcome::default());
     }
@@ -414,11 +437,13 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str) -> Result
         replication: None,
     };
     insert_row(c, &marker, None)?;
+    events::record_version(c, by.event(true), &marker, &by.requester())?;
     crate::replication::enqueue_new(c, &marker)?;
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 
-pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<DeleteOutcome> {
+/// Removes one version (or delete marker) for good; the event (from `by`) is queued with it.
+pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str, by: Remover) -> Result<DeleteOutcome> {
     bucket_versioning(c, bucket_id)?;
     let row: Option<(i64, bool, bool)> = c
         .prepare_cached("SELECT seq, is_latest, delete_marker FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
@@ -428,6 +453,9 @@ pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_
         return Ok(DeleteOutcome { version_id: Some(version_id.to_string()), delete_marker: false });
     };
     remove_row(c, seq)?;
+    let requester = by.requester();
+    let version = Some(version_id).filter(|v| *v != NULL_VERSION);
+    events::record(c, &Change { event: by.event(false), bucket_id, key, version_id: version, object: None, requester: &requester })?;
     if was_latest {
         c.prepare_cached(
             "UPDATE objects SET is_latest = 1, noncurrent_ms = NULL WHERE seq = (SELECT MAX(seq) FROM objects WHERE bucket_id = ?1 AND key = ?2)",
@@ -475,7 +503,7 @@ mod tests {
         assert_eq!(blob_files(&t), 1, "identical bytes are stored once");
         put(&t, &b, "k", &two).await.unwrap();
         assert_eq!(t.store.collect_garbage().await.unwrap(), 0, "first blob is still named by dup");
-        t.store.delete_object(b.id, "dup", None).await.unwrap();
+        t.store.delete_object(b.id, "dup", None, Default::default()).await.unwrap();
         assert_eq!(t.store.collect_garbage().await.unwrap(), 1);
         assert_eq!(blob_files(&t), 1);
         assert!(matches!(t.store.object(b.id, "dup", None).await, Err(StorageError::NoSuchKey)));
@@ -487,7 +515,7 @@ mod tests {
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         let first = put(&t, &b, "k", b"v1").await.unwrap();
         let ingest = |d: &'static [u8]| t.store.ingest(body(d), IngestOptions { checksums: vec![], max_size: 100, seal: None, hash_plaintext: false });
-        let new = || NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        let new = || NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
         let none_match = WriteConditions { if_none_match: Some("*".into()), if_match: None };
         let err = t.store.put_object(&b, new(), ingest(b"v2").await.unwrap(), none_match).await.unwrap_err();
         assert!(matches!(err, StorageError::PreconditionFailed));
@@ -520,7 +548,7 @@ mod tests {
         assert!(matches!(t.store.create_bucket(&other, "b", "us-east-1").await, Err(StorageError::BucketAlreadyExists)));
         put(&t, &b, "k", b"x").await.unwrap();
         assert!(matches!(t.store.delete_bucket("b").await, Err(StorageError::BucketNotEmpty)));
-        t.store.delete_object(b.id, "k", Some("null")).await.unwrap();
+        t.store.delete_object(b.id, "k", Some("null"), Default::default()).await.unwrap();
         t.store.delete_bucket("b").await.unwrap();
         assert!(matches!(t.store.bucket("b").await, Err(StorageError::NoSuchBucket)));
     }

@@ -316,7 +316,7 @@ mod tests {
         let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: Some(seal.clone()), hash_plaintext: false };
         let ingested = t.store.ingest(body(data), opts).await.unwrap();
         let meta = ObjectMeta { encryption: Some(Encryption::new(EncryptionMode::S3, String::new())), ..ObjectMeta::default() };
-        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta };
+        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta, origin: crate::testutil::put_origin() };
         t.store.put_object(bucket, new, ingested, WriteConditions::default()).await.unwrap();
         t.store.object(bucket.id, key, None).await.unwrap()
     }
@@ -488,7 +488,7 @@ mod tests {
         put(&t, &bucket, "k", b"first").await.unwrap();
         let big = vec![9u8; 200_000];
         let ingested = t.store.ingest(body(&big), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await.unwrap();
-        let new = NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+        let new = NewObject { key: "k".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
         let refused = WriteConditions { if_none_match: Some("*".into()), if_match: None };
         assert!(matches!(t.store.put_object(&bucket, new, ingested, refused).await, Err(StorageError::PreconditionFailed)));
         assert!(files_under(&t.store.root().join("blobs")).is_empty(), "the refused write left its blob");

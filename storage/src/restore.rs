@@ -3,6 +3,7 @@
 //! reference), and once the copy's expiry passes the worker drops it again.
 
 use crate::error::{Result, TierError};
+use crate::events::{self, EventName, Requester};
 use crate::model::Body;
 use crate::objects::{version_by_seq, version_row};
 use crate::placement::{copy_segments, Place};
@@ -20,8 +21,8 @@ pub enum RestoreStarted {
 }
 
 impl Store {
-    /// Asks for a restored copy of a version for `days` days. A version with a restored copy
-    /// keeps it until `extended_expiry_ms` instead. Returns the version id as well.
+    /// Asks for a restored copy of a version for `days` days, for `by`. A version with a
+    /// restored copy keeps it until `extended_expiry_ms` instead. Returns the version id as well.
     pub async fn request_restore(
         &self,
         bucket_id: i64,
@@ -29,6 +30,7 @@ impl Store {
         version_id: Option<&str>,
         days: u32,
         extended_expiry_ms: i64,
+        by: Requester,
     ) -> Result<(RestoreStarted, String)> {
         let (key, version_id) = (key.to_string(), version_id.map(str::to_string));
         let tiers = self.tiers();
@@ -55,6 +57,7 @@ impl Store {
                         RestoreStarted::Started
                     }
                 };
+                events::record_version(c, EventName::ObjectRestorePost, &rec, &by)?;
                 Ok((started, rec.version_id))
             })
             .await
@@ -93,7 +96,7 @@ impl Store {
             .writer()
             .write(move |c| {
                 let Some((now, _)) = version_by_seq(c, seq)? else { return Ok(false) };
-                let Some(restore) = now.placement.restore.filter(|r| r.done_ms.is_none()) else { return Ok(false) };
+                let Some(restore) = now.placement.restore.clone().filter(|r| r.done_ms.is_none()) else { return Ok(false) };
                 if now.placement.tier != tier {
                     return Ok(false); // moved meanwhile: the next pass restores from where it is
                 }
@@ -101,6 +104,7 @@ impl Store {
                 let done_ms = now_ms();
                 c.prepare_cached("UPDATE objects SET restore_done_ms = ?2, restore_expiry_ms = ?3 WHERE seq = ?1")?
                     .execute(params![seq, done_ms, expiry(restore.days, done_ms)])?;
+                events::record_version(c, EventName::ObjectRestoreCompleted, &now, &Requester::coffer())?;
                 Ok(true)
             })
             .await;
@@ -126,7 +130,7 @@ impl Store {
         self.writer()
             .write(move |c| {
                 let Some((rec, body)) = version_by_seq(c, seq)? else { return Ok(false) };
-                let Some(restore) = rec.placement.restore else { return Ok(false) };
+                let Some(restore) = rec.placement.restore.clone() else { return Ok(false) };
                 if restore.expiry_ms.is_none_or(|e| e > now_ms) {
                     return Ok(false);
                 }
@@ -135,6 +139,7 @@ impl Store {
                 }
                 c.prepare_cached("UPDATE objects SET restore_days = NULL, restore_done_ms = NULL, restore_expiry_ms = NULL WHERE seq = ?1")?
                     .execute([seq])?;
+                events::record_version(c, EventName::ObjectRestoreDelete, &rec, &Requester::coffer())?;
                 Ok(true)
             })
             .await

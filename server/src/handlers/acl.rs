@@ -98,7 +98,7 @@ pub async fn put_acl(ctx: &Ctx<'_>, bucket_name: &str, key: Option<&str>, payloa
             crate::access::ownership::check_acl_allowed(ctx.state, &bucket, Some(&grants)).await?;
             crate::access::public_access::check_new_acl(ctx.state, bucket.id, &grants).await?;
             let acl = (!grants.is_empty()).then_some(grants);
-            ctx.state.store.set_object_acl(bucket.id, key, Some(&rec.version_id), acl).await?;
+            ctx.state.store.set_object_acl(bucket.id, key, Some(&rec.version_id), acl, ctx.requester()).await?;
         }
     }
     Ok(HttpResponse::Ok().finish())

@@ -11,7 +11,7 @@ use crate::request::object_headers::{meta_from_request, quoted_etag};
 use crate::http::xml::{self, timestamp};
 use actix_web::HttpResponse;
 use coffer_auth::Payload;
-use coffer_storage::{Encryption, EncryptionMode, NewObject, Permission, Versioning, NULL_VERSION};
+use coffer_storage::{Encryption, EncryptionMode, EventName, NewObject, Origin, Permission, Versioning, NULL_VERSION};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -68,7 +68,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         (to, _) => to.as_ref().map(|s| s.encryption.clone()),
     };
 
-    let new = NewObject { key: key.to_string(), owner_id, meta };
+    let origin = Origin::new(EventName::ObjectCreatedCopy, ctx.requester());
+    let new = NewObject { key: key.to_string(), owner_id, meta, origin };
     let record = match shares_bytes {
         true => ctx.state.store.copy_object(&src, dest.id, new, write_conditions(ctx)).await?,
         false => {

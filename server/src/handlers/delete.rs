@@ -34,7 +34,7 @@ pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Res
             let marker = ctx.state.store.put_marker_replica(bucket.id, key, of).await?;
             DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true }
         }
-        None => ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId")).await?,
+        None => ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId"), ctx.requester()).await?,
     };
     let mut resp = HttpResponse::NoContent();
     outcome_headers(&mut resp, &outcome);
@@ -129,7 +129,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
         .filter(|(o, ok)| **ok && o.key.len() <= 1024)
         .map(|(o, _)| (o.key.clone(), o.version_id.clone()))
         .collect();
-    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets).await?.into_iter();
+    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets, ctx.requester()).await?.into_iter();
     let mut entries = Vec::new();
     for (obj, ok) in request.objects.into_iter().zip(allowed) {
         let result = if obj.key.len() > 1024 {

@@ -12,6 +12,7 @@ pub mod get;
 pub mod lifecycle;
 pub mod list;
 pub mod multipart;
+pub mod notification;
 pub mod policy;
 pub mod public_access;
 pub mod ownership;

@@ -356,6 +356,7 @@ pub async fn complete_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &s
         expected_size,
         conditions: write_conditions(ctx),
         replica_of: crate::request::replica::identity(ctx, &bucket, key, crate::request::replica::ReplicaWrite::Object).await?,
+        requester: ctx.requester(),
     };
     let done = ctx.state.store.complete_upload(bucket.id, key, upload_id, request).await.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key),

@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use coffer_auth::{verify_post_policy, PostSignature};
-use coffer_storage::{NewObject, Permission, User, WriteConditions};
+use coffer_storage::{EventName, NewObject, Origin, Permission, User, WriteConditions};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -145,7 +145,7 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
         p.check(&fields, bucket_name)?;
     }
     // The signer (or an anonymous form) needs WRITE on the bucket, as for a PUT.
-    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone() };
+    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone(), request_id: ctx.request_id.clone() };
     let bucket = form_ctx.bucket_for(&bucket.name, Permission::Write).await?;
 
     let headers = fields_as_headers(&fields);
@@ -180,7 +180,8 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     if let Some(s) = &sealing {
         ingested.md5 = s.etag_md5(ingested.md5);
     }
-    let record = ctx.state.store.put_object(&bucket, NewObject { key: key.clone(), owner_id, meta }, ingested, WriteConditions::default()).await?;
+    let origin = Origin::new(EventName::ObjectCreatedPost, form_ctx.requester());
+    let record = ctx.state.store.put_object(&bucket, NewObject { key: key.clone(), owner_id, meta, origin }, ingested, WriteConditions::default()).await?;
     let etag = quoted_etag(&record.etag);
     let resp = |mut b: actix_web::HttpResponseBuilder| {
         if let Some(s) = &sealing {

@@ -10,7 +10,7 @@ use crate::request::replica::{self, ReplicaWrite};
 use crate::request::upload::{check_ingested_sha256, checked_put_length, content_md5, ingest_options, write_conditions};
 use actix_web::{web, HttpResponse};
 use coffer_auth::Payload;
-use coffer_storage::{NewObject, Permission, StoredChecksum, NULL_VERSION};
+use coffer_storage::{EventName, NewObject, Origin, Permission, StoredChecksum, NULL_VERSION};
 
 pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
@@ -50,7 +50,8 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
         ingested.md5 = s.etag_md5(ingested.md5);
     }
 
-    let new = NewObject { key: key.to_string(), owner_id, meta };
+    let origin = Origin::new(EventName::ObjectCreatedPut, ctx.requester());
+    let new = NewObject { key: key.to_string(), owner_id, meta, origin };
     let written = match replica_of {
         Some(of) => ctx.state.store.put_replica(&bucket, new, ingested, of).await,
         None => ctx.state.store.put_object(&bucket, new, ingested, conditions).await,

@@ -62,7 +62,7 @@ pub async fn restore_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload
     let days = request.days()?;
     let version_id = ctx.query.get("versionId");
     let expiry = ctx.state.clock.due(coffer_storage::now_ms(), days as i64);
-    let (started, version) = ctx.state.store.request_restore(bucket.id, key, version_id, days, expiry).await.map_err(|e| match e {
+    let (started, version) = ctx.state.store.request_restore(bucket.id, key, version_id, days, expiry, ctx.requester()).await.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key),
         StorageError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion).with("Key", key),
         other => other.into(),

@@ -42,13 +42,13 @@ pub async fn put_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str, pay
     let body = read_all(request_body(payload, &ctx.payload).stream, BODY_LIMIT, ErrorCode::MalformedXML).await?;
     crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let tags = xml::parse::<Tagging>(&body)?.into_pairs()?;
-    let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), tags).await.map_err(not_found(key))?;
+    let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), tags, ctx.requester()).await.map_err(not_found(key))?;
     Ok(with_version(bucket.versioning, version, HttpResponse::Ok()).finish())
 }
 
 pub async fn delete_object_tagging(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
     let bucket = ctx.owned_bucket(bucket_name).await?;
-    let version = ctx.state.store.set_object_tags(bucket.id, key, ctx.query.get("versionId"), Vec::new()).await.map_err(not_found(key))?;
+    let version = ctx.state.store.delete_object_tags(bucket.id, key, ctx.query.get("versionId"), ctx.requester()).await.map_err(not_found(key))?;
     Ok(with_version(bucket.versioning, version, HttpResponse::NoContent()).finish())
 }
 

@@ -38,6 +38,8 @@ pub enum Operation {
     GetBucketLifecycleConfiguration { bucket: String },
     PutBucketLifecycleConfiguration { bucket: String },
     DeleteBucketLifecycle { bucket: String },
+    GetBucketNotificationConfiguration { bucket: String },
+    PutBucketNotificationConfiguration { bucket: String },
     GetBucketReplication { bucket: String },
     PutBucketReplication { bucket: String },
     DeleteBucketReplication { bucket: String },
@@ -110,6 +112,8 @@ impl Operation {
             PutBucketEncryption { .. } | DeleteBucketEncryption { .. } => "s3:PutEncryptionConfiguration",
             GetBucketLifecycleConfiguration { .. } => "s3:GetLifecycleConfiguration",
             PutBucketLifecycleConfiguration { .. } | DeleteBucketLifecycle { .. } => "s3:PutLifecycleConfiguration",
+            GetBucketNotificationConfiguration { .. } => "s3:GetBucketNotification",
+            PutBucketNotificationConfiguration { .. } => "s3:PutBucketNotification",
             GetBucketReplication { .. } => "s3:GetReplicationConfiguration",
             PutBucketReplication { .. } | DeleteBucketReplication { .. } => "s3:PutReplicationConfiguration",
             GetBucketCors { .. } => "s3:GetBucketCORS",
@@ -234,7 +238,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("inventory", "BucketInventoryConfiguration"),
     ("logging", "BucketLogging"),
     ("metrics", "BucketMetricsConfiguration"),
-    ("notification", "BucketNotificationConfiguration"),
     ("object-lock", "ObjectLockConfiguration"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
@@ -317,6 +320,13 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetBucketLifecycleConfiguration { bucket }),
                 "PUT" => Ok(PutBucketLifecycleConfiguration { bucket }),
                 "DELETE" => Ok(DeleteBucketLifecycle { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("notification") {
+            return match m {
+                "GET" => Ok(GetBucketNotificationConfiguration { bucket }),
+                "PUT" => Ok(PutBucketNotificationConfiguration { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }

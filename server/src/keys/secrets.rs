@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 const ACCESS_KEY_CONTEXT: &[u8] = b"coffer access key secret";
 const TOTP_CONTEXT: &[u8] = b"coffer totp secret";
 const REMOTE_CONTEXT: &[u8] = b"coffer remote secret";
+const NOTIFY_CONTEXT: &[u8] = b"coffer notification target secret";
 
 /// Why a stored secret could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,17 @@ impl Secrets {
         String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| SecretError::NotText)
     }
 
+    /// Seals the secret of notification target `name` (a webhook's token, an AMQP URL).
+    pub fn seal_notify_secret(&self, name: &str, secret: &str) -> Vec<u8> {
+        seal_value(&self.master, secret.as_bytes(), &context(NOTIFY_CONTEXT, &[name]))
+    }
+
+    /// The secret of notification target `name`, in the clear.
+    pub fn open_notify_secret(&self, name: &str, sealed: &[u8]) -> Result<Zeroizing<String>, SecretError> {
+        let plain = open_value(&self.master, sealed, &context(NOTIFY_CONTEXT, &[name]))?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| SecretError::NotText)
+    }
+
     fn seal_unsealed(&self, secret: &UnsealedSecret<'_>) -> Vec<u8> {
         match *secret {
             UnsealedSecret::AccessKey { access_key, secret } => {
@@ -118,6 +130,10 @@ mod tests {
         // An access key's sealed secret is not a TOTP seed, even with matching ids.
         let crossed = MfaDevice { user_id: "AK1".into(), serial: String::new(), sealed_secret: key.sealed_secret.clone() };
         assert!(secrets.open_totp_secret(&crossed).is_err());
+        // A remote's secret is not a notification target's of the same name.
+        let token = secrets.seal_notify_secret("hook", "token");
+        assert_eq!(secrets.open_notify_secret("hook", &token).unwrap().as_str(), "token");
+        assert!(secrets.open_remote_secret("hook", &token).is_err() && secrets.open_notify_secret("other", &token).is_err());
     }
 
     #[tokio::test]

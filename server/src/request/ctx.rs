@@ -20,6 +20,8 @@ pub struct Ctx<'a> {
     pub payload: Payload,
     /// What the request asks to do, as a bucket policy names it.
     pub target: Target,
+    /// The request's x-amz-request-id.
+    pub request_id: String,
 }
 
 /// The IAM action of the request and the bucket and key it addresses.
@@ -98,6 +100,15 @@ impl Ctx<'_> {
     /// Who a new object or upload belongs to: the caller, or S3's anonymous canonical id.
     pub fn writer_id(&self) -> &str {
         self.caller().map_or(ANONYMOUS_ID, |u| u.id.as_str())
+    }
+
+    /// Who makes this request, as the events of its changes record it.
+    pub fn requester(&self) -> coffer_storage::Requester {
+        coffer_storage::Requester {
+            principal_id: self.writer_id().to_string(),
+            source_ip: self.req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            request_id: self.request_id.clone(),
+        }
     }
 
     /// The signed-in user, or None for anonymous callers.

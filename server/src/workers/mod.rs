@@ -7,6 +7,7 @@
 
 mod gc;
 mod lifecycle;
+mod notify;
 mod orphan_sweep;
 mod replication;
 mod scrub;
@@ -14,6 +15,7 @@ mod tiering;
 
 pub use gc::GarbageCollector;
 pub use lifecycle::LifecycleWorker;
+pub use notify::NotifyWorker;
 pub use orphan_sweep::OrphanSweep;
 pub use replication::ReplicationWorker;
 pub use scrub::Scrubber;

@@ -238,7 +238,8 @@ mod tests {
             let body = futures::stream::iter([Ok::<_, std::io::Error>(data.clone())]);
             let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false };
             let ingested = store.ingest(body, opts).await.unwrap();
-            let new = NewObject { key: format!("k{i}"), owner_id: owner.id.clone(), meta: ObjectMeta::default() };
+            let origin = coffer_storage::Origin::new(coffer_storage::EventName::ObjectCreatedPut, Default::default());
+            let new = NewObject { key: format!("k{i}"), owner_id: owner.id.clone(), meta: ObjectMeta::default(), origin };
             store.put_object(&bucket, new, ingested, WriteConditions::default()).await.unwrap();
             hashes.push(Sha256::digest(&data).into());
         }

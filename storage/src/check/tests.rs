@@ -24,7 +24,7 @@ async fn populated() -> (TestStore, String) {
     put(&t, &b, "large", &vec![5u8; 200_000]).await.unwrap();
     put(&t, &b, "small", b"tiny").await.unwrap();
     let (src, _) = t.store.object(b.id, "large", None).await.unwrap();
-    let copy = crate::NewObject { key: "copy".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default() };
+    let copy = crate::NewObject { key: "copy".into(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
     t.store.copy_object(&src, b.id, copy, Default::default()).await.unwrap();
     let up = t.store.create_upload(b.id, "mp", &t.owner.id, ObjectMeta::default(), None).await.unwrap();
     let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false };

@@ -206,6 +206,29 @@ const MIGRATIONS: &[&str] = &[
         done_ms            INTEGER NOT NULL,
         PRIMARY KEY (bucket_id, key, version_id, target)
      ) WITHOUT ROWID;",
+    // 11: event notifications: the targets events are delivered to (registered by `coffer admin
+    //     notify add`; the webhook token or AMQP URL sealed by the server) with their backlog
+    //     bound and counters, and the queue of events written in the commit of each change,
+    //     one row per (event, target), drained in order of seq per target.
+    "CREATE TABLE notify_targets (
+        name         TEXT PRIMARY KEY,
+        spec         TEXT NOT NULL,
+        secret       BLOB,
+        max_backlog  INTEGER NOT NULL,
+        queued       INTEGER NOT NULL DEFAULT 0,
+        delivered    INTEGER NOT NULL DEFAULT 0,
+        dropped      INTEGER NOT NULL DEFAULT 0,
+        created_ms   INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE notify_queue (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        target      TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_error  TEXT
+     );
+     CREATE INDEX notify_queue_by_target ON notify_queue(target, seq);",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -3,6 +3,7 @@
 
 use super::{drop_upload, find_upload, upload_parts};
 use crate::error::{MultipartError, Result, StorageError};
+use crate::events::{EventName, Origin};
 use crate::model::*;
 use crate::objects::{insert_version, NewObject, Stored};
 use crate::tiers::TierSet;
@@ -48,7 +49,8 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     let mut meta = upload.meta.clone();
     meta.checksum = checksum.clone();
     let encryption = meta.encryption.clone();
-    let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta };
+    let origin = Origin::new(EventName::ObjectCreatedCompleteMultipartUpload, req.requester.clone());
+    let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta, origin };
     let stored = Stored { size, etag: &etag, body: &Body::Blobs(segments), tier: None };
     let record = match &req.replica_of {
         Some(of) => crate::replication::write_replica(c, bucket_id, &new, &stored, of, tiers)?,

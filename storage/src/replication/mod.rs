@@ -217,6 +217,10 @@ impl Store {
         self.writer()
             .write(move |c| {
                 tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
+                if let Ok((rec, _)) = crate::objects::version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
+                    let event = crate::events::EventName::ReplicationOperationFailedReplication;
+                    crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
+                }
                 finish(c, &item, "FAILED", None, Some(&error))
             })
             .await
@@ -325,7 +329,7 @@ mod tests {
         let rec = put(&t, &src, "docs/a", &big).await.unwrap();
         assert_eq!(rec.replication.as_deref(), Some("PENDING"));
         assert_eq!(put(&t, &src, "other", b"x").await.unwrap().replication, None);
-        t.store.delete_object(src.id, "docs/a", None).await.unwrap();
+        t.store.delete_object(src.id, "docs/a", None, Default::default()).await.unwrap();
         let due = t.store.due_replications(now_ms(), 10).await.unwrap();
         assert_eq!(due.len(), 2, "the version and the delete marker");
         for item in &due {
@@ -348,7 +352,7 @@ mod tests {
 
         // A version removed before its turn is dropped from the outbox.
         let gone = put(&t, &src, "docs/b", b"y").await.unwrap();
-        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id)).await.unwrap();
+        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id), Default::default()).await.unwrap();
         let item = t.store.due_replications(now_ms(), 10).await.unwrap().remove(0);
         assert_eq!(t.store.replicate_here(&item, dst.id).await.unwrap(), Replicated::SourceGone);
     }

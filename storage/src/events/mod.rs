@@ -1,0 +1,210 @@
+//! Event notifications, storage side. Every change that S3 would announce is written to a
+//! queue in the same transaction as the change itself (so no crash loses an event), one row
+//! per (event, target), for each route of the bucket that takes it; the server's notify worker
+//! drains each target's rows in commit order and renders them as S3's event records.
+//!
+//! Callers say what made a change (`Origin`: the S3 event and who asked); the storage layer
+//! never guesses it. Routes, like replication's, are a bucket configuration document the
+//! server writes from the bucket's notification configuration.
+
+mod names;
+mod queue;
+mod targets;
+
+pub use names::{EventName, EventPattern};
+pub use queue::QueuedEvent;
+pub use targets::{NotifyTarget, TargetKind, TargetStatus, DEFAULT_MAX_BACKLOG};
+
+use crate::error::Result;
+use crate::model::{ObjectRecord, NULL_VERSION};
+use crate::now_ms;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// The bucket configuration document (JSON) holding a bucket's notification routes.
+pub const NOTIFY_ROUTES_KIND: &str = "notification-routes";
+
+/// Who asked for a change, as its event records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// The caller's canonical user id (the anonymous id for anonymous callers).
+    pub principal_id: String,
+    pub source_ip: String,
+    pub request_id: String,
+}
+
+/// The principal (and source) named in events of changes Coffer makes by itself: lifecycle
+/// expirations and transitions, restores completing or expiring, failed replications.
+pub const COFFER_PRINCIPAL: &str = "coffer";
+
+impl Requester {
+    /// Coffer itself, for changes no request made (with a request id of its own).
+    pub fn coffer() -> Requester {
+        Requester {
+            principal_id: COFFER_PRINCIPAL.into(),
+            source_ip: COFFER_PRINCIPAL.into(),
+            request_id: format!("{:016X}", rand::random::<u64>()),
+        }
+    }
+}
+
+/// What made a change: the event it is, and who asked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub event: EventName,
+    pub requester: Requester,
+}
+
+impl Origin {
+    pub fn new(event: EventName, requester: Requester) -> Origin {
+        Origin { event, requester }
+    }
+}
+
+/// Who removes a version or places a delete marker: a request, or lifecycle expiration. The
+/// event follows from it and from what the delete did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Remover<'a> {
+    Request(&'a Requester),
+    Lifecycle,
+}
+
+impl Remover<'_> {
+    pub fn event(self, delete_marker_created: bool) -> EventName {
+        match (self, delete_marker_created) {
+            (Remover::Request(_), false) => EventName::ObjectRemovedDelete,
+            (Remover::Request(_), true) => EventName::ObjectRemovedDeleteMarkerCreated,
+            (Remover::Lifecycle, false) => EventName::LifecycleExpirationDelete,
+            (Remover::Lifecycle, true) => EventName::LifecycleExpirationDeleteMarkerCreated,
+        }
+    }
+
+    pub fn requester(self) -> Requester {
+        match self {
+            Remover::Request(r) => r.clone(),
+            Remover::Lifecycle => Requester::coffer(),
+        }
+    }
+}
+
+/// Where a bucket's events of some kinds and keys go: one configuration (Queue or Topic) of
+/// its notification configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyRoute {
+    /// The configuration's Id (the record's `s3.configurationId`).
+    pub config_id: String,
+    /// The name of a registered target.
+    pub target: String,
+    /// The configuration's events, as written there (`s3:ObjectCreated:*`).
+    pub events: Vec<String>,
+    /// The key must start with this...
+    #[serde(default)]
+    pub prefix: String,
+    /// ...and end with this.
+    #[serde(default)]
+    pub suffix: String,
+}
+
+impl NotifyRoute {
+    pub fn takes(&self, event: EventName, key: &str) -> bool {
+        key.starts_with(&self.prefix)
+            && key.ends_with(&self.suffix)
+            && self.events.iter().filter_map(|e| EventPattern::parse(e)).any(|p| p.covers(event))
+    }
+}
+
+/// One event as recorded at commit: everything its record says except the sequencer, which is
+/// its row's number in the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventFacts {
+    /// Unique per event (the same on every delivery of it): for consumers to drop duplicates.
+    pub id: String,
+    pub name: EventName,
+    pub time_ms: i64,
+    pub bucket: String,
+    pub bucket_owner: String,
+    pub region: String,
+    pub key: String,
+    /// Size and ETag, for events of a version with content (not of removals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// None in a bucket that never had versioning (the `null` version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    pub requester: Requester,
+    pub config_id: String,
+}
+
+/// What changed, for `record`.
+pub(crate) struct Change<'a> {
+    pub event: EventName,
+    pub bucket_id: i64,
+    pub key: &'a str,
+    pub version_id: Option<&'a str>,
+    /// (size, ETag) of the version the event is about, when it has content.
+    pub object: Option<(u64, &'a str)>,
+    pub requester: &'a Requester,
+}
+
+impl<'a> Change<'a> {
+    /// An event about version `rec` (a delete marker has no size or ETag).
+    pub fn of_version(event: EventName, rec: &'a ObjectRecord, requester: &'a Requester) -> Change<'a> {
+        Change {
+            event,
+            bucket_id: rec.bucket_id,
+            key: &rec.key,
+            version_id: Some(rec.version_id.as_str()).filter(|v| *v != NULL_VERSION),
+            object: (!rec.delete_marker).then_some((rec.size, rec.etag.as_str())),
+            requester,
+        }
+    }
+}
+
+/// Queues `change` for every route of its bucket that takes it. Runs inside the transaction of
+/// the change; a bucket without routes costs one indexed read.
+pub(crate) fn record(c: &Connection, change: &Change) -> Result<()> {
+    let doc: Option<String> = c
+        .prepare_cached("SELECT document FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?
+        .query_row(params![change.bucket_id, NOTIFY_ROUTES_KIND], |r| r.get(0))
+        .optional()?;
+    let Some(doc) = doc else { return Ok(()) };
+    let routes: Vec<NotifyRoute> = serde_json::from_str(&doc)?;
+    let mut taking = routes.iter().filter(|r| r.takes(change.event, change.key)).peekable();
+    if taking.peek().is_none() {
+        return Ok(());
+    }
+    let bucket: Option<(String, String, String)> = c
+        .prepare_cached("SELECT name, owner_id, region FROM buckets WHERE id = ?1")?
+        .query_row([change.bucket_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((bucket, bucket_owner, region)) = bucket else { return Ok(()) };
+    let mut facts = EventFacts {
+        id: format!("{:032x}", rand::random::<u128>()),
+        name: change.event,
+        time_ms: now_ms(),
+        bucket,
+        bucket_owner,
+        region,
+        key: change.key.to_string(),
+        size: change.object.map(|(size, _)| size),
+        etag: change.object.map(|(_, etag)| etag.to_string()),
+        version_id: change.version_id.map(str::to_string),
+        requester: change.requester.clone(),
+        config_id: String::new(),
+    };
+    for route in taking {
+        facts.config_id = route.config_id.clone();
+        queue::push(c, &route.target, &facts)?;
+    }
+    Ok(())
+}
+
+/// Queues the event `event` about version `rec`.
+pub(crate) fn record_version(c: &Connection, event: EventName, rec: &ObjectRecord, requester: &Requester) -> Result<()> {
+    record(c, &Change::of_version(event, rec, requester))
+}
+
+#[cfg(test)]
+mod tests;
