@@ -51,3 +51,12 @@ def test_post_redirect_and_expiry(http_server, http_bucket):
     # No key field at all.
     fields = {k: v for k, v in post["fields"].items() if k != "key"}
     assert post_form(post["url"], fields).status == 400
+
+
+def test_a_post_into_a_versioned_bucket_names_its_version(http_server, http_bucket):
+    s3 = http_server.client()
+    s3.put_bucket_versioning(Bucket=http_bucket, VersioningConfiguration={"Status": "Enabled"})
+    post = s3.generate_presigned_post(http_bucket, "posted", ExpiresIn=300)
+    r = post_form(post["url"], post["fields"])
+    assert r.status == 204
+    assert r.headers["x-amz-version-id"] == s3.head_object(Bucket=http_bucket, Key="posted")["VersionId"]

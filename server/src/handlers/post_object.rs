@@ -187,6 +187,9 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
         if let Some(s) = &sealing {
             s.headers(&mut b);
         }
+        if record.version_id != coffer_storage::NULL_VERSION {
+            b.insert_header(("x-amz-version-id", record.version_id.clone()));
+        }
         b
     };
 
