@@ -12,6 +12,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Callable
 
@@ -150,6 +151,12 @@ SWEEP: dict[str, Case] = {
     "AbortMultipartUpload": Case(MP),
     "ListParts": Case(MP),
     "RestoreObject": Case({**OBJ, "RestoreRequest": {"Days": 1}}),
+    "GetObjectLockConfiguration": Case(),
+    "PutObjectLockConfiguration": Case({"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}),
+    "GetObjectRetention": Case(OBJ),
+    "PutObjectRetention": Case({**OBJ, "Retention": {"Mode": "COMPLIANCE", "RetainUntilDate": datetime(2100, 1, 1, tzinfo=timezone.utc)}}),
+    "GetObjectLegalHold": Case(OBJ),
+    "PutObjectLegalHold": Case({**OBJ, "LegalHold": {"Status": "ON"}}),
     "NotImplemented": Case(call=lambda c, f: c.get_bucket_request_payment(Bucket=f.bucket),
                            anonymous="NotImplemented", other="NotImplemented",
                            why="operations Coffer lacks answer 501 to everyone before any handler runs: "

@@ -175,6 +175,12 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, re
         AbortMultipartUpload { bucket, key } => handlers::multipart::abort_multipart_upload(&ctx, &bucket, &key).await,
         ListParts { bucket, key } => handlers::multipart::list_parts(&ctx, &bucket, &key).await,
         RestoreObject { bucket, key } => handlers::restore::restore_object(&ctx, &bucket, &key, payload).await,
+        GetObjectLockConfiguration { bucket } => handlers::object_lock::get_configuration(&ctx, &bucket).await,
+        PutObjectLockConfiguration { bucket } => handlers::object_lock::put_configuration(&ctx, &bucket, payload).await,
+        GetObjectRetention { bucket, key } => handlers::object_lock::get_retention(&ctx, &bucket, &key).await,
+        PutObjectRetention { bucket, key } => handlers::object_lock::put_retention(&ctx, &bucket, &key, payload).await,
+        GetObjectLegalHold { bucket, key } => handlers::object_lock::get_legal_hold(&ctx, &bucket, &key).await,
+        PutObjectLegalHold { bucket, key } => handlers::object_lock::put_legal_hold(&ctx, &bucket, &key, payload).await,
         NotImplemented { name } => {
             Err(S3Error::new(ErrorCode::NotImplemented).with_message(format!("{name} is not implemented by Coffer yet.")))
         }

@@ -146,7 +146,7 @@ mod tests {
         let t = store().await;
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         put(&t, &b, "big", &vec![1u8; 100 * 1024]).await.unwrap();
-        t.store.delete_object(b.id, "big", None, Default::default()).await.unwrap();
+        t.store.delete_object(b.id, "big", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
         hold_gc(t.store.root(), crate::now_ms() + 60_000).unwrap();
         assert_eq!(t.store.collect_garbage().await.unwrap(), 0);
         // An expired hold holds nothing.

@@ -136,6 +136,9 @@ impl Store {
     pub async fn set_versioning(&self, bucket_id: i64, state: Versioning) -> Result<()> {
         self.writer()
             .write(move |c| {
+                if state != Versioning::Enabled && crate::lock::lock_enabled(c, bucket_id)? {
+                    return Err(StorageError::InvalidBucketState("An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."));
+                }
                 c.execute("UPDATE buckets SET versioning = ?2 WHERE id = ?1", params![bucket_id, state.as_str()])?;
                 Ok(())
             })

@@ -34,6 +34,14 @@ pub enum StorageError {
     /// A replication that cannot succeed (kept as the reason it FAILED).
     #[error("{0}")]
     Replication(String),
+    /// Object Lock forbids the change (a retained or held version; a retention that would
+    /// shorten); carries why.
+    #[error("{0}")]
+    ObjectLocked(&'static str),
+    /// The bucket's state forbids the change (suspending versioning with Object Lock on;
+    /// enabling Object Lock without versioning).
+    #[error("{0}")]
+    InvalidBucketState(&'static str),
     /// The version is on an archive tier and has no restored copy to read.
     #[error("the object is archived; restore it first")]
     Archived,

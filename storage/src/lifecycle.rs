@@ -163,6 +163,12 @@ impl Store {
                 if !still_due(&v) {
                     return Ok(None);
                 }
+                // Lifecycle never removes a version Object Lock protects (a delete marker on
+                // top of a current one is allowed, as for any request).
+                let removes = matches!(action, LifecycleAction::RemoveVersion);
+                if removes && v.record.meta.lock.protects(crate::now_ms(), false).is_some() {
+                    return Ok(None);
+                }
                 let outcome = match action {
                     LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => {
                         delete_latest(c, bucket_id, &key, Remover::Lifecycle)?
@@ -289,7 +295,7 @@ mod tests {
         for key in ["a", "b", "a", "c"] {
             put(&t, &b, key, b"x").await.unwrap();
         }
-        t.store.delete_object(b.id, "c", None, Default::default()).await.unwrap();
+        t.store.delete_object(b.id, "c", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
         let all = |scan| t.store.lifecycle_aged(b.id, scan, (i64::MIN, 0), i64::MAX, 10);
         let current = all(AgeScan::Current).await.unwrap();
         assert_eq!(current.keys, ["b", "a", "c"]);

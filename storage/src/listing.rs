@@ -228,7 +228,7 @@ mod store_tests {
         for k in ["a", "a", "b", "b", "b"] {
             put(&t, &b, k, k.as_bytes()).await.unwrap();
         }
-        t.store.delete_object(b.id, "a", None, Default::default()).await.unwrap();
+        t.store.delete_object(b.id, "a", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
         let mut params = VersionListParams { max_keys: 2, ..Default::default() };
         let mut got = Vec::new();
         loop {

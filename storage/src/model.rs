@@ -89,6 +89,47 @@ pub struct ObjectMeta {
     /// How the stored bytes are encrypted; None for objects stored as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// Object Lock: the version's retention and legal hold.
+    #[serde(default, skip_serializing_if = "VersionLock::is_none")]
+    pub lock: VersionLock,
+}
+
+/// An Object Lock retention mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    /// Protects until the date, except from callers allowed to bypass governance retention
+    /// who ask to (`x-amz-bypass-governance-retention: true`).
+    Governance,
+    /// Protects until the date from everyone; the date can only move later.
+    Compliance,
+}
+
+/// A version's Object Lock state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionLock {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<(LockMode, i64)>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+impl VersionLock {
+    pub fn is_none(&self) -> bool {
+        self.retention.is_none() && !self.legal_hold
+    }
+
+    /// Why the version cannot be deleted at `now_ms` (None when it can): a legal hold, or a
+    /// retention whose date has not passed, unless it is GOVERNANCE and `bypass` is allowed.
+    pub fn protects(&self, now_ms: i64, bypass: bool) -> Option<&'static str> {
+        if self.legal_hold {
+            return Some("the version is under a legal hold");
+        }
+        match self.retention {
+            Some((LockMode::Compliance, until)) if until > now_ms => Some("the version is retained in COMPLIANCE mode"),
+            Some((LockMode::Governance, until)) if until > now_ms && !bypass => Some("the version is retained in GOVERNANCE mode"),
+            _ => None,
+        }
+    }
 }
 
 /// Which key protects an encrypted object's data key.

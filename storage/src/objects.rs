@@ -5,6 +5,7 @@ use crate::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
 use crate::events::{self, Change, EventName, Origin, Remover, Requester};
 use crate::ingest::Ingested;
+use crate::lock::DeleteOptions;
 use crate::publish::{note_crc32c, Published};
 use crate::model::*;
 use crate::refs;
@@ -162,18 +163,26 @@ impl Store {
     }
 
     /// Deletes the latest version (or places a delete marker) or one given version, for `by`.
-    pub async fn delete_object(&self, bucket_id: i64, key: &str, version_id: Option<&str>, by: Requester) -> Result<DeleteOutcome> {
+    /// A version protected by Object Lock is not deleted (`ObjectLocked`); a delete marker
+    /// can always be placed.
+    pub async fn delete_object(&self, bucket_id: i64, key: &str, version_id: Option<&str>, by: Requester, options: DeleteOptions) -> Result<DeleteOutcome> {
         let key = key.to_string();
         let version_id = version_id.map(str::to_string);
         self.writer()
-            .write(move |c| delete_one(c, bucket_id, &key, version_id.as_deref(), Remover::Request(&by)))
+            .write(move |c| delete_one(c, bucket_id, &key, version_id.as_deref(), Remover::Request(&by, options)))
             .await
     }
 
     /// Deletes many (key, version) pairs in one transaction, for `by`; each has its own outcome.
-    pub async fn delete_objects(&self, bucket_id: i64, items: Vec<(String, Option<String>)>, by: Requester) -> Result<Vec<Result<DeleteOutcome>>> {
+    pub async fn delete_objects(
+        &self,
+        bucket_id: i64,
+        items: Vec<(String, Option<String>)>,
+        by: Requester,
+        options: DeleteOptions,
+    ) -> Result<Vec<Result<DeleteOutcome>>> {
         self.writer()
-            .write(move |c| Ok(items.iter().map(|(k, v)| delete_one(c, bucket_id, k, v.as_deref(), Remover::Request(&by))).collect()))
+            .write(move |c| Ok(items.iter().map(|(k, v)| delete_one(c, bucket_id, k, v.as_deref(), Remover::Request(&by, options))).collect()))
             .await
     }
 }
@@ -445,13 +454,17 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remov
 /// Removes one version (or delete marker) for good; the event (from `by`) is queued with it.
 pub(crate) fn delete_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str, by: Remover) -> Result<DeleteOutcome> {
     bucket_versioning(c, bucket_id)?;
-    let row: Option<(i64, bool, bool)> = c
-        .prepare_cached("SELECT seq, is_latest, delete_marker FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
-        .query_row(params![bucket_id, key.as_bytes(), version_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(i64, bool, bool, String)> = c
+        .prepare_cached("SELECT seq, is_latest, delete_marker, meta FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
+        .query_row(params![bucket_id, key.as_bytes(), version_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    let Some((seq, was_latest, delete_marker)) = row else {
+    let Some((seq, was_latest, delete_marker, meta)) = row else {
         return Ok(DeleteOutcome { version_id: Some(version_id.to_string()), delete_marker: false });
     };
+    let meta: ObjectMeta = serde_json::from_str(&meta)?;
+    if let Some(why) = meta.lock.protects(now_ms(), by.bypass_governance()) {
+        return Err(StorageError::ObjectLocked(why));
+    }
     remove_row(c, seq)?;
     let requester = by.requester();
     let version = Some(version_id).filter(|v| *v != NULL_VERSION);
@@ -503,7 +516,7 @@ mod tests {
         assert_eq!(blob_files(&t), 1, "identical bytes are stored once");
         put(&t, &b, "k", &two).await.unwrap();
         assert_eq!(t.store.collect_garbage().await.unwrap(), 0, "first blob is still named by dup");
-        t.store.delete_object(b.id, "dup", None, Default::default()).await.unwrap();
+        t.store.delete_object(b.id, "dup", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
         assert_eq!(t.store.collect_garbage().await.unwrap(), 1);
         assert_eq!(blob_files(&t), 1);
         assert!(matches!(t.store.object(b.id, "dup", None).await, Err(StorageError::NoSuchKey)));
@@ -548,7 +561,7 @@ mod tests {
         assert!(matches!(t.store.create_bucket(&other, "b", "us-east-1").await, Err(StorageError::BucketAlreadyExists)));
         put(&t, &b, "k", b"x").await.unwrap();
         assert!(matches!(t.store.delete_bucket("b").await, Err(StorageError::BucketNotEmpty)));
-        t.store.delete_object(b.id, "k", Some("null"), Default::default()).await.unwrap();
+        t.store.delete_object(b.id, "k", Some("null"), Default::default(), crate::DeleteOptions::default()).await.unwrap();
         t.store.delete_bucket("b").await.unwrap();
         assert!(matches!(t.store.bucket("b").await, Err(StorageError::NoSuchBucket)));
     }

@@ -116,9 +116,7 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
     if !valid_bucket_name(name) {
         return Err(S3Error::new(ErrorCode::InvalidBucketName).with("BucketName", name));
     }
-    if ctx.header("x-amz-bucket-object-lock-enabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return Err(S3Error::new(ErrorCode::NotImplemented).with_message("Object lock is not implemented by Coffer yet."));
-    }
+    let object_lock = ctx.header("x-amz-bucket-object-lock-enabled").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let body = read_all(request_body(payload, &ctx.payload).stream, CREATE_BODY_LIMIT, ErrorCode::MalformedXML).await?;
     crate::request::upload::check_payload_hash(&ctx.payload, &body)?;
     let region = if body.iter().all(u8::is_ascii_whitespace) {
@@ -148,6 +146,11 @@ pub async fn create_bucket(ctx: &Ctx<'_>, name: &str, payload: web::Payload) -> 
             }
             if ownership.is_some() {
                 crate::access::ownership::store(ctx.state, bucket.id, ownership).await?;
+            }
+            // Object Lock turns versioning on, for good.
+            if object_lock {
+                ctx.state.store.set_versioning(bucket.id, coffer_storage::Versioning::Enabled).await?;
+                crate::bucket_config::object_lock::set_bucket_lock(&ctx.state.store, bucket.id, &Default::default()).await?;
             }
         }
         // S3 in us-east-1 keeps its legacy answer to re-creating your own bucket: 200, as long

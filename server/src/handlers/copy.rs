@@ -47,6 +47,9 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
     // The storage class is the request's (STANDARD when it names none), never the source's.
     meta.storage_class = meta_from_request(ctx.req.headers())?.storage_class;
     meta.checksum = src.meta.checksum.clone();
+    // A copy is a new version: its lock is the request's (or the bucket's default), never the source's.
+    let lock_params = crate::request::object_lock::LockParams::from_headers(ctx);
+    meta.lock = crate::request::object_lock::for_new_version(ctx, &dest, &lock_params, None, coffer_storage::now_ms()).await?;
     // A copy is a new object of its writer: its ACL comes from this request, never the source.
     let (acl, owner_id) = crate::access::ownership::new_object_acl(ctx.state, &dest, ctx.req.headers(), ctx.writer_id()).await?;
     meta.acl = acl;

@@ -8,7 +8,8 @@ use crate::request::replica::{self, ReplicaWrite};
 use crate::request::upload::check_payload_hash;
 use crate::http::xml::{self, S3_NAMESPACE};
 use actix_web::{web, HttpResponse};
-use coffer_storage::{DeleteOutcome, Permission, StorageError};
+use crate::request::object_lock::bypass_governance;
+use coffer_storage::{DeleteOptions, DeleteOutcome, Permission, StorageError};
 use serde::{Deserialize, Serialize};
 
 fn outcome_headers(resp: &mut actix_web::HttpResponseBuilder, outcome: &DeleteOutcome) {
@@ -34,7 +35,10 @@ pub async fn delete_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Res
             let marker = ctx.state.store.put_marker_replica(bucket.id, key, of).await?;
             DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true }
         }
-        None => ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId"), ctx.requester()).await?,
+        None => {
+            let options = DeleteOptions { bypass_governance: bypass_governance(ctx, &bucket, key).await? };
+            ctx.state.store.delete_object(bucket.id, key, ctx.query.get("versionId"), ctx.requester(), options).await?
+        }
     };
     let mut resp = HttpResponse::NoContent();
     outcome_headers(&mut resp, &outcome);
@@ -129,7 +133,14 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket_name: &str, payload: web::Payl
         .filter(|(o, ok)| **ok && o.key.len() <= 1024)
         .map(|(o, _)| (o.key.clone(), o.version_id.clone()))
         .collect();
-    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets, ctx.requester()).await?.into_iter();
+    // Bypassing GOVERNANCE retention is asked once for the request; it applies when the caller
+    // may bypass it on every key.
+    let mut bypass = !targets.is_empty();
+    for (key, _) in &targets {
+        bypass = bypass && bypass_governance(ctx, &bucket, key).await?;
+    }
+    let options = DeleteOptions { bypass_governance: bypass };
+    let mut outcomes = ctx.state.store.delete_objects(bucket.id, targets, ctx.requester(), options).await?.into_iter();
     let mut entries = Vec::new();
     for (obj, ok) in request.objects.into_iter().zip(allowed) {
         let result = if obj.key.len() > 1024 {

@@ -11,6 +11,7 @@ pub mod encryption;
 pub mod get;
 pub mod lifecycle;
 pub mod list;
+pub mod object_lock;
 pub mod multipart;
 pub mod notification;
 pub mod policy;

@@ -119,6 +119,8 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str
     // The upload's data key is made now and wrapped in its metadata; every part uses it.
     let sealing = crate::request::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
     meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
+    let lock_params = crate::request::object_lock::LockParams::from_headers(ctx);
+    meta.lock = crate::request::object_lock::for_new_version(ctx, &bucket, &lock_params, None, coffer_storage::now_ms()).await?;
     let upload = ctx.state.store.create_upload(bucket.id, key, &owner_id, meta, checksum).await?;
     let mut resp = HttpResponse::Ok();
     checksum_headers(&mut resp, checksum);

@@ -157,6 +157,12 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     }
     let (acl, owner_id) = crate::access::ownership::new_object_acl(ctx.state, &bucket, &headers, form_ctx.writer_id()).await?;
     meta.acl = acl;
+    let lock_params = crate::request::object_lock::LockParams {
+        mode: fields.get(crate::request::object_lock::MODE).map(String::as_str),
+        retain_until: fields.get(crate::request::object_lock::RETAIN_UNTIL).map(String::as_str),
+        legal_hold: fields.get(crate::request::object_lock::LEGAL_HOLD).map(String::as_str),
+    };
+    meta.lock = crate::request::object_lock::for_new_version(ctx, &bucket, &lock_params, None, coffer_storage::now_ms()).await?;
 
     let body = futures::stream::unfold(file, |mut f| async move {
         match f.chunk().await {

@@ -6,6 +6,7 @@ use crate::http::checksums::ChecksumRequest;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::request::ctx::Ctx;
 use crate::request::object_headers::{meta_from_request, quoted_etag};
+use crate::request::object_lock::{self, LockParams};
 use crate::request::replica::{self, ReplicaWrite};
 use crate::request::upload::{check_ingested_sha256, checked_put_length, content_md5, ingest_options, write_conditions};
 use actix_web::{web, HttpResponse};
@@ -25,6 +26,9 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     meta.acl = acl;
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
+    let lock_params = LockParams::from_headers(ctx);
+    let integrity_checked = md5.is_some() || checksums.carries_value();
+    meta.lock = object_lock::for_new_version(ctx, &bucket, &lock_params, Some(integrity_checked), coffer_storage::now_ms()).await?;
     let conditions = write_conditions(ctx);
     let replica_of = replica::identity(ctx, &bucket, key, ReplicaWrite::Object).await?;
     let sealing = crate::request::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;

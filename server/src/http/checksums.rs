@@ -17,6 +17,13 @@ pub struct ChecksumRequest {
     trailer: Option<ChecksumAlgorithm>,
 }
 
+impl ChecksumRequest {
+    /// Whether the request carries a checksum value to verify (a header or a trailer).
+    pub fn carries_value(&self) -> bool {
+        self.expected.is_some() || self.trailer.is_some()
+    }
+}
+
 /// A value that is not a checksum of this algorithm cannot match what was computed.
 fn invalid_value(alg: ChecksumAlgorithm) -> S3Error {
     S3Error::new(ErrorCode::BadDigest).with_message(format!("The {} you specified did not match the calculated checksum.", alg.as_str()))

@@ -247,6 +247,8 @@ impl From<StorageError> for S3Error {
             StorageError::Body(io) => body_error(io),
             StorageError::Multipart(m) => multipart_error(m),
             StorageError::Archived => C::InvalidObjectState.into(),
+            StorageError::ObjectLocked(why) => S3Error::new(C::AccessDenied).with_message(format!("Access Denied because object protected by object lock: {why}")),
+            StorageError::InvalidBucketState(why) => S3Error::custom("InvalidBucketState", StatusCode::CONFLICT, why),
             StorageError::Tier(coffer_storage::TierError::NotArchived) => {
                 S3Error::new(C::InvalidObjectState).with_message("Restore is not allowed for the object's current storage class")
             }

@@ -76,6 +76,12 @@ pub enum Operation {
     AbortMultipartUpload { bucket: String, key: String },
     ListParts { bucket: String, key: String },
     RestoreObject { bucket: String, key: String },
+    GetObjectLockConfiguration { bucket: String },
+    PutObjectLockConfiguration { bucket: String },
+    GetObjectRetention { bucket: String, key: String },
+    PutObjectRetention { bucket: String, key: String },
+    GetObjectLegalHold { bucket: String, key: String },
+    PutObjectLegalHold { bucket: String, key: String },
     /// A real S3 operation that Coffer does not provide yet.
     NotImplemented { name: &'static str },
 }
@@ -137,6 +143,12 @@ impl Operation {
             AbortMultipartUpload { .. } => "s3:AbortMultipartUpload",
             ListParts { .. } => "s3:ListMultipartUploadParts",
             RestoreObject { .. } => "s3:RestoreObject",
+            GetObjectLockConfiguration { .. } => "s3:GetBucketObjectLockConfiguration",
+            PutObjectLockConfiguration { .. } => "s3:PutBucketObjectLockConfiguration",
+            GetObjectRetention { .. } => "s3:GetObjectRetention",
+            PutObjectRetention { .. } => "s3:PutObjectRetention",
+            GetObjectLegalHold { .. } => "s3:GetObjectLegalHold",
+            PutObjectLegalHold { .. } => "s3:PutObjectLegalHold",
             CorsPreflight { .. } | NotImplemented { .. } => "",
         }
     }
@@ -238,15 +250,12 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("inventory", "BucketInventoryConfiguration"),
     ("logging", "BucketLogging"),
     ("metrics", "BucketMetricsConfiguration"),
-    ("object-lock", "ObjectLockConfiguration"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
 ];
 
 const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
-    ("legal-hold", "ObjectLegalHold"),
     ("restore", "RestoreObject"),
-    ("retention", "ObjectRetention"),
     ("select", "SelectObjectContent"),
     ("torrent", "ObjectTorrent"),
 ];
@@ -361,6 +370,13 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 _ => {}
             }
         }
+        if query.has("object-lock") {
+            return match m {
+                "GET" => Ok(GetObjectLockConfiguration { bucket }),
+                "PUT" => Ok(PutObjectLockConfiguration { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if query.has("versioning") {
             match m {
                 "GET" => return Ok(GetBucketVersioning { bucket }),
@@ -399,6 +415,20 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
             "PUT" => return Ok(PutObjectAcl { bucket, key }),
             _ => {}
         }
+    }
+    if query.has("retention") {
+        return match m {
+            "GET" => Ok(GetObjectRetention { bucket, key }),
+            "PUT" => Ok(PutObjectRetention { bucket, key }),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
+    }
+    if query.has("legal-hold") {
+        return match m {
+            "GET" => Ok(GetObjectLegalHold { bucket, key }),
+            "PUT" => Ok(PutObjectLegalHold { bucket, key }),
+            _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+        };
     }
     if query.has("restore") && m == "POST" {
         return Ok(RestoreObject { bucket, key });

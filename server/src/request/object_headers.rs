@@ -96,6 +96,8 @@ pub fn meta_from_request(headers: &HeaderMap) -> S3Result<ObjectMeta> {
         acl: None,
         // Set by the handler from the SSE headers and the bucket's default.
         encryption: None,
+        // Set by the handler from the lock headers and the bucket's default retention.
+        lock: Default::default(),
     })
 }
 
@@ -150,6 +152,13 @@ pub fn object_headers(resp: &mut HttpResponseBuilder, rec: &ObjectRecord, query:
     }
     if let Some(location) = &m.website_redirect {
         resp.insert_header(("x-amz-website-redirect-location", location.clone()));
+    }
+    if let Some((mode, until)) = m.lock.retention {
+        resp.insert_header(("x-amz-object-lock-mode", crate::bucket_config::object_lock::mode_name(mode)));
+        resp.insert_header(("x-amz-object-lock-retain-until-date", crate::bucket_config::object_lock::format_date(until)));
+    }
+    if m.lock.legal_hold {
+        resp.insert_header(("x-amz-object-lock-legal-hold", "ON"));
     }
     if !m.tags.is_empty() {
         resp.insert_header(("x-amz-tagging-count", m.tags.len().to_string()));

@@ -65,15 +65,21 @@ impl Origin {
 /// event follows from it and from what the delete did.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Remover<'a> {
-    Request(&'a Requester),
+    /// A request, with what it may override.
+    Request(&'a Requester, crate::lock::DeleteOptions),
     Lifecycle,
 }
 
 impl Remover<'_> {
+    /// Whether GOVERNANCE retention yields (never for lifecycle).
+    pub fn bypass_governance(self) -> bool {
+        matches!(self, Remover::Request(_, o) if o.bypass_governance)
+    }
+
     pub fn event(self, delete_marker_created: bool) -> EventName {
         match (self, delete_marker_created) {
-            (Remover::Request(_), false) => EventName::ObjectRemovedDelete,
-            (Remover::Request(_), true) => EventName::ObjectRemovedDeleteMarkerCreated,
+            (Remover::Request(..), false) => EventName::ObjectRemovedDelete,
+            (Remover::Request(..), true) => EventName::ObjectRemovedDeleteMarkerCreated,
             (Remover::Lifecycle, false) => EventName::LifecycleExpirationDelete,
             (Remover::Lifecycle, true) => EventName::LifecycleExpirationDeleteMarkerCreated,
         }
@@ -81,7 +87,7 @@ impl Remover<'_> {
 
     pub fn requester(self) -> Requester {
         match self {
-            Remover::Request(r) => r.clone(),
+            Remover::Request(r, _) => r.clone(),
             Remover::Lifecycle => Requester::coffer(),
         }
     }

@@ -58,8 +58,8 @@ async fn every_change_queues_its_event_in_its_own_commit() {
     let v2 = t.store.copy_object(&v1, b.id, copy, WriteConditions::default()).await.unwrap();
     t.store.set_object_tags(b.id, "k", None, vec![("a".into(), "b".into())], Requester::default()).await.unwrap();
     t.store.delete_object_tags(b.id, "k", Some(&v1.version_id), Requester::default()).await.unwrap();
-    let marker = t.store.delete_object(b.id, "k", None, Requester::default()).await.unwrap();
-    t.store.delete_object(b.id, "k2", Some(&v2.version_id), Requester::default()).await.unwrap();
+    let marker = t.store.delete_object(b.id, "k", None, Requester::default(), crate::DeleteOptions::default()).await.unwrap();
+    t.store.delete_object(b.id, "k2", Some(&v2.version_id), Requester::default(), crate::DeleteOptions::default()).await.unwrap();
     let log = put(&t, &b, "logs/x.txt", b"log").await.unwrap();
     let bin = put(&t, &b, "logs/x.bin", b"not a .txt").await.unwrap();
     // A write that does not happen has no event.
@@ -102,9 +102,9 @@ async fn unversioned_deletes_lifecycle_and_multipart_events() {
     with_target(&t, "q", 100).await;
     set_routes(&t, &b, &[route("c", "q", &["s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:LifecycleExpiration:*"], "", "")]).await;
     put(&t, &b, "gone", b"x").await.unwrap();
-    t.store.delete_object(b.id, "gone", None, Requester::default()).await.unwrap();
+    t.store.delete_object(b.id, "gone", None, Requester::default(), crate::DeleteOptions::default()).await.unwrap();
     // Nothing was there to delete: nothing to announce.
-    t.store.delete_object(b.id, "never", None, Requester::default()).await.unwrap();
+    t.store.delete_object(b.id, "never", None, Requester::default(), crate::DeleteOptions::default()).await.unwrap();
     put(&t, &b, "old", b"x").await.unwrap();
     let seq = t.store.lifecycle_keys(b.id, vec!["old".into()]).await.unwrap()[0][0].seq;
     t.store.lifecycle_apply(b.id, "old", seq, LifecycleAction::ExpireCurrent, |_| true).await.unwrap().unwrap();

@@ -329,7 +329,7 @@ mod tests {
         let rec = put(&t, &src, "docs/a", &big).await.unwrap();
         assert_eq!(rec.replication.as_deref(), Some("PENDING"));
         assert_eq!(put(&t, &src, "other", b"x").await.unwrap().replication, None);
-        t.store.delete_object(src.id, "docs/a", None, Default::default()).await.unwrap();
+        t.store.delete_object(src.id, "docs/a", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
         let due = t.store.due_replications(now_ms(), 10).await.unwrap();
         assert_eq!(due.len(), 2, "the version and the delete marker");
         for item in &due {
@@ -352,7 +352,7 @@ mod tests {
 
         // A version removed before its turn is dropped from the outbox.
         let gone = put(&t, &src, "docs/b", b"y").await.unwrap();
-        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id), Default::default()).await.unwrap();
+        t.store.delete_object(src.id, "docs/b", Some(&gone.version_id), Default::default(), crate::DeleteOptions::default()).await.unwrap();
         let item = t.store.due_replications(now_ms(), 10).await.unwrap().remove(0);
         assert_eq!(t.store.replicate_here(&item, dst.id).await.unwrap(), Replicated::SourceGone);
     }

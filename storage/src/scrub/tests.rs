@@ -36,7 +36,7 @@ async fn walks_referenced_blobs_in_hash_order_from_a_cursor() {
     assert!(t.store.blobs_after(Some(all[4]), 10).await.unwrap().is_empty());
     // An unreferenced blob (awaiting collection) is not scrubbed.
     let b = t.store.bucket("b").await.unwrap();
-    t.store.delete_object(b.id, "k0", None, Default::default()).await.unwrap();
+    t.store.delete_object(b.id, "k0", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
     assert_eq!(t.store.blobs_after(None, 10).await.unwrap().len(), 4);
 }
 

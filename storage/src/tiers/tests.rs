@@ -59,7 +59,7 @@ async fn versions_move_to_their_class_tier_and_back() {
     assert_eq!(read(&t, &b, "back").await, data);
 
     // Deleting the tiered version leaves its tier blob unreferenced; the collector removes it.
-    t.store.delete_object(b.id, "k", None, Default::default()).await.unwrap();
+    t.store.delete_object(b.id, "k", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
     assert_eq!(t.store.collect_tier_garbage(10).await.unwrap(), 1);
     assert_eq!(blob_files(&cold.path().join("cold/blobs")), 0);
     assert_eq!(read(&t, &b, "back").await, data);
@@ -122,7 +122,7 @@ async fn a_move_whose_version_changed_meanwhile_switches_nothing() {
     let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
     put_class(&t, &b, "k", &vec![1u8; INLINE_MAX * 2], "STANDARD_IA").await;
     let seq = t.store.due_moves(0, 10).await.unwrap()[0];
-    t.store.delete_object(b.id, "k", None, Default::default()).await.unwrap();
+    t.store.delete_object(b.id, "k", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();
     assert_eq!(t.store.move_version(seq).await.unwrap(), Moved::Skipped);
     // Nothing was copied, and nothing is left behind.
     assert_eq!(t.store.collect_tier_garbage(10).await.unwrap(), 0);
