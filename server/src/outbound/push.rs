@@ -182,7 +182,7 @@ fn identity_headers(rec: &ObjectRecord, with_etag: bool) -> Result<Headers, Push
     Ok(out)
 }
 
-/// The version's metadata, tags, storage class and encryption as request headers; to a
+/// The version's metadata, tags, Object Lock, storage class and encryption as request headers; to a
 /// destination that is not Coffer also the source's identity, as metadata.
 fn object_headers(rec: &ObjectRecord, opts: &WriteOptions, coffer: bool) -> Result<Headers, PushError> {
     let m = &rec.meta;
@@ -212,6 +212,13 @@ fn object_headers(rec: &ObjectRecord, opts: &WriteOptions, coffer: bool) -> Resu
         let encoded: Vec<String> =
             m.tags.iter().map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC))).collect();
         out.push(header("x-amz-tagging", &encoded.join("&"))?);
+    }
+    if let Some((mode, until)) = m.lock.retention {
+        out.push(header("x-amz-object-lock-mode", crate::bucket_config::object_lock::mode_name(mode))?);
+        out.push(header("x-amz-object-lock-retain-until-date", &crate::bucket_config::object_lock::format_date(until))?);
+    }
+    if m.lock.legal_hold {
+        out.push(header("x-amz-object-lock-legal-hold", "ON")?);
     }
     if let Some(class) = opts.storage_class.as_ref().or(m.storage_class.as_ref()).filter(|c| c.as_str() != "STANDARD") {
         out.push(header("x-amz-storage-class", class)?);
