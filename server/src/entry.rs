@@ -108,7 +108,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, re
         }
     }
     check_expected_owner(req, state, target.bucket.as_deref()).await?;
-    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target, request_id: request_id.to_string() };
+    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target, request_id: request_id.to_string(), lock_request: Default::default() };
     use Operation::*;
     match op {
         ListBuckets => handlers::bucket::list_buckets(&ctx).await,

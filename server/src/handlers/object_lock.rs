@@ -8,7 +8,7 @@ use crate::bucket_config::object_lock::{self as lock, BucketLock, LegalHoldXml, 
 use crate::http::body::{read_all, request_body};
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::http::xml;
-use crate::request::ctx::Ctx;
+use crate::request::ctx::{Ctx, LockRequest};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use coffer_storage::{Bucket, DeleteOptions, LockChange, Permission, StorageError};
@@ -48,6 +48,12 @@ async fn locked_bucket(ctx: &Ctx<'_>, bucket_name: &str, wanted: Permission) -> 
     Ok(bucket)
 }
 
+/// Decides the request's policy again with the lock values its body asks for.
+async fn recheck_with(ctx: &Ctx<'_>, bucket: &Bucket, key: &str, asked: LockRequest) -> S3Result<()> {
+    let _ = ctx.lock_request.set(asked);
+    ctx.check_key(bucket, key, ctx.target.action, Permission::Write).await
+}
+
 fn missing_version<'a>(key: &'a str, version_id: Option<&'a str>) -> impl Fn(StorageError) -> S3Error + 'a {
     move |e| match (e, version_id) {
         (StorageError::NoSuchKey, _) | (StorageError::NoSuchVersion, None) => S3Error::no_such_key(key),
@@ -65,6 +71,9 @@ fn version_header(resp: &mut actix_web::HttpResponseBuilder, version_id: &str) {
 pub async fn put_retention(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = locked_bucket(ctx, bucket_name, Permission::Write).await?;
     let retention = lock::parse_retention(&body(ctx, payload).await?)?;
+    // The body says what is asked: policy conditions on it (s3:object-lock-*) are decided now.
+    let asked = LockRequest { mode: retention.map(|(m, _)| lock::mode_name(m).to_string()), retain_until_ms: retention.map(|(_, u)| u), legal_hold: None };
+    recheck_with(ctx, &bucket, key, asked).await?;
     if retention.is_some_and(|(_, until)| until <= coffer_storage::now_ms()) {
         return Err(S3Error::invalid_argument("The retain until date must be in the future!").with("ArgumentName", "RetainUntilDate"));
     }
@@ -95,6 +104,8 @@ pub async fn get_retention(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Res
 pub async fn put_legal_hold(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: web::Payload) -> S3Result<HttpResponse> {
     let bucket = locked_bucket(ctx, bucket_name, Permission::Write).await?;
     let on = lock::parse_legal_hold(&body(ctx, payload).await?)?;
+    let asked = LockRequest { legal_hold: Some(if on { "ON" } else { "OFF" }.to_string()), ..Default::default() };
+    recheck_with(ctx, &bucket, key, asked).await?;
     let version_id = ctx.query.get("versionId");
     let changed = ctx
         .state

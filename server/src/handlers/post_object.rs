@@ -145,7 +145,7 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
         p.check(&fields, bucket_name)?;
     }
     // The signer (or an anonymous form) needs WRITE on the bucket, as for a PUT.
-    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone(), request_id: ctx.request_id.clone() };
+    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone(), request_id: ctx.request_id.clone(), lock_request: Default::default() };
     let bucket = form_ctx.bucket_for(&bucket.name, Permission::Write).await?;
 
     let headers = fields_as_headers(&fields);

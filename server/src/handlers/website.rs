@@ -158,7 +158,7 @@ async fn serve_website(req: &HttpRequest, state: &AppState, head: bool) -> S3Res
     }
 
     let target = crate::request::ctx::Target { action: "s3:GetObject", bucket: Some(bucket_name.clone()), key: Some(key.clone()) };
-    let ctx = Ctx { state, req, query: Query::default(), principal: None, payload: coffer_auth::Payload::Unsigned, target, request_id: String::new() };
+    let ctx = Ctx { state, req, query: Query::default(), principal: None, payload: coffer_auth::Payload::Unsigned, target, request_id: String::new(), lock_request: Default::default() };
     let status = match lookup(&ctx, &bucket, &key).await? {
         Lookup::Found(rec, body) => {
             if let Some(location) = &rec.meta.website_redirect {

@@ -22,6 +22,17 @@ pub struct Ctx<'a> {
     pub target: Target,
     /// The request's x-amz-request-id.
     pub request_id: String,
+    /// The Object Lock a retention or legal-hold body asks for, once read (headers say it for
+    /// uploads), for the `s3:object-lock-*` policy condition keys.
+    pub lock_request: std::cell::OnceCell<LockRequest>,
+}
+
+/// Object Lock values a request asks for.
+#[derive(Clone, Debug, Default)]
+pub struct LockRequest {
+    pub mode: Option<String>,
+    pub retain_until_ms: Option<i64>,
+    pub legal_hold: Option<String>,
 }
 
 /// The IAM action of the request and the bucket and key it addresses.
@@ -193,6 +204,9 @@ impl Ctx<'_> {
             "s3:delimiter" => one(self.query.get("delimiter")),
             "s3:max-keys" => one(self.query.get("max-keys")),
             "s3:versionid" => one(self.query.get("versionId")),
+            "s3:object-lock-mode" | "s3:object-lock-legal-hold" | "s3:object-lock-retain-until-date" | "s3:object-lock-remaining-retention-days" => {
+                self.lock_condition(key)
+            }
             "s3:requestobjecttagkeys" => {
                 let tags = self.request_tags();
                 (!tags.is_empty()).then(|| tags.into_iter().map(|(k, _)| k).collect())
@@ -209,6 +223,27 @@ impl Ctx<'_> {
                 one(key.strip_prefix("s3:x-amz-").and_then(|_| self.header(&key[3..])))
             }
         }
+    }
+
+    /// The request's Object Lock values: from a body already read, else from its headers.
+    fn lock_condition(&self, key: &str) -> Option<Vec<String>> {
+        use crate::request::object_lock::{LEGAL_HOLD, MODE, RETAIN_UNTIL};
+        let asked = match self.lock_request.get() {
+            Some(l) => l.clone(),
+            None => LockRequest {
+                mode: self.header(MODE).map(str::to_string),
+                retain_until_ms: self.header(RETAIN_UNTIL).and_then(|d| crate::bucket_config::object_lock::parse_date(d).ok()),
+                legal_hold: self.header(LEGAL_HOLD).map(str::to_string),
+            },
+        };
+        let value = match key {
+            "s3:object-lock-mode" => asked.mode,
+            "s3:object-lock-legal-hold" => asked.legal_hold,
+            "s3:object-lock-retain-until-date" => asked.retain_until_ms.map(crate::bucket_config::object_lock::format_date),
+            // Whole days from now until the date, rounded up.
+            _ => asked.retain_until_ms.map(|until| ((until - coffer_storage::now_ms()).max(0) + 86_399_999) / 86_400_000).map(|d| d.to_string()),
+        };
+        value.map(|v| vec![v])
     }
 
     /// The tags a request sets with the x-amz-tagging header.

@@ -261,11 +261,7 @@ impl LifecycleWorker {
         let mut done = 0;
         for v in versions {
             let Some((decision, rule)) = rules.decide(&self.clock, now, v) else { continue };
-            let action = match &decision {
-                Decision::ExpireCurrent => LifecycleAction::ExpireCurrent,
-                Decision::RemoveNoncurrent | Decision::RemoveDeleteMarker => LifecycleAction::RemoveVersion,
-                Decision::Transition(class) => LifecycleAction::Transition(class.clone()),
-            };
+            let action = action_kind(&decision);
             let (recheck, clock, expected) = (rules.clone(), self.clock, decision.clone());
             let still_due = move |now_v: &LifecycleVersion| recheck.decide(&clock, now, now_v).map(|(d, _)| d) == Some(expected);
             match self.store.lifecycle_apply(bucket_id, &v.record.key, v.seq, action, still_due).await {
@@ -274,7 +270,15 @@ impl LifecycleWorker {
                     done += 1;
                     tracing::debug!(bucket_id, key = %v.record.key, version = %v.record.version_id, rule, ?decision, "lifecycle action");
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    // Skipped for its Object Lock: the age scan moves past it, so the bucket's
+                    // next full sweep comes when the retention ends instead of within a day.
+                    if let (LifecycleAction::RemoveVersion, Some((_, until))) = (&action_kind(&decision), v.record.meta.lock.retention) {
+                        if until > now && !v.record.meta.lock.legal_hold {
+                            self.sweep_at(bucket_id, until + 1).await?;
+                        }
+                    }
+                }
                 Err(StorageError::Closed) => return Err(StorageError::Closed.into()),
                 Err(e) => {
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -283,6 +287,16 @@ impl LifecycleWorker {
             }
         }
         Ok(done)
+    }
+
+    /// Brings the bucket's next full sweep forward to `at_ms` (never later than it was due).
+    async fn sweep_at(&self, bucket_id: i64, at_ms: i64) -> Result<(), WorkerError> {
+        let last = self.store.worker_cursor(&sweep_name(bucket_id)).await?.and_then(|c| c.parse::<i64>().ok());
+        let wanted = at_ms - SWEEP_EVERY_MS;
+        if last.is_none_or(|t| wanted < t) {
+            self.store.set_worker_cursor(&sweep_name(bucket_id), Some(wanted.to_string())).await?;
+        }
+        Ok(())
     }
 
     /// Aborts the due uploads of one batch after upload row `after_seq`; returns how many and
@@ -311,6 +325,14 @@ impl LifecycleWorker {
             }
         }
         Ok((done, next))
+    }
+}
+
+fn action_kind(decision: &Decision) -> LifecycleAction {
+    match decision {
+        Decision::ExpireCurrent => LifecycleAction::ExpireCurrent,
+        Decision::RemoveNoncurrent | Decision::RemoveDeleteMarker => LifecycleAction::RemoveVersion,
+        Decision::Transition(class) => LifecycleAction::Transition(class.clone()),
     }
 }
 
