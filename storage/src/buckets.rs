@@ -1,7 +1,7 @@
 //! Buckets: creation with S3's ownership rules, lookup, listing per owner, deletion when empty.
 
 use crate::error::{Result, StorageError};
-use crate::model::{Bucket, User, Versioning};
+use crate::model::{Bucket, User, Versioning, LOCK_KIND};
 use crate::{now_ms, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -22,6 +22,12 @@ pub(crate) fn bucket_by_name(c: &Connection, name: &str) -> Result<Option<Bucket
     Ok(c.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id WHERE b.name = ?1"))?
         .query_row([name], bucket_from_row)
         .optional()?)
+}
+
+/// Whether Object Lock is on for the bucket.
+fn lock_enabled(c: &Connection, bucket_id: i64) -> Result<bool> {
+    Ok(c.prepare_cached("SELECT EXISTS(SELECT 1 FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2)")?
+        .query_row(params![bucket_id, LOCK_KIND], |r| r.get(0))?)
 }
 
 impl Store {
@@ -136,7 +142,7 @@ impl Store {
     pub async fn set_versioning(&self, bucket_id: i64, state: Versioning) -> Result<()> {
         self.writer()
             .write(move |c| {
-                if state != Versioning::Enabled && crate::lock::lock_enabled(c, bucket_id)? {
+                if state != Versioning::Enabled && lock_enabled(c, bucket_id)? {
                     return Err(StorageError::InvalidBucketState("An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."));
                 }
                 c.execute("UPDATE buckets SET versioning = ?2 WHERE id = ?1", params![bucket_id, state.as_str()])?;

@@ -43,7 +43,7 @@ pub use events::{
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
 pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 pub use model::*;
-pub use lock::{DeleteOptions, LockChange, LOCK_KIND};
+pub use lock::LockChange;
 pub use objects::{DeleteOutcome, NewObject};
 pub use placement::Moved;
 pub use replication::{OutboxItem, ReplicatedVersion, ResyncCursor, ResyncStep, ReplicationOutcome, ReplicationRoute, ReplicationStatus, Replicated, ROUTES_KIND};

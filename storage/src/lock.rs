@@ -1,22 +1,13 @@
-//! Object Lock in the index: whether a bucket has lock on (its setting is a configuration
+//! Object Lock in the index: turning it on for a bucket (its setting is a configuration
 //! document of kind `LOCK_KIND`, which the server writes), and changes to one version's
 //! retention or legal hold, checked against S3's rules in the transaction that makes them.
 //! Deletes check a version's lock in their own transaction (`objects::delete_version`).
 
 use crate::error::{Result, StorageError};
-use crate::model::{LockMode, Versioning, VersionLock};
+use crate::model::{DeleteOptions, LockMode, Versioning, VersionLock, LOCK_KIND};
 use crate::objects::version_row;
 use crate::{now_ms, Store};
-use rusqlite::{params, Connection};
-
-/// The bucket configuration document holding a bucket's lock setting.
-pub const LOCK_KIND: &str = "object-lock";
-
-/// Whether Object Lock is on for the bucket.
-pub(crate) fn lock_enabled(c: &Connection, bucket_id: i64) -> Result<bool> {
-    Ok(c.prepare_cached("SELECT EXISTS(SELECT 1 FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2)")?
-        .query_row(params![bucket_id, LOCK_KIND], |r| r.get(0))?)
-}
+use rusqlite::params;
 
 /// A change to a version's lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,14 +15,6 @@ pub enum LockChange {
     /// A new retention, or none.
     Retention(Option<(LockMode, i64)>),
     LegalHold(bool),
-}
-
-/// What a delete (or a change of retention) may override.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DeleteOptions {
-    /// `x-amz-bypass-governance-retention: true` from a caller allowed
-    /// `s3:BypassGovernanceRetention`: GOVERNANCE retention does not protect.
-    pub bypass_governance: bool,
 }
 
 impl Store {

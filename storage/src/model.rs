@@ -458,7 +458,7 @@ pub struct CompleteRequest {
     /// Set when the upload is a replica of a version on another server (see `ReplicaOf`).
     pub replica_of: Option<ReplicaOf>,
     /// Who completes the upload (for its ObjectCreated:CompleteMultipartUpload event).
-    pub requester: crate::events::Requester,
+    pub requester: Requester,
 }
 
 /// The identity a replica keeps from its source version on another server: the version id,
@@ -510,3 +510,39 @@ pub struct PartPage {
     pub parts: Vec<Part>,
     pub is_truncated: bool,
 }
+
+/// Who asked for a change, as its event records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// The caller's canonical user id (the anonymous id for anonymous callers).
+    pub principal_id: String,
+    pub source_ip: String,
+    pub request_id: String,
+}
+
+/// The principal (and source) named in events of changes Coffer makes by itself: lifecycle
+/// expirations and transitions, restores completing or expiring, failed replications.
+pub const COFFER_PRINCIPAL: &str = "coffer";
+
+impl Requester {
+    /// Coffer itself, for changes no request made (with a request id of its own).
+    pub fn coffer() -> Requester {
+        Requester {
+            principal_id: COFFER_PRINCIPAL.into(),
+            source_ip: COFFER_PRINCIPAL.into(),
+            request_id: format!("{:016X}", rand::random::<u64>()),
+        }
+    }
+}
+
+/// What a delete (or a change of retention) may override.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// `x-amz-bypass-governance-retention: true` from a caller allowed
+    /// `s3:BypassGovernanceRetention`: GOVERNANCE retention does not protect.
+    pub bypass_governance: bool,
+}
+
+/// The bucket configuration document holding a bucket's Object Lock setting (written by the
+/// server; its presence means lock is on).
+pub const LOCK_KIND: &str = "object-lock";

@@ -5,7 +5,6 @@ use crate::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
 use crate::events::{self, Change, EventName, Origin, Remover, Requester};
 use crate::ingest::Ingested;
-use crate::lock::DeleteOptions;
 use crate::publish::{note_crc32c, Published};
 use crate::model::*;
 use crate::refs;
@@ -323,7 +322,7 @@ pub(crate) fn insert_version(
     };
     insert_row(c, &record, Some(stored.body))?;
     events::record_version(c, new.origin.event, &record, &new.origin.requester)?;
-    let replication = crate::replication::enqueue_new(c, &record)?;
+    let replication = crate::replication::queue::enqueue_new(c, &record)?;
     let record = ObjectRecord { replication, ..record };
     Ok(record)
 }
@@ -447,7 +446,7 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remov
     };
     insert_row(c, &marker, None)?;
     events::record_version(c, by.event(true), &marker, &by.requester())?;
-    crate::replication::enqueue_new(c, &marker)?;
+    crate::replication::queue::enqueue_new(c, &marker)?;
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 

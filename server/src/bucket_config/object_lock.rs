@@ -7,6 +7,12 @@ use crate::http::error::{ErrorCode, S3Error, S3Result};
 use coffer_storage::{LockMode, Store};
 use serde::{Deserialize, Serialize};
 
+/// The request headers (and POST form fields) of Object Lock.
+pub const MODE: &str = "x-amz-object-lock-mode";
+pub const RETAIN_UNTIL: &str = "x-amz-object-lock-retain-until-date";
+pub const LEGAL_HOLD: &str = "x-amz-object-lock-legal-hold";
+pub const BYPASS: &str = "x-amz-bypass-governance-retention";
+
 const DAY_MS: i64 = 86_400_000;
 
 /// A bucket's lock setting, as stored.

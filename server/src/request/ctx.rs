@@ -227,7 +227,7 @@ impl Ctx<'_> {
 
     /// The request's Object Lock values: from a body already read, else from its headers.
     fn lock_condition(&self, key: &str) -> Option<Vec<String>> {
-        use crate::request::object_lock::{LEGAL_HOLD, MODE, RETAIN_UNTIL};
+        use crate::bucket_config::object_lock::{LEGAL_HOLD, MODE, RETAIN_UNTIL};
         let asked = match self.lock_request.get() {
             Some(l) => l.clone(),
             None => LockRequest {

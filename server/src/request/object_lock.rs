@@ -8,10 +8,7 @@ use crate::http::error::{S3Error, S3Result};
 use crate::request::ctx::Ctx;
 use coffer_storage::{Bucket, VersionLock};
 
-pub const MODE: &str = "x-amz-object-lock-mode";
-pub const RETAIN_UNTIL: &str = "x-amz-object-lock-retain-until-date";
-pub const LEGAL_HOLD: &str = "x-amz-object-lock-legal-hold";
-pub const BYPASS: &str = "x-amz-bypass-governance-retention";
+pub use crate::bucket_config::object_lock::{BYPASS, LEGAL_HOLD, MODE, RETAIN_UNTIL};
 
 /// The lock parameters of a request, as sent.
 #[derive(Default)]

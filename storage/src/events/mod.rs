@@ -21,32 +21,10 @@ use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::{Requester, COFFER_PRINCIPAL};
+
 /// The bucket configuration document (JSON) holding a bucket's notification routes.
 pub const NOTIFY_ROUTES_KIND: &str = "notification-routes";
-
-/// Who asked for a change, as its event records it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Requester {
-    /// The caller's canonical user id (the anonymous id for anonymous callers).
-    pub principal_id: String,
-    pub source_ip: String,
-    pub request_id: String,
-}
-
-/// The principal (and source) named in events of changes Coffer makes by itself: lifecycle
-/// expirations and transitions, restores completing or expiring, failed replications.
-pub const COFFER_PRINCIPAL: &str = "coffer";
-
-impl Requester {
-    /// Coffer itself, for changes no request made (with a request id of its own).
-    pub fn coffer() -> Requester {
-        Requester {
-            principal_id: COFFER_PRINCIPAL.into(),
-            source_ip: COFFER_PRINCIPAL.into(),
-            request_id: format!("{:016X}", rand::random::<u64>()),
-        }
-    }
-}
 
 /// What made a change: the event it is, and who asked for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,7 +44,7 @@ impl Origin {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Remover<'a> {
     /// A request, with what it may override.
-    Request(&'a Requester, crate::lock::DeleteOptions),
+    Request(&'a Requester, crate::model::DeleteOptions),
     Lifecycle,
 }
 

@@ -5,7 +5,7 @@
 //! whether it holds the version already. A page's rows and the cursor's advance commit in one
 //! transaction, so a restart resumes where the walk stopped.
 
-use super::{queue, routes_of, RESYNC_KIND};
+use super::queue::{queue, routes_of, RESYNC_KIND};
 use crate::cursors::{read_cursor, write_cursor};
 use crate::error::Result;
 use crate::rows::{object_from_row, OBJECT_COLUMNS};
