@@ -110,6 +110,7 @@ def test_coffer_to_coffer_keeps_every_version_identity(two_coffers):
     until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
     s3.put_object(Bucket=src, Key="locked", Body=b"keep me", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until,
                   ObjectLockLegalHoldStatus="ON")
+    s3.put_object(Bucket=src, Key="public", Body=b"for all", ACL="public-read")
     s3.put_object(Bucket=src, Key="small", Body=b"tiny", Tagging="team=ops&kind=a b", ContentType="text/plain", Metadata={"origin": "laptop"})
     s3.put_object(Bucket=src, Key="small", Body=b"tiny v2")
     upload_in_parts(s3, src, "multi", [5 * MiB, 5 * MiB, 1 * MiB])
@@ -118,7 +119,7 @@ def test_coffer_to_coffer_keeps_every_version_identity(two_coffers):
     upload_in_parts(s3, src, "multi-sse", [5 * MiB, 2 * MiB], ServerSideEncryption="AES256")
     s3.delete_object(Bucket=src, Key="small")  # a delete marker, which the rule replicates
     doomed = s3.put_object(Bucket=src, Key="doomed", Body=b"x")["VersionId"]
-    wait_until(lambda: settled(src_srv, src, 9), timeout=60, what="replication to settle")
+    wait_until(lambda: settled(src_srv, src, 10), timeout=60, what="replication to settle")
     s3.delete_object(Bucket=src, Key="doomed", VersionId=doomed)  # a version delete: never replicated
 
     assert {v[0] for v in statuses(src_srv, src).values()} == {"COMPLETED"}
@@ -138,6 +139,8 @@ def test_coffer_to_coffer_keeps_every_version_identity(two_coffers):
     assert remote.head_object(Bucket=dst, Key="multi", PartNumber=3)["PartsCount"] == 3
     first = min(v[1] for v in src_versions if v[0] == "small")
     assert remote.get_object_tagging(Bucket=dst, Key="small", VersionId=first)["TagSet"] == s3.get_object_tagging(Bucket=src, Key="small", VersionId=first)["TagSet"]
+    grants = remote.get_object_acl(Bucket=dst, Key="public")["Grants"]
+    assert {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"} in grants
     locked = remote.head_object(Bucket=dst, Key="locked")
     assert (locked["ObjectLockMode"], locked["ObjectLockRetainUntilDate"], locked["ObjectLockLegalHoldStatus"]) == ("GOVERNANCE", until, "ON")
     old = remote.head_object(Bucket=dst, Key="small", VersionId=first)

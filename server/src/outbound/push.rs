@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_runtime_api::http::Request;
 use coffer_crypto::envelope::Key256;
-use coffer_storage::{Body, BodyStream, EncryptionMode, ObjectRecord, Part, Store};
+use coffer_storage::{Body, BodyStream, EncryptionMode, Grant, Grantee, ObjectRecord, Part, Permission, Store};
 use futures::TryStreamExt;
 use http::{HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -173,6 +173,31 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), PushErro
     Ok((HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?, HeaderValue::from_str(value).map_err(|_| bad())?))
 }
 
+/// The version's grants to groups (everyone, signed-in users, log delivery) as
+/// `x-amz-grant-*` headers. Grants to users are left out: a canonical user id names a user of
+/// this server, not of the destination.
+fn group_grants(grants: &[Grant]) -> Result<Headers, PushError> {
+    let uri = |g: &Grantee| match g {
+        Grantee::AllUsers => Some("http://acs.amazonaws.com/groups/global/AllUsers"),
+        Grantee::AuthenticatedUsers => Some("http://acs.amazonaws.com/groups/global/AuthenticatedUsers"),
+        Grantee::LogDelivery => Some("http://acs.amazonaws.com/groups/s3/LogDelivery"),
+        Grantee::User(_) => None,
+    };
+    let mut out = Vec::new();
+    for (name, permission) in [
+        ("x-amz-grant-read", Permission::Read),
+        ("x-amz-grant-read-acp", Permission::ReadAcp),
+        ("x-amz-grant-write-acp", Permission::WriteAcp),
+        ("x-amz-grant-full-control", Permission::FullControl),
+    ] {
+        let uris: Vec<String> = grants.iter().filter(|g| g.permission == permission).filter_map(|g| uri(&g.grantee)).map(|u| format!("uri=\"{u}\"")).collect();
+        if !uris.is_empty() {
+            out.push(header(name, &uris.join(", "))?);
+        }
+    }
+    Ok(out)
+}
+
 /// The identity a Coffer destination keeps (see `crate::request::replica`).
 fn identity_headers(rec: &ObjectRecord, with_etag: bool) -> Result<Headers, PushError> {
     let mut out = vec![header(replica::VERSION_ID, &rec.version_id)?, header(replica::MODIFIED_MS, &rec.modified_ms.to_string())?];
@@ -182,7 +207,7 @@ fn identity_headers(rec: &ObjectRecord, with_etag: bool) -> Result<Headers, Push
     Ok(out)
 }
 
-/// The version's metadata, tags, Object Lock, storage class and encryption as request headers; to a
+/// The version's metadata, tags, group grants, Object Lock, storage class and encryption as request headers; to a
 /// destination that is not Coffer also the source's identity, as metadata.
 fn object_headers(rec: &ObjectRecord, opts: &WriteOptions, coffer: bool) -> Result<Headers, PushError> {
     let m = &rec.meta;
@@ -213,6 +238,7 @@ fn object_headers(rec: &ObjectRecord, opts: &WriteOptions, coffer: bool) -> Resu
             m.tags.iter().map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC))).collect();
         out.push(header("x-amz-tagging", &encoded.join("&"))?);
     }
+    out.extend(group_grants(m.acl.as_deref().unwrap_or_default())?);
     if let Some((mode, until)) = m.lock.retention {
         out.push(header("x-amz-object-lock-mode", crate::bucket_config::object_lock::mode_name(mode))?);
         out.push(header("x-amz-object-lock-retain-until-date", &crate::bucket_config::object_lock::format_date(until))?);
