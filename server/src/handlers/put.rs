@@ -27,7 +27,9 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     let checksums = ChecksumRequest::from_headers(ctx.req.headers())?;
     let md5 = content_md5(ctx)?;
     let lock_params = LockParams::from_headers(ctx);
-    let integrity_checked = md5.is_some() || checksums.carries_value();
+    // S3 asks for Content-MD5 or a checksum; a SigV4-signed payload hash verifies the bytes as
+    // well, and is what clients built on older SDKs (restic's minio-go over HTTP) send.
+    let integrity_checked = md5.is_some() || checksums.carries_value() || !matches!(ctx.payload, Payload::Unsigned);
     meta.lock = object_lock::for_new_version(ctx, &bucket, &lock_params, Some(integrity_checked), coffer_storage::now_ms()).await?;
     let conditions = write_conditions(ctx);
     let replica_of = replica::identity(ctx, &bucket, key, ReplicaWrite::Object).await?;
