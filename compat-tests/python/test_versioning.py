@@ -111,6 +111,23 @@ def test_copy_from_a_version_and_tags_per_version(http_server, versioned):
     assert s3.get_object_tagging(Bucket=b, Key="src")["TagSet"] == []
 
 
+def test_a_previous_version_is_restored_by_copying_it_onto_its_key(http_server, versioned):
+    s3 = http_server.client()
+    b = versioned
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=b, Key="k", Body=b"good", ContentType="text/x-good")["VersionId"]
+    s3.put_object(Bucket=b, Key="k", Body=b"bad")
+    restored = s3.copy_object(Bucket=b, Key="k", CopySource={"Bucket": b, "Key": "k", "VersionId": v1})
+    assert restored["CopySourceVersionId"] == v1 and restored["VersionId"] != v1
+    got = s3.get_object(Bucket=b, Key="k")
+    assert got["Body"].read() == b"good" and got["ContentType"] == "text/x-good"
+    assert len(s3.list_object_versions(Bucket=b)["Versions"]) == 3
+    # Without a version id it is a copy onto itself that changes nothing.
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=b, Key="k", CopySource={"Bucket": b, "Key": "k"})
+    assert error(e)[:2] == ("InvalidRequest", 400)
+
+
 def test_awscli_s3api_versions(server, aws, tmp_path):
     s3 = server.client()
     b = random_bucket_name("ver")

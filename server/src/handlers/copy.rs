@@ -35,9 +35,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Resul
         Some("REPLACE") => true,
         Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.").with("ArgumentName", "x-amz-metadata-directive")),
     };
-    // Copying an older version over its key is how a version is restored; only a copy of the
-    // current version onto itself changes nothing.
-    let same_object = dest.id == src_bucket.id && key == source.key && src.is_latest;
+    // Naming a source version is how a previous version is restored (S3 copies it as it is).
+    let same_object = dest.id == src_bucket.id && key == source.key && source.version_id.is_none();
     let changes_class = ctx.header("x-amz-storage-class").is_some();
     let changes_encryption = crate::request::sse::asks_for_encryption(ctx.req.headers());
     if same_object && !replace && !changes_class && !changes_encryption {
