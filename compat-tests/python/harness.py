@@ -435,6 +435,13 @@ def website_get(server: CofferServer, host: str, path: str, method: str = "GET")
     return http.request(method, f"http://127.0.0.1:{server.website_port}{path}", headers={"Host": host}, redirect=False)
 
 
+def post_form(url, fields, filename="photo.jpg", data=b"picture bytes"):
+    """A browser's POST upload of `fields` (e.g. from boto3's generate_presigned_post) and a file."""
+    body = dict(fields)
+    body["file"] = (filename, data, "image/jpeg")  # the file comes last, as browsers send it
+    return urllib3.PoolManager(retries=False).request("POST", url, fields=body, redirect=False)
+
+
 def wait_until(check, timeout: float = 30, what: str = "condition"):
     """Polls `check` until it returns something true (which is returned), failing after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -3,14 +3,11 @@ signature_version='s3'), sent as multipart/form-data the way a browser sends the
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
-import urllib3
 
-
-def post_form(url, fields, filename="photo.jpg", data=b"picture bytes"):
-    body = dict(fields)
-    body["file"] = (filename, data, "image/jpeg")  # the file comes last, as browsers send it
-    return urllib3.PoolManager(retries=False).request("POST", url, fields=body, redirect=False)
+from harness import create_user, empty_and_delete_bucket, policy, post_form, random_bucket_name, statement
 
 
 @pytest.mark.parametrize("signature", ["s3v4", "s3"])
@@ -60,3 +57,32 @@ def test_a_post_into_a_versioned_bucket_names_its_version(http_server, http_buck
     r = post_form(post["url"], post["fields"])
     assert r.status == 204
     assert r.headers["x-amz-version-id"] == s3.head_object(Bucket=http_bucket, Key="posted")["VersionId"]
+
+
+def test_a_bucket_policy_decides_a_post_on_its_key_and_its_lock_fields(http_server):
+    """A form upload is a PutObject on the form's key, as a PUT is: a Deny on a prefix, or on
+    the Object Lock a request asks for, holds for forms too."""
+    s3 = http_server.client()
+    bucket = random_bucket_name("post")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    user = create_user(http_server, "poster")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        statement("Allow", {"AWS": user.name}, "s3:PutObject", f"arn:aws:s3:::{bucket}/*"),
+        statement("Deny", {"AWS": user.name}, "s3:PutObject", f"arn:aws:s3:::{bucket}/private/*"),
+        statement("Deny", {"AWS": user.name}, "s3:PutObject", f"arn:aws:s3:::{bucket}/*",
+                  {"Null": {"s3:object-lock-mode": "false"}}),
+    ))
+    poster = http_server.client(user)
+
+    def post(key, **fields):
+        form = poster.generate_presigned_post(bucket, key, Fields=fields, Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=300)
+        return post_form(form["url"], form["fields"]).status
+
+    try:
+        assert post("public/a.jpg") == 204
+        assert post("private/a.jpg") == 403
+        until = (datetime.now(timezone.utc) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert post("public/locked.jpg", **{"x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": until}) == 403
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["public/a.jpg"]
+    finally:
+        empty_and_delete_bucket(s3, bucket)

@@ -120,6 +120,16 @@ where
     Ok((fields, file))
 }
 
+/// The Object Lock a form's fields ask for, for the `s3:object-lock-*` policy condition keys.
+fn form_lock_request(fields: &HashMap<String, String>) -> crate::request::ctx::LockRequest {
+    use crate::request::object_lock::{LEGAL_HOLD, MODE, RETAIN_UNTIL};
+    crate::request::ctx::LockRequest {
+        mode: fields.get(MODE).cloned(),
+        retain_until_ms: fields.get(RETAIN_UNTIL).and_then(|d| crate::bucket_config::object_lock::parse_date(d).ok()),
+        legal_hold: fields.get(LEGAL_HOLD).cloned(),
+    }
+}
+
 pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Payload) -> S3Result<HttpResponse> {
     let boundary = form_boundary(ctx.header("content-type").unwrap_or(""))?;
     // multer wants a Send stream; the actix payload is read on this task and handed over.
@@ -144,8 +154,11 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     if let Some(p) = &policy {
         p.check(&fields, bucket_name)?;
     }
-    // The signer (or an anonymous form) needs WRITE on the bucket, as for a PUT.
-    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target: ctx.target.clone(), request_id: ctx.request_id.clone(), lock_request: Default::default() };
+    // The signer (or an anonymous form) needs WRITE on the bucket, as for a PUT: a bucket
+    // policy decides on the form's key, with the Object Lock its fields ask for.
+    let target = crate::request::ctx::Target { key: Some(key.clone()), ..ctx.target.clone() };
+    let lock_request = std::cell::OnceCell::from(form_lock_request(&fields));
+    let form_ctx = Ctx { state: ctx.state, req: ctx.req, query: ctx.query.clone(), principal: user.map(|user| crate::access::authn::Principal { user }), payload: coffer_auth::Payload::Unsigned, target, request_id: ctx.request_id.clone(), lock_request };
     let bucket = form_ctx.bucket_for(&bucket.name, Permission::Write).await?;
 
     let headers = fields_as_headers(&fields);
