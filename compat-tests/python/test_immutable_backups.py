@@ -27,6 +27,7 @@ from harness import (
     debian_tool,
     env_without,
     make_sample_tree,
+    post_form,
     random_bucket_name,
     run_cli,
     start_server,
@@ -290,6 +291,9 @@ def test_the_backup_keys_cannot_destroy_the_backups(vault_server, tmp_path):
         with pytest.raises(ClientError) as e:
             attempt()
         assert error(e) == (403, "AccessDenied"), what
+    lock = {"x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": later(minutes=1).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    form = backup.generate_presigned_post(bucket, key, Fields=lock, Conditions=[{k: v} for k, v in lock.items()], ExpiresIn=300)
+    assert post_form(form["url"], form["fields"]).status == 403, "a lock of its own, in a browser form"
     batch = backup.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
     assert not batch.get("Deleted") and len(batch["Errors"]) == len(versions)
     assert {e["Code"] for e in batch["Errors"]} == {"AccessDenied"}
