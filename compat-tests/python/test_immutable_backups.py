@@ -240,6 +240,7 @@ def test_the_backup_keys_cannot_destroy_the_backups(vault_server, tmp_path):
     owner, backup, bucket = vault.owner, vault.backup, vault.bucket
     restic = restic_runner(vault, tmp_path, vault.user)
     rclone = rclone_runner(vault, tmp_path)
+    assert owner.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled", "Object Lock turned versioning on"
 
     # Step 2: restic and rclone back up with the backup keys (rclone in parts of 5 MiB, so a
     # multipart upload gets the default retention too).
