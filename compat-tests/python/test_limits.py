@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import socket
+import threading
 import time
 import urllib.parse
 
@@ -191,14 +192,31 @@ def test_requests_past_the_in_flight_bound_get_slow_down(small_server):
         s = connect(srv)
         s.sendall(presigned_put_head(srv, bucket, f"slow{i}", 1000) + b"x" * 10)
         stalled.append(s)
-    time.sleep(0.3)
-    with pytest.raises(ClientError) as e:
-        s3.head_bucket(Bucket=bucket)
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-    with pytest.raises(ClientError) as e:
-        s3.list_objects_v2(Bucket=bucket)
-    assert e.value.response["Error"]["Code"] == "SlowDown"
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    # The body timeout counts idle time, so a byte now and then keeps both places taken for as
+    # long as the checks below take, however slow a loaded machine makes them.
+    trickling = threading.Event()
+    trickling.set()
+
+    def trickle():
+        while trickling.is_set():
+            for s in stalled:
+                s.sendall(b"x")
+            time.sleep(SMALL_TIMEOUT_S / 4)
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(0.3)
+        with pytest.raises(ClientError) as e:
+            s3.head_bucket(Bucket=bucket)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        with pytest.raises(ClientError) as e:
+            s3.list_objects_v2(Bucket=bucket)
+        assert e.value.response["Error"]["Code"] == "SlowDown"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    finally:
+        trickling.clear()
+        trickler.join()
     # Once the stalled bodies are cut, the places are free again.
     for s in stalled:
         closed, got = closed_by_server(s, SMALL_TIMEOUT_S * 3)
