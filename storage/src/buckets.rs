@@ -73,6 +73,28 @@ impl Store {
             .await
     }
 
+    /// Every bucket, by name (for the admin commands).
+    pub async fn all_buckets(&self) -> Result<Vec<Bucket>> {
+        self.readers()
+            .read(|c| {
+                let mut stmt = c.prepare(&format!("SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id ORDER BY b.name"))?;
+                let rows = stmt.query_map([], bucket_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    /// The kinds of configuration documents a bucket has (e.g. "policy", "lifecycle").
+    pub async fn bucket_config_kinds(&self, bucket_id: i64) -> Result<Vec<String>> {
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare("SELECT kind FROM bucket_configs WHERE bucket_id = ?1 ORDER BY kind")?;
+                let rows = stmt.query_map([bucket_id], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
     /// Deletes an empty bucket (no object versions or delete markers left).
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let name = name.to_string();

@@ -45,6 +45,14 @@ pub enum StorageError {
     /// The version is on an archive tier and has no restored copy to read.
     #[error("the object is archived; restore it first")]
     Archived,
+    /// The write would take the bucket past its quota; carries which limit and by how much.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("no such access key")]
+    NoSuchAccessKey,
+    /// A user who still owns buckets cannot be deleted; carries their names.
+    #[error("the user still owns buckets: {}", .0.join(", "))]
+    UserOwnsBuckets(Vec<String>),
     #[error("object is larger than allowed ({0} bytes)")]
     TooLarge(u64),
     /// Reading the request body failed; carries the original error so the caller can inspect it.

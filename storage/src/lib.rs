@@ -31,6 +31,8 @@ mod restore;
 mod rows;
 mod scrub;
 pub mod tiers;
+mod usage;
+mod user_admin;
 mod users;
 
 pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
@@ -50,6 +52,8 @@ pub use replication::{OutboxItem, ReplicatedVersion, ResyncCursor, ResyncStep, R
 pub use restore::RestoreStarted;
 pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
+pub use usage::{BucketSpace, Quota, Usage};
+pub use user_admin::{AccessKeyInfo, UserInfo, UserSummary};
 pub use users::{MfaDevice, UnsealedSecret};
 
 use std::path::{Path, PathBuf};

@@ -299,7 +299,6 @@ pub(crate) fn insert_version(
         _ => NULL_VERSION.to_string(),
     };
     let now = now_ms();
-    retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now)?;
     let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
     let placement = Placement {
         tier: stored.tier.map(str::to_string),
@@ -320,7 +319,10 @@ pub(crate) fn insert_version(
         placement,
         replication: None,
     };
-    insert_row(c, &record, Some(stored.body))?;
+    crate::usage::within_quota(c, bucket_id, || {
+        retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now)?;
+        insert_row(c, &record, Some(stored.body))
+    })?;
     events::record_version(c, new.origin.event, &record, &new.origin.requester)?;
     let replication = crate::replication::queue::enqueue_new(c, &record)?;
     let record = ObjectRecord { replication, ..record };

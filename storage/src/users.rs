@@ -59,13 +59,13 @@ impl Store {
         self.readers().read(move |c| user_by_name(c, &name)).await
     }
 
-    /// Looks up an access key (on the calling thread: it is one indexed row). A key whose
-    /// secret was never sealed (see `seal_unsealed_secrets`) is not found.
+    /// Looks up an access key (on the calling thread: it is one indexed row). A disabled key,
+    /// and one whose secret was never sealed (see `seal_unsealed_secrets`), is not found.
     pub fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>> {
         self.readers().read_blocking(|c| {
             c.prepare_cached(
                 "SELECT k.secret, u.id, u.name FROM access_keys k JOIN users u ON u.id = k.user_id
-                 WHERE k.access_key = ?1 AND k.sealed = 1",
+                 WHERE k.access_key = ?1 AND k.sealed = 1 AND k.enabled = 1",
             )?
             .query_row([access_key], |r| {
                 Ok(AccessKey {
@@ -196,7 +196,7 @@ fn user_by_name(c: &Connection, name: &str) -> Result<Option<User>> {
         .optional()?)
 }
 
-fn insert_key(c: &Connection, user_id: &str, ak: &str, sealed_secret: &[u8]) -> Result<()> {
+pub(crate) fn insert_key(c: &Connection, user_id: &str, ak: &str, sealed_secret: &[u8]) -> Result<()> {
     let taken: bool = c.query_row("SELECT EXISTS(SELECT 1 FROM access_keys WHERE access_key = ?1)", [ak], |r| r.get(0))?;
     if taken {
         return Err(StorageError::AccessKeyExists);

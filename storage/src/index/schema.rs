@@ -229,6 +229,53 @@ const MIGRATIONS: &[&str] = &[
         last_error  TEXT
      );
      CREATE INDEX notify_queue_by_target ON notify_queue(target, seq);",
+    // 12: access keys can be disabled (several per user, so one can be rotated out); each
+    //     bucket's usage, kept by triggers in the very transaction that changes its versions
+    //     (so every write path counts, and a quota check in that transaction sees every commit
+    //     before it), with the bucket's quota beside it.
+    "ALTER TABLE access_keys ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+     CREATE INDEX access_keys_by_user ON access_keys(user_id);
+     CREATE TABLE bucket_usage (
+        bucket_id    INTEGER PRIMARY KEY,
+        objects      INTEGER NOT NULL DEFAULT 0, -- latest versions that are not delete markers
+        versions     INTEGER NOT NULL DEFAULT 0, -- versions that are not delete markers
+        markers      INTEGER NOT NULL DEFAULT 0, -- delete markers
+        bytes        INTEGER NOT NULL DEFAULT 0, -- the sizes of all versions
+        max_bytes    INTEGER,
+        max_objects  INTEGER
+     );
+     INSERT INTO bucket_usage (bucket_id, objects, versions, markers, bytes)
+        SELECT b.id, COALESCE(SUM(o.is_latest AND NOT o.delete_marker), 0), COALESCE(SUM(NOT o.delete_marker), 0),
+               COALESCE(SUM(o.delete_marker), 0), COALESCE(SUM(CASE WHEN o.delete_marker THEN 0 ELSE o.size END), 0)
+        FROM buckets b LEFT JOIN objects o ON o.bucket_id = b.id GROUP BY b.id;
+     CREATE TRIGGER bucket_usage_new AFTER INSERT ON buckets BEGIN
+        INSERT OR IGNORE INTO bucket_usage (bucket_id) VALUES (NEW.id);
+     END;
+     CREATE TRIGGER bucket_usage_gone AFTER DELETE ON buckets BEGIN
+        DELETE FROM bucket_usage WHERE bucket_id = OLD.id;
+     END;
+     CREATE TRIGGER bucket_usage_insert AFTER INSERT ON objects BEGIN
+        UPDATE bucket_usage SET objects = objects + (NEW.is_latest AND NOT NEW.delete_marker),
+            versions = versions + (NOT NEW.delete_marker), markers = markers + NEW.delete_marker,
+            bytes = bytes + (CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END)
+        WHERE bucket_id = NEW.bucket_id;
+     END;
+     CREATE TRIGGER bucket_usage_delete AFTER DELETE ON objects BEGIN
+        UPDATE bucket_usage SET objects = objects - (OLD.is_latest AND NOT OLD.delete_marker),
+            versions = versions - (NOT OLD.delete_marker), markers = markers - OLD.delete_marker,
+            bytes = bytes - (CASE WHEN OLD.delete_marker THEN 0 ELSE OLD.size END)
+        WHERE bucket_id = OLD.bucket_id;
+     END;
+     CREATE TRIGGER bucket_usage_update AFTER UPDATE OF bucket_id, is_latest, delete_marker, size ON objects BEGIN
+        UPDATE bucket_usage SET objects = objects - (OLD.is_latest AND NOT OLD.delete_marker),
+            versions = versions - (NOT OLD.delete_marker), markers = markers - OLD.delete_marker,
+            bytes = bytes - (CASE WHEN OLD.delete_marker THEN 0 ELSE OLD.size END)
+        WHERE bucket_id = OLD.bucket_id;
+        UPDATE bucket_usage SET objects = objects + (NEW.is_latest AND NOT NEW.delete_marker),
+            versions = versions + (NOT NEW.delete_marker), markers = markers + NEW.delete_marker,
+            bytes = bytes + (CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END)
+        WHERE bucket_id = NEW.bucket_id;
+     END;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
