@@ -7,7 +7,7 @@ use crate::keys::{kms, master_key};
 use coffer_storage::{Store, StorageError};
 use std::path::Path;
 
-const ROOT_USER: &str = "root";
+pub(crate) const ROOT_USER: &str = "root";
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -31,7 +31,12 @@ pub struct KeyedDir<'a> {
     pub master_key_file: Option<&'a Path>,
 }
 
-impl KeyedDir<'_> {
+impl<'a> KeyedDir<'a> {
+    /// The data dir and master key file of the server's configuration.
+    pub fn of(config: &'a crate::config::Config) -> KeyedDir<'a> {
+        KeyedDir { data_dir: &config.data_dir, master_key_file: config.master_key_file.as_deref() }
+    }
+
     /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
     pub(crate) fn secrets(&self) -> Result<Secrets, String> {
         Ok(Secrets::new(master_key::load(self.data_dir, self.master_key_file)?))
@@ -139,19 +144,12 @@ pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, jso
 }
 
 fn print_keys(keys: &[kms::KeySummary]) {
-    let rows: Vec<[String; 5]> = keys
-        .iter()
-        .map(|k| {
-            let enabled = if k.enabled { "yes" } else { "no" };
-            [k.name.clone(), k.id.clone(), enabled.to_string(), k.version.to_string(), k.created.clone()]
-        })
-        .collect();
-    let header = ["NAME", "ID", "ENABLED", "VERSION", "CREATED"].map(String::from);
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().chain([&header]).map(|r| r[c].len()).max().unwrap_or(0)).collect();
-    for row in [&header].into_iter().chain(&rows) {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, &w)| format!("{cell:<w$}")).collect();
-        println!("{}", cells.join("  ").trim_end());
+    let mut table = crate::table::Table::new(&["NAME", "ID", "ENABLED", "VERSION", "CREATED"]);
+    for k in keys {
+        let enabled = if k.enabled { "yes" } else { "no" };
+        table.row(vec![k.name.clone(), k.id.clone(), enabled.to_string(), k.version.to_string(), k.created.clone()]);
     }
+    print!("{}", table.render());
 }
 
 /// Makes sure the root user exists with usable keys: the ones in the environment when set,

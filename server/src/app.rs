@@ -1,19 +1,19 @@
 //! Starting the server: opens the store, ensures the root user, starts the background workers,
-//! and runs actix-web over HTTP or HTTPS (rustls) with TCP_NODELAY on every connection.
+//! and runs actix-web over HTTP or HTTPS (rustls) with TCP_NODELAY on every connection until a
+//! signal stops it (see `service`), then stops the workers.
 
 use crate::admin::ensure_root;
 use crate::config::Config;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
+use crate::service::Running;
 use crate::state::AppState;
+use crate::tls::CertResolver;
 use crate::workers::{GarbageCollector, LifecycleWorker, NotifyWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
-
-/// How long a stopping server waits for requests in flight.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
 pub fn run(config: Config) -> Result<(), String> {
     tracing_subscriber::fmt()
@@ -83,22 +83,27 @@ async fn serve(config: Config) -> Result<(), String> {
         Ok(n) => tracing::debug!("open files limit: {n}"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
-    // Idle keep-alive connections must not hold a shutdown for long; requests in flight get this long.
+    // Signals are `service::handle_signals`'s: it drains requests in flight before stopping.
     let builder = actix_server::Server::build()
         .workers(http_workers)
         .max_concurrent_connections(config.limits.connections_per_worker(http_workers))
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+        .disable_signals();
     let s3_state = state.clone();
-    let builder = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = tls_config(cert, key)?;
+    let cert_resolver = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(CertResolver::load(cert, key)?),
+        _ => None,
+    };
+    let builder = match &cert_resolver {
+        Some(resolver) => {
+            let tls = CertResolver::server_config(resolver)?;
             builder.bind("coffer-https", &config.address, move || h1_service!(s3_state).rustls_0_23(tls.clone()))
         }
-        _ => builder.bind("coffer-http", &config.address, move || h1_service!(s3_state).tcp()),
+        None => builder.bind("coffer-http", &config.address, move || h1_service!(s3_state).tcp()),
     }
     .map_err(|e| format!("binding {}: {e}", config.address))?;
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     tracing::info!("coffer listening on {scheme}://{} (data in {})", config.address, config.data_dir.display());
+    let signal_state = state.clone();
     let builder = match &config.website_address {
         Some(address) => {
             let b = builder
@@ -117,7 +122,10 @@ async fn serve(config: Config) -> Result<(), String> {
         }
         None => builder,
     };
-    let served = builder.run().await.map_err(|e| e.to_string());
+    let server = builder.run();
+    let _running = Running::note(&config)?;
+    actix_web::rt::spawn(crate::service::handle_signals(server.handle(), signal_state, cert_resolver, config.clone()));
+    let served = server.await.map_err(|e| e.to_string());
     background.stop().await;
     tracing::info!(totals = ?lifecycle_counters.totals(), "lifecycle since start");
     tracing::info!(totals = ?tiering_counters, "tiering since start");
@@ -139,21 +147,4 @@ fn tighten_permissions(data_dir: &std::path::Path) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ServerConfig, String> {
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("parsing {}: {e}", cert.display()))?;
-    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| format!("parsing {}: {e}", key.display()))?
-        .ok_or_else(|| format!("no private key in {}", key.display()))?;
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS setup: {e}"))
 }

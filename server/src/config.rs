@@ -12,6 +12,8 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_SCRUB_PERIOD: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// ...but never faster than this many bytes per second.
 pub const DEFAULT_SCRUB_MAX_BYTES_PER_SEC: u64 = 50 << 20;
+/// How long a stopping server lets requests in flight finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -44,6 +46,10 @@ pub struct Config {
     pub lifecycle_day_secs: Option<u64>,
     /// Storage tiers of the configuration file (`[[tier]]` tables).
     pub tiers: Vec<coffer_storage::tiers::TierSpec>,
+    /// How long SIGTERM waits for requests in flight before it closes their connections.
+    pub shutdown_timeout: std::time::Duration,
+    /// The flags, environment and file these settings came from, for SIGHUP to read again.
+    pub origin: Overrides,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -99,6 +105,9 @@ pub struct Settings {
     /// creation + N x days seconds, not rounded), and the lifecycle worker checks every second.
     #[arg(long, env = "COFFER_LIFECYCLE_DAY_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub lifecycle_day_secs: Option<u64>,
+    /// How long a stopping server (SIGTERM) lets requests in flight finish, e.g. `30s`.
+    #[arg(long, env = "COFFER_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
     /// Storage tiers (`[[tier]]` tables of the file only; `coffer admin tier add` registers
     /// more while the server runs).
     #[arg(skip)]
@@ -141,6 +150,7 @@ impl Config {
             Some(p) => Settings::load(p)?,
             None => Settings::default(),
         };
+        let origin = o.clone();
         let (mut flags, mut file) = (o.settings, file);
         let limits = Limits::resolve(std::mem::take(&mut flags.limits), std::mem::take(&mut file.limits))?;
         let s = flags.over(file)?;
@@ -164,6 +174,11 @@ impl Config {
             scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
             lifecycle_day_secs: s.lifecycle_day_secs,
             tiers: s.tiers,
+            shutdown_timeout: match s.shutdown_timeout {
+                Some(t) => humantime::parse_duration(&t).map_err(|e| format!("shutdown_timeout {t:?}: {e}"))?,
+                None => DEFAULT_SHUTDOWN_TIMEOUT,
+            },
+            origin,
         };
         for tier in &config.tiers {
             tier.validate()?;
@@ -178,6 +193,30 @@ impl Config {
             return Err("--tls-cert and --tls-key go together".into());
         }
         Ok(config)
+    }
+}
+
+/// Where an admin command finds the data dir and the master key: the same flags, environment
+/// variables and configuration file as `coffer serve`, layered the same way.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct AdminOverrides {
+    /// TOML configuration file (the one `coffer serve --config` reads).
+    #[arg(long, env = "COFFER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where objects and the index live.
+    #[arg(long, env = "COFFER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
+    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl AdminOverrides {
+    /// The server's configuration as these options and the file give it; `region` (when the
+    /// command takes one) overrides the file's.
+    pub fn resolve(&self, region: Option<String>) -> Result<Config, String> {
+        let settings = Settings { data_dir: self.data_dir.clone(), master_key_file: self.master_key_file.clone(), region, ..Default::default() };
+        Config::resolve(Overrides { settings, config: self.config.clone() })
     }
 }
 
@@ -220,5 +259,20 @@ mod tests {
     fn tls_needs_both_files() {
         let settings = Settings { tls_cert: Some("c.pem".into()), ..Default::default() };
         assert!(Config::resolve(Overrides { settings, config: None }).is_err());
+    }
+
+    #[test]
+    fn admin_commands_read_the_servers_file() {
+        let dir = std::env::temp_dir().join(format!("coffer-config-admin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "data_dir = \"/srv/coffer\"\nregion = \"eu-west-1\"\nshutdown_timeout = \"3s\"\n").unwrap();
+        let admin = AdminOverrides { config: Some(file.clone()), ..Default::default() };
+        let c = admin.resolve(None).unwrap();
+        assert_eq!((c.data_dir, c.region.as_str()), (PathBuf::from("/srv/coffer"), "eu-west-1"));
+        assert_eq!(c.shutdown_timeout, std::time::Duration::from_secs(3));
+        let admin = AdminOverrides { data_dir: Some("/elsewhere".into()), ..admin };
+        assert_eq!(admin.resolve(Some("r".into())).unwrap().data_dir, PathBuf::from("/elsewhere"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -6,12 +6,16 @@
 //! (master key, KMS, data keys) → `state` → `access` (who may do what) → `request` (the
 //! context handlers share) → `handlers` (one module per S3 concern) → `entry` (dispatch),
 //! `notify` (sending event notifications) → `workers` (background work) and `app` (wiring it
-//! all together); `admin`, `tier_admin`, `notify_admin` and `upkeep` are the admin commands.
+//! all together, with `tls` and `service` for certificates and signals); `admin`,
+//! `account_admin`, `bucket_admin`, `tier_admin`, `notify_admin` and `upkeep` are the admin
+//! commands, which print through `table`.
 
 mod access;
+pub mod account_admin;
 pub mod admin;
 pub mod app;
 mod bucket_config;
+pub mod bucket_admin;
 pub mod config;
 mod entry;
 #[cfg(feature = "fuzzing")]
@@ -24,8 +28,11 @@ pub mod notify_admin;
 mod outbound;
 pub mod limits;
 mod request;
+mod service;
 mod state;
+mod table;
 pub mod tier_admin;
 mod tier_set;
+mod tls;
 pub mod upkeep;
 mod workers;

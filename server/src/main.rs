@@ -1,8 +1,10 @@
-//! The `coffer` command: `serve` runs the S3 server; `admin` manages users, MFA devices and KMS
-//! keys in a data dir, checks it, shows the scrubber's findings and takes backups.
+//! The `coffer` command: `serve` runs the S3 server; `admin` manages users, access keys, MFA
+//! devices, KMS keys and bucket quotas in a data dir, shows what it holds, checks it, shows the
+//! scrubber's findings and takes backups. Admin commands find the data dir as `serve` does.
 
 use clap::{Parser, Subcommand};
-use coffer_server::{admin, app, config, upkeep};
+use coffer_server::admin::KeyedDir;
+use coffer_server::{account_admin, admin, app, bucket_admin, config, upkeep};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,6 +21,9 @@ enum Command {
     Serve(config::Overrides),
     /// Administrative tasks on a data dir (safe while the server runs).
     Admin {
+        /// Print JSON instead of tables (for scripts).
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -30,6 +35,21 @@ enum AdminCommand {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage access keys: several per user, so a key can be rotated out without downtime.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Buckets: what they hold, and their quotas.
+    Bucket {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+    /// The store as a whole: version, data dir, disk use, the running server, counts.
+    Info {
+        #[command(flatten)]
+        dir: DirOptions,
     },
     /// Manage MFA (TOTP) devices for MFA delete.
     Mfa {
@@ -61,7 +81,7 @@ enum AdminCommand {
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         gc_hold: std::time::Duration,
         #[command(flatten)]
-        keys: KeyOptions,
+        keys: DirOptions,
     },
     /// Check the index against the blob directory (safe while the server runs); exits non-zero
     /// while problems remain.
@@ -119,14 +139,14 @@ enum NotifyCommand {
     },
     /// List the targets with their queues: queued, delivered and dropped events, the last error.
     List {
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
     /// Unregister a target no bucket's configuration names; its queued events are dropped.
     Remove {
         name: String,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
@@ -140,10 +160,10 @@ impl NotifyCommand {
                     (None, Some(url), Some(exchange)) => Destination::Amqp { url, exchange, routing_key },
                     _ => return Err("give either --webhook, or --amqp with --exchange".into()),
                 };
-                notify_admin::add(keys.keyed(), &name, destination, max_backlog)
+                notify_admin::add(KeyedDir::of(&keys.resolve()?), &name, destination, max_backlog)
             }
-            NotifyCommand::List { data_dir } => notify_admin::list(&data_dir),
-            NotifyCommand::Remove { name, data_dir } => notify_admin::remove(&data_dir, &name),
+            NotifyCommand::List { dir } => notify_admin::list(&dir.data_dir()?),
+            NotifyCommand::Remove { name, dir } => notify_admin::remove(&dir.data_dir()?, &name),
         }
     }
 }
@@ -153,8 +173,8 @@ enum ReplicationCommand {
     /// Versions pending, failed and completed, the oldest pending, the last error.
     Status {
         bucket: String,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
     /// Replicate what the bucket already holds: walk it (restartably) and queue every version
     /// its rules take that the destination lacks; with --failed only versions that FAILED.
@@ -162,16 +182,26 @@ enum ReplicationCommand {
         bucket: String,
         #[arg(long)]
         failed: bool,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
     /// Each replicated version (tab-separated): key, version id, status, target, the version id
     /// it has on a remote target, and why it failed if it did.
     Versions {
         bucket: String,
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
+}
+
+impl ReplicationCommand {
+    fn run(self) -> Result<(), String> {
+        match self {
+            ReplicationCommand::Status { bucket, dir } => upkeep::replication_status(&dir.data_dir()?, &bucket),
+            ReplicationCommand::Resync { bucket, failed, dir } => upkeep::start_resync(&dir.data_dir()?, &bucket, failed),
+            ReplicationCommand::Versions { bucket, dir } => upkeep::replicated_versions(&dir.data_dir()?, &bucket),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -257,10 +287,10 @@ impl TierCommand {
                     (None, Some(remote), Some(bucket)) => TierKind::Remote { remote, bucket, prefix },
                     _ => return Err("give either --dir, or --remote with --bucket".into()),
                 };
-                coffer_server::tier_admin::add_tier(keys.keyed(), TierSpec { name, kind, storage_classes, archive })
+                coffer_server::tier_admin::add_tier(KeyedDir::of(&keys.resolve()?), TierSpec { name, kind, storage_classes, archive })
             }
-            TierCommand::List { keys } => coffer_server::tier_admin::list_tiers(keys.keyed()),
-            TierCommand::Remove { name, keys } => coffer_server::tier_admin::remove_tier(keys.keyed(), &name),
+            TierCommand::List { keys } => coffer_server::tier_admin::list_tiers(KeyedDir::of(&keys.resolve()?)),
+            TierCommand::Remove { name, keys } => coffer_server::tier_admin::remove_tier(KeyedDir::of(&keys.resolve()?), &name),
         }
     }
 }
@@ -270,10 +300,10 @@ impl RemoteCommand {
         match self {
             RemoteCommand::Add { name, endpoint, access_key, secret_key, region, virtual_hosted, keys } => {
                 let spec = coffer_storage::tiers::RemoteSpec { name, endpoint, region, access_key, path_style: !virtual_hosted };
-                coffer_server::tier_admin::add_remote(keys.keyed(), spec, &secret_key)
+                coffer_server::tier_admin::add_remote(KeyedDir::of(&keys.resolve()?), spec, &secret_key)
             }
-            RemoteCommand::List { keys } => coffer_server::tier_admin::list_remotes(keys.keyed()),
-            RemoteCommand::Remove { name, keys } => coffer_server::tier_admin::remove_remote(keys.keyed(), &name),
+            RemoteCommand::List { keys } => coffer_server::tier_admin::list_remotes(KeyedDir::of(&keys.resolve()?)),
+            RemoteCommand::Remove { name, keys } => coffer_server::tier_admin::remove_remote(KeyedDir::of(&keys.resolve()?), &name),
         }
     }
 }
@@ -282,8 +312,8 @@ impl RemoteCommand {
 enum ScrubCommand {
     /// Show the pass under way, the last finished pass and the corrupt blobs found.
     Status {
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
@@ -291,33 +321,21 @@ enum ScrubCommand {
 enum BackupCommand {
     /// The blobs are copied: let garbage collection remove unreferenced blobs again.
     Done {
-        #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        dir: DirOptions,
     },
 }
 
 #[derive(clap::Args)]
-struct KeyOptions {
-    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
-    /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
-    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
-    master_key_file: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
 struct CheckArgs {
-    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    dir: DirOptions,
     /// Fix reference counts and remove orphan blob files; list what cannot be fixed.
     #[arg(long)]
     repair: bool,
     /// Check only that blobs exist with the right size, without re-hashing their bytes.
     #[arg(long)]
     quick: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
     /// Seconds an unindexed blob file must be old to count as an orphan (younger ones may be
     /// writes in flight).
     #[arg(long, default_value_t = 900)]
@@ -325,13 +343,13 @@ struct CheckArgs {
 }
 
 impl CheckArgs {
-    fn run(self) -> Result<(), String> {
+    fn run(self, json: bool) -> Result<(), String> {
         let options = coffer_storage::check::CheckOptions {
             verify_hashes: !self.quick,
             orphan_grace: std::time::Duration::from_secs(self.grace),
             repair: self.repair,
         };
-        admin::check(&self.data_dir, &options, self.json)
+        admin::check(&self.dir.data_dir()?, &options, json)
     }
 }
 
@@ -369,19 +387,21 @@ enum KmsCommand {
 }
 
 /// The data dir an admin command works on and the master key it needs (the same as the
-/// server's: secrets and key material are stored sealed under it).
+/// server's: secrets and key material are stored sealed under it), from the same flags,
+/// environment and `--config` file as `coffer serve`.
 #[derive(clap::Args)]
 struct DirOptions {
-    #[arg(long, env = "COFFER_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-    data_dir: PathBuf,
-    /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
-    #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
-    master_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    target: config::AdminOverrides,
 }
 
 impl DirOptions {
-    fn keyed(&self) -> admin::KeyedDir<'_> {
-        admin::KeyedDir { data_dir: &self.data_dir, master_key_file: self.master_key_file.as_deref() }
+    fn resolve(&self) -> Result<config::Config, String> {
+        self.target.resolve(None)
+    }
+
+    fn data_dir(&self) -> Result<PathBuf, String> {
+        Ok(self.resolve()?.data_dir)
     }
 }
 
@@ -389,9 +409,9 @@ impl DirOptions {
 struct KmsOptions {
     #[command(flatten)]
     dir: DirOptions,
-    /// The region in the ARNs shown (the server's region).
-    #[arg(long, env = "COFFER_REGION", default_value = config::DEFAULT_REGION)]
-    region: String,
+    /// The region in the ARNs shown (default: the server's region).
+    #[arg(long, env = "COFFER_REGION")]
+    region: Option<String>,
 }
 
 impl KmsCommand {
@@ -403,7 +423,8 @@ impl KmsCommand {
             KmsCommand::Disable { name, options } => (options, admin::KmsAction::Disable(name)),
             KmsCommand::Enable { name, options } => (options, admin::KmsAction::Enable(name)),
         };
-        admin::kms(options.dir.keyed(), &options.region, action)
+        let config = options.dir.target.resolve(options.region)?;
+        admin::kms(KeyedDir::of(&config), &config.region, action)
     }
 }
 
@@ -429,37 +450,168 @@ enum UserCommand {
         #[command(flatten)]
         dir: DirOptions,
     },
+    /// List the users with their keys and buckets.
+    List {
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Show a user: id, keys, buckets, MFA device.
+    Info {
+        name: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Delete a user and its keys (refused while it owns buckets).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+}
+
+impl UserCommand {
+    fn run(self, json: bool) -> Result<(), String> {
+        use account_admin::UserAction;
+        let (dir, action) = match self {
+            UserCommand::Create { name, access_key, secret_key, dir } => {
+                return admin::create_user(KeyedDir::of(&dir.resolve()?), &name, access_key, secret_key)
+            }
+            UserCommand::List { dir } => (dir, UserAction::List),
+            UserCommand::Info { name, dir } => (dir, UserAction::Info(name)),
+            UserCommand::Delete { name, dir } => (dir, UserAction::Delete(name)),
+        };
+        account_admin::user(KeyedDir::of(&dir.resolve()?), action, json)
+    }
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Add a new key to a user and print it with its secret (shown only now).
+    Create {
+        user: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// List the keys (of one user, or everyone's) without their secrets.
+    List {
+        user: Option<String>,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Disable a key: requests signed with it get 403 InvalidAccessKeyId (within a second on a
+    /// running server).
+    Disable {
+        access_key: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Enable a disabled key again.
+    Enable {
+        access_key: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Delete a key for good.
+    Delete {
+        access_key: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+}
+
+impl KeyCommand {
+    fn run(self, json: bool) -> Result<(), String> {
+        use account_admin::KeyAction;
+        let (dir, action) = match self {
+            KeyCommand::Create { user, dir } => (dir, KeyAction::Create(user)),
+            KeyCommand::List { user, dir } => (dir, KeyAction::List(user)),
+            KeyCommand::Disable { access_key, dir } => (dir, KeyAction::Disable(access_key)),
+            KeyCommand::Enable { access_key, dir } => (dir, KeyAction::Enable(access_key)),
+            KeyCommand::Delete { access_key, dir } => (dir, KeyAction::Delete(access_key)),
+        };
+        account_admin::key(KeyedDir::of(&dir.resolve()?), action, json)
+    }
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// List every bucket with its owner, usage and quota.
+    List {
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Show a bucket: objects, versions, logical and stored bytes, quota, configuration.
+    Info {
+        bucket: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Show or set the bucket's quota: writes that would pass it fail with 403 QuotaExceeded.
+    #[command(group(clap::ArgGroup::new("change").multiple(true).args(["max_bytes", "max_objects"]).conflicts_with("clear")))]
+    Quota {
+        bucket: String,
+        /// Most bytes the bucket's versions may hold, e.g. 1073741824, 10GB or 5GiB.
+        #[arg(long, value_parser = bucket_admin::parse_size)]
+        max_bytes: Option<u64>,
+        /// Most objects (keys whose latest version is not a delete marker).
+        #[arg(long)]
+        max_objects: Option<u64>,
+        /// Remove both limits.
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+}
+
+impl BucketCommand {
+    fn run(self, json: bool) -> Result<(), String> {
+        use bucket_admin::QuotaAction;
+        match self {
+            BucketCommand::List { dir } => bucket_admin::list(&dir.data_dir()?, json),
+            BucketCommand::Info { bucket, dir } => bucket_admin::info(&dir.data_dir()?, &bucket, json),
+            BucketCommand::Quota { bucket, max_bytes, max_objects, clear, dir } => {
+                let action = match (clear, max_bytes, max_objects) {
+                    (true, _, _) => QuotaAction::Clear,
+                    (false, None, None) => QuotaAction::Show,
+                    (false, max_bytes, max_objects) => QuotaAction::Set(coffer_storage::Quota { max_bytes, max_objects }),
+                };
+                bucket_admin::quota(&dir.data_dir()?, &bucket, action, json)
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(overrides) => config::Config::resolve(overrides).and_then(app::run),
-        Command::Admin { command: AdminCommand::User { command: UserCommand::Create { name, access_key, secret_key, dir } } } => {
-            admin::create_user(dir.keyed(), &name, access_key, secret_key)
-        }
-        Command::Admin { command: AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } } => admin::enable_mfa(dir.keyed(), &user),
-        Command::Admin { command: AdminCommand::Kms { command } } => command.run(),
-        Command::Admin { command: AdminCommand::Scrub { command: ScrubCommand::Status { data_dir } } } => upkeep::scrub_status(&data_dir),
-        Command::Admin { command: AdminCommand::Backup { command: Some(BackupCommand::Done { data_dir }), .. } } => upkeep::backup_done(&data_dir),
-        Command::Admin { command: AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } } => match dest {
-            Some(dest) => upkeep::backup(&keys.data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: keys.master_key_file, gc_hold }),
+    let (json, command) = match cli.command {
+        Command::Serve(overrides) => return exit(config::Config::resolve(overrides).and_then(app::run)),
+        Command::Admin { json, command } => (json, command),
+    };
+    exit(match command {
+        AdminCommand::User { command } => command.run(json),
+        AdminCommand::Key { command } => command.run(json),
+        AdminCommand::Bucket { command } => command.run(json),
+        AdminCommand::Info { dir } => dir.data_dir().and_then(|d| bucket_admin::store_info(&d, json)),
+        AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } => dir.resolve().and_then(|c| admin::enable_mfa(KeyedDir::of(&c), &user)),
+        AdminCommand::Kms { command } => command.run(),
+        AdminCommand::Scrub { command: ScrubCommand::Status { dir } } => dir.data_dir().and_then(|d| upkeep::scrub_status(&d)),
+        AdminCommand::Backup { command: Some(BackupCommand::Done { dir }), .. } => dir.data_dir().and_then(|d| upkeep::backup_done(&d)),
+        AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } => match dest {
+            Some(dest) => keys.resolve().and_then(|c| {
+                upkeep::backup(&c.data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: c.master_key_file.clone(), gc_hold })
+            }),
             None => Err("name the backup's directory: coffer admin backup DEST".into()),
         },
-        Command::Admin { command: AdminCommand::Check(args) } => args.run(),
-        Command::Admin { command: AdminCommand::Tier { command } } => command.run(),
-        Command::Admin { command: AdminCommand::Remote { command } } => command.run(),
-        Command::Admin { command: AdminCommand::Notify { command } } => command.run(),
-        Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Status { bucket, data_dir } } } => {
-            upkeep::replication_status(&data_dir, &bucket)
-        }
-        Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Resync { bucket, failed, data_dir } } } => {
-            upkeep::start_resync(&data_dir, &bucket, failed)
-        }
-        Command::Admin { command: AdminCommand::Replication { command: ReplicationCommand::Versions { bucket, data_dir } } } => {
-            upkeep::replicated_versions(&data_dir, &bucket)
-        }
-    };
+        AdminCommand::Check(args) => args.run(json),
+        AdminCommand::Tier { command } => command.run(),
+        AdminCommand::Remote { command } => command.run(),
+        AdminCommand::Notify { command } => command.run(),
+        AdminCommand::Replication { command } => command.run(),
+    })
+}
+
+fn exit(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,11 +1,16 @@
 //! What every request handler shares: the store, the settings that shape S3 answers, and a
-//! cache of access keys (users created while the server runs are found on first use).
+//! cache of access keys, each kept a second, so keys that `coffer admin` creates, disables or
+//! deletes in another process count (or stop counting) within a second.
 
 use crate::config::Config;
 use crate::keys::secrets::Secrets;
 use coffer_storage::{Store, User};
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// How long a looked-up access key is trusted before the index is asked again.
+const CREDENTIALS_TTL: Duration = Duration::from_secs(1);
 
 /// An access key with its secret opened, as request signing needs it.
 #[derive(Clone)]
@@ -19,7 +24,7 @@ pub struct AppState {
     pub region: String,
     pub domain: Option<String>,
     pub website_domain: Option<String>,
-    access_keys: RwLock<HashMap<String, Credentials>>,
+    access_keys: RwLock<HashMap<String, (Instant, Credentials)>>,
     /// Parsed bucket policies by bucket id (see `bucket_config::policy::cache`).
     pub policies: crate::bucket_config::policy::Cache,
     /// Compiled lifecycle rules by bucket id (see `bucket_config::lifecycle::Cache`).
@@ -65,13 +70,19 @@ impl AppState {
         self.secure || self.sse_c_allow_http
     }
 
-    /// The credentials of an access key: from the cache, else from the index (its secret
-    /// opened with the master key on the way in).
+    /// The credentials of an enabled access key: from the cache when looked up less than
+    /// `CREDENTIALS_TTL` ago, else from the index (its secret opened with the master key on the
+    /// way in). A key disabled or deleted meanwhile is dropped from the cache.
     pub fn credentials(&self, access_key: &str) -> Option<Credentials> {
-        if let Some(c) = self.access_keys.read().expect("key cache poisoned").get(access_key) {
-            return Some(c.clone());
+        if let Some((at, c)) = self.access_keys.read().expect("key cache poisoned").get(access_key) {
+            if at.elapsed() < CREDENTIALS_TTL {
+                return Some(c.clone());
+            }
         }
-        let stored = self.store.access_key_blocking(access_key).ok().flatten()?;
+        let Some(stored) = self.store.access_key_blocking(access_key).ok().flatten() else {
+            self.access_keys.write().expect("key cache poisoned").remove(access_key);
+            return None;
+        };
         let secret_key = match self.secrets.open_access_secret(&stored) {
             Ok(s) => s,
             Err(e) => {
@@ -80,7 +91,7 @@ impl AppState {
             }
         };
         let found = Credentials { secret_key, user: stored.user };
-        self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), found.clone());
+        self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), (Instant::now(), found.clone()));
         Some(found)
     }
 }

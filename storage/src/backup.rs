@@ -64,6 +64,13 @@ fn copy_all(src: &Connection, dst: &mut Connection) -> Result<()> {
     Err(StorageError::Corrupt("the index stayed busy; backup not taken".into()))
 }
 
+impl crate::Store {
+    /// What the index holds now (the counts a backup reports).
+    pub async fn index_counts(&self) -> Result<IndexCounts> {
+        self.readers().read(|c| count(c)).await
+    }
+}
+
 fn count(c: &Connection) -> Result<IndexCounts> {
     let n = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
     Ok(IndexCounts {

@@ -103,6 +103,20 @@ impl Store {
         self.readers().read(move |c| Ok(usage_row(c, bucket_id)?.unwrap_or_default())).await
     }
 
+    /// Every bucket's usage added up.
+    pub async fn total_usage(&self) -> Result<Usage> {
+        self.readers()
+            .read(|c| {
+                let n = |v: i64| v.max(0) as u64;
+                Ok(c.query_row(
+                    "SELECT COALESCE(SUM(objects), 0), COALESCE(SUM(versions), 0), COALESCE(SUM(markers), 0), COALESCE(SUM(bytes), 0) FROM bucket_usage",
+                    [],
+                    |r| Ok(Usage { objects: n(r.get(0)?), versions: n(r.get(1)?), delete_markers: n(r.get(2)?), logical_bytes: n(r.get(3)?) }),
+                )?)
+            })
+            .await
+    }
+
     /// The bucket's usage and quota, and the bytes it stores: this walks the bucket's
     /// versions, so it is for admin commands, not requests.
     pub async fn bucket_space(&self, bucket_id: i64) -> Result<BucketSpace> {

@@ -248,6 +248,8 @@ impl From<StorageError> for S3Error {
             StorageError::Multipart(m) => multipart_error(m),
             StorageError::Archived => C::InvalidObjectState.into(),
             StorageError::ObjectLocked(why) => S3Error::new(C::AccessDenied).with_message(format!("Access Denied because object protected by object lock: {why}")),
+            // MinIO says XMinioAdminBucketQuotaExceeded; clients know S3's shape of it better.
+            StorageError::QuotaExceeded(why) => S3Error::custom("QuotaExceeded", StatusCode::FORBIDDEN, why),
             StorageError::InvalidBucketState(why) => S3Error::custom("InvalidBucketState", StatusCode::CONFLICT, why),
             StorageError::Tier(coffer_storage::TierError::NotArchived) => {
                 S3Error::new(C::InvalidObjectState).with_message("Restore is not allowed for the object's current storage class")

@@ -12,19 +12,27 @@ use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// At most `max` requests are handled at once; the others are turned away at once.
-pub struct RequestGate(Arc<Semaphore>);
+pub struct RequestGate {
+    places: Arc<Semaphore>,
+    max: usize,
+}
 
 /// A request's place in the gate, given back when dropped.
 pub struct Place(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl RequestGate {
     pub fn new(max: usize) -> RequestGate {
-        RequestGate(Arc::new(Semaphore::new(max)))
+        RequestGate { places: Arc::new(Semaphore::new(max)), max }
     }
 
     /// A place for one more request, or S3's answer to an overloaded endpoint.
     pub fn enter(&self) -> S3Result<Place> {
-        self.0.clone().try_acquire_owned().map(Place).map_err(|_| S3Error::new(ErrorCode::SlowDown))
+        self.places.clone().try_acquire_owned().map(Place).map_err(|_| S3Error::new(ErrorCode::SlowDown))
+    }
+
+    /// Requests holding a place now (a stopping server waits for them).
+    pub fn in_flight(&self) -> usize {
+        self.max.saturating_sub(self.places.available_permits())
     }
 }
 
@@ -76,7 +84,9 @@ mod tests {
         let gate = RequestGate::new(2);
         let (a, _b) = (gate.enter().unwrap(), gate.enter().unwrap());
         assert_eq!(gate.enter().err().unwrap().code, "SlowDown");
+        assert_eq!(gate.in_flight(), 2);
         drop(a);
+        assert_eq!(gate.in_flight(), 1);
         assert!(gate.enter().is_ok());
     }
 

@@ -1,0 +1,144 @@
+//! `coffer admin user list|info|delete` and `coffer admin key create|list|disable|enable|delete`:
+//! users and their access keys (several per user, so a key can be rotated out with no downtime).
+//! Safe while the server runs; it sees key changes within a second.
+
+use crate::admin::{generate_keys, runtime, KeyedDir, ROOT_USER};
+use crate::keys::secrets;
+use crate::table::{self, Table};
+use coffer_storage::{AccessKeyInfo, Store, StorageError, UserSummary};
+use serde::Serialize;
+
+/// What `coffer admin user` is asked to do (besides `create`).
+pub enum UserAction {
+    List,
+    Info(String),
+    Delete(String),
+}
+
+/// What `coffer admin key` is asked to do.
+pub enum KeyAction {
+    Create(String),
+    List(Option<String>),
+    Disable(String),
+    Enable(String),
+    Delete(String),
+}
+
+fn open(dir: &KeyedDir<'_>) -> Result<Store, String> {
+    Store::open(dir.data_dir).map_err(|e| e.to_string())
+}
+
+/// Storage errors as the admin commands word them.
+fn explain(e: StorageError, subject: &str) -> String {
+    match e {
+        StorageError::NoSuchUser => format!("no user called {subject}"),
+        StorageError::NoSuchAccessKey => format!("no access key {subject}"),
+        StorageError::UserOwnsBuckets(buckets) => format!(
+            "user {subject} still owns {} bucket(s): {}; delete them or give them to another user first",
+            buckets.len(),
+            buckets.join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn users_table(users: &Vec<UserSummary>) -> String {
+    let mut t = Table::new(&["NAME", "KEYS", "ENABLED KEYS", "BUCKETS", "CREATED", "ID"]);
+    for u in users {
+        t.row(vec![u.name.clone(), u.keys.to_string(), u.enabled_keys.to_string(), u.buckets.to_string(), table::time(u.created_ms), u.id.clone()]);
+    }
+    t.render()
+}
+
+fn keys_table(keys: &Vec<AccessKeyInfo>) -> String {
+    let mut t = Table::new(&["ACCESS KEY", "USER", "STATUS", "CREATED"]);
+    for k in keys {
+        t.row(vec![k.access_key.clone(), k.user.clone(), status(k.enabled).to_string(), table::time(k.created_ms)]);
+    }
+    t.render()
+}
+
+fn status(enabled: bool) -> &'static str {
+    if enabled {
+        "enabled"
+    } else {
+        "disabled"
+    }
+}
+
+pub fn user(dir: KeyedDir<'_>, action: UserAction, json: bool) -> Result<(), String> {
+    let store = open(&dir)?;
+    runtime()?.block_on(async {
+        match action {
+            UserAction::List => table::print(json, &store.list_users().await.map_err(|e| e.to_string())?, users_table),
+            UserAction::Info(name) => {
+                let info = store.user_info(&name).await.map_err(|e| explain(e, &name))?;
+                table::print(json, &info, |i| {
+                    let s = &i.summary;
+                    let mut out = table::fields(&[
+                        ("user", s.name.clone()),
+                        ("user id", s.id.clone()),
+                        ("created", table::time(s.created_ms)),
+                        ("buckets", if i.bucket_names.is_empty() { "(none)".into() } else { i.bucket_names.join(", ") }),
+                        ("mfa device", i.mfa_serial.clone().unwrap_or_else(|| "(none)".into())),
+                    ]);
+                    out.push('\n');
+                    out + &keys_table(&i.access_keys)
+                })
+            }
+            UserAction::Delete(name) => {
+                if name == ROOT_USER {
+                    return Err("root is the server's own user and cannot be deleted (rotate its keys with `coffer admin key`)".into());
+                }
+                store.delete_user(&name).await.map_err(|e| explain(e, &name))?;
+                table::print(json, &serde_json::json!({ "deleted": name }), |_| format!("user {name} deleted\n"))
+            }
+        }
+    })
+}
+
+/// A new key with its secret, shown only when it is created.
+#[derive(Serialize)]
+struct NewKey {
+    user: String,
+    access_key: String,
+    secret_key: String,
+}
+
+pub fn key(dir: KeyedDir<'_>, action: KeyAction, json: bool) -> Result<(), String> {
+    let store = match action {
+        KeyAction::Create(user) => return create_key(dir, user, json),
+        _ => open(&dir)?,
+    };
+    runtime()?.block_on(async {
+        match action {
+            KeyAction::List(user) => {
+                let keys = store.list_access_keys(user.as_deref()).await.map_err(|e| explain(e, user.as_deref().unwrap_or("")))?;
+                table::print(json, &keys, keys_table)
+            }
+            KeyAction::Disable(ak) => set_enabled(&store, &ak, false, json).await,
+            KeyAction::Enable(ak) => set_enabled(&store, &ak, true, json).await,
+            KeyAction::Delete(ak) => {
+                store.delete_access_key(&ak).await.map_err(|e| explain(e, &ak))?;
+                table::print(json, &serde_json::json!({ "deleted": ak }), |_| format!("access key {ak} deleted\n"))
+            }
+            KeyAction::Create(_) => Ok(()),
+        }
+    })
+}
+
+async fn set_enabled(store: &Store, ak: &str, enabled: bool, json: bool) -> Result<(), String> {
+    let key = store.set_access_key_enabled(ak, enabled).await.map_err(|e| explain(e, ak))?;
+    table::print(json, &key, |k| format!("access key {} of {}: {}\n", k.access_key, k.user, status(k.enabled)))
+}
+
+fn create_key(dir: KeyedDir<'_>, user: String, json: bool) -> Result<(), String> {
+    let secrets = dir.secrets()?;
+    let (access_key, secret_key) = generate_keys();
+    runtime()?.block_on(async {
+        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        store.add_access_key(&user, &access_key, secrets.seal_access_secret(&access_key, &secret_key)).await.map_err(|e| explain(e, &user))?;
+        let key = NewKey { user, access_key, secret_key };
+        table::print(json, &key, |k| table::fields(&[("user", k.user.clone()), ("access key", k.access_key.clone()), ("secret key", k.secret_key.clone())]))
+    })
+}
