@@ -77,6 +77,7 @@ pub async fn handle_signals(server: actix_server::ServerHandle, state: actix_web
 /// then closes the connections left (idle keep-alive ones, or requests that overran).
 async fn drain(server: &actix_server::ServerHandle, state: &AppState, timeout: Duration) {
     server.pause().await;
+    state.requests.close();
     let started = Instant::now();
     tracing::info!(in_flight = state.requests.in_flight(), "stopping: no new connections; letting requests in flight finish (at most {timeout:?})");
     while state.requests.in_flight() > 0 && started.elapsed() < timeout {

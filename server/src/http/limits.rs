@@ -1,5 +1,6 @@
 //! Per-request limits on the wire: the gate that bounds requests in flight (503 SlowDown past
-//! it; a request holds its place until its response body is sent), and request header limits.
+//! it; a request holds its place until its response body is sent; a stopping server closes it
+//! so responses end their connections), and request header limits.
 
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -7,6 +8,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -15,19 +17,30 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct RequestGate {
     places: Arc<Semaphore>,
     max: usize,
+    closing: Arc<AtomicBool>,
 }
 
 /// A request's place in the gate, given back when dropped.
-pub struct Place(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Place {
+    _permit: OwnedSemaphorePermit,
+    closing: Arc<AtomicBool>,
+}
 
 impl RequestGate {
     pub fn new(max: usize) -> RequestGate {
-        RequestGate { places: Arc::new(Semaphore::new(max)), max }
+        RequestGate { places: Arc::new(Semaphore::new(max)), max, closing: Arc::default() }
     }
 
     /// A place for one more request, or S3's answer to an overloaded endpoint.
     pub fn enter(&self) -> S3Result<Place> {
-        self.places.clone().try_acquire_owned().map(Place).map_err(|_| S3Error::new(ErrorCode::SlowDown))
+        let permit = self.places.clone().try_acquire_owned().map_err(|_| S3Error::new(ErrorCode::SlowDown))?;
+        Ok(Place { _permit: permit, closing: self.closing.clone() })
+    }
+
+    /// The server is stopping: from now on every response closes its connection, so
+    /// keep-alive clients stop sending requests here.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
     }
 
     /// Requests holding a place now (a stopping server waits for them).
@@ -36,8 +49,12 @@ impl RequestGate {
     }
 }
 
-/// `resp` with `place` held until its body has been sent (or the connection dropped).
-pub fn hold_until_sent(resp: HttpResponse, place: Place) -> HttpResponse {
+/// `resp` with `place` held until its body has been sent (or the connection dropped); once
+/// the gate is closing, the response closes its connection.
+pub fn hold_until_sent(mut resp: HttpResponse, place: Place) -> HttpResponse {
+    if place.closing.load(Ordering::Acquire) {
+        resp.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     resp.map_body(|_, body| BoxBody::new(HeldBody { body, _place: place }))
 }
 
@@ -100,8 +117,12 @@ mod tests {
         assert_eq!(&body[..], b"x");
         assert!(gate.enter().is_ok());
         // A body in memory gives its place back at once.
-        let _resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().unwrap());
+        let resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().unwrap());
         assert!(gate.enter().is_ok());
+        assert_eq!(resp.head().connection_type(), actix_web::http::ConnectionType::KeepAlive);
+        gate.close();
+        let resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().unwrap());
+        assert_eq!(resp.head().connection_type(), actix_web::http::ConnectionType::Close, "a closing gate's responses end their connections");
     }
 
     #[test]
