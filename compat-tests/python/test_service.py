@@ -1,14 +1,17 @@
 """Running as a service: SIGHUP swaps the TLS certificate for new handshakes while connections
 already open keep working; SIGTERM during concurrent uploads loses no acknowledged object, and
-an upload still sending its body when SIGTERM comes finishes and is kept."""
+an upload still sending its body when SIGTERM comes finishes and is kept; the systemd unit
+verifies."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -16,9 +19,10 @@ import uuid
 from pathlib import Path
 
 import boto3
+import pytest
 from botocore.config import Config
 
-from harness import REGION, make_tls_material, random_bucket_name, start_server, stop_server, wait_until
+from harness import REGION, REPO_ROOT, coffer_binary, make_tls_material, random_bucket_name, start_server, stop_server, wait_until
 
 
 def presented_certificate(port: int) -> bytes:
@@ -152,3 +156,19 @@ def test_an_upload_in_flight_finishes_after_sigterm(tmp_root):
         assert again.client().get_object(Bucket=bucket, Key="slow")["Body"].read() == body
     finally:
         stop_server(again)
+
+
+def test_the_systemd_unit_verifies(tmp_path):
+    """contrib/systemd/coffer.service passes `systemd-analyze verify` (with ExecStart pointing at
+    the binary under test) and keeps its hardening."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = (REPO_ROOT / "contrib" / "systemd" / "coffer.service").read_text()
+    for setting in ("User=coffer", "ProtectSystem=strict", "ReadWritePaths=/var/lib/coffer", "NoNewPrivileges=yes",
+                    "ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGTERM", "CapabilityBoundingSet="):
+        assert setting in unit, setting
+    copy = tmp_path / "coffer.service"
+    copy.write_text(unit.replace("/usr/local/bin/coffer", str(coffer_binary())))
+    done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr

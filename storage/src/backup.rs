@@ -67,7 +67,7 @@ fn copy_all(src: &Connection, dst: &mut Connection) -> Result<()> {
 impl crate::Store {
     /// What the index holds now (the counts a backup reports).
     pub async fn index_counts(&self) -> Result<IndexCounts> {
-        self.readers().read(|c| count(c)).await
+        self.readers().read(count).await
     }
 }
 
