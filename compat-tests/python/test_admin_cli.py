@@ -6,6 +6,7 @@ two seconds as 403 InvalidAccessKeyId), buckets (list, info with logical and sto
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -153,7 +154,7 @@ def test_admin_commands_read_the_config_file(http_server, tmp_path):
     """`--config` gives admin commands the data dir (and region) as it gives them to `serve`."""
     config = tmp_path / "coffer.toml"
     config.write_text(f'data_dir = "{http_server.data_dir}"\nregion = "eu-central-1"\n')
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("COFFER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COFFER_")}
     coffer = str(coffer_binary())
     users = json.loads(run_cli([coffer, "admin", "user", "list", "--json", "--config", str(config)], env=env).stdout)
     assert "root" in {u["name"] for u in users}
@@ -162,5 +163,10 @@ def test_admin_commands_read_the_config_file(http_server, tmp_path):
     assert ":eu-central-1:" in created, "the region comes from the file"
     listed = run_cli([coffer, "admin", "kms", "list"], env={**env, "COFFER_CONFIG": str(config)}).stdout
     assert name in listed, "COFFER_CONFIG names the file too"
+    keys = json.loads(run_cli([coffer, "admin", "kms", "list", "--json", "--config", str(config)], env=env).stdout)
+    assert any(k["name"] == name and k["enabled"] for k in keys)
+    user = json.loads(run_cli([coffer, "admin", "user", "create", name, "--json", "--config", str(config)], env=env).stdout)
+    assert user["user"] == name and len(user["access_key"]) == 20 and len(user["secret_key"]) == 40
+    assert json.loads(run_cli([coffer, "admin", "tier", "list", "--json", "--config", str(config)], env=env).stdout) == []
     info = json.loads(run_cli([coffer, "admin", "info", "--json", "--config", str(config)], env=env).stdout)
     assert info["data_dir"] == str(http_server.data_dir)

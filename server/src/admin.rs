@@ -43,7 +43,7 @@ impl<'a> KeyedDir<'a> {
     }
 }
 
-pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, secret_key: Option<String>) -> Result<(), String> {
+pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, secret_key: Option<String>, json: bool) -> Result<(), String> {
     let (gen_ak, gen_sk) = generate_keys();
     let ak = access_key.unwrap_or(gen_ak);
     let sk = secret_key.unwrap_or(gen_sk);
@@ -55,8 +55,8 @@ pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, se
         let store = secrets::open_store(dir.data_dir, &secrets).await?;
         match store.create_user(name, &ak, secrets.seal_access_secret(&ak, &sk)).await {
             Ok(user) => {
-                println!("user: {}\nuser id: {}\naccess key: {ak}\nsecret key: {sk}", user.name, user.id);
-                Ok(())
+                let shown = serde_json::json!({ "user": user.name, "user_id": user.id, "access_key": ak, "secret_key": sk });
+                crate::table::print(json, &shown, |_| format!("user: {}\nuser id: {}\naccess key: {ak}\nsecret key: {sk}\n", user.name, user.id))
             }
             Err(StorageError::UserExists) => Err(format!("user {name} already exists")),
             Err(StorageError::AccessKeyExists) => Err("that access key is already in use".to_string()),
@@ -98,7 +98,7 @@ pub enum KmsAction {
 
 /// Runs a `coffer admin kms` command on the keyring of `data_dir`, with the master key from
 /// COFFER_MASTER_KEY, else `master_key_file`, else the data dir (as `coffer serve` does).
-pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction) -> Result<(), String> {
+pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction, json: bool) -> Result<(), String> {
     let master = master_key::load(dir.data_dir, dir.master_key_file)?;
     let keyring = kms::open(dir.data_dir, master, region)?;
     match action {
@@ -106,7 +106,7 @@ pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction) -> Result<(), Str
             let key = keyring.create(&name)?;
             println!("name: {}\nid: {}\narn: {}\nversion: {}", key.name, key.id, key.arn, key.version);
         }
-        KmsAction::List => print_keys(&keyring.list()?),
+        KmsAction::List => crate::table::print(json, &keyring.list()?, |keys| keys_table(keys))?,
         KmsAction::Rotate(name) => {
             let key = keyring.rotate(&name)?;
             println!("{}: rotated to version {} (id {})", key.name, key.version, key.id);
@@ -143,13 +143,13 @@ pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, jso
     }
 }
 
-fn print_keys(keys: &[kms::KeySummary]) {
+fn keys_table(keys: &[kms::KeySummary]) -> String {
     let mut table = crate::table::Table::new(&["NAME", "ID", "ENABLED", "VERSION", "CREATED"]);
     for k in keys {
         let enabled = if k.enabled { "yes" } else { "no" };
         table.row(vec![k.name.clone(), k.id.clone(), enabled.to_string(), k.version.to_string(), k.created.clone()]);
     }
-    print!("{}", table.render());
+    table.render()
 }
 
 /// Makes sure the root user exists with usable keys: the ones in the environment when set,

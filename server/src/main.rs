@@ -280,7 +280,7 @@ enum RemoteCommand {
 }
 
 impl TierCommand {
-    fn run(self) -> Result<(), String> {
+    fn run(self, json: bool) -> Result<(), String> {
         use coffer_storage::tiers::{TierKind, TierSpec};
         match self {
             TierCommand::Add { name, dir, remote, bucket, prefix, storage_classes, archive, keys } => {
@@ -291,20 +291,20 @@ impl TierCommand {
                 };
                 coffer_server::tier_admin::add_tier(KeyedDir::of(&keys.resolve()?), TierSpec { name, kind, storage_classes, archive })
             }
-            TierCommand::List { keys } => coffer_server::tier_admin::list_tiers(KeyedDir::of(&keys.resolve()?)),
+            TierCommand::List { keys } => coffer_server::tier_admin::list_tiers(KeyedDir::of(&keys.resolve()?), json),
             TierCommand::Remove { name, keys } => coffer_server::tier_admin::remove_tier(KeyedDir::of(&keys.resolve()?), &name),
         }
     }
 }
 
 impl RemoteCommand {
-    fn run(self) -> Result<(), String> {
+    fn run(self, json: bool) -> Result<(), String> {
         match self {
             RemoteCommand::Add { name, endpoint, access_key, secret_key, region, virtual_hosted, keys } => {
                 let spec = coffer_storage::tiers::RemoteSpec { name, endpoint, region, access_key, path_style: !virtual_hosted };
                 coffer_server::tier_admin::add_remote(KeyedDir::of(&keys.resolve()?), spec, &secret_key)
             }
-            RemoteCommand::List { keys } => coffer_server::tier_admin::list_remotes(KeyedDir::of(&keys.resolve()?)),
+            RemoteCommand::List { keys } => coffer_server::tier_admin::list_remotes(KeyedDir::of(&keys.resolve()?), json),
             RemoteCommand::Remove { name, keys } => coffer_server::tier_admin::remove_remote(KeyedDir::of(&keys.resolve()?), &name),
         }
     }
@@ -417,7 +417,7 @@ struct KmsOptions {
 }
 
 impl KmsCommand {
-    fn run(self) -> Result<(), String> {
+    fn run(self, json: bool) -> Result<(), String> {
         let (options, action) = match self {
             KmsCommand::Create { name, options } => (options, admin::KmsAction::Create(name)),
             KmsCommand::List { options } => (options, admin::KmsAction::List),
@@ -426,7 +426,7 @@ impl KmsCommand {
             KmsCommand::Enable { name, options } => (options, admin::KmsAction::Enable(name)),
         };
         let config = options.dir.target.resolve(options.region)?;
-        admin::kms(KeyedDir::of(&config), &config.region, action)
+        admin::kms(KeyedDir::of(&config), &config.region, action, json)
     }
 }
 
@@ -476,7 +476,7 @@ impl UserCommand {
         use account_admin::UserAction;
         let (dir, action) = match self {
             UserCommand::Create { name, access_key, secret_key, dir } => {
-                return admin::create_user(KeyedDir::of(&dir.resolve()?), &name, access_key, secret_key)
+                return admin::create_user(KeyedDir::of(&dir.resolve()?), &name, access_key, secret_key, json)
             }
             UserCommand::List { dir } => (dir, UserAction::List),
             UserCommand::Info { name, dir } => (dir, UserAction::Info(name)),
@@ -596,7 +596,7 @@ fn main() -> ExitCode {
         AdminCommand::Bucket { command } => command.run(json),
         AdminCommand::Info { dir } => dir.data_dir().and_then(|d| bucket_admin::store_info(&d, json)),
         AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } => dir.resolve().and_then(|c| admin::enable_mfa(KeyedDir::of(&c), &user)),
-        AdminCommand::Kms { command } => command.run(),
+        AdminCommand::Kms { command } => command.run(json),
         AdminCommand::Scrub { command: ScrubCommand::Status { dir } } => dir.data_dir().and_then(|d| upkeep::scrub_status(&d)),
         AdminCommand::Backup { command: Some(BackupCommand::Done { dir }), .. } => dir.data_dir().and_then(|d| upkeep::backup_done(&d)),
         AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } => match dest {
@@ -606,8 +606,8 @@ fn main() -> ExitCode {
             None => Err("name the backup's directory: coffer admin backup DEST".into()),
         },
         AdminCommand::Check(args) => args.run(json),
-        AdminCommand::Tier { command } => command.run(),
-        AdminCommand::Remote { command } => command.run(),
+        AdminCommand::Tier { command } => command.run(json),
+        AdminCommand::Remote { command } => command.run(json),
         AdminCommand::Notify { command } => command.run(),
         AdminCommand::Replication { command } => command.run(),
     })

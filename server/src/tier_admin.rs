@@ -46,18 +46,22 @@ pub fn add_tier(dir: KeyedDir<'_>, spec: TierSpec) -> Result<(), String> {
     })
 }
 
-pub fn list_tiers(dir: KeyedDir<'_>) -> Result<(), String> {
+pub fn list_tiers(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
         let store = Store::open(dir.data_dir).map_err(|e| e.to_string())?;
-        for spec in store.tier_specs().await.map_err(|e| e.to_string())? {
-            let place = match &spec.kind {
-                TierKind::Dir { path } => format!("dir {}", path.display()),
-                TierKind::Remote { remote, bucket, prefix } => format!("remote {remote} bucket {bucket} prefix {prefix:?}"),
-            };
-            let archive = if spec.archive { " (archive)" } else { "" };
-            println!("{}\t{}\t{place}{archive}", spec.name, spec.storage_classes.join(","));
-        }
-        Ok(())
+        let specs = store.tier_specs().await.map_err(|e| e.to_string())?;
+        crate::table::print(json, &specs, |specs| {
+            let mut out = String::new();
+            for spec in specs {
+                let place = match &spec.kind {
+                    TierKind::Dir { path } => format!("dir {}", path.display()),
+                    TierKind::Remote { remote, bucket, prefix } => format!("remote {remote} bucket {bucket} prefix {prefix:?}"),
+                };
+                let archive = if spec.archive { " (archive)" } else { "" };
+                out += &format!("{}\t{}\t{place}{archive}\n", spec.name, spec.storage_classes.join(","));
+            }
+            out
+        })
     })
 }
 
@@ -83,13 +87,13 @@ pub fn add_remote(dir: KeyedDir<'_>, spec: RemoteSpec, secret_key: &str) -> Resu
     })
 }
 
-pub fn list_remotes(dir: KeyedDir<'_>) -> Result<(), String> {
+pub fn list_remotes(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
         let store = Store::open(dir.data_dir).map_err(|e| e.to_string())?;
-        for (spec, _) in store.remotes().await.map_err(|e| e.to_string())? {
-            println!("{}\t{}\tregion {}\taccess key {}", spec.name, spec.endpoint, spec.region, spec.access_key);
-        }
-        Ok(())
+        let specs: Vec<_> = store.remotes().await.map_err(|e| e.to_string())?.into_iter().map(|(spec, _)| spec).collect();
+        crate::table::print(json, &specs, |specs| {
+            specs.iter().map(|s| format!("{}\t{}\tregion {}\taccess key {}\n", s.name, s.endpoint, s.region, s.access_key)).collect()
+        })
     })
 }
 

@@ -35,7 +35,7 @@ struct Cached {
 }
 
 /// A key as `coffer admin kms` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct KeySummary {
     pub name: String,
     pub id: String,
