@@ -158,6 +158,30 @@ def test_an_upload_in_flight_finishes_after_sigterm(tmp_root):
         stop_server(again)
 
 
+def test_a_second_sigterm_stops_at_once(tmp_root):
+    srv = start_server(tmp_root, "http", ("--shutdown-timeout", "60s"))
+    bucket = random_bucket_name()
+    s3 = srv.client()
+    s3.create_bucket(Bucket=bucket)
+    url = urllib.parse.urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "stalled"}, ExpiresIn=300))
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
+    conn.putheader("Content-Length", str(1024 * 1024))
+    conn.endheaders()
+    conn.send(b"x" * 1024)  # and then nothing: the upload stays in flight
+    time.sleep(0.3)
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert srv.alive(), "the first SIGTERM waits for the upload in flight"
+    started = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.proc.wait(timeout=10)
+    assert time.monotonic() - started < 5
+    assert "stopping now: 1 requests in flight are cut off" in srv.log_since(0)
+    conn.close()
+    stop_server(srv)
+
+
 def test_the_systemd_unit_verifies(tmp_path):
     """contrib/systemd/coffer.service passes `systemd-analyze verify` (with ExecStart pointing at
     the binary under test) and keeps its hardening."""

@@ -1,6 +1,7 @@
 //! Running as a service: SIGTERM (and SIGINT) stop taking connections, let requests in flight
-//! finish within `shutdown_timeout` and then stop; SIGHUP reloads the TLS certificate. While it
-//! runs, the server notes its pid and start time in the data dir for `coffer admin info`.
+//! finish within `shutdown_timeout` (a second signal: at once) and then stop; SIGHUP reloads the
+//! TLS certificate. While it runs, the server notes its pid and start time in the data dir for
+//! `coffer admin info`.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -70,11 +71,18 @@ pub async fn handle_signals(server: actix_server::ServerHandle, state: actix_web
             _ = hup.recv() => reload(tls.as_deref(), &config),
         }
     }
-    drain(&server, &state, config.shutdown_timeout).await;
+    // A second SIGTERM or Ctrl-C does not wait for the requests in flight.
+    tokio::select! {
+        _ = drain(&server, &state, config.shutdown_timeout) => {}
+        _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
+            tracing::warn!("stopping now: {} requests in flight are cut off", state.requests.in_flight());
+        }
+    }
+    server.stop(false).await;
 }
 
-/// Stops accepting connections, waits until no request is in flight (at most `timeout`),
-/// then closes the connections left (idle keep-alive ones, or requests that overran).
+/// Stops accepting connections and waits until no request is in flight (at most `timeout`);
+/// the caller then closes the connections left (idle keep-alive ones, or requests that overran).
 async fn drain(server: &actix_server::ServerHandle, state: &AppState, timeout: Duration) {
     server.pause().await;
     state.requests.close();
@@ -87,7 +95,6 @@ async fn drain(server: &actix_server::ServerHandle, state: &AppState, timeout: D
         0 => tracing::info!("requests in flight finished in {:?}", started.elapsed()),
         n => tracing::warn!("{n} requests still in flight after {timeout:?}; closing their connections"),
     }
-    server.stop(false).await;
 }
 
 /// SIGHUP: reads the configuration again and puts its TLS certificate in use; settings that
