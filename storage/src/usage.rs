@@ -204,6 +204,32 @@ mod tests {
         assert_eq!((u.objects, u.logical_bytes, q), (2, 100_008, Quota::default()));
     }
 
+    #[tokio::test]
+    async fn an_index_from_before_the_counters_is_counted_when_it_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+            crate::index::schema::migrate_to(&c, 11).unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, created_ms) VALUES ('u1', 'root', 0);
+                 INSERT INTO buckets (id, name, owner_id, region, created_ms) VALUES (1, 'full', 'u1', 'r', 0), (2, 'empty', 'u1', 'r', 0);
+                 INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta) VALUES
+                    (1, 'a', 'v1', 0, 0, 10, '', 0, 'u1', '{}'),
+                    (1, 'a', 'v2', 1, 0, 20, '', 0, 'u1', '{}'),
+                    (1, 'b', 'v3', 0, 0, 5, '', 0, 'u1', '{}'),
+                    (1, 'b', 'v4', 1, 1, 0, '', 0, '', '{}');",
+            )
+            .unwrap();
+        }
+        let store = crate::Store::open(dir.path()).unwrap();
+        let (full, quota) = store.bucket_usage(1).await.unwrap();
+        assert_eq!(full, Usage { objects: 1, versions: 3, delete_markers: 1, logical_bytes: 35 });
+        assert_eq!(quota, Quota::default());
+        assert_eq!(store.bucket_usage(2).await.unwrap().0, Usage::default());
+        assert!(store.access_key_blocking("none").unwrap().is_none());
+    }
+
     /// What the counters cost: 20,000 small PUTs in flight together (so group commits share
     /// fsyncs and the index's CPU time shows), with the triggers, with a quota too, and with
     /// the triggers dropped. `cargo test --release -p coffer-storage usage_cost -- --ignored --nocapture`
