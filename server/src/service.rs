@@ -37,7 +37,7 @@ impl Running {
             address: config.address.clone(),
         };
         let text = serde_json::to_vec_pretty(&me).map_err(|e| e.to_string())?;
-        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        coffer_storage::perms::write_file(&path, &text).map_err(|e| format!("writing {}: {e}", path.display()))?;
         Ok(RunningNote(path))
     }
 
