@@ -1,10 +1,13 @@
 """Per-bucket quotas (`coffer admin bucket quota`): PutObject, CompleteMultipartUpload,
 CopyObject and POST uploads that would pass the bytes or objects limit fail with 403
-QuotaExceeded and store nothing; concurrent writes cannot pass a limit; show and clear."""
+QuotaExceeded and store nothing; a PUT that cannot fit is refused before its body is sent;
+concurrent writes cannot pass a limit; show and clear."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -119,3 +122,18 @@ def test_concurrent_writes_cannot_pass_the_quota(http_server, http_bucket):
         results = list(pool.map(put, range(64)))
     assert results.count("OK") == 10 and results.count("QuotaExceeded") == 54, results
     assert len(keys(s3, http_bucket)) == 10
+
+
+def test_a_put_that_cannot_fit_is_refused_before_its_body(http_server, http_bucket):
+    s3 = http_server.client()
+    set_quota(http_server, http_bucket, "--max-bytes", "10MiB")
+    url = urllib.parse.urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": http_bucket, "Key": "huge"}, ExpiresIn=300))
+    conn = http.client.HTTPConnection("127.0.0.1", http_server.port, timeout=10)
+    conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
+    conn.putheader("Content-Length", str(1024 * MIB))
+    conn.endheaders()
+    conn.send(b"h" * 65536)  # a sliver of the declared gigabyte
+    response = conn.getresponse()
+    assert response.status == 403 and b"<Code>QuotaExceeded</Code>" in response.read()
+    conn.close()
+    assert keys(s3, http_bucket) == []

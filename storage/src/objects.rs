@@ -200,7 +200,7 @@ fn delete_one(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str
     result
 }
 
-fn bucket_versioning(c: &Connection, bucket_id: i64) -> Result<Versioning> {
+pub(crate) fn bucket_versioning(c: &Connection, bucket_id: i64) -> Result<Versioning> {
     let state: Option<String> =
         c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([bucket_id], |r| r.get(0)).optional()?;
     state.map(|s| Versioning::parse(&s)).ok_or(StorageError::NoSuchBucket)

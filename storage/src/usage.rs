@@ -103,6 +103,31 @@ impl Store {
         self.readers().read(move |c| Ok(usage_row(c, bucket_id)?.unwrap_or_default())).await
     }
 
+    /// Whether a new version of `key` of `size` bytes could fit the bucket's byte quota now
+    /// (the commit checks again): lets a PUT be refused before its body is received. An
+    /// overwrite in a bucket without versioning counts as replacing the `null` version.
+    pub async fn check_quota(&self, bucket_id: i64, key: &str, size: u64) -> Result<()> {
+        let key = key.to_string();
+        self.readers()
+            .read(move |c| {
+                let Some((before, quota)) = usage_row(c, bucket_id)?.filter(|(_, q)| q.max_bytes.is_some()) else { return Ok(()) };
+                let replaced: i64 = match crate::objects::bucket_versioning(c, bucket_id)? {
+                    crate::Versioning::Enabled => 0,
+                    _ => c
+                        .prepare_cached("SELECT size FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null' AND delete_marker = 0")?
+                        .query_row(params![bucket_id, key.as_bytes()], |r| r.get(0))
+                        .optional()?
+                        .unwrap_or(0),
+                };
+                let after = Usage { logical_bytes: (before.logical_bytes + size).saturating_sub(replaced.max(0) as u64), ..before };
+                match quota.refusal(&before, &after) {
+                    Some(why) => Err(StorageError::QuotaExceeded(why)),
+                    None => Ok(()),
+                }
+            })
+            .await
+    }
+
     /// Every bucket's usage added up.
     pub async fn total_usage(&self) -> Result<Usage> {
         self.readers()
@@ -194,6 +219,8 @@ mod tests {
         put(&t, &b, "a", b"123456").await.unwrap();
         assert!(matches!(put(&t, &b, "b", b"123456").await, Err(StorageError::QuotaExceeded(_))));
         assert!(matches!(t.store.object(b.id, "b", None).await, Err(StorageError::NoSuchKey)));
+        assert!(matches!(t.store.check_quota(b.id, "b", 6).await, Err(StorageError::QuotaExceeded(_))));
+        t.store.check_quota(b.id, "a", 10).await.expect("an overwrite replaces the null version");
         put(&t, &b, "a", b"1234567890").await.expect("an overwrite within the quota");
         t.store.set_bucket_quota(b.id, Quota { max_bytes: Some(5), max_objects: Some(1) }).await.unwrap();
         put(&t, &b, "a", b"12345678").await.expect("a bucket already past its quota may shrink");

@@ -33,6 +33,10 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, payload: we
     meta.lock = object_lock::for_new_version(ctx, &bucket, &lock_params, Some(integrity_checked), coffer_storage::now_ms()).await?;
     let conditions = write_conditions(ctx);
     let replica_of = replica::identity(ctx, &bucket, key, ReplicaWrite::Object).await?;
+    if let (Some(size), None) = (length, &replica_of) {
+        // Before the body: a PUT that cannot fit the quota is not worth receiving.
+        ctx.state.store.check_quota(bucket.id, key, size).await?;
+    }
     let sealing = crate::request::sse::for_write(ctx.state, bucket.id, ctx.req.headers()).await?;
     meta.encryption = sealing.as_ref().map(|s| s.encryption.clone());
 
