@@ -170,3 +170,13 @@ def test_admin_commands_read_the_config_file(http_server, tmp_path):
     assert json.loads(run_cli([coffer, "admin", "tier", "list", "--json", "--config", str(config)], env=env).stdout) == []
     info = json.loads(run_cli([coffer, "admin", "info", "--json", "--config", str(config)], env=env).stdout)
     assert info["data_dir"] == str(http_server.data_dir)
+
+
+def test_the_older_status_commands_print_json_too(http_server, http_bucket):
+    scrub = admin_json(http_server, "scrub", "status")
+    assert set(scrub) == {"state", "corrupt"} and scrub["corrupt"] == []
+    assert isinstance(admin_json(http_server, "notify", "list"), list)
+    replication = admin_json(http_server, "replication", "status", http_bucket)
+    assert (replication["pending"], replication["failed"], replication["resync"]) == (0, 0, None)
+    assert "pending: 0 versions" in coffer_admin(http_server, "replication", "status", http_bucket).stdout
+    assert "corrupt blobs: 0" in coffer_admin(http_server, "scrub", "status").stdout

@@ -153,7 +153,7 @@ enum NotifyCommand {
 }
 
 impl NotifyCommand {
-    fn run(self) -> Result<(), String> {
+    fn run(self, json: bool) -> Result<(), String> {
         use coffer_server::notify_admin::{self, Destination};
         match self {
             NotifyCommand::Add { name, webhook, auth_token, amqp, exchange, routing_key, max_backlog, keys } => {
@@ -164,7 +164,7 @@ impl NotifyCommand {
                 };
                 notify_admin::add(KeyedDir::of(&keys.resolve()?), &name, destination, max_backlog)
             }
-            NotifyCommand::List { dir } => notify_admin::list(&dir.data_dir()?),
+            NotifyCommand::List { dir } => notify_admin::list(&dir.data_dir()?, json),
             NotifyCommand::Remove { name, dir } => notify_admin::remove(&dir.data_dir()?, &name),
         }
     }
@@ -197,9 +197,9 @@ enum ReplicationCommand {
 }
 
 impl ReplicationCommand {
-    fn run(self) -> Result<(), String> {
+    fn run(self, json: bool) -> Result<(), String> {
         match self {
-            ReplicationCommand::Status { bucket, dir } => upkeep::replication_status(&dir.data_dir()?, &bucket),
+            ReplicationCommand::Status { bucket, dir } => upkeep::replication_status(&dir.data_dir()?, &bucket, json),
             ReplicationCommand::Resync { bucket, failed, dir } => upkeep::start_resync(&dir.data_dir()?, &bucket, failed),
             ReplicationCommand::Versions { bucket, dir } => upkeep::replicated_versions(&dir.data_dir()?, &bucket),
         }
@@ -597,7 +597,7 @@ fn main() -> ExitCode {
         AdminCommand::Info { dir } => dir.data_dir().and_then(|d| bucket_admin::store_info(&d, json)),
         AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } => dir.resolve().and_then(|c| admin::enable_mfa(KeyedDir::of(&c), &user)),
         AdminCommand::Kms { command } => command.run(json),
-        AdminCommand::Scrub { command: ScrubCommand::Status { dir } } => dir.data_dir().and_then(|d| upkeep::scrub_status(&d)),
+        AdminCommand::Scrub { command: ScrubCommand::Status { dir } } => dir.data_dir().and_then(|d| upkeep::scrub_status(&d, json)),
         AdminCommand::Backup { command: Some(BackupCommand::Done { dir }), .. } => dir.data_dir().and_then(|d| upkeep::backup_done(&d)),
         AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } => match dest {
             Some(dest) => keys.resolve().and_then(|c| {
@@ -608,8 +608,8 @@ fn main() -> ExitCode {
         AdminCommand::Check(args) => args.run(json),
         AdminCommand::Tier { command } => command.run(json),
         AdminCommand::Remote { command } => command.run(json),
-        AdminCommand::Notify { command } => command.run(),
-        AdminCommand::Replication { command } => command.run(),
+        AdminCommand::Notify { command } => command.run(json),
+        AdminCommand::Replication { command } => command.run(json),
     })
 }
 

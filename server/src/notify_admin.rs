@@ -60,25 +60,29 @@ pub fn add(dir: KeyedDir<'_>, name: &str, destination: Destination, max_backlog:
 
 /// Prints every target with its queue: queued, delivered and dropped events, the oldest
 /// queued, and the error of the last failed delivery.
-pub fn list(data_dir: &std::path::Path) -> Result<(), String> {
+pub fn list(data_dir: &std::path::Path, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
         let store = Store::open(data_dir).map_err(|e| e.to_string())?;
         let now = coffer_storage::now_ms();
-        for s in store.notify_status().await.map_err(|e| e.to_string())? {
-            let destination = match &s.target.kind {
-                TargetKind::Webhook { url } => url.clone(),
-                TargetKind::Amqp { url, exchange, routing_key } => {
-                    format!("{url} exchange {exchange} routing key {}", routing_key.as_deref().unwrap_or("(the bucket's name)"))
+        let targets = store.notify_status().await.map_err(|e| e.to_string())?;
+        crate::table::print(json, &targets, |targets| {
+            let mut out = String::new();
+            for s in targets {
+                let destination = match &s.target.kind {
+                    TargetKind::Webhook { url } => url.clone(),
+                    TargetKind::Amqp { url, exchange, routing_key } => {
+                        format!("{url} exchange {exchange} routing key {}", routing_key.as_deref().unwrap_or("(the bucket's name)"))
+                    }
+                };
+                out += &format!("{}\t{}\t{destination}\n", s.target.name, s.target.arn());
+                let oldest = s.oldest_ms.map(|ms| format!(", oldest queued {} s ago", (now - ms).max(0) / 1000)).unwrap_or_default();
+                out += &format!("\tqueued {} of at most {}, delivered {}, dropped {}{oldest}\n", s.queued, s.target.max_backlog, s.delivered, s.dropped);
+                if let Some(error) = &s.last_error {
+                    out += &format!("\tlast error ({} attempts at the oldest event): {error}\n", s.attempts);
                 }
-            };
-            println!("{}\t{}\t{destination}", s.target.name, s.target.arn());
-            let oldest = s.oldest_ms.map(|ms| format!(", oldest queued {} s ago", (now - ms).max(0) / 1000)).unwrap_or_default();
-            println!("\tqueued {} of at most {}, delivered {}, dropped {}{oldest}", s.queued, s.target.max_backlog, s.delivered, s.dropped);
-            if let Some(error) = &s.last_error {
-                println!("\tlast error ({} attempts at the oldest event): {error}", s.attempts);
             }
-        }
-        Ok(())
+            out
+        })
     })
 }
 

@@ -18,49 +18,59 @@ const MASTER_KEY_FILE: &str = "master.key";
 
 /// `coffer admin scrub status`: the pass under way, the last finished one, and every blob
 /// recorded as corrupt.
-pub fn scrub_status(data_dir: &Path) -> Result<(), String> {
+pub fn scrub_status(data_dir: &Path, json: bool) -> Result<(), String> {
     let status = coffer_storage::scrub_status(data_dir).map_err(|e| e.to_string())?;
-    match &status.state.current {
-        Some(pass) => println!("pass under way: {}", describe(pass)),
-        None => println!("pass under way: none"),
-    }
-    match &status.state.last {
-        Some(pass) => println!("last finished pass: {}", describe(pass)),
-        None => println!("last finished pass: none yet"),
-    }
-    println!("corrupt blobs: {}", status.corrupt.len());
-    for blob in &status.corrupt {
-        println!("  {}  found {} by {}", blob.hash, timestamp(blob.detected_ms), blob.source);
-    }
-    Ok(())
+    crate::table::print(json, &status, |status| {
+        let mut out = match &status.state.current {
+            Some(pass) => format!("pass under way: {}\n", describe(pass)),
+            None => "pass under way: none\n".to_string(),
+        };
+        out += &match &status.state.last {
+            Some(pass) => format!("last finished pass: {}\n", describe(pass)),
+            None => "last finished pass: none yet\n".to_string(),
+        };
+        out += &format!("corrupt blobs: {}\n", status.corrupt.len());
+        for blob in &status.corrupt {
+            out += &format!("  {}  found {} by {}\n", blob.hash, timestamp(blob.detected_ms), blob.source);
+        }
+        out
+    })
 }
 
 /// `coffer admin replication status BUCKET`: the bucket's versions by replication status and
 /// what waits in its outbox.
-pub fn replication_status(data_dir: &Path, bucket: &str) -> Result<(), String> {
+pub fn replication_status(data_dir: &Path, bucket: &str, json: bool) -> Result<(), String> {
     crate::admin::runtime()?.block_on(async {
         let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
         let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
         let s = store.replication_status(b.id).await.map_err(|e| e.to_string())?;
-        println!("pending: {} versions, {} bytes", s.pending, s.pending_bytes);
-        println!("failed: {} versions, {} bytes", s.failed, s.failed_bytes);
-        println!("completed: {} versions", s.completed);
-        match s.oldest_pending_ms {
-            Some(ms) => println!("oldest pending since: {}", timestamp(ms)),
-            None => println!("oldest pending since: nothing pending"),
-        }
-        if let Some(e) = s.last_error {
-            println!("last error: {e}");
-        }
-        match store.resync_position(b.id).await.map_err(|e| e.to_string())? {
-            Some(c) => {
-                let which = if c.failed_only { "failed versions" } else { "all versions" };
-                let at = c.after.map(|(k, _)| format!("after key {k:?}")).unwrap_or_else(|| "at the start".into());
-                println!("resync: running ({which}), {at}");
+        let resync = store.resync_position(b.id).await.map_err(|e| e.to_string())?;
+        let mut shown = serde_json::to_value(&s).map_err(|e| e.to_string())?;
+        shown["resync"] = match &resync {
+            Some(c) => serde_json::json!({ "failed_only": c.failed_only, "after_key": c.after.as_ref().map(|(k, _)| k) }),
+            None => serde_json::Value::Null,
+        };
+        crate::table::print(json, &shown, |_| {
+            let mut out = format!("pending: {} versions, {} bytes\n", s.pending, s.pending_bytes);
+            out += &format!("failed: {} versions, {} bytes\n", s.failed, s.failed_bytes);
+            out += &format!("completed: {} versions\n", s.completed);
+            out += &match s.oldest_pending_ms {
+                Some(ms) => format!("oldest pending since: {}\n", timestamp(ms)),
+                None => "oldest pending since: nothing pending\n".to_string(),
+            };
+            if let Some(e) = &s.last_error {
+                out += &format!("last error: {e}\n");
             }
-            None => println!("resync: none running"),
-        }
-        Ok(())
+            out += &match &resync {
+                Some(c) => {
+                    let which = if c.failed_only { "failed versions" } else { "all versions" };
+                    let at = c.after.as_ref().map(|(k, _)| format!("after key {k:?}")).unwrap_or_else(|| "at the start".into());
+                    format!("resync: running ({which}), {at}\n")
+                }
+                None => "resync: none running\n".to_string(),
+            };
+            out
+        })
     })
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct CorruptionCounter(AtomicU64);
 
 /// A blob recorded as corrupt.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CorruptBlob {
     /// The blob's name: the SHA-256 its bytes should have, in hex.
     pub hash: String,

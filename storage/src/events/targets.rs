@@ -38,7 +38,7 @@ impl TargetKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NotifyTarget {
     pub name: String,
     pub kind: TargetKind,
@@ -65,7 +65,7 @@ impl NotifyTarget {
 }
 
 /// A target with its queue, as `coffer admin notify list` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TargetStatus {
     pub target: NotifyTarget,
     pub queued: u64,

@@ -59,7 +59,7 @@ pub enum Replicated {
 }
 
 /// A bucket's replication, as `coffer admin replication status` shows it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReplicationStatus {
     pub pending: u64,
     pub pending_bytes: u64,

@@ -94,7 +94,7 @@ impl ScrubState {
 }
 
 /// The scrubber's state and the corrupt blobs recorded, as `coffer admin scrub status` shows them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ScrubStatus {
     pub state: ScrubState,
     pub corrupt: Vec<CorruptBlob>,
