@@ -3,6 +3,7 @@
 
 mod backup;
 mod blob;
+pub mod blob_store;
 mod buckets;
 pub mod check;
 mod config_cache;

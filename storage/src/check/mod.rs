@@ -6,7 +6,8 @@ mod report;
 mod scan;
 mod verify;
 
-use crate::blob::{list_blob_files, Hash};
+use crate::blob::Hash;
+use crate::blob_store::local::list_blob_files;
 use crate::error::{Result, StorageError};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -134,7 +135,7 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
         // A blob the server released and collected after the snapshot is not missing.
         if damage == Damage::Missing {
             let released = scan::recorded_refs(&conn, &hash)?.is_none_or(|r| r <= 0);
-            if released || crate::blob::blob_path(&blobs, &hash).exists() {
+            if released || crate::blob_store::local::blob_path(&blobs, &hash).exists() {
                 continue;
             }
         }
@@ -145,7 +146,7 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
     let files = list_blob_files(&blobs).unwrap_or_default();
     report.blob_files = files.len() as u64;
     for hash in files.into_iter().filter(|h| !view.rows.contains_key(h)) {
-        if !verify::older_than(&crate::blob::blob_path(&blobs, &hash), opts.orphan_grace) {
+        if !verify::older_than(&crate::blob_store::local::blob_path(&blobs, &hash), opts.orphan_grace) {
             report.in_flight += 1;
         } else if scan::recorded_refs(&conn, &hash)?.is_none() {
             report.orphans.push(hex::encode(hash));

@@ -3,7 +3,8 @@
 
 use super::scan::{read_view, recorded_refs};
 use super::{refcount_mismatches, verify, CheckReport, RefcountMismatch};
-use crate::blob::{blob_path, parse_hash, Hash};
+use crate::blob::{parse_hash, Hash};
+use crate::blob_store::local::blob_path;
 use crate::error::Result;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::fs;

@@ -14,7 +14,7 @@ fn index(store: &Store) -> Connection {
 }
 
 fn blob_file(store: &Store, hex: &str) -> std::path::PathBuf {
-    crate::blob::blob_path(&store.root().join("blobs"), &crate::blob::parse_hash(hex).unwrap())
+    crate::blob_store::local::blob_path(&store.root().join("blobs"), &crate::blob::parse_hash(hex).unwrap())
 }
 
 /// A bucket with a large object, a copy of it, a small object and an upload with one part.

@@ -3,7 +3,8 @@
 
 use super::scan::IndexView;
 use super::Damage;
-use crate::blob::{blob_path, Hash};
+use crate::blob::Hash;
+use crate::blob_store::local::blob_path;
 use coffer_crypto::envelope::sealed_len;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
