@@ -48,6 +48,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let secrets = Secrets::new(master.clone());
     let store = secrets::open_store(&config.data_dir, &secrets).await?;
+    let store = crate::blob_setup::install(store, &secrets, config.blobs.as_ref()).await?;
     store.clear_staging().map_err(|e| format!("clearing {}/tmp: {e}", config.data_dir.display()))?;
     ensure_root(&store, &secrets).await?;
     let mut background = Workers::default();

@@ -44,6 +44,8 @@ pub struct Config {
     pub lifecycle_day_secs: Option<u64>,
     /// Storage tiers of the configuration file (`[[tier]]` tables).
     pub tiers: Vec<coffer_storage::tiers::TierSpec>,
+    /// Where the store's own blobs live (None: where the index says, else the data dir).
+    pub blobs: Option<coffer_storage::blob_store::BlobLocation>,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -89,6 +91,11 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Where blobs live: the data dir (default), an absolute directory (a shared mount), or
+    /// s3://REMOTE/BUCKET[/PREFIX] with REMOTE from `coffer admin remote add`. Fixed once the
+    /// data dir has blobs: the index records it.
+    #[arg(long, env = "COFFER_BLOBS")]
+    pub blobs: Option<String>,
     /// How long the scrubber takes to re-read every blob once, e.g. `30d`, `12h`, `1s` (`0s`: off).
     #[arg(long, env = "COFFER_SCRUB_PERIOD")]
     pub scrub_period: Option<String>,
@@ -164,6 +171,7 @@ impl Config {
             scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
             lifecycle_day_secs: s.lifecycle_day_secs,
             tiers: s.tiers,
+            blobs: s.blobs.as_deref().map(str::parse).transpose().map_err(|e| format!("blobs: {e}"))?,
         };
         for tier in &config.tiers {
             tier.validate()?;

@@ -11,6 +11,7 @@
 mod access;
 pub mod admin;
 pub mod app;
+mod blob_setup;
 mod bucket_config;
 pub mod config;
 mod entry;

@@ -48,7 +48,13 @@ impl TierSources {
 
 fn backend(spec: &TierSpec, remotes: &HashMap<&str, &(RemoteSpec, Vec<u8>)>, secrets: &Secrets) -> Result<Arc<dyn BlobStore>, String> {
     spec.validate()?;
-    match &spec.kind {
+    blob_store(&spec.kind, remotes, secrets)
+}
+
+/// The blob store of a directory, or of a bucket on a registered remote (whose secret is
+/// opened with `secrets`). Call from inside the runtime: a remote store keeps its handle.
+pub fn blob_store(kind: &TierKind, remotes: &HashMap<&str, &(RemoteSpec, Vec<u8>)>, secrets: &Secrets) -> Result<Arc<dyn BlobStore>, String> {
+    match kind {
         TierKind::Dir { path } => Ok(Arc::new(LocalBlobs::open(path).map_err(|e| format!("{}: {e}", path.display()))?)),
         TierKind::Remote { remote, bucket, prefix } => {
             let (remote_spec, sealed) = remotes.get(remote.as_str()).ok_or_else(|| format!("no remote is named {remote:?}"))?;

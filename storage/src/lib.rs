@@ -83,6 +83,19 @@ impl Store {
         Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
     }
 
+    /// Puts `blobs` in use for the store's own blobs, instead of the data dir's `blobs/`.
+    /// Call it right after opening, while nothing else holds the store.
+    pub fn use_blob_store(self, blobs: Arc<dyn blob_store::BlobStore>) -> Result<Store> {
+        let mut inner = Arc::try_unwrap(self.inner).map_err(|_| std::io::Error::other("the blob store can only be chosen right after opening"))?;
+        inner.blobs = blob::BlobDir::with_store(&inner.root, blobs)?;
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// The blob store in use.
+    pub fn blob_store(&self) -> Arc<dyn blob_store::BlobStore> {
+        self.inner.blobs.store().clone()
+    }
+
     pub fn root(&self) -> &Path {
         &self.inner.root
     }

@@ -3,7 +3,7 @@
 //! A blob's modification time says when it was last written or about to be referenced again,
 //! which an outside orphan sweep (`crate::check`) reads as its grace period.
 
-use super::BlobStore;
+use super::{BlobStat, BlobStore};
 use crate::blob::Hash;
 use crate::perms;
 use std::fs::{self, File};
@@ -80,6 +80,14 @@ impl BlobStore for LocalBlobs {
 
     fn contains(&self, hash: &Hash) -> io::Result<bool> {
         Ok(self.path_of(hash).exists())
+    }
+
+    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>> {
+        match fs::metadata(self.path_of(hash)) {
+            Ok(m) => Ok(Some(BlobStat { size: m.len(), modified: m.modified()? })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn refresh(&self, hash: &Hash) -> io::Result<()> {

@@ -6,15 +6,19 @@
 //! directory or an S3 cluster with `--blobs`), and so does every storage tier.
 
 pub(crate) mod local;
+mod location;
 mod s3;
 
 pub use local::LocalBlobs;
+pub use location::BlobLocation;
+pub(crate) use location::read_location;
 pub use s3::S3Blobs;
 
 use crate::blob::Hash;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// The blob operations of one place. They block (run them on the blocking pool); every blob
 /// is named by the SHA-256 of its bytes, and putting refuses bytes that do not hash to it.
@@ -29,6 +33,8 @@ pub trait BlobStore: Send + Sync {
     }
     /// Whether the place holds blob `hash`.
     fn contains(&self, hash: &Hash) -> io::Result<bool>;
+    /// The size of blob `hash` and when it was last written or refreshed (None: not held).
+    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>>;
     /// Notes that blob `hash` is about to be referenced again (so an outside orphan sweep with
     /// a grace period leaves it); fails with NotFound if it is not there.
     fn refresh(&self, hash: &Hash) -> io::Result<()> {
@@ -54,6 +60,20 @@ pub trait BlobStore: Send + Sync {
     }
     /// Where the blobs are, for logs and for the index's record of it.
     fn location(&self) -> String;
+}
+
+/// What a blob store says about one blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobStat {
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+impl BlobStat {
+    /// Whether the blob was last written or refreshed more than `age` ago.
+    pub fn older_than(&self, age: Duration) -> bool {
+        SystemTime::now().duration_since(self.modified).is_ok_and(|d| d >= age)
+    }
 }
 
 /// Reads `src` to its end into `sink`, failing if the bytes do not hash to `hash`. (Segment

@@ -3,13 +3,14 @@
 //! upload carries the blob's SHA-256 as its `x-amz-checksum-sha256`, so the service refuses
 //! altered bytes.
 
-use super::BlobStore;
+use super::{BlobStat, BlobStore};
 use crate::blob::{parse_hash, Hash};
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use bytes::Bytes;
 use std::io::{self, Read};
 use std::path::Path;
+use std::time::SystemTime;
 use tokio::runtime::Handle;
 
 pub struct S3Blobs {
@@ -28,6 +29,11 @@ impl S3Blobs {
     fn key(&self, hash: &Hash) -> String {
         format!("{}{}", self.prefix, hex::encode(hash))
     }
+}
+
+/// Whether the service answered 404 (no such key).
+fn is_not_found<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
 fn remote_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -55,10 +61,17 @@ impl BlobStore for S3Blobs {
     }
 
     fn contains(&self, hash: &Hash) -> io::Result<bool> {
+        Ok(self.stat(hash)?.is_some())
+    }
+
+    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>> {
         self.runtime.block_on(async {
             match self.client.head_object().bucket(&self.bucket).key(self.key(hash)).send().await {
-                Ok(_) => Ok(true),
-                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+                Ok(head) => {
+                    let modified = head.last_modified().and_then(|t| SystemTime::try_from(*t).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
+                    Ok(Some(BlobStat { size: head.content_length().unwrap_or(0).max(0) as u64, modified }))
+                }
+                Err(e) if is_not_found(&e) => Ok(None),
                 Err(e) => Err(remote_error("lookup", e)),
             }
         })
@@ -70,7 +83,10 @@ impl BlobStore for S3Blobs {
             if offset > 0 {
                 get = get.range(format!("bytes={offset}-"));
             }
-            get.send().await.map(|o| o.body).map_err(|e| remote_error("download", e))
+            get.send().await.map(|o| o.body).map_err(|e| match is_not_found(&e) {
+                true => io::Error::new(io::ErrorKind::NotFound, format!("blob {} is not stored", hex::encode(hash))),
+                false => remote_error("download", e),
+            })
         })?;
         Ok(Box::new(BlockingBody { body, chunk: Bytes::new(), runtime: self.runtime.clone() }))
     }

@@ -229,6 +229,11 @@ const MIGRATIONS: &[&str] = &[
         last_error  TEXT
      );
      CREATE INDEX notify_queue_by_target ON notify_queue(target, seq);",
+    // 12: settings of the store itself, such as where its blobs are (`--blobs`).
+    "CREATE TABLE store_settings (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
