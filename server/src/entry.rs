@@ -153,6 +153,8 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, re
         GetBucketOwnershipControls { bucket } => handlers::ownership::get(&ctx, &bucket).await,
         PutBucketOwnershipControls { bucket } => handlers::ownership::put(&ctx, &bucket, payload).await,
         DeleteBucketOwnershipControls { bucket } => handlers::ownership::delete(&ctx, &bucket).await,
+        GetBucketLogging { bucket } => handlers::logging::get_bucket_logging(&ctx, &bucket).await,
+        PutBucketLogging { bucket } => handlers::logging::put_bucket_logging(&ctx, &bucket, payload).await,
         GetBucketWebsite { bucket } => handlers::website::get_bucket_website(&ctx, &bucket).await,
         PutBucketWebsite { bucket } => handlers::website::put_bucket_website(&ctx, &bucket, payload).await,
         DeleteBucketWebsite { bucket } => handlers::website::delete_bucket_website(&ctx, &bucket).await,

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod app;
 mod blob_setup;
 mod bucket_config;
+mod bucket_logs;
 pub mod config;
 mod entry;
 #[cfg(feature = "fuzzing")]

@@ -1,6 +1,7 @@
 //! Coffer's storage engine: a content-addressed blob directory plus a SQLite metadata index.
 //! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
 
+mod access_logs;
 mod backup;
 mod blob;
 pub mod blob_store;
@@ -34,6 +35,7 @@ mod scrub;
 pub mod tiers;
 mod users;
 
+pub use access_logs::{AccessLogBacklog, AccessLogBatch};
 pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
 pub use error::{MultipartError, NotifyError, Result, StorageError, TierError};

@@ -26,6 +26,8 @@ pub enum Operation {
     GetBucketWebsite { bucket: String },
     PutBucketWebsite { bucket: String },
     DeleteBucketWebsite { bucket: String },
+    GetBucketLogging { bucket: String },
+    PutBucketLogging { bucket: String },
     GetBucketOwnershipControls { bucket: String },
     PutBucketOwnershipControls { bucket: String },
     DeleteBucketOwnershipControls { bucket: String },
@@ -110,6 +112,8 @@ impl Operation {
             GetBucketWebsite { .. } => "s3:GetBucketWebsite",
             PutBucketWebsite { .. } => "s3:PutBucketWebsite",
             DeleteBucketWebsite { .. } => "s3:DeleteBucketWebsite",
+            GetBucketLogging { .. } => "s3:GetBucketLogging",
+            PutBucketLogging { .. } => "s3:PutBucketLogging",
             GetBucketOwnershipControls { .. } => "s3:GetBucketOwnershipControls",
             PutBucketOwnershipControls { .. } | DeleteBucketOwnershipControls { .. } => "s3:PutBucketOwnershipControls",
             GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
@@ -248,7 +252,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("analytics", "BucketAnalyticsConfiguration"),
     ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
     ("inventory", "BucketInventoryConfiguration"),
-    ("logging", "BucketLogging"),
     ("metrics", "BucketMetricsConfiguration"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
@@ -289,6 +292,13 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetBucketPolicy { bucket }),
                 "PUT" => Ok(PutBucketPolicy { bucket }),
                 "DELETE" => Ok(DeleteBucketPolicy { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("logging") {
+            return match m {
+                "GET" => Ok(GetBucketLogging { bucket }),
+                "PUT" => Ok(PutBucketLogging { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }

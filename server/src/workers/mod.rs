@@ -5,6 +5,7 @@
 //! `Store::set_worker_cursor`, or rows it works through), never only in memory, so a crash or
 //! a restart loses no work: the next start picks up from the saved state.
 
+mod bucket_logs;
 mod gc;
 mod lifecycle;
 mod notify;
@@ -13,6 +14,7 @@ mod replication;
 mod scrub;
 mod tiering;
 
+pub use bucket_logs::AccessLogDelivery;
 pub use gc::GarbageCollector;
 pub use lifecycle::LifecycleWorker;
 pub use notify::NotifyWorker;

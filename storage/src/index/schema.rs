@@ -234,6 +234,15 @@ const MIGRATIONS: &[&str] = &[
         name   TEXT PRIMARY KEY,
         value  TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 13: server access log records (Put/GetBucketLogging) waiting for delivery, each with
+    //     where it goes (target bucket, prefix and key format, as the server spells it).
+    "CREATE TABLE access_log_queue (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination  TEXT NOT NULL,
+        line         TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL
+     );
+     CREATE INDEX access_log_queue_by_destination ON access_log_queue(destination, seq);",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
