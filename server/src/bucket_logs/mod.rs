@@ -8,10 +8,50 @@ pub mod record;
 
 use crate::bucket_config::logging::{BucketLoggingStatus, Destination, LOGGING};
 use crate::http::error::S3Result;
-use coffer_storage::{Bucket, Store};
+use coffer_storage::{Bucket, Store, StorageError};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// The buckets with logging on, by name, so a request to any other bucket costs one lookup
+/// in memory. Filled at start from the index and kept by Put/DeleteBucketLogging; an entry
+/// whose bucket was deleted (and perhaps created again) is checked against the bucket's id.
+#[derive(Default)]
+pub struct LoggedBuckets {
+    ids: RwLock<HashMap<String, i64>>,
+}
+
+impl LoggedBuckets {
+    pub async fn load(store: &Store) -> Result<LoggedBuckets, StorageError> {
+        let ids = store.buckets_with_config(LOGGING).await?.into_iter().map(|(id, name)| (name, id)).collect();
+        Ok(LoggedBuckets { ids: RwLock::new(ids) })
+    }
+
+    /// Notes that `bucket` has logging on (true) or off.
+    pub fn set(&self, bucket: &Bucket, on: bool) {
+        let mut ids = self.ids.write().expect("logged buckets lock");
+        match on {
+            true => ids.insert(bucket.name.clone(), bucket.id),
+            false => ids.remove(&bucket.name),
+        };
+    }
+
+    /// Where the records of a request to bucket `name` go, if it has logging on.
+    pub async fn destination_of(&self, store: &Store, name: &str) -> S3Result<Option<Destination>> {
+        let Some(id) = self.ids.read().expect("logged buckets lock").get(name).copied() else { return Ok(None) };
+        let bucket = match store.bucket(name).await {
+            Ok(bucket) if bucket.id == id => bucket,
+            Ok(_) | Err(StorageError::NoSuchBucket) => {
+                self.ids.write().expect("logged buckets lock").remove(name);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        destination(store, &bucket).await
+    }
+}
 
 /// Where the records of requests to `bucket` go, if it has logging on.
-pub async fn destination(store: &Store, bucket: &Bucket) -> S3Result<Option<Destination>> {
+async fn destination(store: &Store, bucket: &Bucket) -> S3Result<Option<Destination>> {
     let Some(status) = crate::bucket_config::load::<BucketLoggingStatus>(store, bucket.id, LOGGING).await? else { return Ok(None) };
     let Some(on) = status.logging_enabled else { return Ok(None) };
     Ok(Some(Destination {

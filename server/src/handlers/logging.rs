@@ -18,6 +18,7 @@ pub async fn put_bucket_logging(ctx: &Ctx<'_>, bucket_name: &str, payload: web::
     let mut status: BucketLoggingStatus = xml::parse(&body)?;
     let Some(on) = status.logging_enabled.as_mut() else {
         crate::bucket_config::save::<BucketLoggingStatus>(&ctx.state.store, bucket.id, LOGGING, None).await?;
+        ctx.state.logged_buckets.set(&bucket, false);
         return Ok(HttpResponse::Ok().finish());
     };
     on.validate()?;
@@ -38,6 +39,7 @@ pub async fn put_bucket_logging(ctx: &Ctx<'_>, bucket_name: &str, payload: web::
         ));
     }
     crate::bucket_config::save(&ctx.state.store, bucket.id, LOGGING, Some(&status)).await?;
+    ctx.state.logged_buckets.set(&bucket, true);
     Ok(HttpResponse::Ok().finish())
 }
 
