@@ -44,6 +44,23 @@ pub struct Config {
     pub lifecycle_day_secs: Option<u64>,
     /// Storage tiers of the configuration file (`[[tier]]` tables).
     pub tiers: Vec<coffer_storage::tiers::TierSpec>,
+    /// Where a listener for /metrics and the health checks binds (off when None).
+    pub metrics_address: Option<String>,
+    /// The bearer token that lets a scrape of /metrics in (besides the root user's keys on
+    /// the S3 port); when set, the metrics listener asks for it too.
+    pub metrics_token: Option<String>,
+    pub log_format: LogFormat,
+}
+
+/// How log lines (the access log among them) are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable text, one line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -104,6 +121,16 @@ pub struct Settings {
     #[arg(skip)]
     #[serde(default, rename = "tier", skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<coffer_storage::tiers::TierSpec>,
+    /// Address of a listener serving only /metrics and the health checks, HOST:PORT (off
+    /// unless given); it asks for no credentials unless --metrics-token is set.
+    #[arg(long, env = "COFFER_METRICS_ADDRESS")]
+    pub metrics_address: Option<String>,
+    /// A bearer token for scraping /metrics (`Authorization: Bearer TOKEN`).
+    #[arg(long, env = "COFFER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Log lines as readable text or as JSON objects.
+    #[arg(long, env = "COFFER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 impl Settings {
@@ -164,6 +191,9 @@ impl Config {
             scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
             lifecycle_day_secs: s.lifecycle_day_secs,
             tiers: s.tiers,
+            metrics_address: s.metrics_address,
+            metrics_token: s.metrics_token.filter(|t| !t.is_empty()),
+            log_format: s.log_format.unwrap_or_default(),
         };
         for tier in &config.tiers {
             tier.validate()?;
@@ -198,6 +228,10 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         assert_eq!(c.lifecycle_day_secs, Some(3));
+        assert_eq!(c.log_format, LogFormat::Text);
+        std::fs::write(&file, "log_format = \"json\"\nmetrics_address = \"127.0.0.1:9100\"\nmetrics_token = \"t\"\n").unwrap();
+        let c = Config::resolve(Overrides { config: Some(file.clone()), settings: Settings::default() }).unwrap();
+        assert_eq!((c.log_format, c.metrics_address.as_deref(), c.metrics_token.as_deref()), (LogFormat::Json, Some("127.0.0.1:9100"), Some("t")));
         std::fs::write(&file, "[[tier]]\nname = \"cold\"\nkind = \"dir\"\npath = \"/srv/cold\"\nstorage_classes = [\"STANDARD_IA\"]\n").unwrap();
         let c = Config::resolve(Overrides { config: Some(file), settings: Settings::default() }).unwrap();
         assert_eq!(c.tiers[0].kind, coffer_storage::tiers::TierKind::Dir { path: "/srv/cold".into() });

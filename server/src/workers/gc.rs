@@ -23,6 +23,10 @@ impl Worker for GarbageCollector {
         "gc"
     }
 
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<(u64, Option<i64>)> {
+        Some((b.gc_blobs, None))
+    }
+
     fn idle_interval(&self) -> Duration {
         INTERVAL
     }

@@ -132,6 +132,14 @@ impl Worker for NotifyWorker {
         "notify"
     }
 
+    fn failed_items(&self) -> u64 {
+        self.counters.failed_sends.load(Ordering::Relaxed)
+    }
+
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<(u64, Option<i64>)> {
+        Some((b.notify, b.notify_oldest_ms))
+    }
+
     fn idle_interval(&self) -> Duration {
         Duration::from_millis(100)
     }

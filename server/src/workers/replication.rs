@@ -161,6 +161,15 @@ impl Worker for ReplicationWorker {
         "replication"
     }
 
+    /// Rows given up on, and rows put back for a retry.
+    fn failed_items(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed) + self.counters.retried.load(Ordering::Relaxed)
+    }
+
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<(u64, Option<i64>)> {
+        Some((b.replication, b.replication_oldest_ms))
+    }
+
     fn idle_interval(&self) -> Duration {
         Duration::from_millis(200)
     }

@@ -139,6 +139,15 @@ impl Worker for TieringWorker {
         "tiering"
     }
 
+    fn failed_items(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
+    /// Due moves, restores under way, and tier blobs nobody references.
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<(u64, Option<i64>)> {
+        Some((b.tier_moves + b.restores + b.tier_gc_blobs, None))
+    }
+
     fn idle_interval(&self) -> Duration {
         match self.clock.is_compressed() {
             true => Duration::from_millis(500),
