@@ -55,6 +55,20 @@ macro_rules! h1_service {
     }};
 }
 
+/// The plain-HTTP service of a listener beside the S3 one (website, metrics): `handler`
+/// answers every request.
+macro_rules! side_service {
+    ($state:expr, $handler:expr) => {{
+        let app = App::new().app_data($state.clone()).default_service(web::to($handler));
+        HttpService::build()
+            .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
+            .client_request_timeout($state.limits.request_head_timeout)
+            .tcp_nodelay(true)
+            .finish(map_config(app, |_| AppConfig::default()))
+            .tcp()
+    }};
+}
+
 async fn serve(config: Config) -> Result<(), String> {
     tighten_permissions(&config.data_dir)?;
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
@@ -89,7 +103,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let replication = ReplicationWorker::new(store.clone(), crate::outbound::Remotes::new(store.clone(), secrets.clone()), keys.clone());
     let replication_counters = replication.counters();
     background.start(replication);
-    let metrics = std::sync::Arc::new(Metrics::new(store.clone(), std::sync::Arc::new(background.board())));
+    let metrics = std::sync::Arc::new(Metrics::new(store.clone(), std::sync::Arc::new(background.board()), config.metrics_usage_interval));
     let state = web::Data::new(AppState::new(store, &config, keys, secrets, metrics));
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match crate::limits::raise_open_files_limit() {
@@ -119,15 +133,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let builder = match &config.website_address {
         Some(address) => {
             let b = builder
-                .bind("coffer-website", address, move || {
-                    let app = App::new().app_data(state.clone()).default_service(web::to(crate::handlers::website::serve));
-                    HttpService::build()
-                        .keep_alive(KeepAlive::Timeout(state.limits.keep_alive))
-                        .client_request_timeout(state.limits.request_head_timeout)
-                        .tcp_nodelay(true)
-                        .finish(map_config(app, |_| AppConfig::default()))
-                        .tcp()
-                })
+                .bind("coffer-website", address, move || side_service!(state, crate::handlers::website::serve))
                 .map_err(|e| format!("binding {address}: {e}"))?;
             tracing::info!("website endpoint on http://{address}");
             b
@@ -147,15 +153,7 @@ async fn serve(config: Config) -> Result<(), String> {
 fn bind_metrics(builder: actix_server::ServerBuilder, address: &str, state: &web::Data<AppState>, token: bool) -> Result<actix_server::ServerBuilder, String> {
     let state = state.clone();
     let builder = builder
-        .bind("coffer-metrics", address, move || {
-            let app = App::new().app_data(state.clone()).default_service(web::to(crate::probes::serve_listener));
-            HttpService::build()
-                .keep_alive(KeepAlive::Timeout(state.limits.keep_alive))
-                .client_request_timeout(state.limits.request_head_timeout)
-                .tcp_nodelay(true)
-                .finish(map_config(app, |_| AppConfig::default()))
-                .tcp()
-        })
+        .bind("coffer-metrics", address, move || side_service!(state, crate::probes::serve_listener))
         .map_err(|e| format!("binding {address}: {e}"))?;
     let loopback = address.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback()) || address.starts_with("localhost:");
     if !token && !loopback {

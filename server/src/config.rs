@@ -12,6 +12,8 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_SCRUB_PERIOD: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// ...but never faster than this many bytes per second.
 pub const DEFAULT_SCRUB_MAX_BYTES_PER_SEC: u64 = 50 << 20;
+/// /metrics recomputes usage per bucket at most this often.
+pub const DEFAULT_METRICS_USAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -49,6 +51,8 @@ pub struct Config {
     /// The bearer token that lets a scrape of /metrics in (besides the root user's keys on
     /// the S3 port); when set, the metrics listener asks for it too.
     pub metrics_token: Option<String>,
+    /// How often /metrics recomputes usage per bucket at most (a scan of the index).
+    pub metrics_usage_interval: std::time::Duration,
     pub log_format: LogFormat,
 }
 
@@ -128,6 +132,10 @@ pub struct Settings {
     /// A bearer token for scraping /metrics (`Authorization: Bearer TOKEN`).
     #[arg(long, env = "COFFER_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// How often /metrics recomputes usage per bucket at most, e.g. `60s` (the default) or
+    /// `5m`: each time is a scan of the index.
+    #[arg(long, env = "COFFER_METRICS_USAGE_INTERVAL")]
+    pub metrics_usage_interval: Option<String>,
     /// Log lines as readable text or as JSON objects.
     #[arg(long, env = "COFFER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -193,6 +201,10 @@ impl Config {
             tiers: s.tiers,
             metrics_address: s.metrics_address,
             metrics_token: s.metrics_token.filter(|t| !t.is_empty()),
+            metrics_usage_interval: match s.metrics_usage_interval {
+                Some(i) => humantime::parse_duration(&i).map_err(|e| format!("metrics_usage_interval {i:?}: {e}"))?,
+                None => DEFAULT_METRICS_USAGE_INTERVAL,
+            },
             log_format: s.log_format.unwrap_or_default(),
         };
         for tier in &config.tiers {
@@ -203,6 +215,9 @@ impl Config {
         }
         if config.scrub_max_bytes_per_sec == 0 {
             return Err("scrub_max_bytes_per_sec must be above 0 (set scrub_period to 0s to turn the scrubber off)".into());
+        }
+        if config.metrics_usage_interval < std::time::Duration::from_secs(1) {
+            return Err("metrics_usage_interval must be at least 1s".into());
         }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());

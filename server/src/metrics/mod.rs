@@ -22,10 +22,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(store: Store, workers: Arc<dyn WorkerSource>) -> Metrics {
+    /// Metrics of `store` and of the `workers`; usage per bucket is recomputed at most once
+    /// per `usage_interval`.
+    pub fn new(store: Store, workers: Arc<dyn WorkerSource>, usage_interval: std::time::Duration) -> Metrics {
         let mut registry = Registry::with_prefix("coffer");
         let requests = Arc::new(RequestMetrics::default());
-        let storage = Arc::new(storage::StorageFigures::new(store, workers));
+        let storage = Arc::new(storage::StorageFigures::new(store, workers, usage_interval));
         registry.register_collector(Box::new(requests.clone()));
         registry.register_collector(Box::new(storage.clone()));
         registry.register_collector(Box::new(process::Process::new()));

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 /// Backlogs older than this are read again at a scrape.
 const BACKLOGS_MAX_AGE: Duration = Duration::from_secs(5);
-/// Usage is recomputed at most this often, and never more often than `USAGE_COST_FACTOR`
-/// times the last computation's duration, so the scans take at most ~2% of one core.
-const USAGE_MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// Usage is recomputed at most once per interval (`metrics_usage_interval`), and never more
+/// often than this many times its last computation's duration, so the scans take at most
+/// ~2% of one core.
 const USAGE_COST_FACTOR: u32 = 50;
 
 /// One background worker's figures, as its source reports them.
@@ -54,6 +54,7 @@ pub struct StorageFigures {
     store: Store,
     workers: Arc<dyn WorkerSource>,
     usage: Mutex<Option<Timed<Usage>>>,
+    usage_interval: Duration,
     usage_updating: AtomicBool,
     backlogs: Mutex<Option<Timed<Backlogs>>>,
 }
@@ -65,8 +66,8 @@ impl std::fmt::Debug for StorageFigures {
 }
 
 impl StorageFigures {
-    pub fn new(store: Store, workers: Arc<dyn WorkerSource>) -> StorageFigures {
-        StorageFigures { store, workers, usage: Mutex::default(), usage_updating: AtomicBool::new(false), backlogs: Mutex::default() }
+    pub fn new(store: Store, workers: Arc<dyn WorkerSource>, usage_interval: Duration) -> StorageFigures {
+        StorageFigures { store, workers, usage: Mutex::default(), usage_interval, usage_updating: AtomicBool::new(false), backlogs: Mutex::default() }
     }
 
     /// Brings the cached figures up to date before a scrape: backlogs now if they are stale;
@@ -82,7 +83,7 @@ impl StorageFigures {
         }
         let due = match &*self.usage.lock().expect("metrics cache poisoned") {
             None => None,
-            Some(t) => Some(t.at.elapsed() >= USAGE_MIN_INTERVAL.max(t.took * USAGE_COST_FACTOR)),
+            Some(t) => Some(t.at.elapsed() >= self.usage_interval.max(t.took * USAGE_COST_FACTOR)),
         };
         match due {
             None => self.update_usage().await,
