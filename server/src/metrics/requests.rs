@@ -176,8 +176,8 @@ mod tests {
         assert!(text.contains("coffer_s3_requests_total{operation=\"PutObject\",status_class=\"2xx\"} 1\n"), "{text}");
         assert!(text.contains("coffer_s3_requests_total{operation=\"PutObject\",status_class=\"5xx\"} 1\n"));
         assert!(!text.contains("GetObject"));
-        assert!(text.contains("coffer_s3_request_duration_seconds_bucket{le=\"0.005\",operation=\"PutObject\"} 1\n"), "{text}");
-        assert!(text.contains("coffer_s3_request_duration_seconds_bucket{le=\"+Inf\",operation=\"PutObject\"} 2\n"));
+        assert!(text.contains("coffer_s3_request_duration_seconds_bucket{operation=\"PutObject\",le=\"0.005\"} 1\n"), "{text}");
+        assert!(text.contains("coffer_s3_request_duration_seconds_bucket{operation=\"PutObject\",le=\"+Inf\"} 2\n"));
         assert!(text.contains("coffer_s3_request_duration_seconds_sum{operation=\"PutObject\"} 100.003\n"));
         assert!(text.contains("coffer_s3_received_bytes_total{operation=\"PutObject\"} 4096\n"));
         assert!(text.contains("coffer_s3_requests_in_flight 1\n"));

@@ -320,7 +320,12 @@ mod tests {
                 assert!(countdown.finished);
                 assert_eq!((countdown.items, countdown.failures), (4, 1));
                 assert!(countdown.last_error.is_some());
+                assert!(countdown.last_run_ms.is_some_and(|ms| ms > 0));
                 assert!(!reports[1].finished);
+                // What metrics read: no backlog for workers that name none.
+                let samples = workers.board().samples(Some(&Backlogs::default()));
+                assert_eq!((samples[0].name, samples[0].items, samples[0].step_errors, samples[0].running), ("countdown", 4, 1, false));
+                assert_eq!((samples[1].backlog, samples[1].running), (None, true));
                 // An idle worker stops at once, not after its hour-long interval.
                 let started = tokio::time::Instant::now();
                 workers.stop().await;
