@@ -26,7 +26,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from harness import REGION, create_user, debian_tool, empty_and_delete_bucket, free_port, random_bucket_name, start_server, stop_server
+from harness import REGION, REPO_ROOT, create_user, debian_tool, empty_and_delete_bucket, free_port, random_bucket_name, start_server, stop_server
 
 TOKEN = "metrics-test-token-0123456789"
 OBJECT = os.urandom(4096)
@@ -231,6 +231,15 @@ def test_a_real_prometheus_scrapes_the_metrics_listener(open_srv, bucket, tmp_pa
                  lambda v: 0 < v < 30, "median PutObject latency")
         wait_for('count(coffer_worker_last_run_timestamp_seconds)', lambda v: v >= 7, "workers reported")
         wait_for('coffer_build_info', lambda v: v == 1, "build info")
+        # Every query of the Grafana dashboard runs, and the request panels have data.
+        dashboard = json.loads((REPO_ROOT / "contrib" / "grafana" / "coffer.json").read_text())
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        assert len(exprs) >= 20
+        for expr in exprs:
+            expr = expr.replace("$__rate_interval", "1m").replace("$bucket", ".*")
+            status, body = http_get(f"{api}/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+            assert status == 200 and json.loads(body)["status"] == "success", (expr, body)
+        assert query('sum by (operation) (rate(coffer_s3_requests_total[1m]))')
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
