@@ -60,12 +60,12 @@ pub struct Backlogs {
 impl Store {
     /// Usage per bucket and of the whole store. Reads every version row: cache the answer.
     pub async fn usage(&self) -> Result<Usage> {
-        self.readers().read(|c| usage(c)).await
+        self.readers().read(usage).await
     }
 
     /// The backlogs of background work.
     pub async fn backlogs(&self) -> Result<Backlogs> {
-        self.readers().read(|c| backlogs(c)).await
+        self.readers().read(backlogs).await
     }
 
     /// Whether the index answers a query.

@@ -81,10 +81,7 @@ impl StorageFigures {
                 Err(e) => tracing::warn!("metrics: reading backlogs: {e}"),
             }
         }
-        let due = match &*self.usage.lock().expect("metrics cache poisoned") {
-            None => None,
-            Some(t) => Some(t.at.elapsed() >= self.usage_interval.max(t.took * USAGE_COST_FACTOR)),
-        };
+        let due = self.usage.lock().expect("metrics cache poisoned").as_ref().map(|t| t.at.elapsed() >= self.usage_interval.max(t.took * USAGE_COST_FACTOR));
         match due {
             None => self.update_usage().await,
             Some(true) if !self.usage_updating.swap(true, Ordering::AcqRel) => {

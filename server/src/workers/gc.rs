@@ -1,7 +1,7 @@
 //! The blob garbage collector: removes blobs whose reference count fell to zero, a batch per
 //! step, and then waits a while. Due blobs are found by an index on the count, never a walk.
 
-use super::{Step, Worker, WorkerError};
+use super::{Step, Waiting, Worker, WorkerError};
 use coffer_storage::Store;
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ impl Worker for GarbageCollector {
         "gc"
     }
 
-    fn backlog(b: &coffer_storage::Backlogs) -> Option<(u64, Option<i64>)> {
-        Some((b.gc_blobs, None))
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<Waiting> {
+        Some(Waiting { items: b.gc_blobs, oldest_ms: None })
     }
 
     fn idle_interval(&self) -> Duration {

@@ -51,9 +51,8 @@ pub trait Worker: 'static {
         0
     }
 
-    /// Its part of the store's backlogs, where the index knows it: items waiting, and when
-    /// the oldest was queued (Unix ms).
-    fn backlog(_backlogs: &Backlogs) -> Option<(u64, Option<i64>)>
+    /// Its part of the store's backlogs, where the index knows it.
+    fn backlog(_backlogs: &Backlogs) -> Option<Waiting>
     where
         Self: Sized,
     {
@@ -70,6 +69,13 @@ pub enum Step {
     Idle(u64),
     /// Handled this many items and the job is over (a one-off job such as a start-up sweep).
     Done(u64),
+}
+
+/// The items waiting for a worker, and when the oldest was queued (Unix ms), if known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub items: u64,
+    pub oldest_ms: Option<i64>,
 }
 
 /// Why a step failed; the worker is retried with backoff.
@@ -149,7 +155,7 @@ struct Running {
 struct Gauge {
     name: &'static str,
     progress: Arc<Progress>,
-    backlog: fn(&Backlogs) -> Option<(u64, Option<i64>)>,
+    backlog: fn(&Backlogs) -> Option<Waiting>,
 }
 
 /// The workers' progress, as the metrics read it while they run.
@@ -161,7 +167,7 @@ impl WorkerSource for Board {
             .iter()
             .map(|g| {
                 let r = g.progress.report(g.name);
-                let (backlog, oldest_ms) = backlogs.and_then(g.backlog).map_or((None, None), |(n, oldest)| (Some(n), oldest));
+                let waiting = backlogs.and_then(g.backlog);
                 WorkerSample {
                     name: r.name,
                     steps: r.steps,
@@ -170,8 +176,8 @@ impl WorkerSource for Board {
                     step_errors: r.failures,
                     last_run_ms: r.last_run_ms,
                     running: !r.finished,
-                    backlog,
-                    oldest_ms,
+                    backlog: waiting.map(|w| w.items),
+                    oldest_ms: waiting.and_then(|w| w.oldest_ms),
                 }
             })
             .collect()

@@ -4,7 +4,7 @@
 //! blobs no version references any more from the tiers. All of it is driven by rows of the
 //! index, so a restart resumes whatever was under way.
 
-use super::{Step, Worker, WorkerError};
+use super::{Step, Waiting, Worker, WorkerError};
 use crate::bucket_config::lifecycle::Clock;
 use crate::keys::secrets::Secrets;
 use crate::tier_set::TierSources;
@@ -144,8 +144,8 @@ impl Worker for TieringWorker {
     }
 
     /// Due moves, restores under way, and tier blobs nobody references.
-    fn backlog(b: &coffer_storage::Backlogs) -> Option<(u64, Option<i64>)> {
-        Some((b.tier_moves + b.restores + b.tier_gc_blobs, None))
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<Waiting> {
+        Some(Waiting { items: b.tier_moves + b.restores + b.tier_gc_blobs, oldest_ms: None })
     }
 
     fn idle_interval(&self) -> Duration {
