@@ -3,8 +3,9 @@
 #
 # 1. installs what the tests need when it is missing: s3cmd, rclone, restic, duplicity (with
 #    python3-boto3), chromium and chromium-driver (Debian packages; headless Chromium runs
-#    the browser tests), rabbitmq-server (the notification tests start their own broker) and
-#    a Python virtualenv with compat-tests/python/requirements.txt;
+#    the browser tests), rabbitmq-server (the notification tests start their own broker),
+#    prometheus (the metrics test starts its own, scraping Coffer) and a Python virtualenv
+#    with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. runs `cargo test --release --workspace`, then the Python compatibility suite
 #    (pytest compat-tests/python), which starts the real `coffer` binary, and then the core
@@ -35,6 +36,8 @@ done
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
 # The notification tests start a RabbitMQ broker of their own (not the system service).
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
+# The metrics test starts a Prometheus of its own (not the system service) that scrapes Coffer.
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()

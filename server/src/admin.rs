@@ -7,7 +7,7 @@ use crate::keys::{kms, master_key};
 use coffer_storage::{Store, StorageError};
 use std::path::Path;
 
-const ROOT_USER: &str = "root";
+use crate::access::authn::ROOT_USER;
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 

@@ -2,11 +2,12 @@
 //! and turns each request into calls on coffer-storage.
 //!
 //! Layers, from the ground up (a module only imports from its own layer or the ones below):
-//! `http` (S3 on the wire) → `bucket_config` (bucket configuration documents) and `keys`
-//! (master key, KMS, data keys) → `state` → `access` (who may do what) → `request` (the
-//! context handlers share) → `handlers` (one module per S3 concern) → `entry` (dispatch),
-//! `notify` (sending event notifications) → `workers` (background work) and `app` (wiring it
-//! all together); `admin`, `tier_admin`, `notify_admin` and `upkeep` are the admin commands.
+//! `http` (S3 on the wire) and `metrics` (what /metrics reports) → `bucket_config` (bucket
+//! configuration documents) and `keys` (master key, KMS, data keys) → `state` → `access` (who
+//! may do what) → `request` (the context handlers share) → `handlers` (one module per S3
+//! concern) → `entry` (dispatch), `probes` (/metrics and health checks), `notify` (sending
+//! event notifications) → `workers` (background work) and `app` (wiring it all together);
+//! `admin`, `tier_admin`, `notify_admin` and `upkeep` are the admin commands.
 
 mod access;
 pub mod admin;
@@ -21,10 +22,12 @@ pub mod fuzzing;
 mod handlers;
 mod http;
 mod keys;
+mod metrics;
 mod notify;
 pub mod notify_admin;
 mod outbound;
 pub mod limits;
+mod probes;
 mod request;
 mod state;
 pub mod tier_admin;

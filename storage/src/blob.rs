@@ -47,6 +47,18 @@ impl BlobDir {
         perms::create_dir_all(&self.tmp)
     }
 
+    /// Creates, writes, syncs and removes a small file in `tmp/`: whether uploads can stage.
+    pub fn probe_staging(&self) -> io::Result<()> {
+        use std::io::Write;
+        let path = self.tmp.join(format!("probe-{:016x}", rand::random::<u64>()));
+        let written = fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| {
+            f.write_all(b"ok")?;
+            f.sync_data()
+        });
+        let removed = fs::remove_file(&path);
+        written.and(removed)
+    }
+
     /// A fresh temporary file to stage a blob in.
     pub fn create_staging(self: &Arc<Self>) -> io::Result<(BlobWriter, StagingFile)> {
         let name = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());

@@ -3,6 +3,7 @@
 //! worker writes queued records as log objects into the target bucket (`delivery`).
 //! Deliveries are writes Coffer makes itself, not requests, so a log bucket never logs them.
 
+pub mod capture;
 pub mod delivery;
 pub mod record;
 
@@ -21,9 +22,11 @@ pub struct LoggedBuckets {
 }
 
 impl LoggedBuckets {
-    pub async fn load(store: &Store) -> Result<LoggedBuckets, StorageError> {
+    /// Reads the set from the index.
+    pub async fn reload(&self, store: &Store) -> Result<(), StorageError> {
         let ids = store.buckets_with_config(LOGGING).await?.into_iter().map(|(id, name)| (name, id)).collect();
-        Ok(LoggedBuckets { ids: RwLock::new(ids) })
+        *self.ids.write().expect("logged buckets lock") = ids;
+        Ok(())
     }
 
     /// Notes that `bucket` has logging on (true) or off.

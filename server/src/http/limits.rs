@@ -1,5 +1,6 @@
 //! Per-request limits on the wire: the gate that bounds requests in flight (503 SlowDown past
-//! it; a request holds its place until its response body is sent), and request header limits.
+//! it; a request holds its place, and its access-log record, until its response body is sent),
+//! and request header limits.
 
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -28,17 +29,32 @@ impl RequestGate {
     }
 }
 
-/// `resp` with `place` held until its body has been sent (or the connection dropped).
-pub fn hold_until_sent(resp: HttpResponse, place: Place) -> HttpResponse {
-    resp.map_body(|_, body| BoxBody::new(HeldBody { body, _place: place }))
+/// What a response holds until its body has been sent: told of each piece of the body that
+/// goes out, dropped when the last has (or the connection is dropped).
+pub trait BodyGuard: Unpin + 'static {
+    fn sent(&mut self, _bytes: usize) {}
 }
 
-struct HeldBody {
+impl BodyGuard for Place {}
+
+impl<A: BodyGuard, B: BodyGuard> BodyGuard for (A, B) {
+    fn sent(&mut self, bytes: usize) {
+        self.0.sent(bytes);
+        self.1.sent(bytes);
+    }
+}
+
+/// `resp` with `guard` held until its body has been sent (or the connection dropped).
+pub fn hold_until_sent<G: BodyGuard>(resp: HttpResponse, guard: G) -> HttpResponse {
+    resp.map_body(|_, body| BoxBody::new(HeldBody { body, guard }))
+}
+
+struct HeldBody<G> {
     body: BoxBody,
-    _place: Place,
+    guard: G,
 }
 
-impl MessageBody for HeldBody {
+impl<G: BodyGuard> MessageBody for HeldBody<G> {
     type Error = Box<dyn std::error::Error>;
 
     fn size(&self) -> BodySize {
@@ -46,13 +62,24 @@ impl MessageBody for HeldBody {
     }
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_next(cx)
+        let this = self.get_mut();
+        let next = Pin::new(&mut this.body).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            this.guard.sent(chunk.len());
+        }
+        next
     }
 
-    /// A body already in memory needs no place: it is handed over and the place given back.
+    /// A body already in memory needs no place: it is handed over and the guard let go.
     fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let HeldBody { body, _place } = self;
-        body.try_into_bytes().map_err(|body| HeldBody { body, _place })
+        let HeldBody { body, mut guard } = self;
+        match body.try_into_bytes() {
+            Ok(bytes) => {
+                guard.sent(bytes.len());
+                Ok(bytes)
+            }
+            Err(body) => Err(HeldBody { body, guard }),
+        }
     }
 }
 
