@@ -54,7 +54,7 @@ pub use replication::{OutboxItem, ReplicatedVersion, ResyncCursor, ResyncStep, R
 pub use restore::RestoreStarted;
 pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
-pub use stats::{Backlogs, BucketUsage, Usage};
+pub use stats::{Backlogs, BucketUsage, StoreUsage};
 pub use users::{MfaDevice, UnsealedSecret};
 
 use std::path::{Path, PathBuf};

@@ -24,7 +24,7 @@ pub struct BucketUsage {
 
 /// What the whole store holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Usage {
+pub struct StoreUsage {
     pub buckets: Vec<BucketUsage>,
     /// Referenced blob files on the local store, and their bytes.
     pub blobs: u64,
@@ -59,7 +59,7 @@ pub struct Backlogs {
 
 impl Store {
     /// Usage per bucket and of the whole store. Reads every version row: cache the answer.
-    pub async fn usage(&self) -> Result<Usage> {
+    pub async fn store_usage(&self) -> Result<StoreUsage> {
         self.readers().read(usage).await
     }
 
@@ -89,7 +89,7 @@ impl Store {
     }
 }
 
-fn usage(c: &Connection) -> Result<Usage> {
+fn usage(c: &Connection) -> Result<StoreUsage> {
     let mut by_id: HashMap<i64, BucketUsage> = HashMap::new();
     let mut names = c.prepare("SELECT id, name FROM buckets")?;
     for row in names.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
@@ -130,7 +130,7 @@ fn usage(c: &Connection) -> Result<Usage> {
     let (blobs, blob_bytes) = pair("SELECT count(*), COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0")?;
     let (tier_blobs, tier_blob_bytes) = pair("SELECT count(*), COALESCE(SUM(size), 0) FROM tier_blobs WHERE refs > 0")?;
     let inline_bytes = count(c, "SELECT COALESCE(SUM(length(data)), 0) FROM inline_bodies")?;
-    Ok(Usage { buckets, blobs, blob_bytes, inline_bytes, tier_blobs, tier_blob_bytes })
+    Ok(StoreUsage { buckets, blobs, blob_bytes, inline_bytes, tier_blobs, tier_blob_bytes })
 }
 
 fn backlogs(c: &Connection) -> Result<Backlogs> {
@@ -177,7 +177,7 @@ mod tests {
         put(&t, &bucket, "one", &large).await.unwrap();
         put(&t, &bucket, "two", &large).await.unwrap();
         put(&t, &bucket, "small", b"tiny").await.unwrap();
-        let usage = t.store.usage().await.unwrap();
+        let usage = t.store.store_usage().await.unwrap();
         let b = &usage.buckets[0];
         assert_eq!((b.bucket.as_str(), b.objects, b.versions, b.delete_markers), ("b", 3, 3, 0));
         assert_eq!(b.logical_bytes, 2 * large.len() as u64 + 4);

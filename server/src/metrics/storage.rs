@@ -2,7 +2,7 @@
 //! at most once a minute), backlogs (re-read when a scrape finds them older than a few
 //! seconds), the index's size, and each worker's progress with its backlog.
 
-use coffer_storage::{Backlogs, Store, Usage};
+use coffer_storage::{Backlogs, Store, StoreUsage};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -53,7 +53,7 @@ struct Timed<T> {
 pub struct StorageFigures {
     store: Store,
     workers: Arc<dyn WorkerSource>,
-    usage: Mutex<Option<Timed<Usage>>>,
+    usage: Mutex<Option<Timed<StoreUsage>>>,
     usage_interval: Duration,
     usage_updating: AtomicBool,
     backlogs: Mutex<Option<Timed<Backlogs>>>,
@@ -94,7 +94,7 @@ impl StorageFigures {
 
     async fn update_usage(&self) {
         let started = Instant::now();
-        match self.store.usage().await {
+        match self.store.store_usage().await {
             Ok(u) => {
                 let took = started.elapsed();
                 tracing::debug!(?took, "metrics: usage computed");
