@@ -16,8 +16,9 @@ ENV COFFER_DATA_DIR=/data \
 VOLUME ["/data"]
 EXPOSE 9000
 STOPSIGNAL SIGTERM
-# bash's /dev/tcp needs no curl in the image (plain HTTP; with TLS on, check from outside).
+# Ready once the index answers and the data dir takes writes. bash's /dev/tcp needs no curl
+# in the image (plain HTTP; with TLS on, check from outside).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9000 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9000 && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["/usr/local/bin/coffer"]
 CMD ["serve"]

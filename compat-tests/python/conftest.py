@@ -30,6 +30,7 @@ from harness import (
     free_port,
     random_bucket_name,
     run_cli,
+    start_moto,
     start_server,
     stop_server,
 )
@@ -117,28 +118,10 @@ def second_http_bucket(http_server):
 def moto(tmp_root):
     """moto's S3 server on loopback (an S3 service that is not Coffer): its endpoint and a
     boto3 client for it."""
-    port = free_port()
-    moto_bin = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "moto_server"
-    binary = str(moto_bin) if moto_bin.exists() else "moto_server"
-    log = open(tmp_root / "moto.log", "wb")
-    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    import boto3
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="moto", aws_secret_access_key="moto-secret",
-                          region_name="us-east-1")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.list_buckets()
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.2)
+    proc, endpoint, client = start_moto(tmp_root)
     yield endpoint, client
     proc.terminate()
     proc.wait(timeout=15)
-    log.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -236,6 +236,54 @@ def _ssl_context(ca_bundle: Path | None):
     return ssl.create_default_context(cafile=str(ca_bundle))
 
 
+def start_moto(log_dir: Path):
+    """Starts moto's S3 server on loopback (an S3 service that is not Coffer); returns its
+    process, endpoint and a boto3 client for it."""
+    port = free_port()
+    moto_bin = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "moto_server"
+    binary = str(moto_bin) if moto_bin.exists() else "moto_server"
+    log = open(log_dir / f"moto-{port}.log", "wb")
+    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="moto", aws_secret_access_key="moto-secret",
+                          region_name="us-east-1")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.list_buckets()
+            return proc, endpoint, client
+        except Exception:  # noqa: BLE001 - not up yet
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+            time.sleep(0.2)
+
+
+# With COFFER_TEST_BLOBS=s3, every server the tests start keeps its blobs in a bucket of one
+# moto server (`--blobs s3://...`), so a whole test file runs against the S3 blob store.
+BLOB_REMOTE = "blob-tier"
+_blob_service: list = []
+
+
+def blob_service(log_dir: Path):
+    """The moto server of COFFER_TEST_BLOBS=s3 runs (started once): (endpoint, client)."""
+    if not _blob_service:
+        proc, endpoint, client = start_moto(log_dir)
+        import atexit
+        atexit.register(proc.terminate)
+        _blob_service.append((endpoint, client))
+    return _blob_service[0]
+
+
+def use_s3_blobs(data_dir: Path, endpoint: str, client, prefix: str = "") -> tuple[str, ...]:
+    """Registers the S3 service at `endpoint` as a remote of the (new) data dir, makes it a
+    bucket, and returns the `serve` arguments that keep the blobs there."""
+    bucket = f"blobs-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    run_cli([str(coffer_binary()), "admin", "remote", "add", BLOB_REMOTE, "--endpoint", endpoint,
+             "--access-key", "moto", "--secret-key", "moto-secret", "--data-dir", str(data_dir)], timeout=60)
+    return ("--blobs", f"s3://{BLOB_REMOTE}/{bucket}/{prefix}")
+
+
 def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
                  data_dir: Path | None = None, port: int | None = None) -> CofferServer:
     """Start `coffer serve` over `scheme` in a new data dir under tmp_root (or in `data_dir`,
@@ -252,6 +300,8 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
     if data_dir is None:
         data_dir = base / "data"
         data_dir.mkdir()
+        if os.environ.get("COFFER_TEST_BLOBS") == "s3" and "--blobs" not in extra_args:
+            extra_args = (*extra_args, *use_s3_blobs(data_dir, *blob_service(tmp_root)))
     port = port or free_port()
     args = [str(binary), "serve", "--data-dir", str(data_dir), "--address", f"127.0.0.1:{port}"]
     ca_bundle = None

@@ -36,6 +36,7 @@ def get_outcome(s3, bucket: str, key: str, **kw) -> bytes | str:
         return f"body: {type(e).__name__}: {e}"
 
 
+@pytest.mark.local_blobs
 def test_altered_bytes_are_never_served(http_server, http_bucket):
     s3 = http_server.client()
     start = http_server.log_size()

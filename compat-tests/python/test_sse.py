@@ -543,6 +543,7 @@ def write_marker_objects(s3, bucket: str, mode: Mode, marker: bytes) -> None:
     assert_same(get(s3, bucket, f"{mode.label}-100b", mode)[1], text(100), "marker object")
 
 
+@pytest.mark.local_blobs
 def test_no_plaintext_reaches_the_data_dir(tmp_path):
     marker = f"<coffer-sse-marker-{os.urandom(8).hex()}>".encode()
     assert len(marker) < 50  # 100 bytes hold it at least twice
@@ -585,6 +586,7 @@ def read_partial(body) -> tuple[bytes, Exception | None]:
     return bytes(got), None
 
 
+@pytest.mark.local_blobs
 def test_a_tampered_blob_is_never_served(tmp_path):
     srv = start_server(tmp_path, "http")
     try:
@@ -663,6 +665,7 @@ def test_aws_cli_cp_with_each_mode(https_server, https_bucket, kms_key, tmp_path
     assert failed.returncode != 0 and not (tmp_path / "nokey").exists()
 
 
+@pytest.mark.local_blobs
 def test_sse_s3_copies_share_the_stored_bytes(https_server, https_bucket):
     """A copy between two SSE-S3 objects keeps the sealed blob (no new file, same data key);
     a copy that changes the encryption writes a new one. Both read back exactly."""

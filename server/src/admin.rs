@@ -7,7 +7,7 @@ use crate::keys::{kms, master_key};
 use coffer_storage::{Store, StorageError};
 use std::path::Path;
 
-pub(crate) const ROOT_USER: &str = "root";
+pub(crate) use crate::access::authn::ROOT_USER;
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -125,7 +125,10 @@ pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction, json: bool) -> Re
 
 /// Runs `coffer admin check` and prints its report (as JSON if asked); fails while problems remain.
 pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, json: bool) -> Result<(), String> {
-    let report = coffer_storage::check::check(data_dir, options).map_err(|e| e.to_string())?;
+    // A multi-threaded runtime: a remote blob store's blocking calls wait on it from here.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let blobs = runtime.block_on(crate::blob_setup::for_check(data_dir))?;
+    let report = coffer_storage::check::check(data_dir, &*blobs, options).map_err(|e| e.to_string())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {

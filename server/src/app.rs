@@ -3,25 +3,33 @@
 //! signal stops it (see `service`), then stops the workers.
 
 use crate::admin::ensure_root;
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
+use crate::metrics::Metrics;
 use crate::keys::secrets::{self, Secrets};
 use crate::entry;
 use crate::service::Running;
 use crate::state::AppState;
 use crate::tls::CertResolver;
-use crate::workers::{GarbageCollector, LifecycleWorker, NotifyWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
+use crate::workers::{AccessLogDelivery, GarbageCollector, LifecycleWorker, NotifyWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{web, App};
 
 pub fn run(config: Config) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(config.log_format);
     actix_web::rt::System::new().block_on(serve(config))
+}
+
+/// Log lines go to stderr as text or JSON objects, filtered by `COFFER_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_span_list(false).init(),
+    }
 }
 
 /// The HTTP/1 service of one worker: the S3 app, with `Expect: 100-continue` answered only
@@ -30,8 +38,12 @@ macro_rules! h1_service {
     ($state:expr) => {{
         let state = $state.clone();
         let expect_state = $state.clone();
+        let requests = $state.metrics.requests.clone();
         let app = App::new().app_data(state).default_service(web::to(entry::handle));
         HttpService::build()
+            .on_connect_ext(move |_, extensions| {
+                extensions.insert(requests.connection());
+            })
             .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
             .client_request_timeout($state.limits.request_head_timeout)
             .tcp_nodelay(true)
@@ -43,11 +55,26 @@ macro_rules! h1_service {
     }};
 }
 
+/// The plain-HTTP service of a listener beside the S3 one (website, metrics): `handler`
+/// answers every request.
+macro_rules! side_service {
+    ($state:expr, $handler:expr) => {{
+        let app = App::new().app_data($state.clone()).default_service(web::to($handler));
+        HttpService::build()
+            .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
+            .client_request_timeout($state.limits.request_head_timeout)
+            .tcp_nodelay(true)
+            .finish(map_config(app, |_| AppConfig::default()))
+            .tcp()
+    }};
+}
+
 async fn serve(config: Config) -> Result<(), String> {
     tighten_permissions(&config.data_dir)?;
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let secrets = Secrets::new(master.clone());
     let store = secrets::open_store(&config.data_dir, &secrets).await?;
+    let store = crate::blob_setup::install(store, &secrets, config.blobs.as_ref()).await?;
     store.clear_staging().map_err(|e| format!("clearing {}/tmp: {e}", config.data_dir.display()))?;
     ensure_root(&store, &secrets).await?;
     let mut background = Workers::default();
@@ -77,7 +104,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let replication = ReplicationWorker::new(store.clone(), crate::outbound::Remotes::new(store.clone(), secrets.clone()), keys.clone());
     let replication_counters = replication.counters();
     background.start(replication);
-    let state = web::Data::new(AppState::new(store, &config, keys, secrets));
+    let metrics = std::sync::Arc::new(Metrics::new(store.clone(), std::sync::Arc::new(background.board()), config.metrics_usage_interval));
+    background.start(AccessLogDelivery::new(store.clone(), config.access_log_interval));
+    let state = web::Data::new(AppState::new(store, &config, keys, secrets, metrics));
+    state.logged_buckets.reload(&state.store).await.map_err(|e| format!("reading which buckets log requests: {e}"))?;
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match crate::limits::raise_open_files_limit() {
         Ok(n) => tracing::debug!("open files limit: {n}"),
@@ -104,18 +134,14 @@ async fn serve(config: Config) -> Result<(), String> {
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     tracing::info!("coffer listening on {scheme}://{} (data in {})", config.address, config.data_dir.display());
     let signal_state = state.clone();
+    let builder = match &config.metrics_address {
+        Some(address) => bind_metrics(builder, address, &state, config.metrics_token.is_some())?,
+        None => builder,
+    };
     let builder = match &config.website_address {
         Some(address) => {
             let b = builder
-                .bind("coffer-website", address, move || {
-                    let app = App::new().app_data(state.clone()).default_service(web::to(crate::handlers::website::serve));
-                    HttpService::build()
-                        .keep_alive(KeepAlive::Timeout(state.limits.keep_alive))
-                        .client_request_timeout(state.limits.request_head_timeout)
-                        .tcp_nodelay(true)
-                        .finish(map_config(app, |_| AppConfig::default()))
-                        .tcp()
-                })
+                .bind("coffer-website", address, move || side_service!(state, crate::handlers::website::serve))
                 .map_err(|e| format!("binding {address}: {e}"))?;
             tracing::info!("website endpoint on http://{address}");
             b
@@ -132,6 +158,20 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(totals = ?replication_counters, "replication since start");
     tracing::info!(totals = ?notify_counters, "event notifications since start");
     served
+}
+
+/// Adds the listener of /metrics and the health checks at `address`.
+fn bind_metrics(builder: actix_server::ServerBuilder, address: &str, state: &web::Data<AppState>, token: bool) -> Result<actix_server::ServerBuilder, String> {
+    let state = state.clone();
+    let builder = builder
+        .bind("coffer-metrics", address, move || side_service!(state, crate::probes::serve_listener))
+        .map_err(|e| format!("binding {address}: {e}"))?;
+    let loopback = address.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback()) || address.starts_with("localhost:");
+    if !token && !loopback {
+        tracing::warn!("metrics listener on {address} asks for no credentials: set metrics_token, or bind it to a loopback address");
+    }
+    tracing::info!("metrics and health checks on http://{address}/metrics");
+    Ok(builder)
 }
 
 /// Takes group and other permissions off everything in an existing data dir (one created by an

@@ -14,6 +14,11 @@ pub const DEFAULT_SCRUB_PERIOD: std::time::Duration = std::time::Duration::from_
 pub const DEFAULT_SCRUB_MAX_BYTES_PER_SEC: u64 = 50 << 20;
 /// How long a stopping server lets requests in flight finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// /metrics recomputes usage per bucket at most this often.
+/// How long access log records wait for others to share their log object (S3 delivers
+/// within a few hours; a few minutes keeps objects few without keeping users waiting).
+pub const DEFAULT_ACCESS_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+pub const DEFAULT_METRICS_USAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -46,10 +51,33 @@ pub struct Config {
     pub lifecycle_day_secs: Option<u64>,
     /// Storage tiers of the configuration file (`[[tier]]` tables).
     pub tiers: Vec<coffer_storage::tiers::TierSpec>,
+    /// Where the store's own blobs live (None: where the index says, else the data dir).
+    pub blobs: Option<coffer_storage::blob_store::BlobLocation>,
+    /// How long server access log records wait before delivery (Put/GetBucketLogging).
+    pub access_log_interval: std::time::Duration,
+    /// Where a listener for /metrics and the health checks binds (off when None).
+    pub metrics_address: Option<String>,
+    /// The bearer token that lets a scrape of /metrics in (besides the root user's keys on
+    /// the S3 port); when set, the metrics listener asks for it too.
+    pub metrics_token: Option<String>,
+    /// How often /metrics recomputes usage per bucket at most (a scan of the index).
+    pub metrics_usage_interval: std::time::Duration,
+    pub log_format: LogFormat,
     /// How long SIGTERM waits for requests in flight before it closes their connections.
     pub shutdown_timeout: std::time::Duration,
     /// The flags, environment and file these settings came from, for SIGHUP to read again.
     pub origin: Overrides,
+}
+
+/// How log lines (the access log among them) are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable text, one line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Every setting of `coffer serve` as one source gives it (the TOML file, or the environment
@@ -95,6 +123,15 @@ pub struct Settings {
     #[command(flatten)]
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Where blobs live: the data dir (default), an absolute directory (a shared mount), or
+    /// s3://REMOTE/BUCKET[/PREFIX] with REMOTE from `coffer admin remote add`. Fixed once the
+    /// data dir has blobs: the index records it.
+    #[arg(long, env = "COFFER_BLOBS")]
+    pub blobs: Option<String>,
+    /// How long server access log records (Put/GetBucketLogging) wait before they are written
+    /// as a log object into the target bucket, e.g. `5m` (the default), `1s`.
+    #[arg(long, env = "COFFER_ACCESS_LOG_INTERVAL")]
+    pub access_log_interval: Option<String>,
     /// How long the scrubber takes to re-read every blob once, e.g. `30d`, `12h`, `1s` (`0s`: off).
     #[arg(long, env = "COFFER_SCRUB_PERIOD")]
     pub scrub_period: Option<String>,
@@ -113,6 +150,20 @@ pub struct Settings {
     #[arg(skip)]
     #[serde(default, rename = "tier", skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<coffer_storage::tiers::TierSpec>,
+    /// Address of a listener serving only /metrics and the health checks, HOST:PORT (off
+    /// unless given); it asks for no credentials unless --metrics-token is set.
+    #[arg(long, env = "COFFER_METRICS_ADDRESS")]
+    pub metrics_address: Option<String>,
+    /// A bearer token for scraping /metrics (`Authorization: Bearer TOKEN`).
+    #[arg(long, env = "COFFER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// How often /metrics recomputes usage per bucket at most, e.g. `60s` (the default) or
+    /// `5m`: each time is a scan of the index.
+    #[arg(long, env = "COFFER_METRICS_USAGE_INTERVAL")]
+    pub metrics_usage_interval: Option<String>,
+    /// Log lines as readable text or as JSON objects.
+    #[arg(long, env = "COFFER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 impl Settings {
@@ -179,6 +230,18 @@ impl Config {
                 None => DEFAULT_SHUTDOWN_TIMEOUT,
             },
             origin,
+            blobs: s.blobs.as_deref().map(str::parse).transpose().map_err(|e| format!("blobs: {e}"))?,
+            access_log_interval: match s.access_log_interval {
+                Some(i) => humantime::parse_duration(&i).map_err(|e| format!("access_log_interval {i:?}: {e}"))?,
+                None => DEFAULT_ACCESS_LOG_INTERVAL,
+            },
+            metrics_address: s.metrics_address,
+            metrics_token: s.metrics_token.filter(|t| !t.is_empty()),
+            metrics_usage_interval: match s.metrics_usage_interval {
+                Some(i) => humantime::parse_duration(&i).map_err(|e| format!("metrics_usage_interval {i:?}: {e}"))?,
+                None => DEFAULT_METRICS_USAGE_INTERVAL,
+            },
+            log_format: s.log_format.unwrap_or_default(),
         };
         for tier in &config.tiers {
             tier.validate()?;
@@ -188,6 +251,12 @@ impl Config {
         }
         if config.scrub_max_bytes_per_sec == 0 {
             return Err("scrub_max_bytes_per_sec must be above 0 (set scrub_period to 0s to turn the scrubber off)".into());
+        }
+        if config.access_log_interval < std::time::Duration::from_secs(1) {
+            return Err("access_log_interval must be at least 1s".into());
+        }
+        if config.metrics_usage_interval < std::time::Duration::from_secs(1) {
+            return Err("metrics_usage_interval must be at least 1s".into());
         }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
@@ -237,6 +306,10 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         assert_eq!(c.lifecycle_day_secs, Some(3));
+        assert_eq!(c.log_format, LogFormat::Text);
+        std::fs::write(&file, "log_format = \"json\"\nmetrics_address = \"127.0.0.1:9100\"\nmetrics_token = \"t\"\n").unwrap();
+        let c = Config::resolve(Overrides { config: Some(file.clone()), settings: Settings::default() }).unwrap();
+        assert_eq!((c.log_format, c.metrics_address.as_deref(), c.metrics_token.as_deref()), (LogFormat::Json, Some("127.0.0.1:9100"), Some("t")));
         std::fs::write(&file, "[[tier]]\nname = \"cold\"\nkind = \"dir\"\npath = \"/srv/cold\"\nstorage_classes = [\"STANDARD_IA\"]\n").unwrap();
         let c = Config::resolve(Overrides { config: Some(file), settings: Settings::default() }).unwrap();
         assert_eq!(c.tiers[0].kind, coffer_storage::tiers::TierKind::Dir { path: "/srv/cold".into() });

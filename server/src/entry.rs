@@ -3,10 +3,12 @@
 
 use crate::access::authn::authenticate;
 use crate::request::ctx::Ctx;
+use crate::http::access_log::Exchange;
 use crate::http::body;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::http::limits::{check_headers, hold_until_sent};
 use crate::handlers;
+use crate::probes;
 use crate::http::head::Head;
 use crate::http::router::{self, Operation, Query};
 use crate::state::AppState;
@@ -20,22 +22,26 @@ use tracing::Instrument;
 const MAX_KEY_LEN: usize = 1024;
 
 pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let request_id = new_request_id();
+    let mut exchange = Exchange::new(&req, &state.metrics.requests, new_request_id());
     let place = match state.requests.enter() {
         Ok(place) => place,
-        Err(e) => return with_request_ids(render_error(&e, (&req).into(), &request_id), &request_id),
-    };
-    let payload = body::with_stall_timeout(&req, payload, state.limits.body_timeout).await;
-    let span = tracing::debug_span!("request", id = %request_id);
-    let mut resp = match dispatch(&req, payload, &state, &request_id).instrument(span).await {
-        Ok(r) => r,
         Err(e) => {
-            let mut resp = render_error(&e, (&req).into(), &request_id);
+            let resp = with_request_ids(render_error(&e, (&req).into(), &exchange.request_id), &exchange.request_id);
+            let status = resp.status().as_u16();
+            return hold_until_sent(resp, exchange.answered(status, Some(e.code)));
+        }
+    };
+    let payload = body::with_stall_timeout(&req, payload, state.limits.body_timeout, exchange.received.clone()).await;
+    let span = tracing::debug_span!("request", id = %exchange.request_id);
+    let (mut resp, error_code) = match dispatch(&req, payload, &state, &mut exchange).instrument(span).await {
+        Ok(r) => (r, None),
+        Err(e) => {
+            let mut resp = render_error(&e, (&req).into(), &exchange.request_id);
             // The rest of a body that failed to arrive cannot be told from the next request.
             if e.code == ErrorCode::RequestTimeout.as_str() || e.code == ErrorCode::IncompleteBody.as_str() {
                 resp.head_mut().set_connection_type(ConnectionType::Close);
             }
-            resp
+            (resp, Some(e.code))
         }
     };
     if req.headers().contains_key("origin") && req.method() != Method::OPTIONS {
@@ -43,7 +49,10 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
             handlers::cors::decorate(&state, bucket.as_deref(), req.headers(), req.method().as_str(), &mut resp).await;
         }
     }
-    hold_until_sent(with_request_ids(resp, &request_id), place)
+    let resp = with_request_ids(resp, &exchange.request_id);
+    crate::bucket_logs::capture::log_request(&state, &req, &exchange, &resp, error_code).await;
+    let status = resp.status().as_u16();
+    hold_until_sent(resp, (place, exchange.answered(status, error_code)))
 }
 
 /// The answer to `Expect: 100-continue`: the request itself to go on with, or the error
@@ -77,23 +86,29 @@ fn with_request_ids(mut resp: HttpResponse, request_id: &str) -> HttpResponse {
     resp
 }
 
-async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, request_id: &str) -> S3Result<HttpResponse> {
-    if req.uri().path() == "/health" && req.method() == Method::GET {
-        return Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"));
+async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, exchange: &mut Exchange) -> S3Result<HttpResponse> {
+    if let Some(probe) = probes::probe(req.into(), state.domain.as_deref()) {
+        exchange.operation = probe.operation();
+        return Ok(probes::answer(probe, req, state).await);
     }
     check_headers(req.headers(), state.limits.max_header_count, state.limits.max_header_bytes)?;
     let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
+    (exchange.bucket, exchange.key) = (bucket.clone(), key.clone());
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let copy_source = req.headers().contains_key("x-amz-copy-source");
     let mut target = crate::request::ctx::Target { action: "", bucket: bucket.clone(), key: key.clone() };
     let op = router::route(req.method(), bucket, key, &query, copy_source)?;
-    tracing::debug!(operation = <&'static str>::from(&op), "routed");
+    exchange.operation = (&op).into();
+    tracing::debug!(operation = exchange.operation, "routed");
     target.action = op.action(&query);
     // A CORS preflight carries no credentials of its own (a presigned URL's are for another method).
     let auth = match op {
-        Operation::CorsPreflight { .. } => crate::access::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned },
+        Operation::CorsPreflight { .. } => crate::access::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned, access_key: None },
         _ => authenticate(req.into(), state)?,
     };
+    exchange.access_key = auth.access_key;
+    exchange.principal = auth.principal.as_ref().map(|p| p.user.name.clone());
+    exchange.principal_id = auth.principal.as_ref().map(|p| p.user.id.clone());
     if let Operation::GetObject { key, .. }
     | Operation::HeadObject { key, .. }
     | Operation::PutObject { key, .. }
@@ -108,7 +123,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, re
         }
     }
     check_expected_owner(req, state, target.bucket.as_deref()).await?;
-    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target, request_id: request_id.to_string(), lock_request: Default::default() };
+    let ctx = Ctx { state, req, query, principal: auth.principal, payload: auth.payload, target, request_id: exchange.request_id.clone(), lock_request: Default::default() };
     use Operation::*;
     match op {
         ListBuckets => handlers::bucket::list_buckets(&ctx).await,
@@ -153,6 +168,8 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, re
         GetBucketOwnershipControls { bucket } => handlers::ownership::get(&ctx, &bucket).await,
         PutBucketOwnershipControls { bucket } => handlers::ownership::put(&ctx, &bucket, payload).await,
         DeleteBucketOwnershipControls { bucket } => handlers::ownership::delete(&ctx, &bucket).await,
+        GetBucketLogging { bucket } => handlers::logging::get_bucket_logging(&ctx, &bucket).await,
+        PutBucketLogging { bucket } => handlers::logging::put_bucket_logging(&ctx, &bucket, payload).await,
         GetBucketWebsite { bucket } => handlers::website::get_bucket_website(&ctx, &bucket).await,
         PutBucketWebsite { bucket } => handlers::website::put_bucket_website(&ctx, &bucket, payload).await,
         DeleteBucketWebsite { bucket } => handlers::website::delete_bucket_website(&ctx, &bucket).await,

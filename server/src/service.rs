@@ -142,5 +142,6 @@ fn restart_only_changes(a: &Config, b: &Config) -> Vec<&'static str> {
     note("lifecycle_day_secs", a.lifecycle_day_secs != b.lifecycle_day_secs);
     note("tier", format!("{:?}", a.tiers) != format!("{:?}", b.tiers));
     note("shutdown_timeout", a.shutdown_timeout != b.shutdown_timeout);
+    note("blobs", a.blobs != b.blobs);
     changed
 }

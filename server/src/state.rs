@@ -43,10 +43,22 @@ pub struct AppState {
     pub requests: crate::http::limits::RequestGate,
     /// How lifecycle and restore days are counted (`--lifecycle-day-secs`).
     pub clock: crate::bucket_config::lifecycle::Clock,
+    /// What /metrics reports.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The bearer token that lets a scrape of /metrics in (`--metrics-token`).
+    pub metrics_token: Option<String>,
+    /// The buckets with server access logging on (filled at start, see `bucket_logs`).
+    pub logged_buckets: crate::bucket_logs::LoggedBuckets,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: &Config, keys: std::sync::Arc<crate::keys::data_keys::Keys>, secrets: Secrets) -> AppState {
+    pub fn new(
+        store: Store,
+        config: &Config,
+        keys: std::sync::Arc<crate::keys::data_keys::Keys>,
+        secrets: Secrets,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> AppState {
         AppState {
             store,
             region: config.region.clone(),
@@ -62,6 +74,9 @@ impl AppState {
             limits: config.limits.clone(),
             requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight),
             clock: crate::bucket_config::lifecycle::Clock::new(config.lifecycle_day_secs),
+            metrics,
+            metrics_token: config.metrics_token.clone(),
+            logged_buckets: Default::default(),
         }
     }
 

@@ -6,7 +6,8 @@
 use crate::admin::{runtime, KeyedDir};
 use crate::keys::secrets::{self, Secrets};
 use crate::request::object_headers::STORAGE_CLASSES;
-use coffer_storage::tiers::{DirTier, RemoteSpec, TierKind, TierSpec};
+use coffer_storage::blob_store::LocalBlobs;
+use coffer_storage::tiers::{RemoteSpec, TierKind, TierSpec};
 use coffer_storage::Store;
 
 
@@ -31,7 +32,7 @@ pub fn add_tier(dir: KeyedDir<'_>, spec: TierSpec) -> Result<(), String> {
                 if path.is_relative() {
                     return Err(format!("{}: give the tier's directory as an absolute path", path.display()));
                 }
-                DirTier::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                LocalBlobs::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
             }
             TierKind::Remote { remote, bucket, .. } => {
                 let remotes = store.remotes().await.map_err(|e| e.to_string())?;

@@ -3,7 +3,8 @@
 //! built into the storage layer's `TierSet` with each remote's secret opened in memory.
 
 use crate::keys::secrets::Secrets;
-use coffer_storage::tiers::{DirTier, RemoteSpec, RemoteTier, Tier, TierBackend, TierKind, TierSet, TierSpec};
+use coffer_storage::blob_store::{BlobStore, LocalBlobs, S3Blobs};
+use coffer_storage::tiers::{RemoteSpec, Tier, TierKind, TierSet, TierSpec};
 use coffer_storage::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,15 +46,21 @@ impl TierSources {
     }
 }
 
-fn backend(spec: &TierSpec, remotes: &HashMap<&str, &(RemoteSpec, Vec<u8>)>, secrets: &Secrets) -> Result<Arc<dyn TierBackend>, String> {
+fn backend(spec: &TierSpec, remotes: &HashMap<&str, &(RemoteSpec, Vec<u8>)>, secrets: &Secrets) -> Result<Arc<dyn BlobStore>, String> {
     spec.validate()?;
-    match &spec.kind {
-        TierKind::Dir { path } => Ok(Arc::new(DirTier::open(path).map_err(|e| format!("{}: {e}", path.display()))?)),
+    blob_store(&spec.kind, remotes, secrets)
+}
+
+/// The blob store of a directory, or of a bucket on a registered remote (whose secret is
+/// opened with `secrets`). Call from inside the runtime: a remote store keeps its handle.
+pub fn blob_store(kind: &TierKind, remotes: &HashMap<&str, &(RemoteSpec, Vec<u8>)>, secrets: &Secrets) -> Result<Arc<dyn BlobStore>, String> {
+    match kind {
+        TierKind::Dir { path } => Ok(Arc::new(LocalBlobs::open(path).map_err(|e| format!("{}: {e}", path.display()))?)),
         TierKind::Remote { remote, bucket, prefix } => {
             let (remote_spec, sealed) = remotes.get(remote.as_str()).ok_or_else(|| format!("no remote is named {remote:?}"))?;
             let secret = secrets.open_remote_secret(remote, sealed).map_err(|e| format!("remote {remote}: {e}"))?;
             let client = remote_spec.client(&secret);
-            Ok(Arc::new(RemoteTier::new(client, bucket, prefix, tokio::runtime::Handle::current())))
+            Ok(Arc::new(S3Blobs::new(client, bucket, prefix, tokio::runtime::Handle::current())))
         }
     }
 }

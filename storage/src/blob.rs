@@ -1,30 +1,42 @@
-//! The content-addressed blob directory: immutable files named by the SHA-256 of their bytes
-//! under `blobs/ab/cd/<hex>`, staged in `tmp/` and published by rename with the directory fsynced.
+//! The store's blobs as its writers and collector see them: staging files in `tmp/` that are
+//! published under their SHA-256 into the blob store in use (`crate::blob_store`), and pins
+//! that keep a just-published blob from the collector until the commit that names it.
 
+use crate::blob_store::{BlobStore, LocalBlobs};
 use crate::direct::BlobWriter;
 use crate::perms;
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io;
+use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub type Hash = [u8; 32];
 
 pub(crate) struct BlobDir {
-    blobs: PathBuf,
     tmp: PathBuf,
+    store: Arc<dyn BlobStore>,
     /// Hashes a writer has published but not yet committed a reference to; GC leaves them alone.
     pins: Mutex<HashMap<Hash, usize>>,
 }
 
 impl BlobDir {
+    /// Blobs in the data dir `root` itself (`root/blobs`).
     pub fn open(root: &Path) -> io::Result<Arc<BlobDir>> {
-        let blobs = root.join("blobs");
+        let store = Arc::new(LocalBlobs::open(root)?);
+        Self::with_store(root, store)
+    }
+
+    /// Blobs in `store`, staged in `root/tmp`.
+    pub fn with_store(root: &Path, store: Arc<dyn BlobStore>) -> io::Result<Arc<BlobDir>> {
         let tmp = root.join("tmp");
-        perms::create_dir_all(&blobs)?;
         perms::create_dir_all(&tmp)?;
-        Ok(Arc::new(BlobDir { blobs, tmp, pins: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(BlobDir { tmp, store, pins: Mutex::new(HashMap::new()) }))
+    }
+
+    /// The blob store in use.
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
     }
 
     /// Empties `tmp/`: anything left there is a write that never finished, so nothing references
@@ -35,8 +47,16 @@ impl BlobDir {
         perms::create_dir_all(&self.tmp)
     }
 
-    pub fn path_of(&self, hash: &Hash) -> PathBuf {
-        blob_path(&self.blobs, hash)
+    /// Creates, writes, syncs and removes a small file in `tmp/`: whether uploads can stage.
+    pub fn probe_staging(&self) -> io::Result<()> {
+        use std::io::Write;
+        let path = self.tmp.join(format!("probe-{:016x}", rand::random::<u64>()));
+        let written = fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut f| {
+            f.write_all(b"ok")?;
+            f.sync_data()
+        });
+        let removed = fs::remove_file(&path);
+        written.and(removed)
     }
 
     /// A fresh temporary file to stage a blob in.
@@ -47,25 +67,12 @@ impl BlobDir {
         Ok((writer, StagingFile { path: Some(path) }))
     }
 
-    /// Moves a fully written, fsynced staging file to its content address and pins the hash
-    /// until the returned guard is dropped (after the metadata commit).
-    pub fn publish(self: &Arc<Self>, mut staged: StagingFile, hash: &Hash) -> io::Result<PinGuard> {
+    /// Makes a fully written, fsynced staging file blob `hash` and pins the hash until the
+    /// returned guard is dropped (after the metadata commit).
+    pub fn publish(self: &Arc<Self>, staged: StagingFile, hash: &Hash) -> io::Result<PinGuard> {
         let guard = self.pin(hash);
-        let final_path = self.path_of(hash);
-        let tmp_path = staged.path.take().expect("staging file already published");
-        if touch(&final_path).is_ok() {
-            // Same bytes are already stored: keep one copy. The fresh mtime tells an external
-            // orphan sweep (`crate::check`) that the file is about to be referenced again.
-            let _ = fs::remove_file(&tmp_path);
-            return Ok(guard);
-        }
-        let dir = final_path.parent().expect("blob path has a parent");
-        if !dir.exists() {
-            perms::create_dir_all(dir)?;
-            sync_dir(dir.parent().expect("fan-out dir has a parent"))?;
-        }
-        fs::rename(&tmp_path, &final_path)?;
-        sync_dir(dir)?;
+        self.store.put_staged(hash, staged.path())?;
+        drop(staged);
         Ok(guard)
     }
 
@@ -73,7 +80,7 @@ impl BlobDir {
     /// commit names it again); fails if it is not there.
     pub fn publish_existing(self: &Arc<Self>, hash: &Hash) -> io::Result<PinGuard> {
         let guard = self.pin(hash);
-        touch(&self.path_of(hash))?;
+        self.store.refresh(hash)?;
         Ok(guard)
     }
 
@@ -82,55 +89,27 @@ impl BlobDir {
         PinGuard { dir: self.clone(), hash: *hash }
     }
 
-    /// Deletes a blob file unless a writer has it pinned. Returns whether it is gone.
-    pub fn remove_unless_pinned(&self, hash: &Hash) -> io::Result<bool> {
+    /// Deletes blob `hash` unless a writer has it pinned or `still_wanted` (asked while no new
+    /// pin can be taken) says a commit names it again. Returns whether it is gone.
+    pub fn remove_unless_wanted(&self, hash: &Hash, still_wanted: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
         let pins = self.pins.lock().expect("pins poisoned");
-        if pins.contains_key(hash) {
+        if pins.contains_key(hash) || still_wanted()? {
             return Ok(false);
         }
-        match fs::remove_file(self.path_of(hash)) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
-            Err(e) => Err(e),
-        }
+        self.store.delete(hash)?;
+        drop(pins);
+        Ok(true)
     }
 
-    /// Every blob file on disk, for the orphan sweep.
+    /// Every stored blob, for the orphan sweep.
     pub fn list_all(&self) -> io::Result<Vec<Hash>> {
-        list_blob_files(&self.blobs)
+        self.store.list()
     }
 
-    pub fn open_blob(&self, hash: &Hash) -> io::Result<File> {
-        File::open(self.path_of(hash))
+    /// Reads blob `hash` from byte `offset`.
+    pub fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        self.store.open_at(hash, offset)
     }
-}
-
-/// Where the blob `hash` lives under the `blobs` directory.
-pub(crate) fn blob_path(blobs: &Path, hash: &Hash) -> PathBuf {
-    let hex = hex::encode(hash);
-    blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
-}
-
-/// Sets a file's modification time to now; fails if the file is not there.
-pub(crate) fn touch(path: &Path) -> io::Result<()> {
-    File::open(path)?.set_modified(std::time::SystemTime::now())
-}
-
-/// Every blob file under the `blobs` directory (files whose names are not hashes are skipped).
-pub(crate) fn list_blob_files(blobs: &Path) -> io::Result<Vec<Hash>> {
-    let mut out = Vec::new();
-    for l1 in fs::read_dir(blobs)? {
-        for l2 in fs::read_dir(l1?.path())? {
-            for f in fs::read_dir(l2?.path())? {
-                let name = f?.file_name();
-                let mut hash = [0u8; 32];
-                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
-                    out.push(hash);
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// A staged, not yet published blob file; removed when dropped unpublished.
@@ -168,10 +147,6 @@ impl Drop for PinGuard {
             }
         }
     }
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 pub fn parse_hash(hex_str: &str) -> Option<Hash> {

@@ -137,6 +137,20 @@ impl Store {
         Ok(doc)
     }
 
+    /// The (id, name) of every bucket with a configuration document of `kind`.
+    pub async fn buckets_with_config(&self, kind: &str) -> Result<Vec<(i64, String)>> {
+        let kind = kind.to_string();
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT b.id, b.name FROM bucket_configs c JOIN buckets b ON b.id = c.bucket_id WHERE c.kind = ?1 ORDER BY b.id",
+                )?;
+                let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     /// Sets (Some) or removes (None) a configuration document of a bucket.
     pub async fn set_bucket_config(&self, bucket_id: i64, kind: &str, document: Option<String>) -> Result<()> {
         let (kind, cache_kind) = (kind.to_string(), kind.to_string());

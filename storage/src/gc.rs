@@ -1,67 +1,95 @@
-//! Garbage collection of blob files: blobs whose reference count fell to zero, and files left
-//! on disk by a crash between publishing a blob and committing the object that named it.
+//! Garbage collection of blobs: blobs whose reference count fell to zero, and blobs left in
+//! the blob store by a crash between publishing a blob and committing the object that named it.
+//!
+//! The index writer only forgets rows; the blobs themselves are deleted outside it (a remote
+//! blob store answers in milliseconds, and even local unlinks should not hold up commits).
+//! A blob is deleted under the pin lock after checking that no writer has it pinned and that
+//! no committed row names it again, so a concurrent upload of the same bytes either keeps the
+//! blob or publishes it afresh after the delete, never loses it.
 
-use crate::blob::Hash;
+use crate::blob::{BlobDir, Hash};
 use crate::error::Result;
-use crate::Store;
+use crate::index::ReadPool;
+use crate::{Store, StorageError};
+use rusqlite::OptionalExtension;
+use std::io;
+use std::sync::Arc;
 
 const BATCH: usize = 1000;
 
 impl Store {
-    /// Deletes unreferenced blobs. Runs in the writer so no commit can interleave; returns how
-    /// many blobs were removed (none while a backup holds the collector back).
+    /// Deletes unreferenced blobs, a batch at a time; returns how many were removed (none
+    /// while a backup holds the collector back).
     pub async fn collect_garbage(&self) -> Result<usize> {
-        let dir = self.inner.blobs.clone();
-        self.writer()
+        let doomed: Vec<Hash> = self
+            .writer()
             .write(move |c| {
                 if crate::backup::gc_held(c)? {
-                    return Ok(0);
+                    return Ok(Vec::new());
                 }
                 let hashes: Vec<Vec<u8>> = c
                     .prepare_cached("SELECT hash FROM blobs WHERE refs <= 0 LIMIT ?1")?
                     .query_map([BATCH as i64], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
-                let mut removed = 0;
-                for h in hashes {
-                    let Ok(hash) = <[u8; 32]>::try_from(h.as_slice()) else { continue };
-                    if dir.remove_unless_pinned(&hash)? {
-                        c.prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0")?.execute([&hash[..]])?;
-                        removed += 1;
-                    }
+                let mut forget = c.prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0")?;
+                for h in &hashes {
+                    forget.execute([h])?;
                 }
-                Ok(removed)
+                Ok(hashes.iter().filter_map(|h| Hash::try_from(h.as_slice()).ok()).collect())
             })
-            .await
+            .await?;
+        self.delete_unwanted(doomed, Wanted::Referenced).await
     }
 
-    /// Deletes blob files the index has no row for (a crash after the file was published but
+    /// Deletes blobs the index has no row for (a crash after the blob was published but
     /// before its object was committed). Returns how many were removed.
     pub async fn sweep_orphans(&self) -> Result<usize> {
         let dir = self.inner.blobs.clone();
-        let on_disk = tokio::task::spawn_blocking(move || dir.list_all()).await.map_err(|_| crate::StorageError::Closed)??;
-        let mut removed = 0;
-        for batch in on_disk.chunks(BATCH) {
-            removed += self.remove_orphans(batch.to_vec()).await?;
-        }
-        Ok(removed)
+        let stored = tokio::task::spawn_blocking(move || dir.list_all()).await.map_err(|_| StorageError::Closed)??;
+        self.delete_unwanted(stored, Wanted::Known).await
     }
 
-    /// Deletes those of `hashes` that the index has no row for and no writer has pinned.
-    /// Runs in the writer, so no commit naming one of them can interleave.
+    /// Deletes those of `hashes` that no writer has pinned and the index does not want.
     pub(crate) async fn remove_orphans(&self, hashes: Vec<Hash>) -> Result<usize> {
-        let dir = self.inner.blobs.clone();
-        self.writer()
-            .write(move |c| {
-                let mut n = 0;
-                let mut known = c.prepare_cached("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)")?;
-                for hash in hashes {
-                    let exists: bool = known.query_row([&hash[..]], |r| r.get(0))?;
-                    if !exists && dir.remove_unless_pinned(&hash)? {
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            })
-            .await
+        self.delete_unwanted(hashes, Wanted::Known).await
     }
+
+    async fn delete_unwanted(&self, hashes: Vec<Hash>, wanted: Wanted) -> Result<usize> {
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        let (dir, readers) = (self.inner.blobs.clone(), self.readers().clone());
+        tokio::task::spawn_blocking(move || delete_unwanted(&dir, &readers, &hashes, wanted)).await.map_err(|_| StorageError::Closed)?
+    }
+}
+
+/// Which index rows keep a blob.
+#[derive(Clone, Copy)]
+enum Wanted {
+    /// A row with references (the collector: it forgot the row, a commit may have made it again).
+    Referenced,
+    /// Any row (the orphan sweep: a row at all means the collector's business).
+    Known,
+}
+
+fn delete_unwanted(dir: &Arc<BlobDir>, readers: &ReadPool, hashes: &[Hash], wanted: Wanted) -> Result<usize> {
+    let mut removed = 0;
+    for hash in hashes {
+        let still_wanted = || {
+            readers
+                .read_blocking(|c| {
+                    let refs: Option<i64> =
+                        c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&hash[..]], |r| r.get(0)).optional()?;
+                    Ok(match wanted {
+                        Wanted::Referenced => refs.is_some_and(|n| n > 0),
+                        Wanted::Known => refs.is_some(),
+                    })
+                })
+                .map_err(|e| io::Error::other(e.to_string()))
+        };
+        if dir.remove_unless_wanted(hash, still_wanted)? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

@@ -1,8 +1,10 @@
 //! Coffer's storage engine: a content-addressed blob directory plus a SQLite metadata index.
 //! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
 
+mod access_logs;
 mod backup;
 mod blob;
+pub mod blob_store;
 mod buckets;
 pub mod check;
 mod config_cache;
@@ -30,11 +32,13 @@ mod replication;
 mod restore;
 mod rows;
 mod scrub;
+mod stats;
 pub mod tiers;
 mod usage;
 mod user_admin;
 mod users;
 
+pub use access_logs::{AccessLogBacklog, AccessLogBatch};
 pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
 pub use error::{MultipartError, NotifyError, Result, StorageError, TierError};
@@ -54,6 +58,7 @@ pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
 pub use usage::{BucketSpace, Quota, Usage};
 pub use user_admin::{AccessKeyInfo, UserInfo, UserSummary};
+pub use stats::{Backlogs, BucketUsage, StoreUsage};
 pub use users::{MfaDevice, UnsealedSecret};
 
 use std::path::{Path, PathBuf};
@@ -84,6 +89,19 @@ impl Store {
         let blobs = blob::BlobDir::open(root)?;
         let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
         Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
+    }
+
+    /// Puts `blobs` in use for the store's own blobs, instead of the data dir's `blobs/`.
+    /// Call it right after opening, while nothing else holds the store.
+    pub fn use_blob_store(self, blobs: Arc<dyn blob_store::BlobStore>) -> Result<Store> {
+        let mut inner = Arc::try_unwrap(self.inner).map_err(|_| std::io::Error::other("the blob store can only be chosen right after opening"))?;
+        inner.blobs = blob::BlobDir::with_store(&inner.root, blobs)?;
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// The blob store in use.
+    pub fn blob_store(&self) -> Arc<dyn blob_store::BlobStore> {
+        self.inner.blobs.store().clone()
     }
 
     pub fn root(&self) -> &Path {

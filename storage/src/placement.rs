@@ -13,7 +13,8 @@ use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
 use crate::objects::version_by_seq;
 use crate::refs::{self, segment_hash};
-use crate::tiers::{copy_verified, TierBackend, TierSet};
+use crate::blob_store::{copy_verified, BlobStore};
+use crate::tiers::TierSet;
 use crate::{now_ms, Store, StorageError};
 use rusqlite::params;
 use std::io::{self, Read};
@@ -23,7 +24,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub(crate) enum Place {
     Local(Arc<BlobDir>),
-    Tier(Arc<dyn TierBackend>),
+    Tier(Arc<dyn BlobStore>),
 }
 
 impl Place {
@@ -36,12 +37,7 @@ impl Place {
 
     pub(crate) fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
         match self {
-            Place::Local(dir) => {
-                use std::io::{Seek, SeekFrom};
-                let mut file = dir.open_blob(hash)?;
-                file.seek(SeekFrom::Start(offset))?;
-                Ok(Box::new(file))
-            }
+            Place::Local(dir) => dir.open_at(hash, offset),
             Place::Tier(backend) => backend.open_at(hash, offset),
         }
     }
@@ -55,7 +51,10 @@ pub(crate) fn copy_blob(local: &Arc<BlobDir>, from: &Place, to: &Place, hash: &H
         (Place::Local(_), Place::Local(dir)) => dir.publish_existing(hash).map(Some),
         (Place::Tier(_), Place::Local(dir)) => dir.publish(stage(dir, from, hash)?, hash).map(Some),
         (_, Place::Tier(backend)) if backend.contains(hash)? => Ok(None),
-        (Place::Local(dir), Place::Tier(backend)) => backend.put_file(hash, &dir.path_of(hash)).map(|()| None),
+        (Place::Local(dir), Place::Tier(backend)) => match dir.store().local_file(hash) {
+            Some(file) => backend.put_file(hash, &file).map(|()| None),
+            None => backend.put_file(hash, stage(local, from, hash)?.path()).map(|()| None),
+        },
         (Place::Tier(_), Place::Tier(backend)) => backend.put_file(hash, stage(local, from, hash)?.path()).map(|()| None),
     }
 }

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashSet;
 
-/// How much of the store a bucket's versions use, as the triggers of migration 12 count it.
+/// How much of the store a bucket's versions use, as the triggers of migration 14 count it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     /// Keys whose latest version is an object (not a delete marker).
@@ -237,7 +237,7 @@ mod tests {
         {
             let c = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
             c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-            crate::index::schema::migrate_to(&c, 11).unwrap();
+            crate::index::schema::migrate_to(&c, 13).unwrap();
             c.execute_batch(
                 "INSERT INTO users (id, name, created_ms) VALUES ('u1', 'root', 0);
                  INSERT INTO buckets (id, name, owner_id, region, created_ms) VALUES (1, 'full', 'u1', 'r', 0), (2, 'empty', 'u1', 'r', 0);

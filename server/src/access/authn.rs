@@ -8,6 +8,10 @@ use crate::http::head::Head;
 use coffer_auth::{Payload, SignedRequest};
 use coffer_storage::User;
 
+/// The user `coffer serve` creates with the root keys; the only one who may read /metrics
+/// with S3 credentials.
+pub const ROOT_USER: &str = "root";
+
 /// Who is asking.
 #[derive(Clone, Debug)]
 pub struct Principal {
@@ -19,6 +23,8 @@ pub struct Authenticated {
     /// None for anonymous requests.
     pub principal: Option<Principal>,
     pub payload: Payload,
+    /// The access key the request was signed with.
+    pub access_key: Option<String>,
 }
 
 fn http_headers(head: Head<'_>) -> http::HeaderMap {
@@ -51,12 +57,12 @@ pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated>
     };
     let bucket = host_bucket(head, state.domain.as_deref());
     match coffer_auth::verify_hosted(&signed, bucket, std::time::SystemTime::now(), &state.region, &lookup)? {
-        None => Ok(Authenticated { principal: None, payload: Payload::Unsigned }),
+        None => Ok(Authenticated { principal: None, payload: Payload::Unsigned, access_key: None }),
         Some(v) => {
             let creds = found.into_inner().ok_or_else(|| {
                 S3Error::from(coffer_auth::AuthError::InvalidAccessKeyId { access_key: v.access_key.clone() })
             })?;
-            Ok(Authenticated { principal: Some(Principal { user: creds.user }), payload: v.payload })
+            Ok(Authenticated { principal: Some(Principal { user: creds.user }), payload: v.payload, access_key: Some(v.access_key) })
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Bucket configuration documents, one module each (CORS, website, tagging, default
-//! encryption, bucket policy, lifecycle, replication, notification, object lock), and how any of them is kept: as JSON in the index, by kind.
+//! encryption, bucket policy, lifecycle, replication, notification, object lock, logging), and how any of them is kept: as JSON in the index, by kind.
 
 pub mod cors;
 pub mod encryption;
 pub mod lifecycle;
+pub mod logging;
 pub mod object_lock;
 pub mod notification;
 pub mod parsed;

@@ -10,6 +10,7 @@ pub mod delete;
 pub mod encryption;
 pub mod get;
 pub mod lifecycle;
+pub mod logging;
 pub mod list;
 pub mod object_lock;
 pub mod multipart;

@@ -8,7 +8,9 @@ use bytes::{Bytes, BytesMut};
 use coffer_auth::{AwsChunkedDecoder, Payload, TrailerHandle};
 use futures::{Stream, StreamExt};
 use std::io;
+use std::cell::Cell;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// An object body on its way in.
@@ -24,14 +26,22 @@ fn payload_error(e: PayloadError) -> io::Error {
 
 /// The request's payload, failing with `BodyStalled` (S3's RequestTimeout) once no bytes have
 /// arrived for `timeout`, so a client that sends part of a body and stops cannot hold a
-/// request (and its staging file) forever.
-pub async fn with_stall_timeout(req: &HttpRequest, payload: web::Payload, timeout: Duration) -> web::Payload {
-    let stream = futures::stream::unfold(Some(payload), move |payload| async move {
+/// request (and its staging file) forever. The bytes that arrive are added to `received`.
+pub async fn with_stall_timeout(req: &HttpRequest, payload: web::Payload, timeout: Duration, received: Rc<Cell<u64>>) -> web::Payload {
+    let stream = futures::stream::unfold(Some(payload), move |payload| {
+        let received = received.clone();
+        async move {
         let mut payload = payload?;
         match tokio::time::timeout(timeout, payload.next()).await {
-            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(Some(item)) => {
+                if let Ok(chunk) = &item {
+                    received.set(received.get() + chunk.len() as u64);
+                }
+                Some((item, Some(payload)))
+            }
             Ok(None) => None,
             Err(_) => Some((Err(PayloadError::Io(io::Error::new(io::ErrorKind::TimedOut, BodyStalled))), None)),
+        }
         }
     });
     let boxed: actix_http::BoxedPayloadStream = Box::pin(stream);

@@ -1,6 +1,7 @@
 //! Per-request limits on the wire: the gate that bounds requests in flight (503 SlowDown past
-//! it; a request holds its place until its response body is sent; a stopping server closes it
-//! so responses end their connections), and request header limits.
+//! it; a request holds its place, and its access-log record, until its response body is sent;
+//! a stopping server closes the gate so responses end their connections), and request header
+//! limits.
 
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -37,33 +38,61 @@ impl RequestGate {
         Ok(Place { _permit: permit, closing: self.closing.clone() })
     }
 
+    /// Requests holding a place now (a stopping server waits for them).
+    pub fn in_flight(&self) -> usize {
+        self.max.saturating_sub(self.places.available_permits())
+    }
+
     /// The server is stopping: from now on every response closes its connection, so
     /// keep-alive clients stop sending requests here.
     pub fn close(&self) {
         self.closing.store(true, Ordering::Release);
     }
+}
 
-    /// Requests holding a place now (a stopping server waits for them).
-    pub fn in_flight(&self) -> usize {
-        self.max.saturating_sub(self.places.available_permits())
+/// What a response holds until its body has been sent: told of each piece of the body that
+/// goes out, dropped when the last has (or the connection is dropped).
+pub trait BodyGuard: Unpin + 'static {
+    fn sent(&mut self, _bytes: usize) {}
+
+    /// Whether the response must close its connection (the server is stopping).
+    fn closes_connection(&self) -> bool {
+        false
     }
 }
 
-/// `resp` with `place` held until its body has been sent (or the connection dropped); once
-/// the gate is closing, the response closes its connection.
-pub fn hold_until_sent(mut resp: HttpResponse, place: Place) -> HttpResponse {
-    if place.closing.load(Ordering::Acquire) {
+impl BodyGuard for Place {
+    fn closes_connection(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+}
+
+impl<A: BodyGuard, B: BodyGuard> BodyGuard for (A, B) {
+    fn sent(&mut self, bytes: usize) {
+        self.0.sent(bytes);
+        self.1.sent(bytes);
+    }
+
+    fn closes_connection(&self) -> bool {
+        self.0.closes_connection() || self.1.closes_connection()
+    }
+}
+
+/// `resp` with `guard` held until its body has been sent (or the connection dropped); a
+/// response of a closing gate closes its connection.
+pub fn hold_until_sent<G: BodyGuard>(mut resp: HttpResponse, guard: G) -> HttpResponse {
+    if guard.closes_connection() {
         resp.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
     }
-    resp.map_body(|_, body| BoxBody::new(HeldBody { body, _place: place }))
+    resp.map_body(|_, body| BoxBody::new(HeldBody { body, guard }))
 }
 
-struct HeldBody {
+struct HeldBody<G> {
     body: BoxBody,
-    _place: Place,
+    guard: G,
 }
 
-impl MessageBody for HeldBody {
+impl<G: BodyGuard> MessageBody for HeldBody<G> {
     type Error = Box<dyn std::error::Error>;
 
     fn size(&self) -> BodySize {
@@ -71,13 +100,24 @@ impl MessageBody for HeldBody {
     }
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_next(cx)
+        let this = self.get_mut();
+        let next = Pin::new(&mut this.body).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            this.guard.sent(chunk.len());
+        }
+        next
     }
 
-    /// A body already in memory needs no place: it is handed over and the place given back.
+    /// A body already in memory needs no place: it is handed over and the guard let go.
     fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let HeldBody { body, _place } = self;
-        body.try_into_bytes().map_err(|body| HeldBody { body, _place })
+        let HeldBody { body, mut guard } = self;
+        match body.try_into_bytes() {
+            Ok(bytes) => {
+                guard.sent(bytes.len());
+                Ok(bytes)
+            }
+            Err(body) => Err(HeldBody { body, guard }),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! S3 on the wire, with no server state: the Operation router, request heads and bodies, XML,
-//! the S3Error type, ranges, conditional headers, checksum headers and key encodings.
+//! the S3Error type, ranges, conditional headers, checksum headers, key encodings, and the
+//! access-log record of each request.
 
+pub mod access_log;
 pub mod body;
 pub mod checksum_fields;
 pub mod checksums;

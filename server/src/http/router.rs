@@ -26,6 +26,8 @@ pub enum Operation {
     GetBucketWebsite { bucket: String },
     PutBucketWebsite { bucket: String },
     DeleteBucketWebsite { bucket: String },
+    GetBucketLogging { bucket: String },
+    PutBucketLogging { bucket: String },
     GetBucketOwnershipControls { bucket: String },
     PutBucketOwnershipControls { bucket: String },
     DeleteBucketOwnershipControls { bucket: String },
@@ -110,6 +112,8 @@ impl Operation {
             GetBucketWebsite { .. } => "s3:GetBucketWebsite",
             PutBucketWebsite { .. } => "s3:PutBucketWebsite",
             DeleteBucketWebsite { .. } => "s3:DeleteBucketWebsite",
+            GetBucketLogging { .. } => "s3:GetBucketLogging",
+            PutBucketLogging { .. } => "s3:PutBucketLogging",
             GetBucketOwnershipControls { .. } => "s3:GetBucketOwnershipControls",
             PutBucketOwnershipControls { .. } | DeleteBucketOwnershipControls { .. } => "s3:PutBucketOwnershipControls",
             GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
@@ -200,15 +204,9 @@ fn decode_query_part(s: &str) -> String {
 /// `<bucket>.<base domain>`, path-style otherwise.
 pub fn address(head: Head<'_>, base_domain: Option<&str>) -> S3Result<(Option<String>, Option<String>)> {
     let raw_path = head.uri.path();
-    let host = head.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("");
-    let host = strip_port(host);
-    if let Some(domain) = base_domain {
-        if let Some(bucket) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) {
-            if !bucket.is_empty() {
-                let key = raw_path.strip_prefix('/').unwrap_or(raw_path);
-                return Ok((Some(bucket.to_string()), non_empty(decode_path(key)?)));
-            }
-        }
+    if let Some(bucket) = host_bucket(head, base_domain) {
+        let key = raw_path.strip_prefix('/').unwrap_or(raw_path);
+        return Ok((Some(bucket.to_string()), non_empty(decode_path(key)?)));
     }
     let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
     let (bucket, key) = match path.split_once('/') {
@@ -221,6 +219,12 @@ pub fn address(head: Head<'_>, base_domain: Option<&str>) -> S3Result<(Option<St
         None => None,
     };
     Ok((bucket, key))
+}
+
+/// The bucket a virtual-hosted-style request names in its Host (`<bucket>.<base domain>`).
+pub fn host_bucket<'a>(head: Head<'a>, base_domain: Option<&str>) -> Option<&'a str> {
+    let host = strip_port(head.headers.get("host")?.to_str().ok()?);
+    host.strip_suffix(base_domain?)?.strip_suffix('.').filter(|b| !b.is_empty())
 }
 
 fn strip_port(host: &str) -> &str {
@@ -248,7 +252,6 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("analytics", "BucketAnalyticsConfiguration"),
     ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
     ("inventory", "BucketInventoryConfiguration"),
-    ("logging", "BucketLogging"),
     ("metrics", "BucketMetricsConfiguration"),
     ("requestPayment", "BucketRequestPayment"),
     ("versioning", "BucketVersioning"),
@@ -289,6 +292,13 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 "GET" => Ok(GetBucketPolicy { bucket }),
                 "PUT" => Ok(PutBucketPolicy { bucket }),
                 "DELETE" => Ok(DeleteBucketPolicy { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
+        if query.has("logging") {
+            return match m {
+                "GET" => Ok(GetBucketLogging { bucket }),
+                "PUT" => Ok(PutBucketLogging { bucket }),
                 _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
             };
         }

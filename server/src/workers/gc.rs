@@ -1,7 +1,7 @@
 //! The blob garbage collector: removes blobs whose reference count fell to zero, a batch per
 //! step, and then waits a while. Due blobs are found by an index on the count, never a walk.
 
-use super::{Step, Worker, WorkerError};
+use super::{Step, Waiting, Worker, WorkerError};
 use coffer_storage::Store;
 use std::time::Duration;
 
@@ -21,6 +21,10 @@ impl GarbageCollector {
 impl Worker for GarbageCollector {
     fn name(&self) -> &'static str {
         "gc"
+    }
+
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<Waiting> {
+        Some(Waiting { items: b.gc_blobs, oldest_ms: None })
     }
 
     fn idle_interval(&self) -> Duration {

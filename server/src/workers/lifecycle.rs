@@ -352,6 +352,10 @@ impl Worker for LifecycleWorker {
         "lifecycle"
     }
 
+    fn failed_items(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
     fn idle_interval(&self) -> Duration {
         if self.clock.is_compressed() {
             TEST_PASS_INTERVAL

@@ -5,6 +5,7 @@
 //! `Store::set_worker_cursor`, or rows it works through), never only in memory, so a crash or
 //! a restart loses no work: the next start picks up from the saved state.
 
+mod bucket_logs;
 mod gc;
 mod lifecycle;
 mod notify;
@@ -13,6 +14,7 @@ mod replication;
 mod scrub;
 mod tiering;
 
+pub use bucket_logs::AccessLogDelivery;
 pub use gc::GarbageCollector;
 pub use lifecycle::LifecycleWorker;
 pub use notify::NotifyWorker;
@@ -22,7 +24,9 @@ pub use scrub::Scrubber;
 pub use tiering::TieringWorker;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::metrics::{WorkerSample, WorkerSource};
+use coffer_storage::Backlogs;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -43,6 +47,19 @@ pub trait Worker: 'static {
 
     /// One bounded piece of work (a batch): short enough that shutdown never waits long.
     fn step(&mut self) -> impl Future<Output = Result<Step, WorkerError>>;
+
+    /// Items that failed so far (to be retried later, or given up) while their steps went on.
+    fn failed_items(&self) -> u64 {
+        0
+    }
+
+    /// Its part of the store's backlogs, where the index knows it.
+    fn backlog(_backlogs: &Backlogs) -> Option<Waiting>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// What one step did, and when the next is due.
@@ -54,6 +71,13 @@ pub enum Step {
     Idle(u64),
     /// Handled this many items and the job is over (a one-off job such as a start-up sweep).
     Done(u64),
+}
+
+/// The items waiting for a worker, and when the oldest was queued (Unix ms), if known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub items: u64,
+    pub oldest_ms: Option<i64>,
 }
 
 /// Why a step failed; the worker is retried with backoff.
@@ -69,6 +93,9 @@ pub struct Progress {
     steps: AtomicU64,
     items: AtomicU64,
     failures: AtomicU64,
+    failed_items: AtomicU64,
+    /// When the last step ended (Unix ms; 0: none has).
+    last_run_ms: AtomicI64,
     done: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -80,18 +107,23 @@ pub struct Report {
     pub steps: u64,
     pub items: u64,
     pub failures: u64,
+    pub failed_items: u64,
+    pub last_run_ms: Option<i64>,
     pub finished: bool,
     pub last_error: Option<String>,
 }
 
 impl Progress {
-    fn record(&self, items: u64) {
+    fn record(&self, items: u64, failed_items: u64) {
         self.steps.fetch_add(1, Ordering::Relaxed);
         self.items.fetch_add(items, Ordering::Relaxed);
+        self.failed_items.store(failed_items, Ordering::Relaxed);
+        self.last_run_ms.store(coffer_storage::now_ms(), Ordering::Relaxed);
     }
 
     fn fail(&self, error: &WorkerError) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        self.last_run_ms.store(coffer_storage::now_ms(), Ordering::Relaxed);
         *self.last_error.lock().expect("progress poisoned") = Some(error.to_string());
     }
 
@@ -101,6 +133,8 @@ impl Progress {
             steps: self.steps.load(Ordering::Relaxed),
             items: self.items.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            failed_items: self.failed_items.load(Ordering::Relaxed),
+            last_run_ms: Some(self.last_run_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0),
             finished: self.done.load(Ordering::Relaxed) > 0,
             last_error: self.last_error.lock().expect("progress poisoned").clone(),
         }
@@ -114,9 +148,42 @@ pub struct Workers {
 }
 
 struct Running {
+    gauge: Gauge,
+    task: JoinHandle<()>,
+}
+
+/// What metrics read of one running worker.
+#[derive(Clone)]
+struct Gauge {
     name: &'static str,
     progress: Arc<Progress>,
-    task: JoinHandle<()>,
+    backlog: fn(&Backlogs) -> Option<Waiting>,
+}
+
+/// The workers' progress, as the metrics read it while they run.
+pub struct Board(Vec<Gauge>);
+
+impl WorkerSource for Board {
+    fn samples(&self, backlogs: Option<&Backlogs>) -> Vec<WorkerSample> {
+        self.0
+            .iter()
+            .map(|g| {
+                let r = g.progress.report(g.name);
+                let waiting = backlogs.and_then(g.backlog);
+                WorkerSample {
+                    name: r.name,
+                    steps: r.steps,
+                    items: r.items,
+                    failed_items: r.failed_items,
+                    step_errors: r.failures,
+                    last_run_ms: r.last_run_ms,
+                    running: !r.finished,
+                    backlog: waiting.map(|w| w.items),
+                    oldest_ms: waiting.and_then(|w| w.oldest_ms),
+                }
+            })
+            .collect()
+    }
 }
 
 impl Default for Workers {
@@ -128,15 +195,19 @@ impl Default for Workers {
 impl Workers {
     /// Starts `worker` on the current runtime (the app's actix system).
     pub fn start<W: Worker>(&mut self, worker: W) {
-        let name = worker.name();
-        let progress = Arc::new(Progress::default());
-        let task = tokio::task::spawn_local(drive(worker, progress.clone(), self.stop.subscribe()));
-        self.running.push(Running { name, progress, task });
+        let gauge = Gauge { name: worker.name(), progress: Arc::new(Progress::default()), backlog: W::backlog };
+        let task = tokio::task::spawn_local(drive(worker, gauge.progress.clone(), self.stop.subscribe()));
+        self.running.push(Running { gauge, task });
     }
 
     /// Every worker's progress so far.
     pub fn reports(&self) -> Vec<Report> {
-        self.running.iter().map(|r| r.progress.report(r.name)).collect()
+        self.running.iter().map(|r| r.gauge.progress.report(r.gauge.name)).collect()
+    }
+
+    /// The progress of the workers started so far, for metrics.
+    pub fn board(&self) -> Board {
+        Board(self.running.iter().map(|r| r.gauge.clone()).collect())
     }
 
     /// Asks every worker to stop after its current step, waits for them (a while at most) and
@@ -148,7 +219,7 @@ impl Workers {
         }
         for r in self.running {
             if tokio::time::timeout(STOP_TIMEOUT, r.task).await.is_err() {
-                tracing::warn!(worker = r.name, "worker did not stop in time");
+                tracing::warn!(worker = r.gauge.name, "worker did not stop in time");
             }
         }
     }
@@ -164,7 +235,7 @@ async fn drive<W: Worker>(mut worker: W, progress: Arc<Progress>, mut stop: watc
             Ok(step) => {
                 failures_in_a_row = 0;
                 let (Step::More(items) | Step::Idle(items) | Step::Done(items)) = step;
-                progress.record(items);
+                progress.record(items, worker.failed_items());
                 if items > 0 {
                     tracing::debug!(worker = name, items, "worker step");
                 }
@@ -257,7 +328,12 @@ mod tests {
                 assert!(countdown.finished);
                 assert_eq!((countdown.items, countdown.failures), (4, 1));
                 assert!(countdown.last_error.is_some());
+                assert!(countdown.last_run_ms.is_some_and(|ms| ms > 0));
                 assert!(!reports[1].finished);
+                // What metrics read: no backlog for workers that name none.
+                let samples = workers.board().samples(Some(&Backlogs::default()));
+                assert_eq!((samples[0].name, samples[0].items, samples[0].step_errors, samples[0].running), ("countdown", 4, 1, false));
+                assert_eq!((samples[1].backlog, samples[1].running), (None, true));
                 // An idle worker stops at once, not after its hour-long interval.
                 let started = tokio::time::Instant::now();
                 workers.stop().await;

@@ -5,7 +5,7 @@
 //! that fails is retried with backoff while the others go on. Targets added, changed or
 //! removed with `coffer admin notify` are picked up on the next step.
 
-use super::{Step, Worker, WorkerError};
+use super::{Step, Waiting, Worker, WorkerError};
 use crate::keys::secrets::Secrets;
 use crate::notify::{Delivery, Sender};
 use coffer_storage::{NotifyTarget, Store, StorageError};
@@ -130,6 +130,14 @@ async fn deliver(store: &Store, secrets: &Secrets, counters: &NotifyCounters, st
 impl Worker for NotifyWorker {
     fn name(&self) -> &'static str {
         "notify"
+    }
+
+    fn failed_items(&self) -> u64 {
+        self.counters.failed_sends.load(Ordering::Relaxed)
+    }
+
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<Waiting> {
+        Some(Waiting { items: b.notify, oldest_ms: b.notify_oldest_ms })
     }
 
     fn idle_interval(&self) -> Duration {

@@ -8,7 +8,7 @@
 //! rather than each waiting for a down endpoint. When the outbox has nothing due, a running
 //! resync walks its next page of the bucket; what it queues is checked at the target first.
 
-use super::{Step, Worker, WorkerError};
+use super::{Step, Waiting, Worker, WorkerError};
 use crate::bucket_config::replication::Target;
 use crate::keys::data_keys::Keys;
 use crate::outbound::{find_replica, push, PushError, Remotes, Source, WriteOptions};
@@ -159,6 +159,15 @@ impl From<PushError> for Outcome {
 impl Worker for ReplicationWorker {
     fn name(&self) -> &'static str {
         "replication"
+    }
+
+    /// Rows given up on, and rows put back for a retry.
+    fn failed_items(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed) + self.counters.retried.load(Ordering::Relaxed)
+    }
+
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<Waiting> {
+        Some(Waiting { items: b.replication, oldest_ms: b.replication_oldest_ms })
     }
 
     fn idle_interval(&self) -> Duration {

@@ -4,7 +4,7 @@
 //! blobs no version references any more from the tiers. All of it is driven by rows of the
 //! index, so a restart resumes whatever was under way.
 
-use super::{Step, Worker, WorkerError};
+use super::{Step, Waiting, Worker, WorkerError};
 use crate::bucket_config::lifecycle::Clock;
 use crate::keys::secrets::Secrets;
 use crate::tier_set::TierSources;
@@ -137,6 +137,15 @@ fn next_start(batch: &[i64]) -> i64 {
 impl Worker for TieringWorker {
     fn name(&self) -> &'static str {
         "tiering"
+    }
+
+    fn failed_items(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
+    /// Due moves, restores under way, and tier blobs nobody references.
+    fn backlog(b: &coffer_storage::Backlogs) -> Option<Waiting> {
+        Some(Waiting { items: b.tier_moves + b.restores + b.tier_gc_blobs, oldest_ms: None })
     }
 
     fn idle_interval(&self) -> Duration {

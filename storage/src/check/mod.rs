@@ -1,12 +1,13 @@
-//! `coffer admin check`: compares the index with the blob directory (every referenced blob
-//! present with its size and hash, reference counts equal to real uses, no orphan files) and repairs what it can.
+//! `coffer admin check`: compares the index with the blob store (every referenced blob present
+//! with its size and hash, reference counts equal to real uses, no orphans) and repairs what it can.
 
 mod repair;
 mod report;
 mod scan;
 mod verify;
 
-use crate::blob::{list_blob_files, Hash};
+use crate::blob::Hash;
+use crate::blob_store::BlobStore;
 use crate::error::{Result, StorageError};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -107,10 +108,10 @@ impl CheckReport {
     }
 }
 
-/// Checks the data dir `root` (and repairs it if asked). Safe while the server runs: the index
+/// Checks the data dir `root` whose blobs are in `blobs` (and repairs it if asked). Safe while the server runs: the index
 /// is read in one snapshot, and anything the server may have changed since is read again
 /// before it is called a problem or touched.
-pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
+pub fn check(root: &Path, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<CheckReport> {
     let index = root.join("index.sqlite");
     if !index.is_file() {
         return Err(StorageError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no index at {}", index.display()))));
@@ -118,7 +119,6 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
     let conn = crate::index::open_connection(&index)?;
     conn.execute_batch("PRAGMA query_only = ON")?;
     let view = snapshot(&conn)?;
-    let blobs = root.join("blobs");
     let mut report = CheckReport {
         objects: view.objects,
         inline_objects: view.inline_objects,
@@ -130,11 +130,11 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
     };
     report.awaiting_gc = view.rows.iter().filter(|(h, row)| row.refs <= 0 && !view.uses.contains_key(*h)).count() as u64;
 
-    for (hash, damage) in verify::referenced(&blobs, &view, opts.verify_hashes, &mut report.bytes_hashed) {
+    for (hash, damage) in verify::referenced(blobs, &view, opts.verify_hashes, &mut report.bytes_hashed) {
         // A blob the server released and collected after the snapshot is not missing.
         if damage == Damage::Missing {
             let released = scan::recorded_refs(&conn, &hash)?.is_none_or(|r| r <= 0);
-            if released || crate::blob::blob_path(&blobs, &hash).exists() {
+            if released || blobs.contains(&hash)? {
                 continue;
             }
         }
@@ -142,10 +142,10 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
         report.damaged.push(DamagedBlob { hash: hex::encode(hash), damage, used_by });
     }
 
-    let files = list_blob_files(&blobs).unwrap_or_default();
-    report.blob_files = files.len() as u64;
-    for hash in files.into_iter().filter(|h| !view.rows.contains_key(h)) {
-        if !verify::older_than(&crate::blob::blob_path(&blobs, &hash), opts.orphan_grace) {
+    let stored = blobs.list()?;
+    report.blob_files = stored.len() as u64;
+    for hash in stored.into_iter().filter(|h| !view.rows.contains_key(h)) {
+        if !blobs.stat(&hash)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
             report.in_flight += 1;
         } else if scan::recorded_refs(&conn, &hash)?.is_none() {
             report.orphans.push(hex::encode(hash));
@@ -154,7 +154,7 @@ pub fn check(root: &Path, opts: &CheckOptions) -> Result<CheckReport> {
 
     if opts.repair {
         drop(conn);
-        repair::run(root, opts.orphan_grace, &mut report)?;
+        repair::run(root, blobs, opts.orphan_grace, &mut report)?;
     }
     Ok(report)
 }

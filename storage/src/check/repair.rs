@@ -1,18 +1,21 @@
 //! Repairs for the check: reference counts recomputed and set under the index write lock, and
-//! orphan files removed in a way that leaves a file a writer is reusing at that moment in place.
+//! orphan files of a local blob store removed in a way that leaves a file a writer is reusing at
+//! that moment in place. (Orphans of a remote store are the server's orphan sweep's: only it
+//! knows which blobs its writers are about to name.)
 
 use super::scan::{read_view, recorded_refs};
-use super::{refcount_mismatches, verify, CheckReport, RefcountMismatch};
-use crate::blob::{blob_path, parse_hash, Hash};
+use super::{refcount_mismatches, CheckReport, RefcountMismatch};
+use crate::blob::{parse_hash, Hash};
+use crate::blob_store::BlobStore;
 use crate::error::Result;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::fs;
 use std::io;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 /// Fixes what `report` lists as fixable and moves it to `report.repaired`.
-pub(super) fn run(root: &Path, grace: Duration, report: &mut CheckReport) -> Result<()> {
+pub(super) fn run(root: &Path, blobs: &dyn BlobStore, grace: Duration, report: &mut CheckReport) -> Result<()> {
     let mut conn = crate::index::open_connection(&root.join("index.sqlite"))?;
     if !report.refcount_mismatches.is_empty() {
         report.repaired.refcounts = fix_refcounts(&mut conn)?;
@@ -20,8 +23,12 @@ pub(super) fn run(root: &Path, grace: Duration, report: &mut CheckReport) -> Res
     }
     for hex in std::mem::take(&mut report.orphans) {
         let Some(hash) = parse_hash(&hex) else { continue };
+        let Some(path) = blobs.local_file(&hash) else {
+            report.orphans.push(hex);
+            continue;
+        };
         // Not removed means a writer took the file up again: it is no orphan any more.
-        if remove_orphan(root, &conn, &hash, grace)? {
+        if remove_orphan(root, &conn, &path, &hash, grace)? {
             report.repaired.orphans_removed.push(hex);
         }
     }
@@ -49,23 +56,23 @@ fn fix_refcounts(conn: &mut Connection) -> Result<Vec<RefcountMismatch>> {
 /// Removes an orphan file unless it is younger than `grace` or has been indexed meanwhile.
 /// The file is first moved aside; a server that found it and is about to name it again has
 /// touched it (see `BlobDir::publish`), and then it is put back.
-fn remove_orphan(root: &Path, conn: &Connection, hash: &Hash, grace: Duration) -> Result<bool> {
-    let path = blob_path(&root.join("blobs"), hash);
-    let Ok(seen) = fs::metadata(&path).and_then(|m| m.modified()) else { return Ok(false) };
-    if !verify::older_than(&path, grace) || recorded_refs(conn, hash)?.is_some() {
+fn remove_orphan(root: &Path, conn: &Connection, path: &PathBuf, hash: &Hash, grace: Duration) -> Result<bool> {
+    let Ok(seen) = fs::metadata(path).and_then(|m| m.modified()) else { return Ok(false) };
+    let old_enough = SystemTime::now().duration_since(seen).is_ok_and(|age| age >= grace);
+    if !old_enough || recorded_refs(conn, hash)?.is_some() {
         return Ok(false);
     }
     let aside_dir = root.join("tmp");
     crate::perms::create_dir_all(&aside_dir)?;
     let aside = aside_dir.join(format!("check-orphan-{}", hex::encode(hash)));
-    match fs::rename(&path, &aside) {
+    match fs::rename(path, &aside) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e.into()),
     }
     let touched = fs::metadata(&aside).and_then(|m| m.modified()).map_or(true, |t| t != seen);
     if touched || recorded_refs(conn, hash)?.is_some() {
-        fs::rename(&aside, &path)?;
+        fs::rename(&aside, path)?;
         return Ok(false);
     }
     fs::remove_file(&aside)?;

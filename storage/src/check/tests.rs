@@ -14,7 +14,7 @@ fn index(store: &Store) -> Connection {
 }
 
 fn blob_file(store: &Store, hex: &str) -> std::path::PathBuf {
-    crate::blob::blob_path(&store.root().join("blobs"), &crate::blob::parse_hash(hex).unwrap())
+    crate::blob_store::local::blob_path(&store.root().join("blobs"), &crate::blob::parse_hash(hex).unwrap())
 }
 
 /// A bucket with a large object, a copy of it, a small object and an upload with one part.
@@ -37,7 +37,7 @@ async fn populated() -> (TestStore, String) {
 #[tokio::test]
 async fn a_healthy_store_is_clean() {
     let (t, _) = populated().await;
-    let report = check(t.store.root(), &NOW).unwrap();
+    let report = check(t.store.root(), &*t.store.blob_store(), &NOW).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!((report.objects, report.inline_objects, report.parts), (2, 1, 1));
     assert_eq!((report.blobs_indexed, report.blob_files), (2, 2));
@@ -51,17 +51,17 @@ async fn damaged_blobs_are_reported_with_their_objects_and_not_repaired() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[1234] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
-    assert!(check(t.store.root(), &with(false, false)).unwrap().is_clean(), "a quick check sees only sizes");
-    let report = check(t.store.root(), &with(true, true)).unwrap();
+    assert!(check(t.store.root(), &*t.store.blob_store(), &with(false, false)).unwrap().is_clean(), "a quick check sees only sizes");
+    let report = check(t.store.root(), &*t.store.blob_store(), &with(true, true)).unwrap();
     assert_eq!(report.damaged.len(), 1, "{report}");
     assert!(matches!(report.damaged[0].damage, Damage::WrongHash { .. }));
     assert_eq!(report.damaged[0].used_by, ["b/large (version null)", "b/copy (version null)"]);
 
     std::fs::write(&path, &bytes[..10]).unwrap();
-    let report = check(t.store.root(), &NOW).unwrap();
+    let report = check(t.store.root(), &*t.store.blob_store(), &NOW).unwrap();
     assert_eq!(report.damaged[0].damage, Damage::WrongSize { expected: 200_000, actual: 10 });
     std::fs::remove_file(&path).unwrap();
-    let report = check(t.store.root(), &NOW).unwrap();
+    let report = check(t.store.root(), &*t.store.blob_store(), &NOW).unwrap();
     assert_eq!(report.damaged[0].damage, Damage::Missing);
     assert!(report.to_string().contains("lost: b/copy (version null)"), "{report}");
 }
@@ -72,13 +72,13 @@ async fn wrong_and_missing_reference_counts_are_repaired() {
     let db = index(&t.store);
     db.execute("UPDATE blobs SET refs = 7 WHERE size = 200000", []).unwrap();
     db.execute("DELETE FROM blobs WHERE size = 100", []).unwrap();
-    let report = check(t.store.root(), &NOW).unwrap();
+    let report = check(t.store.root(), &*t.store.blob_store(), &NOW).unwrap();
     assert_eq!(report.refcount_mismatches.len(), 2, "{report}");
     assert!(report.refcount_mismatches.contains(&RefcountMismatch { hash: large.clone(), recorded: Some(7), actual: 2 }));
-    let repaired = check(t.store.root(), &with(true, true)).unwrap();
+    let repaired = check(t.store.root(), &*t.store.blob_store(), &with(true, true)).unwrap();
     assert!(repaired.is_clean(), "{repaired}");
     assert_eq!(repaired.repaired.refcounts.len(), 2);
-    assert!(check(t.store.root(), &NOW).unwrap().is_clean());
+    assert!(check(t.store.root(), &*t.store.blob_store(), &NOW).unwrap().is_clean());
     let part_row: (i64, i64) = db.query_row("SELECT size, refs FROM blobs WHERE size = 100", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!(part_row, (100, 1));
 }
@@ -91,11 +91,11 @@ async fn orphans_wait_out_the_grace_period_then_repair_removes_them() {
     let path = blob_file(&t.store, &hash);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, &data).unwrap();
-    let young = check(t.store.root(), &CheckOptions::default()).unwrap();
+    let young = check(t.store.root(), &*t.store.blob_store(), &CheckOptions::default()).unwrap();
     assert!(young.is_clean() && young.in_flight == 1, "{young}");
-    let report = check(t.store.root(), &NOW).unwrap();
+    let report = check(t.store.root(), &*t.store.blob_store(), &NOW).unwrap();
     assert_eq!(report.orphans, [hash.clone()]);
-    let repaired = check(t.store.root(), &with(true, true)).unwrap();
+    let repaired = check(t.store.root(), &*t.store.blob_store(), &with(true, true)).unwrap();
     assert_eq!(repaired.repaired.orphans_removed, [hash]);
     assert!(repaired.is_clean() && !path.exists());
 }
@@ -111,7 +111,8 @@ async fn a_writer_reusing_an_old_file_refreshes_its_age() {
     let old = SystemTime::now() - Duration::from_secs(3600);
     std::fs::File::open(&path).unwrap().set_modified(old).unwrap();
     put(&t, &b, "again", &data).await.unwrap();
-    assert!(verify::older_than(&path, Duration::from_secs(60)).not(), "publishing the same bytes touches the file");
+    let stat = t.store.blob_store().stat(&crate::blob::parse_hash(&hash).unwrap()).unwrap().unwrap();
+    assert!(stat.older_than(Duration::from_secs(60)).not(), "publishing the same bytes touches the file");
 }
 
 use sha2::Digest;

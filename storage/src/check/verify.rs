@@ -1,17 +1,15 @@
-//! Reads blob files for the check: presence, size and SHA-256 of every blob the index
-//! references, and the age of files the index does not know.
+//! Reads blobs for the check: presence, size and SHA-256 of every blob the index references.
 
 use super::scan::IndexView;
 use super::Damage;
-use crate::blob::{blob_path, Hash};
+use crate::blob::Hash;
+use crate::blob_store::BlobStore;
 use coffer_crypto::envelope::sealed_len;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
-use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 /// Every blob that is used or has a positive count, with what is wrong with it.
-pub(super) fn referenced(blobs: &Path, view: &IndexView, hash_bytes: bool, hashed: &mut u64) -> Vec<(Hash, Damage)> {
+pub(super) fn referenced(blobs: &dyn BlobStore, view: &IndexView, hash_bytes: bool, hashed: &mut u64) -> Vec<(Hash, Damage)> {
     let used = view.uses.iter().map(|(h, u)| (*h, Some((u.len, u.sealed))));
     let counted = view.rows.iter().filter(|(h, r)| r.refs > 0 && !view.uses.contains_key(*h)).map(|(h, _)| (*h, None));
     let mut out = Vec::new();
@@ -23,7 +21,7 @@ pub(super) fn referenced(blobs: &Path, view: &IndexView, hash_bytes: bool, hashe
             Some((_, false)) => vec![plain],
             None => vec![plain, sealed_len(plain)],
         };
-        if let Some(damage) = inspect(&blob_path(blobs, &hash), &hash, &sizes, hash_bytes, hashed) {
+        if let Some(damage) = inspect(blobs, &hash, &sizes, hash_bytes, hashed) {
             out.push((hash, damage));
         }
     }
@@ -31,15 +29,11 @@ pub(super) fn referenced(blobs: &Path, view: &IndexView, hash_bytes: bool, hashe
     out
 }
 
-fn inspect(path: &Path, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
+fn inspect(blobs: &dyn BlobStore, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
     let unreadable = |e: io::Error| Damage::Unreadable { error: e.to_string() };
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Damage::Missing),
-        Err(e) => return Some(unreadable(e)),
-    };
-    let actual = match file.metadata() {
-        Ok(m) => m.len(),
+    let actual = match blobs.stat(hash) {
+        Ok(Some(stat)) => stat.size,
+        Ok(None) => return Some(Damage::Missing),
         Err(e) => return Some(unreadable(e)),
     };
     if !sizes.contains(&actual) {
@@ -48,7 +42,7 @@ fn inspect(path: &Path, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &m
     if !hash_bytes {
         return None;
     }
-    match sha256_of(&mut file) {
+    match blobs.open_for_check(hash).and_then(|mut file| sha256_of(&mut file)) {
         Ok(digest) if &digest == hash => {
             *hashed += actual;
             None
@@ -70,10 +64,4 @@ fn sha256_of(file: &mut impl Read) -> io::Result<Hash> {
             n => hasher.update(&buf[..n]),
         }
     }
-}
-
-/// Whether the file was last modified more than `age` ago (false if it is gone).
-pub(super) fn older_than(path: &Path, age: Duration) -> bool {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified());
-    modified.is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|d| d >= age))
 }

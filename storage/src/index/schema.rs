@@ -229,7 +229,21 @@ const MIGRATIONS: &[&str] = &[
         last_error  TEXT
      );
      CREATE INDEX notify_queue_by_target ON notify_queue(target, seq);",
-    // 12: access keys can be disabled (several per user, so one can be rotated out); each
+    // 12: settings of the store itself, such as where its blobs are (`--blobs`).
+    "CREATE TABLE store_settings (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+     ) WITHOUT ROWID;",
+    // 13: server access log records (Put/GetBucketLogging) waiting for delivery, each with
+    //     where it goes (target bucket, prefix and key format, as the server spells it).
+    "CREATE TABLE access_log_queue (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination  TEXT NOT NULL,
+        line         TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL
+     );
+     CREATE INDEX access_log_queue_by_destination ON access_log_queue(destination, seq);",
+    // 14: access keys can be disabled (several per user, so one can be rotated out); each
     //     bucket's usage, kept by triggers in the very transaction that changes its versions
     //     (so every write path counts, and a quota check in that transaction sees every commit
     //     before it), with the bucket's quota beside it.

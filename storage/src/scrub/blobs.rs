@@ -1,16 +1,15 @@
-//! Blob files for the scrubber: the next blobs after a cursor in hash order (a range of the
-//! `blobs` primary key), and re-hashing one file, a bounded slice at a time, against its name.
+//! Blobs for the scrubber: the next blobs after a cursor in hash order (a range of the `blobs`
+//! primary key), and re-hashing one blob, a bounded slice at a time, against its name.
 
 use crate::blob::Hash;
+use crate::blob_store::BlobStore;
 use crate::error::Result;
 use crate::Store;
 use rusqlite::params;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Size of one read while hashing.
 const READ_CHUNK: usize = 1 << 20;
@@ -53,8 +52,8 @@ impl fmt::Display for BlobVerdict {
 pub struct BlobCheck {
     hash: Hash,
     size: u64,
-    path: PathBuf,
-    file: Option<File>,
+    store: Arc<dyn BlobStore>,
+    reader: Option<Box<dyn Read + Send>>,
     read: u64,
     hasher: Sha256,
 }
@@ -79,46 +78,35 @@ impl BlobCheck {
     }
 
     fn advance_io(&mut self, budget: u64) -> io::Result<Option<BlobVerdict>> {
-        if self.file.is_none() {
-            let file = File::open(&self.path)?;
-            let actual = file.metadata()?.len();
-            if actual != self.size {
-                return Ok(Some(BlobVerdict::WrongSize { actual }));
-            }
-            // Read what is on the disk, not a cached copy.
-            drop_cached_pages(&file);
-            self.file = Some(file);
+        if self.reader.is_none() {
+            self.reader = Some(self.store.open_for_check(&self.hash)?);
         }
-        let file = self.file.as_mut().expect("opened above");
+        let reader = self.reader.as_mut().expect("opened above");
         let mut buf = vec![0u8; READ_CHUNK.min(budget.max(1) as usize)];
         let mut this_call = 0u64;
-        while this_call < budget.max(1) {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
+        let mut at_end = false;
+        while this_call < budget.max(1) && !at_end {
+            let n = reader.read(&mut buf)?;
+            at_end = n == 0;
             self.hasher.update(&buf[..n]);
             self.read += n as u64;
             this_call += n as u64;
         }
-        if self.read < self.size && this_call > 0 {
+        if !at_end && self.read >= self.size {
+            // At the recorded size: the blob must end here.
+            let n = reader.read(&mut buf[..1])?;
+            at_end = n == 0;
+            self.hasher.update(&buf[..n]);
+            self.read += n as u64;
+        }
+        if !at_end && self.read <= self.size {
             return Ok(None);
         }
-        // Whole file read: leave no scrub data in the page cache.
-        drop_cached_pages(file);
         if self.read != self.size {
             return Ok(Some(BlobVerdict::WrongSize { actual: self.read }));
         }
         let actual: Hash = std::mem::take(&mut self.hasher).finalize().into();
         Ok(Some(if actual == self.hash { BlobVerdict::Intact } else { BlobVerdict::WrongHash { actual: hex::encode(actual) } }))
-    }
-}
-
-/// Asks the kernel to forget the file's cached pages (advice only: failures do not matter).
-fn drop_cached_pages(file: &File) {
-    // SAFETY: posix_fadvise reads nothing from memory; the descriptor is valid while `file` lives.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
     }
 }
 
@@ -145,7 +133,7 @@ impl Store {
 
     /// A check of the blob file `hash` against its name and recorded `size`.
     pub fn blob_check(&self, hash: Hash, size: u64) -> BlobCheck {
-        BlobCheck { hash, size, path: self.inner.blobs.path_of(&hash), file: None, read: 0, hasher: Sha256::new() }
+        BlobCheck { hash, size, store: self.inner.blobs.store().clone(), reader: None, read: 0, hasher: Sha256::new() }
     }
 
     /// Whether an object or upload still references the blob (a file the collector removed

@@ -57,10 +57,10 @@ async fn a_blob_check_finds_flipped_bytes_wrong_sizes_and_missing_files_in_small
     assert_eq!(verdict, BlobVerdict::Intact);
     assert_eq!((steps, check.bytes_read()), (10, size));
 
-    flip_byte(&t.store.inner.blobs.path_of(&all[1]), 5000);
+    flip_byte(&crate::blob_store::local::blob_path(&t.store.root().join("blobs"), &all[1]), 5000);
     assert!(matches!(t.store.blob_check(all[1], size).advance(u64::MAX), Some(BlobVerdict::WrongHash { .. })));
     assert_eq!(t.store.blob_check(all[2], size + 1).advance(u64::MAX), Some(BlobVerdict::WrongSize { actual: size }));
-    std::fs::remove_file(t.store.inner.blobs.path_of(&all[2])).unwrap();
+    std::fs::remove_file(crate::blob_store::local::blob_path(&t.store.root().join("blobs"), &all[2])).unwrap();
     assert_eq!(t.store.blob_check(all[2], size).advance(u64::MAX), Some(BlobVerdict::Missing));
     assert!(t.store.blob_is_referenced(all[2]).await.unwrap());
     let names = t.store.objects_naming_blob(all[1], 10).await.unwrap();

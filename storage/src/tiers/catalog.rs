@@ -101,6 +101,11 @@ impl Store {
                         return Err(TierError::InUse { kind: "remote", name, what: format!("tier {}", spec.name) }.into());
                     }
                 }
+                if let Some(crate::blob_store::BlobLocation::S3 { remote, .. }) = crate::blob_store::read_location(c)? {
+                    if remote == name {
+                        return Err(TierError::InUse { kind: "remote", name, what: "the store's blobs (--blobs)".into() }.into());
+                    }
+                }
                 if c.prepare_cached("DELETE FROM remotes WHERE name = ?1")?.execute([&name])? == 0 {
                     return Err(TierError::Missing { kind: "remote", name }.into());
                 }

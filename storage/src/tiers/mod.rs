@@ -7,39 +7,16 @@
 //! tiers in use is built by the server from `catalog` rows and its configuration file.
 
 mod catalog;
-mod dir;
 mod remote;
 
-pub use dir::DirTier;
-pub use remote::{RemoteSpec, RemoteTier};
+pub use remote::RemoteSpec;
 
-use crate::blob::Hash;
+use crate::blob_store::BlobStore;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use sha2::{Digest, Sha256};
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Reads `src` to its end into `sink`, failing if the bytes do not hash to `hash`. (Segment
-/// lengths are plaintext lengths; the stored bytes of a sealed blob are longer, so the name
-/// is the check.)
-pub(crate) fn copy_verified(src: &mut dyn Read, hash: &Hash, mut sink: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = src.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        sink(&buf[..n])?;
-    }
-    if <[u8; 32]>::from(hasher.finalize()) != *hash {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} does not match its name after the copy", hex::encode(hash))));
-    }
-    Ok(())
-}
 
 /// What a tier is, as registered by `coffer admin tier add` or the configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,23 +61,10 @@ impl TierSpec {
     }
 }
 
-/// The blob operations of one tier. They block (run them on the blocking pool); every blob
-/// is named by the SHA-256 of its bytes, and `put` refuses bytes that do not hash to it.
-pub trait TierBackend: Send + Sync {
-    /// Stores the bytes of the local file `src` as blob `hash`.
-    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()>;
-    /// Whether the tier holds blob `hash`.
-    fn contains(&self, hash: &Hash) -> io::Result<bool>;
-    /// Reads blob `hash` from byte `offset` to its end.
-    fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>>;
-    /// Removes blob `hash` (absent is fine).
-    fn delete(&self, hash: &Hash) -> io::Result<()>;
-}
-
 /// A tier in use: what it is and how to reach it.
 pub struct Tier {
     pub spec: TierSpec,
-    pub backend: Arc<dyn TierBackend>,
+    pub backend: Arc<dyn BlobStore>,
 }
 
 /// The tiers in use, by name, and which tier each storage class maps to. Classes no tier
@@ -143,7 +107,7 @@ impl TierSet {
     }
 
     /// The backend of tier `name`, or an error naming the missing tier.
-    pub fn backend(&self, name: &str) -> io::Result<Arc<dyn TierBackend>> {
+    pub fn backend(&self, name: &str) -> io::Result<Arc<dyn BlobStore>> {
         self.tiers
             .get(name)
             .map(|t| t.backend.clone())

@@ -5,7 +5,7 @@ use crate::*;
 fn dir_tier(root: &std::path::Path, name: &str, class: &str, archive: bool) -> Tier {
     let path = root.join(name);
     let spec = TierSpec { name: name.into(), kind: TierKind::Dir { path: path.clone() }, storage_classes: vec![class.into()], archive };
-    Tier { spec, backend: Arc::new(DirTier::open(&path).unwrap()) }
+    Tier { spec, backend: Arc::new(crate::blob_store::LocalBlobs::open(&path).unwrap()) }
 }
 
 async fn put_class(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8], class: &str) -> ObjectRecord {

@@ -1,0 +1,107 @@
+//! The server access log queue: a row per request to a bucket with logging on, committed
+//! before the response goes out (so a crash loses no answered request's record), taken in
+//! batches by the delivery worker, which writes them as one log object into the target
+//! bucket and then forgets them. Rows carry where they go, so a source bucket deleted
+//! meanwhile still gets its last records delivered.
+
+use crate::error::Result;
+use crate::{now_ms, Store};
+use rusqlite::params;
+
+/// The records queued for one destination (a target bucket, prefix and key format, as the
+/// server spells it): how many, and when the oldest was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLogBacklog {
+    pub destination: String,
+    pub records: u64,
+    pub oldest_ms: i64,
+}
+
+/// A batch of records for one destination, in the order they were written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessLogBatch {
+    pub lines: Vec<String>,
+    /// The last row of the batch (forget through it once delivered).
+    pub through_seq: i64,
+}
+
+impl Store {
+    /// Queues access log `records` as (destination, line), durably.
+    pub async fn queue_access_records(&self, records: Vec<(String, String)>) -> Result<()> {
+        self.writer()
+            .write(move |c| {
+                let mut insert = c.prepare_cached("INSERT INTO access_log_queue (destination, line, created_ms) VALUES (?1, ?2, ?3)")?;
+                let now = now_ms();
+                for (destination, line) in &records {
+                    insert.execute(params![destination, line, now])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Every destination with records queued.
+    pub async fn access_log_backlog(&self) -> Result<Vec<AccessLogBacklog>> {
+        self.readers()
+            .read(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT destination, COUNT(*), MIN(created_ms) FROM access_log_queue GROUP BY destination ORDER BY MIN(seq)",
+                )?;
+                let rows = stmt.query_map([], |r| Ok(AccessLogBacklog { destination: r.get(0)?, records: r.get::<_, i64>(1)? as u64, oldest_ms: r.get(2)? }))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
+    /// The oldest records queued for `destination`, at most `limit`.
+    pub async fn queued_access_records(&self, destination: &str, limit: usize) -> Result<AccessLogBatch> {
+        let destination = destination.to_string();
+        self.readers()
+            .read(move |c| {
+                let mut stmt = c.prepare_cached("SELECT seq, line FROM access_log_queue WHERE destination = ?1 ORDER BY seq LIMIT ?2")?;
+                let mut batch = AccessLogBatch::default();
+                for row in stmt.query_map(params![destination, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+                    let (seq, line) = row?;
+                    batch.through_seq = seq;
+                    batch.lines.push(line);
+                }
+                Ok(batch)
+            })
+            .await
+    }
+
+    /// Forgets the records of `destination` up to row `through_seq` (delivered, or dropped
+    /// because the target is gone). Returns how many.
+    pub async fn forget_access_records(&self, destination: &str, through_seq: i64) -> Result<u64> {
+        let destination = destination.to_string();
+        self.writer()
+            .write(move |c| {
+                let n = c.prepare_cached("DELETE FROM access_log_queue WHERE destination = ?1 AND seq <= ?2")?.execute(params![destination, through_seq])?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::store;
+
+    #[tokio::test]
+    async fn records_are_taken_in_order_per_destination_and_forgotten_once_delivered() {
+        let t = store().await;
+        let rec = |d: &str, l: &str| (d.to_string(), l.to_string());
+        t.store.queue_access_records(vec![rec("logs/a/", "one"), rec("logs/b/", "x"), rec("logs/a/", "two")]).await.unwrap();
+        let backlog = t.store.access_log_backlog().await.unwrap();
+        assert_eq!(backlog.iter().map(|b| (b.destination.as_str(), b.records)).collect::<Vec<_>>(), vec![("logs/a/", 2), ("logs/b/", 1)]);
+        let first = t.store.queued_access_records("logs/a/", 1).await.unwrap();
+        assert_eq!(first.lines, vec!["one"]);
+        assert_eq!(t.store.forget_access_records("logs/a/", first.through_seq).await.unwrap(), 1);
+        // A record queued meanwhile is not forgotten with the batch before it.
+        t.store.queue_access_records(vec![rec("logs/a/", "three")]).await.unwrap();
+        let rest = t.store.queued_access_records("logs/a/", 10).await.unwrap();
+        assert_eq!(rest.lines, vec!["two", "three"]);
+        assert_eq!(t.store.forget_access_records("logs/a/", rest.through_seq).await.unwrap(), 2);
+        assert_eq!(t.store.access_log_backlog().await.unwrap().len(), 1);
+    }
+}

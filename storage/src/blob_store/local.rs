@@ -1,0 +1,224 @@
+//! Blobs in a local directory (the data dir, a shared mount, a tier's disk): files under
+//! `blobs/ab/cd/<hex>`, written to `tmp/`, fsynced, renamed into place, directory fsynced.
+//! A blob's modification time says when it was last written or about to be referenced again,
+//! which an outside orphan sweep (`crate::check`) reads as its grace period.
+
+use super::{BlobStat, BlobStore};
+use crate::blob::Hash;
+use crate::perms;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub struct LocalBlobs {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+impl LocalBlobs {
+    /// The blobs under `root` (`root/blobs`, staged in `root/tmp`), created if missing and the
+    /// owner's alone, like the data directory.
+    pub fn open(root: &Path) -> io::Result<LocalBlobs> {
+        let (blobs, tmp) = (root.join("blobs"), root.join("tmp"));
+        perms::create_dir_all(&blobs)?;
+        perms::create_dir_all(&tmp)?;
+        Ok(LocalBlobs { blobs, tmp })
+    }
+
+    /// The file of blob `hash`.
+    pub fn path_of(&self, hash: &Hash) -> PathBuf {
+        blob_path(&self.blobs, hash)
+    }
+
+    /// Renames `src` to `final_path`, creating its fan-out directory if needed, and makes both
+    /// durable.
+    fn rename_into_place(src: &Path, final_path: &Path) -> io::Result<()> {
+        let dir = final_path.parent().expect("blob path has a parent");
+        if !dir.exists() {
+            perms::create_dir_all(dir)?;
+            sync_dir(dir.parent().expect("fan-out dir has a parent"))?;
+        }
+        fs::rename(src, final_path)?;
+        sync_dir(dir)
+    }
+}
+
+impl BlobStore for LocalBlobs {
+    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()> {
+        let final_path = self.path_of(hash);
+        if touch(&final_path).is_ok() {
+            return Ok(());
+        }
+        let tmp_path = self.tmp.join(format!("{}.{:016x}", hex::encode(hash), rand::random::<u64>()));
+        let result = (|| {
+            let mut src = File::open(src)?;
+            let mut file = perms::file_options().write(true).create_new(true).open(&tmp_path)?;
+            super::copy_verified(&mut src, hash, |chunk| file.write_all(chunk))?;
+            file.sync_all()?;
+            Self::rename_into_place(&tmp_path, &final_path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp_path);
+        }
+        result
+    }
+
+    fn put_staged(&self, hash: &Hash, staged: &Path) -> io::Result<()> {
+        let final_path = self.path_of(hash);
+        if touch(&final_path).is_ok() {
+            // Same bytes are already stored: keep one copy. The fresh mtime tells an outside
+            // orphan sweep that the file is about to be referenced again.
+            return Ok(());
+        }
+        match Self::rename_into_place(staged, &final_path) {
+            // Staged on another file system (a shared mount for the blobs): copy instead.
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.put_file(hash, staged),
+            other => other,
+        }
+    }
+
+    fn contains(&self, hash: &Hash) -> io::Result<bool> {
+        Ok(self.path_of(hash).exists())
+    }
+
+    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>> {
+        match fs::metadata(self.path_of(hash)) {
+            Ok(m) => Ok(Some(BlobStat { size: m.len(), modified: m.modified()? })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn refresh(&self, hash: &Hash) -> io::Result<()> {
+        touch(&self.path_of(hash))
+    }
+
+    fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        let mut file = File::open(self.path_of(hash))?;
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset))?;
+        }
+        Ok(Box::new(file))
+    }
+
+    fn open_for_check(&self, hash: &Hash) -> io::Result<Box<dyn Read + Send>> {
+        let file = File::open(self.path_of(hash))?;
+        // Read what is on the disk, not a cached copy, and leave no check data cached.
+        drop_cached_pages(&file);
+        Ok(Box::new(Uncached { file }))
+    }
+
+    fn delete(&self, hash: &Hash) -> io::Result<()> {
+        match fs::remove_file(self.path_of(hash)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn list(&self) -> io::Result<Vec<Hash>> {
+        list_blob_files(&self.blobs)
+    }
+
+    fn local_file(&self, hash: &Hash) -> Option<PathBuf> {
+        Some(self.path_of(hash))
+    }
+
+    fn location(&self) -> String {
+        self.blobs.parent().unwrap_or(&self.blobs).display().to_string()
+    }
+}
+
+/// A file whose pages are dropped from the cache again once it has been read to its end.
+struct Uncached {
+    file: File,
+}
+
+impl Read for Uncached {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            drop_cached_pages(&self.file);
+        }
+        Ok(n)
+    }
+}
+
+/// Asks the kernel to forget the file's cached pages (advice only: failures do not matter).
+fn drop_cached_pages(file: &File) {
+    // SAFETY: posix_fadvise reads nothing from memory; the descriptor is valid while `file` lives.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
+/// Where the blob `hash` lives under a `blobs` directory.
+pub(crate) fn blob_path(blobs: &Path, hash: &Hash) -> PathBuf {
+    let hex = hex::encode(hash);
+    blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+/// Sets a file's modification time to now; fails if the file is not there.
+fn touch(path: &Path) -> io::Result<()> {
+    File::open(path)?.set_modified(std::time::SystemTime::now())
+}
+
+/// Every blob file under a `blobs` directory (files whose names are not hashes are skipped).
+pub(crate) fn list_blob_files(blobs: &Path) -> io::Result<Vec<Hash>> {
+    let mut out = Vec::new();
+    for l1 in fs::read_dir(blobs)? {
+        for l2 in fs::read_dir(l1?.path())? {
+            for f in fs::read_dir(l2?.path())? {
+                let name = f?.file_name();
+                let mut hash = [0u8; 32];
+                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
+                    out.push(hash);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn stores_checks_reads_lists_and_deletes_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(&dir.path().join("tier")).unwrap();
+        let data = b"cold bytes".to_vec();
+        let hash: Hash = Sha256::digest(&data).into();
+        assert!(!store.contains(&hash).unwrap());
+        assert_eq!(store.refresh(&hash).unwrap_err().kind(), io::ErrorKind::NotFound);
+        // Bytes that do not hash to the name are refused and leave nothing behind.
+        let (other, good) = (dir.path().join("other"), dir.path().join("good"));
+        fs::write(&other, b"other bytes").unwrap();
+        fs::write(&good, &data).unwrap();
+        let wrong = store.put_file(&hash, &other);
+        assert_eq!(wrong.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert!(!store.contains(&hash).unwrap());
+        assert_eq!(fs::read_dir(dir.path().join("tier/tmp")).unwrap().count(), 0);
+        store.put_file(&hash, &good).unwrap();
+        assert!(good.exists(), "a put file stays where it was");
+        let mut tail = String::new();
+        store.open_at(&hash, 5).unwrap().read_to_string(&mut tail).unwrap();
+        assert_eq!(tail, "bytes");
+        assert_eq!(store.list().unwrap(), vec![hash]);
+        store.delete(&hash).unwrap();
+        store.delete(&hash).unwrap();
+        assert!(!store.contains(&hash).unwrap());
+        // A staged file is renamed into place.
+        store.put_staged(&hash, &good).unwrap();
+        assert!(!good.exists());
+        let mut all = Vec::new();
+        store.open_for_check(&hash).unwrap().read_to_end(&mut all).unwrap();
+        assert_eq!(all, data);
+    }
+}
