@@ -83,7 +83,10 @@ fn object_size(req: &HttpRequest, resp: &HttpResponse) -> Option<u64> {
     match req.method().as_str() {
         "GET" | "HEAD" if resp.status().is_success() => match resp.headers().get("content-range") {
             Some(range) => range.to_str().ok().and_then(|r| r.rsplit('/').next()).and_then(|total| total.parse().ok()),
-            None => resp.headers().get("content-length").and_then(number),
+            None => resp.headers().get("content-length").and_then(number).or(match resp.body().size() {
+                BodySize::Sized(n) => Some(n),
+                _ => None,
+            }),
         },
         "PUT" | "POST" => req.headers().get("x-amz-decoded-content-length").or_else(|| req.headers().get("content-length")).and_then(number),
         _ => None,
