@@ -1,5 +1,5 @@
 """Running as a service: SIGHUP swaps the TLS certificate for new handshakes while connections
-already open keep working; SIGTERM during concurrent uploads loses no acknowledged object, and
+already open keep working, and puts a new metrics token in use; SIGTERM during concurrent uploads loses no acknowledged object, and
 an upload still sending its body when SIGTERM comes finishes and is kept; the systemd unit
 verifies."""
 
@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -22,7 +23,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from harness import REGION, REPO_ROOT, coffer_binary, make_tls_material, random_bucket_name, start_server, stop_server, wait_until
+from harness import REGION, REPO_ROOT, coffer_binary, free_port, make_tls_material, random_bucket_name, start_server, stop_server, wait_until
 
 
 def presented_certificate(port: int) -> bytes:
@@ -73,6 +74,35 @@ def test_sighup_swaps_the_certificate_without_dropping_connections(tmp_root):
         srv.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: "TLS certificate not reloaded" in srv.log_since(0), timeout=10, what="the reload error")
         assert presented_certificate(srv.port) == der_of(new_cert)
+    finally:
+        stop_server(srv)
+
+
+def metrics_status(port: int, token: str) -> int:
+    """The status a scrape of the metrics listener on `port` gets with bearer `token`."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def test_sighup_replaces_the_metrics_token(tmp_root):
+    config = Path(tempfile.mkdtemp(prefix="hup-", dir=tmp_root)) / "coffer.toml"
+    port = free_port()
+    write = lambda token: config.write_text(f'metrics_address = "127.0.0.1:{port}"\nmetrics_token = "{token}"\n')
+    write("first-token")
+    srv = start_server(tmp_root, "http", ("--config", str(config)))
+    try:
+        wait_until(lambda: metrics_status(port, "first-token") == 200, timeout=10, what="the metrics listener")
+        write("second-token")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: metrics_status(port, "second-token") == 200, timeout=10, what="the new token")
+        assert metrics_status(port, "first-token") == 401
+        assert "metrics token replaced" in srv.log_since(0)
     finally:
         stop_server(srv)
 

@@ -63,7 +63,7 @@ pub async fn answer(probe: Probe, req: &HttpRequest, state: &AppState) -> HttpRe
 /// configured.
 pub async fn serve_listener(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match probe((&req).into(), None) {
-        Some(Probe::Metrics) if state.metrics_token.is_some() && !bearer_matches(&req, &state) => {
+        Some(Probe::Metrics) if state.metrics_token().is_some() && !bearer_matches(&req, &state) => {
             HttpResponse::Unauthorized().insert_header(("www-authenticate", "Bearer")).finish()
         }
         Some(p) => respond(p, &state).await,
@@ -102,7 +102,7 @@ async fn ready(state: &AppState) -> Result<(), String> {
 
 /// Whether the request carries `Authorization: Bearer <the configured token>`.
 fn bearer_matches(req: &HttpRequest, state: &AppState) -> bool {
-    let Some(token) = &state.metrics_token else { return false };
+    let Some(token) = state.metrics_token() else { return false };
     let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
 }

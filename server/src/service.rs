@@ -1,6 +1,6 @@
 //! Running as a service: SIGTERM (and SIGINT) stop taking connections, let requests in flight
 //! finish within `shutdown_timeout` (a second signal: at once) and then stop; SIGHUP reloads the
-//! TLS certificate. While it runs, the server notes its pid and start time in the data dir for
+//! TLS certificate and the metrics token. While it runs, the server notes its pid and start time in the data dir for
 //! `coffer admin info`.
 
 use crate::config::Config;
@@ -68,7 +68,7 @@ pub async fn handle_signals(server: actix_server::ServerHandle, state: actix_web
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(tls.as_deref(), &config),
+            _ = hup.recv() => reload(tls.as_deref(), &state, &config),
         }
     }
     // A second SIGTERM or Ctrl-C does not wait for the requests in flight.
@@ -97,9 +97,9 @@ async fn drain(server: &actix_server::ServerHandle, state: &AppState, timeout: D
     }
 }
 
-/// SIGHUP: reads the configuration again and puts its TLS certificate in use; settings that
-/// only apply at start are reported when they changed.
-fn reload(tls: Option<&CertResolver>, running: &Config) {
+/// SIGHUP: reads the configuration again and puts its TLS certificate and metrics token in
+/// use; settings that only apply at start are reported when they changed.
+fn reload(tls: Option<&CertResolver>, state: &AppState, running: &Config) {
     let fresh = match Config::resolve(running.origin.clone()) {
         Ok(c) => c,
         Err(e) => return tracing::error!("SIGHUP: the configuration does not load, nothing changed: {e}"),
@@ -112,6 +112,9 @@ fn reload(tls: Option<&CertResolver>, running: &Config) {
         (None, Some(_), _) => tracing::warn!("SIGHUP: the server was started without TLS; turning HTTPS on needs a restart"),
         (Some(_), None, _) => tracing::warn!("SIGHUP: turning HTTPS off needs a restart"),
         _ => {}
+    }
+    if state.set_metrics_token(fresh.metrics_token.clone()) {
+        tracing::info!("SIGHUP: metrics token replaced");
     }
     let needs_restart = restart_only_changes(running, &fresh);
     if !needs_restart.is_empty() {

@@ -46,7 +46,7 @@ pub struct AppState {
     /// What /metrics reports.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The bearer token that lets a scrape of /metrics in (`--metrics-token`).
-    pub metrics_token: Option<String>,
+    metrics_token: RwLock<Option<String>>,
     /// The buckets with server access logging on (filled at start, see `bucket_logs`).
     pub logged_buckets: crate::bucket_logs::LoggedBuckets,
 }
@@ -75,9 +75,22 @@ impl AppState {
             requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight),
             clock: crate::bucket_config::lifecycle::Clock::new(config.lifecycle_day_secs),
             metrics,
-            metrics_token: config.metrics_token.clone(),
+            metrics_token: RwLock::new(config.metrics_token.clone()),
             logged_buckets: Default::default(),
         }
+    }
+
+    /// The bearer token that lets a scrape of /metrics in, if one is set.
+    pub fn metrics_token(&self) -> Option<String> {
+        self.metrics_token.read().expect("metrics token lock").clone()
+    }
+
+    /// Puts another metrics token in use (SIGHUP); returns whether it changed.
+    pub fn set_metrics_token(&self, token: Option<String>) -> bool {
+        let mut current = self.metrics_token.write().expect("metrics token lock");
+        let changed = *current != token;
+        *current = token;
+        changed
     }
 
     /// Whether this connection may carry SSE-C keys: HTTPS, or plain HTTP when allowed.
