@@ -101,6 +101,8 @@ SWEEP: dict[str, Case] = {
     "GetBucketWebsite": Case(),
     "PutBucketWebsite": Case({"WebsiteConfiguration": WEBSITE}),
     "DeleteBucketWebsite": Case(),
+    "GetBucketLogging": Case(),
+    "PutBucketLogging": Case({"BucketLoggingStatus": lambda f: {"LoggingEnabled": {"TargetBucket": f.bucket, "TargetPrefix": "stolen/"}}}),
     "GetBucketOwnershipControls": Case(),
     "PutBucketOwnershipControls": Case({"OwnershipControls": OWNERSHIP}),
     "DeleteBucketOwnershipControls": Case(),
@@ -268,6 +270,7 @@ def test_nothing_of_the_owner_changed(sweep_server, owned):
     assert json.loads(s3.get_bucket_policy(Bucket=b)["Policy"]) == json.loads(owned.policy)
     assert s3.get_bucket_cors(Bucket=b)["CORSRules"][0]["AllowedOrigins"] == ["https://allowed.example"]
     assert s3.get_bucket_website(Bucket=b)["IndexDocument"] == WEBSITE["IndexDocument"]
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=b)
     assert s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"] == PUBLIC_ACCESS_OFF
     assert s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"] == LIFECYCLE["Rules"]
     uploads = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
