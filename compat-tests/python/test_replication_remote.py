@@ -225,9 +225,10 @@ def test_target_down_then_kill_9_loses_nothing(tmp_root):
         stop_server(peer)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: s3.put_object(Bucket=src, Key=f"k{i % 100:03}", Body=b"v%d" % i), range(1000)))
-        time.sleep(1)
-        status = coffer_admin(src_srv, "replication", "status", src).stdout
-        assert "pending: 1000 versions" in status and "last error" in status, status
+        # The worker's first try fails (on a loaded machine it may take a while to come).
+        status = wait_until(lambda: (lambda out: out if "last error" in out else None)(coffer_admin(src_srv, "replication", "status", src).stdout),
+                            timeout=30, what="a failed delivery to be reported")
+        assert "pending: 1000 versions" in status, status
         src_srv.proc.kill()
         src_srv.proc.wait(timeout=15)
         peer = start_server(tmp_root, "http", data_dir=peer.data_dir, port=peer.port)
