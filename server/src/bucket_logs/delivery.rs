@@ -8,7 +8,7 @@ use bytes::Bytes;
 use coffer_storage::{
     AccessLogBatch, EventName, IngestOptions, NewObject, ObjectMeta, Origin, Requester, Store, StorageError, WriteConditions,
 };
-use time::OffsetDateTime;
+use super::record::format_ms;
 
 /// What became of a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,11 +54,6 @@ fn object_key(d: &Destination, date_ms: i64, now_ms: i64) -> String {
             format!("{}{}/{}/{}/{day}/{stamp}-{unique}", d.target_prefix, d.source_owner, d.region, d.source_bucket)
         }
     }
-}
-
-fn format_ms(ms: i64, format: &[time::format_description::FormatItem<'_>]) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    t.format(format).unwrap_or_default()
 }
 
 #[cfg(test)]

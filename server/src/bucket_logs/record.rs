@@ -78,8 +78,12 @@ pub fn line(f: &RequestFacts) -> String {
 
 /// `06/Feb/2019:00:00:38 +0000`.
 fn log_time(ms: i64) -> String {
+    format_ms(ms, time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"))
+}
+
+/// The UTC time `ms` (milliseconds since the epoch) in `format`.
+pub(super) fn format_ms(ms: i64, format: &[time::format_description::FormatItem<'_>]) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
     t.format(format).unwrap_or_default()
 }
 
