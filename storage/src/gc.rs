@@ -9,7 +9,7 @@
 
 use crate::blob::{BlobDir, Hash};
 use crate::error::Result;
-use crate::index::ReadPool;
+use crate::sqlite::ReadPool;
 use crate::{Store, StorageError};
 use rusqlite::OptionalExtension;
 use std::io;

@@ -14,7 +14,8 @@ mod direct;
 mod error;
 mod events;
 mod gc;
-mod index;
+mod meta;
+mod sqlite;
 mod ingest;
 mod keys;
 mod lifecycle;
@@ -73,8 +74,11 @@ pub struct Store {
 struct Inner {
     root: PathBuf,
     blobs: Arc<blob::BlobDir>,
-    writer: index::Writer,
-    readers: index::ReadPool,
+    /// The metadata store every domain asks.
+    index: Arc<dyn meta::Index>,
+    /// The same store seen as SQLite, for the code that still writes SQL itself; it goes
+    /// once every domain asks `index` instead.
+    sqlite: Arc<sqlite::SqliteIndex>,
     configs: config_cache::ConfigCache,
     corrupt: corruption::CorruptionCounter,
     /// The tiers in use; the server replaces the set when the registered tiers change.
@@ -87,8 +91,9 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         perms::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
-        let (writer, readers) = index::open(&root.join("index.sqlite"), 8)?;
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, writer, readers, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
+        let sqlite = Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?);
+        let index: Arc<dyn meta::Index> = sqlite.clone();
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, index, sqlite, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
     }
 
     /// Puts `blobs` in use for the store's own blobs, instead of the data dir's `blobs/`.
@@ -132,12 +137,17 @@ impl Store {
         *self.inner.tiers.write().expect("tiers lock") = Arc::new(set);
     }
 
-    fn writer(&self) -> &index::Writer {
-        &self.inner.writer
+    /// The metadata store.
+    fn index(&self) -> &dyn meta::Index {
+        &*self.inner.index
     }
 
-    fn readers(&self) -> &index::ReadPool {
-        &self.inner.readers
+    fn writer(&self) -> &sqlite::Writer {
+        &self.inner.sqlite.writer
+    }
+
+    fn readers(&self) -> &sqlite::ReadPool {
+        &self.inner.sqlite.readers
     }
 }
 

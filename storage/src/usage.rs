@@ -237,7 +237,7 @@ mod tests {
         {
             let c = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
             c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-            crate::index::schema::migrate_to(&c, 13).unwrap();
+            crate::sqlite::schema::migrate_to(&c, 13).unwrap();
             c.execute_batch(
                 "INSERT INTO users (id, name, created_ms) VALUES ('u1', 'root', 0);
                  INSERT INTO buckets (id, name, owner_id, region, created_ms) VALUES (1, 'full', 'u1', 'r', 0), (2, 'empty', 'u1', 'r', 0);

@@ -116,7 +116,7 @@ pub fn check(root: &Path, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<
     if !index.is_file() {
         return Err(StorageError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no index at {}", index.display()))));
     }
-    let conn = crate::index::open_connection(&index)?;
+    let conn = crate::sqlite::open_connection(&index)?;
     conn.execute_batch("PRAGMA query_only = ON")?;
     let view = snapshot(&conn)?;
     let mut report = CheckReport {

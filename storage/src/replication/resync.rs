@@ -6,7 +6,7 @@
 //! transaction, so a restart resumes where the walk stopped.
 
 use super::queue::{queue, routes_of, RESYNC_KIND};
-use crate::cursors::{read_cursor, write_cursor};
+use crate::sqlite::service::{read_cursor, write_cursor};
 use crate::error::Result;
 use crate::rows::{object_from_row, OBJECT_COLUMNS};
 use crate::Store;

@@ -10,7 +10,7 @@ pub use blobs::{BlobCheck, BlobVerdict};
 pub use inline::InlineVerdict;
 
 use crate::corruption::{list_corrupt, CorruptBlob};
-use crate::cursors::read_cursor;
+use crate::sqlite::service::read_cursor;
 use crate::blob::Hash;
 use crate::error::{Result, StorageError};
 use crate::{now_ms, Store};
@@ -131,7 +131,7 @@ pub fn scrub_status(root: &Path) -> Result<ScrubStatus> {
     if !path.exists() {
         return Err(StorageError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no index at {}", path.display()))));
     }
-    let c: Connection = crate::index::open_read_only(&path)?;
+    let c: Connection = crate::sqlite::open_read_only(&path)?;
     Ok(ScrubStatus { state: parse_state(read_cursor(&c, SCRUB_CURSOR)?)?, corrupt: list_corrupt(&c)? })
 }
 

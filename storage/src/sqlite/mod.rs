@@ -1,8 +1,17 @@
-//! The SQLite metadata index: schema, one group-committing writer thread and a pool of readers.
-//! Everything that says "this object exists" lives here; blob bytes live in `crate::blob`.
+//! The SQLite metadata index: schema, one group-committing writer thread, a pool of readers, and
+//! `SqliteIndex`, the embedded default implementation of `crate::meta::Index`.
 
+pub(crate) mod accounts;
+pub(crate) mod blobs;
+pub(crate) mod buckets;
+pub(crate) mod events;
+pub(crate) mod lifecycle;
+pub(crate) mod objects;
 mod readers;
+pub(crate) mod replication;
 pub(crate) mod schema;
+pub(crate) mod service;
+pub(crate) mod uploads;
 mod writer;
 
 pub use readers::ReadPool;
@@ -31,8 +40,22 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     crate::perms::file_options().write(true).create(true).truncate(false).open(path).map(drop)
 }
 
-/// Opens the index at `path`, creating or migrating the schema, and starts the writer.
-pub fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
+/// The SQLite index of a data dir: every write goes through the one writer thread, every read
+/// through the pool.
+pub(crate) struct SqliteIndex {
+    pub(crate) writer: Writer,
+    pub(crate) readers: ReadPool,
+}
+
+impl SqliteIndex {
+    /// Opens the index at `path`, creating or migrating the schema, and starts the writer.
+    pub(crate) fn open(path: &Path, readers: usize) -> crate::Result<SqliteIndex> {
+        let (writer, readers) = open(path, readers)?;
+        Ok(SqliteIndex { writer, readers })
+    }
+}
+
+fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
     create_private(path)?;
     let conn = open_connection(path)?;
     // Deleted rows (an access key's old secret) are overwritten where that costs no extra I/O.
