@@ -45,13 +45,15 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 pub(crate) struct SqliteIndex {
     pub(crate) writer: Writer,
     pub(crate) readers: ReadPool,
+    /// The database file.
+    pub(crate) path: std::path::PathBuf,
 }
 
 impl SqliteIndex {
     /// Opens the index at `path`, creating or migrating the schema, and starts the writer.
     pub(crate) fn open(path: &Path, readers: usize) -> crate::Result<SqliteIndex> {
         let (writer, readers) = open(path, readers)?;
-        Ok(SqliteIndex { writer, readers })
+        Ok(SqliteIndex { writer, readers, path: path.to_path_buf() })
     }
 }
 
