@@ -10,7 +10,7 @@ use crate::model::{ObjectRecord, Upload};
 use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
 use crate::events::{self, EventName, Remover, Requester};
 use crate::objects::{delete_latest, delete_version, DeleteOutcome};
-use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
+use crate::sqlite::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::tiers::TierSet;
 use crate::Store;
 use rusqlite::{params, Connection};

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::keys::{common_prefix, just_after, prefix_end};
 use crate::model::*;
-use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
+use crate::sqlite::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::Store;
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -7,9 +7,9 @@ use crate::events::{self, Change, EventName, Origin, Remover, Requester};
 use crate::ingest::Ingested;
 use crate::publish::{note_crc32c, Published};
 use crate::model::*;
-use crate::refs;
+use crate::sqlite::refs;
 use crate::tiers::TierSet;
-use crate::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, BODY_COLUMNS, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
+use crate::sqlite::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, BODY_COLUMNS, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::{now_ms, Store};
 use rusqlite::{params, Connection, OptionalExtension};
 

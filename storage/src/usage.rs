@@ -2,7 +2,7 @@
 //! its quota, checked inside the commit of every new version so concurrent writes cannot pass it.
 
 use crate::error::{Result, StorageError};
-use crate::rows::decode_manifest;
+use crate::sqlite::rows::decode_manifest;
 use crate::Store;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;

@@ -18,7 +18,7 @@ pub use uploads::UploadIndex;
 pub use events::EventIndex;
 pub use replication::ReplicationIndex;
 pub use lifecycle::LifecycleIndex;
-pub use blobs::BlobIndex;
+pub use blobs::{BlobIndex, Wanted};
 pub use service::ServiceIndex;
 
 /// A whole metadata store: every domain's operations. `Store` holds one as `Arc<dyn Index>`.

@@ -2,13 +2,17 @@
 //! `SqliteIndex`, the embedded default implementation of `crate::meta::Index`.
 
 pub(crate) mod accounts;
+pub(crate) mod backup;
 pub(crate) mod blobs;
 pub(crate) mod buckets;
+pub mod check;
 pub(crate) mod events;
 pub(crate) mod lifecycle;
 pub(crate) mod objects;
 mod readers;
+pub(crate) mod refs;
 pub(crate) mod replication;
+pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod service;
 pub(crate) mod uploads;
