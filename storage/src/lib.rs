@@ -17,7 +17,6 @@ mod sqlite;
 mod ingest;
 mod keys;
 mod lifecycle;
-mod listing;
 mod lock;
 mod model;
 mod multipart;

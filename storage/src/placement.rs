@@ -11,7 +11,7 @@
 use crate::blob::{BlobDir, Hash, PinGuard, StagingFile};
 use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
-use crate::objects::version_by_seq;
+use crate::sqlite::objects::version_by_seq;
 use crate::sqlite::refs::{self, segment_hash};
 use crate::blob_store::{copy_verified, BlobStore};
 use crate::tiers::TierSet;

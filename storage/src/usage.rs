@@ -111,7 +111,7 @@ impl Store {
         self.readers()
             .read(move |c| {
                 let Some((before, quota)) = usage_row(c, bucket_id)?.filter(|(_, q)| q.max_bytes.is_some()) else { return Ok(()) };
-                let replaced: i64 = match crate::objects::bucket_versioning(c, bucket_id)? {
+                let replaced: i64 = match crate::sqlite::objects::bucket_versioning(c, bucket_id)? {
                     crate::Versioning::Enabled => 0,
                     _ => c
                         .prepare_cached("SELECT size FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null' AND delete_marker = 0")?

@@ -11,7 +11,7 @@ mod lifecycle;
 mod blobs;
 mod service;
 
-pub use objects::ObjectIndex;
+pub use objects::{MetaChange, NewBody, ObjectIndex, VersionRef};
 pub use buckets::BucketIndex;
 pub use accounts::AccountIndex;
 pub use uploads::UploadIndex;

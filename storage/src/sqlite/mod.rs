@@ -8,6 +8,7 @@ pub(crate) mod buckets;
 pub mod check;
 pub(crate) mod events;
 pub(crate) mod lifecycle;
+mod listing;
 pub(crate) mod objects;
 mod readers;
 pub(crate) mod refs;
