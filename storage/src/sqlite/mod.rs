@@ -25,6 +25,15 @@ pub use writer::Writer;
 use rusqlite::Connection;
 use std::path::Path;
 
+impl From<rusqlite::Error> for crate::StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => crate::StorageError::Full,
+            _ => crate::StorageError::Index(Box::new(e)),
+        }
+    }
+}
+
 /// Opens a connection with the pragmas every connection of the index uses.
 pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -87,4 +96,13 @@ pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_full_disk_is_full() {
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert!(matches!(crate::StorageError::from(full), crate::StorageError::Full));
+    }
 }
