@@ -3,7 +3,8 @@
 
 use crate::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
-use crate::events::{self, Change, EventName, Origin, Remover, Requester};
+use crate::events::{Change, EventName, Origin, Remover, Requester};
+use crate::sqlite::events;
 use crate::ingest::Ingested;
 use crate::publish::{note_crc32c, Published};
 use crate::model::*;

@@ -3,7 +3,8 @@
 //! reference), and once the copy's expiry passes the worker drops it again.
 
 use crate::error::{Result, TierError};
-use crate::events::{self, EventName, Requester};
+use crate::events::{EventName, Requester};
+use crate::sqlite::events;
 use crate::model::Body;
 use crate::objects::{version_by_seq, version_row};
 use crate::placement::{copy_segments, Place};

@@ -152,7 +152,7 @@ impl Store {
                 tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
                 if let Ok((rec, _)) = crate::objects::version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
                     let event = crate::events::EventName::ReplicationOperationFailedReplication;
-                    crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
+                    crate::sqlite::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
                 }
                 finish(c, &item, "FAILED", None, Some(&error))
             })
