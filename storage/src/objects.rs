@@ -325,7 +325,7 @@ pub(crate) fn insert_version(
         insert_row(c, &record, Some(stored.body))
     })?;
     events::record_version(c, new.origin.event, &record, &new.origin.requester)?;
-    let replication = crate::replication::queue::enqueue_new(c, &record)?;
+    let replication = crate::sqlite::replication::enqueue_new(c, &record)?;
     let record = ObjectRecord { replication, ..record };
     Ok(record)
 }
@@ -449,7 +449,7 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remov
     };
     insert_row(c, &marker, None)?;
     events::record_version(c, by.event(true), &marker, &by.requester())?;
-    crate::replication::queue::enqueue_new(c, &marker)?;
+    crate::sqlite::replication::enqueue_new(c, &marker)?;
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 
