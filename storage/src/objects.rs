@@ -30,6 +30,15 @@ pub struct DeleteOutcome {
     pub delete_marker: bool,
 }
 
+/// The bytes a new version names: where they are, how many, and their ETag.
+pub(crate) struct Stored<'a> {
+    pub size: u64,
+    pub etag: &'a str,
+    pub body: &'a Body,
+    /// The tier holding the body (a copy shares its source's); None for the local store.
+    pub tier: Option<&'a str>,
+}
+
 impl Store {
     /// Names `body` as a new version of `new.key`. The bytes are durable before the index
     /// commit, and the commit is the moment the version exists.

@@ -17,7 +17,7 @@ pub use accounts::AccountIndex;
 pub use uploads::UploadIndex;
 pub use events::EventIndex;
 pub use replication::ReplicationIndex;
-pub use lifecycle::LifecycleIndex;
+pub use lifecycle::{LifecycleIndex, RestoreExpiry, StillDue};
 pub use blobs::{BlobIndex, Wanted};
 pub use service::ServiceIndex;
 

@@ -8,12 +8,13 @@ use super::refs;
 use super::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
 use super::SqliteIndex;
 use crate::error::{Result, StorageError};
-use crate::events::{self, Change, Origin, Remover, Requester};
+use crate::events::{Change, Origin, Remover, Requester};
+use crate::sqlite::events;
 use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
 use crate::model::*;
 use crate::lock::check_retention_change;
 use crate::LockChange;
-use crate::objects::{check_conditions, new_version_id, DeleteOutcome, NewObject};
+use crate::objects::{check_conditions, new_version_id, DeleteOutcome, NewObject, Stored};
 use crate::tiers::TierSet;
 use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -222,15 +223,6 @@ fn latest(c: &Connection, bucket_id: i64, key: &str) -> Result<Option<Latest>> {
         .optional()?)
 }
 
-/// The bytes a new version names: where they are, how many, and their ETag.
-pub(crate) struct Stored<'a> {
-    pub size: u64,
-    pub etag: &'a str,
-    pub body: &'a Body,
-    /// The tier holding the body (a copy shares its source's); None for the local store.
-    pub tier: Option<&'a str>,
-}
-
 /// Writes a new version row according to the bucket's versioning state; a version whose
 /// storage class belongs on another tier than its bytes is on gets a move. Runs in the writer.
 pub(crate) fn insert_version(
@@ -274,7 +266,7 @@ pub(crate) fn insert_version(
         insert_row(c, &record, Some(stored.body))
     })?;
     events::record_version(c, new.origin.event, &record, &new.origin.requester)?;
-    let replication = crate::replication::queue::enqueue_new(c, &record)?;
+    let replication = crate::sqlite::replication::enqueue_new(c, &record)?;
     let record = ObjectRecord { replication, ..record };
     Ok(record)
 }
@@ -398,7 +390,7 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remov
     };
     insert_row(c, &marker, None)?;
     events::record_version(c, by.event(true), &marker, &by.requester())?;
-    crate::replication::queue::enqueue_new(c, &marker)?;
+    crate::sqlite::replication::enqueue_new(c, &marker)?;
     Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
 }
 
