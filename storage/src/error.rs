@@ -62,6 +62,10 @@ pub enum StorageError {
     /// SQLITE_FULL. Nothing of the write was kept; it may succeed once space is freed.
     #[error("the storage is full")]
     Full,
+    /// The metadata store is overloaded (a statement timed out, or retries of a conflicting
+    /// transaction ran out): the client should retry later.
+    #[error("the index is busy")]
+    Busy,
     #[error("io: {0}")]
     Io(io::Error),
     /// The metadata store failed (its own error, e.g. SQLite's).
