@@ -4,7 +4,8 @@
 # 1. installs what the tests need when it is missing: s3cmd, rclone, restic, duplicity (with
 #    python3-boto3), chromium and chromium-driver (Debian packages; headless Chromium runs
 #    the browser tests), rabbitmq-server (the notification tests start their own broker),
-#    prometheus (the metrics test starts its own, scraping Coffer) and a Python virtualenv
+#    prometheus (the metrics test starts its own, scraping Coffer), postgresql (a throwaway
+#    server on loopback for the PostgreSQL index's tests, scripts/postgres.sh) and a Python virtualenv
 #    with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. runs `cargo test --release --workspace`, then the Python compatibility suite
@@ -38,6 +39,8 @@ done
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
 # The metrics test starts a Prometheus of its own (not the system service) that scrapes Coffer.
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# The PostgreSQL index's tests run against a throwaway server (scripts/postgres.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()
@@ -71,6 +74,13 @@ cargo build --release
 # The 6 GiB multipart round trip runs by default; COFFER_BIG_TESTS=0 skips it.
 export COFFER_BIG_TESTS="${COFFER_BIG_TESTS:-1}"
 status=0
+log "starting a throwaway PostgreSQL on loopback for the PostgreSQL index's tests"
+pg_dir="$(mktemp -d /tmp/coffer-pg.XXXXXX)"
+pg_port=$((20000 + RANDOM % 20000))
+COFFER_TEST_POSTGRES="$("$REPO/scripts/postgres.sh" start "$pg_dir" "$pg_port")"
+export COFFER_TEST_POSTGRES
+trap '"$REPO/scripts/postgres.sh" stop "$pg_dir" || true; rm -rf "$pg_dir"' EXIT
+
 log "cargo test --release --workspace"
 cargo test --release --workspace || status=1
 
