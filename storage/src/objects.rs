@@ -1,7 +1,7 @@
 //! Object versions: writing a new version atomically (with conditions and S3's versioning
 //! rules), reading one, copying without copying bytes, and deleting.
 
-use crate::buckets::bucket_by_name;
+use crate::sqlite::buckets::bucket_by_name;
 use crate::error::{Result, StorageError};
 use crate::events::{self, Change, EventName, Origin, Remover, Requester};
 use crate::ingest::Ingested;
@@ -319,7 +319,7 @@ pub(crate) fn insert_version(
         placement,
         replication: None,
     };
-    crate::usage::within_quota(c, bucket_id, || {
+    crate::sqlite::buckets::within_quota(c, bucket_id, || {
         retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now)?;
         insert_row(c, &record, Some(stored.body))
     })?;
