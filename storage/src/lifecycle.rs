@@ -7,7 +7,7 @@
 use crate::error::Result;
 use crate::keys::{just_after, prefix_end};
 use crate::model::{ObjectRecord, Upload};
-use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
+use crate::sqlite::uploads::{upload_from_row, UPLOAD_COLUMNS};
 use crate::events::{self, EventName, Remover, Requester};
 use crate::objects::{delete_latest, delete_version, DeleteOutcome};
 use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};

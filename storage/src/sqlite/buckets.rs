@@ -73,7 +73,7 @@ impl BucketIndex for SqliteIndex {
                     return Err(StorageError::BucketNotEmpty);
                 }
                 c.execute("DELETE FROM bucket_configs WHERE bucket_id = ?1", [bucket.id])?;
-                crate::multipart::drop_bucket_uploads(c, bucket.id)?;
+                super::uploads::drop_bucket_uploads(c, bucket.id)?;
                 c.execute("DELETE FROM buckets WHERE id = ?1", [bucket.id])?;
                 Ok(bucket.id)
             })
