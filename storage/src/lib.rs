@@ -2,11 +2,9 @@
 //! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
 
 mod access_logs;
-mod backup;
 mod blob;
 pub mod blob_store;
 mod buckets;
-pub mod check;
 mod config_cache;
 mod corruption;
 mod cursors;
@@ -19,7 +17,6 @@ mod sqlite;
 mod ingest;
 mod keys;
 mod lifecycle;
-mod listing;
 mod lock;
 mod model;
 mod multipart;
@@ -28,10 +25,8 @@ pub mod perms;
 mod placement;
 mod publish;
 mod read;
-mod refs;
 mod replication;
 mod restore;
-mod rows;
 mod scrub;
 mod stats;
 pub mod tiers;
@@ -40,8 +35,9 @@ mod user_admin;
 mod users;
 
 pub use access_logs::{AccessLogBacklog, AccessLogBatch};
-pub use backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
+pub use sqlite::backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
 pub use corruption::CorruptBlob;
+pub use sqlite::check;
 pub use error::{MultipartError, NotifyError, Result, StorageError, TierError};
 pub use events::{
     EventFacts, EventName, EventPattern, NotifyRoute, NotifyTarget, Origin, QueuedEvent, Requester, TargetKind, TargetStatus, COFFER_PRINCIPAL,

@@ -11,8 +11,8 @@
 use crate::blob::{BlobDir, Hash, PinGuard, StagingFile};
 use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
-use crate::objects::version_by_seq;
-use crate::refs::{self, segment_hash};
+use crate::sqlite::objects::version_by_seq;
+use crate::sqlite::refs::{self, segment_hash};
 use crate::blob_store::{copy_verified, BlobStore};
 use crate::tiers::TierSet;
 use crate::{now_ms, Store, StorageError};
@@ -175,7 +175,7 @@ impl Store {
     /// Removes up to `limit` unreferenced blobs from their tiers; returns how many. Only the
     /// tiering worker calls this, between moves (see the module docs).
     pub async fn collect_tier_garbage(&self, limit: usize) -> Result<usize> {
-        if self.readers().read(crate::backup::gc_held).await? {
+        if self.readers().read(crate::sqlite::backup::gc_held).await? {
             return Ok(0);
         }
         let garbage: Vec<(String, Vec<u8>)> = self

@@ -5,9 +5,9 @@
 use crate::error::{Result, TierError};
 use crate::events::{self, EventName, Requester};
 use crate::model::Body;
-use crate::objects::{version_by_seq, version_row};
+use crate::sqlite::objects::{version_by_seq, version_row};
 use crate::placement::{copy_segments, Place};
-use crate::refs;
+use crate::sqlite::refs;
 use crate::{now_ms, Store};
 use rusqlite::params;
 

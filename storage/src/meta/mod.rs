@@ -11,14 +11,14 @@ mod lifecycle;
 mod blobs;
 mod service;
 
-pub use objects::ObjectIndex;
+pub use objects::{MetaChange, NewBody, ObjectIndex, VersionRef};
 pub use buckets::BucketIndex;
 pub use accounts::{AccountIndex, SealFn};
 pub use uploads::UploadIndex;
 pub use events::EventIndex;
 pub use replication::ReplicationIndex;
 pub use lifecycle::LifecycleIndex;
-pub use blobs::BlobIndex;
+pub use blobs::{BlobIndex, Wanted};
 pub use service::ServiceIndex;
 
 /// A whole metadata store: every domain's operations. `Store` holds one as `Arc<dyn Index>`.

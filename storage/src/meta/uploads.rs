@@ -41,7 +41,7 @@ pub trait UploadIndex {
     /// (conditions, versioning, quota, events and replication queued with it; as a replica
     /// when `req.replica_of` says so), records its parts, removes the upload (the version
     /// keeps its own blob references, unused parts' are released) and remembers the result
-    /// for `crate::multipart::complete::COMPLETED_KEPT_MS`. An upload already completed in that time answers its first
-    /// result; an unknown one is `NoSuchUpload`.
+    /// for `crate::multipart::complete::COMPLETED_KEPT_MS`. An upload completed within that
+    /// time answers its first result again; an unknown one is `NoSuchUpload`.
     async fn complete_upload(&self, bucket_id: i64, key: &str, upload_id: &str, req: CompleteRequest, tiers: Arc<TierSet>) -> Result<CompletedUpload>;
 }

@@ -150,7 +150,7 @@ impl Store {
         self.writer()
             .write(move |c| {
                 tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
-                if let Ok((rec, _)) = crate::objects::version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
+                if let Ok((rec, _)) = crate::sqlite::objects::version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
                     let event = crate::events::EventName::ReplicationOperationFailedReplication;
                     crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
                 }

@@ -8,7 +8,8 @@ use super::{finish, forget_row, OutboxItem, Replicated};
 use crate::error::{Result, StorageError};
 use crate::ingest::Ingested;
 use crate::model::{Body, Bucket, ObjectRecord, Placement, ReplicaOf, Versioning};
-use crate::objects::{insert_row, mark_noncurrent, version_row, NewObject, Stored};
+use crate::objects::NewObject;
+use crate::sqlite::objects::{insert_row, mark_noncurrent, version_row, Stored};
 use crate::tiers::TierSet;
 use crate::Store;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -148,8 +149,12 @@ impl Store {
     /// Writes a version replicated from another server (see `write_replica`).
     pub async fn put_replica(&self, bucket: &Bucket, new: NewObject, body: Ingested, of: ReplicaOf) -> Result<ObjectRecord> {
         let (bucket_id, tiers) = (bucket.id, self.tiers());
-        self.commit_body(body, move |c, size, stored| {
-            write_replica(c, bucket_id, &new, &Stored { size, etag: &of.etag, body: stored, tier: None }, &of, &tiers)
+        self.commit_body(body, |nb| {
+            self.writer().write(move |c| {
+                let record = write_replica(c, bucket_id, &new, &Stored { size: nb.size, etag: &of.etag, body: &nb.body, tier: None }, &of, &tiers)?;
+                crate::sqlite::objects::note_crc32c(c, &nb.body, nb.crc32c)?;
+                Ok(record)
+            })
         })
         .await
     }

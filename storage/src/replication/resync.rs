@@ -8,7 +8,7 @@
 use super::queue::{queue, routes_of, RESYNC_KIND};
 use crate::sqlite::service::{read_cursor, write_cursor};
 use crate::error::Result;
-use crate::rows::{object_from_row, OBJECT_COLUMNS};
+use crate::sqlite::rows::{object_from_row, OBJECT_COLUMNS};
 use crate::Store;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};

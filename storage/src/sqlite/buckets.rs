@@ -5,7 +5,7 @@ use crate::error::{Result, StorageError};
 use crate::meta::BucketIndex;
 use crate::model::{Bucket, User, Versioning, LOCK_KIND};
 use crate::now_ms;
-use crate::rows::decode_manifest;
+use crate::sqlite::rows::decode_manifest;
 use crate::usage::{BucketSpace, Quota, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;
@@ -151,7 +151,7 @@ impl BucketIndex for SqliteIndex {
         self.readers
             .read(move |c| {
                 let Some((usage, quota)) = usage_row(c, bucket_id)?.filter(|(_, q)| q.max_bytes.is_some()) else { return Ok(None) };
-                let replaced: i64 = match crate::objects::bucket_versioning(c, bucket_id)? {
+                let replaced: i64 = match crate::sqlite::objects::bucket_versioning(c, bucket_id)? {
                     Versioning::Enabled => 0,
                     _ => c
                         .prepare_cached("SELECT size FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null' AND delete_marker = 0")?

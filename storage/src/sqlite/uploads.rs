@@ -8,8 +8,7 @@ use crate::meta::UploadIndex;
 use crate::model::*;
 use crate::multipart::complete::{self, COMPLETED_KEPT_MS};
 use crate::now_ms;
-use crate::objects::{insert_version, Stored};
-use crate::publish::note_crc32c;
+use crate::sqlite::objects::{insert_version, note_crc32c, Stored};
 use crate::tiers::TierSet;
 use coffer_crypto::checksum::ChecksumAlgorithm;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -164,7 +163,7 @@ fn drop_upload(c: &Connection, seq: i64) -> Result<()> {
         .query_map([seq], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for h in hashes {
-        crate::refs::release(c, None, &h)?;
+        crate::sqlite::refs::release(c, None, &h)?;
     }
     c.prepare_cached("DELETE FROM parts WHERE upload_seq = ?1")?.execute([seq])?;
     c.prepare_cached("DELETE FROM uploads WHERE seq = ?1")?.execute([seq])?;
@@ -199,14 +198,14 @@ fn replace_part(c: &Connection, seq: i64, part: &Part, hash: &[u8]) -> Result<()
         .query_row(params![seq, part.number], |r| r.get(0))
         .optional()?;
     if let Some(old) = old {
-        crate::refs::release(c, None, &old)?;
+        crate::sqlite::refs::release(c, None, &old)?;
     }
     c.prepare_cached(
         "INSERT OR REPLACE INTO parts (upload_seq, part_number, size, etag, checksum, modified_ms, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![seq, part.number, part.size as i64, part.etag, part.checksum, part.modified_ms, hash])?;
-    crate::refs::retain(c, None, hash, part.size)
+    crate::sqlite::refs::retain(c, None, hash, part.size)
 }
 
 /// Where a listing of uploads resumes: after this key, or after this upload of the key.

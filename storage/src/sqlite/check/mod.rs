@@ -1,5 +1,6 @@
 //! `coffer admin check`: compares the index with the blob store (every referenced blob present
 //! with its size and hash, reference counts equal to real uses, no orphans) and repairs what it can.
+//! It reads the SQLite file itself (one snapshot), so it is a tool of the embedded index.
 
 mod repair;
 mod report;

@@ -40,7 +40,7 @@ pub fn backup_index(root: &Path, dest: &Path) -> Result<IndexCounts> {
     let mut dst = Connection::open(&partial)?;
     copy_all(&src, &mut dst)?;
     let counts = count(&dst)?;
-    dst.close().map_err(|(_, e)| StorageError::Sql(e))?;
+    dst.close().map_err(|(_, e)| StorageError::from(e))?;
     File::open(&partial)?.sync_all()?;
     fs::rename(&partial, dest)?;
     if let Some(dir) = dest.parent() {
