@@ -1,4 +1,5 @@
-//! Coffer's storage engine: a content-addressed blob directory plus a SQLite metadata index.
+//! Coffer's storage engine: content-addressed blobs (`blob_store`) plus a metadata index behind
+//! the `meta` contract (SQLite in `sqlite`, the embedded default; PostgreSQL in `postgres`).
 //! It knows buckets, object versions and users; it knows nothing about HTTP or S3's wire format.
 
 mod access_logs;
@@ -38,7 +39,7 @@ mod user_admin;
 mod users;
 
 pub use access_logs::{AccessLogBacklog, AccessLogBatch};
-pub use sqlite::backup::{backup_index, hold_gc, release_gc_hold, IndexCounts};
+pub use sqlite::backup::{backup_index, hold_gc, release_gc_hold};
 pub use corruption::CorruptBlob;
 pub use sqlite::check;
 pub use error::{MultipartError, NotifyError, Result, StorageError, TierError};
@@ -58,7 +59,7 @@ pub use read::{BodyStream, CorruptBlobError};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
 pub use usage::{BucketSpace, Quota, Usage};
 pub use user_admin::{AccessKeyInfo, UserInfo, UserSummary};
-pub use stats::{Backlogs, BucketUsage, StoreUsage};
+pub use stats::{Backlogs, BucketUsage, IndexCounts, StoreUsage};
 pub use users::{MfaDevice, UnsealedSecret};
 
 use std::path::{Path, PathBuf};
@@ -75,9 +76,6 @@ struct Inner {
     blobs: Arc<blob::BlobDir>,
     /// The metadata store every domain asks.
     index: Arc<dyn meta::Index>,
-    /// The same store seen as SQLite, for the code that still writes SQL itself; it goes
-    /// once every domain asks `index` instead.
-    sqlite: Arc<sqlite::SqliteIndex>,
     configs: config_cache::ConfigCache,
     corrupt: corruption::CorruptionCounter,
     /// The tiers in use; the server replaces the set when the registered tiers change.
@@ -90,9 +88,8 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         perms::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
-        let sqlite = Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?);
-        let index: Arc<dyn meta::Index> = sqlite.clone();
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, index, sqlite, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
+        let index: Arc<dyn meta::Index> = Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?);
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, index, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
     }
 
     /// Puts `blobs` in use for the store's own blobs, instead of the data dir's `blobs/`.
@@ -141,13 +138,6 @@ impl Store {
         &*self.inner.index
     }
 
-    fn writer(&self) -> &sqlite::Writer {
-        &self.inner.sqlite.writer
-    }
-
-    fn readers(&self) -> &sqlite::ReadPool {
-        &self.inner.sqlite.readers
-    }
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it): the time the index records.

@@ -55,7 +55,26 @@ pub struct Backlogs {
     pub corrupt_blobs: u64,
 }
 
+/// What the index holds: the counts a backup and `coffer admin info` report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IndexCounts {
+    pub users: u64,
+    pub buckets: u64,
+    /// Object versions, delete markers excluded.
+    pub objects: u64,
+    /// Of those, the ones kept inline in the index.
+    pub inline_objects: u64,
+    /// Referenced blob files, and their bytes: what a copy of `blobs/` must contain.
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}
+
 impl Store {
+    /// What the index holds now (the counts a backup reports).
+    pub async fn index_counts(&self) -> Result<IndexCounts> {
+        self.index().index_counts().await
+    }
+
     /// Usage per bucket and of the whole store. Reads every version row: cache the answer.
     pub async fn store_usage(&self) -> Result<StoreUsage> {
         self.index().store_usage().await

@@ -2,11 +2,8 @@
 //! its quota, checked inside the commit of every new version so concurrent writes cannot pass it.
 
 use crate::error::{Result, StorageError};
-use crate::sqlite::rows::decode_manifest;
 use crate::Store;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use std::collections::HashSet;
 
 /// How much of the store a bucket's versions use, as the triggers of migration 14 count it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -51,38 +48,14 @@ impl Quota {
         }
         None
     }
-}
 
-fn usage_row(c: &Connection, bucket_id: i64) -> Result<Option<(Usage, Quota)>> {
-    let as_u64 = |v: i64| v.max(0) as u64;
-    Ok(c
-        .prepare_cached("SELECT objects, versions, markers, bytes, max_bytes, max_objects FROM bucket_usage WHERE bucket_id = ?1")?
-        .query_row([bucket_id], |r| {
-            let usage = Usage {
-                objects: as_u64(r.get(0)?),
-                versions: as_u64(r.get(1)?),
-                delete_markers: as_u64(r.get(2)?),
-                logical_bytes: as_u64(r.get(3)?),
-            };
-            let quota = Quota { max_bytes: r.get::<_, Option<i64>>(4)?.map(as_u64), max_objects: r.get::<_, Option<i64>>(5)?.map(as_u64) };
-            Ok((usage, quota))
-        })
-        .optional()?)
-}
-
-/// Runs `write` (which adds a version to the bucket) and refuses it with `QuotaExceeded` when
-/// it takes the bucket past its quota; the caller's savepoint then undoes it. Buckets without
-/// a quota pay one indexed read.
-pub(crate) fn within_quota<R>(c: &Connection, bucket_id: i64, write: impl FnOnce() -> Result<R>) -> Result<R> {
-    let before = usage_row(c, bucket_id)?.filter(|(_, quota)| quota.is_set());
-    let written = write()?;
-    if let Some((before, quota)) = before {
-        let (after, _) = usage_row(c, bucket_id)?.unwrap_or_default();
-        if let Some(why) = quota.refusal(&before, &after) {
-            return Err(StorageError::QuotaExceeded(why));
+    /// `QuotaExceeded` (saying why) if `after` is refused when the bucket held `before`.
+    pub(crate) fn check(&self, before: &Usage, after: &Usage) -> Result<()> {
+        match self.refusal(before, after) {
+            Some(why) => Err(StorageError::QuotaExceeded(why)),
+            None => Ok(()),
         }
     }
-    Ok(written)
 }
 
 /// What `coffer admin bucket info` shows of a bucket's space.
@@ -100,88 +73,32 @@ pub struct BucketSpace {
 impl Store {
     /// The bucket's usage and quota (zeros and no quota for an unknown bucket id).
     pub async fn bucket_usage(&self, bucket_id: i64) -> Result<(Usage, Quota)> {
-        self.readers().read(move |c| Ok(usage_row(c, bucket_id)?.unwrap_or_default())).await
+        self.index().bucket_usage(bucket_id).await
     }
 
     /// Whether a new version of `key` of `size` bytes could fit the bucket's byte quota now
     /// (the commit checks again): lets a PUT be refused before its body is received. An
     /// overwrite in a bucket without versioning counts as replacing the `null` version.
     pub async fn check_quota(&self, bucket_id: i64, key: &str, size: u64) -> Result<()> {
-        let key = key.to_string();
-        self.readers()
-            .read(move |c| {
-                let Some((before, quota)) = usage_row(c, bucket_id)?.filter(|(_, q)| q.max_bytes.is_some()) else { return Ok(()) };
-                let replaced: i64 = match crate::sqlite::objects::bucket_versioning(c, bucket_id)? {
-                    crate::Versioning::Enabled => 0,
-                    _ => c
-                        .prepare_cached("SELECT size FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null' AND delete_marker = 0")?
-                        .query_row(params![bucket_id, key.as_bytes()], |r| r.get(0))
-                        .optional()?
-                        .unwrap_or(0),
-                };
-                let after = Usage { logical_bytes: (before.logical_bytes + size).saturating_sub(replaced.max(0) as u64), ..before };
-                match quota.refusal(&before, &after) {
-                    Some(why) => Err(StorageError::QuotaExceeded(why)),
-                    None => Ok(()),
-                }
-            })
-            .await
+        let Some((before, quota, replaced)) = self.index().byte_quota_for_put(bucket_id, key).await? else { return Ok(()) };
+        let after = Usage { logical_bytes: (before.logical_bytes + size).saturating_sub(replaced), ..before };
+        quota.check(&before, &after)
     }
 
     /// Every bucket's usage added up.
     pub async fn total_usage(&self) -> Result<Usage> {
-        self.readers()
-            .read(|c| {
-                let n = |v: i64| v.max(0) as u64;
-                Ok(c.query_row(
-                    "SELECT COALESCE(SUM(objects), 0), COALESCE(SUM(versions), 0), COALESCE(SUM(markers), 0), COALESCE(SUM(bytes), 0) FROM bucket_usage",
-                    [],
-                    |r| Ok(Usage { objects: n(r.get(0)?), versions: n(r.get(1)?), delete_markers: n(r.get(2)?), logical_bytes: n(r.get(3)?) }),
-                )?)
-            })
-            .await
+        self.index().total_usage().await
     }
 
     /// The bucket's usage and quota, and the bytes it stores: this walks the bucket's
     /// versions, so it is for admin commands, not requests.
     pub async fn bucket_space(&self, bucket_id: i64) -> Result<BucketSpace> {
-        self.readers()
-            .read(move |c| {
-                let (usage, quota) = usage_row(c, bucket_id)?.unwrap_or_default();
-                let inline: i64 = c.query_row(
-                    "SELECT COALESCE(SUM(length(i.data)), 0) FROM objects o JOIN inline_bodies i ON i.seq = o.seq WHERE o.bucket_id = ?1",
-                    [bucket_id],
-                    |r| r.get(0),
-                )?;
-                let mut blobs = HashSet::new();
-                let mut stored = inline.max(0) as u64;
-                let mut stmt = c.prepare("SELECT manifest FROM objects WHERE bucket_id = ?1 AND manifest IS NOT NULL")?;
-                let mut rows = stmt.query([bucket_id])?;
-                while let Some(row) = rows.next()? {
-                    for segment in decode_manifest(&row.get::<_, String>(0)?)? {
-                        if blobs.insert(segment.hash) {
-                            stored += segment.len;
-                        }
-                    }
-                }
-                Ok(BucketSpace { usage, stored_bytes: stored, quota })
-            })
-            .await
+        self.index().bucket_space(bucket_id).await
     }
 
     /// Sets the bucket's quota (None in a field lifts that limit).
     pub async fn set_bucket_quota(&self, bucket_id: i64, quota: Quota) -> Result<()> {
-        let to_sql = |v: Option<u64>| v.map(|n| n.min(i64::MAX as u64) as i64);
-        self.writer()
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO bucket_usage (bucket_id, max_bytes, max_objects) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(bucket_id) DO UPDATE SET max_bytes = excluded.max_bytes, max_objects = excluded.max_objects",
-                    params![bucket_id, to_sql(quota.max_bytes), to_sql(quota.max_objects)],
-                )?;
-                Ok(())
-            })
-            .await
+        self.index().set_bucket_quota(bucket_id, quota).await
     }
 }
 
@@ -229,59 +146,5 @@ mod tests {
         put(&t, &b, "c", &vec![0u8; 100_000]).await.unwrap();
         let (u, q) = t.store.bucket_usage(b.id).await.unwrap();
         assert_eq!((u.objects, u.logical_bytes, q), (2, 100_008, Quota::default()));
-    }
-
-    #[tokio::test]
-    async fn an_index_from_before_the_counters_is_counted_when_it_is_upgraded() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let c = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
-            c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-            crate::sqlite::schema::migrate_to(&c, 13).unwrap();
-            c.execute_batch(
-                "INSERT INTO users (id, name, created_ms) VALUES ('u1', 'root', 0);
-                 INSERT INTO buckets (id, name, owner_id, region, created_ms) VALUES (1, 'full', 'u1', 'r', 0), (2, 'empty', 'u1', 'r', 0);
-                 INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta) VALUES
-                    (1, 'a', 'v1', 0, 0, 10, '', 0, 'u1', '{}'),
-                    (1, 'a', 'v2', 1, 0, 20, '', 0, 'u1', '{}'),
-                    (1, 'b', 'v3', 0, 0, 5, '', 0, 'u1', '{}'),
-                    (1, 'b', 'v4', 1, 1, 0, '', 0, '', '{}');",
-            )
-            .unwrap();
-        }
-        let store = crate::Store::open(dir.path()).unwrap();
-        let (full, quota) = store.bucket_usage(1).await.unwrap();
-        assert_eq!(full, Usage { objects: 1, versions: 3, delete_markers: 1, logical_bytes: 35 });
-        assert_eq!(quota, Quota::default());
-        assert_eq!(store.bucket_usage(2).await.unwrap().0, Usage::default());
-        assert!(store.access_key_blocking("none").unwrap().is_none());
-    }
-
-    /// What the counters cost: 20,000 small PUTs in flight together (so group commits share
-    /// fsyncs and the index's CPU time shows), with the triggers, with a quota too, and with
-    /// the triggers dropped. `cargo test --release -p coffer-storage usage_cost -- --ignored --nocapture`
-    #[tokio::test(flavor = "multi_thread")]
-    #[ignore]
-    async fn usage_cost() {
-        async fn rate(t: &TestStore, bucket: &crate::Bucket) -> f64 {
-            let started = std::time::Instant::now();
-            let puts = (0..20_000).map(|i| async move { put(t, bucket, &format!("k{i}"), b"0123456789abcdef").await.unwrap() });
-            futures::future::join_all(puts).await;
-            20_000.0 / started.elapsed().as_secs_f64()
-        }
-        let t = store().await;
-        let counted = t.store.create_bucket(&t.owner, "counted", "us-east-1").await.unwrap();
-        let quota = t.store.create_bucket(&t.owner, "quota", "us-east-1").await.unwrap();
-        t.store.set_bucket_quota(quota.id, Quota { max_bytes: Some(u64::MAX >> 2), max_objects: Some(1 << 40) }).await.unwrap();
-        let bare = t.store.create_bucket(&t.owner, "bare", "us-east-1").await.unwrap();
-        let with_triggers = rate(&t, &counted).await;
-        let with_quota = rate(&t, &quota).await;
-        t.store
-            .writer()
-            .write(|c| Ok(c.execute_batch("DROP TRIGGER bucket_usage_insert; DROP TRIGGER bucket_usage_delete; DROP TRIGGER bucket_usage_update;")?))
-            .await
-            .unwrap();
-        let without = rate(&t, &bare).await;
-        println!("small PUTs/s: {without:.0} without counters, {with_triggers:.0} with them, {with_quota:.0} with a quota too");
     }
 }

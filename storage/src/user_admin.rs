@@ -1,9 +1,8 @@
 //! What the admin commands do to users beyond creating them: list, inspect and delete them,
 //! and manage their access keys (several per user, each enabled or disabled, for rotation).
 
-use crate::error::{Result, StorageError};
+use crate::error::Result;
 use crate::Store;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 /// A user as `coffer admin user list` shows it.
@@ -38,147 +37,42 @@ pub struct UserInfo {
     pub mfa_serial: Option<String>,
 }
 
-const SUMMARY_SELECT: &str = "SELECT u.name, u.id, u.created_ms,
-        (SELECT COUNT(*) FROM access_keys k WHERE k.user_id = u.id),
-        (SELECT COUNT(*) FROM access_keys k WHERE k.user_id = u.id AND k.enabled = 1),
-        (SELECT COUNT(*) FROM buckets b WHERE b.owner_id = u.id)
-     FROM users u";
-
-fn summary_from_row(r: &rusqlite::Row) -> rusqlite::Result<UserSummary> {
-    Ok(UserSummary {
-        name: r.get(0)?,
-        id: r.get(1)?,
-        created_ms: r.get(2)?,
-        keys: r.get::<_, i64>(3)? as u64,
-        enabled_keys: r.get::<_, i64>(4)? as u64,
-        buckets: r.get::<_, i64>(5)? as u64,
-    })
-}
-
-const KEY_SELECT: &str = "SELECT k.access_key, u.name, k.enabled, k.created_ms FROM access_keys k JOIN users u ON u.id = k.user_id";
-
-fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<AccessKeyInfo> {
-    Ok(AccessKeyInfo { access_key: r.get(0)?, user: r.get(1)?, enabled: r.get(2)?, created_ms: r.get(3)? })
-}
-
-fn keys_of(c: &Connection, user: Option<&str>) -> Result<Vec<AccessKeyInfo>> {
-    let rows = match user {
-        Some(name) => c
-            .prepare(&format!("{KEY_SELECT} WHERE u.name = ?1 ORDER BY k.created_ms, k.access_key"))?
-            .query_map([name], key_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        None => c
-            .prepare(&format!("{KEY_SELECT} ORDER BY u.name, k.created_ms, k.access_key"))?
-            .query_map([], key_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
-    Ok(rows)
-}
-
-fn user_id(c: &Connection, name: &str) -> Result<String> {
-    c.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?.ok_or(StorageError::NoSuchUser)
-}
-
 impl Store {
     /// Every user, by name.
     pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
-        self.readers()
-            .read(|c| Ok(c.prepare(&format!("{SUMMARY_SELECT} ORDER BY u.name"))?.query_map([], summary_from_row)?.collect::<rusqlite::Result<_>>()?))
-            .await
+        self.index().list_users().await
     }
 
     /// One user with its keys, buckets and MFA device.
     pub async fn user_info(&self, name: &str) -> Result<UserInfo> {
-        let name = name.to_string();
-        self.readers()
-            .read(move |c| {
-                let summary = c
-                    .query_row(&format!("{SUMMARY_SELECT} WHERE u.name = ?1"), [&name], summary_from_row)
-                    .optional()?
-                    .ok_or(StorageError::NoSuchUser)?;
-                let bucket_names = c
-                    .prepare("SELECT name FROM buckets WHERE owner_id = ?1 ORDER BY name")?
-                    .query_map([&summary.id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let mfa_serial = c.query_row("SELECT serial FROM mfa_devices WHERE user_id = ?1", [&summary.id], |r| r.get(0)).optional()?;
-                Ok(UserInfo { access_keys: keys_of(c, Some(&name))?, summary, bucket_names, mfa_serial })
-            })
-            .await
+        self.index().user_info(name).await
     }
 
     /// Deletes a user with its keys and MFA device; refused (`UserOwnsBuckets`) while the
     /// user owns a bucket.
     pub async fn delete_user(&self, name: &str) -> Result<()> {
-        let name = name.to_string();
-        self.writer()
-            .write(move |c| {
-                let id = user_id(c, &name)?;
-                let buckets: Vec<String> =
-                    c.prepare("SELECT name FROM buckets WHERE owner_id = ?1 ORDER BY name")?.query_map([&id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-                if !buckets.is_empty() {
-                    return Err(StorageError::UserOwnsBuckets(buckets));
-                }
-                c.execute_batch("PRAGMA secure_delete = ON")?;
-                let deleted = (|| -> Result<()> {
-                    c.execute("DELETE FROM access_keys WHERE user_id = ?1", [&id])?;
-                    c.execute("DELETE FROM mfa_devices WHERE user_id = ?1", [&id])?;
-                    c.execute("DELETE FROM users WHERE id = ?1", [&id])?;
-                    Ok(())
-                })();
-                c.execute_batch("PRAGMA secure_delete = FAST")?;
-                deleted
-            })
-            .await
+        self.index().delete_user(name).await
     }
 
     /// Adds an access key (its secret sealed by the caller) to the user called `name`.
     pub async fn add_access_key(&self, name: &str, access_key: &str, sealed_secret: Vec<u8>) -> Result<AccessKeyInfo> {
-        let (name, ak) = (name.to_string(), access_key.to_string());
-        self.writer()
-            .write(move |c| {
-                let id = user_id(c, &name)?;
-                crate::users::insert_key(c, &id, &ak, &sealed_secret)?;
-                Ok(c.query_row(&format!("{KEY_SELECT} WHERE k.access_key = ?1"), [&ak], key_from_row)?)
-            })
-            .await
+        self.index().add_access_key(name, access_key, sealed_secret).await
     }
 
     /// The access keys of one user (by name) or of everyone, without their secrets.
     pub async fn list_access_keys(&self, user: Option<&str>) -> Result<Vec<AccessKeyInfo>> {
-        let user = user.map(str::to_string);
-        self.readers()
-            .read(move |c| {
-                if let Some(name) = &user {
-                    user_id(c, name)?;
-                }
-                keys_of(c, user.as_deref())
-            })
-            .await
+        self.index().list_access_keys(user).await
     }
 
     /// Enables or disables an access key. A disabled key signs nothing: the server stops
     /// taking it within a second (see the server's credentials cache).
     pub async fn set_access_key_enabled(&self, access_key: &str, enabled: bool) -> Result<AccessKeyInfo> {
-        let ak = access_key.to_string();
-        self.writer()
-            .write(move |c| {
-                if c.execute("UPDATE access_keys SET enabled = ?2 WHERE access_key = ?1", params![ak, enabled])? == 0 {
-                    return Err(StorageError::NoSuchAccessKey);
-                }
-                Ok(c.query_row(&format!("{KEY_SELECT} WHERE k.access_key = ?1"), [&ak], key_from_row)?)
-            })
-            .await
+        self.index().set_access_key_enabled(access_key, enabled).await
     }
 
     /// Deletes an access key and its sealed secret.
     pub async fn delete_access_key(&self, access_key: &str) -> Result<()> {
-        let ak = access_key.to_string();
-        self.writer()
-            .write(move |c| match c.execute("DELETE FROM access_keys WHERE access_key = ?1", [&ak])? {
-                0 => Err(StorageError::NoSuchAccessKey),
-                _ => Ok(()),
-            })
-            .await
+        self.index().delete_access_key(access_key).await
     }
 }
 

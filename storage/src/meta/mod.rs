@@ -13,7 +13,7 @@ mod service;
 
 pub use objects::{MetaChange, NewBody, ObjectIndex, VersionRef};
 pub use buckets::BucketIndex;
-pub use accounts::AccountIndex;
+pub use accounts::{AccountIndex, SealFn};
 pub use uploads::UploadIndex;
 pub use events::EventIndex;
 pub use replication::ReplicationIndex;

@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::blob_store::BlobLocation;
 use crate::tiers::{RemoteSpec, TierSpec};
-use crate::{AccessLogBacklog, AccessLogBatch, Backlogs, StoreUsage};
+use crate::{AccessLogBacklog, AccessLogBatch, Backlogs, IndexCounts, StoreUsage};
 
 #[async_trait::async_trait]
 pub trait ServiceIndex {
@@ -33,6 +33,9 @@ pub trait ServiceIndex {
 
     /// Bytes the index takes on disk (or wherever it is kept).
     fn index_bytes(&self) -> u64;
+
+    /// What the index holds: users, buckets, versions (inline ones apart), referenced blobs.
+    async fn index_counts(&self) -> Result<IndexCounts>;
 
     /// Usage per bucket and of the whole store. Reads every version row: cache the answer.
     async fn store_usage(&self) -> Result<StoreUsage>;

@@ -1,20 +1,16 @@
 //! CompleteMultipartUpload: checks the client's part list against the stored parts, then names
 //! the parts' blobs as one object version in a single transaction, copying no data.
 
-use super::{drop_upload, find_upload, upload_parts};
 use crate::error::{MultipartError, Result, StorageError};
 use crate::events::{EventName, Origin};
 use crate::model::*;
-use crate::objects::{NewObject, Stored};
-use crate::sqlite::objects::insert_version;
-use crate::tiers::TierSet;
-use crate::{now_ms, Store};
+use crate::objects::NewObject;
+use crate::Store;
 use coffer_crypto::checksum::{combine_crc, Checksum};
 use md5::{Digest, Md5};
-use rusqlite::{params, Connection, OptionalExtension};
 
 /// How long the result of a completed upload is kept for repeated Complete requests.
-const COMPLETED_KEPT_MS: i64 = 24 * 3600 * 1000;
+pub(crate) const COMPLETED_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 /// The parts chosen for the object, in order, with their blob hashes.
 struct Chosen<'a> {
@@ -25,18 +21,35 @@ impl Store {
     /// Completes an upload into a new version of its key. Completing an upload that was
     /// already completed (within a day) returns the first completion's result.
     pub async fn complete_upload(&self, bucket_id: i64, key: &str, upload_id: &str, req: CompleteRequest) -> Result<CompletedUpload> {
-        let (key, upload_id) = (key.to_string(), upload_id.to_string());
-        let tiers = self.tiers();
-        self.writer().write(move |c| complete(c, bucket_id, &key, &upload_id, &req, &tiers)).await
+        self.index().complete_upload(bucket_id, key, upload_id, req, self.tiers()).await
     }
 }
 
-fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &CompleteRequest, tiers: &TierSet) -> Result<CompletedUpload> {
-    let Some((seq, upload)) = find_upload(c, bucket_id, key, upload_id)? else {
-        return previous_result(c, bucket_id, key, upload_id)?.ok_or(MultipartError::NoSuchUpload.into());
-    };
-    let stored = upload_parts(c, seq)?;
-    let chosen = choose_parts(&stored, req, upload.checksum)?;
+/// The version completing an upload writes, decided from the upload, its stored parts and the
+/// request before anything is written.
+pub(crate) struct Plan {
+    pub new: NewObject,
+    pub size: u64,
+    pub etag: String,
+    /// The chosen parts' blobs, in order.
+    pub body: Body,
+    /// The chosen parts, as the version records them.
+    pub parts: Vec<Part>,
+    checksum: Option<StoredChecksum>,
+    encryption: Option<Encryption>,
+}
+
+impl Plan {
+    /// What Complete answers once `record` is written (and later repeats of it too).
+    pub(crate) fn result(self, record: ObjectRecord) -> CompletedUpload {
+        CompletedUpload { etag: record.etag, version_id: record.version_id, size: self.size, checksum: self.checksum, encryption: self.encryption }
+    }
+}
+
+/// Checks the client's part list (`req`) against the upload's stored parts (with their blob
+/// hashes, by number) and decides the version: its parts, size, ETag, checksum and metadata.
+pub(crate) fn plan(key: &str, upload: &Upload, stored: &[(Part, Vec<u8>)], req: &CompleteRequest) -> Result<Plan> {
+    let chosen = choose_parts(stored, req, upload.checksum)?;
     let parts: Vec<Part> = chosen.parts.iter().map(|(p, _)| p.clone()).collect();
     let size: u64 = parts.iter().map(|p| p.size).sum();
     if let Some(expected) = req.expected_size.filter(|e| *e != size) {
@@ -45,29 +58,14 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     let checksum = upload.checksum.and_then(|u| object_checksum(u, &parts));
     verify_checksum(req, checksum.as_ref())?;
     let etag = multipart_etag(&parts)?;
-    let segments = chosen.parts.iter().map(|(p, hash)| Segment { hash: hex::encode(hash), len: p.size }).collect();
+    let body = Body::Blobs(chosen.parts.iter().map(|(p, hash)| Segment { hash: hex::encode(hash), len: p.size }).collect());
 
     let mut meta = upload.meta.clone();
     meta.checksum = checksum.clone();
     let encryption = meta.encryption.clone();
     let origin = Origin::new(EventName::ObjectCreatedCompleteMultipartUpload, req.requester.clone());
     let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta, origin };
-    let stored = Stored { size, etag: &etag, body: &Body::Blobs(segments), tier: None };
-    let record = match &req.replica_of {
-        Some(of) => crate::sqlite::replication::write_replica(c, bucket_id, &new, &stored, of, tiers)?,
-        None => insert_version(c, bucket_id, &new, &stored, &req.conditions, tiers)?,
-    };
-    c.prepare_cached("UPDATE objects SET parts = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?.execute(params![
-        bucket_id,
-        key.as_bytes(),
-        record.version_id,
-        serde_json::to_string(&parts)?
-    ])?;
-    // The object now holds its own reference to each chosen blob; the parts' go, unused ones with them.
-    drop_upload(c, seq)?;
-    let result = CompletedUpload { etag: record.etag, version_id: record.version_id, size, checksum, encryption };
-    remember(c, bucket_id, key, upload_id, &result)?;
-    Ok(result)
+    Ok(Plan { new, size, etag, body, parts, checksum, encryption })
 }
 
 /// Matches the requested parts with the stored ones: ascending numbers, known parts with
@@ -143,23 +141,4 @@ fn verify_checksum(req: &CompleteRequest, computed: Option<&StoredChecksum>) -> 
 /// A composite checksum without its `-N` part count.
 fn strip_count(value: &str) -> &str {
     value.split_once('-').map(|(v, _)| v).unwrap_or(value)
-}
-
-fn previous_result(c: &Connection, bucket_id: i64, key: &str, upload_id: &str) -> Result<Option<CompletedUpload>> {
-    let result: Option<String> = c
-        .prepare_cached("SELECT result FROM completed_uploads WHERE upload_id = ?1 AND bucket_id = ?2 AND key = ?3")?
-        .query_row(params![upload_id, bucket_id, key.as_bytes()], |r| r.get(0))
-        .optional()?;
-    Ok(result.map(|r| serde_json::from_str(&r)).transpose()?)
-}
-
-/// Keeps the result for repeated Complete requests, and forgets results older than a day.
-fn remember(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, result: &CompletedUpload) -> Result<()> {
-    let now = now_ms();
-    c.prepare_cached("DELETE FROM completed_uploads WHERE completed_ms < ?1")?.execute([now - COMPLETED_KEPT_MS])?;
-    c.prepare_cached(
-        "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket_id, key, completed_ms, result) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![upload_id, bucket_id, key.as_bytes(), now, serde_json::to_string(result)?])?;
-    Ok(())
 }

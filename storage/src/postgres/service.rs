@@ -6,7 +6,7 @@ use crate::blob_store::BlobLocation;
 use crate::error::{Result, TierError};
 use crate::meta::ServiceIndex;
 use crate::tiers::{RemoteSpec, TierKind, TierSpec};
-use crate::{now_ms, AccessLogBacklog, AccessLogBatch, Backlogs, BucketUsage, StoreUsage};
+use crate::{now_ms, IndexCounts, AccessLogBacklog, AccessLogBatch, Backlogs, BucketUsage, StoreUsage};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use tokio_postgres::GenericClient;
@@ -87,6 +87,18 @@ impl ServiceIndex for PgIndex {
 
     fn index_bytes(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
+    }
+
+    async fn index_counts(&self) -> Result<IndexCounts> {
+        let c = self.client().await?;
+        Ok(IndexCounts {
+            users: count(&**c, "SELECT COUNT(*) FROM users").await?,
+            buckets: count(&**c, "SELECT COUNT(*) FROM buckets").await?,
+            objects: count(&**c, "SELECT COUNT(*) FROM objects WHERE NOT delete_marker").await?,
+            inline_objects: count(&**c, "SELECT COUNT(*) FROM inline_bodies").await?,
+            blobs: count(&**c, "SELECT COUNT(*) FROM blobs WHERE refs > 0").await?,
+            blob_bytes: count(&**c, "SELECT COALESCE(SUM(size), 0)::bigint FROM blobs WHERE refs > 0").await?,
+        })
     }
 
     async fn store_usage(&self) -> Result<StoreUsage> {

@@ -130,4 +130,5 @@ async fn tiers_remotes_and_the_blob_location() {
     let usage = index.store_usage().await.unwrap();
     assert_eq!((usage.buckets.len(), usage.blobs), (0, 0));
     assert_eq!(index.backlogs().await.unwrap(), Default::default());
+    assert_eq!(index.index_counts().await.unwrap(), Default::default());
 }

@@ -1,11 +1,11 @@
 //! Online backup of the index: a consistent copy made with SQLite's backup API while the
 //! server runs, and the hold that keeps the collector from removing blobs during a backup.
 
+use crate::IndexCounts;
 use crate::sqlite::service::{read_cursor, write_cursor};
 use crate::error::{Result, StorageError};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
-use serde::Serialize;
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -15,20 +15,6 @@ use std::time::Duration;
 const GC_HOLD: &str = "gc-hold";
 /// How often a backup step that found the index busy is retried.
 const BUSY_RETRIES: u32 = 50;
-
-/// What a backed-up index holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct IndexCounts {
-    pub users: u64,
-    pub buckets: u64,
-    /// Object versions, delete markers excluded.
-    pub objects: u64,
-    /// Of those, the ones kept inline in the index.
-    pub inline_objects: u64,
-    /// Referenced blob files, and their bytes: what a copy of `blobs/` must contain.
-    pub blobs: u64,
-    pub blob_bytes: u64,
-}
 
 /// Copies the index under `root` to the file `dest` (mode 0600), consistently as of one
 /// moment, while the server goes on writing; returns what the copy holds.
@@ -64,14 +50,7 @@ fn copy_all(src: &Connection, dst: &mut Connection) -> Result<()> {
     Err(StorageError::Corrupt("the index stayed busy; backup not taken".into()))
 }
 
-impl crate::Store {
-    /// What the index holds now (the counts a backup reports).
-    pub async fn index_counts(&self) -> Result<IndexCounts> {
-        self.readers().read(count).await
-    }
-}
-
-fn count(c: &Connection) -> Result<IndexCounts> {
+pub(crate) fn count(c: &Connection) -> Result<IndexCounts> {
     let n = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
     Ok(IndexCounts {
         users: n("SELECT COUNT(*) FROM users")?,

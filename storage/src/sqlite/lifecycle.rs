@@ -8,7 +8,7 @@ use crate::events::{EventName, Remover, Requester};
 use crate::lifecycle::{key_versions, lock_allows, transition, AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 use crate::meta::{LifecycleIndex, RestoreExpiry, StillDue};
 use crate::model::{Body, ObjectRecord, Segment, Upload};
-use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
+use crate::sqlite::uploads::{upload_from_row, UPLOAD_COLUMNS};
 use crate::objects::DeleteOutcome;
 use crate::sqlite::objects::{delete_latest, delete_version, version_by_seq, version_row};
 use crate::placement::Moved;

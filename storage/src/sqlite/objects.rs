@@ -2,7 +2,7 @@
 //! conditions, versioning rules, the event and replication rows queued in the same commit),
 //! read, copied, tagged, deleted and listed.
 
-use crate::buckets::bucket_by_name;
+use crate::sqlite::buckets::bucket_by_name;
 use super::listing::{list_all_versions, list_latest};
 use super::refs;
 use super::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
@@ -261,7 +261,7 @@ pub(crate) fn insert_version(
         placement,
         replication: None,
     };
-    crate::usage::within_quota(c, bucket_id, || {
+    crate::sqlite::buckets::within_quota(c, bucket_id, || {
         retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now)?;
         insert_row(c, &record, Some(stored.body))
     })?;

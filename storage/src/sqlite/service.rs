@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::blob_store::BlobLocation;
 use crate::error::TierError;
 use crate::tiers::{RemoteSpec, TierKind, TierSpec};
-use crate::{now_ms, AccessLogBacklog, AccessLogBatch, Backlogs, BucketUsage, StoreUsage};
+use crate::{now_ms, IndexCounts, AccessLogBacklog, AccessLogBatch, Backlogs, BucketUsage, StoreUsage};
 use std::collections::HashMap;
 use crate::meta::ServiceIndex;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -91,6 +91,10 @@ impl ServiceIndex for SqliteIndex {
         let mut wal = self.path.as_os_str().to_owned();
         wal.push("-wal");
         [self.path.as_ref(), std::path::Path::new(&wal)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+    }
+
+    async fn index_counts(&self) -> Result<IndexCounts> {
+        self.readers.read(super::backup::count).await
     }
 
     async fn store_usage(&self) -> Result<StoreUsage> {
