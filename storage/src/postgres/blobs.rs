@@ -32,7 +32,7 @@ impl BlobIndex for PgIndex {
     }
 
     fn blob_wanted_blocking(&self, hash: &Hash, wanted: Wanted) -> Result<bool> {
-        let refs: Option<i64> = tokio::runtime::Handle::current().block_on(async {
+        let refs: Option<i64> = self.block_on(async {
             let row = self.client().await?.query_opt("SELECT refs FROM blobs WHERE hash = $1", &[&&hash[..]]).await?;
             Ok::<_, crate::StorageError>(row.map(|r| r.get(0)))
         })?;

@@ -29,6 +29,44 @@ pub(crate) struct PgIndex {
     pool: Pool,
     /// The database's size when last asked (`index_bytes` must not wait for a query).
     size: AtomicU64,
+    /// Where the connections' I/O runs (see `ConnectOnOwnRuntime`).
+    _runtime: OwnRuntime,
+}
+
+/// A runtime of the index's own, shut down without waiting when the index goes (dropping a
+/// runtime inside another one's task would panic).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Opens connections whose I/O tasks run on the index's own runtime, so that a caller that
+/// must block (the `*_blocking` operations, asked from synchronous code on any thread) can
+/// wait for a query without stalling the runtime that drives the query's connection.
+struct ConnectOnOwnRuntime(tokio::runtime::Handle);
+
+impl deadpool_postgres::Connect for ConnectOnOwnRuntime {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> futures::future::BoxFuture<'_, std::result::Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>> {
+        let config = config.clone();
+        let connecting = self.0.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            let io = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "PostgreSQL connection closed");
+                }
+            });
+            Ok((client, io))
+        });
+        Box::pin(async move { connecting.await.expect("the index's runtime is running") })
+    }
 }
 
 impl PgIndex {
@@ -39,9 +77,11 @@ impl PgIndex {
         if config.get_options().is_none() {
             config.options(STATEMENT_TIMEOUT);
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("coffer-postgres").enable_all().build()?;
+        let connect = ConnectOnOwnRuntime(runtime.handle().clone());
+        let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
-        let index = PgIndex { pool, size: AtomicU64::new(0) };
+        let index = PgIndex { pool, size: AtomicU64::new(0), _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
         index.note_size(&client).await?;
@@ -54,6 +94,11 @@ impl PgIndex {
             deadpool_postgres::PoolError::Timeout(_) => StorageError::Busy,
             other => StorageError::Index(Box::new(other)),
         })
+    }
+
+    /// Runs `work` to completion on the calling thread (which it blocks).
+    fn block_on<R>(&self, work: impl std::future::Future<Output = Result<R>>) -> Result<R> {
+        futures::executor::block_on(work)
     }
 
     async fn note_size(&self, client: &tokio_postgres::Client) -> Result<()> {
