@@ -1,0 +1,121 @@
+// One object: its metadata, tags, storage class and encryption (HeadObject, GetObjectTagging),
+// a share link (a presigned GET of up to 7 days), and its versions, each restorable or deletable.
+import { useState } from 'preact/hooks';
+import { bucketHref, ErrorLine, size, useAction, useLoad, when } from './ui.jsx';
+
+const MAX_SHARE_HOURS = 7 * 24;
+
+function Metadata({ s3, bucket, objectKey }) {
+  const head = useLoad(async () => {
+    const [h, tags] = await Promise.all([s3.headObject(bucket, objectKey), s3.tags(bucket, objectKey).catch((e) => e)]);
+    return { h, tags };
+  }, [s3, bucket, objectKey]);
+  if (head.error) return <ErrorLine error={head.error} id="details-error" />;
+  if (!head.data) return <p aria-live="polite">Loading…</p>;
+  const { h, tags } = head.data;
+  const sse = h.get('x-amz-server-side-encryption');
+  const rows = [
+    ['Size', size(Number(h.get('content-length')))],
+    ['Last modified', when(h.get('last-modified'))],
+    ['Content type', h.get('content-type')],
+    ['ETag', h.get('etag')],
+    ['Storage class', h.get('x-amz-storage-class') || 'STANDARD'],
+    ['Encryption', sse ? `${sse}${h.get('x-amz-server-side-encryption-aws-kms-key-id') ? ` (${h.get('x-amz-server-side-encryption-aws-kms-key-id')})` : ''}` : 'none'],
+    ['Version', h.get('x-amz-version-id') || '—'],
+    ['Object lock', h.get('x-amz-object-lock-mode') ? `${h.get('x-amz-object-lock-mode')} until ${h.get('x-amz-object-lock-retain-until-date')}` : 'none'],
+    ['Legal hold', h.get('x-amz-object-lock-legal-hold') || 'OFF'],
+    ['Replication', h.get('x-amz-replication-status') || '—'],
+  ];
+  h.forEach((v, k) => { if (k.startsWith('x-amz-meta-')) rows.push([`Metadata ${k.slice(11)}`, v]); });
+  return (
+    <>
+      <dl class="props" id="object-props">
+        {rows.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}
+      </dl>
+      <h2>Tags</h2>
+      {tags instanceof Error ? <ErrorLine error={tags} /> : tags.length === 0 ? <p>No tags.</p> : (
+        <dl class="props">{tags.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}</dl>
+      )}
+    </>
+  );
+}
+
+function Share({ s3, bucket, objectKey }) {
+  const [hours, setHours] = useState(24);
+  const [url, setUrl] = useState('');
+  const { error, act } = useAction();
+  const make = (e) => {
+    e.preventDefault();
+    act(async () => setUrl(await s3.presign(bucket, objectKey, Math.round(hours * 3600))));
+  };
+  return (
+    <form onSubmit={make} class="share">
+      <h2>Share link</h2>
+      <label for="share-hours">Valid for (hours, at most {MAX_SHARE_HOURS})</label>
+      <input id="share-hours" type="number" min={1} max={MAX_SHARE_HOURS} step={1} value={hours} onInput={(e) => setHours(Number(e.currentTarget.value))} required />
+      <button type="submit" id="make-share">Make link</button>
+      {url && (
+        <>
+          <label for="share-url">Anyone with this link can download the object until it expires</label>
+          <input id="share-url" readOnly value={url} onFocus={(e) => e.currentTarget.select()} />
+          <button type="button" onClick={() => navigator.clipboard?.writeText(url)}>Copy</button>
+        </>
+      )}
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
+function Versions({ s3, bucket, objectKey, onChange }) {
+  const list = useLoad(() => s3.versions(bucket, objectKey), [s3, bucket, objectKey]);
+  const { error, busy, act } = useAction();
+  const restore = (v) => act(async () => { await s3.restore(bucket, objectKey, v.versionId); list.reload(); onChange(); });
+  const remove = (v) => {
+    if (!confirm(`Delete version ${v.versionId} for good?`)) return;
+    act(async () => { await s3.deleteObject(bucket, objectKey, v.versionId); list.reload(); onChange(); });
+  };
+  return (
+    <section aria-labelledby="versions-title">
+      <h2 id="versions-title">Versions</h2>
+      <ErrorLine error={error || list.error} id="versions-error" />
+      {list.data && (
+        <table id="version-table">
+          <thead><tr><th scope="col">Version</th><th scope="col">Size</th><th scope="col">Modified</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
+          <tbody>
+            {list.data.map((v) => (
+              <tr key={v.versionId} data-version={v.versionId}>
+                <th scope="row"><code>{v.versionId}</code>{v.latest && ' (latest)'}{v.deleteMarker && ' delete marker'}</th>
+                <td data-label="Size">{v.deleteMarker ? '—' : size(v.size)}</td>
+                <td data-label="Modified">{when(v.modified)}</td>
+                <td class="actions">
+                  {!v.latest && !v.deleteMarker && <button type="button" disabled={busy} class="restore" aria-label={`Restore version ${v.versionId}`} onClick={() => restore(v)}>Restore</button>}
+                  <button type="button" disabled={busy} class="danger" aria-label={`Delete version ${v.versionId}`} onClick={() => remove(v)}>Delete</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function Details({ s3, bucket, objectKey }) {
+  const [generation, setGeneration] = useState(0);
+  const { error, act } = useAction();
+  const parent = objectKey.includes('/') ? objectKey.slice(0, objectKey.lastIndexOf('/') + 1) : '';
+  const download = () => act(async () => { location.href = await s3.presign(bucket, objectKey, 300, { download: true }); });
+  return (
+    <section aria-labelledby="details-title">
+      <nav aria-label="Location" class="crumbs">
+        <a href="#/">Buckets</a> / <a href={bucketHref(bucket)}>{bucket}</a>{parent && <> / <a href={bucketHref(bucket, parent)}>{parent}</a></>}
+      </nav>
+      <h1 id="details-title">{objectKey}</h1>
+      <div class="inline"><button type="button" id="download" onClick={download}>Download</button></div>
+      <ErrorLine error={error} />
+      <Metadata key={generation} s3={s3} bucket={bucket} objectKey={objectKey} />
+      <Share s3={s3} bucket={bucket} objectKey={objectKey} />
+      <Versions s3={s3} bucket={bucket} objectKey={objectKey} onChange={() => setGeneration((g) => g + 1)} />
+    </section>
+  );
+}
