@@ -30,6 +30,7 @@ export function Buckets({ s3 }) {
         <label for="new-bucket">New bucket name</label>
         <input id="new-bucket" name="bucket" required minLength={3} maxLength={63} pattern="[a-z0-9][a-z0-9.\-]*[a-z0-9]" />
         <button type="submit" id="create-bucket" disabled={busy}>Create bucket</button>
+        <button type="button" id="refresh-buckets" onClick={() => { list.reload(); usage.reload(); }}>Refresh</button>
       </form>
       <ErrorLine error={error || list.error} id="buckets-error" />
       {list.loading && !list.data && <p aria-live="polite">Loading…</p>}
@@ -52,7 +53,7 @@ export function Buckets({ s3 }) {
         )
       )}
       {!usage.loading && !u && <p class="note">Object counts and sizes come from the server's metrics, which only the root user may read.</p>}
-      {u && <p class="note">Counts and sizes are the server's metrics, refreshed in the background (all versions' bytes).</p>}
+      {u && <p class="note">Counts and sizes are the server's metrics, recomputed at most every metrics_usage_interval (a minute by default); sizes add up all versions.</p>}
     </section>
   );
 }

@@ -17,6 +17,18 @@ export function SignIn({ onSignedIn }) {
       onSignedIn(creds);
     });
   };
+  // WebCrypto, which signing needs, exists only in secure contexts (HTTPS, or a loopback address).
+  if (!globalThis.crypto?.subtle) {
+    return (
+      <main class="signin" id="main" tabIndex={-1}>
+        <h1>Coffer console</h1>
+        <p class="error" role="alert">
+          This page can sign requests only over HTTPS or from a loopback address (127.0.0.1, localhost):
+          start the server with --tls-cert and --tls-key, or open the console through a loopback address or SSH tunnel.
+        </p>
+      </main>
+    );
+  }
   return (
     <main class="signin" id="main" tabIndex={-1}>
       <h1>Coffer console</h1>
