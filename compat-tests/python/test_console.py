@@ -321,6 +321,13 @@ def test_lifecycle_and_policy_editors(console_server, browser, bucket_names):
     assert name in s3.get_bucket_policy(Bucket=name)["Policy"]
     shot(browser, "10-settings")
 
+    # Default encryption from the editor's example.
+    wait(browser, lambda d: found(d, By.XPATH, "//form[.//textarea[@id='encryption-doc']]//button[text()='Insert an example']")).click()
+    browser.find_element(By.ID, "encryption-save").click()
+    wait(browser, lambda d: d.find_element(By.ID, "encryption-saved").text == "Saved.")
+    rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
 
 def test_upload_into_a_locked_bucket(console_server, browser, bucket_names, tmp_path):
     """A bucket with default Object Lock retention takes only uploads whose bytes the server can
@@ -345,3 +352,32 @@ def test_upload_into_a_locked_bucket(console_server, browser, bucket_names, tmp_
     go(browser, f"#/o/{name}/small.txt")
     props = wait(browser, lambda d: found(d, By.ID, "object-props")).text
     assert "GOVERNANCE until" in props, props
+
+
+def test_download_and_rename(console_server, browser, bucket_names, tmp_path):
+    """Download saves the object under its name (a presigned GET with an attachment
+    disposition); rename copies to the new key and deletes the old one."""
+    srv, s3 = console_server, console_server.client()
+    name = random_bucket_name("console")
+    s3.create_bucket(Bucket=name)
+    bucket_names.append((name, s3))
+    s3.put_object(Bucket=name, Key="docs/a b+c.txt", Body=b"report body")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.set_window_size(1280, 900)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    go(browser, f"#/b/{name}/docs%2F")
+    wait(browser, lambda d: found(d, By.CSS_SELECTOR, "button[aria-label='Download docs/a b+c.txt']")).click()
+    saved = downloads / "a b+c.txt"
+    wait(browser, lambda d: saved.exists() and saved.read_bytes() == b"report body", timeout=30)
+
+    browser.find_element(By.LINK_TEXT, "a b+c.txt").click()
+    field = wait(browser, lambda d: found(d, By.ID, "rename-to"))
+    field.clear()
+    field.send_keys("docs/renamed ü.txt")
+    browser.find_element(By.ID, "rename").click()
+    wait(browser, lambda d: d.find_element(By.ID, "details-title").text == "docs/renamed ü.txt")
+    assert s3.get_object(Bucket=name, Key="docs/renamed ü.txt")["Body"].read() == b"report body"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
+    assert keys == ["docs/renamed ü.txt"], keys

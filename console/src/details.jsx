@@ -1,7 +1,7 @@
 // One object: its metadata, tags, storage class and encryption (HeadObject, GetObjectTagging),
-// a share link (a presigned GET of up to 7 days), and its versions, each restorable or deletable.
+// rename by copy, a share link (a presigned GET of up to 7 days), and its versions, each restorable or deletable.
 import { useState } from 'preact/hooks';
-import { bucketHref, ErrorLine, size, useAction, useLoad, when } from './ui.jsx';
+import { bucketHref, ErrorLine, objectHref, size, useAction, useLoad, when } from './ui.jsx';
 
 const MAX_SHARE_HOURS = 7 * 24;
 
@@ -100,6 +100,23 @@ function Versions({ s3, bucket, objectKey, onChange }) {
   );
 }
 
+function Rename({ s3, bucket, objectKey }) {
+  const { error, busy, act } = useAction();
+  const rename = (e) => {
+    e.preventDefault();
+    const to = e.currentTarget.to.value.trim();
+    act(async () => { await s3.rename(bucket, objectKey, to); location.hash = objectHref(bucket, to); });
+  };
+  return (
+    <form class="inline" onSubmit={rename}>
+      <label for="rename-to">New name (copies, then deletes this key)</label>
+      <input id="rename-to" name="to" required value={objectKey} key={objectKey} />
+      <button type="submit" id="rename" disabled={busy}>Rename</button>
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
 export function Details({ s3, bucket, objectKey }) {
   const [generation, setGeneration] = useState(0);
   const { error, act } = useAction();
@@ -113,6 +130,7 @@ export function Details({ s3, bucket, objectKey }) {
       <h1 id="details-title">{objectKey}</h1>
       <div class="inline"><button type="button" id="download" onClick={download}>Download</button></div>
       <ErrorLine error={error} />
+      <Rename s3={s3} bucket={bucket} objectKey={objectKey} />
       <Metadata key={generation} s3={s3} bucket={bucket} objectKey={objectKey} />
       <Share s3={s3} bucket={bucket} objectKey={objectKey} />
       <Versions s3={s3} bucket={bucket} objectKey={objectKey} onChange={() => setGeneration((g) => g + 1)} />

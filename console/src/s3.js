@@ -30,6 +30,12 @@ async function failure(resp) {
   return new S3Error(resp.status, text(doc, 'Code') || `HTTP ${resp.status}`, text(doc, 'Message'));
 }
 
+/** The hex SHA-256 of `bytes`, as x-amz-content-sha256 carries it. */
+async function sha256(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** `/bucket/key` with each path segment of the key percent-encoded. */
 export function objectPath(bucket, key = '') {
   const k = key ? '/' + key.split('/').map(encodeURIComponent).join('/') : '';
@@ -48,8 +54,10 @@ export class S3 {
     return u.toString();
   }
 
-  /** A signed request; resolves to the response, or throws S3's error. */
+  /** A signed request; resolves to the response, or throws S3's error. A text body's
+   *  SHA-256 is signed, so the server checks it. */
   async call(method, path, { query, headers, body } = {}) {
+    if (typeof body === 'string') headers = { ...headers, 'x-amz-content-sha256': await sha256(new TextEncoder().encode(body)) };
     const resp = await this.aws.fetch(this.url(path, query), { method, headers, body });
     if (!resp.ok) throw await failure(resp);
     return resp;
@@ -126,6 +134,12 @@ export class S3 {
       }));
   }
 
+  /** Copies `from` to `to` and deletes `from` (S3 has no rename). */
+  async rename(bucket, from, to) {
+    await this.call('PUT', objectPath(bucket, to), { headers: { 'x-amz-copy-source': objectPath(bucket, from) } });
+    await this.deleteObject(bucket, from);
+  }
+
   /** Makes an old version the latest again by copying it over the key. */
   restore(bucket, key, versionId) {
     const source = `${objectPath(bucket, key)}?versionId=${encodeURIComponent(versionId)}`;
@@ -148,7 +162,9 @@ export class S3 {
     try {
       return await (await this.call('GET', objectPath(bucket), { query: { [sub]: '' } })).text();
     } catch (e) {
-      if (e.status === 404 && e.code.startsWith('NoSuch') && e.code !== 'NoSuchBucket') return '';
+      // NoSuchLifecycleConfiguration, ServerSideEncryptionConfigurationNotFoundError, ...
+      const none = e.code !== 'NoSuchBucket' && (e.code.startsWith('NoSuch') || e.code.endsWith('NotFoundError'));
+      if (e.status === 404 && none) return '';
       throw e;
     }
   }
@@ -227,9 +243,8 @@ export class S3 {
    *  not); resolves to the ETag. The body's SHA-256 is signed too, so the server checks the
    *  bytes (and takes the upload where Object Lock asks for an integrity check). */
   async send(method, url, headers, body, onProgress) {
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await body.arrayBuffer()));
-    const sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-    const signed = await this.aws.sign(url, { method, headers: { ...headers, 'x-amz-content-sha256': sha256 } });
+    const hash = await sha256(await body.arrayBuffer());
+    const signed = await this.aws.sign(url, { method, headers: { ...headers, 'x-amz-content-sha256': hash } });
     return new Promise((resolve, reject) => {
       const x = new XMLHttpRequest();
       x.open(method, signed.url);

@@ -1,5 +1,6 @@
-// A bucket's settings as documents: lifecycle (XML) and policy (JSON), each loaded, checked
-// for well-formedness in the page, then saved with S3's own error message on a bad document.
+// A bucket's settings as documents (lifecycle, policy, encryption, CORS, website, replication,
+// Object Lock), each loaded, checked for well-formedness in the page, then saved; a document
+// the server refuses shows S3's own error message.
 import { useEffect, useState } from 'preact/hooks';
 import { bucketHref, ErrorLine, useAction, useLoad } from './ui.jsx';
 
@@ -26,7 +27,7 @@ function wellFormed(kind, text) {
   return err ? `Not well-formed XML: ${err.textContent.split('\n')[0]}` : null;
 }
 
-function Editor({ s3, bucket, sub, title, kind, example }) {
+function Editor({ s3, bucket, sub, title, kind, example, fixed }) {
   const current = useLoad(() => s3.getConfig(bucket, sub), [s3, bucket, sub]);
   const [text, setText] = useState('');
   const [saved, setSaved] = useState('');
@@ -49,7 +50,7 @@ function Editor({ s3, bucket, sub, title, kind, example }) {
       <div class="inline">
         <button type="submit" id={`${sub}-save`} disabled={busy || current.loading}>Save</button>
         {current.data === '' && <button type="button" onClick={() => setText(example)}>Insert an example</button>}
-        {current.data && <button type="button" class="danger" disabled={busy} onClick={remove}>Remove</button>}
+        {current.data && !fixed && <button type="button" class="danger" disabled={busy} onClick={remove}>Remove</button>}
         <span role="status" id={`${sub}-saved`}>{saved}</span>
       </div>
       <ErrorLine error={error || current.error} id={`${sub}-error`} />
@@ -57,13 +58,47 @@ function Editor({ s3, bucket, sub, title, kind, example }) {
   );
 }
 
+const XMLNS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
+
+/** Each editable subresource: its query name, title, format, an example, and whether S3 can
+ *  remove it (Object Lock, once on, stays on). */
+const DOCUMENTS = [
+  { sub: 'lifecycle', title: 'Lifecycle rules', kind: 'xml', example: () => LIFECYCLE_EXAMPLE },
+  { sub: 'policy', title: 'Bucket policy', kind: 'json', example: policyExample },
+  { sub: 'encryption', title: 'Default encryption', kind: 'xml', example: () => `<ServerSideEncryptionConfiguration ${XMLNS}>
+  <Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>
+</ServerSideEncryptionConfiguration>` },
+  { sub: 'cors', title: 'CORS rules', kind: 'xml', example: () => `<CORSConfiguration ${XMLNS}>
+  <CORSRule><AllowedOrigin>https://example.com</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>
+</CORSConfiguration>` },
+  { sub: 'website', title: 'Website', kind: 'xml', example: () => `<WebsiteConfiguration ${XMLNS}>
+  <IndexDocument><Suffix>index.html</Suffix></IndexDocument>
+</WebsiteConfiguration>` },
+  { sub: 'replication', title: 'Replication', kind: 'xml', example: () => `<ReplicationConfiguration ${XMLNS}>
+  <Role>arn:coffer:iam::replication</Role>
+  <Rule><Status>Enabled</Status><Priority>1</Priority><Filter/><DeleteMarkerReplication><Status>Disabled</Status></DeleteMarkerReplication>
+    <Destination><Bucket>arn:aws:s3:::other-bucket</Bucket></Destination></Rule>
+</ReplicationConfiguration>` },
+  { sub: 'object-lock', title: 'Object Lock', kind: 'xml', fixed: true, example: () => `<ObjectLockConfiguration ${XMLNS}>
+  <ObjectLockEnabled>Enabled</ObjectLockEnabled>
+  <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>7</Days></DefaultRetention></Rule>
+</ObjectLockConfiguration>` },
+];
+
+/** Moves to an editor without touching the URL's fragment, which is the console's route. */
+function jumpTo(id) {
+  const el = document.getElementById(id);
+  el?.scrollIntoView();
+  el?.focus();
+}
+
 export function Settings({ s3, bucket }) {
   return (
     <section aria-labelledby="settings-title">
       <nav aria-label="Location" class="crumbs"><a href="#/">Buckets</a> / <a href={bucketHref(bucket)}>{bucket}</a></nav>
       <h1 id="settings-title">{bucket}: settings</h1>
-      <Editor s3={s3} bucket={bucket} sub="lifecycle" title="Lifecycle rules" kind="xml" example={LIFECYCLE_EXAMPLE} />
-      <Editor s3={s3} bucket={bucket} sub="policy" title="Bucket policy" kind="json" example={policyExample(bucket)} />
+      <nav aria-label="Settings" class="inline">{DOCUMENTS.map((d) => <a key={d.sub} href={`#${d.sub}-title`} onClick={(e) => { e.preventDefault(); jumpTo(`${d.sub}-doc`); }}>{d.title}</a>)}</nav>
+      {DOCUMENTS.map((d) => <Editor key={d.sub} s3={s3} bucket={bucket} {...d} example={d.example(bucket)} />)}
     </section>
   );
 }
