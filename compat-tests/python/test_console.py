@@ -194,7 +194,8 @@ def test_console_end_to_end(console_server, browser, bucket_names, tmp_path):
     wait(browser, lambda d: len(row_texts(d, "version-table")) == 2)
     props = wait(browser, lambda d: found(d, By.ID, "object-props")).text
     assert "STANDARD" in props and "12 B" in props, props
-    assert "team" in browser.page_source and "ops" in browser.page_source
+    tag = [browser.find_element(By.CSS_SELECTOR, f"input[aria-label='Tag 1 {part}']").get_attribute("value") for part in ("key", "value")]
+    assert tag == ["team", "ops"], tag
     shot(browser, "05-object-details")
     browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{old}'] button.restore").click()
     wait(browser, lambda d: len(row_texts(d, "version-table")) == 3)
@@ -381,3 +382,37 @@ def test_download_and_rename(console_server, browser, bucket_names, tmp_path):
     assert s3.get_object(Bucket=name, Key="docs/renamed ü.txt")["Body"].read() == b"report body"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
     assert keys == ["docs/renamed ü.txt"], keys
+
+
+def test_server_dashboard_and_tags(console_server, browser, bucket_names):
+    """The root user's dashboard shows the server's requests and workers; another user is told
+    the metrics are the root user's. Tags are edited on the object's page."""
+    srv, s3 = console_server, console_server.client()
+    name = random_bucket_name("console")
+    s3.create_bucket(Bucket=name)
+    bucket_names.append((name, s3))
+    s3.put_object(Bucket=name, Key="tagged.txt", Body=b"t", Tagging="stage=draft")
+    browser.set_window_size(1280, 900)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    browser.find_element(By.ID, "server-link").click()
+    wait(browser, lambda d: any(t.startswith("PutObject") for t in row_texts(d, "request-table")))
+    assert len(row_texts(browser, "worker-table")) >= 3
+    assert "Up for" in browser.find_element(By.ID, "process-figures").text
+    shot(browser, "11-server-dashboard")
+
+    go(browser, f"#/o/{name}/tagged.txt")
+    key_field = wait(browser, lambda d: found(d, By.CSS_SELECTOR, "input[aria-label='Tag 1 key']"))
+    assert key_field.get_attribute("value") == "stage"
+    browser.find_element(By.ID, "add-tag").click()
+    browser.find_element(By.CSS_SELECTOR, "input[aria-label='Tag 2 key']").send_keys("owner")
+    browser.find_element(By.CSS_SELECTOR, "input[aria-label='Tag 2 value']").send_keys("ops & <dev>")
+    browser.find_element(By.CSS_SELECTOR, "button[aria-label='Remove tag 1']").click()
+    browser.find_element(By.ID, "save-tags").click()
+    wait(browser, lambda d: d.find_element(By.ID, "tags-saved").text == "Saved.")
+    assert s3.get_object_tagging(Bucket=name, Key="tagged.txt")["TagSet"] == [{"Key": "owner", "Value": "ops & <dev>"}]
+
+    user = create_user(srv, "carol")
+    browser.find_element(By.ID, "sign-out").click()
+    sign_in(browser, srv.console_url, user.access_key, user.secret_key)
+    go(browser, "#/m")
+    assert "Only the root user" in wait(browser, lambda d: found(d, By.ID, "dashboard-error")).text

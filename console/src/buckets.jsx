@@ -1,10 +1,11 @@
 // The bucket list: the buckets ListBuckets shows this user, with object counts and sizes where
 // the user may read /metrics (the root user), and forms to create and delete buckets.
+import { parseMetrics, usage as bucketUsage } from './metrics.js';
 import { bucketHref, ErrorLine, size, useAction, useLoad, when } from './ui.jsx';
 
 export function Buckets({ s3 }) {
   const list = useLoad(() => s3.listBuckets(), [s3]);
-  const usage = useLoad(() => s3.usage().catch(() => null), [s3]);
+  const usage = useLoad(() => s3.metrics().then((text) => bucketUsage(parseMetrics(text)), () => null), [s3]);
   const { error, busy, act } = useAction();
   const create = (e) => {
     e.preventDefault();

@@ -1,4 +1,4 @@
-// One object: its metadata, tags, storage class and encryption (HeadObject, GetObjectTagging),
+// One object: its metadata, tags (editable), storage class and encryption (HeadObject, GetObjectTagging),
 // rename by copy, a share link (a presigned GET of up to 7 days), and its versions, each restorable or deletable.
 import { useState } from 'preact/hooks';
 import { bucketHref, ErrorLine, objectHref, size, useAction, useLoad, when } from './ui.jsx';
@@ -32,11 +32,39 @@ function Metadata({ s3, bucket, objectKey }) {
       <dl class="props" id="object-props">
         {rows.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}
       </dl>
-      <h2>Tags</h2>
-      {tags instanceof Error ? <ErrorLine error={tags} /> : tags.length === 0 ? <p>No tags.</p> : (
-        <dl class="props">{tags.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}</dl>
-      )}
+      {tags instanceof Error ? <ErrorLine error={tags} /> : <Tags s3={s3} bucket={bucket} objectKey={objectKey} initial={tags} />}
     </>
+  );
+}
+
+function Tags({ s3, bucket, objectKey, initial }) {
+  const [rows, setRows] = useState(initial);
+  const [saved, setSaved] = useState('');
+  const { error, busy, act } = useAction();
+  const edit = (i, j, value) => setRows(rows.map((r, n) => (n === i ? (j ? [r[0], value] : [value, r[1]]) : r)));
+  const save = (e) => {
+    e.preventDefault();
+    setSaved('');
+    act(async () => { await s3.putTags(bucket, objectKey, rows.filter(([k]) => k)); setSaved('Saved.'); });
+  };
+  return (
+    <form onSubmit={save} aria-labelledby="tags-title">
+      <h2 id="tags-title">Tags</h2>
+      {rows.length === 0 && <p>No tags.</p>}
+      {rows.map(([k, v], i) => (
+        <div class="inline tag" key={i}>
+          <input aria-label={`Tag ${i + 1} key`} value={k} onInput={(e) => edit(i, 0, e.currentTarget.value)} />
+          <input aria-label={`Tag ${i + 1} value`} value={v} onInput={(e) => edit(i, 1, e.currentTarget.value)} />
+          <button type="button" class="danger" aria-label={`Remove tag ${i + 1}`} onClick={() => setRows(rows.filter((_, n) => n !== i))}>Remove</button>
+        </div>
+      ))}
+      <div class="inline">
+        <button type="button" id="add-tag" onClick={() => setRows([...rows, ['', '']])}>Add tag</button>
+        <button type="submit" id="save-tags" disabled={busy}>Save tags</button>
+        <span role="status" id="tags-saved">{saved}</span>
+      </div>
+      <ErrorLine error={error} id="tags-error" />
+    </form>
   );
 }
 

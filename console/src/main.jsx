@@ -1,5 +1,5 @@
 // The console's page: sign-in, then buckets, objects and one object's details, routed by
-// the URL's fragment (#/, #/b/BUCKET/PREFIX, #/o/BUCKET/KEY, #/s/BUCKET) so Back and bookmarks work.
+// the URL's fragment (#/, #/b/BUCKET/PREFIX, #/o/BUCKET/KEY, #/s/BUCKET, #/m) so Back and bookmarks work.
 // The credentials live in this module's memory only: reloading the page signs out.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -9,12 +9,14 @@ import { Buckets } from './buckets.jsx';
 import { Objects } from './objects.jsx';
 import { Details } from './details.jsx';
 import { Settings } from './settings.jsx';
+import { Dashboard } from './dashboard.jsx';
 import './app.css';
 
 function parseRoute(hash) {
   const [kind, bucket, ...rest] = hash.replace(/^#\/?/, '').split('/');
   const tail = decodeURIComponent(rest.join('/'));
   if (kind === 'b' && bucket) return { view: 'objects', bucket: decodeURIComponent(bucket), prefix: tail };
+  if (kind === 'm') return { view: 'dashboard' };
   if (kind === 's' && bucket) return { view: 'settings', bucket: decodeURIComponent(bucket) };
   if (kind === 'o' && bucket) return { view: 'details', bucket: decodeURIComponent(bucket), key: tail };
   return { view: 'buckets' };
@@ -40,12 +42,14 @@ function App() {
     <>
       <header class="top">
         <a class="brand" href="#/">Coffer</a>
+        <nav aria-label="Console" class="sections"><a href="#/">Buckets</a> <a href="#/m" id="server-link">Server</a></nav>
         <span class="who">Signed in as <strong id="who">{s3.accessKeyId}</strong></span>
         <button type="button" id="sign-out" onClick={signOut}>Sign out</button>
       </header>
       <main id="main" tabIndex={-1}>
         {route.view === 'buckets' && <Buckets s3={s3} />}
         {route.view === 'objects' && <Objects s3={s3} bucket={route.bucket} prefix={route.prefix} />}
+        {route.view === 'dashboard' && <Dashboard s3={s3} />}
         {route.view === 'settings' && <Settings s3={s3} bucket={route.bucket} />}
         {route.view === 'details' && <Details s3={s3} bucket={route.bucket} objectKey={route.key} />}
       </main>

@@ -75,15 +75,9 @@ export class S3 {
     };
   }
 
-  /** Objects and bytes per bucket from /metrics, which only the root user may read. */
-  async usage() {
-    const body = await (await this.call('GET', '/metrics')).text();
-    const out = {};
-    for (const line of body.split('\n')) {
-      const m = line.match(/^coffer_bucket_(objects|logical_bytes)\{bucket="((?:[^"\\]|\\.)*)"\} (\S+)/);
-      if (m) (out[m[2]] ??= {})[m[1]] = Number(m[3]);
-    }
-    return out;
+  /** The server's /metrics text, which only the root user may read. */
+  async metrics() {
+    return (await this.call('GET', '/metrics')).text();
   }
 
   createBucket(bucket) {
@@ -116,6 +110,18 @@ export class S3 {
   async tags(bucket, key, versionId) {
     const doc = await this.callXml('GET', objectPath(bucket, key), { query: { tagging: '', versionId } });
     return all(doc, 'Tag').map((t) => [text(t, 'Key'), text(t, 'Value')]);
+  }
+
+  /** Replaces the object's tags with `pairs` ([[key, value], ...]; none removes them all). */
+  putTags(bucket, key, pairs) {
+    const doc = document.implementation.createDocument(null, 'Tagging');
+    const set = doc.documentElement.appendChild(doc.createElement('TagSet'));
+    for (const [k, v] of pairs) {
+      const tag = set.appendChild(doc.createElement('Tag'));
+      tag.appendChild(doc.createElement('Key')).textContent = k;
+      tag.appendChild(doc.createElement('Value')).textContent = v;
+    }
+    return this.call('PUT', objectPath(bucket, key), { query: { tagging: '' }, body: new XMLSerializer().serializeToString(doc) });
   }
 
   deleteObject(bucket, key, versionId) {
