@@ -4,6 +4,8 @@ import { useState } from 'preact/hooks';
 import { bucketHref, ErrorLine, objectHref, size, useAction, useLoad, when } from './ui.jsx';
 
 const MAX_SHARE_HOURS = 7 * 24;
+/** The address share links were last made for (this page's until changed; kept in memory). */
+let shareOrigin = location.origin;
 
 function Metadata({ s3, bucket, objectKey }) {
   const head = useLoad(async () => {
@@ -70,17 +72,24 @@ function Tags({ s3, bucket, objectKey, initial }) {
 
 function Share({ s3, bucket, objectKey }) {
   const [hours, setHours] = useState(24);
+  const [origin, setOrigin] = useState(shareOrigin);
   const [url, setUrl] = useState('');
   const { error, act } = useAction();
   const make = (e) => {
     e.preventDefault();
-    act(async () => setUrl(await s3.presign(bucket, objectKey, Math.round(hours * 3600))));
+    act(async () => {
+      const base = new URL(origin).origin;
+      shareOrigin = base;
+      setUrl(await s3.presign(bucket, objectKey, Math.round(hours * 3600), { origin: base }));
+    });
   };
   return (
     <form onSubmit={make} class="share">
       <h2>Share link</h2>
       <label for="share-hours">Valid for (hours, at most {MAX_SHARE_HOURS})</label>
       <input id="share-hours" type="number" min={1} max={MAX_SHARE_HOURS} step={1} value={hours} onInput={(e) => setHours(Number(e.currentTarget.value))} required />
+      <label for="share-origin">Address others reach this server at</label>
+      <input id="share-origin" type="url" required value={origin} onInput={(e) => setOrigin(e.currentTarget.value)} />
       <button type="submit" id="make-share">Make link</button>
       {url && (
         <>

@@ -48,8 +48,8 @@ export class S3 {
     this.aws = new AwsClient({ accessKeyId, secretAccessKey, region, service: 's3' });
   }
 
-  url(path, query = {}) {
-    const u = new URL(path, location.origin);
+  url(path, query = {}, origin = location.origin) {
+    const u = new URL(path, origin);
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) u.searchParams.set(k, v);
     return u.toString();
   }
@@ -183,11 +183,12 @@ export class S3 {
     return this.call('DELETE', objectPath(bucket), { query: { [sub]: '' } });
   }
 
-  /** A presigned URL anyone may use until it expires (at most 7 days). */
-  async presign(bucket, key, seconds, { versionId, download } = {}) {
+  /** A presigned URL anyone may use until it expires (at most 7 days), for this page's
+   *  origin or another address of the same server (`origin`: the signature covers the host). */
+  async presign(bucket, key, seconds, { versionId, download, origin } = {}) {
     const query = { versionId, 'X-Amz-Expires': String(seconds) };
     if (download) query['response-content-disposition'] = `attachment; filename*=UTF-8''${encodeURIComponent(key.split('/').pop())}`;
-    const signed = await this.aws.sign(this.url(objectPath(bucket, key), query), { method: 'GET', aws: { signQuery: true } });
+    const signed = await this.aws.sign(this.url(objectPath(bucket, key), query, origin), { method: 'GET', aws: { signQuery: true } });
     return signed.url;
   }
 
