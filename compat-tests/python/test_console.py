@@ -427,3 +427,38 @@ def test_server_dashboard_and_tags(console_server, browser, bucket_names):
     sign_in(browser, srv.console_url, user.access_key, user.secret_key)
     go(browser, "#/m")
     assert "Only the root user" in wait(browser, lambda d: found(d, By.ID, "dashboard-error")).text
+
+
+def test_upload_resumes_after_the_network_fails(console_server, browser, bucket_names, tmp_path):
+    """The network drops in the middle of a multipart upload (Chromium's network emulation:
+    throttled, then offline): the parts are retried, the upload is then reported failed with a
+    Resume button, and once the network is back Resume sends only the missing parts."""
+    srv, s3 = console_server, console_server.client()
+    name = random_bucket_name("console")
+    s3.create_bucket(Bucket=name)
+    bucket_names.append((name, s3))
+    big = tmp_path / "resume.bin"
+    data = write_random_file(big, 40 * 1024 * 1024)
+    browser.set_window_size(1280, 900)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    go(browser, f"#/b/{name}/")
+    wait(browser, lambda d: found(d, By.ID, "upload-input"))
+    browser.execute_cdp_cmd("Network.enable", {})
+    slow = {"offline": False, "latency": 5, "downloadThroughput": 8 * 1024 * 1024, "uploadThroughput": 4 * 1024 * 1024}
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", slow)
+    browser.find_element(By.ID, "upload-input").send_keys(str(big))
+    progress = "return document.querySelector('.upload progress')?.value ?? 0"
+    wait(browser, lambda d: d.execute_script(progress) >= 25, timeout=60)
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**slow, "offline": True})
+    wait(browser, lambda d: found(d, By.CSS_SELECTOR, ".upload.failed"), timeout=60)
+    reached = browser.execute_script(progress)
+    assert 0 < reached < 100, reached
+    uploads = s3.list_multipart_uploads(Bucket=name).get("Uploads", [])
+    assert [u["Key"] for u in uploads] == ["resume.bin"]  # kept for the resume
+    shot(browser, "12-upload-failed")
+
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**slow, "offline": False, "uploadThroughput": -1, "downloadThroughput": -1})
+    browser.find_element(By.CSS_SELECTOR, "button.resume").click()
+    wait(browser, lambda d: found(d, By.CSS_SELECTOR, ".upload.done"), timeout=120)
+    assert s3.get_object(Bucket=name, Key="resume.bin")["Body"].read() == data
+    assert not s3.list_multipart_uploads(Bucket=name).get("Uploads")

@@ -193,33 +193,44 @@ export class S3 {
   }
 
   /** Uploads `file` to `key`: one PUT when small, else multipart with retried parts.
-   *  `progress(sent, total)` is called as bytes leave the browser. */
-  async upload(bucket, key, file, progress, contentType) {
-    const headers = { 'content-type': contentType || file.type || 'application/octet-stream' };
+   *  `progress(sent, total)` is called as bytes leave the browser. A multipart upload keeps
+   *  its id and finished parts in `state`, so after a network error the same call with the
+   *  same `state` resumes it, sending only the parts still missing. */
+  async upload(bucket, key, file, progress, state = {}) {
+    const headers = { 'content-type': file.type || 'application/octet-stream' };
     if (file.size < MULTIPART_FROM) {
       await this.send('PUT', this.url(objectPath(bucket, key)), headers, file, (n) => progress(n, file.size));
       progress(file.size, file.size);
       return;
     }
-    const created = await this.callXml('POST', objectPath(bucket, key), { query: { uploads: '' }, headers });
-    const uploadId = text(created, 'UploadId');
-    const count = Math.ceil(file.size / PART_SIZE);
-    const sent = new Array(count).fill(0);
-    const etags = new Array(count);
+    if (!state.uploadId) {
+      const created = await this.callXml('POST', objectPath(bucket, key), { query: { uploads: '' }, headers });
+      state.uploadId = text(created, 'UploadId');
+      state.etags = new Array(Math.ceil(file.size / PART_SIZE)).fill(null);
+    }
+    const { uploadId, etags } = state;
+    const partSize = (i) => Math.min(file.size, (i + 1) * PART_SIZE) - i * PART_SIZE;
+    const sent = etags.map((e, i) => (e ? partSize(i) : 0));
     const report = () => progress(sent.reduce((a, b) => a + b, 0), file.size);
-    let next = 0;
+    const todo = etags.flatMap((e, i) => (e ? [] : [i]));
     const worker = async () => {
-      while (next < count) {
-        const i = next++;
-        const part = file.slice(i * PART_SIZE, Math.min(file.size, (i + 1) * PART_SIZE));
+      while (todo.length) {
+        const i = todo.shift();
+        const part = file.slice(i * PART_SIZE, i * PART_SIZE + partSize(i));
         const url = this.url(objectPath(bucket, key), { partNumber: String(i + 1), uploadId });
-        etags[i] = await this.retry(() => this.send('PUT', url, {}, part, (n) => { sent[i] = n; report(); }));
+        try {
+          etags[i] = await this.retry(() => this.send('PUT', url, {}, part, (n) => { sent[i] = n; report(); }));
+        } catch (e) {
+          sent[i] = 0;
+          report();
+          throw e;
+        }
         sent[i] = part.size;
         report();
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, count) }, worker));
+      await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, todo.length) }, worker));
       const parts = etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('');
       const done = await this.call('POST', objectPath(bucket, key), {
         query: { uploadId }, body: `<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`,
@@ -228,9 +239,18 @@ export class S3 {
       const doc = xml(await done.text());
       if (doc.documentElement.localName === 'Error') throw new S3Error(200, text(doc, 'Code'), text(doc, 'Message'));
     } catch (e) {
-      await this.call('DELETE', objectPath(bucket, key), { query: { uploadId } }).catch(() => {});
+      // S3 refused: the upload cannot succeed, so free its parts. The network failed: keep
+      // them for a resume.
+      if (e instanceof S3Error) await this.abort(bucket, key, state);
       throw e;
     }
+  }
+
+  /** Abandons a multipart upload `state` holds, freeing the parts already sent. */
+  async abort(bucket, key, state) {
+    if (!state.uploadId) return;
+    await this.call('DELETE', objectPath(bucket, key), { query: { uploadId: state.uploadId } }).catch(() => {});
+    state.uploadId = null;
   }
 
   /** Tries a part again after a network error or a 5xx, waiting longer each time. */
@@ -262,7 +282,7 @@ export class S3 {
         const doc = x.responseText ? xml(x.responseText) : null;
         reject(new S3Error(x.status, (doc && text(doc, 'Code')) || `HTTP ${x.status}`, doc && text(doc, 'Message')));
       };
-      x.onerror = () => reject(new Error('network error'));
+      x.onerror = () => reject(new Error('The network failed while sending'));
       x.send(body);
     });
   }

@@ -1,5 +1,6 @@
 // Uploads into the current prefix, from a file input or dropped files, each with a progress
-// bar (large files go up in parts; a part that fails on the network is tried again).
+// bar (large files go up in parts; a part that fails on the network is tried again, and an
+// upload the network broke can be resumed from the parts already sent, or cancelled).
 import { useState } from 'preact/hooks';
 import { size } from './ui.jsx';
 
@@ -7,15 +8,23 @@ export function Upload({ s3, bucket, prefix, onUploaded }) {
   const [jobs, setJobs] = useState([]);
   const [over, setOver] = useState(false);
   const update = (id, change) => setJobs((js) => js.map((j) => (j.id === id ? { ...j, ...change } : j)));
+  /** Runs (or resumes) one job's upload; a network failure leaves it resumable. */
+  const run = (job) => {
+    update(job.id, { state: 'uploading', error: null });
+    s3.upload(bucket, job.key, job.file, (sent, total) => update(job.id, { sent, total }), job.resume)
+      .then(() => { update(job.id, { state: 'done', sent: job.file.size }); onUploaded(); })
+      .catch((e) => update(job.id, { state: 'failed', error: String(e.message || e), resumable: Boolean(job.resume.uploadId) }));
+  };
   const start = (files) => {
     for (const file of files) {
-      const id = `${Date.now()}-${Math.random()}`;
-      const key = prefix + file.name;
-      setJobs((js) => [...js, { id, key, sent: 0, total: file.size, state: 'uploading', error: null }]);
-      s3.upload(bucket, key, file, (sent, total) => update(id, { sent, total }))
-        .then(() => { update(id, { state: 'done', sent: file.size }); onUploaded(); })
-        .catch((e) => update(id, { state: 'failed', error: String(e.message || e) }));
+      const job = { id: `${Date.now()}-${Math.random()}`, key: prefix + file.name, file, resume: {}, sent: 0, total: file.size, state: 'uploading' };
+      setJobs((js) => [...js, job]);
+      run(job);
     }
+  };
+  const cancel = (job) => {
+    s3.abort(bucket, job.key, job.resume);
+    update(job.id, { state: 'cancelled', resumable: false });
   };
   const drop = (e) => {
     e.preventDefault();
@@ -37,6 +46,12 @@ export function Upload({ s3, bucket, prefix, onUploaded }) {
                 <progress max={100} value={pct} aria-label={`Upload of ${j.key}`} />
                 <span class="upload-pct" aria-live="polite">{pct}% of {size(j.total)} {j.state === 'uploading' ? '' : j.state}</span>
                 {j.error && <span class="error" role="alert">{j.error}</span>}
+                {j.state === 'failed' && j.resumable && (
+                  <>
+                    <button type="button" class="resume" aria-label={`Resume upload of ${j.key}`} onClick={() => run(j)}>Resume</button>
+                    <button type="button" class="danger" aria-label={`Cancel upload of ${j.key}`} onClick={() => cancel(j)}>Cancel</button>
+                  </>
+                )}
               </li>
             );
           })}
