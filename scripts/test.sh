@@ -4,8 +4,10 @@
 # 1. installs what the tests need when it is missing: s3cmd, rclone, restic, duplicity (with
 #    python3-boto3), chromium and chromium-driver (Debian packages; headless Chromium runs
 #    the browser tests and the web console's), nodejs and npm (to check the console's
-#    committed build against its sources), rabbitmq-server (the notification tests start their own broker),
-#    prometheus (the metrics test starts its own, scraping Coffer) and a Python virtualenv
+#    committed build against its sources), rabbitmq-server (the notification tests start
+#    their own broker), prometheus (the metrics test starts its own, scraping Coffer),
+#    postgresql (a throwaway server on loopback for the PostgreSQL index's tests,
+#    scripts/postgres.sh) and a Python virtualenv
 #    with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. checks that console/dist is what `npm ci && npm run build` makes of console/src
@@ -40,6 +42,8 @@ done
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
 # The metrics test starts a Prometheus of its own (not the system service) that scrapes Coffer.
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# The PostgreSQL index's tests run against a throwaway server (scripts/postgres.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()
@@ -75,6 +79,13 @@ export COFFER_BIG_TESTS="${COFFER_BIG_TESTS:-1}"
 status=0
 log "console/check-dist.sh: the embedded web console matches its sources"
 console/check-dist.sh || status=1
+
+log "starting a throwaway PostgreSQL on loopback for the PostgreSQL index's tests"
+pg_dir="$(mktemp -d /tmp/coffer-pg.XXXXXX)"
+pg_port=$((20000 + RANDOM % 20000))
+COFFER_TEST_POSTGRES="$("$REPO/scripts/postgres.sh" start "$pg_dir" "$pg_port")"
+export COFFER_TEST_POSTGRES
+trap '"$REPO/scripts/postgres.sh" stop "$pg_dir" || true; rm -rf "$pg_dir"' EXIT
 
 log "cargo test --release --workspace"
 cargo test --release --workspace || status=1

@@ -5,8 +5,7 @@
 //! meanwhile still gets its last records delivered.
 
 use crate::error::Result;
-use crate::{now_ms, Store};
-use rusqlite::params;
+use crate::Store;
 
 /// The records queued for one destination (a target bucket, prefix and key format, as the
 /// server spells it): how many, and when the oldest was written.
@@ -28,58 +27,23 @@ pub struct AccessLogBatch {
 impl Store {
     /// Queues access log `records` as (destination, line), durably.
     pub async fn queue_access_records(&self, records: Vec<(String, String)>) -> Result<()> {
-        self.writer()
-            .write(move |c| {
-                let mut insert = c.prepare_cached("INSERT INTO access_log_queue (destination, line, created_ms) VALUES (?1, ?2, ?3)")?;
-                let now = now_ms();
-                for (destination, line) in &records {
-                    insert.execute(params![destination, line, now])?;
-                }
-                Ok(())
-            })
-            .await
+        self.index().queue_access_records(records).await
     }
 
     /// Every destination with records queued.
     pub async fn access_log_backlog(&self) -> Result<Vec<AccessLogBacklog>> {
-        self.readers()
-            .read(|c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT destination, COUNT(*), MIN(created_ms) FROM access_log_queue GROUP BY destination ORDER BY MIN(seq)",
-                )?;
-                let rows = stmt.query_map([], |r| Ok(AccessLogBacklog { destination: r.get(0)?, records: r.get::<_, i64>(1)? as u64, oldest_ms: r.get(2)? }))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.index().access_log_backlog().await
     }
 
     /// The oldest records queued for `destination`, at most `limit`.
     pub async fn queued_access_records(&self, destination: &str, limit: usize) -> Result<AccessLogBatch> {
-        let destination = destination.to_string();
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached("SELECT seq, line FROM access_log_queue WHERE destination = ?1 ORDER BY seq LIMIT ?2")?;
-                let mut batch = AccessLogBatch::default();
-                for row in stmt.query_map(params![destination, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-                    let (seq, line) = row?;
-                    batch.through_seq = seq;
-                    batch.lines.push(line);
-                }
-                Ok(batch)
-            })
-            .await
+        self.index().queued_access_records(destination, limit).await
     }
 
     /// Forgets the records of `destination` up to row `through_seq` (delivered, or dropped
     /// because the target is gone). Returns how many.
     pub async fn forget_access_records(&self, destination: &str, through_seq: i64) -> Result<u64> {
-        let destination = destination.to_string();
-        self.writer()
-            .write(move |c| {
-                let n = c.prepare_cached("DELETE FROM access_log_queue WHERE destination = ?1 AND seq <= ?2")?.execute(params![destination, through_seq])?;
-                Ok(n as u64)
-            })
-            .await
+        self.index().forget_access_records(destination, through_seq).await
     }
 }
 

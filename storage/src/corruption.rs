@@ -3,8 +3,7 @@
 
 use crate::blob::Hash;
 use crate::error::Result;
-use crate::{now_ms, Store};
-use rusqlite::{params, Connection};
+use crate::Store;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The process-wide count of corrupt blobs found (each detection counts, so a blob read
@@ -50,25 +49,11 @@ impl Store {
 
     /// Records a corrupt blob durably; a blob already recorded keeps its first detection.
     pub async fn record_corrupt_blob(&self, hash: Hash, source: &str) -> Result<()> {
-        let source = source.to_string();
-        self.writer()
-            .write(move |c| {
-                c.prepare_cached("INSERT OR IGNORE INTO corrupt_blobs (hash, detected_ms, source) VALUES (?1, ?2, ?3)")?
-                    .execute(params![&hash[..], now_ms(), source])?;
-                Ok(())
-            })
-            .await
+        self.index().record_corrupt_blob(hash, source).await
     }
 
     /// Every blob recorded as corrupt, oldest detection first.
     pub async fn corrupt_blobs(&self) -> Result<Vec<CorruptBlob>> {
-        self.readers().read(list_corrupt).await
+        self.index().corrupt_blobs().await
     }
-}
-
-/// Every blob recorded as corrupt, read on any connection (also one opened outside a `Store`).
-pub(crate) fn list_corrupt(c: &Connection) -> Result<Vec<CorruptBlob>> {
-    let mut stmt = c.prepare_cached("SELECT hash, detected_ms, source FROM corrupt_blobs ORDER BY detected_ms, hash")?;
-    let rows = stmt.query_map([], |r| Ok(CorruptBlob { hash: hex::encode(r.get::<_, Vec<u8>>(0)?), detected_ms: r.get(1)?, source: r.get(2)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

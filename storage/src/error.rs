@@ -62,10 +62,15 @@ pub enum StorageError {
     /// SQLITE_FULL. Nothing of the write was kept; it may succeed once space is freed.
     #[error("the storage is full")]
     Full,
+    /// The metadata store is overloaded (a statement timed out, or retries of a conflicting
+    /// transaction ran out): the client should retry later.
+    #[error("the index is busy")]
+    Busy,
     #[error("io: {0}")]
     Io(io::Error),
-    #[error("sqlite: {0}")]
-    Sql(rusqlite::Error),
+    /// The metadata store failed (its own error, e.g. SQLite's).
+    #[error("index: {0}")]
+    Index(Box<dyn std::error::Error + Send + Sync>),
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
     #[error("storage is shutting down")]
@@ -133,15 +138,6 @@ impl From<io::Error> for StorageError {
     }
 }
 
-impl From<rusqlite::Error> for StorageError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StorageError::Full,
-            _ => StorageError::Sql(e),
-        }
-    }
-}
-
 impl From<serde_json::Error> for StorageError {
     fn from(e: serde_json::Error) -> Self {
         StorageError::Corrupt(e.to_string())
@@ -158,7 +154,5 @@ mod tests {
             assert!(matches!(StorageError::from(io::Error::from_raw_os_error(errno)), StorageError::Full));
         }
         assert!(matches!(StorageError::from(io::Error::from_raw_os_error(libc::EIO)), StorageError::Io(_)));
-        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
-        assert!(matches!(StorageError::from(full), StorageError::Full));
     }
 }

@@ -9,9 +9,8 @@
 
 use crate::blob::{BlobDir, Hash};
 use crate::error::Result;
-use crate::index::ReadPool;
+use crate::meta::{Index, Wanted};
 use crate::{Store, StorageError};
-use rusqlite::OptionalExtension;
 use std::io;
 use std::sync::Arc;
 
@@ -21,23 +20,7 @@ impl Store {
     /// Deletes unreferenced blobs, a batch at a time; returns how many were removed (none
     /// while a backup holds the collector back).
     pub async fn collect_garbage(&self) -> Result<usize> {
-        let doomed: Vec<Hash> = self
-            .writer()
-            .write(move |c| {
-                if crate::backup::gc_held(c)? {
-                    return Ok(Vec::new());
-                }
-                let hashes: Vec<Vec<u8>> = c
-                    .prepare_cached("SELECT hash FROM blobs WHERE refs <= 0 LIMIT ?1")?
-                    .query_map([BATCH as i64], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let mut forget = c.prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0")?;
-                for h in &hashes {
-                    forget.execute([h])?;
-                }
-                Ok(hashes.iter().filter_map(|h| Hash::try_from(h.as_slice()).ok()).collect())
-            })
-            .await?;
+        let doomed = self.index().forget_unreferenced_blobs(BATCH).await?;
         self.delete_unwanted(doomed, Wanted::Referenced).await
     }
 
@@ -58,35 +41,15 @@ impl Store {
         if hashes.is_empty() {
             return Ok(0);
         }
-        let (dir, readers) = (self.inner.blobs.clone(), self.readers().clone());
-        tokio::task::spawn_blocking(move || delete_unwanted(&dir, &readers, &hashes, wanted)).await.map_err(|_| StorageError::Closed)?
+        let (dir, index) = (self.inner.blobs.clone(), self.inner.index.clone());
+        tokio::task::spawn_blocking(move || delete_unwanted(&dir, &*index, &hashes, wanted)).await.map_err(|_| StorageError::Closed)?
     }
 }
 
-/// Which index rows keep a blob.
-#[derive(Clone, Copy)]
-enum Wanted {
-    /// A row with references (the collector: it forgot the row, a commit may have made it again).
-    Referenced,
-    /// Any row (the orphan sweep: a row at all means the collector's business).
-    Known,
-}
-
-fn delete_unwanted(dir: &Arc<BlobDir>, readers: &ReadPool, hashes: &[Hash], wanted: Wanted) -> Result<usize> {
+fn delete_unwanted(dir: &Arc<BlobDir>, index: &dyn Index, hashes: &[Hash], wanted: Wanted) -> Result<usize> {
     let mut removed = 0;
     for hash in hashes {
-        let still_wanted = || {
-            readers
-                .read_blocking(|c| {
-                    let refs: Option<i64> =
-                        c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&hash[..]], |r| r.get(0)).optional()?;
-                    Ok(match wanted {
-                        Wanted::Referenced => refs.is_some_and(|n| n > 0),
-                        Wanted::Known => refs.is_some(),
-                    })
-                })
-                .map_err(|e| io::Error::other(e.to_string()))
-        };
+        let still_wanted = || index.blob_wanted_blocking(hash, wanted).map_err(|e| io::Error::other(e.to_string()));
         if dir.remove_unless_wanted(hash, still_wanted)? {
             removed += 1;
         }

@@ -6,14 +6,10 @@
 
 use crate::error::Result;
 use crate::keys::{just_after, prefix_end};
-use crate::model::{ObjectRecord, Upload};
-use crate::multipart::{upload_from_row, UPLOAD_COLUMNS};
-use crate::events::{self, EventName, Remover, Requester};
-use crate::objects::{delete_latest, delete_version, DeleteOutcome};
-use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
+use crate::model::{ObjectMeta, ObjectRecord, Upload};
+use crate::objects::DeleteOutcome;
 use crate::tiers::TierSet;
 use crate::Store;
-use rusqlite::{params, Connection};
 
 /// One version of a key, with what lifecycle rules ask about it besides the version itself.
 #[derive(Clone, Debug)]
@@ -38,25 +34,6 @@ pub enum AgeScan {
     Noncurrent,
     /// Current delete markers, by creation time.
     DeleteMarkers,
-}
-
-impl AgeScan {
-    fn sql(self) -> &'static str {
-        match self {
-            AgeScan::Current => {
-                "SELECT modified_ms, seq, key FROM objects WHERE bucket_id = ?1 AND is_latest = 1
-                 AND (modified_ms > ?2 OR (modified_ms = ?2 AND seq > ?3)) AND modified_ms <= ?4 ORDER BY modified_ms, seq LIMIT ?5"
-            }
-            AgeScan::Noncurrent => {
-                "SELECT noncurrent_ms, seq, key FROM objects WHERE bucket_id = ?1 AND is_latest = 0
-                 AND (noncurrent_ms > ?2 OR (noncurrent_ms = ?2 AND seq > ?3)) AND noncurrent_ms <= ?4 ORDER BY noncurrent_ms, seq LIMIT ?5"
-            }
-            AgeScan::DeleteMarkers => {
-                "SELECT modified_ms, seq, key FROM objects WHERE bucket_id = ?1 AND is_latest = 1 AND delete_marker = 1
-                 AND (modified_ms > ?2 OR (modified_ms = ?2 AND seq > ?3)) AND modified_ms <= ?4 ORDER BY modified_ms, seq LIMIT ?5"
-            }
-        }
-    }
 }
 
 /// Where an age scan stands: the (time, row) it examined last.
@@ -84,150 +61,25 @@ pub enum LifecycleAction {
     Transition(String),
 }
 
-impl Store {
-    /// Buckets that have a configuration document of `kind`, with the document.
-    pub async fn bucket_configs_of_kind(&self, kind: &str) -> Result<Vec<(i64, String)>> {
-        let kind = kind.to_string();
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached("SELECT bucket_id, document FROM bucket_configs WHERE kind = ?1 ORDER BY bucket_id")?;
-                let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
-    }
-
-    /// The versions of at most `max_keys` keys that start with `prefix` and sort after
-    /// `after`, by key, each key's versions newest first.
-    pub async fn lifecycle_batch(&self, bucket_id: i64, prefix: &str, after: Option<&str>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
-        let lower = match after {
-            Some(a) => just_after(a.as_bytes()).max(prefix.as_bytes().to_vec()),
-            None => prefix.as_bytes().to_vec(),
-        };
-        let upper = prefix_end(prefix.as_bytes());
-        self.readers().read(move |c| batch(c, bucket_id, &lower, upper.as_deref(), max_keys)).await
-    }
-
-    /// Versions of the kind `scan` visits whose time is after `after` and at most `bound_ms`,
-    /// oldest first, at most `limit`: their keys, where the batch ended (None if it was
-    /// empty), and whether the scan reached `bound_ms`.
-    pub async fn lifecycle_aged(
-        &self,
-        bucket_id: i64,
-        scan: AgeScan,
-        after: AgeCursor,
-        bound_ms: i64,
-        limit: usize,
-    ) -> Result<AgedBatch> {
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(scan.sql())?;
-                let rows: Vec<(i64, i64, Vec<u8>)> = stmt
-                    .query_map(params![bucket_id, after.0, after.1, bound_ms, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let last = rows.last().map(|(t, seq, _)| (*t, *seq));
-                let exhausted = rows.len() < limit;
-                let mut keys: Vec<String> = Vec::with_capacity(rows.len());
-                for (_, _, key) in rows {
-                    let key = String::from_utf8_lossy(&key).into_owned();
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
-                }
-                Ok(AgedBatch { keys, last, exhausted })
-            })
-            .await
-    }
-
-    /// Every version of each of `keys`, each key's newest first.
-    pub async fn lifecycle_keys(&self, bucket_id: i64, keys: Vec<String>) -> Result<Vec<Vec<LifecycleVersion>>> {
-        self.readers().read(move |c| keys.iter().map(|k| key_versions(c, bucket_id, k.as_bytes())).collect()).await
-    }
-
-    /// Performs `action` on the version `seq` of `key`, if `still_due` says, inside the same
-    /// transaction, that the version as it is now is still due. None when it no longer was.
-    pub async fn lifecycle_apply(
-        &self,
-        bucket_id: i64,
-        key: &str,
-        seq: i64,
-        action: LifecycleAction,
-        still_due: impl FnOnce(&LifecycleVersion) -> bool + Send + 'static,
-    ) -> Result<Option<DeleteOutcome>> {
-        let key = key.to_string();
-        let tiers = self.tiers();
-        self.writer()
-            .write(move |c| {
-                let versions = key_versions(c, bucket_id, key.as_bytes())?;
-                let Some(v) = versions.into_iter().find(|v| v.seq == seq) else { return Ok(None) };
-                if !still_due(&v) {
-                    return Ok(None);
-                }
-                // Lifecycle never removes a version Object Lock protects (a delete marker on
-                // top of a current one is allowed, as for any request).
-                let removes = matches!(action, LifecycleAction::RemoveVersion);
-                if removes && v.record.meta.lock.protects(crate::now_ms(), false).is_some() {
-                    return Ok(None);
-                }
-                let outcome = match action {
-                    LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => {
-                        delete_latest(c, bucket_id, &key, Remover::Lifecycle)?
-                    }
-                    LifecycleAction::ExpireCurrent => return Ok(None),
-                    LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id, Remover::Lifecycle)?,
-                    LifecycleAction::Transition(class) => {
-                        set_storage_class(c, v.seq, &v.record, &class, &tiers)?;
-                        events::record_version(c, EventName::LifecycleTransition, &v.record, &Requester::coffer())?;
-                        DeleteOutcome::default()
-                    }
-                };
-                Ok(Some(outcome))
-            })
-            .await
-    }
-
-    /// Uploads of the bucket started at or before `initiated_before_ms`, after upload row
-    /// `after_seq`, at most `limit`, with their row numbers (to continue from).
-    pub async fn uploads_started_before(&self, bucket_id: i64, initiated_before_ms: i64, after_seq: i64, limit: usize) -> Result<Vec<(i64, Upload)>> {
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket_id = ?1 AND initiated_ms <= ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
-                ))?;
-                let rows = stmt.query_map(params![bucket_id, initiated_before_ms, after_seq, limit as i64], upload_from_row)?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+impl AgedBatch {
+    /// The batch of the (time, row, key) of the versions an age scan found, in order, when it
+    /// asked for at most `limit`.
+    pub(crate) fn of_rows(rows: Vec<(i64, i64, String)>, limit: usize) -> AgedBatch {
+        let last = rows.last().map(|(t, seq, _)| (*t, *seq));
+        let exhausted = rows.len() < limit;
+        let mut keys: Vec<String> = Vec::with_capacity(rows.len());
+        for (_, _, key) in rows {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        AgedBatch { keys, last, exhausted }
     }
 }
 
-/// Gives version row `seq` storage class `class`, with a move to the class's tier if its
-/// bytes are elsewhere (or cancelling a move that is no longer wanted).
-fn set_storage_class(c: &Connection, seq: i64, rec: &ObjectRecord, class: &str, tiers: &TierSet) -> Result<()> {
-    let mut meta = rec.meta.clone();
-    meta.storage_class = Some(class.to_string());
-    let wants = tiers.tier_for_class(Some(class));
-    let move_to = (wants != rec.placement.tier.as_deref()).then(|| wants.unwrap_or_default().to_string());
-    c.prepare_cached("UPDATE objects SET meta = ?2, move_to = ?3 WHERE seq = ?1")?.execute(params![seq, serde_json::to_string(&meta)?, move_to])?;
-    Ok(())
-}
-
-fn batch(c: &Connection, bucket_id: i64, lower: &[u8], upper: Option<&[u8]>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
-    let mut keys = c.prepare_cached(
-        "SELECT DISTINCT key FROM objects WHERE bucket_id = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3) ORDER BY key LIMIT ?4",
-    )?;
-    let keys: Vec<Vec<u8>> = keys.query_map(params![bucket_id, lower, upper, max_keys as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    keys.iter().map(|k| key_versions(c, bucket_id, k)).collect()
-}
-
-/// Every version of one key, newest first, with their lifecycle facts.
-fn key_versions(c: &Connection, bucket_id: i64, key: &[u8]) -> Result<Vec<LifecycleVersion>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {OBJECT_COLUMNS}, seq, noncurrent_ms FROM objects WHERE bucket_id = ?1 AND key = ?2 ORDER BY seq DESC"
-    ))?;
-    let rows: Vec<(i64, Option<i64>, ObjectRecord)> = stmt
-        .query_map(params![bucket_id, key], |r| Ok((r.get(AFTER_OBJECT_COLUMNS)?, r.get(AFTER_OBJECT_COLUMNS + 1)?, object_from_row(r)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+/// The versions of one key, given as (row, when it stopped being current if recorded, the
+/// version) newest first, with their lifecycle facts.
+pub(crate) fn key_versions(rows: Vec<(i64, Option<i64>, ObjectRecord)>) -> Vec<LifecycleVersion> {
     let versions = rows.len() as u64;
     let mut out = Vec::with_capacity(rows.len());
     let mut successor_ms = None;
@@ -244,7 +96,81 @@ fn key_versions(c: &Connection, bucket_id: i64, key: &[u8]) -> Result<Vec<Lifecy
         }
         successor_ms = Some(modified);
     }
-    Ok(out)
+    out
+}
+
+/// What transitioning `rec` to storage class `class` writes: its new metadata, and the tier
+/// its bytes must move to (Some("") for the local store) if they are elsewhere; None also
+/// cancels a move that is no longer wanted.
+pub(crate) fn transition(rec: &ObjectRecord, class: &str, tiers: &TierSet) -> (ObjectMeta, Option<String>) {
+    let mut meta = rec.meta.clone();
+    meta.storage_class = Some(class.to_string());
+    let wants = tiers.tier_for_class(Some(class));
+    let move_to = (wants != rec.placement.tier.as_deref()).then(|| wants.unwrap_or_default().to_string());
+    (meta, move_to)
+}
+
+/// Whether lifecycle may perform `action` on `v` now (`now_ms`): it never removes a version
+/// Object Lock protects (a delete marker on top of a current one is allowed, as for any
+/// request).
+pub(crate) fn lock_allows(action: &LifecycleAction, v: &LifecycleVersion, now_ms: i64) -> bool {
+    !matches!(action, LifecycleAction::RemoveVersion) || v.record.meta.lock.protects(now_ms, false).is_none()
+}
+
+impl Store {
+    /// Buckets that have a configuration document of `kind`, with the document.
+    pub async fn bucket_configs_of_kind(&self, kind: &str) -> Result<Vec<(i64, String)>> {
+        self.index().bucket_configs_of_kind(kind).await
+    }
+
+    /// The versions of at most `max_keys` keys that start with `prefix` and sort after
+    /// `after`, by key, each key's versions newest first.
+    pub async fn lifecycle_batch(&self, bucket_id: i64, prefix: &str, after: Option<&str>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
+        let lower = match after {
+            Some(a) => just_after(a.as_bytes()).max(prefix.as_bytes().to_vec()),
+            None => prefix.as_bytes().to_vec(),
+        };
+        let upper = prefix_end(prefix.as_bytes());
+        self.index().lifecycle_batch(bucket_id, lower, upper, max_keys).await
+    }
+
+    /// Versions of the kind `scan` visits whose time is after `after` and at most `bound_ms`,
+    /// oldest first, at most `limit`: their keys, where the batch ended (None if it was
+    /// empty), and whether the scan reached `bound_ms`.
+    pub async fn lifecycle_aged(
+        &self,
+        bucket_id: i64,
+        scan: AgeScan,
+        after: AgeCursor,
+        bound_ms: i64,
+        limit: usize,
+    ) -> Result<AgedBatch> {
+        self.index().lifecycle_aged(bucket_id, scan, after, bound_ms, limit).await
+    }
+
+    /// Every version of each of `keys`, each key's newest first.
+    pub async fn lifecycle_keys(&self, bucket_id: i64, keys: Vec<String>) -> Result<Vec<Vec<LifecycleVersion>>> {
+        self.index().lifecycle_keys(bucket_id, keys).await
+    }
+
+    /// Performs `action` on the version `seq` of `key`, if `still_due` says, inside the same
+    /// transaction, that the version as it is now is still due. None when it no longer was.
+    pub async fn lifecycle_apply(
+        &self,
+        bucket_id: i64,
+        key: &str,
+        seq: i64,
+        action: LifecycleAction,
+        still_due: impl FnOnce(&LifecycleVersion) -> bool + Send + 'static,
+    ) -> Result<Option<DeleteOutcome>> {
+        self.index().lifecycle_apply(bucket_id, key, seq, action, Box::new(still_due), self.tiers()).await
+    }
+
+    /// Uploads of the bucket started at or before `initiated_before_ms`, after upload row
+    /// `after_seq`, at most `limit`, with their row numbers (to continue from).
+    pub async fn uploads_started_before(&self, bucket_id: i64, initiated_before_ms: i64, after_seq: i64, limit: usize) -> Result<Vec<(i64, Upload)>> {
+        self.index().uploads_started_before(bucket_id, initiated_before_ms, after_seq, limit).await
+    }
 }
 
 #[cfg(test)]

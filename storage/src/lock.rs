@@ -4,10 +4,8 @@
 //! Deletes check a version's lock in their own transaction (`objects::delete_version`).
 
 use crate::error::{Result, StorageError};
-use crate::model::{DeleteOptions, LockMode, Versioning, VersionLock, LOCK_KIND};
-use crate::objects::version_row;
-use crate::{now_ms, Store};
-use rusqlite::params;
+use crate::model::{DeleteOptions, LockMode, VersionLock, LOCK_KIND};
+use crate::Store;
 
 /// A change to a version's lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,20 +19,7 @@ impl Store {
     /// Turns Object Lock on for the bucket (for good), or replaces its setting, with `document`
     /// (the server's JSON). The bucket's versioning must be Enabled.
     pub async fn set_bucket_lock(&self, bucket_id: i64, document: String) -> Result<()> {
-        self.writer()
-            .write(move |c| {
-                let versioning: String = c.query_row("SELECT versioning FROM buckets WHERE id = ?1", [bucket_id], |r| r.get(0))?;
-                if Versioning::parse(&versioning) != Versioning::Enabled {
-                    return Err(StorageError::InvalidBucketState("Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"));
-                }
-                c.prepare_cached(
-                    "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(bucket_id, kind) DO UPDATE SET document = excluded.document",
-                )?
-                .execute(params![bucket_id, LOCK_KIND, document])?;
-                Ok(())
-            })
-            .await?;
+        self.index().set_bucket_lock(bucket_id, document).await?;
         self.inner.configs.invalidate(bucket_id, Some(LOCK_KIND));
         Ok(())
     }
@@ -44,29 +29,11 @@ impl Store {
     /// made GOVERNANCE by anyone; a GOVERNANCE one only with `options.bypass_governance`
     /// (also to become COMPLIANCE). Returns the version id.
     pub async fn change_version_lock(&self, bucket_id: i64, key: &str, version_id: Option<&str>, change: LockChange, options: DeleteOptions) -> Result<String> {
-        let (key, version_id) = (key.to_string(), version_id.map(str::to_string));
-        self.writer()
-            .write(move |c| {
-                let (mut rec, _) = version_row(c, bucket_id, &key, version_id.as_deref())?;
-                if rec.delete_marker {
-                    return Err(StorageError::NoSuchVersion);
-                }
-                match change {
-                    LockChange::Retention(new) => {
-                        check_retention_change(&rec.meta.lock, new, now_ms(), options.bypass_governance)?;
-                        rec.meta.lock.retention = new;
-                    }
-                    LockChange::LegalHold(on) => rec.meta.lock.legal_hold = on,
-                }
-                c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
-                    .execute(params![serde_json::to_string(&rec.meta)?, bucket_id, key.as_bytes(), rec.version_id])?;
-                Ok(rec.version_id)
-            })
-            .await
+        self.index().change_version_lock(bucket_id, key, version_id, change, options).await
     }
 }
 
-fn check_retention_change(current: &VersionLock, new: Option<(LockMode, i64)>, now_ms: i64, bypass: bool) -> Result<()> {
+pub(crate) fn check_retention_change(current: &VersionLock, new: Option<(LockMode, i64)>, now_ms: i64, bypass: bool) -> Result<()> {
     let Some((mode, until)) = current.retention.filter(|(_, until)| *until > now_ms) else { return Ok(()) };
     let keeps_or_extends = matches!(new, Some((m, u)) if m == mode && u >= until);
     match mode {

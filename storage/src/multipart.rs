@@ -8,7 +8,8 @@ use crate::error::{MultipartError, Result, StorageError};
 use crate::ingest::{ingest_to_blob, IngestOptions, Ingested};
 use crate::keys::{common_prefix, prefix_end};
 use crate::model::*;
-use crate::publish::{note_crc32c, Published};
+use crate::publish::Published;
+use crate::sqlite::objects::note_crc32c;
 use crate::{now_ms, Store};
 use coffer_crypto::checksum::ChecksumAlgorithm;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -69,12 +70,12 @@ fn require_upload(c: &Connection, bucket_id: i64, key: &str, upload_id: &str) ->
 
 /// Takes one reference to a local blob (creating its row on first use).
 pub(crate) fn retain_blob(c: &Connection, hash: &[u8], size: u64) -> Result<()> {
-    crate::refs::retain(c, None, hash, size)
+    crate::sqlite::refs::retain(c, None, hash, size)
 }
 
 /// Drops one reference to a local blob; the garbage collector removes blobs nobody references.
 pub(crate) fn release_blob(c: &Connection, hash: &[u8]) -> Result<()> {
-    crate::refs::release(c, None, hash)
+    crate::sqlite::refs::release(c, None, hash)
 }
 
 /// Removes an upload with its parts, releasing the parts' blobs.

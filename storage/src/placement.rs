@@ -11,12 +11,10 @@
 use crate::blob::{BlobDir, Hash, PinGuard, StagingFile};
 use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
-use crate::objects::version_by_seq;
-use crate::refs::{self, segment_hash};
+use crate::sqlite::refs::segment_hash;
 use crate::blob_store::{copy_verified, BlobStore};
 use crate::tiers::TierSet;
 use crate::{now_ms, Store, StorageError};
-use rusqlite::params;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -94,30 +92,17 @@ pub enum Moved {
 impl Store {
     /// Row numbers of versions with a due move, after row `after`, at most `limit`.
     pub async fn due_moves(&self, after: i64, limit: usize) -> Result<Vec<i64>> {
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached("SELECT seq FROM objects WHERE move_to IS NOT NULL AND seq > ?1 ORDER BY seq LIMIT ?2")?;
-                let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.index().due_moves(after, limit).await
     }
 
     /// How many versions have a move due, and how many a restore waiting: the tiering backlog.
     pub async fn tiering_backlog(&self) -> Result<(u64, u64)> {
-        self.readers()
-            .read(|c| {
-                let moves: i64 = c.query_row("SELECT COUNT(*) FROM objects WHERE move_to IS NOT NULL", [], |r| r.get(0))?;
-                let restores: i64 =
-                    c.query_row("SELECT COUNT(*) FROM objects WHERE restore_days IS NOT NULL AND restore_done_ms IS NULL", [], |r| r.get(0))?;
-                Ok((moves as u64, restores as u64))
-            })
-            .await
+        self.index().tiering_backlog().await
     }
 
     /// Carries out the due move of version row `seq`.
     pub async fn move_version(&self, seq: i64) -> Result<Moved> {
-        let Some((rec, body)) = self.readers().read(move |c| version_by_seq(c, seq)).await? else { return Ok(Moved::Skipped) };
+        let Some((rec, body)) = self.index().version_at(seq).await? else { return Ok(Moved::Skipped) };
         let Some(to) = rec.placement.moving_to.clone() else { return Ok(Moved::Skipped) };
         let tiers = self.tiers();
         let from = rec.placement.tier.clone();
@@ -143,60 +128,25 @@ impl Store {
     /// Records blobs about to be copied to `tier` (unreferenced), so that a crash before the
     /// switch leaves them for the collector instead of on the tier for ever.
     async fn note_tier_blobs(&self, tier: &str, segments: &[Segment]) -> Result<()> {
-        let tier = tier.to_string();
-        let rows: Vec<(Hash, u64)> = segments.iter().map(|s| Ok((segment_hash(s)?, s.len))).collect::<Result<_>>()?;
-        self.writer()
-            .write(move |c| {
-                let mut add = c.prepare_cached("INSERT INTO tier_blobs (tier, hash, size, refs) VALUES (?1, ?2, ?3, 0) ON CONFLICT(tier, hash) DO NOTHING")?;
-                for (hash, len) in rows {
-                    add.execute(params![tier, &hash[..], len as i64])?;
-                }
-                Ok(())
-            })
-            .await
+        let blobs: Vec<(Hash, u64)> = segments.iter().map(|s| Ok((segment_hash(s)?, s.len))).collect::<Result<_>>()?;
+        self.index().note_tier_blobs(tier.to_string(), blobs).await
     }
 
     async fn switch_placement(&self, seq: i64, seen: &ObjectRecord, to: Option<String>, segments: Vec<Segment>) -> Result<Moved> {
         let (from, expected_move) = (seen.placement.tier.clone(), seen.placement.moving_to.clone());
-        self.writer()
-            .write(move |c| {
-                let Some((now, _)) = version_by_seq(c, seq)? else { return Ok(Moved::Skipped) };
-                if now.placement.tier != from || now.placement.moving_to != expected_move {
-                    return Ok(Moved::Skipped);
-                }
-                refs::retain_all(c, to.as_deref(), &segments)?;
-                refs::release_all(c, from.as_deref(), &segments)?;
-                c.prepare_cached("UPDATE objects SET tier = ?2, move_to = NULL WHERE seq = ?1")?.execute(params![seq, to])?;
-                Ok(Moved::To(to))
-            })
-            .await
+        self.index().switch_placement(seq, from, expected_move, to, segments).await
     }
 
     /// Removes up to `limit` unreferenced blobs from their tiers; returns how many. Only the
     /// tiering worker calls this, between moves (see the module docs).
     pub async fn collect_tier_garbage(&self, limit: usize) -> Result<usize> {
-        if self.readers().read(crate::backup::gc_held).await? {
-            return Ok(0);
-        }
-        let garbage: Vec<(String, Vec<u8>)> = self
-            .readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached("SELECT tier, hash FROM tier_blobs WHERE refs <= 0 LIMIT ?1")?;
-                let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await?;
+        let garbage = self.index().tier_garbage(limit).await?;
         let tiers = self.tiers();
         let mut removed = 0;
         for (tier, hash) in garbage {
             let (Ok(backend), Ok(h)) = (tiers.backend(&tier), <Hash>::try_from(hash.as_slice())) else { continue };
             tokio::task::spawn_blocking(move || backend.delete(&h)).await.map_err(|_| StorageError::Closed)??;
-            self.writer()
-                .write(move |c| {
-                    c.prepare_cached("DELETE FROM tier_blobs WHERE tier = ?1 AND hash = ?2 AND refs <= 0")?.execute(params![tier, hash])?;
-                    Ok(())
-                })
-                .await?;
+            self.index().forget_tier_blob(tier, hash).await?;
             removed += 1;
         }
         Ok(removed)

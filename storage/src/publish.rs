@@ -6,7 +6,6 @@ use crate::error::{Result, StorageError};
 use crate::ingest::{Ingested, Staged};
 use crate::model::{Body, Segment};
 use crate::Store;
-use rusqlite::{params, Connection};
 
 /// Staged bytes made durable: the body to name in the index, the pin that keeps its blob from
 /// the collector until then, and the blob's CRC32C.
@@ -14,18 +13,6 @@ pub(crate) struct Published {
     pub body: Body,
     pub pin: Option<PinGuard>,
     pub crc32c: Option<u32>,
-}
-
-/// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
-/// verify against: SHA-256 costs more CPU than serving the bytes does.
-pub(crate) fn note_crc32c(c: &Connection, body: &Body, crc32c: Option<u32>) -> Result<()> {
-    if let (Body::Blobs(segments), Some(crc)) = (body, crc32c) {
-        if let [segment] = segments.as_slice() {
-            let hash = parse_hash(&segment.hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
-            c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
-        }
-    }
-    Ok(())
 }
 
 impl Store {

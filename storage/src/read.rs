@@ -10,7 +10,6 @@ use crate::Store;
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::envelope::{self, Key256, Opener, HEADER_SIZE};
 use futures::Stream;
-use rusqlite::OptionalExtension;
 use sha2::{Digest, Sha256};
 use crate::placement::Place;
 use std::io::{self, Read};
@@ -214,13 +213,7 @@ impl Running {
 impl Store {
     /// The digest to check a whole read of blob `hash` against.
     fn expected_digest(&self, hash: Hash) -> io::Result<Expected> {
-        let crc = self.readers().read_blocking(move |c| {
-            let crc: Option<Option<u32>> = c
-                .prepare_cached("SELECT crc32c FROM blobs WHERE hash = ?1")?
-                .query_row([&hash[..]], |r| r.get(0))
-                .optional()?;
-            Ok(crc.flatten())
-        });
+        let crc = self.index().blob_crc32c_blocking(&hash);
         match crc {
             Ok(Some(crc)) => Ok(Expected::Crc32c(crc)),
             Ok(None) => Ok(Expected::Sha256(hash)),

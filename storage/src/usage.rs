@@ -2,7 +2,7 @@
 //! its quota, checked inside the commit of every new version so concurrent writes cannot pass it.
 
 use crate::error::{Result, StorageError};
-use crate::rows::decode_manifest;
+use crate::sqlite::rows::decode_manifest;
 use crate::Store;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -111,7 +111,7 @@ impl Store {
         self.readers()
             .read(move |c| {
                 let Some((before, quota)) = usage_row(c, bucket_id)?.filter(|(_, q)| q.max_bytes.is_some()) else { return Ok(()) };
-                let replaced: i64 = match crate::objects::bucket_versioning(c, bucket_id)? {
+                let replaced: i64 = match crate::sqlite::objects::bucket_versioning(c, bucket_id)? {
                     crate::Versioning::Enabled => 0,
                     _ => c
                         .prepare_cached("SELECT size FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = 'null' AND delete_marker = 0")?
@@ -237,7 +237,7 @@ mod tests {
         {
             let c = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
             c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-            crate::index::schema::migrate_to(&c, 13).unwrap();
+            crate::sqlite::schema::migrate_to(&c, 13).unwrap();
             c.execute_batch(
                 "INSERT INTO users (id, name, created_ms) VALUES ('u1', 'root', 0);
                  INSERT INTO buckets (id, name, owner_id, region, created_ms) VALUES (1, 'full', 'u1', 'r', 0), (2, 'empty', 'u1', 'r', 0);

@@ -236,7 +236,7 @@ mod tests {
     fn legacy_index(root: &std::path::Path) {
         let c = Connection::open(root.join("index.sqlite")).unwrap();
         c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-        crate::index::schema::migrate_to(&c, 4).unwrap();
+        crate::sqlite::schema::migrate_to(&c, 4).unwrap();
         c.execute("INSERT INTO users (id, name, created_ms) VALUES ('u1', 'root', 0)", []).unwrap();
         c.execute("INSERT INTO access_keys (access_key, secret_key, user_id, created_ms) VALUES ('AKOLD', ?1, 'u1', 0)", [OLD_SECRET])
             .unwrap();

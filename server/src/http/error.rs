@@ -244,6 +244,7 @@ impl From<StorageError> for S3Error {
                 tracing::warn!("a write failed: the storage is full");
                 C::InsufficientStorage.into()
             }
+            StorageError::Busy => C::SlowDown.into(),
             StorageError::Body(io) => body_error(io),
             StorageError::Multipart(m) => multipart_error(m),
             StorageError::Archived => C::InvalidObjectState.into(),

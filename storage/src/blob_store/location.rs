@@ -3,7 +3,6 @@
 
 use crate::error::Result;
 use crate::Store;
-use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
@@ -59,37 +58,17 @@ impl fmt::Display for BlobLocation {
     }
 }
 
-const SETTING: &str = "blob_location";
-
-/// The recorded place of the blobs, read on `c`.
-pub(crate) fn read_location(c: &Connection) -> Result<Option<BlobLocation>> {
-    let value: Option<String> = c.prepare_cached("SELECT value FROM store_settings WHERE name = ?1")?.query_row([SETTING], |r| r.get(0)).optional()?;
-    Ok(value.map(|v| serde_json::from_str(&v)).transpose()?)
-}
-
 impl Store {
     /// Where the index says this store's blobs are (None: never recorded, an older data dir
     /// or a new one, whose blobs are in the data dir).
     pub async fn recorded_blob_location(&self) -> Result<Option<BlobLocation>> {
-        self.readers().read(read_location).await
+        self.index().recorded_blob_location().await
     }
 
     /// Records where the blobs are. Fails (returning where they are) once the index names
     /// blobs kept somewhere else: in the recorded place, or in the data dir if none was recorded.
     pub async fn record_blob_location(&self, location: &BlobLocation) -> Result<std::result::Result<(), BlobLocation>> {
-        let location = location.clone();
-        self.writer()
-            .write(move |c| {
-                let recorded = read_location(c)?.unwrap_or_default();
-                let has_blobs: bool = c.query_row("SELECT EXISTS(SELECT 1 FROM blobs)", [], |r| r.get(0))?;
-                if recorded != location && has_blobs {
-                    return Ok(Err(recorded));
-                }
-                c.prepare_cached("INSERT INTO store_settings (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value")?
-                    .execute([SETTING, &serde_json::to_string(&location)?])?;
-                Ok(Ok(()))
-            })
-            .await
+        self.index().record_blob_location(location).await
     }
 }
 

@@ -11,7 +11,6 @@ mod s3;
 
 pub use local::LocalBlobs;
 pub use location::BlobLocation;
-pub(crate) use location::read_location;
 pub use s3::S3Blobs;
 
 use crate::blob::Hash;

@@ -13,12 +13,13 @@ mod targets;
 
 pub use names::{EventName, EventPattern};
 pub use queue::QueuedEvent;
+pub(crate) use queue::note_dropped;
+pub(crate) use targets::buckets_naming;
 pub use targets::{NotifyTarget, TargetKind, TargetStatus, DEFAULT_MAX_BACKLOG};
 
 use crate::error::Result;
 use crate::model::{ObjectRecord, NULL_VERSION};
 use crate::now_ms;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::{Requester, COFFER_PRINCIPAL};
@@ -121,7 +122,7 @@ pub struct EventFacts {
     pub config_id: String,
 }
 
-/// What changed, for `record`.
+/// What changed, for `crate::sqlite::events::record`.
 pub(crate) struct Change<'a> {
     pub event: EventName,
     pub bucket_id: i64,
@@ -146,48 +147,32 @@ impl<'a> Change<'a> {
     }
 }
 
-/// Queues `change` for every route of its bucket that takes it. Runs inside the transaction of
-/// the change; a bucket without routes costs one indexed read.
-pub(crate) fn record(c: &Connection, change: &Change) -> Result<()> {
-    let doc: Option<String> = c
-        .prepare_cached("SELECT document FROM bucket_configs WHERE bucket_id = ?1 AND kind = ?2")?
-        .query_row(params![change.bucket_id, NOTIFY_ROUTES_KIND], |r| r.get(0))
-        .optional()?;
-    let Some(doc) = doc else { return Ok(()) };
-    let routes: Vec<NotifyRoute> = serde_json::from_str(&doc)?;
-    let mut taking = routes.iter().filter(|r| r.takes(change.event, change.key)).peekable();
-    if taking.peek().is_none() {
-        return Ok(());
-    }
-    let bucket: Option<(String, String, String)> = c
-        .prepare_cached("SELECT name, owner_id, region FROM buckets WHERE id = ?1")?
-        .query_row([change.bucket_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((bucket, bucket_owner, region)) = bucket else { return Ok(()) };
-    let mut facts = EventFacts {
-        id: format!("{:032x}", rand::random::<u128>()),
-        name: change.event,
-        time_ms: now_ms(),
-        bucket,
-        bucket_owner,
-        region,
-        key: change.key.to_string(),
-        size: change.object.map(|(size, _)| size),
-        etag: change.object.map(|(_, etag)| etag.to_string()),
-        version_id: change.version_id.map(str::to_string),
-        requester: change.requester.clone(),
-        config_id: String::new(),
-    };
-    for route in taking {
-        facts.config_id = route.config_id.clone();
-        queue::push(c, &route.target, &facts)?;
-    }
-    Ok(())
+/// The routes of a bucket's routes document `doc` that take `change`: where it is queued, one
+/// row each, in the transaction of the change (`crate::sqlite::events::record`).
+pub(crate) fn routes_taking(doc: &str, change: &Change) -> Result<Vec<NotifyRoute>> {
+    let routes: Vec<NotifyRoute> = serde_json::from_str(doc)?;
+    Ok(routes.into_iter().filter(|r| r.takes(change.event, change.key)).collect())
 }
 
-/// Queues the event `event` about version `rec`.
-pub(crate) fn record_version(c: &Connection, event: EventName, rec: &ObjectRecord, requester: &Requester) -> Result<()> {
-    record(c, &Change::of_version(event, rec, requester))
+impl EventFacts {
+    /// The facts of `change` in bucket `bucket` (its name, owner and region), with a new id,
+    /// stamped now; `config_id` is the route's, set per route.
+    pub(crate) fn of_change(change: &Change, bucket: String, bucket_owner: String, region: String) -> EventFacts {
+        EventFacts {
+            id: format!("{:032x}", rand::random::<u128>()),
+            name: change.event,
+            time_ms: now_ms(),
+            bucket,
+            bucket_owner,
+            region,
+            key: change.key.to_string(),
+            size: change.object.map(|(size, _)| size),
+            etag: change.object.map(|(_, etag)| etag.to_string()),
+            version_id: change.version_id.map(str::to_string),
+            requester: change.requester.clone(),
+            config_id: String::new(),
+        }
+    }
 }
 
 #[cfg(test)]

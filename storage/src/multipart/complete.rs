@@ -5,7 +5,8 @@ use super::{drop_upload, find_upload, upload_parts};
 use crate::error::{MultipartError, Result, StorageError};
 use crate::events::{EventName, Origin};
 use crate::model::*;
-use crate::objects::{insert_version, NewObject, Stored};
+use crate::objects::{NewObject, Stored};
+use crate::sqlite::objects::insert_version;
 use crate::tiers::TierSet;
 use crate::{now_ms, Store};
 use coffer_crypto::checksum::{combine_crc, Checksum};
@@ -53,7 +54,7 @@ fn complete(c: &Connection, bucket_id: i64, key: &str, upload_id: &str, req: &Co
     let new = NewObject { key: key.to_string(), owner_id: upload.owner_id.clone(), meta, origin };
     let stored = Stored { size, etag: &etag, body: &Body::Blobs(segments), tier: None };
     let record = match &req.replica_of {
-        Some(of) => crate::replication::write_replica(c, bucket_id, &new, &stored, of, tiers)?,
+        Some(of) => crate::sqlite::replication::write_replica(c, bucket_id, &new, &stored, of, tiers)?,
         None => insert_version(c, bucket_id, &new, &stored, &req.conditions, tiers)?,
     };
     c.prepare_cached("UPDATE objects SET parts = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?.execute(params![

@@ -1,23 +1,21 @@
 //! The replication outbox. A bucket's routes (which keys go where, written by the server from
 //! its replication rules) are read inside the commit of every new version: a version a route
-//! takes gets an outbox row in that same transaction and the status PENDING (`queue`), so no
+//! takes gets an outbox row in that same transaction and the status PENDING, so no
 //! crash can lose it. A worker drains the rows; a replica on this server is written here, sharing the
 //! source's stored bytes and keeping its version id, time and ETag, in one transaction that
 //! also marks the source COMPLETED and deletes the row. Replicas are never routed again.
 
-pub(crate) mod queue;
+mod queue;
 mod replica;
 mod resync;
 
 pub use queue::{ReplicationRoute, ROUTES_KIND};
-use queue::{set_status, RESYNC_KIND};
-
-pub(crate) use replica::write_replica;
+pub(crate) use replica::{local_replica, marker_replica, newer_than_replica, remote_replica};
 pub use resync::{ResyncCursor, ResyncStep};
+pub(crate) use resync::{resync_bucket, resync_wants, RESYNC_CURSOR_PREFIX};
 
 use crate::error::Result;
-use crate::{now_ms, Store};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::Store;
 
 /// One row of the outbox.
 #[derive(Clone, Debug)]
@@ -76,123 +74,40 @@ impl Store {
     /// Counts of a bucket's versions by replication status (a scan of the bucket's rows), and
     /// its outbox's oldest row and last error.
     pub async fn replication_status(&self, bucket_id: i64) -> Result<ReplicationStatus> {
-        self.readers()
-            .read(move |c| {
-                let mut status = ReplicationStatus::default();
-                let mut stmt = c.prepare_cached(
-                    "SELECT replication, COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE bucket_id = ?1 AND replication IS NOT NULL GROUP BY replication",
-                )?;
-                let rows = stmt.query_map([bucket_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)))?;
-                for row in rows {
-                    match row? {
-                        (s, n, bytes) if s == "PENDING" => (status.pending, status.pending_bytes) = (n, bytes),
-                        (s, n, bytes) if s == "FAILED" => (status.failed, status.failed_bytes) = (n, bytes),
-                        (s, n, _) if s == "COMPLETED" => status.completed = n,
-                        _ => {}
-                    }
-                }
-                (status.oldest_pending_ms, status.last_error) = c.query_row(
-                    "SELECT MIN(created_ms), (SELECT last_error FROM outbox WHERE bucket_id = ?1 AND last_error IS NOT NULL ORDER BY seq DESC LIMIT 1)
-                     FROM outbox WHERE bucket_id = ?1",
-                    [bucket_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                Ok(status)
-            })
-            .await
+        self.index().replication_status(bucket_id).await
     }
 
     /// Outbox rows due by `now_ms`, oldest due first, at most `limit`.
     pub async fn due_replications(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT seq, bucket_id, key, version_id, target, attempts, kind FROM outbox
-                     WHERE kind IN ('replicate', 'resync') AND due_ms <= ?1 ORDER BY due_ms, seq LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(params![now_ms, limit as i64], |r| {
-                    let key: Vec<u8> = r.get(2)?;
-                    Ok(OutboxItem {
-                        seq: r.get(0)?,
-                        bucket_id: r.get(1)?,
-                        key: String::from_utf8_lossy(&key).into_owned(),
-                        version_id: r.get(3)?,
-                        target: r.get(4)?,
-                        attempts: r.get(5)?,
-                        check_first: r.get::<_, String>(6)? == RESYNC_KIND,
-                    })
-                })?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.index().due_replications(now_ms, limit).await
     }
 
     /// How many versions wait in the outbox.
     pub async fn replication_backlog(&self) -> Result<u64> {
-        self.readers().read(|c| Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)).await
+        self.index().replication_backlog().await
     }
 
     /// Leaves the row for later: the error is transient.
     pub async fn retry_replication(&self, seq: i64, error: String, due_ms: i64) -> Result<()> {
-        self.writer()
-            .write(move |c| {
-                c.prepare_cached("UPDATE outbox SET attempts = attempts + 1, due_ms = ?2, last_error = ?3 WHERE seq = ?1")?
-                    .execute(params![seq, due_ms, error])?;
-                Ok(())
-            })
-            .await
+        self.index().retry_replication(seq, error, due_ms).await
     }
 
     /// Gives up on the row: the error is permanent; the source is marked FAILED and the
     /// reason kept.
     pub async fn fail_replication(&self, item: &OutboxItem, error: String) -> Result<()> {
-        let item = item.clone();
-        self.writer()
-            .write(move |c| {
-                tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
-                if let Ok((rec, _)) = crate::objects::version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
-                    let event = crate::events::EventName::ReplicationOperationFailedReplication;
-                    crate::events::record_version(c, event, &rec, &crate::events::Requester::coffer())?;
-                }
-                finish(c, &item, "FAILED", None, Some(&error))
-            })
-            .await
+        tracing::warn!(key = %item.key, version = %item.version_id, destination = %item.target, "replication failed for good: {error}");
+        self.index().fail_replication(item.clone(), error).await
     }
 
     /// The version of `item` reached its remote target, where it has `remote_version_id`.
     pub async fn complete_replication(&self, item: &OutboxItem, remote_version_id: Option<String>) -> Result<()> {
-        let item = item.clone();
-        self.writer().write(move |c| finish(c, &item, "COMPLETED", remote_version_id.as_deref(), None)).await
+        self.index().complete_replication(item.clone(), remote_version_id).await
     }
 
     /// A page of a bucket's versions that have a replication status, in key and version order
     /// after `after`, with the outcome of remote replication where there is one.
     pub async fn replicated_versions(&self, bucket_id: i64, after: Option<(String, String)>, limit: usize) -> Result<Vec<ReplicatedVersion>> {
-        self.readers()
-            .read(move |c| {
-                let (key, version) = after.unwrap_or_default();
-                let mut stmt = c.prepare_cached(
-                    "SELECT o.key, o.version_id, o.replication, r.target, r.remote_version_id, r.error
-                     FROM objects o LEFT JOIN replication_outcomes r
-                       ON r.bucket_id = o.bucket_id AND r.key = o.key AND r.version_id = o.version_id
-                     WHERE o.bucket_id = ?1 AND o.replication IS NOT NULL AND (o.key, o.version_id) > (?2, ?3)
-                     ORDER BY o.key, o.version_id LIMIT ?4",
-                )?;
-                let rows = stmt.query_map(params![bucket_id, key.as_bytes(), version, limit as i64], |r| {
-                    let key: Vec<u8> = r.get(0)?;
-                    let target: Option<String> = r.get(3)?;
-                    let outcome = target.is_some().then(|| -> rusqlite::Result<_> { Ok(ReplicationOutcome { remote_version_id: r.get(4)?, error: r.get(5)? }) });
-                    Ok(ReplicatedVersion {
-                        key: String::from_utf8_lossy(&key).into_owned(),
-                        version_id: r.get(1)?,
-                        status: r.get(2)?,
-                        target,
-                        outcome: outcome.transpose()?,
-                    })
-                })?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.index().replicated_versions(bucket_id, after, limit).await
     }
 
     /// The route of `bucket_id` that replicates to `target`, if its rules still have one.
@@ -204,48 +119,21 @@ impl Store {
 
     /// Drops an outbox row whose version is gone.
     pub async fn forget_replication(&self, seq: i64) -> Result<()> {
-        self.writer().write(move |c| forget_row(c, seq)).await
+        self.index().forget_replication(seq).await
     }
 
     /// What replicating a version to a remote target came to: the version id it has there,
     /// or the reason it failed.
     pub async fn replication_outcome(&self, bucket_id: i64, key: &str, version_id: &str, target: &str) -> Result<Option<ReplicationOutcome>> {
-        let (key, version_id, target) = (key.to_string(), version_id.to_string(), target.to_string());
-        self.readers()
-            .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT remote_version_id, error FROM replication_outcomes WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3 AND target = ?4",
-                )?
-                .query_row(params![bucket_id, key.as_bytes(), version_id, target], |r| {
-                    Ok(ReplicationOutcome { remote_version_id: r.get(0)?, error: r.get(1)? })
-                })
-                .optional()?)
-            })
-            .await
+        self.index().replication_outcome(bucket_id, key, version_id, target).await
     }
-}
-
-/// Marks the source version `status`, keeps the outcome and removes the outbox row.
-fn forget_row(c: &Connection, seq: i64) -> Result<()> {
-    c.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
-    Ok(())
-}
-
-fn finish(c: &Connection, item: &OutboxItem, status: &str, remote_version_id: Option<&str>, error: Option<&str>) -> Result<()> {
-    set_status(c, item.bucket_id, &item.key, &item.version_id, status)?;
-    c.prepare_cached(
-        "INSERT OR REPLACE INTO replication_outcomes (bucket_id, key, version_id, target, remote_version_id, error, done_ms)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)",
-    )?
-    .execute(params![item.bucket_id, item.key.as_bytes(), item.version_id, item.target, remote_version_id, error, now_ms()])?;
-    forget_row(c, item.seq)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::*;
-    use crate::{Versioning, INLINE_MAX};
+    use crate::{now_ms, Versioning, INLINE_MAX};
 
     #[tokio::test]
     async fn routed_versions_are_queued_in_their_commit_and_replicated_with_their_identity() {

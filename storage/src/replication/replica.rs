@@ -2,75 +2,33 @@
 //! kept), and of versions replicated here from another Coffer, under the identity they have
 //! there. A replica keeps its source's version id and time, so it becomes the latest version
 //! only if the bucket has nothing newer; one already written (a retried delivery) is left as
-//! it is. Replicas are never queued for replication again.
+//! it is. Replicas are never queued for replication again. The rows are written by the index
+//! (`crate::meta::ReplicationIndex`); this file says what a replica is.
 
-use super::{finish, forget_row, OutboxItem, Replicated};
-use crate::error::{Result, StorageError};
+use super::{OutboxItem, Replicated};
+use crate::error::Result;
 use crate::ingest::Ingested;
-use crate::model::{Body, Bucket, ObjectRecord, Placement, ReplicaOf, Versioning};
-use crate::objects::{insert_row, mark_noncurrent, version_row, NewObject, Stored};
+use crate::model::{Bucket, ObjectRecord, Placement, ReplicaOf};
+use crate::objects::{NewObject, Stored};
 use crate::tiers::TierSet;
 use crate::Store;
-use rusqlite::{params, Connection, OptionalExtension};
 
-/// Writes the version of `item` into bucket `dest_bucket_id` here, sharing its bytes.
-fn replicate_here(c: &Connection, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
-    let (src, body) = match version_row(c, item.bucket_id, &item.key, Some(&item.version_id)) {
-        Ok(found) => found,
-        Err(StorageError::NoSuchVersion | StorageError::NoSuchKey) => {
-            forget_row(c, item.seq)?;
-            return Ok(Replicated::SourceGone);
-        }
-        Err(e) => return Err(e),
-    };
-    require_versioning(c, dest_bucket_id)?;
-    if existing_version(c, dest_bucket_id, &item.key, &item.version_id)?.is_none() {
-        let replica = ObjectRecord {
-            bucket_id: dest_bucket_id,
-            placement: Placement { tier: src.placement.tier.clone(), moving_to: None, restore: None },
-            replication: Some("REPLICA".into()),
-            ..src.clone()
-        };
-        insert_replica(c, replica, (!src.delete_marker).then_some(&body))?;
-        // A multipart source keeps its part list (partNumber reads, GetObjectAttributes).
-        c.prepare_cached(
-            "UPDATE objects SET parts = (SELECT parts FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3)
-             WHERE bucket_id = ?4 AND key = ?2 AND version_id = ?3",
-        )?
-        .execute(params![src.bucket_id, src.key.as_bytes(), src.version_id, dest_bucket_id])?;
-    }
-    finish(c, item, "COMPLETED", None, None)?;
-    Ok(Replicated::Done)
-}
-
-/// Replicas keep their source's version ids, which only a versioned bucket has.
-fn require_versioning(c: &Connection, bucket_id: i64) -> Result<()> {
-    let versioning: Option<String> =
-        c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([bucket_id], |r| r.get(0)).optional()?;
-    match versioning.map(|v| Versioning::parse(&v)) {
-        None => Err(StorageError::NoSuchBucket),
-        Some(Versioning::Enabled) => Ok(()),
-        Some(_) => Err(StorageError::Replication("the destination bucket does not have versioning enabled".into())),
+/// The replica in bucket `dest_bucket_id` of local version `src`: the same version, its bytes
+/// where they are, no move and no restore of its own.
+pub(crate) fn local_replica(src: &ObjectRecord, dest_bucket_id: i64) -> ObjectRecord {
+    ObjectRecord {
+        bucket_id: dest_bucket_id,
+        placement: Placement { tier: src.placement.tier.clone(), moving_to: None, restore: None },
+        replication: Some("REPLICA".into()),
+        ..src.clone()
     }
 }
 
-fn existing_version(c: &Connection, bucket_id: i64, key: &str, version_id: &str) -> Result<Option<ObjectRecord>> {
-    match version_row(c, bucket_id, key, Some(version_id)) {
-        Ok((rec, _)) => Ok(Some(rec)),
-        Err(StorageError::NoSuchVersion | StorageError::NoSuchKey) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Writes a version replicated from another server into `bucket_id` under the identity it had
-/// there; a replica already written (a retried delivery) is returned as it is. Runs in the writer.
-pub(crate) fn write_replica(c: &Connection, bucket_id: i64, new: &NewObject, stored: &Stored, of: &ReplicaOf, tiers: &TierSet) -> Result<ObjectRecord> {
-    require_versioning(c, bucket_id)?;
-    if let Some(rec) = existing_version(c, bucket_id, &new.key, &of.version_id)? {
-        return Ok(rec);
-    }
+/// The replica in `bucket_id` of a version that had identity `of` on another server, its
+/// bytes `stored` here (with a move due if its storage class belongs on another tier).
+pub(crate) fn remote_replica(bucket_id: i64, new: &NewObject, stored: &Stored, of: &ReplicaOf, tiers: &TierSet) -> ObjectRecord {
     let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
-    let record = ObjectRecord {
+    ObjectRecord {
         bucket_id,
         key: new.key.clone(),
         version_id: of.version_id.clone(),
@@ -87,17 +45,12 @@ pub(crate) fn write_replica(c: &Connection, bucket_id: i64, new: &NewObject, sto
             restore: None,
         },
         replication: Some("REPLICA".into()),
-    };
-    insert_replica(c, record, Some(stored.body))
+    }
 }
 
-/// Writes a delete marker replicated from another server under the identity it had there.
-fn write_marker_replica(c: &Connection, bucket_id: i64, key: &str, of: &ReplicaOf) -> Result<ObjectRecord> {
-    require_versioning(c, bucket_id)?;
-    if let Some(rec) = existing_version(c, bucket_id, key, &of.version_id)? {
-        return Ok(rec);
-    }
-    let marker = ObjectRecord {
+/// The replica in `bucket_id` of a delete marker that had identity `of` on another server.
+pub(crate) fn marker_replica(bucket_id: i64, key: &str, of: &ReplicaOf) -> ObjectRecord {
+    ObjectRecord {
         bucket_id,
         key: key.to_string(),
         version_id: of.version_id.clone(),
@@ -110,54 +63,32 @@ fn write_marker_replica(c: &Connection, bucket_id: i64, key: &str, of: &ReplicaO
         meta: Default::default(),
         placement: Placement::default(),
         replication: Some("REPLICA".into()),
-    };
-    insert_replica(c, marker, None)
+    }
 }
 
-/// Inserts `replica` (its own version id and time already set); it becomes the latest version
-/// unless the bucket has a newer one. Returns it as inserted.
-fn insert_replica(c: &Connection, mut replica: ObjectRecord, body: Option<&Body>) -> Result<ObjectRecord> {
-    let (bucket_id, key) = (replica.bucket_id, replica.key.clone());
-    let current: Option<(i64, String, i64)> = c
-        .prepare_cached("SELECT seq, version_id, modified_ms FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1")?
-        .query_row(params![bucket_id, key.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    // Version ids are time-ordered; `null` (written before versioning) is older than any.
-    let newer_there = current.as_ref().is_some_and(|(_, v, _)| v != "null" && v.as_str() > replica.version_id.as_str());
-    if let (Some((seq, _, _)), false) = (&current, newer_there) {
-        mark_noncurrent(c, *seq, replica.modified_ms)?;
-    }
-    replica.is_latest = !newer_there;
-    insert_row(c, &replica, body)?;
-    if newer_there {
-        let newer_ms = current.map(|(_, _, ms)| ms).unwrap_or(replica.modified_ms);
-        c.prepare_cached("UPDATE objects SET noncurrent_ms = ?4 WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3")?
-            .execute(params![bucket_id, key.as_bytes(), replica.version_id, newer_ms])?;
-    }
-    Ok(replica)
+/// Whether the latest version `current` of a key is newer than a replica `replica_version`
+/// arriving now: version ids are time-ordered, and `null` (written before versioning) is older
+/// than any.
+pub(crate) fn newer_than_replica(current: &str, replica_version: &str) -> bool {
+    current != "null" && current > replica_version
 }
 
 impl Store {
     /// Puts the version of `item` into bucket `dest_bucket_id` of this server as a replica,
     /// marks the source COMPLETED and removes the row, all in one transaction.
     pub async fn replicate_here(&self, item: &OutboxItem, dest_bucket_id: i64) -> Result<Replicated> {
-        let item = item.clone();
-        self.writer().write(move |c| replicate_here(c, &item, dest_bucket_id)).await
+        self.index().replicate_here(item.clone(), dest_bucket_id).await
     }
 
-    /// Writes a version replicated from another server (see `write_replica`).
+    /// Writes a version replicated from another server (see `crate::sqlite::replication::write_replica`).
     pub async fn put_replica(&self, bucket: &Bucket, new: NewObject, body: Ingested, of: ReplicaOf) -> Result<ObjectRecord> {
         let (bucket_id, tiers) = (bucket.id, self.tiers());
-        self.commit_body(body, move |c, size, stored| {
-            write_replica(c, bucket_id, &new, &Stored { size, etag: &of.etag, body: stored, tier: None }, &of, &tiers)
-        })
-        .await
+        self.commit_body(body, |body| self.index().put_replica(bucket_id, new, body, of, tiers)).await
     }
 
     /// Writes a delete marker replicated from another server.
     pub async fn put_marker_replica(&self, bucket_id: i64, key: &str, of: ReplicaOf) -> Result<ObjectRecord> {
-        let key = key.to_string();
-        self.writer().write(move |c| write_marker_replica(c, bucket_id, &key, &of)).await
+        self.index().put_marker_replica(bucket_id, key, of).await
     }
 }
 

@@ -5,18 +5,16 @@
 //! whether it holds the version already. A page's rows and the cursor's advance commit in one
 //! transaction, so a restart resumes where the walk stopped.
 
-use super::queue::{queue, routes_of, RESYNC_KIND};
-use crate::cursors::{read_cursor, write_cursor};
 use crate::error::Result;
-use crate::rows::{object_from_row, OBJECT_COLUMNS};
+use crate::model::ObjectRecord;
 use crate::Store;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-const CURSOR_PREFIX: &str = "replication-resync:";
+/// The worker cursors of running resyncs are named this and the bucket's id.
+pub(crate) const RESYNC_CURSOR_PREFIX: &str = "replication-resync:";
 
 fn cursor_name(bucket_id: i64) -> String {
-    format!("{CURSOR_PREFIX}{bucket_id}")
+    format!("{RESYNC_CURSOR_PREFIX}{bucket_id}")
 }
 
 /// Where a bucket's resync stands.
@@ -54,53 +52,25 @@ impl Store {
 
     /// Walks up to `limit` versions of one running resync (the longest idle first).
     pub async fn resync_step(&self, limit: usize) -> Result<Option<ResyncStep>> {
-        self.writer().write(move |c| step(c, limit)).await
+        self.index().resync_step(limit).await
     }
 }
 
-fn step(c: &Connection, limit: usize) -> Result<Option<ResyncStep>> {
-    let running: Option<String> = c
-        .prepare_cached("SELECT worker FROM worker_cursors WHERE substr(worker, 1, length(?1)) = ?1 ORDER BY updated_ms LIMIT 1")?
-        .query_row([CURSOR_PREFIX], |r| r.get(0))
-        .optional()?;
-    let Some(name) = running else { return Ok(None) };
-    let Some(bucket_id) = name[CURSOR_PREFIX.len()..].parse::<i64>().ok() else {
-        write_cursor(c, &name, None)?;
-        return Ok(None);
-    };
-    let mut cursor: ResyncCursor = match read_cursor(c, &name)?.map(|t| serde_json::from_str(&t)) {
-        Some(Ok(cursor)) => cursor,
-        _ => ResyncCursor::default(),
-    };
-    let routes = routes_of(c, bucket_id)?;
-    let (key, version) = cursor.after.clone().unwrap_or_default();
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id = ?1 AND (key, version_id) > (?2, ?3) ORDER BY key, version_id LIMIT ?4"
-    ))?;
-    let page = stmt.query_map(params![bucket_id, key.as_bytes(), version, limit as i64], object_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut queued = 0;
-    for rec in &page {
-        let wanted = match rec.replication.as_deref() {
-            Some("REPLICA") => false,
-            Some("FAILED") => true,
-            // Already queued: its row will deliver it.
-            Some("PENDING") => false,
-            _ => !cursor.failed_only,
-        };
-        if let (true, Some(route)) = (wanted, routes.iter().find(|r| r.takes(rec))) {
-            queue(c, rec, &route.target, RESYNC_KIND)?;
-            queued += 1;
-        }
+/// Whether a resync (of FAILED versions only, with `failed_only`) queues version `rec`
+/// again, given its replication status; a route must take it too.
+pub(crate) fn resync_wants(rec: &ObjectRecord, failed_only: bool) -> bool {
+    match rec.replication.as_deref() {
+        Some("REPLICA") => false,
+        Some("FAILED") => true,
+        // Already queued: its row will deliver it.
+        Some("PENDING") => false,
+        _ => !failed_only,
     }
-    let finished = page.len() < limit || routes.is_empty();
-    match (finished, page.last()) {
-        (false, Some(last)) => {
-            cursor.after = Some((last.key.clone(), last.version_id.clone()));
-            write_cursor(c, &name, Some(&serde_json::to_string(&cursor)?))?;
-        }
-        _ => write_cursor(c, &name, None)?,
-    }
-    Ok(Some(ResyncStep { bucket_id, walked: page.len(), queued, finished }))
+}
+
+/// The bucket whose resync the worker cursor `name` is, if it is one.
+pub(crate) fn resync_bucket(name: &str) -> Option<i64> {
+    name.strip_prefix(RESYNC_CURSOR_PREFIX)?.parse().ok()
 }
 
 #[cfg(test)]

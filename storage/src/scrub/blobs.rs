@@ -5,7 +5,6 @@ use crate::blob::Hash;
 use crate::blob_store::BlobStore;
 use crate::error::Result;
 use crate::Store;
-use rusqlite::params;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Read};
@@ -114,21 +113,7 @@ impl Store {
     /// Up to `limit` referenced blobs (hash, recorded size) after `after` in hash order: a
     /// range scan of the `blobs` primary key.
     pub async fn blobs_after(&self, after: Option<Hash>, limit: usize) -> Result<Vec<(Hash, u64)>> {
-        self.readers()
-            .read(move |c| {
-                let after: Vec<u8> = after.map(|h| h.to_vec()).unwrap_or_default();
-                let mut stmt = c.prepare_cached("SELECT hash, size FROM blobs WHERE hash > ?1 AND refs > 0 ORDER BY hash LIMIT ?2")?;
-                let rows = stmt.query_map(params![after, limit as i64], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (hash, size) = row?;
-                    if let Ok(hash) = Hash::try_from(hash.as_slice()) {
-                        out.push((hash, size as u64));
-                    }
-                }
-                Ok(out)
-            })
-            .await
+        self.index().blobs_after(after, limit).await
     }
 
     /// A check of the blob file `hash` against its name and recorded `size`.
@@ -139,30 +124,12 @@ impl Store {
     /// Whether an object or upload still references the blob (a file the collector removed
     /// after it was listed is not missing).
     pub async fn blob_is_referenced(&self, hash: Hash) -> Result<bool> {
-        self.readers()
-            .read(move |c| Ok(c.prepare_cached("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1 AND refs > 0)")?.query_row([&hash[..]], |r| r.get(0))?))
-            .await
+        self.index().blob_is_referenced(hash).await
     }
 
     /// Up to `limit` object versions ("bucket/key version") whose bytes include blob `hash`.
     /// It reads every manifest: for reports of corruption, never on a hot path.
     pub async fn objects_naming_blob(&self, hash: Hash, limit: usize) -> Result<Vec<String>> {
-        let pattern = format!("%{}%", hex::encode(hash));
-        self.readers()
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT b.name, o.key, o.version_id FROM objects o JOIN buckets b ON b.id = o.bucket_id
-                     WHERE o.manifest LIKE ?1 LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(params![pattern, limit as i64], object_name)?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .await
+        self.index().objects_naming_blob(hash, limit).await
     }
-}
-
-/// "bucket/key version" from a row of (bucket name, key, version id).
-pub(super) fn object_name(r: &rusqlite::Row) -> rusqlite::Result<String> {
-    let key: Vec<u8> = r.get(1)?;
-    Ok(format!("{}/{} {}", r.get::<_, String>(0)?, String::from_utf8_lossy(&key), r.get::<_, String>(2)?))
 }

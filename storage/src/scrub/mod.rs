@@ -9,12 +9,10 @@ mod tests;
 pub use blobs::{BlobCheck, BlobVerdict};
 pub use inline::InlineVerdict;
 
-use crate::corruption::{list_corrupt, CorruptBlob};
-use crate::cursors::read_cursor;
+use crate::corruption::CorruptBlob;
 use crate::blob::Hash;
-use crate::error::{Result, StorageError};
+use crate::error::Result;
 use crate::{now_ms, Store};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -113,26 +111,15 @@ impl Store {
 
     /// Bytes a full pass reads: every referenced blob and every verifiable inline body.
     pub async fn scrub_bytes_total(&self) -> Result<u64> {
-        self.readers()
-            .read(|c| {
-                let blobs: i64 = c.query_row("SELECT COALESCE(SUM(size), 0) FROM blobs WHERE refs > 0", [], |r| r.get(0))?;
-                let inline: i64 =
-                    c.query_row("SELECT COALESCE(SUM(length(data)), 0) FROM inline_bodies WHERE sha256 IS NOT NULL", [], |r| r.get(0))?;
-                Ok((blobs + inline) as u64)
-            })
-            .await
+        self.index().scrub_bytes_total().await
     }
 }
 
 /// Reads the scrubber's state and the corrupt blobs from the index under `root` without
 /// opening a `Store`: safe next to a running server.
 pub fn scrub_status(root: &Path) -> Result<ScrubStatus> {
-    let path = root.join("index.sqlite");
-    if !path.exists() {
-        return Err(StorageError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no index at {}", path.display()))));
-    }
-    let c: Connection = crate::index::open_read_only(&path)?;
-    Ok(ScrubStatus { state: parse_state(read_cursor(&c, SCRUB_CURSOR)?)?, corrupt: list_corrupt(&c)? })
+    let (state, corrupt) = crate::sqlite::blobs::scrub_records_at(root, SCRUB_CURSOR)?;
+    Ok(ScrubStatus { state: parse_state(state)?, corrupt })
 }
 
 fn parse_state(text: Option<String>) -> Result<ScrubState> {

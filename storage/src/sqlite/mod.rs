@@ -1,8 +1,22 @@
-//! The SQLite metadata index: schema, one group-committing writer thread and a pool of readers.
-//! Everything that says "this object exists" lives here; blob bytes live in `crate::blob`.
+//! The SQLite metadata index: schema, one group-committing writer thread, a pool of readers, and
+//! `SqliteIndex`, the embedded default implementation of `crate::meta::Index`.
 
+pub(crate) mod accounts;
+pub(crate) mod backup;
+pub(crate) mod blobs;
+pub(crate) mod buckets;
+pub mod check;
+pub(crate) mod events;
+pub(crate) mod lifecycle;
+mod listing;
+pub(crate) mod objects;
 mod readers;
+pub(crate) mod refs;
+pub(crate) mod replication;
+pub(crate) mod rows;
 pub(crate) mod schema;
+pub(crate) mod service;
+pub(crate) mod uploads;
 mod writer;
 
 pub use readers::ReadPool;
@@ -10,6 +24,15 @@ pub use writer::Writer;
 
 use rusqlite::Connection;
 use std::path::Path;
+
+impl From<rusqlite::Error> for crate::StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => crate::StorageError::Full,
+            _ => crate::StorageError::Index(Box::new(e)),
+        }
+    }
+}
 
 /// Opens a connection with the pragmas every connection of the index uses.
 pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -31,8 +54,24 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     crate::perms::file_options().write(true).create(true).truncate(false).open(path).map(drop)
 }
 
-/// Opens the index at `path`, creating or migrating the schema, and starts the writer.
-pub fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
+/// The SQLite index of a data dir: every write goes through the one writer thread, every read
+/// through the pool.
+pub(crate) struct SqliteIndex {
+    pub(crate) writer: Writer,
+    pub(crate) readers: ReadPool,
+    /// The database file.
+    pub(crate) path: std::path::PathBuf,
+}
+
+impl SqliteIndex {
+    /// Opens the index at `path`, creating or migrating the schema, and starts the writer.
+    pub(crate) fn open(path: &Path, readers: usize) -> crate::Result<SqliteIndex> {
+        let (writer, readers) = open(path, readers)?;
+        Ok(SqliteIndex { writer, readers, path: path.to_path_buf() })
+    }
+}
+
+fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
     create_private(path)?;
     let conn = open_connection(path)?;
     // Deleted rows (an access key's old secret) are overwritten where that costs no extra I/O.
@@ -57,4 +96,13 @@ pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_full_disk_is_full() {
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert!(matches!(crate::StorageError::from(full), crate::StorageError::Full));
+    }
 }

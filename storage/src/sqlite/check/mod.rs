@@ -1,5 +1,6 @@
 //! `coffer admin check`: compares the index with the blob store (every referenced blob present
 //! with its size and hash, reference counts equal to real uses, no orphans) and repairs what it can.
+//! It reads the SQLite file itself (one snapshot), so it is a tool of the embedded index.
 
 mod repair;
 mod report;
@@ -116,7 +117,7 @@ pub fn check(root: &Path, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<
     if !index.is_file() {
         return Err(StorageError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no index at {}", index.display()))));
     }
-    let conn = crate::index::open_connection(&index)?;
+    let conn = crate::sqlite::open_connection(&index)?;
     conn.execute_batch("PRAGMA query_only = ON")?;
     let view = snapshot(&conn)?;
     let mut report = CheckReport {

@@ -4,8 +4,7 @@
 use crate::error::Result;
 use crate::keys::{common_prefix, just_after, prefix_end};
 use crate::model::*;
-use crate::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
-use crate::Store;
+use crate::sqlite::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Rows fetched per query while scanning.
@@ -39,19 +38,7 @@ fn range_sql(columns: &str, filter: &str, bounded: bool, order: &str) -> String 
     format!("SELECT {columns} FROM objects WHERE bucket_id = ?1 AND {filter} AND key >= ?2 {upper} ORDER BY {order} LIMIT ?4")
 }
 
-impl Store {
-    /// One page of the latest, non-deleted versions (ListObjects v1/v2).
-    pub async fn list_objects(&self, bucket_id: i64, p: ListParams) -> Result<ListPage> {
-        self.readers().read(move |c| list_latest(c, bucket_id, &p)).await
-    }
-
-    /// One page of all versions and delete markers, newest first within a key.
-    pub async fn list_versions(&self, bucket_id: i64, p: VersionListParams) -> Result<VersionPage> {
-        self.readers().read(move |c| list_all_versions(c, bucket_id, &p)).await
-    }
-}
-
-fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPage> {
+pub(crate) fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPage> {
     let mut page = ListPage::default();
     let Some((mut lower, upper)) = scan_range(&p.prefix, p.delimiter.as_deref(), p.after.as_deref(), p.max_keys) else {
         return Ok(page);
@@ -90,7 +77,7 @@ fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPag
     Ok(page)
 }
 
-fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> Result<VersionPage> {
+pub(crate) fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> Result<VersionPage> {
     let mut page = VersionPage::default();
     let Some((mut lower, upper)) = scan_range(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref(), p.max_keys) else {
         return Ok(page);

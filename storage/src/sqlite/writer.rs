@@ -173,7 +173,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_survives_a_full_disk_and_writes_again_once_there_is_room() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::index::open_connection(&dir.path().join("t.sqlite")).unwrap();
+        let conn = crate::sqlite::open_connection(&dir.path().join("t.sqlite")).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
         conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 8)).unwrap();

@@ -1,7 +1,7 @@
 //! Online backup of the index: a consistent copy made with SQLite's backup API while the
 //! server runs, and the hold that keeps the collector from removing blobs during a backup.
 
-use crate::cursors::{read_cursor, write_cursor};
+use crate::sqlite::service::{read_cursor, write_cursor};
 use crate::error::{Result, StorageError};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
@@ -33,14 +33,14 @@ pub struct IndexCounts {
 /// Copies the index under `root` to the file `dest` (mode 0600), consistently as of one
 /// moment, while the server goes on writing; returns what the copy holds.
 pub fn backup_index(root: &Path, dest: &Path) -> Result<IndexCounts> {
-    let src = crate::index::open_connection(&root.join("index.sqlite"))?;
+    let src = crate::sqlite::open_connection(&root.join("index.sqlite"))?;
     let partial = dest.with_extension("partial");
     let _ = fs::remove_file(&partial);
     File::create(&partial)?.set_permissions(fs::Permissions::from_mode(0o600))?;
     let mut dst = Connection::open(&partial)?;
     copy_all(&src, &mut dst)?;
     let counts = count(&dst)?;
-    dst.close().map_err(|(_, e)| StorageError::Sql(e))?;
+    dst.close().map_err(|(_, e)| StorageError::from(e))?;
     File::open(&partial)?.sync_all()?;
     fs::rename(&partial, dest)?;
     if let Some(dir) = dest.parent() {
@@ -86,13 +86,13 @@ fn count(c: &Connection) -> Result<IndexCounts> {
 /// Keeps the collector from removing any blob until `until_ms` (ms since the epoch), so a
 /// copy of `blobs/` made after an index backup holds every blob that backup names.
 pub fn hold_gc(root: &Path, until_ms: i64) -> Result<()> {
-    let c = crate::index::open_connection(&root.join("index.sqlite"))?;
+    let c = crate::sqlite::open_connection(&root.join("index.sqlite"))?;
     write_cursor(&c, GC_HOLD, Some(&until_ms.to_string()))
 }
 
 /// Lets the collector remove unreferenced blobs again.
 pub fn release_gc_hold(root: &Path) -> Result<()> {
-    let c = crate::index::open_connection(&root.join("index.sqlite"))?;
+    let c = crate::sqlite::open_connection(&root.join("index.sqlite"))?;
     write_cursor(&c, GC_HOLD, None)
 }
 

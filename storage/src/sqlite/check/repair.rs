@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 /// Fixes what `report` lists as fixable and moves it to `report.repaired`.
 pub(super) fn run(root: &Path, blobs: &dyn BlobStore, grace: Duration, report: &mut CheckReport) -> Result<()> {
-    let mut conn = crate::index::open_connection(&root.join("index.sqlite"))?;
+    let mut conn = crate::sqlite::open_connection(&root.join("index.sqlite"))?;
     if !report.refcount_mismatches.is_empty() {
         report.repaired.refcounts = fix_refcounts(&mut conn)?;
         report.refcount_mismatches.clear();

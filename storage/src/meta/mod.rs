@@ -1,0 +1,27 @@
+//! The metadata store's contract: every question and change the engine asks of its index, as
+//! semantic operations (no SQL, no connections). `crate::sqlite` implements it; so will PostgreSQL.
+
+mod objects;
+mod buckets;
+mod accounts;
+mod uploads;
+mod events;
+mod replication;
+mod lifecycle;
+mod blobs;
+mod service;
+
+pub use objects::{MetaChange, NewBody, ObjectIndex, VersionRef};
+pub use buckets::BucketIndex;
+pub use accounts::AccountIndex;
+pub use uploads::UploadIndex;
+pub use events::EventIndex;
+pub use replication::ReplicationIndex;
+pub use lifecycle::{LifecycleIndex, RestoreExpiry, StillDue};
+pub use blobs::{BlobIndex, Wanted};
+pub use service::ServiceIndex;
+
+/// A whole metadata store: every domain's operations. `Store` holds one as `Arc<dyn Index>`.
+pub trait Index: ObjectIndex + BucketIndex + AccountIndex + UploadIndex + EventIndex + ReplicationIndex + LifecycleIndex + BlobIndex + ServiceIndex + Send + Sync + 'static {}
+
+impl<T> Index for T where T: ObjectIndex + BucketIndex + AccountIndex + UploadIndex + EventIndex + ReplicationIndex + LifecycleIndex + BlobIndex + ServiceIndex + Send + Sync + 'static {}

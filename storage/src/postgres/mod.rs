@@ -1,0 +1,108 @@
+//! The PostgreSQL index: a pool of connections to one database that several Coffer nodes
+//! share. Every operation is one short transaction (PostgreSQL groups WAL flushes itself),
+//! retried when PostgreSQL reports a serialization failure or a deadlock; a statement that
+//! runs past the statement timeout becomes `Busy` (503 SlowDown).
+//!
+//! It implements the domains of `crate::meta` one by one; until all are done it is not yet an
+//! `Index` a store can run on.
+
+mod schema;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Result, StorageError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+/// Connections kept per node.
+const POOL_SIZE: usize = 16;
+/// Attempts of a transaction PostgreSQL aborted for a conflict before giving up with `Busy`.
+const ATTEMPTS: u32 = 8;
+/// The statement timeout unless the URL sets its own `options`.
+const STATEMENT_TIMEOUT: &str = "-c statement_timeout=10s";
+
+pub(crate) struct PgIndex {
+    pool: Pool,
+    /// The database's size when last asked (`index_bytes` must not wait for a query).
+    size: AtomicU64,
+}
+
+impl PgIndex {
+    /// Connects to the database at `url` (a libpq URL or key=value string) and brings its
+    /// schema up to date.
+    pub(crate) async fn connect(url: &str) -> Result<PgIndex> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StorageError::Index(Box::new(e)))?;
+        if config.get_options().is_none() {
+            config.options(STATEMENT_TIMEOUT);
+        }
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
+        let index = PgIndex { pool, size: AtomicU64::new(0) };
+        let mut client = index.client().await?;
+        schema::migrate(&mut client).await?;
+        index.note_size(&client).await?;
+        Ok(index)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            deadpool_postgres::PoolError::Timeout(_) => StorageError::Busy,
+            other => StorageError::Index(Box::new(other)),
+        })
+    }
+
+    async fn note_size(&self, client: &tokio_postgres::Client) -> Result<()> {
+        let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[]).await?.get(0);
+        self.size.store(bytes as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction for a conflict with another one, so running it
+/// again may succeed.
+fn is_conflict(e: &StorageError) -> bool {
+    matches!(e, StorageError::Index(inner) if inner
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.code())
+        .is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED))
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(c) if *c == SqlState::DISK_FULL => StorageError::Full,
+            Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::TOO_MANY_CONNECTIONS => StorageError::Busy,
+            _ => StorageError::Index(Box::new(e)),
+        }
+    }
+}
+
+/// Runs `$body` (an expression that may use `?`) inside a transaction `$tx` on a pooled
+/// connection of `$index` and commits it; a conflict (serialization failure, deadlock, a
+/// unique key taken by a concurrent commit is not one: each operation decides) runs it again, up to `ATTEMPTS` times.
+macro_rules! transact {
+    ($index:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = $index.client().await?;
+            let outcome: $crate::error::Result<_> = async {
+                let $tx = client.transaction().await?;
+                let value = $body;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Err(e) if $crate::postgres::is_conflict(&e) && attempt < $crate::postgres::ATTEMPTS => continue,
+                Err(e) if $crate::postgres::is_conflict(&e) => break Err($crate::error::StorageError::Busy),
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use transact;
