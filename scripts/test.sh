@@ -3,12 +3,15 @@
 #
 # 1. installs what the tests need when it is missing: s3cmd, rclone, restic, duplicity (with
 #    python3-boto3), chromium and chromium-driver (Debian packages; headless Chromium runs
-#    the browser tests), rabbitmq-server (the notification tests start their own broker),
-#    prometheus (the metrics test starts its own, scraping Coffer), postgresql (a throwaway
-#    server on loopback for the PostgreSQL index's tests, scripts/postgres.sh) and a Python virtualenv
+#    the browser tests and the web console's), nodejs and npm (to check the console's
+#    committed build against its sources), rabbitmq-server (the notification tests start
+#    their own broker), prometheus (the metrics test starts its own, scraping Coffer),
+#    postgresql (a throwaway server on loopback for the PostgreSQL index's tests,
+#    scripts/postgres.sh) and a Python virtualenv
 #    with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
-# 3. runs `cargo test --release --workspace`, then the Python compatibility suite
+# 3. checks that console/dist is what `npm ci && npm run build` makes of console/src
+#    (console/check-dist.sh), runs `cargo test --release --workspace`, then the Python compatibility suite
 #    (pytest compat-tests/python), which starts the real `coffer` binary, and then the core
 #    files of that suite again with the blobs in an S3 bucket of moto (COFFER_TEST_BLOBS=s3).
 # Exits non-zero if either runner fails; both always run.
@@ -30,7 +33,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- system packages
 missing=()
 # command:Debian package
-for pair in s3cmd:s3cmd rclone:rclone restic:restic duplicity:duplicity chromium:chromium chromedriver:chromium-driver; do
+for pair in s3cmd:s3cmd rclone:rclone restic:restic duplicity:duplicity chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 # Debian's duplicity reaches S3 through the system Python's boto3.
@@ -74,6 +77,9 @@ cargo build --release
 # The 6 GiB multipart round trip runs by default; COFFER_BIG_TESTS=0 skips it.
 export COFFER_BIG_TESTS="${COFFER_BIG_TESTS:-1}"
 status=0
+log "console/check-dist.sh: the embedded web console matches its sources"
+console/check-dist.sh || status=1
+
 log "starting a throwaway PostgreSQL on loopback for the PostgreSQL index's tests"
 pg_dir="$(mktemp -d /tmp/coffer-pg.XXXXXX)"
 pg_port=$((20000 + RANDOM % 20000))

@@ -9,7 +9,6 @@ loopback: sites are http://<bucket>.website.coffer.test:<website port>/."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import urllib3
@@ -17,52 +16,12 @@ import urllib3
 from harness import VIRTUAL_HOST_DOMAIN, WEBSITE_DOMAIN, policy, statement, website_get
 
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:  # reported by the `browser` fixture, so the rest of the suite still runs
-    webdriver = None
+except ImportError:  # reported by the `browser` fixture (conftest.py), so the rest of the suite still runs
+    By = WebDriverWait = None
 
-PAGE_LOAD_TIMEOUT_S = 20
 SCRIPT_WAIT_S = 10
-
-
-def chromium_args(profile_dir) -> list[str]:
-    return [
-        "--headless",
-        "--no-sandbox",  # the suite runs as root
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-proxy-server",
-        f"--user-data-dir={profile_dir}",
-        # The test domain goes to loopback; any other name fails to resolve.
-        f"--host-resolver-rules=MAP *.{VIRTUAL_HOST_DOMAIN} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ]
-
-
-@pytest.fixture
-def browser(tmp_path):
-    """A fresh headless Chromium (new profile, empty caches) for one test."""
-    if webdriver is None:
-        pytest.fail("selenium is not installed (pip install -r compat-tests/python/requirements.txt)")
-    chromium, driver_exe = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_exe):
-        pytest.fail("Chromium is not installed (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in chromium_args(tmp_path / "profile"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=driver_exe, log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT_S)
-    yield driver
-    driver.quit()
 
 
 def text_of(driver, element_id: str, pending: str = "pending") -> str:

@@ -32,14 +32,15 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// The HTTP/1 service of one worker: the S3 app, with `Expect: 100-continue` answered only
-/// after `entry::expect_continue` lets the request through.
+/// The HTTP/1 service of one worker: the S3 app (`handler` is `entry::handle`, or the
+/// console's, which wraps it), with `Expect: 100-continue` answered only after
+/// `entry::expect_continue` lets the request through.
 macro_rules! h1_service {
-    ($state:expr) => {{
+    ($state:expr, $handler:expr) => {{
         let state = $state.clone();
         let expect_state = $state.clone();
         let requests = $state.metrics.requests.clone();
-        let app = App::new().app_data(state).default_service(web::to(entry::handle));
+        let app = App::new().app_data(state).default_service(web::to($handler));
         HttpService::build()
             .on_connect_ext(move |_, extensions| {
                 extensions.insert(requests.connection());
@@ -118,7 +119,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .workers(http_workers)
         .max_concurrent_connections(config.limits.connections_per_worker(http_workers))
         .disable_signals();
-    let s3_state = state.clone();
+    let (s3_state, console_state) = (state.clone(), state.clone());
     let cert_resolver = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(CertResolver::load(cert, key)?),
         _ => None,
@@ -126,13 +127,26 @@ async fn serve(config: Config) -> Result<(), String> {
     let builder = match &cert_resolver {
         Some(resolver) => {
             let tls = CertResolver::server_config(resolver)?;
-            builder.bind("coffer-https", &config.address, move || h1_service!(s3_state).rustls_0_23(tls.clone()))
+            builder.bind("coffer-https", &config.address, move || h1_service!(s3_state, entry::handle).rustls_0_23(tls.clone()))
         }
-        None => builder.bind("coffer-http", &config.address, move || h1_service!(s3_state).tcp()),
+        None => builder.bind("coffer-http", &config.address, move || h1_service!(s3_state, entry::handle).tcp()),
     }
     .map_err(|e| format!("binding {}: {e}", config.address))?;
     let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
     tracing::info!("coffer listening on {scheme}://{} (data in {})", config.address, config.data_dir.display());
+    // The console speaks HTTPS with the S3 port's certificate when there is one.
+    let builder = match (&config.console_address, &cert_resolver) {
+        (Some(address), Some(resolver)) => {
+            let tls = CertResolver::server_config(resolver)?;
+            builder.bind("coffer-console", address, move || h1_service!(console_state, crate::console::handle).rustls_0_23(tls.clone()))
+        }
+        (Some(address), None) => builder.bind("coffer-console", address, move || h1_service!(console_state, crate::console::handle).tcp()),
+        (None, _) => Ok(builder),
+    }
+    .map_err(|e| format!("binding the console: {e}"))?;
+    if let Some(address) = &config.console_address {
+        tracing::info!("web console on {scheme}://{address}{}", crate::console::PREFIX);
+    }
     let signal_state = state.clone();
     let builder = match &config.metrics_address {
         Some(address) => bind_metrics(builder, address, &state, config.metrics_token.is_some())?,

@@ -33,6 +33,8 @@ pub struct Config {
     /// Base domain of website requests (`<bucket>.<website domain>`); without it the whole
     /// Host names the bucket.
     pub website_domain: Option<String>,
+    /// Where the web console listens (off when None): the S3 API plus the console's page.
+    pub console_address: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// HTTP worker threads; defaults to the number of cores.
@@ -103,6 +105,10 @@ pub struct Settings {
     /// Base domain of website requests: `<bucket>.<domain>`; else the whole Host is the bucket.
     #[arg(long, env = "COFFER_WEBSITE_DOMAIN")]
     pub website_domain: Option<String>,
+    /// Address of the web console listener, HOST:PORT (off unless given): the S3 API plus
+    /// the console's page under /_console/.
+    #[arg(long, env = "COFFER_CONSOLE_ADDRESS")]
+    pub console_address: Option<String>,
     /// PEM certificate chain; serve HTTPS when given with --tls-key.
     #[arg(long, env = "COFFER_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -212,6 +218,7 @@ impl Config {
             domain: s.domain.filter(|d| !d.is_empty()),
             website_address: s.website_address,
             website_domain: s.website_domain.filter(|d| !d.is_empty()),
+            console_address: s.console_address,
             tls_cert: s.tls_cert,
             tls_key: s.tls_key,
             workers: s.workers,
@@ -307,9 +314,10 @@ mod tests {
         assert_eq!(c.limits.body_timeout, std::time::Duration::from_secs(7));
         assert_eq!(c.lifecycle_day_secs, Some(3));
         assert_eq!(c.log_format, LogFormat::Text);
-        std::fs::write(&file, "log_format = \"json\"\nmetrics_address = \"127.0.0.1:9100\"\nmetrics_token = \"t\"\n").unwrap();
+        std::fs::write(&file, "log_format = \"json\"\nmetrics_address = \"127.0.0.1:9100\"\nmetrics_token = \"t\"\nconsole_address = \"127.0.0.1:9200\"\n").unwrap();
         let c = Config::resolve(Overrides { config: Some(file.clone()), settings: Settings::default() }).unwrap();
         assert_eq!((c.log_format, c.metrics_address.as_deref(), c.metrics_token.as_deref()), (LogFormat::Json, Some("127.0.0.1:9100"), Some("t")));
+        assert_eq!(c.console_address.as_deref(), Some("127.0.0.1:9200"));
         std::fs::write(&file, "[[tier]]\nname = \"cold\"\nkind = \"dir\"\npath = \"/srv/cold\"\nstorage_classes = [\"STANDARD_IA\"]\n").unwrap();
         let c = Config::resolve(Overrides { config: Some(file), settings: Settings::default() }).unwrap();
         assert_eq!(c.tiers[0].kind, coffer_storage::tiers::TierKind::Dir { path: "/srv/cold".into() });

@@ -19,6 +19,7 @@ mod bucket_config;
 pub mod bucket_admin;
 mod bucket_logs;
 pub mod config;
+mod console;
 mod entry;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

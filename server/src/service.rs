@@ -136,6 +136,7 @@ fn restart_only_changes(a: &Config, b: &Config) -> Vec<&'static str> {
     note("domain", a.domain != b.domain);
     note("website_address", a.website_address != b.website_address);
     note("website_domain", a.website_domain != b.website_domain);
+    note("console_address", a.console_address != b.console_address);
     note("workers", a.workers != b.workers);
     note("master_key_file", a.master_key_file != b.master_key_file);
     note("sse_c_allow_http", a.sse_c_allow_http != b.sse_c_allow_http);

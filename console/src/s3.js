@@ -1,0 +1,289 @@
+// The console's S3 client: every call is an S3 request to this page's own origin, signed in
+// the browser by aws4fetch (SigV4) with the key held in memory only. The server authorizes
+// each one exactly as it would a request from any other S3 client.
+import { AwsClient } from 'aws4fetch';
+
+const PART_SIZE = 8 * 1024 * 1024;
+const MULTIPART_FROM = 16 * 1024 * 1024;
+const PART_TRIES = 4;
+const PARALLEL_PARTS = 3;
+
+/** An error S3 answered with: its code and message, as the server wrote them. */
+export class S3Error extends Error {
+  constructor(status, code, message) {
+    super(message ? `${code}: ${message}` : code);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const xml = (text) => new DOMParser().parseFromString(text, 'application/xml');
+const all = (node, tag) => Array.from(node.getElementsByTagName(tag));
+const text = (node, tag) => node.getElementsByTagName(tag)[0]?.textContent ?? '';
+const child = (node, tag) => Array.from(node.children).find((c) => c.localName === tag);
+const childText = (node, tag) => child(node, tag)?.textContent ?? '';
+
+async function failure(resp) {
+  const body = resp.status === 304 || resp.headers.get('content-length') === '0' ? '' : await resp.text();
+  if (!body) return new S3Error(resp.status, `HTTP ${resp.status}`, resp.statusText);
+  const doc = xml(body);
+  return new S3Error(resp.status, text(doc, 'Code') || `HTTP ${resp.status}`, text(doc, 'Message'));
+}
+
+/** The hex SHA-256 of `bytes`, as x-amz-content-sha256 carries it. */
+async function sha256(bytes) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** `/bucket/key` with each path segment of the key percent-encoded. */
+export function objectPath(bucket, key = '') {
+  const k = key ? '/' + key.split('/').map(encodeURIComponent).join('/') : '';
+  return `/${encodeURIComponent(bucket)}${k}`;
+}
+
+export class S3 {
+  constructor({ accessKeyId, secretAccessKey, region }) {
+    this.accessKeyId = accessKeyId;
+    this.aws = new AwsClient({ accessKeyId, secretAccessKey, region, service: 's3' });
+  }
+
+  url(path, query = {}, origin = location.origin) {
+    const u = new URL(path, origin);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) u.searchParams.set(k, v);
+    return u.toString();
+  }
+
+  /** A signed request; resolves to the response, or throws S3's error. A text body's
+   *  SHA-256 is signed, so the server checks it. */
+  async call(method, path, { query, headers, body } = {}) {
+    if (typeof body === 'string') headers = { ...headers, 'x-amz-content-sha256': await sha256(new TextEncoder().encode(body)) };
+    const resp = await this.aws.fetch(this.url(path, query), { method, headers, body });
+    if (!resp.ok) throw await failure(resp);
+    return resp;
+  }
+
+  async callXml(method, path, opts) {
+    return xml(await (await this.call(method, path, opts)).text());
+  }
+
+  async listBuckets() {
+    const doc = await this.callXml('GET', '/');
+    return {
+      owner: text(doc, 'DisplayName') || text(doc, 'ID'),
+      buckets: all(doc, 'Bucket').map((b) => ({ name: text(b, 'Name'), created: text(b, 'CreationDate') })),
+    };
+  }
+
+  /** The server's /metrics text, which only the root user may read. */
+  async metrics() {
+    return (await this.call('GET', '/metrics')).text();
+  }
+
+  createBucket(bucket) {
+    return this.call('PUT', objectPath(bucket));
+  }
+
+  deleteBucket(bucket) {
+    return this.call('DELETE', objectPath(bucket));
+  }
+
+  /** One page of a listing under `prefix`, folders rolled up at `/`. */
+  async listObjects(bucket, prefix, token, maxKeys = 100) {
+    const doc = await this.callXml('GET', objectPath(bucket), {
+      query: { 'list-type': '2', delimiter: '/', prefix, 'max-keys': String(maxKeys), 'continuation-token': token || undefined },
+    });
+    return {
+      folders: all(doc, 'CommonPrefixes').map((p) => text(p, 'Prefix')),
+      objects: all(doc, 'Contents').map((c) => ({
+        key: text(c, 'Key'), size: Number(text(c, 'Size')), modified: text(c, 'LastModified'), storageClass: text(c, 'StorageClass'),
+      })),
+      next: text(doc, 'IsTruncated') === 'true' ? text(doc, 'NextContinuationToken') : null,
+    };
+  }
+
+  async headObject(bucket, key, versionId) {
+    const resp = await this.call('HEAD', objectPath(bucket, key), { query: { versionId } });
+    return resp.headers;
+  }
+
+  async tags(bucket, key, versionId) {
+    const doc = await this.callXml('GET', objectPath(bucket, key), { query: { tagging: '', versionId } });
+    return all(doc, 'Tag').map((t) => [text(t, 'Key'), text(t, 'Value')]);
+  }
+
+  /** Replaces the object's tags with `pairs` ([[key, value], ...]; none removes them all). */
+  putTags(bucket, key, pairs) {
+    const doc = document.implementation.createDocument(null, 'Tagging');
+    const set = doc.documentElement.appendChild(doc.createElement('TagSet'));
+    for (const [k, v] of pairs) {
+      const tag = set.appendChild(doc.createElement('Tag'));
+      tag.appendChild(doc.createElement('Key')).textContent = k;
+      tag.appendChild(doc.createElement('Value')).textContent = v;
+    }
+    return this.call('PUT', objectPath(bucket, key), { query: { tagging: '' }, body: new XMLSerializer().serializeToString(doc) });
+  }
+
+  deleteObject(bucket, key, versionId) {
+    return this.call('DELETE', objectPath(bucket, key), { query: { versionId } });
+  }
+
+  /** Every version and delete marker of exactly `key` (one page of up to 1000). */
+  async versions(bucket, key) {
+    const doc = await this.callXml('GET', objectPath(bucket), { query: { versions: '', prefix: key, 'max-keys': '1000' } });
+    const root = doc.documentElement;
+    return Array.from(root.children)
+      .filter((n) => (n.localName === 'Version' || n.localName === 'DeleteMarker') && childText(n, 'Key') === key)
+      .map((n) => ({
+        versionId: childText(n, 'VersionId'), latest: childText(n, 'IsLatest') === 'true', modified: childText(n, 'LastModified'),
+        size: Number(childText(n, 'Size') || 0), deleteMarker: n.localName === 'DeleteMarker',
+      }));
+  }
+
+  /** Copies `from` to `to` and deletes `from` (S3 has no rename). */
+  async rename(bucket, from, to) {
+    await this.call('PUT', objectPath(bucket, to), { headers: { 'x-amz-copy-source': objectPath(bucket, from) } });
+    await this.deleteObject(bucket, from);
+  }
+
+  /** Makes an old version the latest again by copying it over the key. */
+  restore(bucket, key, versionId) {
+    const source = `${objectPath(bucket, key)}?versionId=${encodeURIComponent(versionId)}`;
+    return this.call('PUT', objectPath(bucket, key), { headers: { 'x-amz-copy-source': source } });
+  }
+
+  async versioning(bucket) {
+    const doc = await this.callXml('GET', objectPath(bucket), { query: { versioning: '' } });
+    return text(doc, 'Status') || 'Off';
+  }
+
+  setVersioning(bucket, status) {
+    const body = `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>${status}</Status></VersioningConfiguration>`;
+    return this.call('PUT', objectPath(bucket), { query: { versioning: '' }, body });
+  }
+
+  /** A bucket subresource's document (`lifecycle`, `policy`, ...) as text, or '' when the
+   *  bucket has none. */
+  async getConfig(bucket, sub) {
+    try {
+      return await (await this.call('GET', objectPath(bucket), { query: { [sub]: '' } })).text();
+    } catch (e) {
+      // NoSuchLifecycleConfiguration, ServerSideEncryptionConfigurationNotFoundError, ...
+      const none = e.code !== 'NoSuchBucket' && (e.code.startsWith('NoSuch') || e.code.endsWith('NotFoundError'));
+      if (e.status === 404 && none) return '';
+      throw e;
+    }
+  }
+
+  putConfig(bucket, sub, body) {
+    return this.call('PUT', objectPath(bucket), { query: { [sub]: '' }, body });
+  }
+
+  deleteConfig(bucket, sub) {
+    return this.call('DELETE', objectPath(bucket), { query: { [sub]: '' } });
+  }
+
+  /** A presigned URL anyone may use until it expires (at most 7 days), for this page's
+   *  origin or another address of the same server (`origin`: the signature covers the host). */
+  async presign(bucket, key, seconds, { versionId, download, origin } = {}) {
+    const query = { versionId, 'X-Amz-Expires': String(seconds) };
+    if (download) query['response-content-disposition'] = `attachment; filename*=UTF-8''${encodeURIComponent(key.split('/').pop())}`;
+    const signed = await this.aws.sign(this.url(objectPath(bucket, key), query, origin), { method: 'GET', aws: { signQuery: true } });
+    return signed.url;
+  }
+
+  /** Uploads `file` to `key`: one PUT when small, else multipart with retried parts.
+   *  `progress(sent, total)` is called as bytes leave the browser. A multipart upload keeps
+   *  its id and finished parts in `state`, so after a network error the same call with the
+   *  same `state` resumes it, sending only the parts still missing. */
+  async upload(bucket, key, file, progress, state = {}) {
+    const headers = { 'content-type': file.type || 'application/octet-stream' };
+    if (file.size < MULTIPART_FROM) {
+      await this.send('PUT', this.url(objectPath(bucket, key)), headers, file, (n) => progress(n, file.size));
+      progress(file.size, file.size);
+      return;
+    }
+    if (!state.uploadId) {
+      const created = await this.callXml('POST', objectPath(bucket, key), { query: { uploads: '' }, headers });
+      state.uploadId = text(created, 'UploadId');
+      state.etags = new Array(Math.ceil(file.size / PART_SIZE)).fill(null);
+    }
+    const { uploadId, etags } = state;
+    const partSize = (i) => Math.min(file.size, (i + 1) * PART_SIZE) - i * PART_SIZE;
+    const sent = etags.map((e, i) => (e ? partSize(i) : 0));
+    const report = () => progress(sent.reduce((a, b) => a + b, 0), file.size);
+    const todo = etags.flatMap((e, i) => (e ? [] : [i]));
+    const worker = async () => {
+      while (todo.length) {
+        const i = todo.shift();
+        const part = file.slice(i * PART_SIZE, i * PART_SIZE + partSize(i));
+        const url = this.url(objectPath(bucket, key), { partNumber: String(i + 1), uploadId });
+        try {
+          etags[i] = await this.retry(() => this.send('PUT', url, {}, part, (n) => { sent[i] = n; report(); }));
+        } catch (e) {
+          sent[i] = 0;
+          report();
+          throw e;
+        }
+        sent[i] = part.size;
+        report();
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, todo.length) }, worker));
+      const parts = etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('');
+      const done = await this.call('POST', objectPath(bucket, key), {
+        query: { uploadId }, body: `<CompleteMultipartUpload>${parts}</CompleteMultipartUpload>`,
+      });
+      // CompleteMultipartUpload may report an error in a 200 response.
+      const doc = xml(await done.text());
+      if (doc.documentElement.localName === 'Error') throw new S3Error(200, text(doc, 'Code'), text(doc, 'Message'));
+    } catch (e) {
+      // S3 refused: the upload cannot succeed, so free its parts. The network failed: keep
+      // them for a resume.
+      if (e instanceof S3Error) await this.abort(bucket, key, state);
+      throw e;
+    }
+  }
+
+  /** Abandons a multipart upload `state` holds, freeing the parts already sent. */
+  async abort(bucket, key, state) {
+    if (!state.uploadId) return;
+    await this.call('DELETE', objectPath(bucket, key), { query: { uploadId: state.uploadId } }).catch(() => {});
+    state.uploadId = null;
+  }
+
+  /** Tries a part again after a network error or a 5xx, waiting longer each time. */
+  async retry(attempt) {
+    for (let i = 1; ; i++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        const transient = !(e instanceof S3Error) || e.status >= 500;
+        if (!transient || i >= PART_TRIES) throw e;
+        await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+      }
+    }
+  }
+
+  /** A signed request sent with XMLHttpRequest, which reports upload progress (fetch does
+   *  not); resolves to the ETag. The body's SHA-256 is signed too, so the server checks the
+   *  bytes (and takes the upload where Object Lock asks for an integrity check). */
+  async send(method, url, headers, body, onProgress) {
+    const hash = await sha256(await body.arrayBuffer());
+    const signed = await this.aws.sign(url, { method, headers: { ...headers, 'x-amz-content-sha256': hash } });
+    return new Promise((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open(method, signed.url);
+      signed.headers.forEach((v, k) => { if (k !== 'host') x.setRequestHeader(k, v); });
+      x.upload.onprogress = (e) => onProgress(e.loaded);
+      x.onload = () => {
+        if (x.status >= 200 && x.status < 300) return resolve(x.getResponseHeader('etag'));
+        const doc = x.responseText ? xml(x.responseText) : null;
+        reject(new S3Error(x.status, (doc && text(doc, 'Code')) || `HTTP ${x.status}`, doc && text(doc, 'Message')));
+      };
+      x.onerror = () => reject(new Error('The network failed while sending'));
+      x.send(body);
+    });
+  }
+}
