@@ -1,0 +1,80 @@
+//! Tests of the PostgreSQL index against a real server: `COFFER_TEST_POSTGRES` names one
+//! (a libpq URL of a role that may create databases; scripts/test.sh starts one). Each test
+//! gets a database of its own. Without the variable these tests pass without running.
+
+mod blobs;
+mod service;
+
+use super::PgIndex;
+use crate::meta::ServiceIndex;
+use tokio_postgres::NoTls;
+
+/// A fresh database on the test server, dropped when the test's value goes.
+pub(crate) struct TestDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl TestDb {
+    pub(crate) async fn create() -> Option<TestDb> {
+        let admin = std::env::var("COFFER_TEST_POSTGRES").ok()?;
+        let name = format!("coffer_test_{:016x}", rand::random::<u64>());
+        let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.expect("connect to COFFER_TEST_POSTGRES");
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let config: tokio_postgres::Config = admin.parse().unwrap();
+        let mut url = config.clone();
+        url.dbname(&name);
+        Some(TestDb { url: to_url(&url), admin, name })
+    }
+}
+
+/// The key=value form of `config` (tokio-postgres parses both forms).
+fn to_url(config: &tokio_postgres::Config) -> String {
+    let mut parts = Vec::new();
+    for host in config.get_hosts() {
+        if let tokio_postgres::config::Host::Tcp(h) = host {
+            parts.push(format!("host={h}"));
+        }
+    }
+    if let Some(port) = config.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(db) = config.get_dbname() {
+        parts.push(format!("dbname={db}"));
+    }
+    parts.join(" ")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // A thread of its own: the test's runtime is shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) = tokio_postgres::connect(&admin, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let Some(db) = TestDb::create().await else { return };
+    let (a, b, c) = tokio::join!(PgIndex::connect(&db.url), PgIndex::connect(&db.url), PgIndex::connect(&db.url));
+    let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let client = a.client().await.unwrap();
+    let versions: i64 = client.query_one("SELECT count(*) FROM coffer_schema", &[]).await.unwrap().get(0);
+    assert_eq!(versions, super::schema::MIGRATIONS.len() as i64);
+    a.ping().await.unwrap();
+    assert!(a.index_bytes() > 0);
+}
