@@ -6,6 +6,7 @@
 //! It implements the domains of `crate::meta` one by one; until all are done it is not yet an
 //! `Index` a store can run on.
 
+mod accounts;
 mod blobs;
 mod schema;
 mod service;

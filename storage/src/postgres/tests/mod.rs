@@ -2,6 +2,7 @@
 //! (a libpq URL of a role that may create databases; scripts/test.sh starts one). Each test
 //! gets a database of its own. Without the variable these tests pass without running.
 
+mod accounts;
 mod blobs;
 mod service;
 
