@@ -8,6 +8,7 @@
 
 mod accounts;
 mod blobs;
+mod events;
 mod schema;
 mod service;
 #[cfg(test)]
@@ -30,6 +31,8 @@ pub(crate) struct PgIndex {
     pool: Pool,
     /// The database's size when last asked (`index_bytes` must not wait for a query).
     size: AtomicU64,
+    /// This handle's name in leases it takes (see `events`), random per connect.
+    node: String,
     /// Where the connections' I/O runs (see `ConnectOnOwnRuntime`).
     _runtime: OwnRuntime,
 }
@@ -82,7 +85,8 @@ impl PgIndex {
         let connect = ConnectOnOwnRuntime(runtime.handle().clone());
         let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
-        let index = PgIndex { pool, size: AtomicU64::new(0), _runtime: OwnRuntime(Some(runtime)) };
+        let node = format!("{:016x}", rand::random::<u64>());
+        let index = PgIndex { pool, size: AtomicU64::new(0), node, _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
         index.note_size(&client).await?;

@@ -199,6 +199,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_error  TEXT
      );
      CREATE INDEX notify_queue_by_target ON notify_queue(target, seq);
+     -- Not in SQLite (one process delivers there): the node delivering a target's queue
+     -- until `until_ms`, so two nodes never send the same events at once.
+     CREATE TABLE notify_leases (
+        target    TEXT PRIMARY KEY,
+        node      TEXT NOT NULL,
+        until_ms  BIGINT NOT NULL
+     );
      CREATE TABLE store_settings (
         name   TEXT PRIMARY KEY,
         value  TEXT NOT NULL

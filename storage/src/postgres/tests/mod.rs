@@ -4,6 +4,7 @@
 
 mod accounts;
 mod blobs;
+mod events;
 mod service;
 
 use super::PgIndex;
