@@ -191,6 +191,17 @@ pub(crate) mod testutil {
         }
         out
     }
+
+    /// A stand-in for the master key's sealing: the secret's name, then its bytes scrambled.
+    pub fn fake_seal(s: &crate::users::UnsealedSecret<'_>) -> Vec<u8> {
+        let (tag, secret) = match s {
+            crate::users::UnsealedSecret::AccessKey { access_key, secret } => (*access_key, *secret),
+            crate::users::UnsealedSecret::Mfa { serial, secret, .. } => (*serial, *secret),
+        };
+        let mut out = tag.as_bytes().to_vec();
+        out.extend(secret.iter().map(|b| b ^ 0x5a));
+        out
+    }
 }
 
 #[cfg(test)]

@@ -326,6 +326,7 @@ fn keys_of(c: &Connection, user: Option<&str>) -> Result<Vec<AccessKeyInfo>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::testutil::fake_seal;
     use crate::users::UnsealedSecret;
     use crate::Store;
 
@@ -352,16 +353,6 @@ mod tests {
         c.execute("INSERT INTO access_keys (access_key, secret_key, user_id, created_ms) VALUES ('AKOLD', ?1, 'u1', 0)", [OLD_SECRET])
             .unwrap();
         c.execute("INSERT INTO mfa_devices (user_id, serial, secret, created_ms) VALUES ('u1', 'mfa-root', ?1, 0)", [OLD_TOTP]).unwrap();
-    }
-
-    fn fake_seal(s: &UnsealedSecret<'_>) -> Vec<u8> {
-        let (tag, secret) = match s {
-            UnsealedSecret::AccessKey { access_key, secret } => (*access_key, *secret),
-            UnsealedSecret::Mfa { serial, secret, .. } => (*serial, *secret),
-        };
-        let mut out = tag.as_bytes().to_vec();
-        out.extend(secret.iter().map(|b| b ^ 0x5a));
-        out
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use crate::error::StorageError;
 use crate::meta::AccountIndex;
 use crate::model::User;
 use crate::postgres::PgIndex;
+use crate::testutil::fake_seal;
 use crate::users::UnsealedSecret;
 use std::sync::Arc;
 
@@ -76,16 +77,6 @@ async fn users_keys_and_devices_keep_the_sqlite_semantics() {
     assert!(index.mfa_device("mfa-2").await.unwrap().is_none());
     assert!(matches!(index.user_info("bob").await, Err(StorageError::NoSuchUser)));
     assert!(matches!(index.delete_user("bob").await, Err(StorageError::NoSuchUser)));
-}
-
-fn fake_seal(s: &UnsealedSecret<'_>) -> Vec<u8> {
-    let (tag, secret) = match s {
-        UnsealedSecret::AccessKey { access_key, secret } => (*access_key, *secret),
-        UnsealedSecret::Mfa { serial, secret, .. } => (*serial, *secret),
-    };
-    let mut out = tag.as_bytes().to_vec();
-    out.extend(secret.iter().map(|b| b ^ 0x5a));
-    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
