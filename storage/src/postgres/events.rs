@@ -125,6 +125,7 @@ impl EventIndex for PgIndex {
 
 /// Whether node `node` holds the lease of `target`'s queue now: it takes a lease that is free
 /// or has run out, and renews its own once half of it has passed (so an idle poll rarely writes).
+/// A target that is not registered has no lease (and no queue).
 async fn take_lease(c: &impl GenericClient, target: &str, node: &str) -> Result<bool> {
     let now = now_ms();
     let held = c.query_opt("SELECT node, until_ms FROM notify_leases WHERE target = $1", &[&target]).await?;
@@ -136,7 +137,8 @@ async fn take_lease(c: &impl GenericClient, target: &str, node: &str) -> Result<
     // Two nodes taking a free lease at once: the upsert lets exactly one of them have it.
     let taken = c
         .query_opt(
-            "INSERT INTO notify_leases (target, node, until_ms) VALUES ($1, $2, $3)
+            "INSERT INTO notify_leases (target, node, until_ms)
+                SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM notify_targets WHERE name = $1)
              ON CONFLICT (target) DO UPDATE SET node = excluded.node, until_ms = excluded.until_ms
              WHERE notify_leases.node = excluded.node OR notify_leases.until_ms < $4
              RETURNING 1",

@@ -126,5 +126,17 @@ async fn two_nodes_creating_one_user_make_it_once() {
         let (c, d) = (format!("c{round}"), format!("d{round}"));
         let (x, y) = tokio::join!(a.create_user(user(&c, &c), &key, b"a".to_vec()), b.create_user(user(&d, &d), &key, b"b".to_vec()));
         assert!(matches!((&x, &y), (Ok(_), Err(StorageError::AccessKeyExists)) | (Err(StorageError::AccessKeyExists), Ok(_))), "{x:?} {y:?}");
+        // Two nodes starting with the same configured user and key: both get the one user.
+        let (root, new_a, new_b) = (format!("root{round}"), format!("ra{round}"), format!("rb{round}"));
+        let (x, y) = tokio::join!(
+            a.ensure_user_with_key(&root, &new_a, "AKROOT", b"a".to_vec()),
+            b.ensure_user_with_key(&root, &new_b, "AKROOT", b"b".to_vec()),
+        );
+        if round == 0 {
+            assert_eq!(x.unwrap().id, y.unwrap().id);
+        } else {
+            // AKROOT belongs to root0: every later root is refused it, whoever creates them.
+            assert!(matches!((x, y), (Err(StorageError::AccessKeyExists), Err(StorageError::AccessKeyExists))));
+        }
     }
 }
