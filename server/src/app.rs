@@ -10,7 +10,7 @@ use crate::entry;
 use crate::service::Running;
 use crate::state::AppState;
 use crate::tls::CertResolver;
-use crate::workers::{AccessLogDelivery, GarbageCollector, LifecycleWorker, NotifyWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
+use crate::workers::{AccessLogDelivery, GarbageCollector, IndexSpace, LifecycleWorker, NotifyWorker, OrphanSweep, ReplicationWorker, Scrubber, TieringWorker, Workers};
 use actix_http::{HttpService, KeepAlive};
 use actix_service::{fn_service, map_config};
 use actix_web::dev::AppConfig;
@@ -81,6 +81,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut background = Workers::default();
     background.start(OrphanSweep::new(store.clone()));
     background.start(GarbageCollector::new(store.clone()));
+    background.start(IndexSpace::new(store.clone()));
     if config.scrub_period.is_zero() {
         tracing::info!("scrubber off (scrub_period is 0)");
     } else {

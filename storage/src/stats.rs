@@ -96,6 +96,11 @@ impl Store {
         self.inner.blobs.probe_staging()
     }
 
+    /// Returns up to `max_pages` pages of the index's freed space to the file system; the bytes.
+    pub async fn reclaim_index_space(&self, max_pages: u32) -> Result<u64> {
+        self.index().reclaim_space(max_pages).await
+    }
+
     /// Bytes the index takes where it is kept.
     pub fn index_bytes(&self) -> u64 {
         self.index().index_bytes()

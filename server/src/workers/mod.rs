@@ -7,6 +7,7 @@
 
 mod bucket_logs;
 mod gc;
+mod index_space;
 mod lifecycle;
 mod notify;
 mod orphan_sweep;
@@ -16,6 +17,7 @@ mod tiering;
 
 pub use bucket_logs::AccessLogDelivery;
 pub use gc::GarbageCollector;
+pub use index_space::IndexSpace;
 pub use lifecycle::LifecycleWorker;
 pub use notify::NotifyWorker;
 pub use orphan_sweep::OrphanSweep;

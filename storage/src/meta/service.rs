@@ -37,6 +37,11 @@ pub trait ServiceIndex {
     /// What the index holds: users, buckets, versions (inline ones apart), referenced blobs.
     async fn index_counts(&self) -> Result<IndexCounts>;
 
+    /// Returns up to `max_pages` pages of space freed by deletes to the file system, without
+    /// holding writers up for longer than that takes; returns the bytes returned (0 when there
+    /// is nothing to return, or the store returns space by itself).
+    async fn reclaim_space(&self, max_pages: u32) -> Result<u64>;
+
     /// Usage per bucket and of the whole store. Reads every version row: cache the answer.
     async fn store_usage(&self) -> Result<StoreUsage>;
 

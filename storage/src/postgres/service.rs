@@ -101,6 +101,12 @@ impl ServiceIndex for PgIndex {
         })
     }
 
+    async fn reclaim_space(&self, _max_pages: u32) -> Result<u64> {
+        // Autovacuum makes dead rows' space reusable; shrinking files is VACUUM FULL's, an
+        // operator's decision (it locks the table).
+        Ok(0)
+    }
+
     async fn store_usage(&self) -> Result<StoreUsage> {
         let client = self.client().await?;
         self.note_size(&client).await?;

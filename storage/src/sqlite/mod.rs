@@ -16,6 +16,7 @@ pub(crate) mod replication;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod service;
+mod space;
 pub(crate) mod uploads;
 mod writer;
 
@@ -76,6 +77,10 @@ fn open(path: &Path, readers: usize) -> crate::Result<(Writer, ReadPool)> {
     let conn = open_connection(path)?;
     // Deleted rows (an access key's old secret) are overwritten where that costs no extra I/O.
     conn.execute_batch("PRAGMA secure_delete = FAST")?;
+    // A checkpoint cuts the write-ahead log back to this size, so it does not keep the size of
+    // its largest burst.
+    conn.execute_batch("PRAGMA journal_size_limit = 8388608")?;
+    space::allow_reclaiming(&conn)?;
     schema::migrate(&conn)?;
     for suffix in ["", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();

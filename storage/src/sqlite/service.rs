@@ -97,6 +97,14 @@ impl ServiceIndex for SqliteIndex {
         self.readers.read(super::backup::count).await
     }
 
+    async fn reclaim_space(&self, max_pages: u32) -> Result<u64> {
+        let step = self.writer.write(move |c| super::space::reclaim(c, max_pages)).await?;
+        if step.bytes > 0 && step.left == 0 {
+            self.readers.read(super::space::checkpoint).await?;
+        }
+        Ok(step.bytes)
+    }
+
     async fn store_usage(&self) -> Result<StoreUsage> {
         self.readers.read(usage).await
     }
