@@ -7,10 +7,12 @@
 //! `Index` a store can run on.
 
 mod blobs;
+mod buckets;
 mod schema;
 mod service;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 use crate::error::{Result, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

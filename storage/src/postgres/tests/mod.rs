@@ -3,6 +3,7 @@
 //! gets a database of its own. Without the variable these tests pass without running.
 
 mod blobs;
+mod buckets;
 mod service;
 
 use super::PgIndex;
