@@ -247,16 +247,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION bucket_usage_of_buckets();
      CREATE FUNCTION bucket_usage_of_objects() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            INSERT INTO bucket_usage_deltas (bucket_id, objects, versions, markers, bytes) VALUES (OLD.bucket_id,
-                -(OLD.is_latest AND NOT OLD.delete_marker)::int, -(NOT OLD.delete_marker)::int, -OLD.delete_marker::int,
-                -(CASE WHEN OLD.delete_marker THEN 0 ELSE OLD.size END));
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO bucket_usage_deltas (bucket_id, objects, versions, markers, bytes) VALUES (NEW.bucket_id,
-                (NEW.is_latest AND NOT NEW.delete_marker)::int, (NOT NEW.delete_marker)::int, NEW.delete_marker::int,
-                CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END);
-        END IF;
+        -- One row per bucket a change touches: NEW's counts minus OLD's, none when they match.
+        INSERT INTO bucket_usage_deltas (bucket_id, objects, versions, markers, bytes)
+        SELECT bucket_id, SUM(o), SUM(v), SUM(m), SUM(b) FROM (
+            SELECT OLD.bucket_id, -(OLD.is_latest AND NOT OLD.delete_marker)::int, -(NOT OLD.delete_marker)::int,
+                   -OLD.delete_marker::int, -(CASE WHEN OLD.delete_marker THEN 0 ELSE OLD.size END)
+            WHERE TG_OP <> 'INSERT'
+            UNION ALL
+            SELECT NEW.bucket_id, (NEW.is_latest AND NOT NEW.delete_marker)::int, (NOT NEW.delete_marker)::int,
+                   NEW.delete_marker::int, CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END
+            WHERE TG_OP <> 'DELETE'
+        ) d (bucket_id, o, v, m, b)
+        GROUP BY bucket_id HAVING SUM(o) <> 0 OR SUM(v) <> 0 OR SUM(m) <> 0 OR SUM(b) <> 0;
         RETURN NULL;
      END $$;
      CREATE TRIGGER bucket_usage_objects AFTER INSERT OR DELETE ON objects

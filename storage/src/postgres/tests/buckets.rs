@@ -125,6 +125,8 @@ async fn usage_is_the_base_row_plus_deltas_and_folding_keeps_it() {
     };
     assert_eq!(deltas(b.id).await, 0);
     assert_eq!(deltas(other.id).await, 1, "folding one bucket leaves the others");
+    c.execute("UPDATE objects SET is_latest = false WHERE version_id = 'v4'", &[]).await.unwrap();
+    assert_eq!(deltas(b.id).await, 0, "a change that counts nothing adds no delta");
     assert_eq!(index.bucket_usage(b.id).await.unwrap().0, expected);
 
     // Readers fold once enough deltas gather.
