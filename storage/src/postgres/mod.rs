@@ -8,11 +8,13 @@
 
 mod accounts;
 mod blobs;
+mod buckets;
 mod events;
 mod schema;
 mod service;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 use crate::error::{Result, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

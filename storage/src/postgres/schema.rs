@@ -4,7 +4,7 @@
 //! The tables mirror the SQLite index (`crate::sqlite::schema`) with PostgreSQL's types: keys
 //! and hashes are `bytea` (whose B-tree order is byte order, as SQLite's BLOB order is),
 //! row numbers are identity columns, flags are booleans. Bucket usage is kept by triggers in
-//! the transaction that changes a version, as in SQLite.
+//! the transaction that changes a version, as in SQLite, but as appended deltas (see there).
 
 use tokio_postgres::Client;
 
@@ -226,12 +226,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
         max_bytes    BIGINT,
         max_objects  BIGINT
      );
+     -- Unlike SQLite's counters, a version change does not update the bucket's usage row
+     -- (every commit in a bucket would wait on that row's lock until the previous commit is
+     -- durable): its trigger appends a delta row. A bucket's usage is its base row plus its
+     -- deltas, which `postgres::buckets::fold_usage` adds into the base now and then. Writers
+     -- of a bucket with a quota lock its base row, so they take turns (`QuotaTurn`).
+     CREATE TABLE bucket_usage_deltas (
+        id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        bucket_id  BIGINT NOT NULL,
+        objects    BIGINT NOT NULL,
+        versions   BIGINT NOT NULL,
+        markers    BIGINT NOT NULL,
+        bytes      BIGINT NOT NULL
+     );
+     CREATE INDEX bucket_usage_deltas_by_bucket ON bucket_usage_deltas(bucket_id);
      CREATE FUNCTION bucket_usage_of_buckets() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
         IF TG_OP = 'INSERT' THEN
             INSERT INTO bucket_usage (bucket_id) VALUES (NEW.id) ON CONFLICT DO NOTHING;
         ELSE
             DELETE FROM bucket_usage WHERE bucket_id = OLD.id;
+            DELETE FROM bucket_usage_deltas WHERE bucket_id = OLD.id;
         END IF;
         RETURN NULL;
      END $$;
@@ -239,22 +254,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION bucket_usage_of_buckets();
      CREATE FUNCTION bucket_usage_of_objects() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            UPDATE bucket_usage SET
-                objects = objects - (OLD.is_latest AND NOT OLD.delete_marker)::int,
-                versions = versions - (NOT OLD.delete_marker)::int,
-                markers = markers - OLD.delete_marker::int,
-                bytes = bytes - (CASE WHEN OLD.delete_marker THEN 0 ELSE OLD.size END)
-            WHERE bucket_id = OLD.bucket_id;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            UPDATE bucket_usage SET
-                objects = objects + (NEW.is_latest AND NOT NEW.delete_marker)::int,
-                versions = versions + (NOT NEW.delete_marker)::int,
-                markers = markers + NEW.delete_marker::int,
-                bytes = bytes + (CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END)
-            WHERE bucket_id = NEW.bucket_id;
-        END IF;
+        -- One row per bucket a change touches: NEW's counts minus OLD's, none when they match.
+        INSERT INTO bucket_usage_deltas (bucket_id, objects, versions, markers, bytes)
+        SELECT bucket_id, SUM(o), SUM(v), SUM(m), SUM(b) FROM (
+            SELECT OLD.bucket_id, -(OLD.is_latest AND NOT OLD.delete_marker)::int, -(NOT OLD.delete_marker)::int,
+                   -OLD.delete_marker::int, -(CASE WHEN OLD.delete_marker THEN 0 ELSE OLD.size END)
+            WHERE TG_OP <> 'INSERT'
+            UNION ALL
+            SELECT NEW.bucket_id, (NEW.is_latest AND NOT NEW.delete_marker)::int, (NOT NEW.delete_marker)::int,
+                   NEW.delete_marker::int, CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END
+            WHERE TG_OP <> 'DELETE'
+        ) d (bucket_id, o, v, m, b)
+        GROUP BY bucket_id HAVING SUM(o) <> 0 OR SUM(v) <> 0 OR SUM(m) <> 0 OR SUM(b) <> 0;
         RETURN NULL;
      END $$;
      CREATE TRIGGER bucket_usage_objects AFTER INSERT OR DELETE ON objects

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod blobs;
+mod buckets;
 mod events;
 mod service;
 
