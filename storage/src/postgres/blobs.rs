@@ -123,5 +123,5 @@ impl BlobIndex for PgIndex {
 
 /// "bucket/key version" from a row of (bucket name, key, version id).
 fn object_name(r: &tokio_postgres::Row) -> String {
-    format!("{}/{} {}", r.get::<_, &str>(0), String::from_utf8_lossy(r.get::<_, &[u8]>(1)), r.get::<_, &str>(2))
+    crate::scrub::version_name(r.get(0), r.get(1), r.get(2))
 }

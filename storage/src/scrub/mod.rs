@@ -122,6 +122,12 @@ pub fn scrub_status(root: &Path) -> Result<ScrubStatus> {
     Ok(ScrubStatus { state: parse_state(state)?, corrupt })
 }
 
+/// How scrub reports and `coffer admin` name one object version: "bucket/key version" (a key
+/// that is not UTF-8 shown lossily). Both index backends build it with this.
+pub(crate) fn version_name(bucket: &str, key: &[u8], version_id: &str) -> String {
+    format!("{bucket}/{} {version_id}", String::from_utf8_lossy(key))
+}
+
 fn parse_state(text: Option<String>) -> Result<ScrubState> {
     match text {
         Some(t) => Ok(serde_json::from_str(&t)?),

@@ -144,8 +144,7 @@ pub(crate) fn list_corrupt(c: &Connection) -> Result<Vec<CorruptBlob>> {
 
 /// "bucket/key version" from a row of (bucket name, key, version id).
 fn object_name(r: &rusqlite::Row) -> rusqlite::Result<String> {
-    let key: Vec<u8> = r.get(1)?;
-    Ok(format!("{}/{} {}", r.get::<_, String>(0)?, String::from_utf8_lossy(&key), r.get::<_, String>(2)?))
+    Ok(crate::scrub::version_name(&r.get::<_, String>(0)?, &r.get::<_, Vec<u8>>(1)?, &r.get::<_, String>(2)?))
 }
 
 /// The saved cursor `cursor` (the scrubber's state) and the corrupt blobs, read from the index
