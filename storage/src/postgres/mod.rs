@@ -10,6 +10,7 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod objects;
 mod schema;
 mod service;
 #[cfg(test)]
