@@ -5,8 +5,8 @@
 use super::buckets::{bucket_versioning, QuotaTurn};
 use crate::error::{Result, StorageError};
 use crate::events::{EventName, Requester};
-use crate::model::{Body, ObjectRecord, Placement, Segment, Versioning, WriteConditions, NULL_VERSION};
-use crate::objects::{check_conditions, new_version_id, NewObject, Stored};
+use crate::model::{Body, ObjectRecord, Segment, Versioning, WriteConditions};
+use crate::objects::{check_conditions, new_version_record, NewObject, Stored};
 use crate::sqlite::rows::{decode_manifest, encode_manifest};
 use crate::tiers::TierSet;
 use crate::now_ms;
@@ -50,31 +50,8 @@ pub(crate) async fn insert_version(
     lock_key(c, bucket_id, &new.key).await?;
     let current = latest(c, bucket_id, &new.key).await?;
     check_conditions(current.as_ref().filter(|l| !l.delete_marker).map(|l| l.etag.as_str()), cond)?;
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
     let now = now_ms();
-    let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
-    let placement = Placement {
-        tier: stored.tier.map(str::to_string),
-        moving_to: (wants != stored.tier).then(|| wants.map(str::to_string)),
-        restore: None,
-    };
-    let record = ObjectRecord {
-        bucket_id,
-        key: new.key.clone(),
-        version_id,
-        is_latest: true,
-        delete_marker: false,
-        size: stored.size,
-        etag: stored.etag.to_string(),
-        modified_ms: now,
-        owner_id: new.owner_id.clone(),
-        meta: new.meta.clone(),
-        placement,
-        replication: None,
-    };
+    let record = new_version_record(bucket_id, new, stored, versioning, tiers, now);
     let turn = QuotaTurn::take(c, bucket_id).await?;
     retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now).await?;
     insert_row(c, &record, Some(stored.body)).await?;
