@@ -11,6 +11,7 @@ mod blobs;
 mod buckets;
 mod events;
 mod objects;
+mod replication;
 mod schema;
 mod service;
 #[cfg(test)]

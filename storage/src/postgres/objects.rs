@@ -60,12 +60,11 @@ pub(crate) async fn insert_version(
     Ok(ObjectRecord { replication, ..record })
 }
 
-/// Queues what a committed version owes others (its event notifications, its replication)
-/// in the commit's transaction; returns its replication status. The events and replication
-/// domains are not on PostgreSQL yet: this is the one place that will call them
-/// (`postgres::events::record_version`, then the replication enqueue), and queues nothing.
-pub(crate) async fn queue_version(_c: &impl GenericClient, _event: EventName, _record: &ObjectRecord, _requester: &Requester) -> Result<Option<String>> {
-    Ok(None)
+/// Queues the events and the replication that follow version `record`'s commit, inside that
+/// commit's transaction; returns its replication status.
+pub(crate) async fn queue_version(c: &impl GenericClient, event: EventName, record: &ObjectRecord, requester: &Requester) -> Result<Option<String>> {
+    super::events::record_version(c, event, record, requester).await?;
+    super::replication::enqueue_new(c, record).await
 }
 
 /// Makes room for a new latest version: unversioned and suspended buckets replace the `null`
