@@ -142,6 +142,36 @@ pub(crate) fn check_conditions(live_etag: Option<&str>, cond: &WriteConditions) 
     Ok(())
 }
 
+/// The row of a new latest version of `new` written at `now` in a bucket whose versioning is
+/// `versioning`: the `null` version unless versioning is Enabled; a version whose storage
+/// class belongs on another tier than its bytes are on gets a move.
+pub(crate) fn new_version_record(bucket_id: i64, new: &NewObject, stored: &Stored, versioning: Versioning, tiers: &crate::tiers::TierSet, now: i64) -> ObjectRecord {
+    let version_id = match versioning {
+        Versioning::Enabled => new_version_id(),
+        _ => NULL_VERSION.to_string(),
+    };
+    let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
+    let placement = Placement {
+        tier: stored.tier.map(str::to_string),
+        moving_to: (wants != stored.tier).then(|| wants.map(str::to_string)),
+        restore: None,
+    };
+    ObjectRecord {
+        bucket_id,
+        key: new.key.clone(),
+        version_id,
+        is_latest: true,
+        delete_marker: false,
+        size: stored.size,
+        etag: stored.etag.to_string(),
+        modified_ms: now,
+        owner_id: new.owner_id.clone(),
+        meta: new.meta.clone(),
+        placement,
+        replication: None,
+    }
+}
+
 /// A fresh version id: time-ordered so ids of one key sort by age, and random after that.
 pub(crate) fn new_version_id() -> String {
     let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);

@@ -10,6 +10,8 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod objects;
+mod replication;
 mod schema;
 mod service;
 #[cfg(test)]

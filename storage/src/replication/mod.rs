@@ -10,6 +10,7 @@ mod replica;
 mod resync;
 
 pub use queue::{ReplicationRoute, ROUTES_KIND};
+pub(crate) use queue::REPLICATE_KIND;
 pub(crate) use replica::{local_replica, marker_replica, newer_than_replica, remote_replica};
 pub use resync::{ResyncCursor, ResyncStep};
 pub(crate) use resync::{resync_bucket, resync_wants, RESYNC_CURSOR_PREFIX};

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// The bucket configuration document (JSON) holding a bucket's routes.
 pub const ROUTES_KIND: &str = "replication-routes";
+/// The outbox kind of a version to replicate.
+pub(crate) const REPLICATE_KIND: &str = "replicate";
 
 /// Where versions of some keys replicate to: the first route (in order) that takes a version
 /// is the one used.

@@ -14,7 +14,7 @@ use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
 use crate::model::*;
 use crate::lock::check_retention_change;
 use crate::LockChange;
-use crate::objects::{check_conditions, new_version_id, DeleteOutcome, NewObject, Stored};
+use crate::objects::{check_conditions, new_version_id, new_version_record, DeleteOutcome, NewObject, Stored};
 use crate::tiers::TierSet;
 use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -236,31 +236,8 @@ pub(crate) fn insert_version(
     let versioning = bucket_versioning(c, bucket_id)?;
     let current = latest(c, bucket_id, &new.key)?;
     check_conditions(current.as_ref().and_then(Latest::live_etag), cond)?;
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
     let now = now_ms();
-    let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
-    let placement = Placement {
-        tier: stored.tier.map(str::to_string),
-        moving_to: (wants != stored.tier).then(|| wants.map(str::to_string)),
-        restore: None,
-    };
-    let record = ObjectRecord {
-        bucket_id,
-        key: new.key.clone(),
-        version_id,
-        is_latest: true,
-        delete_marker: false,
-        size: stored.size,
-        etag: stored.etag.to_string(),
-        modified_ms: now,
-        owner_id: new.owner_id.clone(),
-        meta: new.meta.clone(),
-        placement,
-        replication: None,
-    };
+    let record = new_version_record(bucket_id, new, stored, versioning, tiers, now);
     crate::sqlite::buckets::within_quota(c, bucket_id, || {
         retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now)?;
         insert_row(c, &record, Some(stored.body))

@@ -20,7 +20,7 @@ use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The outbox row kinds: a version's first replication, and one queued by a resync.
-const REPLICATE_KIND: &str = "replicate";
+use crate::replication::REPLICATE_KIND;
 const RESYNC_KIND: &str = "resync";
 
 #[async_trait::async_trait]
