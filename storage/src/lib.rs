@@ -6,6 +6,7 @@ mod access_logs;
 mod blob;
 pub mod blob_store;
 mod buckets;
+mod columns;
 mod config_cache;
 mod corruption;
 mod cursors;

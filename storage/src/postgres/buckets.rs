@@ -6,7 +6,7 @@ use crate::error::{Result, StorageError};
 use crate::meta::BucketIndex;
 use crate::model::{Bucket, User, Versioning, LOCK_KIND};
 use crate::now_ms;
-use crate::sqlite::rows::decode_manifest;
+use crate::columns::decode_manifest;
 use crate::usage::{BucketSpace, Quota, Usage};
 use std::collections::HashSet;
 use tokio_postgres::error::SqlState;

@@ -12,6 +12,7 @@ mod buckets;
 mod events;
 mod objects;
 mod replication;
+mod rows;
 mod schema;
 mod service;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::error::{Result, StorageError};
 use crate::events::{EventName, Requester};
 use crate::model::{Body, ObjectRecord, Segment, Versioning, WriteConditions};
 use crate::objects::{check_conditions, new_version_record, NewObject, Stored};
-use crate::sqlite::rows::{decode_manifest, encode_manifest};
+use crate::columns::{decode_manifest, encode_manifest};
 use crate::tiers::TierSet;
 use crate::now_ms;
 use tokio_postgres::GenericClient;

@@ -5,7 +5,7 @@ use crate::error::{Result, StorageError};
 use crate::meta::BucketIndex;
 use crate::model::{Bucket, User, Versioning, LOCK_KIND};
 use crate::now_ms;
-use crate::sqlite::rows::decode_manifest;
+use crate::columns::decode_manifest;
 use crate::usage::{BucketSpace, Quota, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;

@@ -5,7 +5,8 @@
 use crate::sqlite::buckets::bucket_by_name;
 use super::listing::{list_all_versions, list_latest};
 use super::refs;
-use super::rows::{body_from_row, decode_manifest, encode_manifest, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
+use crate::columns::{decode_manifest, encode_manifest};
+use super::rows::{body_from_row, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
 use super::SqliteIndex;
 use crate::error::{Result, StorageError};
 use crate::events::{Change, Origin, Remover, Requester};

@@ -1,7 +1,8 @@
 //! Mapping between index rows and model types, shared by every query module.
 
-use crate::error::{Result, StorageError};
-use crate::model::{Body, ObjectMeta, ObjectRecord, Placement, RestoreState, Segment};
+use crate::columns::{decode_body, decode_meta, PlacementColumns};
+use crate::error::Result;
+use crate::model::{Body, ObjectRecord, Placement};
 use rusqlite::Row;
 
 /// Columns of `objects` that make an `ObjectRecord`, in the order `object_from_row` reads them.
@@ -28,40 +29,24 @@ pub fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRecord> {
         etag: row.get(6)?,
         modified_ms: row.get(7)?,
         owner_id: row.get(8)?,
-        meta: serde_json::from_str::<ObjectMeta>(&meta).unwrap_or_default(),
+        meta: decode_meta(&meta),
         placement: placement_from_row(row, 10)?,
         replication: row.get(15)?,
     })
 }
 
 fn placement_from_row(row: &Row, first: usize) -> rusqlite::Result<Placement> {
-    let move_to: Option<String> = row.get(first + 1)?;
-    let days: Option<i64> = row.get(first + 2)?;
-    Ok(Placement {
+    Ok(PlacementColumns {
         tier: row.get(first)?,
-        moving_to: move_to.map(|t| Some(t).filter(|t| !t.is_empty())),
-        restore: match days {
-            Some(days) => Some(RestoreState { days: days as u32, done_ms: row.get(first + 3)?, expiry_ms: row.get(first + 4)? }),
-            None => None,
-        },
-    })
+        move_to: row.get(first + 1)?,
+        restore_days: row.get(first + 2)?,
+        restore_done_ms: row.get(first + 3)?,
+        restore_expiry_ms: row.get(first + 4)?,
+    }
+    .into())
 }
 
 pub fn body_from_row(row: &Row, first: usize) -> rusqlite::Result<Result<Body>> {
-    let inline: Option<Vec<u8>> = row.get(first)?;
-    let sha256: Option<Vec<u8>> = row.get(first + 1)?;
     let manifest: Option<String> = row.get(first + 2)?;
-    Ok(match (inline, manifest) {
-        (Some(data), _) => Ok(Body::Inline { data: data.into(), sha256: sha256.and_then(|h| h.try_into().ok()) }),
-        (None, Some(m)) => decode_manifest(&m).map(Body::Blobs),
-        (None, None) => Ok(Body::Inline { data: bytes::Bytes::new(), sha256: None }),
-    })
-}
-
-pub fn decode_manifest(m: &str) -> Result<Vec<Segment>> {
-    serde_json::from_str(m).map_err(|e| StorageError::Corrupt(format!("manifest: {e}")))
-}
-
-pub fn encode_manifest(segments: &[Segment]) -> String {
-    serde_json::to_string(segments).expect("segments serialize")
+    Ok(decode_body(row.get(first)?, row.get(first + 1)?, manifest.as_deref()))
 }

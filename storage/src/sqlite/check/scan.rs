@@ -4,7 +4,7 @@
 use super::TornObject;
 use crate::blob::{parse_hash, Hash};
 use crate::error::Result;
-use crate::sqlite::rows::decode_manifest;
+use crate::columns::decode_manifest;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
