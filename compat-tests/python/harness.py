@@ -7,6 +7,9 @@ Environment:
   COFFER_BIN        path of the coffer binary (default: <repo>/target/release/coffer,
                     or $CARGO_TARGET_DIR/release/coffer when that is set)
   COFFER_TEST_LOG   RUST_LOG value for the servers (default: info)
+  COFFER_TEST_METADATA=postgres   every data dir the tests create keeps its index in a
+                    fresh database of the PostgreSQL server COFFER_TEST_POSTGRES names
+                    (a libpq URL of a role that may create databases)
 """
 
 from __future__ import annotations
@@ -284,6 +287,39 @@ def use_s3_blobs(data_dir: Path, endpoint: str, client, prefix: str = "") -> tup
     return ("--blobs", f"s3://{BLOB_REMOTE}/{bucket}/{prefix}")
 
 
+# With COFFER_TEST_METADATA=postgres, each data dir's index is a database of its own on the
+# COFFER_TEST_POSTGRES server; servers and admin commands on that data dir get its URL through
+# COFFER_METADATA (the way an operator would pass it).
+_metadata_of: dict[str, str] = {}
+
+
+def on_postgres() -> bool:
+    return os.environ.get("COFFER_TEST_METADATA") == "postgres"
+
+
+def metadata_of(data_dir: Path) -> str | None:
+    """The metadata URL of `data_dir` (a new database the first time), or None on SQLite."""
+    if not on_postgres():
+        return None
+    key = str(Path(data_dir).resolve())
+    if key not in _metadata_of:
+        admin = os.environ["COFFER_TEST_POSTGRES"]
+        name = f"coffer_compat_{uuid.uuid4().hex[:16]}"
+        run_cli(["psql", admin, "-q", "-c", f"CREATE DATABASE {name}"], timeout=60)
+        parts = [p for p in admin.split() if not p.startswith("dbname=")]
+        _metadata_of[key] = " ".join([*parts, f"dbname={name}"])
+    return _metadata_of[key]
+
+
+def with_metadata(args, env):
+    """`env` (None: this process's) plus COFFER_METADATA for a command naming `--data-dir`."""
+    args = list(map(str, args))
+    if not on_postgres() or "--data-dir" not in args:
+        return env
+    url = metadata_of(Path(args[args.index("--data-dir") + 1]))
+    return {**(os.environ if env is None else env), "COFFER_METADATA": url}
+
+
 def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
                  data_dir: Path | None = None, port: int | None = None) -> CofferServer:
     """Start `coffer serve` over `scheme` in a new data dir under tmp_root (or in `data_dir`,
@@ -309,7 +345,7 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
         ca_bundle, cert, key = make_tls_material(base)
         args += ["--tls-cert", str(cert), "--tls-key", str(key)]
     args += list(extra_args)
-    env = dict(os.environ)
+    env = dict(with_metadata(args, None))
     env["COFFER_ROOT_ACCESS_KEY"] = ROOT_ACCESS_KEY
     env["COFFER_ROOT_SECRET_KEY"] = ROOT_SECRET_KEY
     # Virtual-hosted-style requests to <bucket>.coffer.test are tested with a resolver that
@@ -397,7 +433,7 @@ def env_without(*prefixes: str) -> dict[str, str]:
 
 def run_cli(args, env=None, timeout=180, check=True, cwd=None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        args, env=with_metadata(args, env), cwd=cwd, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
     if check and proc.returncode != 0:

@@ -25,7 +25,7 @@ pub enum KeyAction {
 }
 
 fn open(dir: &KeyedDir<'_>) -> Result<Store, String> {
-    Store::open(dir.data_dir).map_err(|e| e.to_string())
+    crate::admin::open_store(&dir.site())
 }
 
 /// Storage errors as the admin commands word them.
@@ -136,7 +136,7 @@ fn create_key(dir: KeyedDir<'_>, user: String, json: bool) -> Result<(), String>
     let secrets = dir.secrets()?;
     let (access_key, secret_key) = generate_keys();
     runtime()?.block_on(async {
-        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        let store = secrets::open_store(&dir.site(), &secrets).await?;
         store.add_access_key(&user, &access_key, secrets.seal_access_secret(&access_key, &secret_key)).await.map_err(|e| explain(e, &user))?;
         let key = NewKey { user, access_key, secret_key };
         table::print(json, &key, |k| table::fields(&[("user", k.user.clone()), ("access key", k.access_key.clone()), ("secret key", k.secret_key.clone())]))

@@ -4,7 +4,7 @@
 
 use crate::keys::secrets::{self, Secrets};
 use crate::keys::{kms, master_key};
-use coffer_storage::{Store, StorageError};
+use coffer_storage::{Metadata, Site, Store, StorageError};
 use std::path::Path;
 
 pub(crate) use crate::access::authn::ROOT_USER;
@@ -20,6 +20,21 @@ pub fn generate_keys() -> (String, String) {
     (format!("CF{}", random_string(KEY_ALPHABET, 18)), random_string(SECRET_ALPHABET, 40))
 }
 
+/// Opens the store of `site` for an admin command (without sealing anything: see
+/// `secrets::open_store` for commands that hold the master key).
+pub(crate) fn open_store(site: &Site) -> Result<Store, String> {
+    Store::open_at(site).map_err(|e| format!("opening the store in {} ({}): {e}", site.data_dir.display(), site.metadata))
+}
+
+/// The data dir of `site` for a command that reads the SQLite index file itself; with
+/// PostgreSQL metadata it has none to read.
+pub fn sqlite_data_dir(site: &Site, command: &str) -> Result<std::path::PathBuf, String> {
+    match site.metadata {
+        Metadata::DataDir => Ok(site.data_dir.clone()),
+        Metadata::Postgres(_) => Err(format!("`coffer admin {command}` reads the SQLite index in the data dir; this store keeps its index in {}", site.metadata)),
+    }
+}
+
 /// A runtime for one admin command.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
@@ -28,13 +43,19 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Where an admin command finds the data dir and the master key.
 pub struct KeyedDir<'a> {
     pub data_dir: &'a Path,
+    pub metadata: &'a Metadata,
     pub master_key_file: Option<&'a Path>,
 }
 
 impl<'a> KeyedDir<'a> {
     /// The data dir and master key file of the server's configuration.
     pub fn of(config: &'a crate::config::Config) -> KeyedDir<'a> {
-        KeyedDir { data_dir: &config.data_dir, master_key_file: config.master_key_file.as_deref() }
+        KeyedDir { data_dir: &config.data_dir, metadata: &config.metadata, master_key_file: config.master_key_file.as_deref() }
+    }
+
+    /// The store's data dir and metadata.
+    pub fn site(&self) -> Site {
+        Site { data_dir: self.data_dir.to_path_buf(), metadata: self.metadata.clone() }
     }
 
     /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
@@ -52,7 +73,7 @@ pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, se
     }
     let secrets = dir.secrets()?;
     runtime()?.block_on(async {
-        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        let store = secrets::open_store(&dir.site(), &secrets).await?;
         match store.create_user(name, &ak, secrets.seal_access_secret(&ak, &sk)).await {
             Ok(user) => {
                 let shown = serde_json::json!({ "user": user.name, "user_id": user.id, "access_key": ak, "secret_key": sk });
@@ -71,7 +92,7 @@ pub fn enable_mfa(dir: KeyedDir<'_>, name: &str) -> Result<(), String> {
     let serial = format!("coffer-mfa-{name}");
     let secrets = dir.secrets()?;
     runtime()?.block_on(async {
-        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        let store = secrets::open_store(&dir.site(), &secrets).await?;
         let user = store.user_by_name(name).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("no user called {name}"))?;
         match store.enable_mfa(name, &serial, secrets.seal_totp_secret(&user.id, &serial, &secret)).await {
             Ok(device) => {

@@ -74,11 +74,11 @@ async fn serve(config: Config) -> Result<(), String> {
     tighten_permissions(&config.data_dir)?;
     let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
     let secrets = Secrets::new(master.clone());
-    let store = secrets::open_store(&config.data_dir, &secrets).await?;
+    let store = secrets::open_store(&config.site(), &secrets).await?;
     let store = crate::blob_setup::install(store, &secrets, config.blobs.as_ref()).await?;
     store.clear_staging().map_err(|e| format!("clearing {}/tmp: {e}", config.data_dir.display()))?;
     ensure_root(&store, &secrets).await?;
-    let mut background = Workers::default();
+    let mut background = Workers::sharing(store.clone());
     background.start(OrphanSweep::new(store.clone()));
     background.start(GarbageCollector::new(store.clone()));
     background.start(IndexSpace::new(store.clone()));

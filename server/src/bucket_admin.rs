@@ -2,10 +2,10 @@
 //! (objects, versions, logical and stored bytes, configuration), its quota, and the store as a
 //! whole. Safe while the server runs; a quota change applies from the next write.
 
-use crate::admin::runtime;
+use crate::admin::{open_store, runtime};
 use crate::service::Running;
 use crate::table::{self, Table};
-use coffer_storage::{Bucket, BucketSpace, IndexCounts, Quota, Store, Usage};
+use coffer_storage::{Bucket, BucketSpace, IndexCounts, Quota, Site, Store, Usage};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -42,10 +42,6 @@ struct BucketInfo {
     configuration: Vec<String>,
 }
 
-fn open(data_dir: &Path) -> Result<Store, String> {
-    Store::open(data_dir).map_err(|e| e.to_string())
-}
-
 async fn bucket(store: &Store, name: &str) -> Result<Bucket, String> {
     store.bucket(name).await.map_err(|e| match e {
         coffer_storage::StorageError::NoSuchBucket => format!("no bucket called {name}"),
@@ -65,8 +61,8 @@ fn quota_text(q: &Quota) -> String {
     }
 }
 
-pub fn list(data_dir: &Path, json: bool) -> Result<(), String> {
-    let store = open(data_dir)?;
+pub fn list(site: &Site, json: bool) -> Result<(), String> {
+    let store = open_store(site)?;
     runtime()?.block_on(async {
         let mut rows = Vec::new();
         for b in store.all_buckets().await.map_err(|e| e.to_string())? {
@@ -93,8 +89,8 @@ pub fn list(data_dir: &Path, json: bool) -> Result<(), String> {
     })
 }
 
-pub fn info(data_dir: &Path, name: &str, json: bool) -> Result<(), String> {
-    let store = open(data_dir)?;
+pub fn info(site: &Site, name: &str, json: bool) -> Result<(), String> {
+    let store = open_store(site)?;
     runtime()?.block_on(async {
         let b = bucket(&store, name).await?;
         let space = store.bucket_space(b.id).await.map_err(|e| e.to_string())?;
@@ -130,8 +126,8 @@ pub fn info(data_dir: &Path, name: &str, json: bool) -> Result<(), String> {
     })
 }
 
-pub fn quota(data_dir: &Path, name: &str, action: QuotaAction, json: bool) -> Result<(), String> {
-    let store = open(data_dir)?;
+pub fn quota(site: &Site, name: &str, action: QuotaAction, json: bool) -> Result<(), String> {
+    let store = open_store(site)?;
     runtime()?.block_on(async {
         let b = bucket(&store, name).await?;
         let (usage, mut quota) = store.bucket_usage(b.id).await.map_err(|e| e.to_string())?;
@@ -219,8 +215,9 @@ fn disk(data_dir: &Path, blob_bytes: u64) -> Result<Disk, String> {
     })
 }
 
-pub fn store_info(data_dir: &Path, json: bool) -> Result<(), String> {
-    let store = open(data_dir)?;
+pub fn store_info(site: &Site, json: bool) -> Result<(), String> {
+    let store = open_store(site)?;
+    let data_dir = site.data_dir.as_path();
     runtime()?.block_on(async {
         let counts = store.index_counts().await.map_err(|e| e.to_string())?;
         let usage = store.total_usage().await.map_err(|e| e.to_string())?;

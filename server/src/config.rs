@@ -24,6 +24,8 @@ pub const DEFAULT_METRICS_USAGE_INTERVAL: std::time::Duration = std::time::Durat
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where the index lives: SQLite in the data dir, or a PostgreSQL database.
+    pub metadata: coffer_storage::Metadata,
     pub address: String,
     pub region: String,
     /// Base domain for virtual-hosted-style requests (`<bucket>.<domain>`); none means path-style only.
@@ -90,6 +92,10 @@ pub struct Settings {
     /// Where objects and the index live.
     #[arg(long, env = "COFFER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the index lives: `sqlite` (in the data dir, the default) or a PostgreSQL
+    /// database several nodes share, postgres://USER[:PASSWORD]@HOST:PORT/DB.
+    #[arg(long, env = "COFFER_METADATA", hide_env_values = true)]
+    pub metadata: Option<String>,
     /// Address to listen on, HOST:PORT.
     #[arg(long, env = "COFFER_ADDRESS")]
     pub address: Option<String>,
@@ -202,6 +208,11 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// The store's data dir and metadata.
+    pub fn site(&self) -> coffer_storage::Site {
+        coffer_storage::Site { data_dir: self.data_dir.clone(), metadata: self.metadata.clone() }
+    }
+
     pub fn resolve(o: Overrides) -> Result<Config, String> {
         let file = match &o.config {
             Some(p) => Settings::load(p)?,
@@ -213,6 +224,7 @@ impl Config {
         let s = flags.over(file)?;
         let config = Config {
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            metadata: s.metadata.as_deref().unwrap_or_default().parse()?,
             address: s.address.unwrap_or_else(|| DEFAULT_ADDRESS.to_string()),
             region: s.region.unwrap_or_else(|| DEFAULT_REGION.to_string()),
             domain: s.domain.filter(|d| !d.is_empty()),
@@ -282,6 +294,9 @@ pub struct AdminOverrides {
     /// Where objects and the index live.
     #[arg(long, env = "COFFER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the index lives (as for `serve`): `sqlite` or a PostgreSQL URL.
+    #[arg(long, env = "COFFER_METADATA", hide_env_values = true)]
+    pub metadata: Option<String>,
     /// File holding the base64 master key (as for `serve`); COFFER_MASTER_KEY overrides it.
     #[arg(long, env = "COFFER_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
@@ -291,7 +306,7 @@ impl AdminOverrides {
     /// The server's configuration as these options and the file give it; `region` (when the
     /// command takes one) overrides the file's.
     pub fn resolve(&self, region: Option<String>) -> Result<Config, String> {
-        let settings = Settings { data_dir: self.data_dir.clone(), master_key_file: self.master_key_file.clone(), region, ..Default::default() };
+        let settings = Settings { data_dir: self.data_dir.clone(), metadata: self.metadata.clone(), master_key_file: self.master_key_file.clone(), region, ..Default::default() };
         Config::resolve(Overrides { settings, config: self.config.clone() })
     }
 }

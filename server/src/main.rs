@@ -164,8 +164,8 @@ impl NotifyCommand {
                 };
                 notify_admin::add(KeyedDir::of(&keys.resolve()?), &name, destination, max_backlog)
             }
-            NotifyCommand::List { dir } => notify_admin::list(&dir.data_dir()?, json),
-            NotifyCommand::Remove { name, dir } => notify_admin::remove(&dir.data_dir()?, &name),
+            NotifyCommand::List { dir } => notify_admin::list(&dir.site()?, json),
+            NotifyCommand::Remove { name, dir } => notify_admin::remove(&dir.site()?, &name),
         }
     }
 }
@@ -199,9 +199,9 @@ enum ReplicationCommand {
 impl ReplicationCommand {
     fn run(self, json: bool) -> Result<(), String> {
         match self {
-            ReplicationCommand::Status { bucket, dir } => upkeep::replication_status(&dir.data_dir()?, &bucket, json),
-            ReplicationCommand::Resync { bucket, failed, dir } => upkeep::start_resync(&dir.data_dir()?, &bucket, failed),
-            ReplicationCommand::Versions { bucket, dir } => upkeep::replicated_versions(&dir.data_dir()?, &bucket),
+            ReplicationCommand::Status { bucket, dir } => upkeep::replication_status(&dir.site()?, &bucket, json),
+            ReplicationCommand::Resync { bucket, failed, dir } => upkeep::start_resync(&dir.site()?, &bucket, failed),
+            ReplicationCommand::Versions { bucket, dir } => upkeep::replicated_versions(&dir.site()?, &bucket),
         }
     }
 }
@@ -351,7 +351,7 @@ impl CheckArgs {
             orphan_grace: std::time::Duration::from_secs(self.grace),
             repair: self.repair,
         };
-        admin::check(&self.dir.data_dir()?, &options, json)
+        admin::check(&self.dir.sqlite_data_dir("check")?, &options, json)
     }
 }
 
@@ -402,8 +402,13 @@ impl DirOptions {
         self.target.resolve(None)
     }
 
-    fn data_dir(&self) -> Result<PathBuf, String> {
-        Ok(self.resolve()?.data_dir)
+    fn site(&self) -> Result<coffer_storage::Site, String> {
+        Ok(self.resolve()?.site())
+    }
+
+    /// The data dir of a command that reads the SQLite index file itself (`command` names it).
+    fn sqlite_data_dir(&self, command: &str) -> Result<PathBuf, String> {
+        admin::sqlite_data_dir(&self.site()?, command)
     }
 }
 
@@ -570,15 +575,15 @@ impl BucketCommand {
     fn run(self, json: bool) -> Result<(), String> {
         use bucket_admin::QuotaAction;
         match self {
-            BucketCommand::List { dir } => bucket_admin::list(&dir.data_dir()?, json),
-            BucketCommand::Info { bucket, dir } => bucket_admin::info(&dir.data_dir()?, &bucket, json),
+            BucketCommand::List { dir } => bucket_admin::list(&dir.site()?, json),
+            BucketCommand::Info { bucket, dir } => bucket_admin::info(&dir.site()?, &bucket, json),
             BucketCommand::Quota { bucket, max_bytes, max_objects, clear, dir } => {
                 let action = match (clear, max_bytes, max_objects) {
                     (true, _, _) => QuotaAction::Clear,
                     (false, None, None) => QuotaAction::Show,
                     (false, max_bytes, max_objects) => QuotaAction::Set(coffer_storage::Quota { max_bytes, max_objects }),
                 };
-                bucket_admin::quota(&dir.data_dir()?, &bucket, action, json)
+                bucket_admin::quota(&dir.site()?, &bucket, action, json)
             }
         }
     }
@@ -594,14 +599,15 @@ fn main() -> ExitCode {
         AdminCommand::User { command } => command.run(json),
         AdminCommand::Key { command } => command.run(json),
         AdminCommand::Bucket { command } => command.run(json),
-        AdminCommand::Info { dir } => dir.data_dir().and_then(|d| bucket_admin::store_info(&d, json)),
+        AdminCommand::Info { dir } => dir.site().and_then(|s| bucket_admin::store_info(&s, json)),
         AdminCommand::Mfa { command: MfaCommand::Enable { user, dir } } => dir.resolve().and_then(|c| admin::enable_mfa(KeyedDir::of(&c), &user)),
         AdminCommand::Kms { command } => command.run(json),
-        AdminCommand::Scrub { command: ScrubCommand::Status { dir } } => dir.data_dir().and_then(|d| upkeep::scrub_status(&d, json)),
-        AdminCommand::Backup { command: Some(BackupCommand::Done { dir }), .. } => dir.data_dir().and_then(|d| upkeep::backup_done(&d)),
+        AdminCommand::Scrub { command: ScrubCommand::Status { dir } } => dir.sqlite_data_dir("scrub status").and_then(|d| upkeep::scrub_status(&d, json)),
+        AdminCommand::Backup { command: Some(BackupCommand::Done { dir }), .. } => dir.sqlite_data_dir("backup done").and_then(|d| upkeep::backup_done(&d)),
         AdminCommand::Backup { command: None, dest, include_master_key, gc_hold, keys } => match dest {
             Some(dest) => keys.resolve().and_then(|c| {
-                upkeep::backup(&c.data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: c.master_key_file.clone(), gc_hold })
+                let data_dir = admin::sqlite_data_dir(&c.site(), "backup")?;
+                upkeep::backup(&data_dir, &upkeep::BackupOptions { dest, include_master_key, master_key_file: c.master_key_file.clone(), gc_hold })
             }),
             None => Err("name the backup's directory: coffer admin backup DEST".into()),
         },

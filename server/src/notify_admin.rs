@@ -5,7 +5,7 @@
 
 use crate::admin::{runtime, KeyedDir};
 use crate::keys::secrets;
-use coffer_storage::{NotifyTarget, Store, TargetKind};
+use coffer_storage::{NotifyTarget, TargetKind};
 
 /// Where `coffer admin notify add` sends a target's events.
 pub enum Destination {
@@ -50,7 +50,7 @@ pub fn add(dir: KeyedDir<'_>, name: &str, destination: Destination, max_backlog:
     let (target, secret) = target(name, destination, max_backlog)?;
     let secrets = dir.secrets()?;
     runtime()?.block_on(async {
-        let store = secrets::open_store(dir.data_dir, &secrets).await?;
+        let store = secrets::open_store(&dir.site(), &secrets).await?;
         let sealed = secret.map(|s| secrets.seal_notify_secret(name, &s));
         let changed = store.put_notify_target(target.clone(), sealed).await.map_err(|e| e.to_string())?;
         println!("notification target {name} {}: {}", if changed { "changed" } else { "added" }, target.arn());
@@ -60,9 +60,9 @@ pub fn add(dir: KeyedDir<'_>, name: &str, destination: Destination, max_backlog:
 
 /// Prints every target with its queue: queued, delivered and dropped events, the oldest
 /// queued, and the error of the last failed delivery.
-pub fn list(data_dir: &std::path::Path, json: bool) -> Result<(), String> {
+pub fn list(site: &coffer_storage::Site, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
-        let store = Store::open(data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(site)?;
         let now = coffer_storage::now_ms();
         let targets = store.notify_status().await.map_err(|e| e.to_string())?;
         crate::table::print(json, &targets, |targets| {
@@ -86,9 +86,9 @@ pub fn list(data_dir: &std::path::Path, json: bool) -> Result<(), String> {
     })
 }
 
-pub fn remove(data_dir: &std::path::Path, name: &str) -> Result<(), String> {
+pub fn remove(site: &coffer_storage::Site, name: &str) -> Result<(), String> {
     runtime()?.block_on(async {
-        let store = Store::open(data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(site)?;
         store.remove_notify_target(name).await.map_err(|e| e.to_string())?;
         println!("notification target {name} removed");
         Ok(())

@@ -13,7 +13,7 @@ use coffer_storage::Store;
 
 async fn open(dir: &KeyedDir<'_>) -> Result<(Store, Secrets), String> {
     let secrets = dir.secrets()?;
-    Ok((secrets::open_store(dir.data_dir, &secrets).await?, secrets))
+    Ok((secrets::open_store(&dir.site(), &secrets).await?, secrets))
 }
 
 /// Registers a tier after checking it can be reached: a directory is created, a remote
@@ -49,7 +49,7 @@ pub fn add_tier(dir: KeyedDir<'_>, spec: TierSpec) -> Result<(), String> {
 
 pub fn list_tiers(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
-        let store = Store::open(dir.data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(&dir.site())?;
         let specs = store.tier_specs().await.map_err(|e| e.to_string())?;
         crate::table::print(json, &specs, |specs| {
             let mut out = String::new();
@@ -68,7 +68,7 @@ pub fn list_tiers(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
 
 pub fn remove_tier(dir: KeyedDir<'_>, name: &str) -> Result<(), String> {
     runtime()?.block_on(async {
-        let store = Store::open(dir.data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(&dir.site())?;
         store.remove_tier(name).await.map_err(|e| e.to_string())?;
         println!("tier {name} removed");
         Ok(())
@@ -90,7 +90,7 @@ pub fn add_remote(dir: KeyedDir<'_>, spec: RemoteSpec, secret_key: &str) -> Resu
 
 pub fn list_remotes(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
-        let store = Store::open(dir.data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(&dir.site())?;
         let specs: Vec<_> = store.remotes().await.map_err(|e| e.to_string())?.into_iter().map(|(spec, _)| spec).collect();
         crate::table::print(json, &specs, |specs| {
             specs.iter().map(|s| format!("{}\t{}\tregion {}\taccess key {}\n", s.name, s.endpoint, s.region, s.access_key)).collect()
@@ -100,7 +100,7 @@ pub fn list_remotes(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
 
 pub fn remove_remote(dir: KeyedDir<'_>, name: &str) -> Result<(), String> {
     runtime()?.block_on(async {
-        let store = Store::open(dir.data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(&dir.site())?;
         store.remove_remote(name).await.map_err(|e| e.to_string())?;
         println!("remote {name} removed");
         Ok(())

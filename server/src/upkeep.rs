@@ -39,9 +39,9 @@ pub fn scrub_status(data_dir: &Path, json: bool) -> Result<(), String> {
 
 /// `coffer admin replication status BUCKET`: the bucket's versions by replication status and
 /// what waits in its outbox.
-pub fn replication_status(data_dir: &Path, bucket: &str, json: bool) -> Result<(), String> {
+pub fn replication_status(site: &coffer_storage::Site, bucket: &str, json: bool) -> Result<(), String> {
     crate::admin::runtime()?.block_on(async {
-        let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(site)?;
         let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
         let s = store.replication_status(b.id).await.map_err(|e| e.to_string())?;
         let resync = store.resync_position(b.id).await.map_err(|e| e.to_string())?;
@@ -75,9 +75,9 @@ pub fn replication_status(data_dir: &Path, bucket: &str, json: bool) -> Result<(
 }
 
 /// `coffer admin replication resync BUCKET [--failed]`: the running server does the walk.
-pub fn start_resync(data_dir: &Path, bucket: &str, failed_only: bool) -> Result<(), String> {
+pub fn start_resync(site: &coffer_storage::Site, bucket: &str, failed_only: bool) -> Result<(), String> {
     crate::admin::runtime()?.block_on(async {
-        let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(site)?;
         let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
         if store.bucket_config(b.id, coffer_storage::ROUTES_KIND).await.map_err(|e| e.to_string())?.is_none() {
             return Err(format!("{bucket} has no replication configuration"));
@@ -90,9 +90,9 @@ pub fn start_resync(data_dir: &Path, bucket: &str, failed_only: bool) -> Result<
 
 /// `coffer admin replication versions BUCKET`: each version with a replication status, the
 /// target it went to and the version id it has there, or why it failed.
-pub fn replicated_versions(data_dir: &Path, bucket: &str) -> Result<(), String> {
+pub fn replicated_versions(site: &coffer_storage::Site, bucket: &str) -> Result<(), String> {
     crate::admin::runtime()?.block_on(async {
-        let store = coffer_storage::Store::open(data_dir).map_err(|e| e.to_string())?;
+        let store = crate::admin::open_store(site)?;
         let b = store.bucket(bucket).await.map_err(|e| format!("{bucket}: {e}"))?;
         let mut after = None;
         loop {

@@ -1,5 +1,6 @@
 //! Durable cursors of background workers: where a worker's pass stopped (a key, a hash, a
-//! timestamp: the worker decides what the text means), so a restart resumes from there.
+//! timestamp: the worker decides what the text means), so a restart resumes from there; and
+//! the leases that let one node of several sharing an index run a fleet-wide job.
 
 use crate::error::Result;
 use crate::Store;
@@ -18,6 +19,13 @@ impl Store {
     /// Saves `worker`'s cursor (None forgets it, so the next pass starts from the beginning).
     pub async fn set_worker_cursor(&self, worker: &str, cursor: Option<String>) -> Result<()> {
         self.index().set_worker_cursor(worker, cursor).await
+    }
+
+    /// Takes or renews the lease `name` for this node for `ttl`: true while this node holds
+    /// it (always, for a store on SQLite, which one process uses), false while another node's
+    /// runs. A node that stops renewing loses it when `ttl` lapses.
+    pub async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool> {
+        self.index().hold_lease(name, ttl).await
     }
 }
 

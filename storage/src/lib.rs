@@ -33,6 +33,7 @@ mod read;
 mod replication;
 mod restore;
 mod scrub;
+mod site;
 mod stats;
 pub mod tiers;
 mod usage;
@@ -57,6 +58,7 @@ pub use placement::Moved;
 pub use replication::{OutboxItem, ReplicatedVersion, ResyncCursor, ResyncStep, ReplicationOutcome, ReplicationRoute, ReplicationStatus, Replicated, ROUTES_KIND};
 pub use restore::RestoreStarted;
 pub use read::{BodyStream, CorruptBlobError};
+pub use site::{Metadata, Site};
 pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, ScrubPosition, ScrubState, ScrubStatus};
 pub use usage::{BucketSpace, Quota, Usage};
 pub use user_admin::{AccessKeyInfo, UserInfo, UserSummary};
@@ -87,9 +89,20 @@ impl Store {
     /// Opens (creating if needed) the store under `root`. What it creates is the owner's
     /// alone (see `perms`); an existing tree's permissions are `perms::tighten_tree`'s job.
     pub fn open(root: &Path) -> Result<Store> {
+        Store::open_at(&Site::data_dir(root))
+    }
+
+    /// Opens (creating if needed) the store of `site`: its data dir as `open` does, and its
+    /// index where the site's metadata says (a PostgreSQL database is migrated to this
+    /// version's schema first).
+    pub fn open_at(site: &Site) -> Result<Store> {
+        let root = site.data_dir.as_path();
         perms::create_dir_all(root)?;
         let blobs = blob::BlobDir::open(root)?;
-        let index: Arc<dyn meta::Index> = Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?);
+        let index: Arc<dyn meta::Index> = match &site.metadata {
+            Metadata::DataDir => Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?),
+            Metadata::Postgres(url) => postgres::open(url)?,
+        };
         Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, index, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
     }
 
@@ -158,13 +171,26 @@ pub(crate) mod testutil {
         pub store: Store,
         pub _dir: tempfile::TempDir,
         pub owner: User,
+        /// The test's own PostgreSQL database, when the store's index is there.
+        pub _db: Option<crate::postgres::tests::TestDb>,
     }
 
+    /// A fresh store with a root user. Its index is SQLite in a temporary data dir, or, with
+    /// `COFFER_TEST_STORE_ON_POSTGRES=1` (and `COFFER_TEST_POSTGRES` naming a server), a
+    /// fresh PostgreSQL database: the same tests then prove the other backend.
     pub async fn store() -> TestStore {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let db = match std::env::var("COFFER_TEST_STORE_ON_POSTGRES").as_deref() {
+            Ok("1") => Some(crate::postgres::tests::TestDb::create().await.expect("COFFER_TEST_POSTGRES names the test server")),
+            _ => None,
+        };
+        let metadata = match &db {
+            Some(db) => Metadata::Postgres(db.url.clone()),
+            None => Metadata::DataDir,
+        };
+        let store = Store::open_at(&Site { data_dir: dir.path().to_path_buf(), metadata }).unwrap();
         let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
-        TestStore { store, _dir: dir, owner }
+        TestStore { store, _dir: dir, owner, _db: db }
     }
 
     pub fn body(data: &[u8]) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Unpin {
@@ -215,7 +241,7 @@ mod tests {
         let root = dir.path().join("data");
         let store = Store::open(&root).unwrap();
         let owner = store.create_user("root", "AK", b"sealed".to_vec()).await.unwrap();
-        let t = testutil::TestStore { store, _dir: dir, owner };
+        let t = testutil::TestStore { store, _dir: dir, owner, _db: None };
         let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         testutil::put(&t, &bucket, "small", b"tiny").await.unwrap();
         testutil::put(&t, &bucket, "large", &vec![7u8; INLINE_MAX + 1]).await.unwrap();

@@ -2,8 +2,7 @@
 //! the master key and bound to their row before they are stored, opened again only in memory.
 
 use coffer_crypto::envelope::{open_value, seal_value, Key256, OpenError};
-use coffer_storage::{AccessKey, MfaDevice, Store, UnsealedSecret};
-use std::path::Path;
+use coffer_storage::{AccessKey, MfaDevice, Site, Store, UnsealedSecret};
 use zeroize::Zeroizing;
 
 const ACCESS_KEY_CONTEXT: &[u8] = b"coffer access key secret";
@@ -95,8 +94,8 @@ impl Secrets {
 
 /// Opens the store under `data_dir` and seals the secrets an older Coffer stored there in the
 /// clear (once: later opens find none).
-pub async fn open_store(data_dir: &Path, secrets: &Secrets) -> Result<Store, String> {
-    let store = Store::open(data_dir).map_err(|e| format!("opening {}: {e}", data_dir.display()))?;
+pub async fn open_store(site: &Site, secrets: &Secrets) -> Result<Store, String> {
+    let store = crate::admin::open_store(site)?;
     let sealer = secrets.clone();
     let sealed = store
         .seal_unsealed_secrets(move |s| sealer.seal_unsealed(s))
@@ -140,7 +139,7 @@ mod tests {
     async fn secrets_round_trip_through_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let secrets = Secrets::new(Key256::generate());
-        let store = open_store(dir.path(), &secrets).await.unwrap();
+        let store = open_store(&Site::data_dir(dir.path()), &secrets).await.unwrap();
         store.create_user("bob", "AKBOB", secrets.seal_access_secret("AKBOB", "bob-secret")).await.unwrap();
         let key = store.access_key_blocking("AKBOB").unwrap().unwrap();
         assert_eq!(secrets.open_access_secret(&key).unwrap(), "bob-secret");

@@ -1,6 +1,10 @@
 //! Background work, one module per worker, all of one shape: a `Worker` does bounded steps,
 //! and `Workers` starts each on the app's runtime, keeps its progress and stops it on shutdown.
 //!
+//! Several nodes sharing one index run each worker one node at a time: a node steps a worker
+//! only while it holds the worker's lease in the index (`Store::hold_lease`), renewed with
+//! every step.
+//!
 //! A worker keeps whatever it must resume from in the index (a cursor saved with
 //! `Store::set_worker_cursor`, or rows it works through), never only in memory, so a crash or
 //! a restart loses no work: the next start picks up from the saved state.
@@ -38,6 +42,9 @@ use tokio::task::JoinHandle;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long `Workers::stop` waits for a worker to finish its current step.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a node's turn at a worker lasts past its last step, when several nodes share one
+/// index: the others wait until it lapses (a node that died hands its workers on this late).
+const FLEET_LEASE: Duration = Duration::from_secs(60);
 
 /// A background job: the app calls `step` again and again until it reports `Done`.
 pub trait Worker: 'static {
@@ -147,6 +154,8 @@ impl Progress {
 pub struct Workers {
     stop: watch::Sender<bool>,
     running: Vec<Running>,
+    /// The store whose leases decide this node's turns (None: always this node's turn).
+    fleet: Option<coffer_storage::Store>,
 }
 
 struct Running {
@@ -190,15 +199,20 @@ impl WorkerSource for Board {
 
 impl Default for Workers {
     fn default() -> Workers {
-        Workers { stop: watch::channel(false).0, running: Vec::new() }
+        Workers { stop: watch::channel(false).0, running: Vec::new(), fleet: None }
     }
 }
 
 impl Workers {
+    /// Workers that take turns with the other nodes sharing `store`'s index.
+    pub fn sharing(store: coffer_storage::Store) -> Workers {
+        Workers { fleet: Some(store), ..Workers::default() }
+    }
+
     /// Starts `worker` on the current runtime (the app's actix system).
     pub fn start<W: Worker>(&mut self, worker: W) {
         let gauge = Gauge { name: worker.name(), progress: Arc::new(Progress::default()), backlog: W::backlog };
-        let task = tokio::task::spawn_local(drive(worker, gauge.progress.clone(), self.stop.subscribe()));
+        let task = tokio::task::spawn_local(drive(worker, gauge.progress.clone(), self.stop.subscribe(), self.fleet.clone()));
         self.running.push(Running { gauge, task });
     }
 
@@ -229,12 +243,24 @@ impl Workers {
 
 /// Runs one worker until it is done or asked to stop; failures are logged and retried with
 /// exponential backoff (capped at `MAX_BACKOFF`).
-async fn drive<W: Worker>(mut worker: W, progress: Arc<Progress>, mut stop: watch::Receiver<bool>) {
+async fn drive<W: Worker>(mut worker: W, progress: Arc<Progress>, mut stop: watch::Receiver<bool>, fleet: Option<coffer_storage::Store>) {
     let name = worker.name();
+    let lease = format!("worker {name}");
     let mut failures_in_a_row = 0u32;
     while !*stop.borrow() {
-        let wait = match worker.step().await {
-            Ok(step) => {
+        let turn = match &fleet {
+            Some(store) => store.hold_lease(&lease, FLEET_LEASE).await.map_err(WorkerError::from),
+            None => Ok(true),
+        };
+        let outcome = match turn {
+            Ok(true) => worker.step().await.map(Some),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let wait = match outcome {
+            // Another node's turn: look again before its lease could lapse.
+            Ok(None) => worker.idle_interval().min(FLEET_LEASE / 2),
+            Ok(Some(step)) => {
                 failures_in_a_row = 0;
                 let (Step::More(items) | Step::Idle(items) | Step::Done(items)) = step;
                 progress.record(items, worker.failed_items());

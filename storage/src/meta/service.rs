@@ -48,6 +48,11 @@ pub trait ServiceIndex {
     /// The backlogs of background work.
     async fn backlogs(&self) -> Result<Backlogs>;
 
+    /// Takes, or renews, the lease named `name` for this index handle (this node) for `ttl`:
+    /// true while this node holds it, false while another node's lease runs. A store only
+    /// one process uses (SQLite's) always holds every lease.
+    async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool>;
+
     /// Whether the index answers a query.
     async fn ping(&self) -> Result<()>;
 

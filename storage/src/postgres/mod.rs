@@ -16,7 +16,7 @@ mod rows;
 mod schema;
 mod service;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod uploads;
 
 use crate::error::{Result, StorageError};
@@ -116,6 +116,13 @@ impl PgIndex {
         self.size.store(bytes as u64, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Opens the PostgreSQL index at `url` for a store, from synchronous code on any thread (the
+/// connections run on the index's own runtime).
+pub(crate) fn open(url: &str) -> Result<std::sync::Arc<dyn crate::meta::Index>> {
+    let _index = futures::executor::block_on(PgIndex::connect(url))?;
+    Err(StorageError::Index("the PostgreSQL index does not implement every domain yet".into()))
 }
 
 /// Whether PostgreSQL aborted the transaction for a conflict with another one, so running it

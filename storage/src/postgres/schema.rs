@@ -201,6 +201,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX notify_queue_by_target ON notify_queue(target, seq);
      -- Not in SQLite (one process delivers there): the node delivering a target's queue
      -- until `until_ms`, so two nodes never send the same events at once.
+     -- Not in SQLite (one process is the whole fleet there): the node running a fleet-wide
+     -- job (a background worker) until `until_ms`; another node takes over once it lapses.
+     CREATE TABLE leases (
+        name      TEXT PRIMARY KEY,
+        node      TEXT NOT NULL,
+        until_ms  BIGINT NOT NULL
+     );
      CREATE TABLE notify_leases (
         target    TEXT PRIMARY KEY,
         node      TEXT NOT NULL,

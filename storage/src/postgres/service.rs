@@ -117,6 +117,22 @@ impl ServiceIndex for PgIndex {
         backlogs(&**self.client().await?).await
     }
 
+    async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool> {
+        let now = now_ms();
+        let until = now + ttl.as_millis() as i64;
+        let client = self.client().await?;
+        let held = client
+            .query_opt(
+                "INSERT INTO leases (name, node, until_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET node = EXCLUDED.node, until_ms = EXCLUDED.until_ms
+                 WHERE leases.node = EXCLUDED.node OR leases.until_ms < $4
+                 RETURNING 1",
+                &[&name, &self.node, &until, &now],
+            )
+            .await?;
+        Ok(held.is_some())
+    }
+
     async fn ping(&self) -> Result<()> {
         self.client().await?.query_one("SELECT count(*) FROM buckets", &[]).await?;
         Ok(())

@@ -99,7 +99,7 @@ mod tests {
             let store = t.store.clone();
             let owner = t.owner.clone();
             tokio::spawn(async move {
-                let t2 = crate::testutil::TestStore { store, _dir: tempfile::tempdir().unwrap(), owner };
+                let t2 = crate::testutil::TestStore { store, _dir: tempfile::tempdir().unwrap(), owner, _db: None };
                 for i in 0..200 {
                     put(&t2, &b, &format!("during{i}"), b"x").await.unwrap();
                 }

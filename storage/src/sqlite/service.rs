@@ -113,6 +113,11 @@ impl ServiceIndex for SqliteIndex {
         self.readers.read(backlogs).await
     }
 
+    async fn hold_lease(&self, _name: &str, _ttl: std::time::Duration) -> Result<bool> {
+        // One server process owns a data dir's index: it is the whole fleet.
+        Ok(true)
+    }
+
     async fn ping(&self) -> Result<()> {
         self.readers.read(|c| Ok(c.query_row("SELECT count(*) FROM buckets", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
     }

@@ -60,3 +60,17 @@ async fn tiers_remotes_and_the_blob_location() {
     assert_eq!(index.backlogs().await.unwrap(), Default::default());
     assert_eq!(index.index_counts().await.unwrap(), Default::default());
 }
+
+#[tokio::test]
+async fn one_node_holds_a_lease_until_it_lapses() {
+    let Some(db) = TestDb::create().await else { return };
+    let (a, b) = (PgIndex::connect(&db.url).await.unwrap(), PgIndex::connect(&db.url).await.unwrap());
+    let short = std::time::Duration::from_millis(300);
+    assert!(a.hold_lease("gc", short).await.unwrap());
+    assert!(!b.hold_lease("gc", short).await.unwrap(), "a running lease is the holder's");
+    assert!(b.hold_lease("scrub", short).await.unwrap(), "leases are per name");
+    assert!(a.hold_lease("gc", short).await.unwrap(), "the holder renews");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(b.hold_lease("gc", short).await.unwrap(), "a lapsed lease goes to whoever asks");
+    assert!(!a.hold_lease("gc", short).await.unwrap());
+}
