@@ -172,6 +172,18 @@ pub(crate) fn new_version_record(bucket_id: i64, new: &NewObject, stored: &Store
     }
 }
 
+/// The blob whose CRC32C a write of `body` records for verified reads: `crc32c` is the whole
+/// body's, so only a body of one blob has one.
+pub(crate) fn single_blob_crc32c(body: &Body, crc32c: Option<u32>) -> Result<Option<(crate::blob::Hash, u32)>> {
+    match (body, crc32c) {
+        (Body::Blobs(segments), Some(crc)) if segments.len() == 1 => {
+            let hash = crate::blob::parse_hash(&segments[0].hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
+            Ok(Some((hash, crc)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// A fresh version id: time-ordered so ids of one key sort by age, and random after that.
 pub(crate) fn new_version_id() -> String {
     let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);

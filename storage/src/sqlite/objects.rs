@@ -13,9 +13,9 @@ use crate::events::{Change, Origin, Remover, Requester};
 use crate::sqlite::events;
 use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
 use crate::model::*;
-use crate::lock::check_retention_change;
+use crate::lock::{check_lock_allowed, check_retention_change};
 use crate::LockChange;
-use crate::objects::{check_conditions, new_version_id, new_version_record, DeleteOutcome, NewObject, Stored};
+use crate::objects::{check_conditions, new_version_id, new_version_record, single_blob_crc32c, DeleteOutcome, NewObject, Stored};
 use crate::tiers::TierSet;
 use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,9 +27,7 @@ impl ObjectIndex for SqliteIndex {
         self.writer
             .write(move |c| {
                 let versioning: String = c.query_row("SELECT versioning FROM buckets WHERE id = ?1", [bucket_id], |r| r.get(0))?;
-                if Versioning::parse(&versioning) != Versioning::Enabled {
-                    return Err(StorageError::InvalidBucketState("Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"));
-                }
+                check_lock_allowed(Versioning::parse(&versioning))?;
                 c.prepare_cached(
                     "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES (?1, ?2, ?3)
                      ON CONFLICT(bucket_id, kind) DO UPDATE SET document = excluded.document",
@@ -145,11 +143,8 @@ impl ObjectIndex for SqliteIndex {
 /// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
 /// verify against: SHA-256 costs more CPU than serving the bytes does.
 pub(crate) fn note_crc32c(c: &Connection, body: &Body, crc32c: Option<u32>) -> Result<()> {
-    if let (Body::Blobs(segments), Some(crc)) = (body, crc32c) {
-        if let [segment] = segments.as_slice() {
-            let hash = crate::blob::parse_hash(&segment.hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
-            c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
-        }
+    if let Some((hash, crc)) = single_blob_crc32c(body, crc32c)? {
+        c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
     }
     Ok(())
 }
