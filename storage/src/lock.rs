@@ -15,6 +15,20 @@ pub enum LockChange {
     LegalHold(bool),
 }
 
+impl LockChange {
+    /// Makes the change to `lock` at `now_ms` if S3's rules allow it (`ObjectLocked`).
+    pub(crate) fn apply(self, lock: &mut VersionLock, now_ms: i64, bypass_governance: bool) -> Result<()> {
+        match self {
+            LockChange::Retention(new) => {
+                check_retention_change(lock, new, now_ms, bypass_governance)?;
+                lock.retention = new;
+            }
+            LockChange::LegalHold(on) => lock.legal_hold = on,
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// Turns Object Lock on for the bucket (for good), or replaces its setting, with `document`
     /// (the server's JSON). The bucket's versioning must be Enabled.

@@ -5,9 +5,9 @@ use super::buckets::bucket_versioning;
 use super::objects::{insert_row, latest, lock_keys, queue_version, remove_row, retire_latest};
 use crate::error::{Result, StorageError};
 use crate::events::{Change, Remover};
-use crate::model::{ObjectMeta, ObjectRecord, Placement, Versioning, NULL_VERSION};
+use crate::model::{ObjectMeta, Versioning, NULL_VERSION};
 use crate::now_ms;
-use crate::objects::{new_version_id, DeleteOutcome};
+use crate::objects::{new_delete_marker, DeleteOutcome};
 use tokio_postgres::GenericClient;
 
 /// Deletes each (key, version) of `items` for `by`, in order, each with its own outcome. The
@@ -51,29 +51,12 @@ pub(crate) async fn delete_latest(c: &impl GenericClient, bucket_id: i64, versio
         }
         return Ok(DeleteOutcome::default());
     }
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
     let now = now_ms();
     retire_latest(c, bucket_id, key, current.as_ref(), versioning, now).await?;
-    let marker = ObjectRecord {
-        bucket_id,
-        key: key.to_string(),
-        version_id: version_id.clone(),
-        is_latest: true,
-        delete_marker: true,
-        size: 0,
-        etag: String::new(),
-        modified_ms: now,
-        owner_id: String::new(),
-        meta: ObjectMeta::default(),
-        placement: Placement::default(),
-        replication: None,
-    };
+    let marker = new_delete_marker(bucket_id, key, versioning, now);
     insert_row(c, &marker, None).await?;
     queue_version(c, by.event(true), &marker, &by.requester()).await?;
-    Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
+    Ok(DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true })
 }
 
 /// Removes one version (or delete marker) for good, unless Object Lock protects it: then the

@@ -8,7 +8,7 @@ use super::{transact, PgIndex};
 use crate::columns::{decode_manifest, encode_manifest};
 use crate::error::{Result, StorageError};
 use crate::events::{EventName, Origin, Remover, Requester};
-use crate::lock::{check_lock_allowed, check_retention_change};
+use crate::lock::check_lock_allowed;
 use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
 use crate::model::*;
 use crate::now_ms;
@@ -120,13 +120,7 @@ impl ObjectIndex for PgIndex {
             if rec.delete_marker {
                 return Err(StorageError::NoSuchVersion);
             }
-            match change {
-                LockChange::Retention(new) => {
-                    check_retention_change(&rec.meta.lock, new, now_ms(), options.bypass_governance)?;
-                    rec.meta.lock.retention = new;
-                }
-                LockChange::LegalHold(on) => rec.meta.lock.legal_hold = on,
-            }
+            change.apply(&mut rec.meta.lock, now_ms(), options.bypass_governance)?;
             set_meta(&*tx, &rec).await?;
             rec.version_id
         })

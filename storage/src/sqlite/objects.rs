@@ -13,9 +13,9 @@ use crate::events::{Change, Origin, Remover, Requester};
 use crate::sqlite::events;
 use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
 use crate::model::*;
-use crate::lock::{check_lock_allowed, check_retention_change};
+use crate::lock::check_lock_allowed;
 use crate::LockChange;
-use crate::objects::{check_conditions, new_version_id, new_version_record, single_blob_crc32c, DeleteOutcome, NewObject, Stored};
+use crate::objects::{check_conditions, new_delete_marker, new_version_record, single_blob_crc32c, DeleteOutcome, NewObject, Stored};
 use crate::tiers::TierSet;
 use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -125,13 +125,7 @@ impl ObjectIndex for SqliteIndex {
                 if rec.delete_marker {
                     return Err(StorageError::NoSuchVersion);
                 }
-                match change {
-                    LockChange::Retention(new) => {
-                        check_retention_change(&rec.meta.lock, new, now_ms(), options.bypass_governance)?;
-                        rec.meta.lock.retention = new;
-                    }
-                    LockChange::LegalHold(on) => rec.meta.lock.legal_hold = on,
-                }
+                change.apply(&mut rec.meta.lock, now_ms(), options.bypass_governance)?;
                 c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
                     .execute(params![serde_json::to_string(&rec.meta)?, bucket_id, key.as_bytes(), rec.version_id])?;
                 Ok(rec.version_id)
@@ -341,30 +335,13 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remov
         }
         return Ok(DeleteOutcome::default());
     }
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
     let now = now_ms();
     retire_latest(c, bucket_id, key, current.as_ref(), versioning, now)?;
-    let marker = ObjectRecord {
-        bucket_id,
-        key: key.to_string(),
-        version_id: version_id.clone(),
-        is_latest: true,
-        delete_marker: true,
-        size: 0,
-        etag: String::new(),
-        modified_ms: now,
-        owner_id: String::new(),
-        meta: ObjectMeta::default(),
-        placement: Placement::default(),
-        replication: None,
-    };
+    let marker = new_delete_marker(bucket_id, key, versioning, now);
     insert_row(c, &marker, None)?;
     events::record_version(c, by.event(true), &marker, &by.requester())?;
     crate::sqlite::replication::enqueue_new(c, &marker)?;
-    Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
+    Ok(DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true })
 }
 
 /// Removes one version (or delete marker) for good; the event (from `by`) is queued with it.
