@@ -224,6 +224,15 @@ async fn a_copy_shares_the_source_bytes_and_follows_the_conditions() {
     let refused = index.copy_version(from(&src.version_id), bucket, new_object("dst", ObjectMeta::default()), refused, tiers()).await;
     assert!(matches!(refused, Err(StorageError::PreconditionFailed)));
     assert_eq!(refs(&index, "cd").await, 3, "a refused copy takes no reference");
+    // A source on a tier: the copy is on that tier too and references the tier's blob.
+    let c = index.client().await.unwrap();
+    c.execute("UPDATE objects SET tier = 'cold' WHERE key = 'dst'::bytea", &[]).await.unwrap();
+    let dst = index.version(bucket, "dst", None).await.unwrap().0;
+    let from_dst = VersionRef { bucket_id: bucket, key: "dst".into(), version_id: dst.version_id };
+    let cold = index.copy_version(from_dst, bucket, new_object("cold", ObjectMeta::default()), WriteConditions::default(), tiers()).await.unwrap();
+    assert_eq!(cold.placement.tier.as_deref(), Some("cold"));
+    let tier_refs: i64 = c.query_one("SELECT refs FROM tier_blobs WHERE tier = 'cold'", &[]).await.unwrap().get(0);
+    assert_eq!((tier_refs, refs(&index, "cd").await), (1, 3));
 }
 
 #[tokio::test]
@@ -528,4 +537,25 @@ async fn a_delete_and_a_conditional_put_from_two_nodes_end_in_a_serial_order() {
     }
     let latest: i64 = count(&a, "SELECT count(*) FROM objects WHERE key >= 'batch/'::bytea AND is_latest").await;
     assert_eq!(latest, 50, "each key has exactly one latest version");
+}
+
+/// What a GET's index read costs: 4,000 `bucket_and_version` reads, 16 in flight.
+/// `cargo test --release -p coffer-storage read_rate -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn read_rate() {
+    use futures::StreamExt;
+    let Some(db) = TestDb::create().await else { return };
+    let (index, bucket) = setup(&db).await;
+    for i in 0..100 {
+        put_version(&index, bucket, &format!("k{i}"), inline(b"x"), ObjectMeta::default(), WriteConditions::default()).await.unwrap();
+    }
+    let index = &index;
+    let started = std::time::Instant::now();
+    futures::stream::iter(0..4000)
+        .for_each_concurrent(16, |i| async move {
+            index.bucket_and_version("b", &format!("k{}", i % 100), None).await.unwrap().1.unwrap();
+        })
+        .await;
+    println!("bucket_and_version: {:.0}/s", 4000.0 / started.elapsed().as_secs_f64());
 }
