@@ -11,8 +11,9 @@ use crate::objects::{new_delete_marker, DeleteOutcome};
 use tokio_postgres::GenericClient;
 
 /// Deletes each (key, version) of `items` for `by`, in order, each with its own outcome. The
-/// keys are locked first, all in key order (so two batches, or a batch and a version commit,
-/// never wait for each other in a cycle). An item that is refused (`ObjectLocked`) is refused
+/// keys are locked first, all in key order, so two batches, or a batch and a version commit,
+/// never wait for each other in a cycle (a rarer cycle through a copy's share lock on its
+/// source is a deadlock `transact!` runs again). An item that is refused (`ObjectLocked`) is refused
 /// before it writes anything, so no savepoint is needed to undo it; any other error fails the
 /// whole batch (its transaction is aborted).
 pub(crate) async fn delete_all(c: &impl GenericClient, bucket_id: i64, items: &[(String, Option<String>)], by: Remover<'_>) -> Result<Vec<Result<DeleteOutcome>>> {
