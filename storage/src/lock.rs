@@ -4,7 +4,7 @@
 //! Deletes check a version's lock in their own transaction (`objects::delete_version`).
 
 use crate::error::{Result, StorageError};
-use crate::model::{DeleteOptions, LockMode, VersionLock, LOCK_KIND};
+use crate::model::{DeleteOptions, LockMode, VersionLock, Versioning, LOCK_KIND};
 use crate::Store;
 
 /// A change to a version's lock.
@@ -13,6 +13,20 @@ pub enum LockChange {
     /// A new retention, or none.
     Retention(Option<(LockMode, i64)>),
     LegalHold(bool),
+}
+
+impl LockChange {
+    /// Makes the change to `lock` at `now_ms` if S3's rules allow it (`ObjectLocked`).
+    pub(crate) fn apply(self, lock: &mut VersionLock, now_ms: i64, bypass_governance: bool) -> Result<()> {
+        match self {
+            LockChange::Retention(new) => {
+                check_retention_change(lock, new, now_ms, bypass_governance)?;
+                lock.retention = new;
+            }
+            LockChange::LegalHold(on) => lock.legal_hold = on,
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -30,6 +44,14 @@ impl Store {
     /// (also to become COMPLIANCE). Returns the version id.
     pub async fn change_version_lock(&self, bucket_id: i64, key: &str, version_id: Option<&str>, change: LockChange, options: DeleteOptions) -> Result<String> {
         self.index().change_version_lock(bucket_id, key, version_id, change, options).await
+    }
+}
+
+/// Whether a bucket whose versioning is `versioning` may have Object Lock turned on.
+pub(crate) fn check_lock_allowed(versioning: Versioning) -> Result<()> {
+    match versioning {
+        Versioning::Enabled => Ok(()),
+        _ => Err(StorageError::InvalidBucketState("Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")),
     }
 }
 

@@ -146,10 +146,7 @@ pub(crate) fn check_conditions(live_etag: Option<&str>, cond: &WriteConditions) 
 /// `versioning`: the `null` version unless versioning is Enabled; a version whose storage
 /// class belongs on another tier than its bytes are on gets a move.
 pub(crate) fn new_version_record(bucket_id: i64, new: &NewObject, stored: &Stored, versioning: Versioning, tiers: &crate::tiers::TierSet, now: i64) -> ObjectRecord {
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
+    let version_id = version_id_for(versioning);
     let wants = tiers.tier_for_class(new.meta.storage_class.as_deref());
     let placement = Placement {
         tier: stored.tier.map(str::to_string),
@@ -169,6 +166,45 @@ pub(crate) fn new_version_record(bucket_id: i64, new: &NewObject, stored: &Store
         meta: new.meta.clone(),
         placement,
         replication: None,
+    }
+}
+
+/// The delete marker a DELETE without a version places on `key` at `now` in a bucket whose
+/// versioning is `versioning` (not Unversioned).
+pub(crate) fn new_delete_marker(bucket_id: i64, key: &str, versioning: Versioning, now: i64) -> ObjectRecord {
+    ObjectRecord {
+        bucket_id,
+        key: key.to_string(),
+        version_id: version_id_for(versioning),
+        is_latest: true,
+        delete_marker: true,
+        size: 0,
+        etag: String::new(),
+        modified_ms: now,
+        owner_id: String::new(),
+        meta: ObjectMeta::default(),
+        placement: Placement::default(),
+        replication: None,
+    }
+}
+
+/// The id of a new latest version: the `null` version unless versioning is Enabled.
+fn version_id_for(versioning: Versioning) -> String {
+    match versioning {
+        Versioning::Enabled => new_version_id(),
+        _ => NULL_VERSION.to_string(),
+    }
+}
+
+/// The blob whose CRC32C a write of `body` records for verified reads: `crc32c` is the whole
+/// body's, so only a body of one blob has one.
+pub(crate) fn single_blob_crc32c(body: &Body, crc32c: Option<u32>) -> Result<Option<(crate::blob::Hash, u32)>> {
+    match (body, crc32c) {
+        (Body::Blobs(segments), Some(crc)) if segments.len() == 1 => {
+            let hash = crate::blob::parse_hash(&segments[0].hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
+            Ok(Some((hash, crc)))
+        }
+        _ => Ok(None),
     }
 }
 

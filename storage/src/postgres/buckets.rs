@@ -15,7 +15,7 @@ use tokio_postgres::{GenericClient, Row};
 /// Delta rows a bucket may gather before a usage reader folds them into its base row.
 const FOLD_AT: i64 = 256;
 
-const BUCKET_COLUMNS: &str = "b.id, b.name, b.region, b.created_ms, b.versioning, u.id, u.name";
+pub(crate) const BUCKET_COLUMNS: &str = "b.id, b.name, b.region, b.created_ms, b.versioning, u.id, u.name";
 
 /// The bucket's usage as base row plus deltas, its quota and how many deltas it has pending.
 const USAGE: &str = "SELECT u.objects + COALESCE(SUM(d.objects), 0)::bigint, u.versions + COALESCE(SUM(d.versions), 0)::bigint,
@@ -206,13 +206,18 @@ impl BucketIndex for PgIndex {
 }
 
 fn bucket_from_row(r: &Row) -> Bucket {
+    bucket_at(r, 0)
+}
+
+/// The bucket selected by `BUCKET_COLUMNS` starting at column `first`.
+pub(crate) fn bucket_at(r: &Row, first: usize) -> Bucket {
     Bucket {
-        id: r.get(0),
-        name: r.get(1),
-        region: r.get(2),
-        created_ms: r.get(3),
-        versioning: Versioning::parse(r.get(4)),
-        owner: User { id: r.get(5), name: r.get(6) },
+        id: r.get(first),
+        name: r.get(first + 1),
+        region: r.get(first + 2),
+        created_ms: r.get(first + 3),
+        versioning: Versioning::parse(r.get(first + 4)),
+        owner: User { id: r.get(first + 5), name: r.get(first + 6) },
     }
 }
 

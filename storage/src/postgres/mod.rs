@@ -9,6 +9,7 @@
 mod accounts;
 mod blobs;
 mod buckets;
+mod deletes;
 mod events;
 mod objects;
 mod replication;

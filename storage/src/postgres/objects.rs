@@ -1,16 +1,210 @@
-//! PostgreSQL's version commit (work in progress toward its ObjectIndex): a new version of a
-//! key is written under a row lock on the key, so conditional writes of one key from several
-//! nodes take turns while different keys commit in parallel.
+//! PostgreSQL's ObjectIndex: a new version of a key is written under a row lock on the key
+//! (`object_keys`), so writes of one key from several nodes take turns while different keys
+//! commit in parallel; reads decode rows through `rows`. Deletes are in `deletes`.
 
-use super::buckets::{bucket_versioning, QuotaTurn};
-use crate::error::{Result, StorageError};
-use crate::events::{EventName, Requester};
-use crate::model::{Body, ObjectRecord, Segment, Versioning, WriteConditions};
-use crate::objects::{check_conditions, new_version_record, NewObject, Stored};
+use super::buckets::{bucket_at, bucket_versioning, QuotaTurn, BUCKET_COLUMNS};
+use super::rows::{body_from_row, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
+use super::{transact, PgIndex};
 use crate::columns::{decode_manifest, encode_manifest};
-use crate::tiers::TierSet;
+use crate::error::{Result, StorageError};
+use crate::events::{EventName, Origin, Remover, Requester};
+use crate::lock::check_lock_allowed;
+use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
+use crate::model::*;
 use crate::now_ms;
-use tokio_postgres::GenericClient;
+use crate::objects::{check_conditions, new_version_record, single_blob_crc32c, DeleteOutcome, NewObject, Stored};
+use crate::tiers::TierSet;
+use crate::LockChange;
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+#[async_trait::async_trait]
+impl ObjectIndex for PgIndex {
+    async fn set_bucket_lock(&self, bucket_id: i64, document: String) -> Result<()> {
+        transact!(self, |tx| {
+            // The bucket row's lock orders this after (or before) a versioning change.
+            let row = tx.query_opt("SELECT versioning FROM buckets WHERE id = $1 FOR NO KEY UPDATE", &[&bucket_id]).await?;
+            check_lock_allowed(Versioning::parse(row.ok_or(StorageError::NoSuchBucket)?.get(0)))?;
+            tx.execute(
+                "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES ($1, $2, $3)
+                 ON CONFLICT (bucket_id, kind) DO UPDATE SET document = excluded.document",
+                &[&bucket_id, &LOCK_KIND, &document],
+            )
+            .await?;
+        })
+    }
+
+    async fn put_version(&self, bucket_id: i64, new: NewObject, body: NewBody, cond: WriteConditions, tiers: Arc<TierSet>) -> Result<ObjectRecord> {
+        let stored = Stored { size: body.size, etag: &body.etag, body: &body.body, tier: None };
+        transact!(self, |tx| {
+            let record = insert_version(&*tx, bucket_id, &new, &stored, &cond, &tiers).await?;
+            note_crc32c(&*tx, &body.body, body.crc32c).await?;
+            record
+        })
+    }
+
+    async fn copy_version(&self, source: VersionRef, dest_bucket_id: i64, new: NewObject, cond: WriteConditions, tiers: Arc<TierSet>) -> Result<ObjectRecord> {
+        transact!(self, |tx| {
+            // The source row is share-locked until the copy commits, so its blobs keep a
+            // reference throughout (a delete of it waits). A copy onto its own key takes the
+            // key first, the order every writer of a key follows.
+            if source.bucket_id == dest_bucket_id && source.key == new.key {
+                lock_key(&*tx, dest_bucket_id, &new.key).await?;
+            }
+            let (src, body) = version_row(&*tx, source.bucket_id, &source.key, Some(&source.version_id), " FOR KEY SHARE").await?;
+            let stored = Stored { size: src.size, etag: &src.etag, body: &body, tier: src.placement.tier.as_deref() };
+            insert_version(&*tx, dest_bucket_id, &new, &stored, &cond, &tiers).await?
+        })
+    }
+
+    async fn version(&self, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = $1 AND key = $2 AND {}", version_filter(version_id));
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client.query_opt(&statement, &version_params(&bucket_id, &key.as_bytes(), &version_id)).await?;
+        found(row.as_ref(), version_id)
+    }
+
+    async fn bucket_and_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<(ObjectRecord, Body)>)> {
+        // One statement, so one snapshot: the version's columns (NULL when there is none), then
+        // the bucket's.
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT o.*, {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id
+             LEFT JOIN LATERAL (SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = b.id AND key = $2 AND {}) o ON true
+             WHERE b.name = $1",
+            version_filter(version_id)
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client.query_opt(&statement, &version_params(&bucket, &key.as_bytes(), &version_id)).await?.ok_or(StorageError::NoSuchBucket)?;
+        let version = found(row.get::<_, Option<i64>>(0).map(|_| &row), version_id);
+        Ok((bucket_at(&row, AFTER_OBJECT_COLUMNS + 3), version))
+    }
+
+    async fn change_version_meta(&self, bucket_id: i64, key: &str, version_id: Option<&str>, change: MetaChange, origin: Origin) -> Result<String> {
+        transact!(self, |tx| {
+            let mut rec = version_to_change(&*tx, bucket_id, key, version_id).await?;
+            if rec.delete_marker {
+                return Err(if version_id.is_some() { StorageError::NoSuchVersion } else { StorageError::NoSuchKey });
+            }
+            change.clone().apply(&mut rec.meta);
+            set_meta(&*tx, &rec).await?;
+            super::events::record_version(&*tx, origin.event, &rec, &origin.requester).await?;
+            rec.version_id
+        })
+    }
+
+    async fn delete_versions(&self, bucket_id: i64, items: Vec<(String, Option<String>)>, by: Requester, options: DeleteOptions) -> Result<Vec<Result<DeleteOutcome>>> {
+        transact!(self, |tx| super::deletes::delete_all(&*tx, bucket_id, &items, Remover::Request(&by, options)).await?)
+    }
+
+    async fn list_objects(&self, _bucket_id: i64, _p: ListParams) -> Result<ListPage> {
+        unimplemented!("PostgreSQL listing comes from branch pg-listing")
+    }
+
+    async fn list_versions(&self, _bucket_id: i64, _p: VersionListParams) -> Result<VersionPage> {
+        unimplemented!("PostgreSQL listing comes from branch pg-listing")
+    }
+
+    fn blob_crc32c_blocking(&self, hash: &crate::blob::Hash) -> Result<Option<u32>> {
+        self.block_on(async {
+            let row = self.client().await?.query_opt("SELECT crc32c FROM blobs WHERE hash = $1", &[&&hash[..]]).await?;
+            Ok(row.and_then(|r| r.get::<_, Option<i64>>(0)).map(|crc| crc as u32))
+        })
+    }
+
+    async fn change_version_lock(&self, bucket_id: i64, key: &str, version_id: Option<&str>, change: LockChange, options: DeleteOptions) -> Result<String> {
+        transact!(self, |tx| {
+            let mut rec = version_to_change(&*tx, bucket_id, key, version_id).await?;
+            if rec.delete_marker {
+                return Err(StorageError::NoSuchVersion);
+            }
+            change.apply(&mut rec.meta.lock, now_ms(), options.bypass_governance)?;
+            set_meta(&*tx, &rec).await?;
+            rec.version_id
+        })
+    }
+}
+
+/// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
+/// verify against. Call inside the write's transaction.
+pub(crate) async fn note_crc32c(c: &impl GenericClient, body: &Body, crc32c: Option<u32>) -> Result<()> {
+    if let Some((hash, crc)) = single_blob_crc32c(body, crc32c)? {
+        c.execute("UPDATE blobs SET crc32c = $2 WHERE hash = $1 AND crc32c IS NULL", &[&&hash[..], &i64::from(crc)]).await?;
+    }
+    Ok(())
+}
+
+/// The condition picking the latest version (no `version_id`) or a given one (`$3`).
+fn version_filter(version_id: Option<&str>) -> &'static str {
+    match version_id {
+        Some(_) => "version_id = $3",
+        None => "is_latest",
+    }
+}
+
+/// The parameters of a query filtered by `version_filter`: `first` (a bucket), the key, and
+/// the version id when there is one.
+fn version_params<'a>(first: &'a (dyn ToSql + Sync), key: &'a &'a [u8], version_id: &'a Option<&'a str>) -> Vec<&'a (dyn ToSql + Sync)> {
+    match version_id {
+        Some(v) => vec![first, key, v],
+        None => vec![first, key],
+    }
+}
+
+/// The version (and body) in `row`, selected as `OBJECT_COLUMNS, BODY_COLUMNS`;
+/// `NoSuchVersion` / `NoSuchKey` when there is none.
+fn found(row: Option<&Row>, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
+    match row {
+        Some(r) => Ok((object_from_row(r), body_from_row(r, AFTER_OBJECT_COLUMNS)?)),
+        None if version_id.is_some() => Err(StorageError::NoSuchVersion),
+        None => Err(StorageError::NoSuchKey),
+    }
+}
+
+/// The latest version of a key or a given one, with its body; `lock` (e.g. " FOR KEY SHARE")
+/// locks its row.
+pub(crate) async fn version_row(c: &impl GenericClient, bucket_id: i64, key: &str, version_id: Option<&str>, lock: &str) -> Result<(ObjectRecord, Body)> {
+    let sql = format!("SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = $1 AND key = $2 AND {}{lock}", version_filter(version_id));
+    let row = c.query_opt(&sql, &version_params(&bucket_id, &key.as_bytes(), &version_id)).await?;
+    found(row.as_ref(), version_id)
+}
+
+/// The version whose metadata a change rewrites, its row locked until the change commits. The
+/// latest version is found under the key's lock: a commit retiring it may be in flight, and
+/// the row alone would then vanish from under the lock rather than lead to its successor.
+async fn version_to_change(c: &impl GenericClient, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<ObjectRecord> {
+    if version_id.is_none() && !lock_keys(c, bucket_id, &[], &[key.as_bytes()]).await? {
+        return Err(StorageError::NoSuchKey);
+    }
+    Ok(version_row(c, bucket_id, key, version_id, " FOR NO KEY UPDATE").await?.0)
+}
+
+/// Writes the metadata of version `rec` back.
+async fn set_meta(c: &impl GenericClient, rec: &ObjectRecord) -> Result<()> {
+    c.execute(
+        "UPDATE objects SET meta = $1 WHERE bucket_id = $2 AND key = $3 AND version_id = $4",
+        &[&serde_json::to_string(&rec.meta)?, &rec.bucket_id, &rec.key.as_bytes(), &rec.version_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks the rows of `keys` in `object_keys` that exist, in key order, after creating those of
+/// `create`; returns whether any exists. The batch form of `lock_key`, for deletes.
+pub(crate) async fn lock_keys(c: &impl GenericClient, bucket_id: i64, create: &[&[u8]], keys: &[&[u8]]) -> Result<bool> {
+    if !create.is_empty() {
+        // In key order too: two batches creating the same keys wait for each other in one order.
+        c.execute(
+            "INSERT INTO object_keys (bucket_id, key) SELECT DISTINCT $1::bigint, k FROM unnest($2::bytea[]) AS t(k) ORDER BY k ON CONFLICT DO NOTHING",
+            &[&bucket_id, &create],
+        )
+        .await?;
+    }
+    let locked = c.query("SELECT 1 FROM object_keys WHERE bucket_id = $1 AND key = ANY($2) ORDER BY key FOR UPDATE", &[&bucket_id, &keys]).await?;
+    Ok(!locked.is_empty())
+}
 
 /// Locks the key's row in `object_keys` (creating it the first time), ordering the version
 /// commits of one key. Take key locks before the bucket's quota turn, and several keys in
@@ -21,14 +215,14 @@ pub(crate) async fn lock_key(c: &impl GenericClient, bucket_id: i64, key: &str) 
     Ok(())
 }
 
-struct Latest {
-    seq: i64,
-    delete_marker: bool,
-    etag: String,
+pub(crate) struct Latest {
+    pub seq: i64,
+    pub delete_marker: bool,
+    pub etag: String,
 }
 
 /// The key's latest version; read after `lock_key`, it is what the commit replaces.
-async fn latest(c: &impl GenericClient, bucket_id: i64, key: &str) -> Result<Option<Latest>> {
+pub(crate) async fn latest(c: &impl GenericClient, bucket_id: i64, key: &str) -> Result<Option<Latest>> {
     let row = c
         .query_opt("SELECT seq, delete_marker, etag FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest", &[&bucket_id, &key.as_bytes()])
         .await?;
@@ -69,7 +263,7 @@ pub(crate) async fn queue_version(c: &impl GenericClient, event: EventName, reco
 
 /// Makes room for a new latest version: unversioned and suspended buckets replace the `null`
 /// version; every other latest version just stops being latest at `now`.
-async fn retire_latest(c: &impl GenericClient, bucket_id: i64, key: &str, current: Option<&Latest>, versioning: Versioning, now: i64) -> Result<()> {
+pub(crate) async fn retire_latest(c: &impl GenericClient, bucket_id: i64, key: &str, current: Option<&Latest>, versioning: Versioning, now: i64) -> Result<()> {
     if versioning != Versioning::Enabled {
         let null = c
             .query_opt("SELECT seq FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = 'null'", &[&bucket_id, &key.as_bytes()])
@@ -126,7 +320,7 @@ pub(crate) async fn insert_row(c: &impl GenericClient, r: &ObjectRecord, body: O
 }
 
 /// Deletes a version row and releases its blobs, and those of its restored copy.
-async fn remove_row(c: &impl GenericClient, seq: i64) -> Result<()> {
+pub(crate) async fn remove_row(c: &impl GenericClient, seq: i64) -> Result<()> {
     let row = c.query_opt("SELECT manifest, tier, restore_done_ms FROM objects WHERE seq = $1", &[&seq]).await?;
     if let Some(row) = row {
         if let Some(manifest) = row.get::<_, Option<&str>>(0) {
@@ -149,7 +343,7 @@ async fn remove_row(c: &impl GenericClient, seq: i64) -> Result<()> {
 
 /// Takes (`by` 1) or drops (-1) a reference to every blob of `segments` on `tier` (None: the
 /// local store).
-async fn change_refs(c: &impl GenericClient, tier: Option<&str>, segments: &[Segment], by: i64) -> Result<()> {
+pub(crate) async fn change_refs(c: &impl GenericClient, tier: Option<&str>, segments: &[Segment], by: i64) -> Result<()> {
     let mut hashes = Vec::with_capacity(segments.len());
     for s in segments {
         let hash = crate::blob::parse_hash(&s.hash).ok_or_else(|| StorageError::Corrupt(format!("bad segment hash {:?}", s.hash)))?;

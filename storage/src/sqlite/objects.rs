@@ -13,9 +13,9 @@ use crate::events::{Change, Origin, Remover, Requester};
 use crate::sqlite::events;
 use crate::meta::{MetaChange, NewBody, ObjectIndex, VersionRef};
 use crate::model::*;
-use crate::lock::check_retention_change;
+use crate::lock::check_lock_allowed;
 use crate::LockChange;
-use crate::objects::{check_conditions, new_version_id, new_version_record, DeleteOutcome, NewObject, Stored};
+use crate::objects::{check_conditions, new_delete_marker, new_version_record, single_blob_crc32c, DeleteOutcome, NewObject, Stored};
 use crate::tiers::TierSet;
 use crate::now_ms;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,9 +27,7 @@ impl ObjectIndex for SqliteIndex {
         self.writer
             .write(move |c| {
                 let versioning: String = c.query_row("SELECT versioning FROM buckets WHERE id = ?1", [bucket_id], |r| r.get(0))?;
-                if Versioning::parse(&versioning) != Versioning::Enabled {
-                    return Err(StorageError::InvalidBucketState("Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"));
-                }
+                check_lock_allowed(Versioning::parse(&versioning))?;
                 c.prepare_cached(
                     "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES (?1, ?2, ?3)
                      ON CONFLICT(bucket_id, kind) DO UPDATE SET document = excluded.document",
@@ -127,13 +125,7 @@ impl ObjectIndex for SqliteIndex {
                 if rec.delete_marker {
                     return Err(StorageError::NoSuchVersion);
                 }
-                match change {
-                    LockChange::Retention(new) => {
-                        check_retention_change(&rec.meta.lock, new, now_ms(), options.bypass_governance)?;
-                        rec.meta.lock.retention = new;
-                    }
-                    LockChange::LegalHold(on) => rec.meta.lock.legal_hold = on,
-                }
+                change.apply(&mut rec.meta.lock, now_ms(), options.bypass_governance)?;
                 c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
                     .execute(params![serde_json::to_string(&rec.meta)?, bucket_id, key.as_bytes(), rec.version_id])?;
                 Ok(rec.version_id)
@@ -145,11 +137,8 @@ impl ObjectIndex for SqliteIndex {
 /// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
 /// verify against: SHA-256 costs more CPU than serving the bytes does.
 pub(crate) fn note_crc32c(c: &Connection, body: &Body, crc32c: Option<u32>) -> Result<()> {
-    if let (Body::Blobs(segments), Some(crc)) = (body, crc32c) {
-        if let [segment] = segments.as_slice() {
-            let hash = crate::blob::parse_hash(&segment.hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
-            c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
-        }
+    if let Some((hash, crc)) = single_blob_crc32c(body, crc32c)? {
+        c.prepare_cached("UPDATE blobs SET crc32c = ?2 WHERE hash = ?1 AND crc32c IS NULL")?.execute(params![&hash[..], crc])?;
     }
     Ok(())
 }
@@ -346,30 +335,13 @@ pub(crate) fn delete_latest(c: &Connection, bucket_id: i64, key: &str, by: Remov
         }
         return Ok(DeleteOutcome::default());
     }
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
     let now = now_ms();
     retire_latest(c, bucket_id, key, current.as_ref(), versioning, now)?;
-    let marker = ObjectRecord {
-        bucket_id,
-        key: key.to_string(),
-        version_id: version_id.clone(),
-        is_latest: true,
-        delete_marker: true,
-        size: 0,
-        etag: String::new(),
-        modified_ms: now,
-        owner_id: String::new(),
-        meta: ObjectMeta::default(),
-        placement: Placement::default(),
-        replication: None,
-    };
+    let marker = new_delete_marker(bucket_id, key, versioning, now);
     insert_row(c, &marker, None)?;
     events::record_version(c, by.event(true), &marker, &by.requester())?;
     crate::sqlite::replication::enqueue_new(c, &marker)?;
-    Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
+    Ok(DeleteOutcome { version_id: Some(marker.version_id), delete_marker: true })
 }
 
 /// Removes one version (or delete marker) for good; the event (from `by`) is queued with it.
