@@ -1,24 +1,39 @@
 //! An in-process cache of bucket configuration documents, which nearly every request reads
-//! (ownership, default encryption, ACLs, CORS...) and which change rarely and only through
-//! this process's `Store`. A generation counter keeps a read that raced a write from caching
-//! the value the write replaced.
+//! (ownership, default encryption, ACLs, CORS...) and which change rarely. A generation
+//! counter keeps a read that raced a write from caching the value the write replaced. When
+//! only this process writes the index, entries last until its own writes drop them; when
+//! other nodes write it too, an entry lasts `max_age`, so their changes arrive that late (S3's
+//! bucket configurations are eventually consistent too).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 type Key = (i64, String);
 
 #[derive(Default)]
 pub(crate) struct ConfigCache {
-    docs: RwLock<HashMap<Key, Option<String>>>,
+    docs: RwLock<HashMap<Key, (Instant, Option<String>)>>,
     generation: AtomicU64,
+    /// How long an entry is trusted (None: until this process changes it).
+    max_age: Option<Duration>,
 }
 
 impl ConfigCache {
+    /// A cache whose entries last `max_age` (None: until this process's writes drop them).
+    pub fn new(max_age: Option<Duration>) -> ConfigCache {
+        ConfigCache { max_age, ..ConfigCache::default() }
+    }
+
     /// The cached document (`Some(None)` records that there is none).
     pub fn get(&self, bucket_id: i64, kind: &str) -> Option<Option<String>> {
-        self.docs.read().expect("config cache poisoned").get(&(bucket_id, kind.to_string())).cloned()
+        let docs = self.docs.read().expect("config cache poisoned");
+        let (at, doc) = docs.get(&(bucket_id, kind.to_string()))?;
+        match self.max_age {
+            Some(max) if at.elapsed() >= max => None,
+            _ => Some(doc.clone()),
+        }
     }
 
     /// Where the generation stood before a read of the index began.
@@ -30,7 +45,7 @@ impl ConfigCache {
     pub fn fill(&self, since: u64, bucket_id: i64, kind: &str, doc: Option<String>) {
         let mut docs = self.docs.write().expect("config cache poisoned");
         if self.generation() == since {
-            docs.insert((bucket_id, kind.to_string()), doc);
+            docs.insert((bucket_id, kind.to_string()), (Instant::now(), doc));
         }
     }
 
@@ -65,5 +80,14 @@ mod tests {
         cache.invalidate(1, None);
         assert_eq!((cache.get(1, "cors"), cache.get(1, "acl")), (None, None));
         assert_eq!(cache.get(2, "cors"), Some(None));
+    }
+
+    #[test]
+    fn entries_expire_when_other_nodes_write_too() {
+        let cache = ConfigCache::new(Some(Duration::from_millis(50)));
+        cache.fill(cache.generation(), 1, "cors", Some("doc".into()));
+        assert_eq!(cache.get(1, "cors"), Some(Some("doc".into())));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get(1, "cors"), None, "read again from the index");
     }
 }

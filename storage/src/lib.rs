@@ -68,6 +68,9 @@ pub use users::{MfaDevice, UnsealedSecret};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// How late a bucket configuration written by another node sharing the index reaches this one.
+const SHARED_CONFIG_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Handle to an open store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -103,7 +106,11 @@ impl Store {
             Metadata::DataDir => Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?),
             Metadata::Postgres(url) => postgres::open(url)?,
         };
-        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, index, configs: Default::default(), corrupt: Default::default(), tiers: Default::default() }) })
+        let configs = config_cache::ConfigCache::new(match site.metadata {
+            Metadata::DataDir => None,
+            Metadata::Postgres(_) => Some(SHARED_CONFIG_MAX_AGE),
+        });
+        Ok(Store { inner: Arc::new(Inner { root: root.to_path_buf(), blobs, index, configs, corrupt: Default::default(), tiers: Default::default() }) })
     }
 
     /// Puts `blobs` in use for the store's own blobs, instead of the data dir's `blobs/`.

@@ -14,9 +14,12 @@ pub trait Document: Sized {
     fn parse(doc: &str) -> S3Result<Self>;
 }
 
-/// Parsed documents of one kind by bucket id; None records that a bucket has none.
+/// Parsed documents of one kind by bucket id, with the text each was parsed from; None
+/// records that a bucket has none. The text is read through the store's configuration cache
+/// every time (a memory read unless it expired), so a change another node made is parsed
+/// once it arrives there.
 pub struct Parsed<T> {
-    docs: RwLock<HashMap<i64, Option<Arc<T>>>>,
+    docs: RwLock<HashMap<i64, (Option<String>, Option<Arc<T>>)>>,
 }
 
 impl<T> Default for Parsed<T> {
@@ -32,14 +35,17 @@ impl<T: Document> Parsed<T> {
 
     /// The bucket's parsed document: from the cache, else read once from the index and parsed.
     pub async fn load(&self, store: &Store, bucket_id: i64) -> S3Result<Option<Arc<T>>> {
-        if let Some(cached) = self.docs.read().expect("config cache poisoned").get(&bucket_id) {
-            return Ok(cached.clone());
+        let text = store.bucket_config(bucket_id, T::KIND).await?;
+        if let Some((parsed_from, parsed)) = self.docs.read().expect("config cache poisoned").get(&bucket_id) {
+            if *parsed_from == text {
+                return Ok(parsed.clone());
+            }
         }
-        let parsed = match store.bucket_config(bucket_id, T::KIND).await? {
-            Some(doc) => Some(Arc::new(T::parse(&doc)?)),
+        let parsed = match &text {
+            Some(doc) => Some(Arc::new(T::parse(doc)?)),
             None => None,
         };
-        self.docs.write().expect("config cache poisoned").insert(bucket_id, parsed.clone());
+        self.docs.write().expect("config cache poisoned").insert(bucket_id, (text, parsed.clone()));
         Ok(parsed)
     }
 
