@@ -2,6 +2,7 @@
 //! to; uploads are listed and aborted here, and completed into an object version in `complete`.
 
 pub(crate) mod complete;
+pub(crate) mod listing;
 
 use crate::blob::parse_hash;
 use crate::error::{MultipartError, Result, StorageError};

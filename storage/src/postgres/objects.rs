@@ -149,7 +149,7 @@ async fn remove_row(c: &impl GenericClient, seq: i64) -> Result<()> {
 
 /// Takes (`by` 1) or drops (-1) a reference to every blob of `segments` on `tier` (None: the
 /// local store).
-async fn change_refs(c: &impl GenericClient, tier: Option<&str>, segments: &[Segment], by: i64) -> Result<()> {
+pub(crate) async fn change_refs(c: &impl GenericClient, tier: Option<&str>, segments: &[Segment], by: i64) -> Result<()> {
     let mut hashes = Vec::with_capacity(segments.len());
     for s in segments {
         let hash = crate::blob::parse_hash(&s.hash).ok_or_else(|| StorageError::Corrupt(format!("bad segment hash {:?}", s.hash)))?;
