@@ -284,10 +284,10 @@ async fn complete_racing_abort_a_part_or_another_complete_has_one_outcome() {
     let Some(db) = TestDb::create().await else { return };
     let (a, b, bucket) = two_nodes(&db).await;
     let (mut completed, mut aborted, mut late_parts) = (0, 0, 0);
-    for round in 0..12u8 {
+    for round in 0..30u8 {
         let key = format!("k{round}");
         let up = Arc::new(create(&a, bucket, &key, None).await);
-        let blob = round * 4 + 1;
+        let blob = round * 8 + 1;
         let p1 = put(&a, &up, 1, blob, b"first", 5).await.unwrap();
         let completing = {
             let (a, up, p1) = (a.clone(), up.clone(), p1.clone());
@@ -306,17 +306,24 @@ async fn complete_racing_abort_a_part_or_another_complete_has_one_outcome() {
                     other => panic!("round {round}: {other:?}"),
                 }
             }
-            // A part on the other node: it lands before the Complete (unlisted, so released) or finds no upload.
+            // Parts on the other node: each lands before the Complete (unlisted, so released) or finds no upload.
             1 => {
-                let part = tokio::spawn(async move { put(&b2, &up2, 2, blob + 1, b"late", 4).await });
+                let parts: Vec<_> = (2..6u8)
+                    .map(|n| {
+                        let (b, up) = (b2.clone(), up2.clone());
+                        tokio::spawn(async move { put(&b, &up, u32::from(n), blob + n, b"late", 4).await })
+                    })
+                    .collect();
                 completing.await.unwrap().unwrap();
                 completed += 1;
-                match part.await.unwrap() {
-                    Ok(_) => late_parts += 1,
-                    Err(StorageError::Multipart(MultipartError::NoSuchUpload)) => {}
-                    Err(e) => panic!("round {round}: {e:?}"),
+                for (n, part) in (2..6u8).zip(parts) {
+                    match part.await.unwrap() {
+                        Ok(_) => late_parts += 1,
+                        Err(StorageError::Multipart(MultipartError::NoSuchUpload)) => {}
+                        Err(e) => panic!("round {round}: {e:?}"),
+                    }
+                    assert_eq!(refs(&a, blob + n).await, 0, "round {round}: a late part holds nothing");
                 }
-                assert_eq!(refs(&a, blob + 1).await, 0, "round {round}: the late part holds nothing");
             }
             // A second Complete on the other node answers the first one's result.
             _ => {
@@ -332,5 +339,5 @@ async fn complete_racing_abort_a_part_or_another_complete_has_one_outcome() {
         assert!(a.upload(bucket, &key, &up.upload_id).await.unwrap().is_none());
         assert_refs_balance(&a).await;
     }
-    assert!(completed >= 8, "completed {completed}, aborted {aborted}, late parts {late_parts}");
+    assert!(completed >= 20, "completed {completed}, aborted {aborted}, late parts {late_parts}");
 }
