@@ -7,6 +7,7 @@ use crate::error::{MultipartError, Result, StorageError};
 use crate::meta::{BucketIndex, UploadIndex};
 use crate::model::*;
 use crate::postgres::PgIndex;
+use crate::testutil::{crc32c_of_parts, upload_names};
 use crate::tiers::TierSet;
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
 use std::sync::Arc;
@@ -183,14 +184,7 @@ async fn checksums_composite_and_full_object() {
         assert!(matches!(multipart(complete(&index, &up, mismatch).await), MultipartError::ChecksumMismatch { .. }));
         let done = complete(&index, &up, request(listed(&[&p1, &p2]))).await.unwrap();
         let value = done.checksum.clone().unwrap().value;
-        let expected = match kind {
-            ChecksumType::FullObject => Checksum::compute(ChecksumAlgorithm::Crc32c, &[one.clone(), two.clone()].concat()).to_base64(),
-            ChecksumType::Composite => {
-                let sums = [&one, &two].map(|d| Checksum::compute(ChecksumAlgorithm::Crc32c, d).bytes).concat();
-                format!("{}-2", Checksum::compute(ChecksumAlgorithm::Crc32c, &sums).to_base64())
-            }
-        };
-        assert_eq!(value, expected, "{kind:?}");
+        assert_eq!(value, crc32c_of_parts(kind, &[&one, &two]), "{kind:?}");
         assert_eq!(done.checksum.as_ref().unwrap().kind, kind);
         assert_eq!(complete(&index, &up, request(vec![])).await.unwrap(), done, "a repeat keeps the checksum");
     }
@@ -204,31 +198,22 @@ async fn list_uploads_in_order_with_prefixes_and_markers() {
     for key in ["a/1", "a/2", "b", "b", "c"] {
         ids.push(create(&index, bucket, key, None).await.upload_id);
     }
-    let names = |page: &UploadPage| {
-        page.items
-            .iter()
-            .map(|i| match i {
-                UploadListItem::Upload(u) => u.upload_id.clone(),
-                UploadListItem::Prefix(p) => p.clone(),
-            })
-            .collect::<Vec<_>>()
-    };
     let list = |p: UploadListParams| index.list_uploads(bucket, p);
     let all = list(UploadListParams { max_uploads: 10, ..Default::default() }).await.unwrap();
-    assert_eq!((names(&all), all.is_truncated), (ids.clone(), false));
+    assert_eq!((upload_names(&all), all.is_truncated), (ids.clone(), false));
     assert!(list(UploadListParams::default()).await.unwrap().items.is_empty(), "max_uploads 0");
     let folded = list(UploadListParams { delimiter: Some("/".into()), max_uploads: 2, ..Default::default() }).await.unwrap();
-    assert_eq!(names(&folded), ["a/".to_string(), ids[2].clone()]);
+    assert_eq!(upload_names(&folded), ["a/".to_string(), ids[2].clone()]);
     assert!(folded.is_truncated);
     let after = UploadListParams { key_marker: Some("b".into()), upload_id_marker: Some(ids[2].clone()), max_uploads: 10, ..Default::default() };
-    assert_eq!(names(&list(after).await.unwrap()), ids[3..].to_vec());
+    assert_eq!(upload_names(&list(after).await.unwrap()), ids[3..].to_vec());
     let after_key = UploadListParams { key_marker: Some("b".into()), max_uploads: 10, ..Default::default() };
-    assert_eq!(names(&list(after_key).await.unwrap()), [ids[4].clone()]);
+    assert_eq!(upload_names(&list(after_key).await.unwrap()), [ids[4].clone()]);
     // A page that ended on a common prefix resumes after every key under it.
     let after_prefix = UploadListParams { delimiter: Some("/".into()), key_marker: Some("a/".into()), max_uploads: 1, ..Default::default() };
-    assert_eq!(names(&list(after_prefix).await.unwrap()), [ids[2].clone()]);
+    assert_eq!(upload_names(&list(after_prefix).await.unwrap()), [ids[2].clone()]);
     let prefixed = list(UploadListParams { prefix: "a/".into(), max_uploads: 10, ..Default::default() }).await.unwrap();
-    assert_eq!(names(&prefixed), ids[..2].to_vec());
+    assert_eq!(upload_names(&prefixed), ids[..2].to_vec());
 }
 
 #[tokio::test]
