@@ -1,8 +1,10 @@
 //! How an index's stored columns become model values and back, for every backend: the JSON
-//! manifest of blob segments, a version's placement, its body, its metadata document.
+//! manifest of blob segments, a version's placement, its body, its metadata document, an
+//! upload's checksum.
 
 use crate::error::{Result, StorageError};
-use crate::model::{Body, ObjectMeta, Placement, RestoreState, Segment};
+use crate::model::{Body, ChecksumType, ObjectMeta, Placement, RestoreState, Segment, UploadChecksum};
+use coffer_crypto::checksum::ChecksumAlgorithm;
 
 pub fn decode_manifest(m: &str) -> Result<Vec<Segment>> {
     serde_json::from_str(m).map_err(|e| StorageError::Corrupt(format!("manifest: {e}")))
@@ -15,6 +17,16 @@ pub fn encode_manifest(segments: &[Segment]) -> String {
 /// A version's metadata document; an unreadable one reads as empty metadata.
 pub fn decode_meta(meta: &str) -> ObjectMeta {
     serde_json::from_str::<ObjectMeta>(meta).unwrap_or_default()
+}
+
+/// An upload's checksum column: its algorithm and its type, separated by a space.
+pub fn encode_upload_checksum(c: Option<UploadChecksum>) -> Option<String> {
+    c.map(|c| format!("{} {}", c.algorithm.as_str(), c.kind.as_str()))
+}
+
+pub fn decode_upload_checksum(s: Option<&str>) -> Option<UploadChecksum> {
+    let (alg, kind) = s?.split_once(' ')?;
+    Some(UploadChecksum { algorithm: ChecksumAlgorithm::parse(alg)?, kind: ChecksumType::parse(kind)? })
 }
 
 /// The stored placement columns: the tier, a due move (an empty name moves back to the local

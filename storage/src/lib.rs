@@ -226,6 +226,29 @@ pub(crate) mod testutil {
         out
     }
 
+    /// A page of uploads as its upload ids and common prefixes, in order.
+    pub fn upload_names(page: &UploadPage) -> Vec<String> {
+        page.items
+            .iter()
+            .map(|i| match i {
+                UploadListItem::Upload(u) => u.upload_id.clone(),
+                UploadListItem::Prefix(p) => p.clone(),
+            })
+            .collect()
+    }
+
+    /// The CRC32C an object uploaded as `parts` gets when its upload's checksum type is `kind`.
+    pub fn crc32c_of_parts(kind: ChecksumType, parts: &[&[u8]]) -> String {
+        use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm::Crc32c};
+        match kind {
+            ChecksumType::FullObject => Checksum::compute(Crc32c, &parts.concat()).to_base64(),
+            ChecksumType::Composite => {
+                let sums: Vec<u8> = parts.iter().flat_map(|d| Checksum::compute(Crc32c, d).bytes).collect();
+                format!("{}-{}", Checksum::compute(Crc32c, &sums).to_base64(), parts.len())
+            }
+        }
+    }
+
     /// A stand-in for the master key's sealing: the secret's name, then its bytes scrambled.
     pub fn fake_seal(s: &crate::users::UnsealedSecret<'_>) -> Vec<u8> {
         let (tag, secret) = match s {

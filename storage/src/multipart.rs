@@ -2,6 +2,7 @@
 //! to; uploads are listed and aborted here, and completed into an object version in `complete`.
 
 pub(crate) mod complete;
+pub(crate) mod listing;
 
 use crate::blob::parse_hash;
 use crate::error::{MultipartError, Result, StorageError};
@@ -92,7 +93,7 @@ impl Store {
 mod tests {
     use crate::testutil::*;
     use crate::*;
-    use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm};
+    use coffer_crypto::checksum::ChecksumAlgorithm;
 
     const MIN: u64 = 100_000;
 
@@ -174,14 +175,7 @@ mod tests {
             let (p1, p2) = (part(&t, &up, 1, &one).await, part(&t, &up, 2, &two).await);
             let done = t.store.complete_upload(b.id, "c", &up.upload_id, request(listed(&[&p1, &p2]))).await.unwrap();
             let value = done.checksum.unwrap().value;
-            let expected = match kind {
-                ChecksumType::FullObject => Checksum::compute(ChecksumAlgorithm::Crc32c, &[one.clone(), two.clone()].concat()).to_base64(),
-                ChecksumType::Composite => {
-                    let sums = [&one, &two].map(|d| Checksum::compute(ChecksumAlgorithm::Crc32c, d).bytes).concat();
-                    format!("{}-2", Checksum::compute(ChecksumAlgorithm::Crc32c, &sums).to_base64())
-                }
-            };
-            assert_eq!(value, expected, "{kind:?}");
+            assert_eq!(value, crc32c_of_parts(kind, &[&one, &two]), "{kind:?}");
         }
     }
 
@@ -193,20 +187,11 @@ mod tests {
         for key in ["a/1", "a/2", "b", "b", "c"] {
             ids.push(t.store.create_upload(b.id, key, &t.owner.id, ObjectMeta::default(), None).await.unwrap().upload_id);
         }
-        let names = |page: &UploadPage| {
-            page.items
-                .iter()
-                .map(|i| match i {
-                    UploadListItem::Upload(u) => u.upload_id.clone(),
-                    UploadListItem::Prefix(p) => p.clone(),
-                })
-                .collect::<Vec<_>>()
-        };
         let all = t.store.list_uploads(b.id, UploadListParams { max_uploads: 10, ..Default::default() }).await.unwrap();
-        assert_eq!(names(&all), ids);
+        assert_eq!(upload_names(&all), ids);
         let folded = UploadListParams { delimiter: Some("/".into()), max_uploads: 2, ..Default::default() };
         let page = t.store.list_uploads(b.id, folded).await.unwrap();
-        assert_eq!(names(&page), ["a/".to_string(), ids[2].clone()]);
+        assert_eq!(upload_names(&page), ["a/".to_string(), ids[2].clone()]);
         assert!(page.is_truncated);
         let after = UploadListParams {
             key_marker: Some("b".into()),
@@ -214,7 +199,7 @@ mod tests {
             max_uploads: 10,
             ..Default::default()
         };
-        assert_eq!(names(&t.store.list_uploads(b.id, after).await.unwrap()), ids[3..].to_vec());
+        assert_eq!(upload_names(&t.store.list_uploads(b.id, after).await.unwrap()), ids[3..].to_vec());
         // A page that ended on a common prefix resumes after every key under it.
         let after_prefix = UploadListParams {
             delimiter: Some("/".into()),
@@ -222,6 +207,6 @@ mod tests {
             max_uploads: 1,
             ..Default::default()
         };
-        assert_eq!(names(&t.store.list_uploads(b.id, after_prefix).await.unwrap()), [ids[2].clone()]);
+        assert_eq!(upload_names(&t.store.list_uploads(b.id, after_prefix).await.unwrap()), [ids[2].clone()]);
     }
 }

@@ -2,21 +2,18 @@
 
 use super::SqliteIndex;
 use crate::blob::Hash;
+use crate::columns::{decode_upload_checksum, encode_upload_checksum};
 use crate::error::{MultipartError, Result, StorageError};
-use crate::keys::{common_prefix, prefix_end};
 use crate::meta::UploadIndex;
 use crate::model::*;
 use crate::multipart::complete::{self, COMPLETED_KEPT_MS};
+use crate::multipart::listing::UploadScan;
 use crate::now_ms;
 use crate::objects::Stored;
 use crate::sqlite::objects::{insert_version, note_crc32c};
 use crate::tiers::TierSet;
-use coffer_crypto::checksum::ChecksumAlgorithm;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::sync::Arc;
-
-/// Rows fetched per query while listing uploads.
-const SCAN_BATCH: usize = 1000;
 
 #[async_trait::async_trait]
 impl UploadIndex for SqliteIndex {
@@ -135,16 +132,6 @@ fn part_from_row(r: &Row) -> rusqlite::Result<(Part, Vec<u8>)> {
     Ok((part, r.get(5)?))
 }
 
-/// The checksum column's form: algorithm and type separated by a space.
-fn encode_upload_checksum(c: Option<UploadChecksum>) -> Option<String> {
-    c.map(|c| format!("{} {}", c.algorithm.as_str(), c.kind.as_str()))
-}
-
-fn decode_upload_checksum(s: Option<&str>) -> Option<UploadChecksum> {
-    let (alg, kind) = s?.split_once(' ')?;
-    Some(UploadChecksum { algorithm: ChecksumAlgorithm::parse(alg)?, kind: ChecksumType::parse(kind)? })
-}
-
 /// The upload `upload_id` of `key` in the bucket, if it is in progress.
 fn find_upload(c: &Connection, bucket_id: i64, key: &str, upload_id: &str) -> Result<Option<(i64, Upload)>> {
     Ok(c.prepare_cached(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1 AND bucket_id = ?2 AND key = ?3"))?
@@ -209,73 +196,27 @@ fn replace_part(c: &Connection, seq: i64, part: &Part, hash: &[u8]) -> Result<()
     crate::sqlite::refs::retain(c, None, hash, part.size)
 }
 
-/// Where a listing of uploads resumes: after this key, or after this upload of the key.
-fn upload_scan_start(c: &Connection, bucket_id: i64, p: &UploadListParams) -> Result<(Vec<u8>, i64)> {
-    let Some(key) = p.key_marker.as_deref().filter(|k| !k.is_empty()) else {
-        return Ok((Vec::new(), i64::MAX));
-    };
-    // A marker that is a common prefix (the last entry of a folded page) resumes past it.
-    if let Some(cp) = common_prefix(key, &p.prefix, p.delimiter.as_deref()) {
-        return Ok(match prefix_end(cp.as_bytes()) {
-            Some(end) => (end, i64::MIN),
-            None => (key.as_bytes().to_vec(), i64::MAX),
-        });
-    }
-    let seq = match p.upload_id_marker.as_deref() {
-        Some(id) => c
-            .prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1 AND key = ?2 AND upload_id = ?3")?
-            .query_row(params![bucket_id, key.as_bytes(), id], |r| r.get(0))
-            .optional()?
-            .unwrap_or(i64::MAX),
-        None => i64::MAX,
-    };
-    Ok((key.as_bytes().to_vec(), seq))
-}
-
 fn scan_uploads(c: &Connection, bucket_id: i64, p: &UploadListParams) -> Result<UploadPage> {
-    let mut page = UploadPage::default();
-    if p.max_uploads == 0 {
-        return Ok(page);
+    let mut scan = UploadScan::new(p);
+    if let Some((key, upload_id)) = scan.marker() {
+        let seq = c
+            .prepare_cached("SELECT seq FROM uploads WHERE bucket_id = ?1 AND key = ?2 AND upload_id = ?3")?
+            .query_row(params![bucket_id, key, upload_id], |r| r.get(0))
+            .optional()?;
+        scan.resume_after(seq);
     }
-    let upper = prefix_end(p.prefix.as_bytes());
-    let (mut after_key, mut after_seq) = upload_scan_start(c, bucket_id, p)?;
-    let mut lower = p.prefix.as_bytes().to_vec();
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {UPLOAD_COLUMNS} FROM uploads
          WHERE bucket_id = ?1 AND key >= ?2 AND (key, seq) > (?3, ?4) AND (?5 IS NULL OR key < ?5)
          ORDER BY key, seq LIMIT ?6"
     ))?;
-    'scan: loop {
-        let rows: Vec<(i64, Upload)> = stmt
-            .query_map(params![bucket_id, lower, after_key, after_seq, upper, SCAN_BATCH as i64], upload_from_row)?
+    while let Some(b) = scan.next_batch() {
+        let rows = stmt
+            .query_map(params![bucket_id, b.lower, b.after_key, b.after_seq, b.upper, b.limit], upload_from_row)?
             .collect::<rusqlite::Result<_>>()?;
-        let exhausted = rows.len() < SCAN_BATCH;
-        for (seq, upload) in rows {
-            if page.items.len() == p.max_uploads {
-                page.is_truncated = true;
-                break 'scan;
-            }
-            if let Some(cp) = common_prefix(&upload.key, &p.prefix, p.delimiter.as_deref()) {
-                let next = prefix_end(cp.as_bytes());
-                page.items.push(UploadListItem::Prefix(cp.to_string()));
-                match next {
-                    // Skip the rest of the prefix's keys; none of them is listed.
-                    Some(end) => {
-                        lower = end;
-                        continue 'scan;
-                    }
-                    None => break 'scan,
-                }
-            }
-            after_key = upload.key.as_bytes().to_vec();
-            after_seq = seq;
-            page.items.push(UploadListItem::Upload(upload));
-        }
-        if exhausted {
-            break;
-        }
+        scan.take(rows);
     }
-    Ok(page)
+    Ok(scan.page())
 }
 
 /// Completes an upload into a new version of its key, or answers an earlier completion's result.

@@ -8,6 +8,7 @@ mod buckets;
 mod events;
 mod objects;
 mod service;
+mod uploads;
 
 use super::PgIndex;
 use crate::meta::ServiceIndex;
