@@ -6,6 +6,7 @@ use super::buckets::{bucket_at, bucket_versioning, QuotaTurn, BUCKET_COLUMNS};
 use super::rows::{body_from_row, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
 use super::{transact, PgIndex};
 use crate::columns::{decode_manifest, encode_manifest};
+use crate::blob::Hash;
 use crate::error::{Result, StorageError};
 use crate::events::{EventName, Origin, Remover, Requester};
 use crate::lock::check_lock_allowed;
@@ -130,7 +131,15 @@ impl ObjectIndex for PgIndex {
 /// Records the CRC32C of the blob a write just named (when it has none yet), for reads to
 /// verify against. Call inside the write's transaction.
 pub(crate) async fn note_crc32c(c: &impl GenericClient, body: &Body, crc32c: Option<u32>) -> Result<()> {
-    if let Some((hash, crc)) = single_blob_crc32c(body, crc32c)? {
+    match single_blob_crc32c(body, crc32c)? {
+        Some((hash, crc)) => note_blob_crc32c(c, &hash, Some(crc)).await,
+        None => Ok(()),
+    }
+}
+
+/// Records `crc32c` as the CRC32C of blob `hash` when it has none yet.
+pub(crate) async fn note_blob_crc32c(c: &impl GenericClient, hash: &Hash, crc32c: Option<u32>) -> Result<()> {
+    if let Some(crc) = crc32c {
         c.execute("UPDATE blobs SET crc32c = $2 WHERE hash = $1 AND crc32c IS NULL", &[&&hash[..], &i64::from(crc)]).await?;
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! upload's row orders its writers: part uploads share its lock, Complete and Abort take it alone.
 
 use super::buckets::bucket_versioning;
-use super::objects::{change_refs, insert_row, insert_version, lock_key};
+use super::objects::{change_refs, insert_row, insert_version, lock_key, note_blob_crc32c};
 use super::rows::{object_from_row, OBJECT_COLUMNS};
 use super::{transact, PgIndex};
 use crate::blob::Hash;
@@ -51,7 +51,7 @@ impl UploadIndex for PgIndex {
         transact!(self, |tx| {
             let (seq, _) = require_upload(&*tx, upload.bucket_id, &upload.key, &upload.upload_id, Lock::Shared).await?;
             replace_part(&*tx, seq, &part, &hash).await?;
-            note_crc32c(&*tx, &hash, crc32c).await?
+            note_blob_crc32c(&*tx, &hash, crc32c).await?
         })
     }
 
@@ -190,15 +190,6 @@ async fn replace_part(c: &impl GenericClient, seq: i64, part: &Part, hash: &Hash
         change_refs(c, None, &[blob(&old, 0)], -1).await?;
     }
     change_refs(c, None, &[blob(hash, part.size)], 1).await
-}
-
-/// Records the CRC32C of a part's blob when it has none yet. (The smallest form of SQLite's
-/// `note_crc32c`, which on PostgreSQL belongs to ObjectIndex, not written yet.)
-async fn note_crc32c(c: &impl GenericClient, hash: &Hash, crc32c: Option<u32>) -> Result<()> {
-    if let Some(crc) = crc32c {
-        c.execute("UPDATE blobs SET crc32c = $2 WHERE hash = $1 AND crc32c IS NULL", &[&&hash[..], &i64::from(crc)]).await?;
-    }
-    Ok(())
 }
 
 /// Which uploads `drop_uploads` removes: one (by row number), or every one of a bucket.
