@@ -10,6 +10,7 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod listing;
 mod objects;
 mod replication;
 mod rows;
