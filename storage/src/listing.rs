@@ -8,6 +8,10 @@ use crate::model::*;
 /// Rows fetched per query while scanning, at most.
 const SCAN_BATCH: usize = 1000;
 
+/// Rows fetched after a common prefix (the rows past it are likely under the next one, whose
+/// keys the scan skips), and first when a delimiter is given; doubling while batches fold none.
+const AFTER_FOLD: usize = 16;
+
 /// The next query of a scan: rows whose key is at least `lower` and below `upper` (`None`: to
 /// the end of the bucket), in raw byte order of keys (versions: newest first within a key), at
 /// most `limit` of them. When `resume` is `(key, seq)`, rows of that key count only with a
@@ -28,6 +32,8 @@ struct Cursor {
     room: usize,
     /// Rows passed over so far (delete markers): batches grow by as many.
     skipped: usize,
+    /// The batch size while ramping up after a common prefix (`SCAN_BATCH`: not ramping).
+    ramp: usize,
     /// No more queries: the page is complete.
     done: bool,
 }
@@ -47,7 +53,8 @@ impl Cursor {
             Some(None) => (from_prefix, true),
             Some(Some(past)) => (from_prefix.max(past), max_keys == 0),
         };
-        Cursor { lower, upper: prefix_end(prefix.as_bytes()), resume: None, room: max_keys, skipped: 0, done }
+        let ramp = if delimiter.is_some_and(|d| !d.is_empty()) { AFTER_FOLD } else { SCAN_BATCH };
+        Cursor { lower, upper: prefix_end(prefix.as_bytes()), resume: None, room: max_keys, skipped: 0, ramp, done }
     }
 
     fn fetch(&self) -> Option<Fetch<'_>> {
@@ -60,14 +67,21 @@ impl Cursor {
     }
 
     /// Enough rows to fill the page and see whether more follow (more once rows were passed
-    /// over, so that a run of them takes few queries), within `SCAN_BATCH`.
+    /// over, so that a run of them takes few queries), within the ramp and `SCAN_BATCH`.
     fn limit(&self) -> usize {
-        self.room.saturating_add(1).saturating_add(self.skipped).min(SCAN_BATCH)
+        self.room.saturating_add(1).saturating_add(self.skipped).min(self.ramp).min(SCAN_BATCH)
+    }
+
+    /// After a batch taken whole: the scan goes on where it ended, with a larger one.
+    fn next_batch(&mut self, exhausted: bool) {
+        self.done |= exhausted;
+        self.ramp = self.ramp.saturating_mul(2).min(SCAN_BATCH);
     }
 
     /// Continues the scan past every key under common prefix `cp`.
     fn skip_prefix(&mut self, cp: &str) {
         self.resume = None;
+        self.ramp = AFTER_FOLD;
         match prefix_end(cp.as_bytes()) {
             Some(end) => self.lower = end,
             None => self.done = true,
@@ -121,7 +135,7 @@ impl<'p> LatestScan<'p> {
             }
             self.page.items.push(ListItem::Object(rec));
         }
-        self.at.done |= exhausted;
+        self.at.next_batch(exhausted);
     }
 
     pub(crate) fn finish(self) -> ListPage {
@@ -195,7 +209,7 @@ impl<'p> VersionScan<'p> {
             self.at.resume = Some((self.at.lower.clone(), seq));
             self.page.items.push(ListItem::Object(rec));
         }
-        self.at.done |= exhausted;
+        self.at.next_batch(exhausted);
     }
 
     /// The page, with the markers to continue from when it is truncated.

@@ -9,7 +9,7 @@ use tokio_postgres::GenericClient;
 
 /// The SQL of a range scan over `objects` with `filter`, with or without an upper bound (two
 /// statements, so that the planner always has both bounds of the index range).
-fn range_sql(columns: &str, filter: &str, bounded: bool, order: &str) -> String {
+pub(super) fn range_sql(columns: &str, filter: &str, bounded: bool, order: &str) -> String {
     let upper = if bounded { "AND key < $3" } else { "AND $3::bytea IS NULL" };
     format!("SELECT {columns} FROM objects WHERE bucket_id = $1 AND {filter} AND key >= $2 {upper} ORDER BY {order} LIMIT $4")
 }

@@ -254,3 +254,65 @@ impl Backend<'_> {
         pages
     }
 }
+
+/// How long a page of 1,000 takes over 100,000 keys in 10 prefixes (and over 100,000 more in
+/// 1,000 prefixes), and that its queries run on the listing indexes. `cargo test --release -p coffer-storage page_over_100k -- --nocapture`
+#[tokio::test]
+async fn page_over_100k_keys() {
+    let Some(db) = TestDb::create().await else { return };
+    let b = PgBucket::new(&db, Versioning::Unversioned).await;
+    b.put("template").await.unwrap();
+    let client = b.index.client().await.unwrap();
+    for (name, prefixes) in [("p", 10), ("q", 1000)] {
+        client
+            .execute(
+                "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta)
+                 SELECT bucket_id, convert_to(format('%s%s/k%s', $2::text, i % $3, lpad(i::text, 6, '0')), 'UTF8'), version_id, is_latest,
+                        delete_marker, size, etag, modified_ms, owner_id, meta
+                 FROM objects, generate_series(0, 99999) AS i WHERE bucket_id = $1 AND key = 'template'::bytea",
+                &[&b.id, &name, &prefixes],
+            )
+            .await
+            .unwrap();
+    }
+    client.batch_execute("ANALYZE objects").await.unwrap();
+    for (name, sql) in [
+        ("latest", crate::postgres::listing::range_sql("key", "is_latest", true, "key")),
+        ("versions", crate::postgres::listing::range_sql("key", "($5::bytea IS NULL OR key <> $5 OR seq < $6)", true, "key, seq DESC")),
+    ] {
+        client.batch_execute(&format!("PREPARE {name} AS {sql}")).await.unwrap();
+        let args = if name == "latest" { "" } else { ", NULL, 0" };
+        let plan = client.simple_query(&format!("EXPLAIN EXECUTE {name}({}, 'p3/', 'p30', 1001{args})", b.id)).await.unwrap();
+        let plan: Vec<String> = plan.iter().filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        }).collect();
+        let index = if name == "latest" { "objects_latest" } else { "objects_by_key_seq" };
+        assert!(plan.iter().any(|l| l.contains(index)), "{name}: {plan:#?}");
+    }
+    let cases = [
+        ("10 common prefixes", params("p", Some("/"), None, 1000), 10),
+        ("1,000 common prefixes", params("q", Some("/"), None, 1000), 1000),
+        ("1,000 keys of a prefix", params("p3/", None, None, 1000), 1000),
+        ("1,000 keys of a prefix, with a delimiter", params("p3/", Some("/"), None, 1000), 1000),
+        ("1,000 keys from a marker", params("p3/", None, Some("p3/k050003"), 1000), 1000),
+        ("1,000 keys of the bucket", params("", None, None, 1000), 1000),
+    ];
+    for (what, p, items) in cases {
+        let page = b.list(&p).await;
+        assert_eq!(page.items.len(), items, "{what}");
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            b.list(&p).await;
+        }
+        println!("ListObjects, {what}: {:.2} ms a page", started.elapsed().as_secs_f64() * 1000.0 / 20.0);
+    }
+    let vp = VersionListParams { prefix: "p3/".into(), max_keys: 1000, ..Default::default() };
+    let page = b.versions(&vp).await;
+    assert_eq!(page.items.len(), 1000);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        b.versions(&vp).await;
+    }
+    println!("ListObjectVersions, 1,000 versions of a prefix: {:.2} ms a page", started.elapsed().as_secs_f64() * 1000.0 / 20.0);
+}
