@@ -78,6 +78,23 @@ impl Cursor {
         self.ramp = self.ramp.saturating_mul(2).min(SCAN_BATCH);
     }
 
+    /// Takes a place on the page for the row of `key`: none left ends the scan (the page is
+    /// truncated), and a common prefix moves it past the prefix's keys.
+    fn place<'k>(&mut self, key: &'k str, prefix: &str, delimiter: Option<&str>) -> Place<'k> {
+        if self.room == 0 {
+            self.done = true;
+            return Place::Full;
+        }
+        self.room -= 1;
+        match common_prefix(key, prefix, delimiter) {
+            Some(cp) => {
+                self.skip_prefix(cp);
+                Place::Prefix(cp)
+            }
+            None => Place::Item,
+        }
+    }
+
     /// Continues the scan past every key under common prefix `cp`.
     fn skip_prefix(&mut self, cp: &str) {
         self.resume = None;
@@ -87,6 +104,16 @@ impl Cursor {
             None => self.done = true,
         }
     }
+}
+
+/// What a listed row becomes on the page.
+enum Place<'k> {
+    /// Nothing: the page is full.
+    Full,
+    /// This common prefix.
+    Prefix(&'k str),
+    /// An item of its own.
+    Item,
 }
 
 /// A page of latest versions being listed (ListObjects): ask `fetch` for the next query over
@@ -122,18 +149,17 @@ impl<'p> LatestScan<'p> {
                 self.at.skipped += 1;
                 continue;
             }
-            if self.at.room == 0 {
-                self.page.is_truncated = true;
-                self.at.done = true;
-                return;
+            match self.at.place(&rec.key, &self.p.prefix, self.p.delimiter.as_deref()) {
+                Place::Full => {
+                    self.page.is_truncated = true;
+                    return;
+                }
+                Place::Prefix(cp) => {
+                    self.page.items.push(ListItem::Prefix(cp.to_string()));
+                    return;
+                }
+                Place::Item => self.page.items.push(ListItem::Object(rec)),
             }
-            self.at.room -= 1;
-            if let Some(cp) = common_prefix(&rec.key, &self.p.prefix, self.p.delimiter.as_deref()) {
-                self.page.items.push(ListItem::Prefix(cp.to_string()));
-                self.at.skip_prefix(cp);
-                return;
-            }
-            self.page.items.push(ListItem::Object(rec));
         }
         self.at.next_batch(exhausted);
     }
@@ -192,17 +218,17 @@ impl<'p> VersionScan<'p> {
     pub(crate) fn feed(&mut self, rows: Vec<(ObjectRecord, i64)>) {
         let exhausted = rows.len() < self.at.limit();
         for (rec, seq) in rows {
-            if self.at.room == 0 {
-                self.page.is_truncated = true;
-                self.at.done = true;
-                return;
-            }
-            self.at.room -= 1;
-            if let Some(cp) = common_prefix(&rec.key, &self.p.prefix, self.p.delimiter.as_deref()) {
-                self.last = Some((cp.to_string(), String::new()));
-                self.page.items.push(ListItem::Prefix(cp.to_string()));
-                self.at.skip_prefix(cp);
-                return;
+            match self.at.place(&rec.key, &self.p.prefix, self.p.delimiter.as_deref()) {
+                Place::Full => {
+                    self.page.is_truncated = true;
+                    return;
+                }
+                Place::Prefix(cp) => {
+                    self.last = Some((cp.to_string(), String::new()));
+                    self.page.items.push(ListItem::Prefix(cp.to_string()));
+                    return;
+                }
+                Place::Item => {}
             }
             self.last = Some((rec.key.clone(), rec.version_id.clone()));
             self.at.lower = rec.key.as_bytes().to_vec();
@@ -301,7 +327,7 @@ mod tests {
             }
             for v in 0..1 + next(seed) % 3 {
                 seq += 1;
-                rows.push((key.clone(), seq, next(seed) % 4 == 0, v == 0));
+                rows.push((key.clone(), seq, next(seed).is_multiple_of(4), v == 0));
             }
         }
         rows.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(b.1.cmp(&a.1)));
@@ -328,7 +354,7 @@ mod tests {
             let rows = random_rows(&mut seed, 2 + round % 60);
             let prefix = random_key(&mut seed, 2);
             let delimiter = [None, Some("/"), Some("b"), Some("//"), Some("é")][(next(&mut seed) % 5) as usize];
-            let marker = (next(&mut seed) % 3 > 0).then(|| random_key(&mut seed, 4));
+            let marker = (!next(&mut seed).is_multiple_of(3)).then(|| random_key(&mut seed, 4));
             let max_keys = [0, 1, 2, 3, 7, 1000][(next(&mut seed) % 6) as usize];
             let p = ListParams { prefix: prefix.clone(), delimiter: delimiter.map(Into::into), after: marker.clone(), max_keys };
             let mut scan = LatestScan::new(&p);

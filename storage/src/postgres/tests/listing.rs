@@ -263,6 +263,8 @@ async fn page_over_100k_keys() {
     let b = PgBucket::new(&db, Versioning::Unversioned).await;
     b.put("template").await.unwrap();
     let client = b.index.client().await.unwrap();
+    // Writing 200k rows may outlast the index's statement timeout on a busy machine.
+    client.batch_execute("SET statement_timeout = 0").await.unwrap();
     for (name, prefixes) in [("p", 10), ("q", 1000)] {
         client
             .execute(
