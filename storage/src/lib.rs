@@ -21,6 +21,7 @@ mod postgres;
 mod sqlite;
 mod ingest;
 mod keys;
+mod listing;
 mod lifecycle;
 mod lock;
 mod model;

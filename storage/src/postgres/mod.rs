@@ -11,6 +11,7 @@ mod blobs;
 mod buckets;
 mod deletes;
 mod events;
+mod listing;
 mod objects;
 mod replication;
 mod rows;

@@ -1,35 +1,11 @@
-//! Listing keys and versions in raw UTF-8 byte order: an index range scan that folds keys
-//! sharing a delimited prefix into one common prefix and seeks past the rest of them.
+//! Listing keys and versions on SQLite: the range queries `crate::listing`'s scans ask for, over
+//! the `objects` index in raw byte order of keys.
 
 use crate::error::Result;
-use crate::keys::{common_prefix, just_after, prefix_end};
+use crate::listing::{Fetch, LatestScan, VersionScan};
 use crate::model::*;
 use crate::sqlite::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// Rows fetched per query while scanning.
-const SCAN_BATCH: usize = 1000;
-
-/// The range a listing scans: from the prefix, or past the marker and past the marker's own
-/// common prefix when it is one (or lies inside one) already returned, up to the end of the
-/// prefix's keys (`None`: the end of the bucket). `None` when there is nothing to list.
-fn scan_range(prefix: &str, delimiter: Option<&str>, after: Option<&str>, max_keys: usize) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    if max_keys == 0 {
-        return None;
-    }
-    let from_prefix = prefix.as_bytes().to_vec();
-    let lower = match after {
-        None => from_prefix,
-        Some(m) => {
-            let past_marker = match common_prefix(m, prefix, delimiter) {
-                Some(cp) => prefix_end(cp.as_bytes())?,
-                None => just_after(m.as_bytes()),
-            };
-            from_prefix.max(past_marker)
-        }
-    };
-    Some((lower, prefix_end(prefix.as_bytes())))
-}
 
 /// The SQL of a range scan over `objects` with `filter`, with or without an upper bound, so
 /// that SQLite can use both bounds of the index range.
@@ -39,110 +15,40 @@ fn range_sql(columns: &str, filter: &str, bounded: bool, order: &str) -> String 
 }
 
 pub(crate) fn list_latest(c: &Connection, bucket_id: i64, p: &ListParams) -> Result<ListPage> {
-    let mut page = ListPage::default();
-    let Some((mut lower, upper)) = scan_range(&p.prefix, p.delimiter.as_deref(), p.after.as_deref(), p.max_keys) else {
-        return Ok(page);
-    };
-    let mut stmt = c.prepare_cached(&range_sql(OBJECT_COLUMNS, "is_latest = 1", upper.is_some(), "key"))?;
-    'scan: loop {
-        let rows: Vec<ObjectRecord> = stmt
-            .query_map(params![bucket_id, lower, upper, SCAN_BATCH as i64], object_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        let exhausted = rows.len() < SCAN_BATCH;
-        for rec in rows {
-            lower = just_after(rec.key.as_bytes());
-            if rec.delete_marker {
-                continue;
-            }
-            if page.items.len() == p.max_keys {
-                page.is_truncated = true;
-                break 'scan;
-            }
-            if let Some(cp) = common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
-                page.items.push(ListItem::Prefix(cp.to_string()));
-                match prefix_end(cp.as_bytes()) {
-                    Some(end) => {
-                        lower = end;
-                        continue 'scan;
-                    }
-                    None => break 'scan,
-                }
-            }
-            page.items.push(ListItem::Object(rec));
-        }
-        if exhausted {
-            break;
-        }
+    let mut scan = LatestScan::new(p);
+    let mut stmt = c.prepare_cached(&range_sql(OBJECT_COLUMNS, "is_latest = 1", scan.bounded(), "key"))?;
+    while let Some(Fetch { lower, upper, limit, .. }) = scan.fetch() {
+        let rows = stmt.query_map(params![bucket_id, lower, upper, limit as i64], object_from_row)?.collect::<rusqlite::Result<_>>()?;
+        scan.feed(rows);
     }
-    Ok(page)
+    Ok(scan.finish())
 }
 
 pub(crate) fn list_all_versions(c: &Connection, bucket_id: i64, p: &VersionListParams) -> Result<VersionPage> {
-    let mut page = VersionPage::default();
-    let Some((mut lower, upper)) = scan_range(&p.prefix, p.delimiter.as_deref(), p.key_marker.as_deref(), p.max_keys) else {
-        return Ok(page);
-    };
-    // Inside a key, versions older than `resume`'s sequence number are still to come.
-    let mut resume: Option<(Vec<u8>, i64)> = None;
-    if let (Some(km), Some(vm)) = (&p.key_marker, &p.version_id_marker) {
-        let seq: Option<i64> = c
+    let mut scan = VersionScan::new(p);
+    if let Some((key, version_id)) = scan.version_marker() {
+        let seq = c
             .query_row(
                 "SELECT seq FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3",
-                params![bucket_id, km.as_bytes(), vm],
+                params![bucket_id, key.as_bytes(), version_id],
                 |r| r.get(0),
             )
             .optional()?;
-        if let Some(seq) = seq {
-            lower = km.as_bytes().to_vec();
-            resume = Some((lower.clone(), seq));
-        }
+        scan.resume_after(seq);
     }
     let columns = format!("{OBJECT_COLUMNS}, seq");
     let filter = "(?5 IS NULL OR key != ?5 OR seq < ?6)";
-    let mut stmt = c.prepare_cached(&range_sql(&columns, filter, upper.is_some(), "key, seq DESC"))?;
-    let mut last: Option<(String, String)> = None;
-    'scan: loop {
-        let (rkey, rseq) = match &resume {
-            Some((k, s)) => (Some(k.clone()), *s),
-            None => (None, 0),
-        };
-        let rows: Vec<(ObjectRecord, i64)> = stmt
-            .query_map(params![bucket_id, lower, upper, SCAN_BATCH as i64, rkey, rseq], |r| Ok((object_from_row(r)?, r.get(AFTER_OBJECT_COLUMNS)?)))?
+    let mut stmt = c.prepare_cached(&range_sql(&columns, filter, scan.bounded(), "key, seq DESC"))?;
+    while let Some(f) = scan.fetch() {
+        let (rkey, rseq) = f.resume.unzip();
+        let rows = stmt
+            .query_map(params![bucket_id, f.lower, f.upper, f.limit as i64, rkey, rseq.unwrap_or(0)], |r| {
+                Ok((object_from_row(r)?, r.get(AFTER_OBJECT_COLUMNS)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
-        let exhausted = rows.len() < SCAN_BATCH;
-        for (rec, seq) in rows {
-            if page.items.len() == p.max_keys {
-                page.is_truncated = true;
-                break 'scan;
-            }
-            if let Some(cp) = common_prefix(&rec.key, &p.prefix, p.delimiter.as_deref()) {
-                last = Some((cp.to_string(), String::new()));
-                page.items.push(ListItem::Prefix(cp.to_string()));
-                resume = None;
-                match prefix_end(cp.as_bytes()) {
-                    Some(end) => {
-                        lower = end;
-                        continue 'scan;
-                    }
-                    None => break 'scan,
-                }
-            }
-            last = Some((rec.key.clone(), rec.version_id.clone()));
-            lower = rec.key.as_bytes().to_vec();
-            resume = Some((lower.clone(), seq));
-            page.items.push(ListItem::Object(rec));
-        }
-        if exhausted {
-            break;
-        }
+        scan.feed(rows);
     }
-    if page.is_truncated {
-        if let Some((k, v)) = last {
-            page.next_key_marker = Some(k);
-            page.next_version_id_marker = (!v.is_empty()).then_some(v);
-        }
-    }
-    Ok(page)
+    Ok(scan.finish())
 }
 
 #[cfg(test)]

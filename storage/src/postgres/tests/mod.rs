@@ -6,6 +6,7 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod listing;
 mod objects;
 mod service;
 mod uploads;
