@@ -297,17 +297,22 @@ def on_postgres() -> bool:
     return os.environ.get("COFFER_TEST_METADATA") == "postgres"
 
 
+def new_postgres_database() -> str:
+    """A new, empty database on the COFFER_TEST_POSTGRES server: its libpq URL."""
+    admin = os.environ["COFFER_TEST_POSTGRES"]
+    name = f"coffer_compat_{uuid.uuid4().hex[:16]}"
+    run_cli(["psql", admin, "-q", "-c", f"CREATE DATABASE {name}"], timeout=60)
+    parts = [p for p in admin.split() if not p.startswith("dbname=")]
+    return " ".join([*parts, f"dbname={name}"])
+
+
 def metadata_of(data_dir: Path) -> str | None:
     """The metadata URL of `data_dir` (a new database the first time), or None on SQLite."""
     if not on_postgres():
         return None
     key = str(Path(data_dir).resolve())
     if key not in _metadata_of:
-        admin = os.environ["COFFER_TEST_POSTGRES"]
-        name = f"coffer_compat_{uuid.uuid4().hex[:16]}"
-        run_cli(["psql", admin, "-q", "-c", f"CREATE DATABASE {name}"], timeout=60)
-        parts = [p for p in admin.split() if not p.startswith("dbname=")]
-        _metadata_of[key] = " ".join([*parts, f"dbname={name}"])
+        _metadata_of[key] = new_postgres_database()
     return _metadata_of[key]
 
 
@@ -321,10 +326,11 @@ def with_metadata(args, env):
 
 
 def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
-                 data_dir: Path | None = None, port: int | None = None) -> CofferServer:
+                 data_dir: Path | None = None, port: int | None = None,
+                 env_extra: dict[str, str] | None = None) -> CofferServer:
     """Start `coffer serve` over `scheme` in a new data dir under tmp_root (or in `data_dir`,
     to restart a server on its data, and on `port` to keep its address); `extra_args` go to
-    `serve` (e.g. "--sse-c-allow-http")."""
+    `serve` (e.g. "--sse-c-allow-http"), `env_extra` into its environment."""
     binary = coffer_binary()
     if not binary.is_file():
         pytest.exit(
@@ -357,6 +363,7 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
     if website_port:
         env["COFFER_WEBSITE_ADDRESS"] = f"127.0.0.1:{website_port}"
         env["COFFER_WEBSITE_DOMAIN"] = WEBSITE_DOMAIN
+    env.update(env_extra or {})
     env.setdefault("RUST_LOG", os.environ.get("COFFER_TEST_LOG", "info"))
     env.setdefault("RUST_BACKTRACE", "1")
     log_path = base / "server.log"

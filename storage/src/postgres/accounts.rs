@@ -1,7 +1,7 @@
 //! PostgreSQL's AccountIndex: users, their access keys and MFA devices (secrets only ever sealed).
 //! Names and keys are claimed by unique constraints, so two nodes creating one user race fairly.
 
-use super::{transact, PgIndex};
+use super::{in_snapshot, transact, PgIndex};
 use crate::error::{Result, StorageError};
 use crate::meta::{AccountIndex, SealFn};
 use crate::model::{AccessKey, User};
@@ -129,8 +129,7 @@ impl AccountIndex for PgIndex {
     }
 
     async fn user_info(&self, name: &str) -> Result<UserInfo> {
-        transact!(self, |tx| {
-            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        in_snapshot!(self, |tx| {
             let summary = tx.query_opt(&format!("{SUMMARY_SELECT} WHERE u.name = $1"), &[&name]).await?.ok_or(StorageError::NoSuchUser)?;
             let summary = summary_from_row(&summary);
             let bucket_names = owned_bucket_names(&*tx, &summary.id).await?;
@@ -165,8 +164,7 @@ impl AccountIndex for PgIndex {
     }
 
     async fn list_access_keys(&self, user: Option<&str>) -> Result<Vec<AccessKeyInfo>> {
-        transact!(self, |tx| {
-            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        in_snapshot!(self, |tx| {
             if let Some(name) = user {
                 user_by(&*tx, "name", name, "").await?.ok_or(StorageError::NoSuchUser)?;
             }

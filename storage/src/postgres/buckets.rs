@@ -1,7 +1,7 @@
 //! PostgreSQL's BucketIndex: buckets and their configuration documents, versioning state,
 //! usage (a base row plus appended deltas, see `schema`) and quotas.
 
-use super::{transact, PgIndex};
+use super::{in_snapshot, transact, PgIndex};
 use crate::error::{Result, StorageError};
 use crate::meta::BucketIndex;
 use crate::model::{Bucket, User, Versioning, LOCK_KIND};
@@ -167,9 +167,8 @@ impl BucketIndex for PgIndex {
     }
 
     async fn bucket_space(&self, bucket_id: i64) -> Result<BucketSpace> {
-        transact!(self, |tx| {
+        in_snapshot!(self, |tx| {
             // One snapshot for the counters and the walk.
-            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
             let (usage, quota, _) = usage_row(&*tx, bucket_id).await?.unwrap_or_default();
             let inline: i64 = tx
                 .query_one(

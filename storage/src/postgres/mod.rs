@@ -171,3 +171,15 @@ macro_rules! transact {
     }};
 }
 pub(crate) use transact;
+
+/// Runs `$body` as `transact!` does, in a REPEATABLE READ READ ONLY transaction: every
+/// statement of a read that takes several sees one snapshot.
+macro_rules! in_snapshot {
+    ($index:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::transact!($index, |$tx| {
+            $tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+            $body
+        })
+    };
+}
+pub(crate) use in_snapshot;

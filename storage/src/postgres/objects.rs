@@ -4,7 +4,7 @@
 
 use super::buckets::{bucket_at, bucket_versioning, QuotaTurn, BUCKET_COLUMNS};
 use super::rows::{body_from_row, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
-use super::{transact, PgIndex};
+use super::{in_snapshot, transact, PgIndex};
 use crate::columns::{decode_manifest, encode_manifest};
 use crate::blob::Hash;
 use crate::error::{Result, StorageError};
@@ -100,12 +100,12 @@ impl ObjectIndex for PgIndex {
         transact!(self, |tx| super::deletes::delete_all(&*tx, bucket_id, &items, Remover::Request(&by, options)).await?)
     }
 
-    async fn list_objects(&self, _bucket_id: i64, _p: ListParams) -> Result<ListPage> {
-        unimplemented!("PostgreSQL listing comes from branch pg-listing")
+    async fn list_objects(&self, bucket_id: i64, p: ListParams) -> Result<ListPage> {
+        in_snapshot!(self, |tx| super::listing::list_objects(&*tx, bucket_id, &p).await?)
     }
 
-    async fn list_versions(&self, _bucket_id: i64, _p: VersionListParams) -> Result<VersionPage> {
-        unimplemented!("PostgreSQL listing comes from branch pg-listing")
+    async fn list_versions(&self, bucket_id: i64, p: VersionListParams) -> Result<VersionPage> {
+        in_snapshot!(self, |tx| super::listing::list_versions(&*tx, bucket_id, &p).await?)
     }
 
     fn blob_crc32c_blocking(&self, hash: &crate::blob::Hash) -> Result<Option<u32>> {

@@ -4,7 +4,7 @@
 use super::buckets::bucket_versioning;
 use super::objects::{change_refs, insert_row, insert_version, lock_key, note_blob_crc32c};
 use super::rows::{object_from_row, OBJECT_COLUMNS};
-use super::{transact, PgIndex};
+use super::{in_snapshot, transact, PgIndex};
 use crate::blob::Hash;
 use crate::columns::{decode_meta, decode_upload_checksum, encode_upload_checksum};
 use crate::error::{MultipartError, Result, StorageError};
@@ -63,8 +63,7 @@ impl UploadIndex for PgIndex {
     }
 
     async fn list_parts(&self, bucket_id: i64, key: &str, upload_id: &str, after: u32, max: usize) -> Result<(Upload, PartPage)> {
-        transact!(self, |tx| {
-            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        in_snapshot!(self, |tx| {
             let (seq, upload) = require_upload(&*tx, bucket_id, key, upload_id, Lock::None).await?;
             let rows = tx
                 .query(
@@ -80,8 +79,7 @@ impl UploadIndex for PgIndex {
     }
 
     async fn list_uploads(&self, bucket_id: i64, params: UploadListParams) -> Result<UploadPage> {
-        transact!(self, |tx| {
-            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        in_snapshot!(self, |tx| {
             let mut scan = UploadScan::new(&params);
             if let Some((key, upload_id)) = scan.marker() {
                 let row = tx.query_opt("SELECT seq FROM uploads WHERE bucket_id = $1 AND key = $2 AND upload_id = $3", &[&bucket_id, &key, &upload_id]).await?;
