@@ -11,6 +11,7 @@ mod blobs;
 mod buckets;
 mod deletes;
 mod events;
+mod lifecycle;
 mod objects;
 mod replication;
 mod rows;

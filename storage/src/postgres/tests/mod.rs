@@ -6,7 +6,9 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod lifecycle;
 mod objects;
+mod replication;
 mod service;
 mod uploads;
 
