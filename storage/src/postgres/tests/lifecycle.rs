@@ -1,7 +1,7 @@
 //! LifecycleIndex on PostgreSQL: scans, actions re-checked in their transaction, restores,
 //! tier moves and garbage, and two nodes running one bucket's lifecycle.
 
-use super::replication::{blob, inline, latest_seq, put, put_with, setup};
+use super::replication::{blob, hook, hooked, inline, latest_seq, put, put_with, setup};
 use super::TestDb;
 use crate::blob::parse_hash;
 use crate::error::TierError;
@@ -163,6 +163,7 @@ async fn versions_move_to_an_archive_tier_and_are_restored_until_their_copy_expi
     assert_eq!((refs(&index, "blobs", "cd").await, refs(&index, "tier_blobs", "cd").await), (Some(0), Some(1)));
     assert_eq!(index.tiering_backlog().await.unwrap(), (0, 0));
 
+    hook(&index, b).await;
     let far = now_ms() + 3_600_000;
     let by = crate::model::Requester::coffer();
     let restore = |days, expiry| index.request_restore(b, "k", None, days, expiry, by.clone(), tiers.clone());
@@ -184,6 +185,9 @@ async fn versions_move_to_an_archive_tier_and_are_restored_until_their_copy_expi
     let (rec, _) = index.version_at(seq).await.unwrap().unwrap();
     assert!(rec.placement.restore.is_none() && rec.placement.tier.as_deref() == Some("vault"));
 
+    use crate::events::EventName::*;
+    assert_eq!(hooked(&index).await, [ObjectRestorePost, ObjectRestoreCompleted, ObjectRestorePost, ObjectRestoreDelete], "each restore step is an event");
+
     // Versions not on an archive tier cannot be restored; missing ones are missing.
     put(&index, b, "plain", &inline(b"hot")).await;
     let refused = index.request_restore(b, "plain", None, 1, far, by.clone(), tiers.clone()).await;
@@ -200,6 +204,7 @@ async fn versions_move_to_an_archive_tier_and_are_restored_until_their_copy_expi
     assert_eq!((rec.meta.storage_class.as_deref(), rec.placement.moving_to), (Some("GLACIER"), Some(Some("vault".into()))));
     assert_eq!(index.due_moves(0, 10).await.unwrap(), [plain]);
     index.lifecycle_apply(b, "k", seq, LifecycleAction::RemoveVersion, Box::new(|_| true), tiers.clone()).await.unwrap().unwrap();
+    assert_eq!(hooked(&index).await[4..], [ObjectCreatedPut, LifecycleTransition, LifecycleExpirationDelete]);
     let c = index.client().await.unwrap();
     c.execute("INSERT INTO worker_cursors (worker, cursor, updated_ms) VALUES ('gc-hold', $1, 0)", &[&far.to_string()]).await.unwrap();
     assert!(index.tier_garbage(10).await.unwrap().is_empty());

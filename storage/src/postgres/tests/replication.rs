@@ -2,11 +2,11 @@
 //! here, outcomes, resync, and two nodes draining one outbox.
 
 use super::TestDb;
-use crate::events::{EventName, Origin};
+use crate::events::{EventName, NotifyRoute, NotifyTarget, Origin, TargetKind, NOTIFY_ROUTES_KIND};
 use crate::lifecycle::LifecycleAction;
-use crate::meta::{BucketIndex, LifecycleIndex, NewBody, ReplicationIndex, ServiceIndex};
+use crate::meta::{BucketIndex, EventIndex, LifecycleIndex, NewBody, ReplicationIndex, ServiceIndex};
 use crate::model::{Body, ObjectMeta, ObjectRecord, ReplicaOf, Requester, Segment, User, Versioning, WriteConditions};
-use crate::objects::{NewObject, Stored};
+use crate::objects::{DeleteOutcome, NewObject, Stored};
 use crate::postgres::lifecycle::find_version;
 use crate::postgres::objects::insert_version;
 use crate::postgres::replication::CLAIM_MS;
@@ -69,9 +69,30 @@ async fn route_to(index: &PgIndex, bucket: i64, prefix: &str, target: &str) {
     index.set_bucket_config(bucket, ROUTES_KIND, Some(serde_json::to_string(&vec![route]).unwrap())).await.unwrap();
 }
 
+/// Routes every event of the bucket to a registered webhook target "hook".
+pub(super) async fn hook(index: &PgIndex, bucket: i64) {
+    let target = NotifyTarget { name: "hook".into(), kind: TargetKind::Webhook { url: "http://127.0.0.1:1/".into() }, max_backlog: 100 };
+    index.put_notify_target(target, None).await.unwrap();
+    let events = ["ObjectCreated:*", "ObjectRestore:*", "LifecycleExpiration:*", "LifecycleTransition", "Replication:*"];
+    let events = events.iter().map(|e| format!("s3:{e}")).collect();
+    let route = NotifyRoute { config_id: "c".into(), target: "hook".into(), events, prefix: String::new(), suffix: String::new() };
+    index.set_bucket_config(bucket, NOTIFY_ROUTES_KIND, Some(serde_json::to_string(&vec![route]).unwrap())).await.unwrap();
+}
+
+/// The events queued for "hook", oldest first.
+pub(super) async fn hooked(index: &PgIndex) -> Vec<EventName> {
+    index.queued_events("hook", 100).await.unwrap().into_iter().map(|e| e.facts.name).collect()
+}
+
 /// The row number of a key's latest version.
 pub(super) async fn latest_seq(index: &PgIndex, bucket: i64, key: &str) -> i64 {
     index.lifecycle_keys(bucket, vec![key.into()]).await.unwrap().remove(0)[0].seq
+}
+
+/// Lifecycle `action` on the latest version of `key`, which must be done.
+async fn act_on_latest(index: &PgIndex, bucket: i64, key: &str, action: LifecycleAction) -> DeleteOutcome {
+    let seq = latest_seq(index, bucket, key).await;
+    index.lifecycle_apply(bucket, key, seq, action, Box::new(|_| true), Arc::new(TierSet::new(Vec::new()))).await.unwrap().unwrap()
 }
 
 async fn version(index: &PgIndex, bucket: i64, key: &str, version_id: Option<&str>) -> Option<ObjectRecord> {
@@ -93,8 +114,7 @@ async fn routed_versions_are_queued_in_their_commit_and_replicated_here_with_the
     let rec = put(&index, src, "docs/a", &blob("aa", 20)).await;
     assert_eq!(rec.replication.as_deref(), Some("PENDING"));
     assert_eq!(put(&index, src, "other", &inline(b"x")).await.replication, None);
-    let expired = index.lifecycle_apply(src, "docs/a", latest_seq(&index, src, "docs/a").await, LifecycleAction::ExpireCurrent, Box::new(|_| true), Arc::new(TierSet::new(Vec::new())));
-    assert!(expired.await.unwrap().unwrap().delete_marker);
+    assert!(act_on_latest(&index, src, "docs/a", LifecycleAction::ExpireCurrent).await.delete_marker);
     let due = index.due_replications(now_ms(), 10).await.unwrap();
     assert_eq!(due.len(), 2, "the version and the delete marker");
     assert!(due.iter().all(|d| !d.check_first && d.target == "arn:aws:s3:::dst"));
@@ -114,8 +134,7 @@ async fn routed_versions_are_queued_in_their_commit_and_replicated_here_with_the
 
     // A version removed before its turn is dropped from the outbox.
     let gone = put(&index, src, "docs/b", &inline(b"y")).await;
-    let removed = index.lifecycle_apply(src, "docs/b", latest_seq(&index, src, "docs/b").await, LifecycleAction::RemoveVersion, Box::new(|_| true), Arc::new(TierSet::new(Vec::new())));
-    assert_eq!(removed.await.unwrap().unwrap().version_id, Some(gone.version_id));
+    assert_eq!(act_on_latest(&index, src, "docs/b", LifecycleAction::RemoveVersion).await.version_id, Some(gone.version_id));
     let item = index.due_replications(now_ms(), 10).await.unwrap().remove(0);
     assert_eq!(index.replicate_here(item, dst).await.unwrap(), Replicated::SourceGone);
     assert_eq!(index.replication_backlog().await.unwrap(), 0);
@@ -184,8 +203,10 @@ async fn retries_failures_and_remote_outcomes_are_kept() {
     assert_eq!((status.pending, status.pending_bytes, status.last_error.as_deref()), (3, 9, Some("timed out")));
     assert!(status.oldest_pending_ms.is_some_and(|t| t <= now_ms()));
 
+    hook(&index, src).await;
     index.complete_replication(item("y"), Some("rv1".into())).await.unwrap();
     index.fail_replication(item("z"), "refused".into()).await.unwrap();
+    assert_eq!(hooked(&index).await, [EventName::ReplicationOperationFailedReplication]);
     let outcome = |v: ObjectRecord| {
         let index = &index;
         async move { index.replication_outcome(src, &v.key, &v.version_id, "arn:aws:s3:::far").await.unwrap().unwrap() }
