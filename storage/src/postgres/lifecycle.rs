@@ -2,24 +2,26 @@
 //! (age scans, key batches, one action per transaction, restores, tier moves and tier garbage).
 //!
 //! Nodes share the work. A bucket's lifecycle pass runs on one node at a time, the holder of
-//! the bucket's lease (`lifecycle_leases`): the pass's scans (`lifecycle_aged`,
+//! the bucket's lease (`leases`, named `lifecycle <bucket id>`): the pass's scans (`lifecycle_aged`,
 //! `lifecycle_batch`, `uploads_started_before`) take or renew it and find nothing for another
-//! node while it is held; a node that stops scanning loses it `LEASE_MS` after its last scan.
+//! node while it is held; a node that stops scanning loses it `LEASE` after its last scan.
 //! Each action still locks its key and re-reads the versions first, so even passes that
 //! overlap (a lease that ran out mid-batch) act on each version once.
 
 use super::buckets::bucket_versioning;
-use super::events::{record, record_version};
-use super::objects::{change_refs, insert_row, latest, lock_key, queue_version, remove_row, retire_latest};
+use super::events::record_version;
+use super::deletes::{delete_latest, delete_version};
+use super::objects::{change_refs, lock_key};
+use super::uploads::{upload_from_row, UPLOAD_COLUMNS};
 use super::rows::{body_from_row, object_from_row, AFTER_OBJECT_COLUMNS, BODY_COLUMNS, OBJECT_COLUMNS};
 use super::{transact, PgIndex};
 use crate::blob::Hash;
 use crate::error::{Result, StorageError, TierError};
-use crate::events::{Change, EventName, Remover, Requester};
+use crate::events::{EventName, Remover, Requester};
 use crate::lifecycle::{key_versions, lock_allows, transition, AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
-use crate::meta::{LifecycleIndex, RestoreExpiry, StillDue};
-use crate::model::{Body, ObjectMeta, ObjectRecord, Placement, Segment, Upload, Versioning, NULL_VERSION};
-use crate::objects::{new_version_id, DeleteOutcome};
+use crate::meta::{LifecycleIndex, RestoreExpiry, ServiceIndex, StillDue};
+use crate::model::{Body, ObjectRecord, Segment, Upload};
+use crate::objects::DeleteOutcome;
 use crate::placement::Moved;
 use crate::restore::RestoreStarted;
 use crate::tiers::TierSet;
@@ -31,7 +33,7 @@ use tokio_postgres::{GenericClient, Row};
 
 /// How long a bucket's lifecycle pass stays with the node that last scanned it: longer than
 /// the actions of one batch take, so a node still acting keeps it.
-const LEASE_MS: i64 = 120_000;
+const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[async_trait::async_trait]
 impl LifecycleIndex for PgIndex {
@@ -41,10 +43,10 @@ impl LifecycleIndex for PgIndex {
     }
 
     async fn lifecycle_batch(&self, bucket_id: i64, lower: Vec<u8>, upper: Option<Vec<u8>>, max_keys: usize) -> Result<Vec<Vec<LifecycleVersion>>> {
-        let client = self.client().await?;
-        if !take_pass(&**client, bucket_id, &self.node).await? {
+        if !self.bucket_turn(bucket_id).await? {
             return Ok(Vec::new());
         }
+        let client = self.client().await?;
         // One statement: the keys and their versions are read together.
         let rows = client
             .query(
@@ -60,10 +62,10 @@ impl LifecycleIndex for PgIndex {
     }
 
     async fn lifecycle_aged(&self, bucket_id: i64, scan: AgeScan, after: AgeCursor, bound_ms: i64, limit: usize) -> Result<AgedBatch> {
-        let client = self.client().await?;
-        if !take_pass(&**client, bucket_id, &self.node).await? {
+        if !self.bucket_turn(bucket_id).await? {
             return Ok(AgedBatch::of_rows(Vec::new(), limit));
         }
+        let client = self.client().await?;
         let rows = client.query(age_sql(scan), &[&bucket_id, &after.0, &after.1, &bound_ms, &(limit as i64)]).await?;
         let rows = rows.iter().map(|r| (r.get(0), r.get(1), String::from_utf8_lossy(r.get(2)).into_owned())).collect();
         Ok(AgedBatch::of_rows(rows, limit))
@@ -102,14 +104,13 @@ impl LifecycleIndex for PgIndex {
     }
 
     async fn uploads_started_before(&self, bucket_id: i64, initiated_before_ms: i64, after_seq: i64, limit: usize) -> Result<Vec<(i64, Upload)>> {
-        let client = self.client().await?;
-        if !take_pass(&**client, bucket_id, &self.node).await? {
+        if !self.bucket_turn(bucket_id).await? {
             return Ok(Vec::new());
         }
+        let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum FROM uploads
-                 WHERE bucket_id = $1 AND initiated_ms <= $2 AND seq > $3 ORDER BY seq LIMIT $4",
+                &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE bucket_id = $1 AND initiated_ms <= $2 AND seq > $3 ORDER BY seq LIMIT $4"),
                 &[&bucket_id, &initiated_before_ms, &after_seq, &(limit as i64)],
             )
             .await?;
@@ -266,28 +267,17 @@ impl LifecycleIndex for PgIndex {
 }
 
 impl PgIndex {
+    /// Whether this node runs bucket `bucket_id`'s lifecycle pass now: it holds (takes or
+    /// renews) the bucket's lease, or another node does.
+    async fn bucket_turn(&self, bucket_id: i64) -> Result<bool> {
+        self.hold_lease(&format!("lifecycle {bucket_id}"), LEASE).await
+    }
+
     /// The row numbers `sql` selects with ($1 = `from`, $2 = `limit`).
     async fn seqs(&self, sql: &str, from: i64, limit: usize) -> Result<Vec<i64>> {
         let rows = self.client().await?.query(sql, &[&from, &(limit as i64)]).await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
-}
-
-/// Whether node `node` runs bucket `bucket_id`'s lifecycle pass now: it takes the bucket's
-/// lease when free or run out, and renews its own. Of two nodes taking a free lease at once,
-/// the upsert lets exactly one have it.
-async fn take_pass(c: &impl GenericClient, bucket_id: i64, node: &str) -> Result<bool> {
-    let now = now_ms();
-    let taken = c
-        .query_opt(
-            "INSERT INTO lifecycle_leases (bucket_id, node, until_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (bucket_id) DO UPDATE SET node = excluded.node, until_ms = excluded.until_ms
-             WHERE lifecycle_leases.node = excluded.node OR lifecycle_leases.until_ms < $4
-             RETURNING 1",
-            &[&bucket_id, &node, &(now + LEASE_MS), &now],
-        )
-        .await?;
-    Ok(taken.is_some())
 }
 
 /// The query of an age scan: (time, row, key) after ($2, $3), time at most $4, at most $5.
@@ -348,9 +338,11 @@ async fn apply(
         return Ok(None);
     }
     let outcome = match action {
-        LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => expire_latest(c, bucket_id, key).await?,
+        LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => {
+            delete_latest(c, bucket_id, bucket_versioning(c, bucket_id).await?, key, Remover::Lifecycle).await?
+        }
         LifecycleAction::ExpireCurrent => return Ok(None),
-        LifecycleAction::RemoveVersion => remove_version(c, &v).await?,
+        LifecycleAction::RemoveVersion => delete_version(c, bucket_id, key, &v.record.version_id, Remover::Lifecycle).await??,
         LifecycleAction::Transition(class) => {
             let (meta, move_to) = transition(&v.record, &class, tiers);
             c.execute("UPDATE objects SET meta = $2, move_to = $3 WHERE seq = $1", &[&v.seq, &serde_json::to_string(&meta)?, &move_to]).await?;
@@ -359,64 +351,6 @@ async fn apply(
         }
     };
     Ok(Some(outcome))
-}
-
-/// Expires the latest version of a key (locked) as DeleteObject without a version id does:
-/// removed in an unversioned bucket, else hidden under a new delete marker.
-/// (The smallest form of the ObjectIndex's delete of a latest version, for lifecycle.)
-async fn expire_latest(c: &impl GenericClient, bucket_id: i64, key: &str) -> Result<DeleteOutcome> {
-    let by = Remover::Lifecycle;
-    let versioning = bucket_versioning(c, bucket_id).await?;
-    let current = latest(c, bucket_id, key).await?;
-    if versioning == Versioning::Unversioned {
-        if let Some(l) = current {
-            remove_row(c, l.seq).await?;
-            record(c, &Change { event: by.event(false), bucket_id, key, version_id: None, object: None, requester: &by.requester() }).await?;
-        }
-        return Ok(DeleteOutcome::default());
-    }
-    let version_id = match versioning {
-        Versioning::Enabled => new_version_id(),
-        _ => NULL_VERSION.to_string(),
-    };
-    let now = now_ms();
-    retire_latest(c, bucket_id, key, current.as_ref(), versioning, now).await?;
-    let marker = ObjectRecord {
-        bucket_id,
-        key: key.to_string(),
-        version_id: version_id.clone(),
-        is_latest: true,
-        delete_marker: true,
-        size: 0,
-        etag: String::new(),
-        modified_ms: now,
-        owner_id: String::new(),
-        meta: ObjectMeta::default(),
-        placement: Placement::default(),
-        replication: None,
-    };
-    insert_row(c, &marker, None).await?;
-    queue_version(c, by.event(true), &marker, &by.requester()).await?;
-    Ok(DeleteOutcome { version_id: Some(version_id), delete_marker: true })
-}
-
-/// Removes version `v` (its key locked, Object Lock checked) for good; the key's newest
-/// remaining version becomes the latest if `v` was.
-async fn remove_version(c: &impl GenericClient, v: &LifecycleVersion) -> Result<DeleteOutcome> {
-    let (rec, by) = (&v.record, Remover::Lifecycle);
-    remove_row(c, v.seq).await?;
-    let version = Some(rec.version_id.as_str()).filter(|id| *id != NULL_VERSION);
-    let change = Change { event: by.event(false), bucket_id: rec.bucket_id, key: &rec.key, version_id: version, object: None, requester: &by.requester() };
-    record(c, &change).await?;
-    if rec.is_latest {
-        c.execute(
-            "UPDATE objects SET is_latest = true, noncurrent_ms = NULL
-             WHERE seq = (SELECT max(seq) FROM objects WHERE bucket_id = $1 AND key = $2)",
-            &[&rec.bucket_id, &rec.key.as_bytes()],
-        )
-        .await?;
-    }
-    Ok(DeleteOutcome { version_id: Some(rec.version_id.clone()), delete_marker: rec.delete_marker })
 }
 
 /// Versions (with their row number and body) matching `condition` over `params`, locked for
@@ -451,22 +385,4 @@ pub(super) async fn find_version(
 /// The version at row `seq` with its body, locked for update when `lock`.
 async fn version_by_seq(c: &impl GenericClient, seq: i64, lock: bool) -> Result<Option<(ObjectRecord, Body)>> {
     Ok(versions_where(c, "seq = $1", &[&seq], lock).await?.into_iter().next().map(|(_, rec, body)| (rec, body)))
-}
-
-/// An upload row (`seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum`).
-/// (Until PostgreSQL's UploadIndex brings its own.)
-fn upload_from_row(r: &Row) -> (i64, Upload) {
-    let checksum = r.get::<_, Option<&str>>(7).and_then(|s| s.split_once(' ')).and_then(|(alg, kind)| {
-        Some(crate::model::UploadChecksum { algorithm: coffer_crypto::checksum::ChecksumAlgorithm::parse(alg)?, kind: crate::model::ChecksumType::parse(kind)? })
-    });
-    let upload = Upload {
-        upload_id: r.get(1),
-        bucket_id: r.get(2),
-        key: String::from_utf8_lossy(r.get(3)).into_owned(),
-        owner_id: r.get(4),
-        initiated_ms: r.get(5),
-        meta: serde_json::from_str(r.get(6)).unwrap_or_default(),
-        checksum,
-    };
-    (r.get(0), upload)
 }

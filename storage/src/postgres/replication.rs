@@ -9,7 +9,7 @@
 
 use super::buckets::bucket_versioning;
 use super::lifecycle::find_version;
-use super::objects::{insert_row, lock_key};
+use super::objects::{insert_row, lock_key, note_crc32c};
 use super::rows::{object_from_row, OBJECT_COLUMNS};
 use super::{transact, PgIndex};
 use crate::error::{Result, StorageError};
@@ -379,17 +379,5 @@ async fn save_resync(c: &impl GenericClient, name: &str, cursor: Option<&str>) -
         Some(cursor) => c.execute("UPDATE worker_cursors SET cursor = $2, updated_ms = $3 WHERE worker = $1", &[&name, &cursor, &now_ms()]).await?,
         None => c.execute("DELETE FROM worker_cursors WHERE worker = $1", &[&name]).await?,
     };
-    Ok(())
-}
-
-/// Records the CRC32C of the blob a replica just named (when it has none yet), for reads to
-/// verify against. (The smallest form of the ObjectIndex's, for `put_replica`.)
-async fn note_crc32c(c: &impl GenericClient, body: &Body, crc32c: Option<u32>) -> Result<()> {
-    if let (Body::Blobs(segments), Some(crc)) = (body, crc32c) {
-        if let [segment] = segments.as_slice() {
-            let hash = crate::blob::parse_hash(&segment.hash).ok_or_else(|| StorageError::Corrupt("segment hash".into()))?;
-            c.execute("UPDATE blobs SET crc32c = $2 WHERE hash = $1 AND crc32c IS NULL", &[&&hash[..], &(crc as i64)]).await?;
-        }
-    }
     Ok(())
 }

@@ -213,13 +213,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
         node      TEXT NOT NULL,
         until_ms  BIGINT NOT NULL
      );
-     -- Not in SQLite (one process runs lifecycle there): the node running a bucket's
-     -- lifecycle pass until `until_ms`, so two nodes never work through one bucket at once.
-     CREATE TABLE lifecycle_leases (
-        bucket_id  BIGINT PRIMARY KEY,
-        node       TEXT NOT NULL,
-        until_ms   BIGINT NOT NULL
-     );
      CREATE TABLE store_settings (
         name   TEXT PRIMARY KEY,
         value  TEXT NOT NULL

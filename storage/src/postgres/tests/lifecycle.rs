@@ -288,12 +288,12 @@ async fn two_nodes_running_one_buckets_lifecycle_expire_each_version_once() {
     assert_eq!((usage.objects, usage.versions, usage.delete_markers), (0, 60, 60));
 
     // A node that stops loses the bucket once its lease runs out.
-    let holder: String = a.client().await.unwrap().query_one("SELECT node FROM lifecycle_leases WHERE bucket_id = $1", &[&b]).await.unwrap().get(0);
+    let holder: String = a.client().await.unwrap().query_one("SELECT node FROM leases WHERE name = $1", &[&format!("lifecycle {b}")]).await.unwrap().get(0);
     let (holder, waiter) = if holder == a.node { (a.clone(), other.clone()) } else { (other.clone(), a.clone()) };
     put(&a, b, "new", &inline(b"x")).await;
     let scan = |node: Arc<PgIndex>| async move { node.lifecycle_aged(b, AgeScan::Current, (i64::MIN, 0), i64::MAX, 100).await.unwrap().keys };
     assert!(scan(waiter.clone()).await.is_empty(), "the bucket is the holder's");
-    a.client().await.unwrap().execute("UPDATE lifecycle_leases SET until_ms = 0 WHERE bucket_id = $1", &[&b]).await.unwrap();
+    a.client().await.unwrap().execute("UPDATE leases SET until_ms = 0 WHERE name = $1", &[&format!("lifecycle {b}")]).await.unwrap();
     assert!(scan(waiter).await.contains(&"new".to_string()));
     assert!(scan(holder).await.is_empty(), "now the other node has it");
 }
