@@ -15,8 +15,6 @@ mod error;
 mod events;
 mod gc;
 mod meta;
-// Not yet a store an `Index` can run on: until it implements every domain, only its tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod postgres;
 mod sqlite;
 mod ingest;

@@ -21,6 +21,9 @@ pub type StillDue = Box<dyn FnOnce(&LifecycleVersion) -> bool + Send>;
 /// When a restored copy made at `done_ms` for `days` days expires.
 pub type RestoreExpiry = Box<dyn FnOnce(u32, i64) -> i64 + Send>;
 
+/// An index several nodes share runs a bucket's lifecycle pass on one node at a time: while
+/// another node holds the bucket, `lifecycle_batch`, `lifecycle_aged` and
+/// `uploads_started_before` find nothing for it (see `crate::postgres::lifecycle`).
 #[async_trait::async_trait]
 pub trait LifecycleIndex {
     /// Buckets that have a configuration document of `kind`, by bucket id, with the document.

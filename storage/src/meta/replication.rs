@@ -25,6 +25,9 @@ pub trait ReplicationIndex {
     async fn replication_status(&self, bucket_id: i64) -> Result<ReplicationStatus>;
 
     /// Outbox rows (replications and resyncs) due by `now_ms`, oldest due first, at most `limit`.
+    /// An index several nodes share hands a row to one caller at a time: a row returned is not
+    /// returned again until it is settled (retried, failed, completed, replicated, forgotten)
+    /// or a while has passed (`crate::postgres::replication::CLAIM_MS`).
     async fn due_replications(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>>;
 
     /// How many rows the outbox holds.
@@ -65,7 +68,7 @@ pub trait ReplicationIndex {
     /// written (a retried delivery) is returned as it is. Same errors as `replicate_here`.
     async fn put_marker_replica(&self, bucket_id: i64, key: &str, of: ReplicaOf) -> Result<ObjectRecord>;
 
-    /// One step of the longest-idle running resync (a worker cursor under
+    /// One step of the longest-idle running resync that no other node is stepping (a worker cursor under
     /// `crate::replication::RESYNC_CURSOR_PREFIX`), in one transaction: walks up to `limit`
     /// versions after its cursor in (key, version id) order, queues the ones
     /// `crate::replication::resync_wants` and a route take as resync rows (PENDING), and

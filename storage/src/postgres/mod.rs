@@ -2,15 +2,13 @@
 //! share. Every operation is one short transaction (PostgreSQL groups WAL flushes itself),
 //! retried when PostgreSQL reports a serialization failure or a deadlock; a statement that
 //! runs past the statement timeout becomes `Busy` (503 SlowDown).
-//!
-//! It implements the domains of `crate::meta` one by one; until all are done it is not yet an
-//! `Index` a store can run on.
 
 mod accounts;
 mod blobs;
 mod buckets;
 mod deletes;
 mod events;
+mod lifecycle;
 mod listing;
 mod objects;
 mod replication;
@@ -123,8 +121,7 @@ impl PgIndex {
 /// Opens the PostgreSQL index at `url` for a store, from synchronous code on any thread (the
 /// connections run on the index's own runtime).
 pub(crate) fn open(url: &str) -> Result<std::sync::Arc<dyn crate::meta::Index>> {
-    let _index = futures::executor::block_on(PgIndex::connect(url))?;
-    Err(StorageError::Index("the PostgreSQL index does not implement every domain yet".into()))
+    Ok(std::sync::Arc::new(futures::executor::block_on(PgIndex::connect(url))?))
 }
 
 /// Whether PostgreSQL aborted the transaction for a conflict with another one, so running it

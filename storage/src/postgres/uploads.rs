@@ -19,7 +19,7 @@ use crate::tiers::TierSet;
 use std::sync::Arc;
 use tokio_postgres::{GenericClient, Row};
 
-const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
+pub(crate) const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
 const PART_COLUMNS: &str = "part_number, size, etag, checksum, modified_ms, hash";
 
 #[async_trait::async_trait]
@@ -140,7 +140,7 @@ async fn require_upload(c: &impl GenericClient, bucket_id: i64, key: &str, uploa
 }
 
 /// An upload row (`UPLOAD_COLUMNS`): its row number, which its parts hang off, and the upload.
-fn upload_from_row(r: &Row) -> (i64, Upload) {
+pub(crate) fn upload_from_row(r: &Row) -> (i64, Upload) {
     let key: &[u8] = r.get(3);
     let upload = Upload {
         upload_id: r.get(1),

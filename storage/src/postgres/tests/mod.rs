@@ -6,8 +6,10 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod lifecycle;
 mod listing;
 mod objects;
+mod replication;
 mod service;
 mod uploads;
 
