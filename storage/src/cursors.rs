@@ -39,7 +39,7 @@ mod tests {
         assert_eq!(t.store.worker_cursor("scrub").await.unwrap(), None);
         t.store.set_worker_cursor("scrub", Some("ab12".into())).await.unwrap();
         t.store.set_worker_cursor("scrub", Some("cd34".into())).await.unwrap();
-        let reopened = crate::Store::open(t.store.root()).unwrap();
+        let reopened = t.reopen();
         assert_eq!(reopened.worker_cursor("scrub").await.unwrap().as_deref(), Some("cd34"));
         reopened.set_worker_cursor("scrub", None).await.unwrap();
         assert_eq!(reopened.worker_cursor("scrub").await.unwrap(), None);

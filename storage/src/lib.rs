@@ -181,14 +181,36 @@ pub(crate) mod testutil {
         pub _db: Option<crate::postgres::tests::TestDb>,
     }
 
+    impl TestStore {
+        /// The same store opened again (a restart).
+        pub fn reopen(&self) -> Store {
+            let metadata = match &self._db {
+                Some(db) => Metadata::Postgres(db.url.clone()),
+                None => Metadata::DataDir,
+            };
+            Store::open_at(&Site { data_dir: self.store.root().to_path_buf(), metadata }).unwrap()
+        }
+    }
+
     /// A fresh store with a root user. Its index is SQLite in a temporary data dir, or, with
     /// `COFFER_TEST_STORE_ON_POSTGRES=1` (and `COFFER_TEST_POSTGRES` naming a server), a
     /// fresh PostgreSQL database: the same tests then prove the other backend.
     pub async fn store() -> TestStore {
+        let on_postgres = std::env::var("COFFER_TEST_STORE_ON_POSTGRES").as_deref() == Ok("1");
+        store_on(on_postgres).await
+    }
+
+    /// A fresh store whose index is SQLite, for tests of SQLite's own file (they tamper with
+    /// it, or read it offline).
+    pub async fn sqlite_store() -> TestStore {
+        store_on(false).await
+    }
+
+    async fn store_on(postgres: bool) -> TestStore {
         let dir = tempfile::tempdir().unwrap();
-        let db = match std::env::var("COFFER_TEST_STORE_ON_POSTGRES").as_deref() {
-            Ok("1") => Some(crate::postgres::tests::TestDb::create().await.expect("COFFER_TEST_POSTGRES names the test server")),
-            _ => None,
+        let db = match postgres {
+            true => Some(crate::postgres::tests::TestDb::create().await.expect("COFFER_TEST_POSTGRES names the test server")),
+            false => None,
         };
         let metadata = match &db {
             Some(db) => Metadata::Postgres(db.url.clone()),

@@ -422,7 +422,7 @@ mod tests {
     }
 
     async fn altered_plain_blob_is_caught(forget_crc: bool) {
-        let t = store().await;
+        let t = sqlite_store().await;
         let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         let data: Vec<u8> = (0..3 * super::READ_CHUNK + 100).map(|i| (i % 251) as u8).collect();
         put(&t, &bucket, "k", &data).await.unwrap();
@@ -460,7 +460,7 @@ mod tests {
 
     #[tokio::test]
     async fn altered_inline_bodies_fail_the_read() {
-        let t = store().await;
+        let t = sqlite_store().await;
         let bucket = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         put(&t, &bucket, "small", b"hello, inline world").await.unwrap();
         let found = t.store.object(bucket.id, "small", None).await.unwrap();

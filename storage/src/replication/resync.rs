@@ -105,7 +105,7 @@ mod tests {
         assert_eq!((first.walked, first.queued, first.finished), (3, 3, false));
         assert_eq!(t.store.resync_position(src.id).await.unwrap().unwrap().after.unwrap().0, "k2");
         // A reopened store (a restart) resumes where the walk stopped.
-        let reopened = crate::Store::open(t.store.root()).unwrap();
+        let reopened = t.reopen();
         let steps = [reopened.resync_step(3).await.unwrap().unwrap(), reopened.resync_step(3).await.unwrap().unwrap()];
         assert_eq!(steps.iter().map(|s| s.queued).sum::<usize>(), 4, "k3..k6; other/skip is no route's");
         assert!(steps[1].finished && reopened.resync_step(3).await.unwrap().is_none());

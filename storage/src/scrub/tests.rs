@@ -1,6 +1,6 @@
 use super::*;
 use crate::blob::Hash;
-use crate::testutil::{put, store, TestStore};
+use crate::testutil::{put, sqlite_store, store, TestStore};
 use sha2::{Digest, Sha256};
 
 /// Puts `n` objects of 100 KiB (each a blob file) and returns their blobs' hashes, sorted.
@@ -70,7 +70,7 @@ async fn a_blob_check_finds_flipped_bytes_wrong_sizes_and_missing_files_in_small
 
 #[tokio::test]
 async fn inline_bodies_are_checked_against_their_recorded_sha256() {
-    let t = store().await;
+    let t = sqlite_store().await;
     let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
     put(&t, &b, "small", b"hello inline").await.unwrap();
     put(&t, &b, "old", b"written before hashes were kept").await.unwrap();
@@ -92,7 +92,7 @@ async fn inline_bodies_are_checked_against_their_recorded_sha256() {
 
 #[tokio::test]
 async fn state_and_corrupt_blobs_are_durable_and_readable_offline() {
-    let t = store().await;
+    let t = sqlite_store().await;
     assert_eq!(scrub_status(t.store.root()).unwrap().state, ScrubState::default());
     let mut pass = ScrubPass::new(1000);
     pass.position = ScrubPosition::Blobs { after: Some("ab".repeat(32)) };

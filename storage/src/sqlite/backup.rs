@@ -84,12 +84,12 @@ pub(crate) fn gc_held(c: &Connection) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{put, store};
+    use crate::testutil::{put, sqlite_store};
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_backup_taken_during_writes_opens_with_every_earlier_object() {
-        let t = store().await;
+        let t = sqlite_store().await;
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         for i in 0..20 {
             put(&t, &b, &format!("before{i}"), &vec![i as u8; 1000 * i]).await.unwrap();
@@ -129,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hold_keeps_the_collector_from_removing_blobs_until_released() {
-        let t = store().await;
+        let t = sqlite_store().await;
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         put(&t, &b, "big", &vec![1u8; 100 * 1024]).await.unwrap();
         t.store.delete_object(b.id, "big", None, Default::default(), crate::DeleteOptions::default()).await.unwrap();

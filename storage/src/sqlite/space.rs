@@ -63,7 +63,7 @@ pub(super) fn checkpoint(c: &Connection) -> crate::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::{put, store};
+    use crate::testutil::{put, sqlite_store};
     use crate::DeleteOptions;
 
     fn index_file_bytes(t: &crate::testutil::TestStore) -> u64 {
@@ -72,7 +72,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn an_emptied_index_gives_its_space_back() {
-        let t = store().await;
+        let t = sqlite_store().await;
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
         let body = vec![7u8; 3000];
         let puts = (0..8000).map(|i| {

@@ -19,7 +19,7 @@ fn blob_file(store: &Store, hex: &str) -> std::path::PathBuf {
 
 /// A bucket with a large object, a copy of it, a small object and an upload with one part.
 async fn populated() -> (TestStore, String) {
-    let t = store().await;
+    let t = sqlite_store().await;
     let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
     put(&t, &b, "large", &vec![5u8; 200_000]).await.unwrap();
     put(&t, &b, "small", b"tiny").await.unwrap();
@@ -102,7 +102,7 @@ async fn orphans_wait_out_the_grace_period_then_repair_removes_them() {
 
 #[tokio::test]
 async fn a_writer_reusing_an_old_file_refreshes_its_age() {
-    let t = store().await;
+    let t = sqlite_store().await;
     let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
     let data = vec![3u8; 100_000];
     put(&t, &b, "k", &data).await.unwrap();
