@@ -7,13 +7,15 @@
 #    committed build against its sources), rabbitmq-server (the notification tests start
 #    their own broker), prometheus (the metrics test starts its own, scraping Coffer),
 #    postgresql (a throwaway server on loopback for the PostgreSQL index's tests,
-#    scripts/postgres.sh) and a Python virtualenv
+#    scripts/postgres.sh), haproxy (the several-node tests balance over it) and a Python virtualenv
 #    with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. checks that console/dist is what `npm ci && npm run build` makes of console/src
 #    (console/check-dist.sh), runs `cargo test --release --workspace`, then the Python compatibility suite
 #    (pytest compat-tests/python), which starts the real `coffer` binary, and then the core
-#    files of that suite again with the blobs in an S3 bucket of moto (COFFER_TEST_BLOBS=s3).
+#    files of that suite again with the blobs in an S3 bucket of moto (COFFER_TEST_BLOBS=s3),
+#    then the storage crate's tests and the core files once more with every index in
+#    PostgreSQL (COFFER_TEST_STORE_ON_POSTGRES=1, COFFER_TEST_METADATA=postgres).
 # Exits non-zero if either runner fails; both always run.
 #
 # Environment:
@@ -44,6 +46,8 @@ done
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 # The PostgreSQL index's tests run against a throwaway server (scripts/postgres.sh).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# The several-node tests put HAProxy in front of two Coffer nodes.
+[[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()
@@ -100,6 +104,17 @@ log "pytest again, the blobs in an S3 bucket (moto) instead of the data dir: COF
 # that look at blob files on disk are marked local_blobs and left out.
 (cd compat-tests/python && COFFER_TEST_BLOBS=s3 COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
     -m "not local_blobs" test_boto3.py test_multipart.py test_sse.py test_versioning.py test_integrity.py test_awscli.py test_restic.py) \
+    || status=1
+
+log "the storage crate's tests again, every store's index in PostgreSQL: COFFER_TEST_STORE_ON_POSTGRES=1"
+COFFER_TEST_STORE_ON_POSTGRES=1 cargo test --release -p coffer-storage || status=1
+
+log "pytest again, every data dir's index in PostgreSQL: COFFER_TEST_METADATA=postgres"
+# Tests that read or tamper with the SQLite file, or run commands that do, are marked
+# sqlite_index and left out.
+(cd compat-tests/python && COFFER_TEST_METADATA=postgres COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+    -m "not sqlite_index" test_boto3.py test_multipart.py test_versioning.py test_sse.py test_awscli.py test_integrity.py \
+    test_restic.py test_object_lock.py test_lifecycle.py test_quotas.py test_policy.py test_admin_cli.py) \
     || status=1
 
 if ((status)); then

@@ -351,7 +351,7 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
         ca_bundle, cert, key = make_tls_material(base)
         args += ["--tls-cert", str(cert), "--tls-key", str(key)]
     args += list(extra_args)
-    env = dict(with_metadata(args, None))
+    env = dict(with_metadata(args, None) or os.environ)
     env["COFFER_ROOT_ACCESS_KEY"] = ROOT_ACCESS_KEY
     env["COFFER_ROOT_SECRET_KEY"] = ROOT_SECRET_KEY
     # Virtual-hosted-style requests to <bucket>.coffer.test are tested with a resolver that

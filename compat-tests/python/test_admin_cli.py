@@ -150,6 +150,7 @@ def test_store_info(http_server, http_bucket):
     assert f"running (pid {http_server.proc.pid}" in text and "filesystem:" in text
 
 
+@pytest.mark.sqlite_index  # its config file names only the data dir
 def test_admin_commands_read_the_config_file(http_server, tmp_path):
     """`--config` gives admin commands the data dir (and region) as it gives them to `serve`."""
     config = tmp_path / "coffer.toml"
@@ -172,6 +173,7 @@ def test_admin_commands_read_the_config_file(http_server, tmp_path):
     assert info["data_dir"] == str(http_server.data_dir)
 
 
+@pytest.mark.sqlite_index  # `scrub status` reads the SQLite file
 def test_the_older_status_commands_print_json_too(http_server, http_bucket):
     scrub = admin_json(http_server, "scrub", "status")
     assert set(scrub) == {"state", "corrupt"} and scrub["corrupt"] == []

@@ -37,6 +37,7 @@ def get_outcome(s3, bucket: str, key: str, **kw) -> bytes | str:
 
 
 @pytest.mark.local_blobs
+@pytest.mark.sqlite_index
 def test_altered_bytes_are_never_served(http_server, http_bucket):
     s3 = http_server.client()
     start = http_server.log_size()

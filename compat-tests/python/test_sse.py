@@ -544,6 +544,7 @@ def write_marker_objects(s3, bucket: str, mode: Mode, marker: bytes) -> None:
 
 
 @pytest.mark.local_blobs
+@pytest.mark.sqlite_index
 def test_no_plaintext_reaches_the_data_dir(tmp_path):
     marker = f"<coffer-sse-marker-{os.urandom(8).hex()}>".encode()
     assert len(marker) < 50  # 100 bytes hold it at least twice

@@ -204,11 +204,10 @@ struct Disk {
     filesystem_free_bytes: u64,
 }
 
-fn disk(data_dir: &Path, blob_bytes: u64) -> Result<Disk, String> {
-    let size = |name: &str| std::fs::metadata(data_dir.join(name)).map(|m| m.len()).unwrap_or(0);
+fn disk(data_dir: &Path, index_bytes: u64, blob_bytes: u64) -> Result<Disk, String> {
     let fs = rustix::fs::statvfs(data_dir).map_err(|e| format!("statvfs {}: {e}", data_dir.display()))?;
     Ok(Disk {
-        index_bytes: size("index.sqlite") + size("index.sqlite-wal"),
+        index_bytes,
         blob_bytes,
         filesystem_bytes: fs.f_blocks * fs.f_frsize,
         filesystem_free_bytes: fs.f_bavail * fs.f_frsize,
@@ -222,7 +221,7 @@ pub fn store_info(site: &Site, json: bool) -> Result<(), String> {
         let counts = store.index_counts().await.map_err(|e| e.to_string())?;
         let usage = store.total_usage().await.map_err(|e| e.to_string())?;
         let server = Running::find(data_dir).map(|running| RunningServer { uptime_secs: (coffer_storage::now_ms() - running.started_ms) / 1000, running });
-        let info = StoreInfo { version: env!("CARGO_PKG_VERSION"), data_dir: data_dir.to_path_buf(), server, disk: disk(data_dir, counts.blob_bytes)?, counts, usage };
+        let info = StoreInfo { version: env!("CARGO_PKG_VERSION"), data_dir: data_dir.to_path_buf(), server, disk: disk(data_dir, store.index_bytes(), counts.blob_bytes)?, counts, usage };
         table::print(json, &info, |i| {
             let server = match &i.server {
                 Some(s) => format!(

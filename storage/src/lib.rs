@@ -103,7 +103,7 @@ impl Store {
         let blobs = blob::BlobDir::open(root)?;
         let index: Arc<dyn meta::Index> = match &site.metadata {
             Metadata::DataDir => Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?),
-            Metadata::Postgres(url) => postgres::open(url)?,
+            Metadata::Postgres(url) => postgres::open(url, &site::node_name(root)?)?,
         };
         let configs = config_cache::ConfigCache::new(match site.metadata {
             Metadata::DataDir => None,

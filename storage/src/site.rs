@@ -80,6 +80,24 @@ impl Site {
     }
 }
 
+/// The name this data dir's node goes by in a shared index's leases: made up once and kept
+/// in the data dir (`node-id`), so a restarted node takes its own leases straight back
+/// instead of waiting for them to lapse.
+pub(crate) fn node_name(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => {
+            let name = format!("{:016x}", rand::random::<u64>());
+            let mut file = crate::perms::write_file(&path, format!("{name}\n").as_bytes())?;
+            std::io::Write::flush(&mut file)?;
+            file.sync_all()?;
+            Ok(name)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +113,14 @@ mod tests {
         let m: Metadata = "host=127.0.0.1 port=55432 user=coffer password=pw dbname=x".parse().unwrap();
         assert_eq!(m.to_string(), "PostgreSQL database x on 127.0.0.1:55432 as coffer");
         assert!("mysql://x".parse::<Metadata>().is_err());
+    }
+
+    #[test]
+    fn a_data_dir_keeps_its_node_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = node_name(dir.path()).unwrap();
+        assert_eq!(first.len(), 16);
+        assert_eq!(node_name(dir.path()).unwrap(), first);
+        assert_ne!(node_name(tempfile::tempdir().unwrap().path()).unwrap(), first);
     }
 }

@@ -81,7 +81,14 @@ impl deadpool_postgres::Connect for ConnectOnOwnRuntime {
 impl PgIndex {
     /// Connects to the database at `url` (a libpq URL or key=value string) and brings its
     /// schema up to date.
+    #[cfg(test)]
     pub(crate) async fn connect(url: &str) -> Result<PgIndex> {
+        PgIndex::connect_as(url, &format!("{:016x}", rand::random::<u64>())).await
+    }
+
+    /// Connects as `connect` does, naming this node `node` in the leases it takes: a node that
+    /// restarts under the same name takes its leases straight back.
+    pub(crate) async fn connect_as(url: &str, node: &str) -> Result<PgIndex> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StorageError::Index(Box::new(e)))?;
         if config.get_options().is_none() {
             config.options(STATEMENT_TIMEOUT);
@@ -90,8 +97,7 @@ impl PgIndex {
         let connect = ConnectOnOwnRuntime(runtime.handle().clone());
         let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
-        let node = format!("{:016x}", rand::random::<u64>());
-        let index = PgIndex { pool, size: AtomicU64::new(0), node, _runtime: OwnRuntime(Some(runtime)) };
+        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
         index.note_size(&client).await?;
@@ -120,8 +126,8 @@ impl PgIndex {
 
 /// Opens the PostgreSQL index at `url` for a store, from synchronous code on any thread (the
 /// connections run on the index's own runtime).
-pub(crate) fn open(url: &str) -> Result<std::sync::Arc<dyn crate::meta::Index>> {
-    Ok(std::sync::Arc::new(futures::executor::block_on(PgIndex::connect(url))?))
+pub(crate) fn open(url: &str, node: &str) -> Result<std::sync::Arc<dyn crate::meta::Index>> {
+    Ok(std::sync::Arc::new(futures::executor::block_on(PgIndex::connect_as(url, node))?))
 }
 
 /// Whether PostgreSQL aborted the transaction for a conflict with another one, so running it
