@@ -107,7 +107,20 @@ log "pytest again, the blobs in an S3 bucket (moto) instead of the data dir: COF
     || status=1
 
 log "the storage crate's tests again, every store's index in PostgreSQL: COFFER_TEST_STORE_ON_POSTGRES=1"
-COFFER_TEST_STORE_ON_POSTGRES=1 cargo test --release -p coffer-storage || status=1
+# The storage crate's test binary as the workspace build made it (`cargo test -p` alone would
+# rebuild the dependencies with other features).
+storage_tests="$(cargo test --release --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "coffer_storage" and m["profile"]["test"]:
+        print(m["executable"])')"
+if [[ -x $storage_tests ]]; then
+    COFFER_TEST_STORE_ON_POSTGRES=1 "$storage_tests" -q || status=1
+else
+    echo "the storage crate's test binary was not found" >&2
+    status=1
+fi
 
 log "pytest again, every data dir's index in PostgreSQL: COFFER_TEST_METADATA=postgres"
 # Tests that read or tamper with the SQLite file, or run commands that do, are marked

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Benchmarks the index backends side by side: ./scripts/bench-cluster.sh [--duration 8s]
+#
+# Runs s3bench's PUT 4KiB c=16, GET 4KiB c=16 and LIST of 10,000 keys c=4 against
+#   1. one node on SQLite (the default),
+#   2. one node on PostgreSQL (a throwaway server, scripts/postgres.sh),
+#   3. two nodes on that PostgreSQL and one shared blob dir, behind HAProxy (Debian's haproxy),
+# all on this machine, and prints one table. Everything listens on 127.0.0.1; data dirs are
+# on the repository's disk. Builds coffer and s3bench as scripts/bench.sh does.
+#
+# Environment: BENCH_DURATION (default 8s), CARGO_TARGET_DIR, COFFER_BIN, S3BENCH_DIR.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+DURATION="${BENCH_DURATION:-8s}"
+while (($#)); do
+    case "$1" in
+        --duration) DURATION="$2"; shift 2 ;;
+        --duration=*) DURATION="${1#*=}"; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+log() { printf '==> %s\n' "$*" >&2; }
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+[[ -x $HAPROXY ]] || { echo "haproxy is needed (apt-get install haproxy)" >&2; exit 2; }
+
+target="${CARGO_TARGET_DIR:-$REPO/target}"
+[[ $target == /* ]] || target="$REPO/$target"
+S3BENCH_DIR="${S3BENCH_DIR:-$REPO/../shared/tools/s3bench}"
+(cd "$S3BENCH_DIR" && CARGO_TARGET_DIR="$target/s3bench" cargo build --release -q)
+S3BENCH="$target/s3bench/release/s3bench"
+cargo build --release -q -p coffer-server
+COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
+
+WORK="$(mktemp -d "$target/coffer-bench-cluster.XXXXXX")"
+# PostgreSQL runs as the postgres user when we are root: its directory must be reachable.
+PG_DIR="$(mktemp -d /tmp/coffer-bench-pg.XXXXXX)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    "$REPO/scripts/postgres.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
+    rm -rf "$WORK" "$PG_DIR"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export COFFER_ROOT_ACCESS_KEY="BENCHROOTACCESSKEY01" COFFER_ROOT_SECRET_KEY="bench-root-secret-key-0123456789abcdef"
+export S3BENCH_ACCESS_KEY="$COFFER_ROOT_ACCESS_KEY" S3BENCH_SECRET_KEY="$COFFER_ROOT_SECRET_KEY"
+COFFER_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
+export COFFER_MASTER_KEY
+
+start_node() { # data dir, extra serve args...; sets NODE_PORT and records the pid
+    local dir="$1" port; shift
+    port="$(free_port)"
+    mkdir -p "$dir"
+    RUST_LOG=warn "$COFFER_BIN" serve --data-dir "$dir" --address "127.0.0.1:$port" "$@" >"$dir.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null && break; sleep 0.1; done
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/health" || { tail -n 30 "$dir.log" >&2; exit 2; }
+    NODE_PORT="$port"
+}
+
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+bench() { # setup name, endpoint port
+    local setup="$1" port="$2" label
+    for spec in "put 4KiB c=16|--op put --size 4KiB --concurrency 16" \
+                "get 4KiB c=16|--op get --size 4KiB --concurrency 16" \
+                "list 10k c=4|--op list --size 4KiB --concurrency 4 --keys 10000"; do
+        label="$setup: ${spec%%|*}"
+        log "s3bench $label ($DURATION)"
+        # shellcheck disable=SC2086
+        "$S3BENCH" --endpoint "http://127.0.0.1:$port" --bucket "b$RANDOM" --create-bucket --duration "$DURATION" \
+            --label "$label" --json ${spec#*|} >>"$RESULTS" 2>>"$WORK/s3bench.stderr" || true
+    done
+}
+
+log "1/3: one node on SQLite"
+start_node "$WORK/sqlite"
+bench "sqlite, 1 node" "$NODE_PORT"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+log "starting a throwaway PostgreSQL"
+PG_URL="$("$REPO/scripts/postgres.sh" start "$PG_DIR" "$(free_port)")"
+PG_ADMIN="$PG_URL"
+psql "$PG_ADMIN" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two"
+with_db() { echo "$PG_ADMIN" | sed -E "s/dbname=[^ ]+/dbname=$1/"; }
+
+log "2/3: one node on PostgreSQL"
+COFFER_METADATA="$(with_db bench_one)" start_node "$WORK/pg-one"
+bench "postgres, 1 node" "$NODE_PORT"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+log "3/3: two nodes on PostgreSQL behind HAProxy"
+mkdir -p "$WORK/shared-blobs"
+COFFER_METADATA="$(with_db bench_two)" start_node "$WORK/node-a" --blobs "$WORK/shared-blobs"
+a="$NODE_PORT"
+COFFER_METADATA="$(with_db bench_two)" start_node "$WORK/node-b" --blobs "$WORK/shared-blobs"
+b="$NODE_PORT"
+lb="$(free_port)"
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+    maxconn 2048
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend s3
+    bind 127.0.0.1:$lb
+    default_backend coffer
+backend coffer
+    balance roundrobin
+    server a 127.0.0.1:$a
+    server b 127.0.0.1:$b
+EOF
+"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+PIDS+=($!)
+sleep 1
+bench "postgres, 2 nodes + haproxy" "$lb"
+
+python3 - "$RESULTS" "$DURATION" "$(nproc)" <<'PY'
+import json, sys
+path, duration, cores = sys.argv[1:4]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+print(f"\ncoffer bench-cluster  duration={duration}  cores={cores}  (everything on this machine)")
+hdr = f"{'setup: test':<42}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p999 ms':>9}{'errors':>7}"
+print(hdr); print("-" * len(hdr))
+for r in rows:
+    lat = r.get("lat_ms") or {}
+    f = lambda k: f"{lat[k]:.2f}" if lat.get(k) is not None else "-"
+    print(f"{r.get('label','?'):<42}{r.get('ops_per_s', 0):>10.1f}{f('p50'):>9}{f('p99'):>9}{f('p999'):>9}{r.get('errors_all', r.get('errors', 0)):>7}")
+PY
