@@ -38,6 +38,12 @@ impl Store {
     }
 
     /// A configuration document of a bucket (`kind` names it, e.g. "tagging"), if set.
+    /// How long a bucket configuration read from the index may be trusted before reading it
+    /// again (None: until this process changes it; Some while other nodes share the index).
+    pub fn config_max_age(&self) -> Option<std::time::Duration> {
+        self.inner.configs.max_age()
+    }
+
     pub async fn bucket_config(&self, bucket_id: i64, kind: &str) -> Result<Option<String>> {
         if let Some(cached) = self.inner.configs.get(bucket_id, kind) {
             return Ok(cached);

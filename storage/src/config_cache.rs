@@ -26,6 +26,11 @@ impl ConfigCache {
         ConfigCache { max_age, ..ConfigCache::default() }
     }
 
+    /// How long an entry is trusted (None: until this process changes it).
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
     /// The cached document (`Some(None)` records that there is none).
     pub fn get(&self, bucket_id: i64, kind: &str) -> Option<Option<String>> {
         let docs = self.docs.read().expect("config cache poisoned");

@@ -5,6 +5,7 @@ use crate::http::error::S3Result;
 use coffer_storage::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 /// A kind of bucket configuration document that is kept parsed.
 pub trait Document: Sized {
@@ -14,12 +15,12 @@ pub trait Document: Sized {
     fn parse(doc: &str) -> S3Result<Self>;
 }
 
-/// Parsed documents of one kind by bucket id, with the text each was parsed from; None
-/// records that a bucket has none. The text is read through the store's configuration cache
-/// every time (a memory read unless it expired), so a change another node made is parsed
-/// once it arrives there.
+/// Parsed documents of one kind by bucket id, with when each was read; None records that a
+/// bucket has none. An entry is trusted as long as the store trusts its configuration cache
+/// (`Store::config_max_age`: for good on a store of its own, briefly when other nodes share
+/// the index and may change the document).
 pub struct Parsed<T> {
-    docs: RwLock<HashMap<i64, (Option<String>, Option<Arc<T>>)>>,
+    docs: RwLock<HashMap<i64, (Instant, Option<Arc<T>>)>>,
 }
 
 impl<T> Default for Parsed<T> {
@@ -35,17 +36,17 @@ impl<T: Document> Parsed<T> {
 
     /// The bucket's parsed document: from the cache, else read once from the index and parsed.
     pub async fn load(&self, store: &Store, bucket_id: i64) -> S3Result<Option<Arc<T>>> {
-        let text = store.bucket_config(bucket_id, T::KIND).await?;
-        if let Some((parsed_from, parsed)) = self.docs.read().expect("config cache poisoned").get(&bucket_id) {
-            if *parsed_from == text {
+        if let Some((read_at, parsed)) = self.docs.read().expect("config cache poisoned").get(&bucket_id) {
+            if store.config_max_age().is_none_or(|max| read_at.elapsed() < max) {
                 return Ok(parsed.clone());
             }
         }
-        let parsed = match &text {
-            Some(doc) => Some(Arc::new(T::parse(doc)?)),
+        let read_at = Instant::now();
+        let parsed = match store.bucket_config(bucket_id, T::KIND).await? {
+            Some(doc) => Some(Arc::new(T::parse(&doc)?)),
             None => None,
         };
-        self.docs.write().expect("config cache poisoned").insert(bucket_id, (text, parsed.clone()));
+        self.docs.write().expect("config cache poisoned").insert(bucket_id, (read_at, parsed.clone()));
         Ok(parsed)
     }
 
