@@ -78,7 +78,7 @@ async fn deleting_a_bucket_needs_it_empty_and_drops_its_uploads() {
     // The key's lock row, which the version commit left behind.
     c.execute("INSERT INTO object_keys (bucket_id, key) VALUES ($1, 'k')", &[&b.id]).await.unwrap();
     index.set_bucket_config(b.id, "cors", Some("<c/>".into())).await.unwrap();
-    c.execute("INSERT INTO blobs (hash, size, refs) VALUES ($1, 5, 2)", &[&vec![7u8; 32]]).await.unwrap();
+    c.execute("INSERT INTO blobs (hash, size, refs, gen) VALUES ($1, 5, 2, 1)", &[&vec![7u8; 32]]).await.unwrap();
     let seq: i64 = c
         .query_one("INSERT INTO uploads (upload_id, bucket_id, key, owner_id, initiated_ms, meta) VALUES ('up', $1, 'k', 'u1', 0, '{}') RETURNING seq", &[&b.id])
         .await
