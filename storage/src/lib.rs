@@ -18,6 +18,7 @@ mod meta;
 mod postgres;
 mod sqlite;
 mod ingest;
+mod keyring;
 mod keys;
 mod listing;
 mod lifecycle;
@@ -49,6 +50,7 @@ pub use events::{
     DEFAULT_MAX_BACKLOG, NOTIFY_ROUTES_KIND,
 };
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
+pub use keyring::Versioned;
 pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use lock::LockChange;

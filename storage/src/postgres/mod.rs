@@ -9,6 +9,7 @@ mod buckets;
 mod deletes;
 mod events;
 mod lifecycle;
+mod keyring;
 mod listing;
 mod objects;
 mod replication;

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572;
 
 pub(super) const MIGRATIONS: &[&str] = &[
-    // 1: everything the SQLite index holds after its 14 migrations.
+    // 1: everything the SQLite index holds after its 15 migrations.
     "CREATE TABLE users (
         id          TEXT PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -225,6 +225,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE TABLE store_settings (
         name   TEXT PRIMARY KEY,
         value  TEXT NOT NULL
+     );
+     CREATE TABLE site_documents (
+        name     TEXT PRIMARY KEY,
+        version  BIGINT NOT NULL,
+        value    TEXT NOT NULL
      );
      CREATE TABLE access_log_queue (
         seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
