@@ -77,7 +77,8 @@ def cluster(tmp_root, cluster_env):
     base = Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}"
     shared_blobs = base / "blobs"
     shared_blobs.mkdir(parents=True)
-    nodes = [start_server(base, "http", ("--blobs", str(shared_blobs)), env_extra=cluster_env) for _ in range(NODES)]
+    args = ("--blobs", str(shared_blobs), "--access-log-interval", "1s")
+    nodes = [start_server(base, "http", args, env_extra=cluster_env) for _ in range(NODES)]
     port = free_port()
     cfg = base / "haproxy.cfg"
     cfg.write_text(haproxy_config(port, nodes))
@@ -174,6 +175,19 @@ def test_bucket_settings_reach_the_other_node(cluster, cluster_bucket):
         except botocore.exceptions.ClientError:
             assert time.monotonic() < deadline, "node b never saw node a's tags"
             time.sleep(0.2)
+
+
+def test_bucket_logging_turned_on_at_one_node_logs_requests_at_the_other(cluster, cluster_bucket):
+    from test_bucket_logging import logging_on, wait_for_records
+
+    _, (a, b) = cluster
+    target = random_bucket_name("logs")
+    a.client().create_bucket(Bucket=target)
+    b.client().list_objects_v2(Bucket=cluster_bucket)  # node b has read which buckets log
+    logging_on(a.client(), cluster_bucket, target, "from-b/")
+    time.sleep(1.5)  # other nodes trust what they read for a second, as with every bucket setting
+    logged = b.client().put_object(Bucket=cluster_bucket, Key="logged", Body=b"x")["ResponseMetadata"]["RequestId"]
+    wait_for_records(a.client(), target, "from-b/", [logged])
 
 
 def test_awscli_sync_through_the_balancer(cluster, cluster_bucket, tmp_path):
