@@ -52,9 +52,19 @@ def tmp_root():
 _SERVERS: dict[str, CofferServer] = {}
 
 
+def start_session_server(tmp_root: Path, scheme: str) -> CofferServer:
+    """One server, or with COFFER_TEST_CLUSTER=N a cluster of N nodes behind HAProxy."""
+    nodes = int(os.environ.get("COFFER_TEST_CLUSTER") or 0)
+    if nodes:
+        from cluster import start_cluster
+
+        return start_cluster(tmp_root, scheme, nodes)
+    return start_server(tmp_root, scheme)
+
+
 @pytest.fixture(scope="session")
 def http_server(tmp_root):
-    srv = start_server(tmp_root, "http")
+    srv = start_session_server(tmp_root, "http")
     _SERVERS["http"] = srv
     yield srv
     _SERVERS.pop("http", None)
@@ -63,7 +73,7 @@ def http_server(tmp_root):
 
 @pytest.fixture(scope="session")
 def https_server(tmp_root):
-    srv = start_server(tmp_root, "https")
+    srv = start_session_server(tmp_root, "https")
     _SERVERS["https"] = srv
     yield srv
     _SERVERS.pop("https", None)

@@ -165,6 +165,8 @@ class CofferServer:
     access_key: str = ROOT_ACCESS_KEY
     secret_key: str = ROOT_SECRET_KEY
     _log_file: object = field(default=None, repr=False)
+    # For a balancer in front of several nodes (cluster.py): the nodes, stopped with it.
+    members: list = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -327,10 +329,12 @@ def with_metadata(args, env):
 
 def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
                  data_dir: Path | None = None, port: int | None = None,
-                 env_extra: dict[str, str] | None = None) -> CofferServer:
+                 env_extra: dict[str, str] | None = None,
+                 tls: tuple[Path, Path, Path] | None = None) -> CofferServer:
     """Start `coffer serve` over `scheme` in a new data dir under tmp_root (or in `data_dir`,
     to restart a server on its data, and on `port` to keep its address); `extra_args` go to
-    `serve` (e.g. "--sse-c-allow-http"), `env_extra` into its environment."""
+    `serve` (e.g. "--sse-c-allow-http"), `env_extra` into its environment. An HTTPS server
+    gets a fresh certificate unless `tls` gives one (CA, certificate, key)."""
     binary = coffer_binary()
     if not binary.is_file():
         pytest.exit(
@@ -348,7 +352,7 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
     args = [str(binary), "serve", "--data-dir", str(data_dir), "--address", f"127.0.0.1:{port}"]
     ca_bundle = None
     if scheme == "https":
-        ca_bundle, cert, key = make_tls_material(base)
+        ca_bundle, cert, key = tls or make_tls_material(base)
         args += ["--tls-cert", str(cert), "--tls-key", str(key)]
     args += list(extra_args)
     env = dict(with_metadata(args, None) or os.environ)
@@ -400,6 +404,8 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
 
 
 def stop_server(srv: CofferServer) -> None:
+    for member in srv.members:
+        stop_server(member)
     if srv.proc.poll() is None:
         srv.proc.send_signal(signal.SIGTERM)
         try:
