@@ -403,6 +403,28 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
     )
 
 
+def index_contents(data_dir: Path) -> bytes:
+    """Every byte the index of `data_dir` holds: SQLite's files, or a dump of its PostgreSQL
+    database (for checks that no secret is stored in the clear)."""
+    url = metadata_of(data_dir)
+    if url:
+        return subprocess.run(["pg_dump", url], capture_output=True, check=True, timeout=120).stdout
+    files = [Path(data_dir) / name for name in ("index.sqlite", "index.sqlite-wal")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
+def hash_of(blob_name: str) -> str:
+    """The hash a blob's name starts with: a store whose index other nodes share (PostgreSQL)
+    names each blob `<sha256>-g<generation>`."""
+    return blob_name.split("-g")[0]
+
+
+def blob_hashes(root: Path) -> set[str]:
+    """The hashes of the blob files under `root`/blobs (a data dir, a shared dir, a tier's)."""
+    blobs = Path(root) / "blobs"
+    return {hash_of(p.name) for p in blobs.rglob("*") if p.is_file()} if blobs.exists() else set()
+
+
 def stop_server(srv: CofferServer) -> None:
     for member in srv.members:
         stop_server(member)

@@ -14,8 +14,10 @@ from botocore.exceptions import ClientError
 
 from harness import (
     BLOB_REMOTE,
+    blob_hashes,
     coffer_admin,
     coffer_binary,
+    hash_of,
     random_bucket_name,
     start_server,
     stop_server,
@@ -73,15 +75,6 @@ def remote(tmp_root, moto):
     stop_server(setup.srv)
 
 
-def hash_of(blob_name: str) -> str:
-    """The hash a blob's name starts with: an index other nodes share (PostgreSQL) stores each
-    blob under a generation too, `<sha256>-g<N>`."""
-    return blob_name.split("-g")[0]
-
-
-def local_blob_files(directory: Path) -> set[str]:
-    """The hashes of the blob files under `directory`/blobs."""
-    return {hash_of(p.name) for p in (directory / "blobs").rglob("*") if p.is_file()} if (directory / "blobs").exists() else set()
 
 
 def sha(data: bytes) -> str:
@@ -97,7 +90,7 @@ def test_objects_are_stored_in_the_remote_bucket_and_read_back(remote):
     s3.put_object(Bucket=bucket, Key="big", Body=big)
     s3.put_object(Bucket=bucket, Key="small", Body=b"inline in the index")
     assert sha(big) in remote.blobs()
-    assert local_blob_files(srv.data_dir) == set(), "nothing is kept in the data dir's blobs/"
+    assert blob_hashes(srv.data_dir) == set(), "nothing is kept in the data dir's blobs/"
 
     assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == big
     assert s3.get_object(Bucket=bucket, Key="big", Range="bytes=1000000-1000099")["Body"].read() == big[1000000:1000100]
@@ -188,8 +181,8 @@ def test_blobs_in_a_shared_directory(tmp_root):
         s3.create_bucket(Bucket=bucket)
         data = os.urandom(2 * MiB)
         s3.put_object(Bucket=bucket, Key="k", Body=data)
-        assert local_blob_files(shared) == {sha(data)}
-        assert local_blob_files(srv.data_dir) == set()
+        assert blob_hashes(shared) == {sha(data)}
+        assert blob_hashes(srv.data_dir) == set()
         assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == data
         report = json.loads(coffer_admin(srv, "check", "--json").stdout)
         assert report["damaged"] == [] and report["blob_files"] == 1, report

@@ -19,9 +19,11 @@ from botocore.exceptions import ClientError
 
 from harness import (
     aws_runner,
+    blob_hashes,
     coffer_admin,
     empty_and_delete_bucket,
     free_port,
+    index_contents,
     random_bucket_name,
     start_server,
     stop_server,
@@ -31,10 +33,6 @@ from harness import (
 LC_DAY = 2
 # Larger than the inline limit (64 KiB), so the bytes are a blob file that moves.
 BIG = 300 * 1024
-
-
-def blob_files(root: Path) -> set[str]:
-    return {p.name for p in (root / "blobs").rglob("*") if p.is_file()} if (root / "blobs").exists() else set()
 
 
 def error_code(excinfo):
@@ -92,7 +90,7 @@ def bucket(client):
 
 
 def local_blobs(srv) -> set[str]:
-    return blob_files(srv.data_dir)
+    return blob_hashes(srv.data_dir)
 
 
 def sha(data: bytes) -> str:
@@ -110,7 +108,7 @@ def test_admin_lists_tiers_and_refuses_what_would_lose_track_of_data(tiered, cli
     remotes = coffer_admin(tiered, "remote", "list").stdout
     assert "peer" in remotes and "moto" in remotes and "moto-secret" not in remotes
     # Secrets of remotes are sealed in the index.
-    index = (tiered.data_dir / "index.sqlite").read_bytes() + (tiered.data_dir / "index.sqlite-wal").read_bytes()
+    index = index_contents(tiered.data_dir)
     assert b"moto-secret" not in index and tiered.secret_key.encode() not in index
 
     bad = coffer_admin(tiered, "tier", "add", "x", "--dir", "/tmp/x", "--storage-class", "PLATINUM", check=False)
@@ -136,7 +134,7 @@ def test_a_put_with_a_class_moves_the_bytes_to_its_tier(tiered, peer, moto, clie
 
     def on_tier():
         if tier == "cold":
-            return name in blob_files(tiered.tier_dirs["cold"])
+            return name in blob_hashes(tiered.tier_dirs["cold"])
         if tier == "peer":
             listed = peer.client().list_objects_v2(Bucket="tier-bucket", Prefix="blobs/").get("Contents", [])
             return f"blobs/{name}" in {o["Key"] for o in listed}
@@ -170,10 +168,10 @@ def test_encrypted_and_multipart_objects_transition_as_stored(tiered, client, bu
     rules = '{"Rules": [{"ID": "ir", "Filter": {}, "Status": "Enabled", "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]}]}'
     aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration", rules)
     cold = tiered.tier_dirs["cold"]
-    wait_until(lambda: sha(part) in blob_files(cold), what="the parts to reach the cold tier")
+    wait_until(lambda: sha(part) in blob_hashes(cold), what="the parts to reach the cold tier")
     wait_until(lambda: all(client.head_object(Bucket=bucket, Key=k).get("StorageClass") == "GLACIER_IR" for k in ("sealed", "multi")),
                what="both objects to transition")
-    wait_until(lambda: len(blob_files(cold)) >= 2, what="the sealed object to reach the cold tier")
+    wait_until(lambda: len(blob_hashes(cold)) >= 2, what="the sealed object to reach the cold tier")
     # Nothing left the server decrypted: no file on the tier holds the plaintext pattern.
     for f in (cold / "blobs").rglob("*"):
         if f.is_file():
@@ -206,7 +204,7 @@ def test_lifecycle_transitions_move_current_and_noncurrent_versions(tiered, clie
     wait_until(lambda: classes() == [("doc", False, "STANDARD_IA"), ("doc", True, "STANDARD"), ("logs/a", True, "STANDARD_IA")],
                what="the first transitions")
     wait_until(lambda: ("logs/a", True, "ONEZONE_IA") in classes(), what="the second transition of logs/a")
-    wait_until(lambda: sha(old) in blob_files(tiered.tier_dirs["cold"]), what="the old version's bytes on the cold tier")
+    wait_until(lambda: sha(old) in blob_hashes(tiered.tier_dirs["cold"]), what="the old version's bytes on the cold tier")
     head = client.head_object(Bucket=bucket, Key="doc", VersionId=first)
     assert head["StorageClass"] == "STANDARD_IA"
     assert client.get_object(Bucket=bucket, Key="doc", VersionId=first)["Body"].read() == old
@@ -217,10 +215,10 @@ def test_lifecycle_transitions_move_current_and_noncurrent_versions(tiered, clie
 def test_copying_to_standard_brings_a_version_back(tiered, client, bucket):
     data = os.urandom(BIG)
     client.put_object(Bucket=bucket, Key="k", Body=data, StorageClass="STANDARD_IA")
-    wait_until(lambda: sha(data) in blob_files(tiered.tier_dirs["cold"]), what="the move to the cold tier")
+    wait_until(lambda: sha(data) in blob_hashes(tiered.tier_dirs["cold"]), what="the move to the cold tier")
     client.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "k"}, StorageClass="STANDARD")
     wait_until(lambda: sha(data) in local_blobs(tiered), what="the move back to the local store")
-    wait_until(lambda: sha(data) not in blob_files(tiered.tier_dirs["cold"]), what="the cold copy to be collected")
+    wait_until(lambda: sha(data) not in blob_hashes(tiered.tier_dirs["cold"]), what="the cold copy to be collected")
     got = client.get_object(Bucket=bucket, Key="k")
     assert "StorageClass" not in got
     assert got["Body"].read() == data
@@ -235,7 +233,7 @@ def test_archived_objects_need_a_restore_which_expires(tiered, client, bucket):
     data = os.urandom(BIG)
     src.write_bytes(data)
     aws("s3", "cp", str(src), f"s3://{bucket}/a", "--storage-class", "GLACIER")
-    wait_until(lambda: sha(data) in blob_files(tiered.tier_dirs["vault"]), what="the move to the vault")
+    wait_until(lambda: sha(data) in blob_hashes(tiered.tier_dirs["vault"]), what="the move to the vault")
 
     with pytest.raises(ClientError) as e:
         client.get_object(Bucket=bucket, Key="a")
@@ -314,13 +312,13 @@ def test_kill_9_during_moves_leaves_every_version_whole(tmp_root):
         list(pool.map(lambda kv: client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), bodies.items()))
     client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
         {"ID": "cold", "Filter": {}, "Status": "Enabled", "Transitions": [{"Days": 1, "StorageClass": "STANDARD_IA"}]}]})
-    wait_until(lambda: len(blob_files(cold)) >= 5, timeout=60, what="moves to start")
+    wait_until(lambda: len(blob_hashes(cold)) >= 5, timeout=60, what="moves to start")
     srv.proc.kill()
     srv.proc.wait(timeout=15)
     restarted = start_server(tmp_root, "http", ("--lifecycle-day-secs", "1"), data_dir=srv.data_dir)
     try:
         client = restarted.client()
-        wait_until(lambda: len(blob_files(cold)) == len(bodies), timeout=90, what="every blob on the cold tier")
+        wait_until(lambda: len(blob_hashes(cold)) == len(bodies), timeout=90, what="every blob on the cold tier")
         wait_until(lambda: not (set(bodies) and {sha(b) for b in bodies.values()} & local_blobs(restarted)), timeout=60,
                    what="the local copies to be collected")
         for key, data in bodies.items():
@@ -330,7 +328,7 @@ def test_kill_9_during_moves_leaves_every_version_whole(tmp_root):
         check = coffer_admin(restarted, "check", "--quick", check=False)
         assert check.returncode == 0, check.stdout + check.stderr
         empty_and_delete_bucket(client, bucket)
-        wait_until(lambda: not blob_files(cold), timeout=60, what="the cold tier to be emptied")
+        wait_until(lambda: not blob_hashes(cold), timeout=60, what="the cold tier to be emptied")
     finally:
         stop_server(restarted)
         if srv._log_file is not None:
