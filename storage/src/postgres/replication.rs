@@ -4,7 +4,8 @@
 //! Nodes share the outbox. `due_replications` claims the rows it hands out: it takes them
 //! `FOR UPDATE SKIP LOCKED` (two nodes asking at once get disjoint rows) and makes them due
 //! again only `CLAIM_MS` later, so a row is with one node at a time until that node settles it
-//! (retry, fail, complete, replicate, forget); a row whose node stopped is due again then.
+//! (retry, fail, complete, replicate, forget); a row whose node stopped is due again then, or
+//! at once when that node starts again (`release_claims`: a node keeps its name across restarts).
 //! A resync step takes its cursor's row the same way, so two nodes never walk one resync at once.
 
 use super::buckets::bucket_versioning;
@@ -32,6 +33,18 @@ const RESYNC_KIND: &str = "resync";
 /// How long a row handed out by `due_replications` stays with its node: longer than a batch of
 /// deliveries may take, so a slow node does not see its rows sent by another meanwhile.
 pub(crate) const CLAIM_MS: i64 = 300_000;
+
+/// Makes the replication rows node `node` had claimed due at once: called when the node starts,
+/// so what it was sending when it stopped (a crash, `kill -9`) goes out now, not `CLAIM_MS`
+/// later. (A row it had put back for a later retry may go out early once.)
+pub(super) async fn release_claims(c: &impl GenericClient, node: &str) -> Result<()> {
+    c.execute(
+        "UPDATE outbox SET due_ms = $2, claimed_by = NULL WHERE claimed_by = $1 AND due_ms > $2",
+        &[&node, &now_ms()],
+    )
+    .await?;
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl ReplicationIndex for PgIndex {
@@ -92,9 +105,9 @@ impl ReplicationIndex for PgIndex {
                 "WITH taken AS (
                     SELECT seq, due_ms FROM outbox WHERE kind IN ($1, $2) AND due_ms <= $3
                     ORDER BY due_ms, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
-                 UPDATE outbox o SET due_ms = $5 FROM taken t WHERE o.seq = t.seq
+                 UPDATE outbox o SET due_ms = $5, claimed_by = $6 FROM taken t WHERE o.seq = t.seq
                  RETURNING o.seq, o.bucket_id, o.key, o.version_id, o.target, o.attempts, o.kind, t.due_ms",
-                &[&REPLICATE_KIND, &RESYNC_KIND, &now_ms, &(limit as i64), &(crate::now_ms() + CLAIM_MS)],
+                &[&REPLICATE_KIND, &RESYNC_KIND, &now_ms, &(limit as i64), &(crate::now_ms() + CLAIM_MS), &self.node],
             )
             .await?;
         let mut items: Vec<(i64, OutboxItem)> = rows

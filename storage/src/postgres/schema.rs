@@ -176,9 +176,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_ms  BIGINT NOT NULL,
         attempts    BIGINT NOT NULL DEFAULT 0,
         due_ms      BIGINT NOT NULL,
-        last_error  TEXT
+        last_error  TEXT,
+        -- The node a replication row was last handed to (see postgres/replication.rs).
+        claimed_by  TEXT
      );
      CREATE INDEX outbox_due ON outbox(due_ms);
+     CREATE INDEX outbox_claimed ON outbox(claimed_by) WHERE claimed_by IS NOT NULL;
      CREATE TABLE replication_outcomes (
         bucket_id          BIGINT NOT NULL,
         key                BYTEA NOT NULL,

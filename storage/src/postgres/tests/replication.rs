@@ -296,6 +296,23 @@ async fn two_nodes_draining_one_outbox_take_each_entry_once() {
     assert_eq!(again.iter().map(|i| i.seq).collect::<Vec<_>>(), [taken[0].seq]);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_starts_again_sends_what_it_had_taken_at_once() {
+    let Some(db) = TestDb::create().await else { return };
+    let (a, ids) = setup(&db, &["src"]).await;
+    route_to(&a, ids[0], "", "arn:aws:s3:::far").await;
+    put(&a, ids[0], "k", &inline(b"x")).await;
+    let node = PgIndex::connect_as(&db.url, "node-1").await.unwrap();
+    let taken = node.due_replications(now_ms(), 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    drop(node); // killed before it settled the row
+    let other = PgIndex::connect_as(&db.url, "node-2").await.unwrap();
+    assert!(other.due_replications(now_ms(), 10).await.unwrap().is_empty(), "another node's start leaves the claim");
+    let restarted = PgIndex::connect_as(&db.url, "node-1").await.unwrap();
+    let again = restarted.due_replications(now_ms(), 10).await.unwrap();
+    assert_eq!(again.iter().map(|i| i.seq).collect::<Vec<_>>(), [taken[0].seq]);
+}
+
 /// Drains the outbox with `per_node` workers on each of two nodes, each taking `batch` rows at
 /// a time and completing them; returns the rows each node took.
 async fn drain(nodes: &[Arc<PgIndex>; 2], per_node: usize, batch: usize) -> [Vec<i64>; 2] {
