@@ -7,6 +7,7 @@
 //! bytes, and which its commit checks (see `meta::BlobIndex::reserve_blob_blocking`).
 
 use crate::blob_store::{BlobKey, BlobStore, LocalBlobs};
+pub use crate::blob_store::{parse_hash, Hash};
 use crate::direct::BlobWriter;
 use crate::meta::Index;
 use crate::perms;
@@ -15,8 +16,6 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-pub type Hash = [u8; 32];
 
 pub(crate) struct BlobDir {
     tmp: PathBuf,
@@ -198,12 +197,6 @@ impl Drop for PinGuard {
             }
         }
     }
-}
-
-pub fn parse_hash(hex_str: &str) -> Option<Hash> {
-    let mut h = [0u8; 32];
-    hex::decode_to_slice(hex_str, &mut h).ok()?;
-    Some(h)
 }
 
 #[cfg(test)]

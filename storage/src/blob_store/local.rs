@@ -192,7 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobs::open(&dir.path().join("tier")).unwrap();
         let data = b"cold bytes".to_vec();
-        let hash: crate::blob::Hash = Sha256::digest(&data).into();
+        let hash: super::super::Hash = Sha256::digest(&data).into();
         let (hash, plain) = (BlobKey { hash, gen: 7 }, BlobKey::plain(hash));
         assert!(!store.contains(&hash).unwrap());
         assert_eq!(store.refresh(&hash).unwrap_err().kind(), io::ErrorKind::NotFound);

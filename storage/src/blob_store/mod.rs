@@ -13,11 +13,20 @@ pub use local::LocalBlobs;
 pub use location::BlobLocation;
 pub use s3::S3Blobs;
 
-use crate::blob::{parse_hash, Hash};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+
+/// A blob's SHA-256.
+pub type Hash = [u8; 32];
+
+/// A hash from its hex form.
+pub fn parse_hash(hex_str: &str) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(hex_str, &mut h).ok()?;
+    Some(h)
+}
 
 /// The blob operations of one place. They block (run them on the blocking pool); every blob
 /// is named by the SHA-256 of its bytes, and putting refuses bytes that do not hash to it.

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// The keyring's directory in a data dir.
+pub(super) const DIR_NAME: &str = "kms";
+
 /// Replacements of the index's keyring one change tries before giving up (each failed one
 /// means another writer's change went in).
 const ATTEMPTS: u32 = 64;
@@ -36,7 +39,7 @@ impl Home {
 
     /// The keyring file's home in `data_dir`.
     pub fn in_data_dir(data_dir: &Path) -> Home {
-        Home::DataDir(data_dir.join(super::keyring::DIR_NAME))
+        Home::DataDir(data_dir.join(DIR_NAME))
     }
 }
 

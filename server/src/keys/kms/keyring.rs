@@ -9,7 +9,6 @@ use coffer_crypto::envelope::{unwrap_key, wrap_key, Key256};
 use coffer_crypto::kms::{KeyProvider, KmsError};
 use std::sync::Arc;
 
-pub(super) const DIR_NAME: &str = "kms";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The built-in KMS of one site. Every use sees the keyring as stored (see `Home` for how
@@ -221,6 +220,7 @@ fn now() -> String {
 mod tests {
     use super::*;
     use crate::keys::kms::file;
+    use crate::keys::kms::home::DIR_NAME;
     use coffer_storage::Store;
     use std::path::Path;
 

@@ -19,7 +19,7 @@ pub const ACCOUNT: &str = "000000000000";
 
 /// The keyring file of `data_dir` (what a backup copies).
 pub fn keyring_file(data_dir: &Path) -> PathBuf {
-    data_dir.join(keyring::DIR_NAME).join(file::FILE_NAME)
+    data_dir.join(home::DIR_NAME).join(file::FILE_NAME)
 }
 
 /// Opens the keyring kept in `home` (empty until a key is created); `region` goes into the

@@ -68,7 +68,7 @@ fn data_key_aad(id: &str, version: u32, context: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::kms::{home::Home, keyring::DIR_NAME};
+    use crate::keys::kms::home::{Home, DIR_NAME};
     use std::path::Path;
 
     fn keyring(dir: &Path, master: &Key256) -> Keyring {
