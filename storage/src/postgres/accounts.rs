@@ -8,7 +8,8 @@ use crate::model::{AccessKey, User};
 use crate::now_ms;
 use crate::user_admin::{AccessKeyInfo, UserInfo, UserSummary};
 use crate::users::{MfaDevice, UnsealedSecret};
-use tokio_postgres::{GenericClient, Row};
+use super::GenericClient;
+use tokio_postgres::Row;
 
 #[async_trait::async_trait]
 impl AccountIndex for PgIndex {
@@ -47,11 +48,11 @@ impl AccountIndex for PgIndex {
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        user_by(&**self.client().await?, "name", name, "").await
+        user_by(&*self.client().await?, "name", name, "").await
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        user_by(&**self.client().await?, "id", id, "").await
+        user_by(&*self.client().await?, "id", id, "").await
     }
 
     fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>> {

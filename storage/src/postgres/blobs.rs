@@ -6,7 +6,7 @@
 //! store, blob rows get a state and a generation (named in the blob's key) so that a node
 //! re-uploading the same bytes never loses them to another node's collector.
 
-use super::PgIndex;
+use super::{GenericClient, PgIndex};
 use crate::blob::Hash;
 use crate::error::Result;
 use crate::meta::{BlobIndex, Wanted};
