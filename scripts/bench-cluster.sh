@@ -5,6 +5,7 @@
 #   1. one node on SQLite (the default),
 #   2. one node on PostgreSQL (a throwaway server, scripts/postgres.sh),
 #   3. two nodes on that PostgreSQL and one shared blob dir, behind HAProxy (Debian's haproxy),
+#   4. three such nodes,
 # all on this machine, and prints one table. Everything listens on 127.0.0.1; data dirs are
 # on the repository's disk. Builds coffer and s3bench as scripts/bench.sh does.
 #
@@ -18,7 +19,7 @@ while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --duration=*) DURATION="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -77,7 +78,7 @@ bench() { # setup name, endpoint port
     done
 }
 
-log "1/3: one node on SQLite"
+log "1/4: one node on SQLite"
 start_node "$WORK/sqlite"
 bench "sqlite, 1 node" "$NODE_PORT"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
@@ -85,22 +86,23 @@ kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 log "starting a throwaway PostgreSQL"
 PG_URL="$("$REPO/scripts/postgres.sh" start "$PG_DIR" "$(free_port)")"
 PG_ADMIN="$PG_URL"
-psql "$PG_ADMIN" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two"
+psql "$PG_ADMIN" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two" -c "CREATE DATABASE bench_three"
 with_db() { echo "$PG_ADMIN" | sed -E "s/dbname=[^ ]+/dbname=$1/"; }
 
-log "2/3: one node on PostgreSQL"
+log "2/4: one node on PostgreSQL"
 COFFER_METADATA="$(with_db bench_one)" start_node "$WORK/pg-one"
 bench "postgres, 1 node" "$NODE_PORT"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
-log "3/3: two nodes on PostgreSQL behind HAProxy"
-mkdir -p "$WORK/shared-blobs"
-COFFER_METADATA="$(with_db bench_two)" start_node "$WORK/node-a" --blobs "$WORK/shared-blobs"
-a="$NODE_PORT"
-COFFER_METADATA="$(with_db bench_two)" start_node "$WORK/node-b" --blobs "$WORK/shared-blobs"
-b="$NODE_PORT"
-lb="$(free_port)"
-cat >"$WORK/haproxy.cfg" <<EOF
+cluster() { # node count, database: starts the nodes and HAProxy in front of them, then benches
+    local count="$1" name="$2" servers="" lb i
+    mkdir -p "$WORK/$name-blobs"
+    for i in $(seq 1 "$count"); do
+        COFFER_METADATA="$(with_db "$name")" start_node "$WORK/$name-node$i" --blobs "$WORK/$name-blobs"
+        servers+="    server node$i 127.0.0.1:$NODE_PORT"$'\n'
+    done
+    lb="$(free_port)"
+    cat >"$WORK/$name-haproxy.cfg" <<EOF
 global
     maxconn 2048
 defaults
@@ -113,13 +115,23 @@ frontend s3
     default_backend coffer
 backend coffer
     balance roundrobin
-    server a 127.0.0.1:$a
-    server b 127.0.0.1:$b
+$servers
 EOF
-"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
-PIDS+=($!)
-sleep 1
-bench "postgres, 2 nodes + haproxy" "$lb"
+    "$HAPROXY" -f "$WORK/$name-haproxy.cfg" -db >"$WORK/$name-haproxy.log" 2>&1 &
+    PIDS+=($!)
+    sleep 1
+    bench "postgres, $count nodes + haproxy" "$lb"
+    # Stop this cluster (its nodes and balancer are the last PIDS) before the next one starts.
+    for i in $(seq 0 "$count"); do
+        kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true
+        unset 'PIDS[-1]'
+    done
+}
+
+log "3/4: two nodes on PostgreSQL behind HAProxy"
+cluster 2 bench_two
+log "4/4: three nodes on PostgreSQL behind HAProxy"
+cluster 3 bench_three
 
 python3 - "$RESULTS" "$DURATION" "$(nproc)" <<'PY'
 import json, sys

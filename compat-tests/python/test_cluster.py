@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(
     reason="needs COFFER_TEST_POSTGRES and haproxy",
 )
 
-NODES = 2
+# The core tests run on two nodes and again on three (`@on_two_and_three`); the rest on two.
+on_two_and_three = pytest.mark.parametrize("cluster", [2, 3], indirect=True, ids=["2-nodes", "3-nodes"])
 
 
 def haproxy_config(port: int, nodes: list[CofferServer]) -> str:
@@ -59,9 +60,11 @@ backend coffer
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_root):
-    """Two nodes (own data dirs, one database, one shared blob dir, one master key) and a
-    balancer in front of them: (balancer as a CofferServer, [node, node])."""
+def cluster(tmp_root, request):
+    """Nodes (two unless parametrized with a count; own data dirs, one database, one shared
+    blob dir, one master key) and a balancer in front of them: (balancer as a CofferServer,
+    [node, ...])."""
+    count = getattr(request, "param", 2)
     base = Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}"
     shared_blobs = base / "blobs"
     shared_blobs.mkdir(parents=True)
@@ -69,7 +72,7 @@ def cluster(tmp_root):
         "COFFER_METADATA": new_postgres_database(),
         "COFFER_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
-    nodes = [start_server(base, "http", ("--blobs", str(shared_blobs)), env_extra=env) for _ in range(NODES)]
+    nodes = [start_server(base, "http", ("--blobs", str(shared_blobs)), env_extra=env) for _ in range(count)]
     port = free_port()
     cfg = base / "haproxy.cfg"
     cfg.write_text(haproxy_config(port, nodes))
@@ -102,11 +105,13 @@ def cluster_bucket(cluster):
     return name
 
 
+@on_two_and_three
 def test_read_after_write_across_nodes(cluster, cluster_bucket):
-    _, (a, b) = cluster
-    ca, cb = a.client(), b.client()
+    _, nodes = cluster
+    clients = [n.client() for n in nodes]
     for i in range(40):
-        writer, reader = (ca, cb) if i % 2 == 0 else (cb, ca)
+        # Every node writes, and what it wrote is read on the next one.
+        writer, reader = clients[i % len(clients)], clients[(i + 1) % len(clients)]
         body = secrets.token_bytes(100 + i * 997)
         writer.put_object(Bucket=cluster_bucket, Key=f"k{i}", Body=body)
         assert reader.get_object(Bucket=cluster_bucket, Key=f"k{i}")["Body"].read() == body
@@ -116,22 +121,27 @@ def test_read_after_write_across_nodes(cluster, cluster_bucket):
         assert e.value.response["Error"]["Code"] == "404"
 
 
+@on_two_and_three
 def test_multipart_parts_on_different_nodes(cluster, cluster_bucket):
-    balancer, (a, b) = cluster
-    part = secrets.token_bytes(5 << 20)
-    last = secrets.token_bytes(1234)
-    upload = a.client().create_multipart_upload(Bucket=cluster_bucket, Key="big")["UploadId"]
+    balancer, nodes = cluster
+    # At least three parts, one node after another, so every node uploads one; the last part
+    # is the small one.
+    count = max(3, len(nodes))
+    datas = [secrets.token_bytes(5 << 20) for _ in range(count - 1)] + [secrets.token_bytes(1234)]
+    upload = nodes[0].client().create_multipart_upload(Bucket=cluster_bucket, Key="big")["UploadId"]
     parts = []
-    for n, (node, data) in enumerate([(a, part), (b, part[::-1]), (a, last)], start=1):
+    for n, data in enumerate(datas, start=1):
+        node = nodes[(n - 1) % len(nodes)]
         etag = node.client().upload_part(Bucket=cluster_bucket, Key="big", UploadId=upload, PartNumber=n, Body=data)["ETag"]
         parts.append({"PartNumber": n, "ETag": etag})
-    listed = a.client().list_parts(Bucket=cluster_bucket, Key="big", UploadId=upload)["Parts"]
-    assert [p["PartNumber"] for p in listed] == [1, 2, 3]
-    b.client().complete_multipart_upload(Bucket=cluster_bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
+    listed = nodes[0].client().list_parts(Bucket=cluster_bucket, Key="big", UploadId=upload)["Parts"]
+    assert [p["PartNumber"] for p in listed] == list(range(1, count + 1))
+    nodes[-1].client().complete_multipart_upload(Bucket=cluster_bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
     got = balancer.client().get_object(Bucket=cluster_bucket, Key="big")["Body"].read()
-    assert got == part + part[::-1] + last
+    assert got == b"".join(datas)
 
 
+@on_two_and_three
 def test_conditional_put_race_has_one_winner(cluster, cluster_bucket):
     _, nodes = cluster
     clients = [n.client() for n in nodes]

@@ -55,18 +55,16 @@ impl AccountIndex for PgIndex {
         user_by(&*self.client().await?, "id", id, "").await
     }
 
-    fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>> {
-        let row = self.block_on(async {
-            let client = self.client().await?;
-            let row = client
-                .query_opt(
-                    "SELECT k.secret, u.id, u.name FROM access_keys k JOIN users u ON u.id = k.user_id
-                     WHERE k.access_key = $1 AND k.sealed AND k.enabled",
-                    &[&access_key],
-                )
-                .await?;
-            Ok(row)
-        })?;
+    async fn access_key(&self, access_key: &str) -> Result<Option<AccessKey>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT k.secret, u.id, u.name FROM access_keys k JOIN users u ON u.id = k.user_id
+                 WHERE k.access_key = $1 AND k.sealed AND k.enabled",
+                &[&access_key],
+            )
+            .await?;
         Ok(row.map(|r| AccessKey { access_key: access_key.to_string(), sealed_secret: r.get(0), user: User { id: r.get(1), name: r.get(2) } }))
     }
 
