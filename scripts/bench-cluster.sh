@@ -24,8 +24,6 @@ while (($#)); do
     esac
 done
 log() { printf '==> %s\n' "$*" >&2; }
-HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
-[[ -x $HAPROXY ]] || { echo "haproxy is needed (apt-get install haproxy)" >&2; exit 2; }
 
 target="${CARGO_TARGET_DIR:-$REPO/target}"
 [[ $target == /* ]] || target="$REPO/$target"
@@ -36,17 +34,8 @@ cargo build --release -q -p coffer-server
 COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
 
 WORK="$(mktemp -d "$target/coffer-bench-cluster.XXXXXX")"
-# PostgreSQL runs as the postgres user when we are root: its directory must be reachable.
-PG_DIR="$(mktemp -d /tmp/coffer-bench-pg.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    "$REPO/scripts/postgres.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
-    rm -rf "$WORK" "$PG_DIR"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/cluster-common.sh
+source "$REPO/scripts/cluster-common.sh"
 export COFFER_ROOT_ACCESS_KEY="BENCHROOTACCESSKEY01" COFFER_ROOT_SECRET_KEY="bench-root-secret-key-0123456789abcdef"
 export S3BENCH_ACCESS_KEY="$COFFER_ROOT_ACCESS_KEY" S3BENCH_SECRET_KEY="$COFFER_ROOT_SECRET_KEY"
 COFFER_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
@@ -84,10 +73,8 @@ bench "sqlite, 1 node" "$NODE_PORT"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 log "starting a throwaway PostgreSQL"
-PG_URL="$("$REPO/scripts/postgres.sh" start "$PG_DIR" "$(free_port)")"
-PG_ADMIN="$PG_URL"
-psql "$PG_ADMIN" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two" -c "CREATE DATABASE bench_three"
-with_db() { echo "$PG_ADMIN" | sed -E "s/dbname=[^ ]+/dbname=$1/"; }
+start_postgres
+psql "$PG_URL" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two" -c "CREATE DATABASE bench_three"
 
 log "2/4: one node on PostgreSQL"
 COFFER_METADATA="$(with_db bench_one)" start_node "$WORK/pg-one"
@@ -95,32 +82,14 @@ bench "postgres, 1 node" "$NODE_PORT"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 cluster() { # node count, database: starts the nodes and HAProxy in front of them, then benches
-    local count="$1" name="$2" servers="" lb i
+    local count="$1" name="$2" ports=() i
     mkdir -p "$WORK/$name-blobs"
     for i in $(seq 1 "$count"); do
         COFFER_METADATA="$(with_db "$name")" start_node "$WORK/$name-node$i" --blobs "$WORK/$name-blobs"
-        servers+="    server node$i 127.0.0.1:$NODE_PORT"$'\n'
+        ports+=("$NODE_PORT")
     done
-    lb="$(free_port)"
-    cat >"$WORK/$name-haproxy.cfg" <<EOF
-global
-    maxconn 2048
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend s3
-    bind 127.0.0.1:$lb
-    default_backend coffer
-backend coffer
-    balance roundrobin
-$servers
-EOF
-    "$HAPROXY" -f "$WORK/$name-haproxy.cfg" -db >"$WORK/$name-haproxy.log" 2>&1 &
-    PIDS+=($!)
-    sleep 1
-    bench "postgres, $count nodes + haproxy" "$lb"
+    start_haproxy "$name" "${ports[@]}"
+    bench "postgres, $count nodes + haproxy" "$LB_PORT"
     # Stop this cluster (its nodes and balancer are the last PIDS) before the next one starts.
     for i in $(seq 0 "$count"); do
         kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true

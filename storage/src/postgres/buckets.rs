@@ -152,7 +152,7 @@ impl BucketIndex for PgIndex {
         // FOLD_AT (reads of the usage fold them too).
         let limited = client.query_opt("SELECT 1 FROM bucket_usage WHERE bucket_id = $1 AND max_bytes IS NOT NULL", &[&bucket_id]).await?;
         if limited.is_none() {
-            if rand::random::<u32>() % FOLD_AT as u32 == 0 {
+            if rand::random::<u32>().is_multiple_of(FOLD_AT as u32) {
                 fold_usage(&*client, bucket_id).await?;
             }
             return Ok(None);
