@@ -221,7 +221,7 @@ def test_path_tricks_are_plain_keys(http_server, http_bucket):
     # Nothing was written outside the data dir's own layout.
     top = {p.name for p in http_server.data_dir.iterdir()}
     assert top <= {"blobs", "tmp", "kms", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm",
-                   "master.key", "master.key.fingerprint", "server.json"}, top
+                   "master.key", "master.key.fingerprint", "server.json", "node-id"}, top
 
 
 def test_bad_encryption_requests_store_nothing(http_server, http_bucket):

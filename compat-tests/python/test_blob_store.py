@@ -21,6 +21,7 @@ from harness import (
     stop_server,
     use_s3_blobs,
     wait_until,
+    with_metadata,
 )
 
 MiB = 1024 * 1024
@@ -46,10 +47,19 @@ class RemoteSetup:
         s3.put_object(Bucket=bucket, Key=key, Body=data)
         return s3, bucket, data
 
-    def blobs(self) -> set[str]:
-        """The blob names (hex SHA-256) in the remote bucket under PREFIX."""
+    def keys(self) -> list[str]:
+        """The blob objects' keys in the remote bucket under PREFIX."""
         pages = self.moto.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=PREFIX)
-        return {o["Key"][len(PREFIX):] for page in pages for o in page.get("Contents", [])}
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def blobs(self) -> set[str]:
+        """The hashes (hex SHA-256) of the blobs in the remote bucket under PREFIX."""
+        return {hash_of(k[len(PREFIX):]) for k in self.keys()}
+
+    def key_of(self, digest: str) -> str:
+        """The key blob `digest` is stored under."""
+        [key] = [k for k in self.keys() if hash_of(k[len(PREFIX):]) == digest]
+        return key
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +73,15 @@ def remote(tmp_root, moto):
     stop_server(setup.srv)
 
 
+def hash_of(blob_name: str) -> str:
+    """The hash a blob's name starts with: an index other nodes share (PostgreSQL) stores each
+    blob under a generation too, `<sha256>-g<N>`."""
+    return blob_name.split("-g")[0]
+
+
 def local_blob_files(directory: Path) -> set[str]:
-    return {p.name for p in (directory / "blobs").rglob("*") if p.is_file()} if (directory / "blobs").exists() else set()
+    """The hashes of the blob files under `directory`/blobs."""
+    return {hash_of(p.name) for p in (directory / "blobs").rglob("*") if p.is_file()} if (directory / "blobs").exists() else set()
 
 
 def sha(data: bytes) -> str:
@@ -128,8 +145,9 @@ def test_deleted_objects_free_their_remote_blobs(remote):
 def test_a_missing_remote_blob_is_reported_by_check(remote):
     srv, moto_client, blob_bucket = remote.srv, remote.moto, remote.bucket
     s3, bucket, data = remote.put_one("lost")
-    kept = moto_client.get_object(Bucket=blob_bucket, Key=PREFIX + sha(data))["Body"].read()
-    moto_client.delete_object(Bucket=blob_bucket, Key=PREFIX + sha(data))
+    key = remote.key_of(sha(data))
+    kept = moto_client.get_object(Bucket=blob_bucket, Key=key)["Body"].read()
+    moto_client.delete_object(Bucket=blob_bucket, Key=key)
     result = coffer_admin(srv, "check", "--json", check=False)
     assert result.returncode != 0
     damaged = json.loads(result.stdout)["damaged"]
@@ -137,7 +155,7 @@ def test_a_missing_remote_blob_is_reported_by_check(remote):
     with pytest.raises(ClientError):
         s3.get_object(Bucket=bucket, Key="lost")["Body"].read()
     # Put back, the object reads again.
-    moto_client.put_object(Bucket=blob_bucket, Key=PREFIX + sha(data), Body=kept)
+    moto_client.put_object(Bucket=blob_bucket, Key=key, Body=kept)
     assert s3.get_object(Bucket=bucket, Key="lost")["Body"].read() == data
 
 
@@ -149,8 +167,8 @@ def test_the_data_dir_remembers_where_its_blobs_are(remote):
     assert remote.srv.client().get_object(Bucket=bucket, Key="k")["Body"].read() == data
     # Another place is refused at start, naming the right one.
     stop_server(remote.srv)
-    refused = subprocess.run([str(coffer_binary()), "serve", "--data-dir", str(srv.data_dir), "--address", "127.0.0.1:0",
-                              "--blobs", "datadir"], capture_output=True, text=True, timeout=60)
+    serve = [str(coffer_binary()), "serve", "--data-dir", str(srv.data_dir), "--address", "127.0.0.1:0", "--blobs", "datadir"]
+    refused = subprocess.run(serve, capture_output=True, text=True, timeout=60, env=with_metadata(serve, None))
     assert refused.returncode != 0
     assert f"s3://{BLOB_REMOTE}/{blob_bucket}/{PREFIX}" in refused.stderr, refused.stderr
     remote.restart()

@@ -22,7 +22,9 @@ import pytest
 
 from harness import (
     CofferServer,
+    KmsKey,
     aws_runner,
+    coffer_binary,
     free_port,
     new_postgres_database,
     random_bucket_name,
@@ -35,8 +37,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs COFFER_TEST_POSTGRES and haproxy",
 )
 
-# The core tests run on two nodes and again on three (`@on_two_and_three`); the rest on two.
-on_two_and_three = pytest.mark.parametrize("cluster", [2, 3], indirect=True, ids=["2-nodes", "3-nodes"])
+NODES = 2
 
 
 def haproxy_config(port: int, nodes: list[CofferServer]) -> str:
@@ -59,20 +60,24 @@ backend coffer
 """
 
 
+def new_master_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_root, request):
-    """Nodes (two unless parametrized with a count; own data dirs, one database, one shared
-    blob dir, one master key) and a balancer in front of them: (balancer as a CofferServer,
-    [node, ...])."""
-    count = getattr(request, "param", 2)
+def cluster_env():
+    """What every node of the cluster is given: one database and one master key."""
+    return {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
+
+
+def start_cluster(tmp_root, env, count):
+    """`count` nodes (own data dirs, one database, one shared blob dir, one master key: `env`)
+    and a balancer in front of them: yields (balancer as a CofferServer, [node, ...])."""
     base = Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}"
     shared_blobs = base / "blobs"
     shared_blobs.mkdir(parents=True)
-    env = {
-        "COFFER_METADATA": new_postgres_database(),
-        "COFFER_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
-    nodes = [start_server(base, "http", ("--blobs", str(shared_blobs)), env_extra=env) for _ in range(count)]
+    args = ("--blobs", str(shared_blobs), "--access-log-interval", "1s")
+    nodes = [start_server(base, "http", args, env_extra=env) for _ in range(count)]
     port = free_port()
     cfg = base / "haproxy.cfg"
     cfg.write_text(haproxy_config(port, nodes))
@@ -97,58 +102,83 @@ def cluster(tmp_root, request):
         stop_server(n)
 
 
-@pytest.fixture
-def cluster_bucket(cluster):
+@pytest.fixture(scope="module")
+def cluster(tmp_root, cluster_env):
+    """NODES nodes on `cluster_env` behind a balancer: (balancer, [node, node])."""
+    yield from start_cluster(tmp_root, cluster_env, NODES)
+
+
+@pytest.fixture(scope="module")
+def cluster_of_three(tmp_root):
+    """Three nodes behind a balancer, a site of their own (database, blob dir, master key)."""
+    env = {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
+    yield from start_cluster(tmp_root, env, 3)
+
+
+@pytest.fixture(params=["cluster", "cluster_of_three"], ids=["2-nodes", "3-nodes"])
+def some_cluster(request):
+    """The core tests' cluster: the two-node one, then the three-node one."""
+    return request.getfixturevalue(request.param)
+
+
+def new_bucket(cluster) -> str:
     balancer, _ = cluster
     name = random_bucket_name()
     balancer.client().create_bucket(Bucket=name)
     return name
 
 
-@on_two_and_three
-def test_read_after_write_across_nodes(cluster, cluster_bucket):
-    _, nodes = cluster
+@pytest.fixture
+def cluster_bucket(cluster):
+    return new_bucket(cluster)
+
+
+@pytest.fixture
+def some_bucket(some_cluster):
+    return new_bucket(some_cluster)
+
+
+def test_read_after_write_across_nodes(some_cluster, some_bucket):
+    _, nodes = some_cluster
     clients = [n.client() for n in nodes]
     for i in range(40):
         # Every node writes, and what it wrote is read on the next one.
         writer, reader = clients[i % len(clients)], clients[(i + 1) % len(clients)]
         body = secrets.token_bytes(100 + i * 997)
-        writer.put_object(Bucket=cluster_bucket, Key=f"k{i}", Body=body)
-        assert reader.get_object(Bucket=cluster_bucket, Key=f"k{i}")["Body"].read() == body
-        writer.delete_object(Bucket=cluster_bucket, Key=f"k{i}")
+        writer.put_object(Bucket=some_bucket, Key=f"k{i}", Body=body)
+        assert reader.get_object(Bucket=some_bucket, Key=f"k{i}")["Body"].read() == body
+        writer.delete_object(Bucket=some_bucket, Key=f"k{i}")
         with pytest.raises(botocore.exceptions.ClientError) as e:
-            reader.head_object(Bucket=cluster_bucket, Key=f"k{i}")
+            reader.head_object(Bucket=some_bucket, Key=f"k{i}")
         assert e.value.response["Error"]["Code"] == "404"
 
 
-@on_two_and_three
-def test_multipart_parts_on_different_nodes(cluster, cluster_bucket):
-    balancer, nodes = cluster
+def test_multipart_parts_on_different_nodes(some_cluster, some_bucket):
+    balancer, nodes = some_cluster
     # At least three parts, one node after another, so every node uploads one; the last part
     # is the small one.
     count = max(3, len(nodes))
     datas = [secrets.token_bytes(5 << 20) for _ in range(count - 1)] + [secrets.token_bytes(1234)]
-    upload = nodes[0].client().create_multipart_upload(Bucket=cluster_bucket, Key="big")["UploadId"]
+    upload = nodes[0].client().create_multipart_upload(Bucket=some_bucket, Key="big")["UploadId"]
     parts = []
     for n, data in enumerate(datas, start=1):
         node = nodes[(n - 1) % len(nodes)]
-        etag = node.client().upload_part(Bucket=cluster_bucket, Key="big", UploadId=upload, PartNumber=n, Body=data)["ETag"]
+        etag = node.client().upload_part(Bucket=some_bucket, Key="big", UploadId=upload, PartNumber=n, Body=data)["ETag"]
         parts.append({"PartNumber": n, "ETag": etag})
-    listed = nodes[0].client().list_parts(Bucket=cluster_bucket, Key="big", UploadId=upload)["Parts"]
+    listed = nodes[0].client().list_parts(Bucket=some_bucket, Key="big", UploadId=upload)["Parts"]
     assert [p["PartNumber"] for p in listed] == list(range(1, count + 1))
-    nodes[-1].client().complete_multipart_upload(Bucket=cluster_bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
-    got = balancer.client().get_object(Bucket=cluster_bucket, Key="big")["Body"].read()
+    nodes[-1].client().complete_multipart_upload(Bucket=some_bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
+    got = balancer.client().get_object(Bucket=some_bucket, Key="big")["Body"].read()
     assert got == b"".join(datas)
 
 
-@on_two_and_three
-def test_conditional_put_race_has_one_winner(cluster, cluster_bucket):
-    _, nodes = cluster
+def test_conditional_put_race_has_one_winner(some_cluster, some_bucket):
+    _, nodes = some_cluster
     clients = [n.client() for n in nodes]
     for round_ in range(5):
         key_round = f"once-{round_}"
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            outcomes = list(pool.map(lambda i: put_key(clients, cluster_bucket, key_round, i), range(16)))
+            outcomes = list(pool.map(lambda i: put_key(clients, some_bucket, key_round, i), range(16)))
         assert outcomes.count(200) == 1, outcomes
         assert set(outcomes) <= {200, 409, 412}, outcomes
 
@@ -178,6 +208,19 @@ def test_bucket_settings_reach_the_other_node(cluster, cluster_bucket):
             time.sleep(0.2)
 
 
+def test_bucket_logging_turned_on_at_one_node_logs_requests_at_the_other(cluster, cluster_bucket):
+    from test_bucket_logging import logging_on, wait_for_records
+
+    _, (a, b) = cluster
+    target = random_bucket_name("logs")
+    a.client().create_bucket(Bucket=target)
+    b.client().list_objects_v2(Bucket=cluster_bucket)  # node b has read which buckets log
+    logging_on(a.client(), cluster_bucket, target, "from-b/")
+    time.sleep(1.5)  # other nodes trust what they read for a second, as with every bucket setting
+    logged = b.client().put_object(Bucket=cluster_bucket, Key="logged", Body=b"x")["ResponseMetadata"]["RequestId"]
+    wait_for_records(a.client(), target, "from-b/", [logged])
+
+
 def test_awscli_sync_through_the_balancer(cluster, cluster_bucket, tmp_path):
     balancer, _ = cluster
     src = tmp_path / "src"
@@ -196,3 +239,60 @@ def test_awscli_sync_through_the_balancer(cluster, cluster_bucket, tmp_path):
     # A second sync finds nothing to do: both nodes list the same objects.
     again = aws("s3", "sync", str(src), f"s3://{cluster_bucket}/backup/", check=True).stdout
     assert again.strip() == ""
+
+
+def kms_admin(node: CofferServer, env: dict, *args: str) -> str:
+    """`coffer admin kms ARGS` on `node`'s configuration (the cluster's database and key)."""
+    proc = subprocess.run([str(coffer_binary()), "admin", "kms", *args, "--data-dir", str(node.data_dir)],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def kms_put(client, bucket: str, key: str, body: bytes, kms_key: str | None = None) -> str:
+    """An SSE-KMS PUT (with the KMS's default key when `kms_key` is None): the key id it used."""
+    extra = {"SSEKMSKeyId": kms_key} if kms_key else {}
+    client.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", **extra)
+    return client.head_object(Bucket=bucket, Key=key)["SSEKMSKeyId"]
+
+
+def test_kms_keys_are_the_site_s(cluster, cluster_env, cluster_bucket):
+    """The keyring lives in the shared index: a key made on one node serves on the other at
+    once, and a change to it reaches every node within a few seconds."""
+    _, (a, b) = cluster
+    ca, cb = a.client(), b.client()
+    # Both nodes make (or find) the default key on first use: one key for the site.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        defaults = list(pool.map(lambda c: kms_put(c[1], cluster_bucket, f"default-{c[0]}", b"x"), enumerate([ca, cb])))
+    assert defaults[0] == defaults[1], defaults
+    out = kms_admin(a, cluster_env, "create", f"shared-{uuid.uuid4().hex[:8]}")
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    key = KmsKey(fields["name"].strip(), fields["id"].strip(), fields["arn"].strip())
+    body = secrets.token_bytes(70_000)
+    # Node b has the keyring cached from the PUT above, without this key: it looks again.
+    assert kms_put(cb, cluster_bucket, "sealed", body, key.name) == key.arn
+    assert ca.get_object(Bucket=cluster_bucket, Key="sealed")["Body"].read() == body
+    for node in (a, b):
+        assert not (node.data_dir / "kms" / "keyring.json").exists()
+        assert not (node.data_dir / "master.key.fingerprint").exists()
+    kms_admin(b, cluster_env, "disable", key.name)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            ca.get_object(Bucket=cluster_bucket, Key="sealed")["Body"].read()
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "KMS.DisabledException", e.response
+            break
+        assert time.monotonic() < deadline, "node a never saw the key disabled"
+        time.sleep(0.2)
+    kms_admin(a, cluster_env, "enable", key.name)
+    listed = kms_admin(b, cluster_env, "list", "--json")
+    assert key.id in listed
+
+
+def test_a_node_with_another_master_key_refuses_to_start(cluster, cluster_env, tmp_root):
+    base = Path(tmp_root) / f"stray-{uuid.uuid4().hex[:8]}"
+    base.mkdir()
+    with pytest.raises(RuntimeError) as refused:
+        start_server(base, "http", env_extra={**cluster_env, "COFFER_MASTER_KEY": new_master_key()})
+    assert "give every node the same master key" in str(refused.value)

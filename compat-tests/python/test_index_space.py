@@ -8,7 +8,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from harness import start_server, stop_server
+
+pytestmark = pytest.mark.sqlite_index  # it measures the SQLite file
 
 MIB = 1024 * 1024
 OBJECTS = 4000

@@ -7,7 +7,7 @@ use crate::keys::secrets::Secrets;
 use crate::tier_set::blob_store;
 use coffer_storage::blob_store::{BlobLocation, BlobStore};
 use coffer_storage::tiers::TierKind;
-use coffer_storage::Store;
+use coffer_storage::{Site, Store};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -58,6 +58,6 @@ pub async fn for_check(data_dir: &Path) -> Result<Arc<dyn BlobStore>, String> {
     if location == BlobLocation::DataDir {
         return Ok(store.blob_store());
     }
-    let secrets = Secrets::new(master_key::load(data_dir, None)?);
+    let secrets = Secrets::new(master_key::load(&Site::data_dir(data_dir), None)?);
     Ok(build(&store, &secrets, &location).await?.expect("not the data dir's own"))
 }

@@ -8,7 +8,7 @@ mod scan;
 mod verify;
 
 use crate::blob::Hash;
-use crate::blob_store::BlobStore;
+use crate::blob_store::{BlobKey, BlobStore};
 use crate::error::{Result, StorageError};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -135,7 +135,7 @@ pub fn check(root: &Path, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<
         // A blob the server released and collected after the snapshot is not missing.
         if damage == Damage::Missing {
             let released = scan::recorded_refs(&conn, &hash)?.is_none_or(|r| r <= 0);
-            if released || blobs.contains(&hash)? {
+            if released || blobs.contains(&BlobKey::plain(hash))? {
                 continue;
             }
         }
@@ -145,11 +145,12 @@ pub fn check(root: &Path, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<
 
     let stored = blobs.list()?;
     report.blob_files = stored.len() as u64;
-    for hash in stored.into_iter().filter(|h| !view.rows.contains_key(h)) {
-        if !blobs.stat(&hash)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
+    // SQLite's store names every blob by generation 0; another generation is nobody's.
+    for key in stored.into_iter().filter(|k| k.gen != 0 || !view.rows.contains_key(&k.hash)) {
+        if !blobs.stat(&key)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
             report.in_flight += 1;
-        } else if scan::recorded_refs(&conn, &hash)?.is_none() {
-            report.orphans.push(hex::encode(hash));
+        } else if key.gen != 0 || scan::recorded_refs(&conn, &key.hash)?.is_none() {
+            report.orphans.push(key.to_string());
         }
     }
 

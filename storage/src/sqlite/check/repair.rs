@@ -6,7 +6,7 @@
 use super::scan::{read_view, recorded_refs};
 use super::{refcount_mismatches, CheckReport, RefcountMismatch};
 use crate::blob::{parse_hash, Hash};
-use crate::blob_store::BlobStore;
+use crate::blob_store::{BlobKey, BlobStore};
 use crate::error::Result;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::fs;
@@ -22,13 +22,13 @@ pub(super) fn run(root: &Path, blobs: &dyn BlobStore, grace: Duration, report: &
         report.refcount_mismatches.clear();
     }
     for hex in std::mem::take(&mut report.orphans) {
-        let Some(hash) = parse_hash(&hex) else { continue };
-        let Some(path) = blobs.local_file(&hash) else {
+        let Some(key) = BlobKey::parse(&hex) else { continue };
+        let Some(path) = blobs.local_file(&key) else {
             report.orphans.push(hex);
             continue;
         };
         // Not removed means a writer took the file up again: it is no orphan any more.
-        if remove_orphan(root, &conn, &path, &hash, grace)? {
+        if remove_orphan(root, &conn, &path, &key.hash, grace)? {
             report.repaired.orphans_removed.push(hex);
         }
     }

@@ -13,10 +13,6 @@ fn index(store: &Store) -> Connection {
     Connection::open(store.root().join("index.sqlite")).unwrap()
 }
 
-fn blob_file(store: &Store, hex: &str) -> std::path::PathBuf {
-    crate::blob_store::local::blob_path(&store.root().join("blobs"), &crate::blob::parse_hash(hex).unwrap())
-}
-
 /// A bucket with a large object, a copy of it, a small object and an upload with one part.
 async fn populated() -> (TestStore, String) {
     let t = sqlite_store().await;
@@ -111,7 +107,7 @@ async fn a_writer_reusing_an_old_file_refreshes_its_age() {
     let old = SystemTime::now() - Duration::from_secs(3600);
     std::fs::File::open(&path).unwrap().set_modified(old).unwrap();
     put(&t, &b, "again", &data).await.unwrap();
-    let stat = t.store.blob_store().stat(&crate::blob::parse_hash(&hash).unwrap()).unwrap().unwrap();
+    let stat = t.store.blob_store().stat(&crate::blob::parse_hash(&hash).unwrap().into()).unwrap().unwrap();
     assert!(stat.older_than(Duration::from_secs(60)).not(), "publishing the same bytes touches the file");
 }
 

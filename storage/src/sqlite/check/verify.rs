@@ -3,7 +3,7 @@
 use super::scan::IndexView;
 use super::Damage;
 use crate::blob::Hash;
-use crate::blob_store::BlobStore;
+use crate::blob_store::{BlobKey, BlobStore};
 use coffer_crypto::envelope::sealed_len;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
@@ -31,7 +31,8 @@ pub(super) fn referenced(blobs: &dyn BlobStore, view: &IndexView, hash_bytes: bo
 
 fn inspect(blobs: &dyn BlobStore, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
     let unreadable = |e: io::Error| Damage::Unreadable { error: e.to_string() };
-    let actual = match blobs.stat(hash) {
+    let key = BlobKey::plain(*hash);
+    let actual = match blobs.stat(&key) {
         Ok(Some(stat)) => stat.size,
         Ok(None) => return Some(Damage::Missing),
         Err(e) => return Some(unreadable(e)),
@@ -42,7 +43,7 @@ fn inspect(blobs: &dyn BlobStore, hash: &Hash, sizes: &[u64], hash_bytes: bool, 
     if !hash_bytes {
         return None;
     }
-    match blobs.open_for_check(hash).and_then(|mut file| sha256_of(&mut file)) {
+    match blobs.open_for_check(&key).and_then(|mut file| sha256_of(&mut file)) {
         Ok(digest) if &digest == hash => {
             *hashed += actual;
             None
