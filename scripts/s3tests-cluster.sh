@@ -30,7 +30,7 @@ COFFER_METADATA="$(with_db coffer)"
 COFFER_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
 export COFFER_METADATA COFFER_MASTER_KEY COFFER_ROOT_ACCESS_KEY="$main_ak" COFFER_ROOT_SECRET_KEY="$main_sk"
 
-# Keys and tiers are made through the first node's data dir (tiers live in the index).
+# KMS keys and tiers are made through the first node's data dir (both live in the index).
 first="$WORK/node1"
 mkdir -p "$first" "$WORK/blobs"
 arn1="$(COFFER_DATA_DIR="$first" "$BIN" admin kms create testkey-1 | awk '$1 == "arn:" {print $2}')"
@@ -49,8 +49,6 @@ ports=()
 for i in $(seq 1 "$NODES"); do
     dir="$WORK/node$i" port="$(free_port)"
     mkdir -p "$dir"
-    # While the KMS keyring is a file in the data dir, every node gets the first one's copy.
-    if [[ $i -gt 1 && -d $first/kms ]]; then cp -rp "$first/kms" "$dir/"; fi
     COFFER_DATA_DIR="$dir" "$BIN" serve --address "127.0.0.1:$port" --blobs "$WORK/blobs" --sse-c-allow-http "${serve_args[@]}" >"$WORK/node$i.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
