@@ -5,6 +5,7 @@
 #   1. one node on SQLite (the default),
 #   2. one node on PostgreSQL (a throwaway server, scripts/postgres.sh),
 #   3. two nodes on that PostgreSQL and one shared blob dir, behind HAProxy (Debian's haproxy),
+#   4. three such nodes,
 # all on this machine, and prints one table. Everything listens on 127.0.0.1; data dirs are
 # on the repository's disk. Builds coffer and s3bench as scripts/bench.sh does.
 #
@@ -18,13 +19,11 @@ while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --duration=*) DURATION="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 log() { printf '==> %s\n' "$*" >&2; }
-HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
-[[ -x $HAPROXY ]] || { echo "haproxy is needed (apt-get install haproxy)" >&2; exit 2; }
 
 target="${CARGO_TARGET_DIR:-$REPO/target}"
 [[ $target == /* ]] || target="$REPO/$target"
@@ -35,17 +34,8 @@ cargo build --release -q -p coffer-server
 COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
 
 WORK="$(mktemp -d "$target/coffer-bench-cluster.XXXXXX")"
-# PostgreSQL runs as the postgres user when we are root: its directory must be reachable.
-PG_DIR="$(mktemp -d /tmp/coffer-bench-pg.XXXXXX)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    "$REPO/scripts/postgres.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
-    rm -rf "$WORK" "$PG_DIR"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/cluster-common.sh
+source "$REPO/scripts/cluster-common.sh"
 export COFFER_ROOT_ACCESS_KEY="BENCHROOTACCESSKEY01" COFFER_ROOT_SECRET_KEY="bench-root-secret-key-0123456789abcdef"
 export S3BENCH_ACCESS_KEY="$COFFER_ROOT_ACCESS_KEY" S3BENCH_SECRET_KEY="$COFFER_ROOT_SECRET_KEY"
 COFFER_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
@@ -77,49 +67,40 @@ bench() { # setup name, endpoint port
     done
 }
 
-log "1/3: one node on SQLite"
+log "1/4: one node on SQLite"
 start_node "$WORK/sqlite"
 bench "sqlite, 1 node" "$NODE_PORT"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 log "starting a throwaway PostgreSQL"
-PG_URL="$("$REPO/scripts/postgres.sh" start "$PG_DIR" "$(free_port)")"
-PG_ADMIN="$PG_URL"
-psql "$PG_ADMIN" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two"
-with_db() { echo "$PG_ADMIN" | sed -E "s/dbname=[^ ]+/dbname=$1/"; }
+start_postgres
+psql "$PG_URL" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two" -c "CREATE DATABASE bench_three"
 
-log "2/3: one node on PostgreSQL"
+log "2/4: one node on PostgreSQL"
 COFFER_METADATA="$(with_db bench_one)" start_node "$WORK/pg-one"
 bench "postgres, 1 node" "$NODE_PORT"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
-log "3/3: two nodes on PostgreSQL behind HAProxy"
-mkdir -p "$WORK/shared-blobs"
-COFFER_METADATA="$(with_db bench_two)" start_node "$WORK/node-a" --blobs "$WORK/shared-blobs"
-a="$NODE_PORT"
-COFFER_METADATA="$(with_db bench_two)" start_node "$WORK/node-b" --blobs "$WORK/shared-blobs"
-b="$NODE_PORT"
-lb="$(free_port)"
-cat >"$WORK/haproxy.cfg" <<EOF
-global
-    maxconn 2048
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend s3
-    bind 127.0.0.1:$lb
-    default_backend coffer
-backend coffer
-    balance roundrobin
-    server a 127.0.0.1:$a
-    server b 127.0.0.1:$b
-EOF
-"$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
-PIDS+=($!)
-sleep 1
-bench "postgres, 2 nodes + haproxy" "$lb"
+cluster() { # node count, database: starts the nodes and HAProxy in front of them, then benches
+    local count="$1" name="$2" ports=() i
+    mkdir -p "$WORK/$name-blobs"
+    for i in $(seq 1 "$count"); do
+        COFFER_METADATA="$(with_db "$name")" start_node "$WORK/$name-node$i" --blobs "$WORK/$name-blobs"
+        ports+=("$NODE_PORT")
+    done
+    start_haproxy "$name" "${ports[@]}"
+    bench "postgres, $count nodes + haproxy" "$LB_PORT"
+    # Stop this cluster (its nodes and balancer are the last PIDS) before the next one starts.
+    for i in $(seq 0 "$count"); do
+        kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true
+        unset 'PIDS[-1]'
+    done
+}
+
+log "3/4: two nodes on PostgreSQL behind HAProxy"
+cluster 2 bench_two
+log "4/4: three nodes on PostgreSQL behind HAProxy"
+cluster 3 bench_three
 
 python3 - "$RESULTS" "$DURATION" "$(nproc)" <<'PY'
 import json, sys

@@ -70,15 +70,14 @@ def cluster_env():
     return {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_root, cluster_env):
-    """Two nodes (own data dirs, one database, one shared blob dir, one master key) and a
-    balancer in front of them: (balancer as a CofferServer, [node, node])."""
+def start_cluster(tmp_root, env, count):
+    """`count` nodes (own data dirs, one database, one shared blob dir, one master key: `env`)
+    and a balancer in front of them: yields (balancer as a CofferServer, [node, ...])."""
     base = Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}"
     shared_blobs = base / "blobs"
     shared_blobs.mkdir(parents=True)
     args = ("--blobs", str(shared_blobs), "--access-log-interval", "1s")
-    nodes = [start_server(base, "http", args, env_extra=cluster_env) for _ in range(NODES)]
+    nodes = [start_server(base, "http", args, env_extra=env) for _ in range(count)]
     port = free_port()
     cfg = base / "haproxy.cfg"
     cfg.write_text(haproxy_config(port, nodes))
@@ -103,51 +102,83 @@ def cluster(tmp_root, cluster_env):
         stop_server(n)
 
 
-@pytest.fixture
-def cluster_bucket(cluster):
+@pytest.fixture(scope="module")
+def cluster(tmp_root, cluster_env):
+    """NODES nodes on `cluster_env` behind a balancer: (balancer, [node, node])."""
+    yield from start_cluster(tmp_root, cluster_env, NODES)
+
+
+@pytest.fixture(scope="module")
+def cluster_of_three(tmp_root):
+    """Three nodes behind a balancer, a site of their own (database, blob dir, master key)."""
+    env = {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
+    yield from start_cluster(tmp_root, env, 3)
+
+
+@pytest.fixture(params=["cluster", "cluster_of_three"], ids=["2-nodes", "3-nodes"])
+def some_cluster(request):
+    """The core tests' cluster: the two-node one, then the three-node one."""
+    return request.getfixturevalue(request.param)
+
+
+def new_bucket(cluster) -> str:
     balancer, _ = cluster
     name = random_bucket_name()
     balancer.client().create_bucket(Bucket=name)
     return name
 
 
-def test_read_after_write_across_nodes(cluster, cluster_bucket):
-    _, (a, b) = cluster
-    ca, cb = a.client(), b.client()
+@pytest.fixture
+def cluster_bucket(cluster):
+    return new_bucket(cluster)
+
+
+@pytest.fixture
+def some_bucket(some_cluster):
+    return new_bucket(some_cluster)
+
+
+def test_read_after_write_across_nodes(some_cluster, some_bucket):
+    _, nodes = some_cluster
+    clients = [n.client() for n in nodes]
     for i in range(40):
-        writer, reader = (ca, cb) if i % 2 == 0 else (cb, ca)
+        # Every node writes, and what it wrote is read on the next one.
+        writer, reader = clients[i % len(clients)], clients[(i + 1) % len(clients)]
         body = secrets.token_bytes(100 + i * 997)
-        writer.put_object(Bucket=cluster_bucket, Key=f"k{i}", Body=body)
-        assert reader.get_object(Bucket=cluster_bucket, Key=f"k{i}")["Body"].read() == body
-        writer.delete_object(Bucket=cluster_bucket, Key=f"k{i}")
+        writer.put_object(Bucket=some_bucket, Key=f"k{i}", Body=body)
+        assert reader.get_object(Bucket=some_bucket, Key=f"k{i}")["Body"].read() == body
+        writer.delete_object(Bucket=some_bucket, Key=f"k{i}")
         with pytest.raises(botocore.exceptions.ClientError) as e:
-            reader.head_object(Bucket=cluster_bucket, Key=f"k{i}")
+            reader.head_object(Bucket=some_bucket, Key=f"k{i}")
         assert e.value.response["Error"]["Code"] == "404"
 
 
-def test_multipart_parts_on_different_nodes(cluster, cluster_bucket):
-    balancer, (a, b) = cluster
-    part = secrets.token_bytes(5 << 20)
-    last = secrets.token_bytes(1234)
-    upload = a.client().create_multipart_upload(Bucket=cluster_bucket, Key="big")["UploadId"]
+def test_multipart_parts_on_different_nodes(some_cluster, some_bucket):
+    balancer, nodes = some_cluster
+    # At least three parts, one node after another, so every node uploads one; the last part
+    # is the small one.
+    count = max(3, len(nodes))
+    datas = [secrets.token_bytes(5 << 20) for _ in range(count - 1)] + [secrets.token_bytes(1234)]
+    upload = nodes[0].client().create_multipart_upload(Bucket=some_bucket, Key="big")["UploadId"]
     parts = []
-    for n, (node, data) in enumerate([(a, part), (b, part[::-1]), (a, last)], start=1):
-        etag = node.client().upload_part(Bucket=cluster_bucket, Key="big", UploadId=upload, PartNumber=n, Body=data)["ETag"]
+    for n, data in enumerate(datas, start=1):
+        node = nodes[(n - 1) % len(nodes)]
+        etag = node.client().upload_part(Bucket=some_bucket, Key="big", UploadId=upload, PartNumber=n, Body=data)["ETag"]
         parts.append({"PartNumber": n, "ETag": etag})
-    listed = a.client().list_parts(Bucket=cluster_bucket, Key="big", UploadId=upload)["Parts"]
-    assert [p["PartNumber"] for p in listed] == [1, 2, 3]
-    b.client().complete_multipart_upload(Bucket=cluster_bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
-    got = balancer.client().get_object(Bucket=cluster_bucket, Key="big")["Body"].read()
-    assert got == part + part[::-1] + last
+    listed = nodes[0].client().list_parts(Bucket=some_bucket, Key="big", UploadId=upload)["Parts"]
+    assert [p["PartNumber"] for p in listed] == list(range(1, count + 1))
+    nodes[-1].client().complete_multipart_upload(Bucket=some_bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
+    got = balancer.client().get_object(Bucket=some_bucket, Key="big")["Body"].read()
+    assert got == b"".join(datas)
 
 
-def test_conditional_put_race_has_one_winner(cluster, cluster_bucket):
-    _, nodes = cluster
+def test_conditional_put_race_has_one_winner(some_cluster, some_bucket):
+    _, nodes = some_cluster
     clients = [n.client() for n in nodes]
     for round_ in range(5):
         key_round = f"once-{round_}"
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            outcomes = list(pool.map(lambda i: put_key(clients, cluster_bucket, key_round, i), range(16)))
+            outcomes = list(pool.map(lambda i: put_key(clients, some_bucket, key_round, i), range(16)))
         assert outcomes.count(200) == 1, outcomes
         assert set(outcomes) <= {200, 409, 412}, outcomes
 

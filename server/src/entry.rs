@@ -104,7 +104,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, ex
     // A CORS preflight carries no credentials of its own (a presigned URL's are for another method).
     let auth = match op {
         Operation::CorsPreflight { .. } => crate::access::authn::Authenticated { principal: None, payload: coffer_auth::Payload::Unsigned, access_key: None },
-        _ => authenticate(req.into(), state)?,
+        _ => authenticate(req.into(), state).await?,
     };
     exchange.access_key = auth.access_key;
     exchange.principal = auth.principal.as_ref().map(|p| p.user.name.clone());
@@ -210,7 +210,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, ex
 pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
     check_headers(head.headers, state.limits.max_header_count, state.limits.max_header_bytes)?;
     let (bucket, key) = router::address(head, state.domain.as_deref())?;
-    let auth = authenticate(head, state)?;
+    let auth = authenticate(head, state).await?;
     let query = Query::parse(head.uri.query().unwrap_or(""));
     let copy_source = head.headers.contains_key("x-amz-copy-source");
     let op = router::route(head.method, bucket, key, &query, copy_source)?;

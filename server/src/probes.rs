@@ -49,7 +49,7 @@ pub fn probe(head: Head<'_>, domain: Option<&str>) -> Option<Probe> {
 /// Answers a probe on the S3 port: /metrics for the root user's keys or the bearer token.
 pub async fn answer(probe: Probe, req: &HttpRequest, state: &AppState) -> HttpResponse {
     if probe == Probe::Metrics && !bearer_matches(req, state) {
-        let root = authenticate(req.into(), state).ok().and_then(|a| a.principal).is_some_and(|p| p.user.name == ROOT_USER);
+        let root = authenticate(req.into(), state).await.ok().and_then(|a| a.principal).is_some_and(|p| p.user.name == ROOT_USER);
         if !root {
             return HttpResponse::Forbidden()
                 .content_type("text/plain")

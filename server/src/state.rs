@@ -98,16 +98,21 @@ impl AppState {
         self.secure || self.sse_c_allow_http
     }
 
-    /// The credentials of an enabled access key: from the cache when looked up less than
-    /// `CREDENTIALS_TTL` ago, else from the index (its secret opened with the master key on the
-    /// way in). A key disabled or deleted meanwhile is dropped from the cache.
-    pub fn credentials(&self, access_key: &str) -> Option<Credentials> {
-        if let Some((at, c)) = self.access_keys.read().expect("key cache poisoned").get(access_key) {
-            if at.elapsed() < CREDENTIALS_TTL {
-                return Some(c.clone());
-            }
+    /// The credentials of an enabled access key if the cache holds them, looked up less than
+    /// `CREDENTIALS_TTL` ago; never waits for the index.
+    pub fn cached_credentials(&self, access_key: &str) -> Option<Credentials> {
+        let cache = self.access_keys.read().expect("key cache poisoned");
+        cache.get(access_key).filter(|(at, _)| at.elapsed() < CREDENTIALS_TTL).map(|(_, c)| c.clone())
+    }
+
+    /// The credentials of an enabled access key: from the cache (see `cached_credentials`),
+    /// else from the index (its secret opened with the master key on the way in). A key
+    /// disabled or deleted meanwhile is dropped from the cache.
+    pub async fn credentials(&self, access_key: &str) -> Option<Credentials> {
+        if let Some(c) = self.cached_credentials(access_key) {
+            return Some(c);
         }
-        let Some(stored) = self.store.access_key_blocking(access_key).ok().flatten() else {
+        let Some(stored) = self.store.access_key(access_key).await.ok().flatten() else {
             self.access_keys.write().expect("key cache poisoned").remove(access_key);
             return None;
         };
@@ -121,5 +126,25 @@ impl AppState {
         let found = Credentials { secret_key, user: stored.user };
         self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), (Instant::now(), found.clone()));
         Some(found)
+    }
+
+    /// Runs `verify`, a signature check that looks up the access key it names through the
+    /// lookup it is given, without blocking a worker on the index: the check first runs on the
+    /// cache alone; when it asked for a key the cache did not hold, that key is looked up
+    /// (awaited) and the check runs again.
+    pub async fn verify_signed<T>(&self, verify: impl Fn(&dyn Fn(&str) -> Option<Credentials>) -> T) -> T {
+        let missed = std::cell::RefCell::new(None);
+        let first = verify(&|ak: &str| {
+            let found = self.cached_credentials(ak);
+            if found.is_none() {
+                *missed.borrow_mut() = Some(ak.to_string());
+            }
+            found
+        });
+        let Some(missed) = missed.into_inner() else { return first };
+        if self.credentials(&missed).await.is_none() {
+            return first;
+        }
+        verify(&|ak: &str| self.cached_credentials(ak))
     }
 }

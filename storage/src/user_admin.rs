@@ -91,10 +91,10 @@ mod tests {
         assert_eq!(t.store.list_access_keys(None).await.unwrap().len(), 3);
         let off = t.store.set_access_key_enabled("AKBOB1", false).await.unwrap();
         assert!(!off.enabled);
-        assert!(t.store.access_key_blocking("AKBOB1").unwrap().is_none(), "a disabled key signs nothing");
-        assert_eq!(t.store.access_key_blocking("AKBOB2").unwrap().unwrap().user.name, "bob");
+        assert!(t.store.access_key("AKBOB1").await.unwrap().is_none(), "a disabled key signs nothing");
+        assert_eq!(t.store.access_key("AKBOB2").await.unwrap().unwrap().user.name, "bob");
         t.store.set_access_key_enabled("AKBOB1", true).await.unwrap();
-        assert!(t.store.access_key_blocking("AKBOB1").unwrap().is_some());
+        assert!(t.store.access_key("AKBOB1").await.unwrap().is_some());
         t.store.delete_access_key("AKBOB1").await.unwrap();
         assert!(matches!(t.store.delete_access_key("AKBOB1").await, Err(StorageError::NoSuchAccessKey)));
         let users = t.store.list_users().await.unwrap();
@@ -106,7 +106,7 @@ mod tests {
         assert!(matches!(t.store.delete_user("bob").await, Err(StorageError::UserOwnsBuckets(b)) if b == ["bobs"]));
         t.store.delete_bucket("bobs").await.unwrap();
         t.store.delete_user("bob").await.unwrap();
-        assert!(t.store.access_key_blocking("AKBOB2").unwrap().is_none());
+        assert!(t.store.access_key("AKBOB2").await.unwrap().is_none());
         assert!(matches!(t.store.user_info("bob").await, Err(StorageError::NoSuchUser)));
     }
 }

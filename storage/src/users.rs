@@ -24,10 +24,10 @@ impl Store {
         self.index().user_by_name(name).await
     }
 
-    /// Looks up an access key (on the calling thread: it is one indexed row). A disabled key,
-    /// and one whose secret was never sealed (see `seal_unsealed_secrets`), is not found.
-    pub fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>> {
-        self.index().access_key_blocking(access_key)
+    /// Looks up an access key (one indexed row). A disabled key, and one whose secret was never
+    /// sealed (see `seal_unsealed_secrets`), is not found.
+    pub async fn access_key(&self, access_key: &str) -> Result<Option<AccessKey>> {
+        self.index().access_key(access_key).await
     }
 
     /// The user with this canonical id, if any.

@@ -39,7 +39,7 @@ fn http_headers(head: Head<'_>) -> http::HeaderMap {
     out
 }
 
-pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated> {
+pub async fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated> {
     let headers = http_headers(head);
     let signed = SignedRequest {
         method: head.method.as_str(),
@@ -49,14 +49,20 @@ pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated>
     };
     // The lookup remembers whose key it found, so the caller's identity needs no second query.
     let found = std::cell::RefCell::new(None);
-    let lookup = |ak: &str| {
-        let creds = state.credentials(ak)?;
-        let secret = creds.secret_key.clone();
-        *found.borrow_mut() = Some(creds);
-        Some(secret)
-    };
     let bucket = host_bucket(head, state.domain.as_deref());
-    match coffer_auth::verify_hosted(&signed, bucket, std::time::SystemTime::now(), &state.region, &lookup)? {
+    let now = std::time::SystemTime::now();
+    let verified = state
+        .verify_signed(|credentials| {
+            let lookup = |ak: &str| {
+                let creds = credentials(ak)?;
+                let secret = creds.secret_key.clone();
+                *found.borrow_mut() = Some(creds);
+                Some(secret)
+            };
+            coffer_auth::verify_hosted(&signed, bucket, now, &state.region, &lookup)
+        })
+        .await?;
+    match verified {
         None => Ok(Authenticated { principal: None, payload: Payload::Unsigned, access_key: None }),
         Some(v) => {
             let creds = found.into_inner().ok_or_else(|| {

@@ -74,11 +74,13 @@ pub(crate) fn form_signature(fields: &HashMap<String, String>) -> S3Result<Optio
 }
 
 /// Who the form says is uploading: the signer of its policy, or nobody.
-fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<User>> {
+async fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<User>> {
     let Some((policy, sig)) = form_signature(fields)? else { return Ok(None) };
-    let lookup = |ak: &str| ctx.state.credentials(ak).map(|c| c.secret_key);
-    let access_key = verify_post_policy(policy, &sig, &ctx.state.region, &lookup)?;
-    Ok(ctx.state.credentials(&access_key).map(|c| c.user))
+    let access_key = ctx
+        .state
+        .verify_signed(|credentials| verify_post_policy(policy, &sig, &ctx.state.region, &|ak: &str| credentials(ak).map(|c| c.secret_key)))
+        .await?;
+    Ok(ctx.state.credentials(&access_key).await.map(|c| c.user))
 }
 
 /// The boundary of a `multipart/form-data` Content-Type.
@@ -146,7 +148,7 @@ pub async fn post_object(ctx: &Ctx<'_>, bucket_name: &str, mut payload: web::Pay
     let key = fields["key"].clone();
 
     let bucket = ctx.state.store.bucket(bucket_name).await.map_err(|_| S3Error::no_such_bucket(bucket_name))?;
-    let user = signer(ctx, &fields)?;
+    let user = signer(ctx, &fields).await?;
     let policy = match fields.get("policy") {
         Some(p) => Some(PostPolicy::parse(p)?),
         None => None,

@@ -145,7 +145,7 @@ mod tests {
         let secrets = Secrets::new(Key256::generate());
         let store = open_store(&Site::data_dir(dir.path()), &secrets).await.unwrap();
         store.create_user("bob", "AKBOB", secrets.seal_access_secret("AKBOB", "bob-secret")).await.unwrap();
-        let key = store.access_key_blocking("AKBOB").unwrap().unwrap();
+        let key = store.access_key("AKBOB").await.unwrap().unwrap();
         assert_eq!(secrets.open_access_secret(&key).unwrap(), "bob-secret");
     }
 }

@@ -27,9 +27,8 @@ pub trait AccountIndex {
     async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
 
     /// An enabled access key whose secret is sealed, with its user; None for any other key.
-    /// Runs on the calling thread (the server's credential cache asks from synchronous code):
-    /// it must be one indexed lookup.
-    fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>>;
+    /// One indexed lookup (the server's credential cache asks on a miss).
+    async fn access_key(&self, access_key: &str) -> Result<Option<AccessKey>>;
 
     /// Registers the TOTP device of the user called `name`, replacing any earlier one, in one
     /// step. `NoSuchUser` if there is no such user.

@@ -8,7 +8,8 @@ use crate::model::{AccessKey, User};
 use crate::now_ms;
 use crate::user_admin::{AccessKeyInfo, UserInfo, UserSummary};
 use crate::users::{MfaDevice, UnsealedSecret};
-use tokio_postgres::{GenericClient, Row};
+use super::GenericClient;
+use tokio_postgres::Row;
 
 #[async_trait::async_trait]
 impl AccountIndex for PgIndex {
@@ -47,25 +48,23 @@ impl AccountIndex for PgIndex {
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        user_by(&**self.client().await?, "name", name, "").await
+        user_by(&*self.client().await?, "name", name, "").await
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        user_by(&**self.client().await?, "id", id, "").await
+        user_by(&*self.client().await?, "id", id, "").await
     }
 
-    fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>> {
-        let row = self.block_on(async {
-            let client = self.client().await?;
-            let row = client
-                .query_opt(
-                    "SELECT k.secret, u.id, u.name FROM access_keys k JOIN users u ON u.id = k.user_id
-                     WHERE k.access_key = $1 AND k.sealed AND k.enabled",
-                    &[&access_key],
-                )
-                .await?;
-            Ok(row)
-        })?;
+    async fn access_key(&self, access_key: &str) -> Result<Option<AccessKey>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT k.secret, u.id, u.name FROM access_keys k JOIN users u ON u.id = k.user_id
+                 WHERE k.access_key = $1 AND k.sealed AND k.enabled",
+                &[&access_key],
+            )
+            .await?;
         Ok(row.map(|r| AccessKey { access_key: access_key.to_string(), sealed_secret: r.get(0), user: User { id: r.get(1), name: r.get(2) } }))
     }
 

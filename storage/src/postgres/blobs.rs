@@ -10,7 +10,7 @@
 //! under (`objects::change_refs`): a writer that was too slow (its hold ran out and the blob
 //! was collected) fails with `Busy` rather than naming bytes that are gone.
 
-use super::PgIndex;
+use super::{GenericClient, PgIndex};
 use crate::blob::Hash;
 use crate::blob_store::BlobKey;
 use crate::error::Result;

@@ -8,7 +8,7 @@ use crate::events::{Change, Remover};
 use crate::model::{ObjectMeta, Versioning, NULL_VERSION};
 use crate::now_ms;
 use crate::objects::{new_delete_marker, DeleteOutcome};
-use tokio_postgres::GenericClient;
+use super::GenericClient;
 
 /// Deletes each (key, version) of `items` for `by`, in order, each with its own outcome. The
 /// keys are locked first, all in key order, so two batches, or a batch and a version commit,
@@ -53,7 +53,7 @@ pub(crate) async fn delete_latest(c: &impl GenericClient, bucket_id: i64, versio
         return Ok(DeleteOutcome::default());
     }
     let now = now_ms();
-    retire_latest(c, bucket_id, key, current.as_ref(), versioning, now).await?;
+    retire_latest(c, current.as_ref(), versioning, now).await?;
     let marker = new_delete_marker(bucket_id, key, versioning, now);
     insert_row(c, &marker, None).await?;
     queue_version(c, by.event(true), &marker, &by.requester()).await?;

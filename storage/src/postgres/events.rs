@@ -12,7 +12,7 @@ use crate::events::{buckets_naming, note_dropped, Change, EventFacts, EventName,
 use crate::meta::EventIndex;
 use crate::model::ObjectRecord;
 use crate::now_ms;
-use tokio_postgres::GenericClient;
+use super::GenericClient;
 
 /// How long a target's queue stays with the node that last read it. Longer than a send may
 /// take (two 10 s timeouts), so a node still delivering a batch keeps it.
@@ -22,7 +22,7 @@ const LEASE_MS: i64 = 60_000;
 impl EventIndex for PgIndex {
     async fn queued_events(&self, target: &str, limit: usize) -> Result<Vec<QueuedEvent>> {
         let client = self.client().await?;
-        if !take_lease(&**client, target, &self.node).await? {
+        if !take_lease(&*client, target, &self.node).await? {
             return Ok(Vec::new());
         }
         let rows = client

@@ -6,7 +6,7 @@ use super::PgIndex;
 use crate::error::Result;
 use crate::meta::keyring::{KMS_KEYRING, MASTER_KEY_FINGERPRINT};
 use crate::meta::{KeyringIndex, Versioned};
-use tokio_postgres::GenericClient;
+use super::GenericClient;
 
 #[async_trait::async_trait]
 impl KeyringIndex for PgIndex {
@@ -23,7 +23,7 @@ impl KeyringIndex for PgIndex {
             // Either statement alone is the compare-and-set: of two writers of one version, the
             // second waits for the first's row (or key) and then finds it no longer matches.
             let replaced = match seen {
-                0 => insert_first(&**client, KMS_KEYRING, value).await?,
+                0 => insert_first(&*client, KMS_KEYRING, value).await?,
                 _ => {
                     client
                         .execute(
@@ -39,7 +39,7 @@ impl KeyringIndex for PgIndex {
 
     async fn master_key_fingerprint(&self, fingerprint: &str) -> Result<String> {
         let client = self.client().await?;
-        insert_first(&**client, MASTER_KEY_FINGERPRINT, fingerprint).await?;
+        insert_first(&*client, MASTER_KEY_FINGERPRINT, fingerprint).await?;
         // A fingerprint is never replaced, so this reads the one that was there or just went in.
         let row = client.query_one("SELECT value FROM site_documents WHERE name = $1", &[&MASTER_KEY_FINGERPRINT]).await?;
         Ok(row.get(0))

@@ -29,7 +29,8 @@ use crate::now_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
+use super::GenericClient;
+use tokio_postgres::Row;
 
 /// How long a bucket's lifecycle pass stays with the node that last scanned it: longer than
 /// the actions of one batch take, so a node still acting keeps it.
@@ -118,7 +119,7 @@ impl LifecycleIndex for PgIndex {
     }
 
     async fn version_at(&self, seq: i64) -> Result<Option<(ObjectRecord, Body)>> {
-        version_by_seq(&**self.client().await?, seq, false).await
+        version_by_seq(&*self.client().await?, seq, false).await
     }
 
     async fn request_restore(

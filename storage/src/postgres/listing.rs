@@ -5,7 +5,7 @@ use super::rows::{object_from_row, AFTER_OBJECT_COLUMNS, OBJECT_COLUMNS};
 use crate::error::Result;
 use crate::listing::{LatestScan, VersionScan};
 use crate::model::{ListPage, ListParams, VersionListParams, VersionPage};
-use tokio_postgres::GenericClient;
+use super::GenericClient;
 
 /// The SQL of a range scan over `objects` with `filter`, with or without an upper bound (two
 /// statements, so that the planner always has both bounds of the index range).

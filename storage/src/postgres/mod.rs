@@ -24,7 +24,8 @@ use crate::error::{Result, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row, Statement};
 
 /// Connections kept per node.
 const POOL_SIZE: usize = 16;
@@ -153,17 +154,131 @@ impl From<tokio_postgres::Error> for StorageError {
     }
 }
 
+/// What the index's queries run on: a pooled connection or a transaction on one. It offers
+/// tokio-postgres's query methods, but prepares each SQL text once per connection and reuses the
+/// statement afterwards, so a statement costs one round trip instead of two (prepare, then run)
+/// and PostgreSQL plans it once. SQL is built from constants only (never from data), so each
+/// connection's cache stays small.
+#[async_trait::async_trait]
+pub(crate) trait GenericClient: Sync {
+    /// The connection or transaction underneath.
+    type Raw: tokio_postgres::GenericClient + Sync;
+    fn raw(&self) -> &Self::Raw;
+
+    /// The statement for `sql`, prepared on this connection's first use of it.
+    async fn prepare(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error>;
+
+    async fn statement<Q: Query + ?Sized>(&self, q: &Q) -> std::result::Result<Statement, tokio_postgres::Error> {
+        match q.as_query() {
+            QueryRef::Sql(sql) => self.prepare(sql).await,
+            QueryRef::Prepared(s) => Ok(s.clone()),
+        }
+    }
+
+    async fn query<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
+        let s = self.statement(q).await?;
+        tokio_postgres::GenericClient::query(self.raw(), &s, params).await
+    }
+
+    async fn query_one<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<Row, tokio_postgres::Error> {
+        let s = self.statement(q).await?;
+        tokio_postgres::GenericClient::query_one(self.raw(), &s, params).await
+    }
+
+    async fn query_opt<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<Option<Row>, tokio_postgres::Error> {
+        let s = self.statement(q).await?;
+        tokio_postgres::GenericClient::query_opt(self.raw(), &s, params).await
+    }
+
+    async fn execute<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<u64, tokio_postgres::Error> {
+        let s = self.statement(q).await?;
+        tokio_postgres::GenericClient::execute(self.raw(), &s, params).await
+    }
+}
+
+#[async_trait::async_trait]
+impl GenericClient for deadpool_postgres::ClientWrapper {
+    type Raw = tokio_postgres::Client;
+    fn raw(&self) -> &Self::Raw {
+        self
+    }
+    async fn prepare(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
+        self.prepare_cached(sql).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<'a> GenericClient for deadpool_postgres::Transaction<'a> {
+    type Raw = tokio_postgres::Transaction<'a>;
+    fn raw(&self) -> &Self::Raw {
+        self
+    }
+    async fn prepare(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
+        self.prepare_cached(sql).await
+    }
+}
+
+/// What `GenericClient`'s methods run: SQL text, or a statement already prepared from it.
+pub(crate) trait Query: Sync {
+    fn as_query(&self) -> QueryRef<'_>;
+}
+
+pub(crate) enum QueryRef<'a> {
+    Sql(&'a str),
+    Prepared(&'a Statement),
+}
+
+impl Query for str {
+    fn as_query(&self) -> QueryRef<'_> {
+        QueryRef::Sql(self)
+    }
+}
+
+impl Query for String {
+    fn as_query(&self) -> QueryRef<'_> {
+        QueryRef::Sql(self)
+    }
+}
+
+impl Query for Statement {
+    fn as_query(&self) -> QueryRef<'_> {
+        QueryRef::Prepared(self)
+    }
+}
+
+/// The transaction `transact!` hands its body: `&*tx` is what helpers taking `&impl
+/// GenericClient` want (the statement cache comes with it).
+pub(crate) struct Tx<'a>(pub(crate) deadpool_postgres::Transaction<'a>);
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = deadpool_postgres::Transaction<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Tx<'_> {
+    pub(crate) async fn commit(self) -> std::result::Result<(), tokio_postgres::Error> {
+        self.0.commit().await
+    }
+}
+
 /// Runs `$body` (an expression that may use `?`) inside a transaction `$tx` on a pooled
 /// connection of `$index` and commits it; a conflict (serialization failure, deadlock, a
 /// unique key taken by a concurrent commit is not one: each operation decides) runs it again, up to `ATTEMPTS` times.
+/// (`@begin` names how the transaction starts, for `in_snapshot!`.)
 macro_rules! transact {
-    ($index:expr, |$tx:ident| $body:expr) => {{
+    ($index:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::transact!(@begin $index, |c| c.transaction(), |$tx| $body)
+    };
+    (@begin $index:expr, |$c:ident| $begin:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut client = $index.client().await?;
             let outcome: $crate::error::Result<_> = async {
-                let $tx = client.transaction().await?;
+                let $c = &mut client;
+                let $tx = $crate::postgres::Tx($begin.await?);
                 let value = $body;
                 $tx.commit().await?;
                 Ok(value)
@@ -183,10 +298,11 @@ pub(crate) use transact;
 /// statement of a read that takes several sees one snapshot.
 macro_rules! in_snapshot {
     ($index:expr, |$tx:ident| $body:expr) => {
-        $crate::postgres::transact!($index, |$tx| {
-            $tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-            $body
-        })
+        $crate::postgres::transact!(@begin $index, |c| c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start(), |$tx| $body)
     };
 }
 pub(crate) use in_snapshot;

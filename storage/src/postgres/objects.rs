@@ -18,7 +18,8 @@ use crate::tiers::TierSet;
 use crate::LockChange;
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
+use super::GenericClient;
+use tokio_postgres::Row;
 
 #[async_trait::async_trait]
 impl ObjectIndex for PgIndex {
@@ -217,10 +218,15 @@ pub(crate) async fn lock_keys(c: &impl GenericClient, bucket_id: i64, create: &[
 
 /// Locks the key's row in `object_keys` (creating it the first time), ordering the version
 /// commits of one key. Take key locks before the bucket's quota turn, and several keys in
-/// key order.
+/// key order. One round trip: the lock is a statement of its own (its snapshot then sees a
+/// row another commit has just created), sent right behind the insert.
 pub(crate) async fn lock_key(c: &impl GenericClient, bucket_id: i64, key: &str) -> Result<()> {
-    c.execute("INSERT INTO object_keys (bucket_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&bucket_id, &key.as_bytes()]).await?;
-    c.query_one("SELECT 1 FROM object_keys WHERE bucket_id = $1 AND key = $2 FOR UPDATE", &[&bucket_id, &key.as_bytes()]).await?;
+    let (create, lock) = futures::try_join!(
+        c.prepare("INSERT INTO object_keys (bucket_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING"),
+        c.prepare("SELECT 1 FROM object_keys WHERE bucket_id = $1 AND key = $2 FOR UPDATE"),
+    )?;
+    let params: [&(dyn ToSql + Sync); 2] = [&bucket_id, &key.as_bytes()];
+    futures::try_join!(c.execute(&create, &params), c.query_one(&lock, &params))?;
     Ok(())
 }
 
@@ -228,14 +234,24 @@ pub(crate) struct Latest {
     pub seq: i64,
     pub delete_marker: bool,
     pub etag: String,
+    /// The key's `null` version (it may be this one), which a write to an unversioned or
+    /// suspended bucket replaces.
+    pub null_seq: Option<i64>,
 }
 
 /// The key's latest version; read after `lock_key`, it is what the commit replaces.
 pub(crate) async fn latest(c: &impl GenericClient, bucket_id: i64, key: &str) -> Result<Option<Latest>> {
-    let row = c
-        .query_opt("SELECT seq, delete_marker, etag FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest", &[&bucket_id, &key.as_bytes()])
+    // Two index lookups in one statement: the latest version, then the null version. A key
+    // with versions always has a latest one, so no latest means no null version either.
+    let rows = c
+        .query(
+            "SELECT seq, delete_marker, etag, true FROM objects WHERE bucket_id = $1 AND key = $2 AND is_latest
+             UNION ALL SELECT seq, delete_marker, etag, false FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = 'null'",
+            &[&bucket_id, &key.as_bytes()],
+        )
         .await?;
-    Ok(row.map(|r| Latest { seq: r.get(0), delete_marker: r.get(1), etag: r.get(2) }))
+    let null_seq = rows.iter().find(|r| !r.get::<_, bool>(3)).map(|r| r.get(0));
+    Ok(rows.iter().find(|r| r.get(3)).map(|r| Latest { seq: r.get(0), delete_marker: r.get(1), etag: r.get(2), null_seq }))
 }
 
 /// Writes a new version row according to the bucket's versioning state, after the write
@@ -249,14 +265,14 @@ pub(crate) async fn insert_version(
     cond: &WriteConditions,
     tiers: &TierSet,
 ) -> Result<ObjectRecord> {
-    let versioning = bucket_versioning(c, bucket_id).await?;
-    lock_key(c, bucket_id, &new.key).await?;
-    let current = latest(c, bucket_id, &new.key).await?;
+    // Statements that need not wait for each other share a round trip (they are pipelined on
+    // the connection); each read that must see the key's lock comes after it.
+    let (versioning, ()) = futures::try_join!(bucket_versioning(c, bucket_id), lock_key(c, bucket_id, &new.key))?;
+    let (current, turn) = futures::try_join!(latest(c, bucket_id, &new.key), QuotaTurn::take(c, bucket_id))?;
     check_conditions(current.as_ref().filter(|l| !l.delete_marker).map(|l| l.etag.as_str()), cond)?;
     let now = now_ms();
     let record = new_version_record(bucket_id, new, stored, versioning, tiers, now);
-    let turn = QuotaTurn::take(c, bucket_id).await?;
-    retire_latest(c, bucket_id, &new.key, current.as_ref(), versioning, now).await?;
+    retire_latest(c, current.as_ref(), versioning, now).await?;
     insert_row(c, &record, Some(stored.body)).await?;
     turn.check(c, bucket_id).await?;
     let replication = queue_version(c, new.origin.event, &record, &new.origin.requester).await?;
@@ -264,66 +280,72 @@ pub(crate) async fn insert_version(
 }
 
 /// Queues the events and the replication that follow version `record`'s commit, inside that
-/// commit's transaction; returns its replication status.
+/// commit's transaction (the two share round trips); returns its replication status.
 pub(crate) async fn queue_version(c: &impl GenericClient, event: EventName, record: &ObjectRecord, requester: &Requester) -> Result<Option<String>> {
-    super::events::record_version(c, event, record, requester).await?;
-    super::replication::enqueue_new(c, record).await
+    let ((), status) = futures::try_join!(super::events::record_version(c, event, record, requester), super::replication::enqueue_new(c, record))?;
+    Ok(status)
 }
 
 /// Makes room for a new latest version: unversioned and suspended buckets replace the `null`
-/// version; every other latest version just stops being latest at `now`.
-pub(crate) async fn retire_latest(c: &impl GenericClient, bucket_id: i64, key: &str, current: Option<&Latest>, versioning: Versioning, now: i64) -> Result<()> {
-    if versioning != Versioning::Enabled {
-        let null = c
-            .query_opt("SELECT seq FROM objects WHERE bucket_id = $1 AND key = $2 AND version_id = 'null'", &[&bucket_id, &key.as_bytes()])
-            .await?;
-        if let Some(row) = null {
-            remove_row(c, row.get(0)).await?;
+/// version; every other latest version just stops being latest at `now`. (`current` knows the
+/// null version: a key without a latest version has none.)
+pub(crate) async fn retire_latest(c: &impl GenericClient, current: Option<&Latest>, versioning: Versioning, now: i64) -> Result<()> {
+    let Some(l) = current else { return Ok(()) };
+    match l.null_seq {
+        Some(null) if versioning != Versioning::Enabled => {
+            remove_row(c, null).await?;
+            if null == l.seq {
+                return Ok(());
+            }
         }
+        _ => {}
     }
-    if let Some(l) = current {
-        c.execute("UPDATE objects SET is_latest = false, noncurrent_ms = $2 WHERE seq = $1", &[&l.seq, &now]).await?;
-    }
+    c.execute("UPDATE objects SET is_latest = false, noncurrent_ms = $2 WHERE seq = $1", &[&l.seq, &now]).await?;
     Ok(())
 }
 
 /// Inserts a version row with its inline body or its blob references.
 pub(crate) async fn insert_row(c: &impl GenericClient, r: &ObjectRecord, body: Option<&Body>) -> Result<()> {
+    const INSERT: &str = "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest, tier, move_to, replication)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq";
     let manifest = match body {
         Some(Body::Blobs(segments)) => Some(encode_manifest(segments)),
         _ => None,
     };
     let moving = r.placement.moving_to.as_ref().map(|to| to.clone().unwrap_or_default());
-    let seq: i64 = c
-        .query_one(
-            "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest, tier, move_to, replication)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq",
-            &[
-                &r.bucket_id,
-                &r.key.as_bytes(),
-                &r.version_id,
-                &r.is_latest,
-                &r.delete_marker,
-                &(r.size as i64),
-                &r.etag,
-                &r.modified_ms,
-                &r.owner_id,
-                &serde_json::to_string(&r.meta)?,
-                &manifest,
-                &r.placement.tier,
-                &moving,
-                &r.replication,
-            ],
-        )
-        .await?
-        .get(0);
+    let size = r.size as i64;
+    let key = r.key.as_bytes();
+    let meta = serde_json::to_string(&r.meta)?;
+    let row: [&(dyn ToSql + Sync); 14] = [
+        &r.bucket_id,
+        &key,
+        &r.version_id,
+        &r.is_latest,
+        &r.delete_marker,
+        &size,
+        &r.etag,
+        &r.modified_ms,
+        &r.owner_id,
+        &meta,
+        &manifest,
+        &r.placement.tier,
+        &moving,
+        &r.replication,
+    ];
     match body {
         Some(Body::Inline { data, sha256 }) => {
-            c.execute("INSERT INTO inline_bodies (seq, data, sha256) VALUES ($1, $2, $3)", &[&seq, &data.as_ref(), &sha256.as_ref().map(|h| &h[..])])
-                .await?;
+            // The row and its body in one statement (the foreign key is checked at its end).
+            let (data, sha256) = (data.as_ref(), sha256.as_ref().map(|h| &h[..]));
+            let params: Vec<&(dyn ToSql + Sync)> = row.iter().copied().chain([&data as &(dyn ToSql + Sync), &sha256]).collect();
+            c.execute(&format!("WITH o AS ({INSERT}) INSERT INTO inline_bodies (seq, data, sha256) SELECT seq, $15, $16 FROM o"), &params).await?;
         }
-        Some(Body::Blobs(segments)) => change_refs(c, r.placement.tier.as_deref(), segments, 1).await?,
-        None => {}
+        Some(Body::Blobs(segments)) => {
+            c.execute(INSERT, &row).await?;
+            change_refs(c, r.placement.tier.as_deref(), segments, 1).await?
+        }
+        None => {
+            c.execute(INSERT, &row).await?;
+        }
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use crate::replication::{
 use crate::tiers::TierSet;
 use crate::{now_ms, ROUTES_KIND};
 use std::sync::Arc;
-use tokio_postgres::GenericClient;
+use super::GenericClient;
 
 /// The outbox kind of a row queued by a resync (its delivery asks the target first).
 const RESYNC_KIND: &str = "resync";
@@ -187,7 +187,7 @@ impl ReplicationIndex for PgIndex {
     }
 
     async fn forget_replication(&self, seq: i64) -> Result<()> {
-        forget_row(&**self.client().await?, seq).await
+        forget_row(&*self.client().await?, seq).await
     }
 
     async fn replication_outcome(&self, bucket_id: i64, key: &str, version_id: &str, target: &str) -> Result<Option<ReplicationOutcome>> {

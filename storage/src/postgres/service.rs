@@ -9,7 +9,7 @@ use crate::tiers::{RemoteSpec, TierKind, TierSpec};
 use crate::{now_ms, IndexCounts, AccessLogBacklog, AccessLogBatch, Backlogs, BucketUsage, StoreUsage};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use tokio_postgres::GenericClient;
+use super::GenericClient;
 
 const BLOB_LOCATION: &str = "blob_location";
 
@@ -92,12 +92,12 @@ impl ServiceIndex for PgIndex {
     async fn index_counts(&self) -> Result<IndexCounts> {
         let c = self.client().await?;
         Ok(IndexCounts {
-            users: count(&**c, "SELECT COUNT(*) FROM users").await?,
-            buckets: count(&**c, "SELECT COUNT(*) FROM buckets").await?,
-            objects: count(&**c, "SELECT COUNT(*) FROM objects WHERE NOT delete_marker").await?,
-            inline_objects: count(&**c, "SELECT COUNT(*) FROM inline_bodies").await?,
-            blobs: count(&**c, "SELECT COUNT(*) FROM blobs WHERE refs > 0").await?,
-            blob_bytes: count(&**c, "SELECT COALESCE(SUM(size), 0)::bigint FROM blobs WHERE refs > 0").await?,
+            users: count(&*c, "SELECT COUNT(*) FROM users").await?,
+            buckets: count(&*c, "SELECT COUNT(*) FROM buckets").await?,
+            objects: count(&*c, "SELECT COUNT(*) FROM objects WHERE NOT delete_marker").await?,
+            inline_objects: count(&*c, "SELECT COUNT(*) FROM inline_bodies").await?,
+            blobs: count(&*c, "SELECT COUNT(*) FROM blobs WHERE refs > 0").await?,
+            blob_bytes: count(&*c, "SELECT COALESCE(SUM(size), 0)::bigint FROM blobs WHERE refs > 0").await?,
         })
     }
 
@@ -110,11 +110,11 @@ impl ServiceIndex for PgIndex {
     async fn store_usage(&self) -> Result<StoreUsage> {
         let client = self.client().await?;
         self.note_size(&client).await?;
-        usage(&**client).await
+        usage(&*client).await
     }
 
     async fn backlogs(&self) -> Result<Backlogs> {
-        backlogs(&**self.client().await?).await
+        backlogs(&*self.client().await?).await
     }
 
     async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool> {
@@ -220,7 +220,7 @@ impl ServiceIndex for PgIndex {
     }
 
     async fn recorded_blob_location(&self) -> Result<Option<BlobLocation>> {
-        read_location(&**self.client().await?).await
+        read_location(&*self.client().await?).await
     }
 
     async fn record_blob_location(&self, location: &BlobLocation) -> Result<std::result::Result<(), BlobLocation>> {

@@ -17,7 +17,8 @@ use crate::objects::{NewObject, Stored};
 use crate::replication::{newer_than_replica, remote_replica};
 use crate::tiers::TierSet;
 use std::sync::Arc;
-use tokio_postgres::{GenericClient, Row};
+use super::GenericClient;
+use tokio_postgres::Row;
 
 pub(crate) const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
 const PART_COLUMNS: &str = "part_number, size, etag, checksum, modified_ms, hash";
@@ -44,7 +45,7 @@ impl UploadIndex for PgIndex {
     }
 
     async fn upload(&self, bucket_id: i64, key: &str, upload_id: &str) -> Result<Option<Upload>> {
-        Ok(find_upload(&**self.client().await?, bucket_id, key, upload_id, Lock::None).await?.map(|(_, u)| u))
+        Ok(find_upload(&*self.client().await?, bucket_id, key, upload_id, Lock::None).await?.map(|(_, u)| u))
     }
 
     async fn put_part(&self, upload: &Upload, part: Part, hash: Hash, stored: Body, crc32c: Option<u32>) -> Result<()> {

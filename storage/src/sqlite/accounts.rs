@@ -68,15 +68,16 @@ impl AccountIndex for SqliteIndex {
             .await
     }
 
-    fn access_key_blocking(&self, access_key: &str) -> Result<Option<AccessKey>> {
-        self.readers.read_blocking(|c| {
+    async fn access_key(&self, access_key: &str) -> Result<Option<AccessKey>> {
+        let access_key = access_key.to_string();
+        self.readers.read(move |c| {
             c.prepare_cached(
                 "SELECT k.secret, u.id, u.name FROM access_keys k JOIN users u ON u.id = k.user_id
                  WHERE k.access_key = ?1 AND k.sealed = 1 AND k.enabled = 1",
             )?
-            .query_row([access_key], |r| {
+            .query_row([&access_key], |r| {
                 Ok(AccessKey {
-                    access_key: access_key.to_string(),
+                    access_key: access_key.clone(),
                     sealed_secret: r.get(0)?,
                     user: User { id: r.get(1)?, name: r.get(2)? },
                 })
@@ -84,6 +85,7 @@ impl AccountIndex for SqliteIndex {
             .optional()
             .map_err(Into::into)
         })
+        .await
     }
 
     async fn enable_mfa(&self, name: &str, serial: &str, sealed_secret: Vec<u8>) -> Result<MfaDevice> {
@@ -362,12 +364,12 @@ mod tests {
         assert!(contains(&index_bytes(dir.path()), OLD_SECRET.as_bytes()));
         let store = Store::open(dir.path()).unwrap();
         // Unsealed rows are never handed out as if they were sealed.
-        assert!(store.access_key_blocking("AKOLD").unwrap().is_none());
+        assert!(store.access_key("AKOLD").await.unwrap().is_none());
         assert!(store.mfa_device("mfa-root").await.unwrap().is_none());
 
         assert_eq!(store.seal_unsealed_secrets(fake_seal).await.unwrap(), 2);
         assert_eq!(store.seal_unsealed_secrets(fake_seal).await.unwrap(), 0);
-        let key = store.access_key_blocking("AKOLD").unwrap().unwrap();
+        let key = store.access_key("AKOLD").await.unwrap().unwrap();
         assert_eq!(key.sealed_secret, fake_seal(&UnsealedSecret::AccessKey { access_key: "AKOLD", secret: OLD_SECRET.as_bytes() }));
         assert_eq!(key.user.name, "root");
         let device = store.mfa_device("mfa-root").await.unwrap().unwrap();

@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(full, Usage { objects: 1, versions: 3, delete_markers: 1, logical_bytes: 35 });
         assert_eq!(quota, Quota::default());
         assert_eq!(store.bucket_usage(2).await.unwrap().0, Usage::default());
-        assert!(store.access_key_blocking("none").unwrap().is_none());
+        assert!(store.access_key("none").await.unwrap().is_none());
     }
 
     /// What the counters cost: 20,000 small PUTs in flight together (so group commits share

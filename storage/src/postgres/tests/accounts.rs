@@ -13,10 +13,9 @@ fn user(id: &str, name: &str) -> User {
     User { id: id.into(), name: name.into() }
 }
 
-/// `access_key_blocking` from a thread outside any runtime, as the credential cache asks.
+/// The user of an access key, as the credential cache looks it up.
 async fn key_of(index: &Arc<PgIndex>, access_key: &str) -> Option<String> {
-    let (index, access_key) = (index.clone(), access_key.to_string());
-    tokio::task::spawn_blocking(move || index.access_key_blocking(&access_key).unwrap().map(|k| k.user.name)).await.unwrap()
+    index.access_key(access_key).await.unwrap().map(|k| k.user.name)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,12 +37,7 @@ async fn users_keys_and_devices_keep_the_sqlite_semantics() {
     // ensure_user_with_key: creates, then replaces the secret of a key the user holds.
     let root = index.ensure_user_with_key("root", "u-root", "AKROOT", b"r1".to_vec()).await.unwrap();
     assert_eq!(index.ensure_user_with_key("root", "u-other", "AKROOT", b"r2".to_vec()).await.unwrap().id, root.id);
-    let key = tokio::task::spawn_blocking({
-        let index = index.clone();
-        move || index.access_key_blocking("AKROOT").unwrap().unwrap()
-    })
-    .await
-    .unwrap();
+    let key = index.access_key("AKROOT").await.unwrap().unwrap();
     assert_eq!((key.sealed_secret, key.user.id), (b"r2".to_vec(), root.id));
     assert!(matches!(index.ensure_user_with_key("root", "u-root", "AKBOB1", b"x".to_vec()).await, Err(StorageError::AccessKeyExists)));
     assert_eq!(index.list_access_keys(None).await.unwrap().len(), 3);
@@ -97,8 +91,7 @@ async fn secrets_in_the_clear_are_sealed_once_and_never_handed_out_before() {
     assert_eq!(index.seal_unsealed_secrets(Box::new(fake_seal)).await.unwrap(), 2);
     assert_eq!(index.seal_unsealed_secrets(Box::new(fake_seal)).await.unwrap(), 0);
     let expected = fake_seal(&UnsealedSecret::AccessKey { access_key: "AKOLD", secret: b"old-secret" });
-    let index2 = index.clone();
-    let key = tokio::task::spawn_blocking(move || index2.access_key_blocking("AKOLD").unwrap().unwrap()).await.unwrap();
+    let key = index.access_key("AKOLD").await.unwrap().unwrap();
     assert_eq!(key.sealed_secret, expected);
     let device = index.mfa_device("mfa-root").await.unwrap().unwrap();
     assert_eq!(device.sealed_secret, fake_seal(&UnsealedSecret::Mfa { user_id: "u1", serial: "mfa-root", secret: b"old-totp" }));

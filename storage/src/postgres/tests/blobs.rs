@@ -80,14 +80,14 @@ async fn a_blob_collected_while_another_node_puts_it_again_comes_back_under_a_ne
     collector.blob_deleted(BlobKey { hash, gen: first }).await.unwrap();
     assert_eq!(generation(&collector, hash).await, Some(second), "the row of the new generation stays");
     // The slow writer's commit names bytes that are gone: it fails and the client retries.
-    assert!(matches!(change_refs(&**client, None, &[put(hash, first)], 1).await, Err(StorageError::Busy)));
-    change_refs(&**client, None, &[put(hash, second), put(hash, second)], 1).await.unwrap();
+    assert!(matches!(change_refs(&*client, None, &[put(hash, first)], 1).await, Err(StorageError::Busy)));
+    change_refs(&*client, None, &[put(hash, second), put(hash, second)], 1).await.unwrap();
     let (refs, held): (i64, i64) = client.query_one("SELECT refs, held_until FROM blobs", &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
     assert_eq!((refs, held), (2, 0), "the commit took its references and ended the hold");
     // Once nothing references it, it goes at the collector's next pass.
-    change_refs(&**client, None, &[Segment::named(hex::encode(hash), 10)], -1).await.unwrap();
+    change_refs(&*client, None, &[Segment::named(hex::encode(hash), 10)], -1).await.unwrap();
     assert!(collector.forget_unreferenced_blobs(10).await.unwrap().is_empty());
-    change_refs(&**client, None, &[Segment::named(hex::encode(hash), 10)], -1).await.unwrap();
+    change_refs(&*client, None, &[Segment::named(hex::encode(hash), 10)], -1).await.unwrap();
     let taken = collector.forget_unreferenced_blobs(10).await.unwrap();
     assert_eq!(taken, vec![BlobKey { hash, gen: second }]);
     collector.blob_deleted(taken[0]).await.unwrap();

@@ -22,7 +22,7 @@ async fn with_users(db: &TestDb) -> (PgIndex, User, User) {
 }
 
 /// Writes a version row (what ObjectIndex will do), `manifest` naming blobs or None.
-async fn version(c: &impl tokio_postgres::GenericClient, bucket: i64, key: &str, id: &str, latest: bool, size: i64, manifest: Option<&str>) {
+async fn version(c: &impl crate::postgres::GenericClient, bucket: i64, key: &str, id: &str, latest: bool, size: i64, manifest: Option<&str>) {
     c.execute(
         "INSERT INTO objects (bucket_id, key, version_id, is_latest, delete_marker, size, etag, modified_ms, owner_id, meta, manifest)
          VALUES ($1, $2, $3, $4, $5, $6, '', 0, 'u1', '{}', $7)",
@@ -72,7 +72,7 @@ async fn deleting_a_bucket_needs_it_empty_and_drops_its_uploads() {
     let (index, alice, _) = with_users(&db).await;
     let b = index.create_bucket(alice.clone(), "b", "r").await.unwrap();
     let c = index.client().await.unwrap();
-    version(&**c, b.id, "k", "null", true, 3, None).await;
+    version(&*c, b.id, "k", "null", true, 3, None).await;
     assert!(matches!(index.delete_bucket("b").await, Err(StorageError::BucketNotEmpty)));
     c.execute("DELETE FROM objects WHERE bucket_id = $1", &[&b.id]).await.unwrap();
     // The key's lock row, which the version commit left behind.
@@ -110,11 +110,11 @@ async fn usage_is_the_base_row_plus_deltas_and_folding_keeps_it() {
     let other = index.create_bucket(alice, "other", "r").await.unwrap();
     let c = index.client().await.unwrap();
     let manifest = |byte: &str| format!(r#"[{{"hash":"{}","len":100}}]"#, byte.repeat(32));
-    version(&**c, b.id, "a", "v1", false, 100, Some(&manifest("aa"))).await;
-    version(&**c, b.id, "a", "v2", true, 100, Some(&manifest("aa"))).await;
-    version(&**c, b.id, "b", "v3", false, 5, None).await;
-    version(&**c, b.id, "b", "v4", true, -1, None).await;
-    version(&**c, other.id, "x", "null", true, 7, None).await;
+    version(&*c, b.id, "a", "v1", false, 100, Some(&manifest("aa"))).await;
+    version(&*c, b.id, "a", "v2", true, 100, Some(&manifest("aa"))).await;
+    version(&*c, b.id, "b", "v3", false, 5, None).await;
+    version(&*c, b.id, "b", "v4", true, -1, None).await;
+    version(&*c, other.id, "x", "null", true, 7, None).await;
     c.execute("INSERT INTO inline_bodies (seq, data) SELECT seq, '\\x0102030405' FROM objects WHERE version_id = 'v3'", &[]).await.unwrap();
     let expected = Usage { objects: 1, versions: 3, delete_markers: 1, logical_bytes: 205 };
     assert_eq!(index.bucket_usage(b.id).await.unwrap().0, expected);
@@ -126,7 +126,7 @@ async fn usage_is_the_base_row_plus_deltas_and_folding_keeps_it() {
     c.execute("DELETE FROM objects WHERE version_id = 'v1'", &[]).await.unwrap();
     let expected = Usage { objects: 0, versions: 2, delete_markers: 1, logical_bytes: 105 };
     assert_eq!(index.bucket_usage(b.id).await.unwrap().0, expected);
-    assert!(fold_usage(&**c, b.id).await.unwrap());
+    assert!(fold_usage(&*c, b.id).await.unwrap());
     let deltas = |id: i64| {
         let c = &c;
         async move { c.query_one("SELECT count(*) FROM bucket_usage_deltas WHERE bucket_id = $1", &[&id]).await.unwrap().get::<_, i64>(0) }
@@ -139,7 +139,7 @@ async fn usage_is_the_base_row_plus_deltas_and_folding_keeps_it() {
 
     // Readers fold once enough deltas gather.
     for i in 0..300 {
-        version(&**c, b.id, &format!("k{i}"), "null", true, 1, None).await;
+        version(&*c, b.id, &format!("k{i}"), "null", true, 1, None).await;
     }
     let expected = Usage { objects: 300, versions: 302, delete_markers: 1, logical_bytes: 405 };
     assert_eq!(index.bucket_usage(b.id).await.unwrap().0, expected);
@@ -155,7 +155,7 @@ async fn byte_quota_for_put_reads_what_an_overwrite_replaces() {
     let (index, alice, _) = with_users(&db).await;
     let b = index.create_bucket(alice, "b", "r").await.unwrap();
     let c = index.client().await.unwrap();
-    version(&**c, b.id, "a", "null", true, 6, None).await;
+    version(&*c, b.id, "a", "null", true, 6, None).await;
     assert_eq!(index.byte_quota_for_put(b.id, "a").await.unwrap(), None, "no byte quota");
     let quota = Quota { max_bytes: Some(10), max_objects: None };
     index.set_bucket_quota(b.id, quota).await.unwrap();

@@ -40,7 +40,7 @@ async fn put(index: &PgIndex, bucket_id: i64, key: &str) {
     let tx = c.transaction().await.unwrap();
     let requester = requester();
     let change = Change { event: EventName::ObjectCreatedPut, bucket_id, key, version_id: None, object: Some((1, "etag")), requester: &requester };
-    record(&*tx, &change).await.unwrap();
+    record(&tx, &change).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -98,14 +98,14 @@ async fn changes_queue_by_route_and_a_full_backlog_drops_and_counts() {
     };
     let mut c = index.client().await.unwrap();
     let tx = c.transaction().await.unwrap();
-    record_version(&*tx, EventName::ObjectRemovedDeleteMarkerCreated, &marker, &requester()).await.unwrap();
+    record_version(&tx, EventName::ObjectRemovedDeleteMarkerCreated, &marker, &requester()).await.unwrap();
     tx.commit().await.unwrap();
     let idle = index.queued_events("idle", 10).await.unwrap();
     assert_eq!((keys(&idle), idle[0].facts.size, idle[0].facts.version_id.as_deref()), (vec!["logs/x"], None, Some("v1")));
     assert_eq!(status("small").await.queued, 2);
     // A change that rolls back queues nothing.
     let tx = c.transaction().await.unwrap();
-    record_version(&*tx, EventName::ObjectRemovedDeleteMarkerCreated, &marker, &requester()).await.unwrap();
+    record_version(&tx, EventName::ObjectRemovedDeleteMarkerCreated, &marker, &requester()).await.unwrap();
     drop(tx);
     assert_eq!(status("idle").await.queued, 1);
 }

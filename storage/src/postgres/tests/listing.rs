@@ -54,7 +54,7 @@ impl PgBucket {
     async fn list(&self, p: &ListParams) -> ListPage {
         let mut client = self.index.client().await.unwrap();
         let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await.unwrap();
-        let page = list_objects(&*tx, self.id, p).await.unwrap();
+        let page = list_objects(&tx, self.id, p).await.unwrap();
         tx.commit().await.unwrap();
         page
     }
@@ -62,7 +62,7 @@ impl PgBucket {
     async fn versions(&self, p: &VersionListParams) -> VersionPage {
         let mut client = self.index.client().await.unwrap();
         let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await.unwrap();
-        let page = list_versions(&*tx, self.id, p).await.unwrap();
+        let page = list_versions(&tx, self.id, p).await.unwrap();
         tx.commit().await.unwrap();
         page
     }

@@ -96,7 +96,7 @@ async fn act_on_latest(index: &PgIndex, bucket: i64, key: &str, action: Lifecycl
 }
 
 async fn version(index: &PgIndex, bucket: i64, key: &str, version_id: Option<&str>) -> Option<ObjectRecord> {
-    find_version(&**index.client().await.unwrap(), bucket, key, version_id, false).await.unwrap().map(|(_, rec, _)| rec)
+    find_version(&*index.client().await.unwrap(), bucket, key, version_id, false).await.unwrap().map(|(_, rec, _)| rec)
 }
 
 async fn refs(index: &PgIndex, fill: &str) -> i64 {
