@@ -104,7 +104,7 @@ impl PgIndex {
         let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), generations: Default::default(), _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
-        replication::release_claims(&**client, node).await?;
+        replication::release_claims(&*client, node).await?;
         index.note_size(&client).await?;
         Ok(index)
     }
