@@ -6,6 +6,7 @@
 mod accounts;
 mod blobs;
 mod buckets;
+pub(crate) mod check;
 mod deletes;
 mod events;
 mod lifecycle;

@@ -1,15 +1,43 @@
 //! Reads blobs for the check: presence, size and SHA-256 of every blob the index references.
+//! The check reaches the blob store only through `StoredBlobs`.
 
-use super::scan::IndexView;
+use super::view::IndexView;
 use super::Damage;
 use crate::blob::Hash;
-use crate::blob_store::BlobStore;
+use crate::blob_store::{BlobStat, BlobStore};
 use coffer_crypto::envelope::sealed_len;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
+/// The blob store as the check sees it: a blob the index names is looked up by that name. (A
+/// blob's name in the store is its hash; should it gain more, such as a generation, this is
+/// the one place that turns the index's name into the store's.)
+pub(super) struct StoredBlobs<'a>(pub &'a dyn BlobStore);
+
+impl StoredBlobs<'_> {
+    /// The size and age of a blob the index names (None: the store does not hold it).
+    pub fn stat(&self, blob: &Hash) -> io::Result<Option<BlobStat>> {
+        self.0.stat(blob)
+    }
+
+    /// Reads all of a blob the index names, bypassing caches where the store can.
+    pub fn open(&self, blob: &Hash) -> io::Result<Box<dyn Read + Send>> {
+        self.0.open_for_check(blob)
+    }
+
+    /// Every blob the store holds, by the names the index gives them.
+    pub fn list(&self) -> io::Result<Vec<Hash>> {
+        self.0.list()
+    }
+
+    /// The local file of a blob, when the store is a directory (the check removes orphans only there).
+    pub fn local_file(&self, blob: &Hash) -> Option<std::path::PathBuf> {
+        self.0.local_file(blob)
+    }
+}
+
 /// Every blob that is used or has a positive count, with what is wrong with it.
-pub(super) fn referenced(blobs: &dyn BlobStore, view: &IndexView, hash_bytes: bool, hashed: &mut u64) -> Vec<(Hash, Damage)> {
+pub(super) fn referenced(blobs: &StoredBlobs<'_>, view: &IndexView, hash_bytes: bool, hashed: &mut u64) -> Vec<(Hash, Damage)> {
     let used = view.uses.iter().map(|(h, u)| (*h, Some((u.len, u.sealed))));
     let counted = view.rows.iter().filter(|(h, r)| r.refs > 0 && !view.uses.contains_key(*h)).map(|(h, _)| (*h, None));
     let mut out = Vec::new();
@@ -25,11 +53,11 @@ pub(super) fn referenced(blobs: &dyn BlobStore, view: &IndexView, hash_bytes: bo
             out.push((hash, damage));
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     out
 }
 
-fn inspect(blobs: &dyn BlobStore, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
+fn inspect(blobs: &StoredBlobs<'_>, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
     let unreadable = |e: io::Error| Damage::Unreadable { error: e.to_string() };
     let actual = match blobs.stat(hash) {
         Ok(Some(stat)) => stat.size,
@@ -42,7 +70,7 @@ fn inspect(blobs: &dyn BlobStore, hash: &Hash, sizes: &[u64], hash_bytes: bool, 
     if !hash_bytes {
         return None;
     }
-    match blobs.open_for_check(hash).and_then(|mut file| sha256_of(&mut file)) {
+    match blobs.open(hash).and_then(|mut file| sha256_of(&mut file)) {
         Ok(digest) if &digest == hash => {
             *hashed += actual;
             None
