@@ -7,12 +7,9 @@ haproxy; skipped without them.
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import os
 import secrets
-import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -20,78 +17,18 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from harness import (
-    CofferServer,
-    aws_runner,
-    free_port,
-    new_postgres_database,
-    random_bucket_name,
-    start_server,
-    stop_server,
-)
+from cluster import HAPROXY, start_cluster
+from harness import aws_runner, new_postgres_database, random_bucket_name
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("COFFER_TEST_POSTGRES") or not shutil.which("haproxy", path="/usr/sbin:/usr/bin:" + os.environ.get("PATH", "")),
-    reason="needs COFFER_TEST_POSTGRES and haproxy",
-)
-
-NODES = 2
-
-
-def haproxy_config(port: int, nodes: list[CofferServer]) -> str:
-    servers = "\n".join(f"    server node{i} {n.host_port}" for i, n in enumerate(nodes))
-    return f"""
-global
-    maxconn 512
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 120s
-    timeout server 120s
-    option http-server-close
-frontend s3
-    bind 127.0.0.1:{port}
-    default_backend coffer
-backend coffer
-    balance roundrobin
-{servers}
-"""
+pytestmark = pytest.mark.skipif(not os.environ.get("COFFER_TEST_POSTGRES") or not HAPROXY, reason="needs COFFER_TEST_POSTGRES and haproxy")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_root):
-    """Two nodes (own data dirs, one database, one shared blob dir, one master key) and a
-    balancer in front of them: (balancer as a CofferServer, [node, node])."""
-    base = Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}"
-    shared_blobs = base / "blobs"
-    shared_blobs.mkdir(parents=True)
-    env = {
-        "COFFER_METADATA": new_postgres_database(),
-        "COFFER_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
-    nodes = [start_server(base, "http", ("--blobs", str(shared_blobs)), env_extra=env) for _ in range(NODES)]
-    port = free_port()
-    cfg = base / "haproxy.cfg"
-    cfg.write_text(haproxy_config(port, nodes))
-    log = open(base / "haproxy.log", "wb")
-    proc = subprocess.Popen([shutil.which("haproxy", path="/usr/sbin:/usr/bin") or "haproxy", "-f", str(cfg), "-db"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    balancer = CofferServer("http", port, nodes[0].data_dir, base / "haproxy.log", proc, None)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            balancer.client().list_buckets()
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    yield balancer, nodes
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-    for n in nodes:
-        stop_server(n)
+    """Two nodes on one database and one blob dir behind a balancer: (balancer, [node, node])."""
+    c = start_cluster(Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}", new_postgres_database())
+    yield c.balancer, c.nodes
+    c.stop()
 
 
 @pytest.fixture

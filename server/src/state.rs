@@ -100,26 +100,27 @@ impl AppState {
 
     /// The credentials of an enabled access key: from the cache when looked up less than
     /// `CREDENTIALS_TTL` ago, else from the index (its secret opened with the master key on the
-    /// way in). A key disabled or deleted meanwhile is dropped from the cache.
-    pub fn credentials(&self, access_key: &str) -> Option<Credentials> {
+    /// way in). A key disabled or deleted meanwhile is dropped from the cache. An index that
+    /// cannot answer is an error, not a missing key (the client is to retry, not give up).
+    pub fn credentials(&self, access_key: &str) -> Result<Option<Credentials>, coffer_storage::StorageError> {
         if let Some((at, c)) = self.access_keys.read().expect("key cache poisoned").get(access_key) {
             if at.elapsed() < CREDENTIALS_TTL {
-                return Some(c.clone());
+                return Ok(Some(c.clone()));
             }
         }
-        let Some(stored) = self.store.access_key_blocking(access_key).ok().flatten() else {
+        let Some(stored) = self.store.access_key_blocking(access_key)? else {
             self.access_keys.write().expect("key cache poisoned").remove(access_key);
-            return None;
+            return Ok(None);
         };
         let secret_key = match self.secrets.open_access_secret(&stored) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(access_key, "stored access key unusable: {e}");
-                return None;
+                return Ok(None);
             }
         };
         let found = Credentials { secret_key, user: stored.user };
         self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), (Instant::now(), found.clone()));
-        Some(found)
+        Ok(Some(found))
     }
 }

@@ -47,16 +47,22 @@ pub fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenticated>
         raw_query: head.uri.query().unwrap_or(""),
         headers: &headers,
     };
-    // The lookup remembers whose key it found, so the caller's identity needs no second query.
+    // The lookup remembers whose key it found, so the caller's identity needs no second query,
+    // and an index that could not answer, so the request fails with that instead.
     let found = std::cell::RefCell::new(None);
+    let failed = std::cell::RefCell::new(None);
     let lookup = |ak: &str| {
-        let creds = state.credentials(ak)?;
+        let creds = state.credentials(ak).map_err(|e| *failed.borrow_mut() = Some(e)).ok()??;
         let secret = creds.secret_key.clone();
         *found.borrow_mut() = Some(creds);
         Some(secret)
     };
     let bucket = host_bucket(head, state.domain.as_deref());
-    match coffer_auth::verify_hosted(&signed, bucket, std::time::SystemTime::now(), &state.region, &lookup)? {
+    let verified = coffer_auth::verify_hosted(&signed, bucket, std::time::SystemTime::now(), &state.region, &lookup);
+    if let Some(e) = failed.into_inner() {
+        return Err(e.into());
+    }
+    match verified? {
         None => Ok(Authenticated { principal: None, payload: Payload::Unsigned, access_key: None }),
         Some(v) => {
             let creds = found.into_inner().ok_or_else(|| {

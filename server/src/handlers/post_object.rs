@@ -76,9 +76,13 @@ pub(crate) fn form_signature(fields: &HashMap<String, String>) -> S3Result<Optio
 /// Who the form says is uploading: the signer of its policy, or nobody.
 fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Option<User>> {
     let Some((policy, sig)) = form_signature(fields)? else { return Ok(None) };
-    let lookup = |ak: &str| ctx.state.credentials(ak).map(|c| c.secret_key);
-    let access_key = verify_post_policy(policy, &sig, &ctx.state.region, &lookup)?;
-    Ok(ctx.state.credentials(&access_key).map(|c| c.user))
+    let failed = std::cell::RefCell::new(None);
+    let lookup = |ak: &str| Some(ctx.state.credentials(ak).map_err(|e| *failed.borrow_mut() = Some(e)).ok()??.secret_key);
+    let verified = verify_post_policy(policy, &sig, &ctx.state.region, &lookup);
+    if let Some(e) = failed.into_inner() {
+        return Err(e.into());
+    }
+    Ok(ctx.state.credentials(&verified?)?.map(|c| c.user))
 }
 
 /// The boundary of a `multipart/form-data` Content-Type.

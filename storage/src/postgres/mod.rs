@@ -145,9 +145,20 @@ impl From<tokio_postgres::Error> for StorageError {
         match e.code() {
             Some(c) if *c == SqlState::DISK_FULL => StorageError::Full,
             Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::TOO_MANY_CONNECTIONS => StorageError::Busy,
+            // Class 08 (connection exception) and 57P (the server shuts down or restarts, or an
+            // operator ended the session), or no SQLSTATE at all because the connection is gone.
+            Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => StorageError::Unavailable(e.to_string()),
+            None if is_lost_connection(&e) => StorageError::Unavailable(e.to_string()),
             _ => StorageError::Index(Box::new(e)),
         }
     }
+}
+
+/// Whether the error is the connection's, not the statement's: closed, or failed on I/O
+/// (refused while the server restarts, reset).
+fn is_lost_connection(e: &tokio_postgres::Error) -> bool {
+    use std::error::Error;
+    e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// Runs `$body` (an expression that may use `?`) inside a transaction `$tx` on a pooled
