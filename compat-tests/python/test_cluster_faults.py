@@ -73,8 +73,9 @@ def outcome_of(call) -> str:
 
 @dataclass
 class Load:
-    """Threads writing new objects (single PUTs of 4 KiB and 1 MiB, or two-part uploads)
-    until stopped; what each attempt wrote and how it ended."""
+    """Threads writing new objects (single PUTs of 4 KiB and 1 MiB, deleting one in four again
+    so the collector has garbage to remove; or two-part uploads) until stopped; what each
+    attempt wrote and how it ended."""
 
     client_of: object
     bucket: str
@@ -82,6 +83,7 @@ class Load:
     multipart: int = 0
     written: dict[str, str] = field(default_factory=dict)  # key -> SHA-256 of what was sent
     acked: set[str] = field(default_factory=set)
+    deleted: int = 0
     failures: collections.Counter = field(default_factory=collections.Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +117,20 @@ class Load:
             # Recorded as sent before it is sent: a write whose answer is lost may still exist.
             self._record(key, body, "sending")
             self._record(key, body, outcome_of(lambda: s3.put_object(Bucket=self.bucket, Key=key, Body=body)))
+            if n % 4 == 0:
+                self._delete(s3, f"put-{worker}-{n - 3}")
+
+    def _delete(self, s3, key: str) -> None:
+        """Deletes an acknowledged object, so that its blob becomes garbage for the collector
+        while the fault goes on. One whose delete fails may be there or not: if there, whole."""
+        with self._lock:
+            if key not in self.acked:
+                return
+            self.acked.discard(key)
+        if outcome_of(lambda: s3.delete_object(Bucket=self.bucket, Key=key)) == "ok":
+            with self._lock:
+                del self.written[key]
+                self.deleted += 1
 
     def _upload(self, worker: int) -> None:
         s3 = self.client_of()
@@ -162,13 +178,31 @@ def assert_check_clean(cluster) -> dict:
     problems = {k: report[k] for k in ("damaged", "torn", "refcount_mismatches", "orphans") if report[k]}
     assert code == 0 and not problems, f"admin check: exit {code}, {problems}"
     assert report["objects"] + report["inline_objects"] > 0
+    print("admin check: " + ", ".join(f"{k} {report[k]}" for k in ("objects", "inline_objects", "parts", "blobs_indexed", "blob_files", "awaiting_gc", "in_flight")))
     return report
 
 
 def assert_unavailable_only(load: Load) -> None:
-    """Writes that failed failed as S3 errors saying "try again": 503 with an S3 error code."""
+    """Writes that failed failed as S3 errors saying "try again": 503 with an S3 error code.
+    Rarely a large PUT refused before its body was read sees its connection end instead (the
+    server closes a connection whose request body it did not read; a client still sending may
+    get the close before the answer): SDKs retry that as well."""
     failures = load.sent_failures
-    assert set(failures) <= {"HTTP 503 ServiceUnavailable", "HTTP 503 SlowDown"}, failures
+    assert set(failures) <= {"HTTP 503 ServiceUnavailable", "ConnectionClosedError"}, failures
+    assert failures["ConnectionClosedError"] <= max(1, failures["HTTP 503 ServiceUnavailable"] // 4), failures
+
+
+def assert_survived(cluster, s3, bucket: str, load: Load) -> None:
+    """What was acknowledged is intact (read through `s3`) and the store checks clean."""
+    print(f"acknowledged {len(load.acked)}, deleted {load.deleted}, failed {dict(load.sent_failures)}")
+    assert_intact(s3, bucket, load)
+    assert_check_clean(cluster)
+
+
+def writing_again(cluster, bucket: str) -> None:
+    """Every node takes writes again by itself (no restart), within 30 seconds."""
+    for node in cluster.nodes:
+        wait_until(lambda: put_succeeds(node.client(), bucket), timeout=30, what=f"node {node.port} writing again")
 
 
 def put_succeeds(s3, bucket: str) -> bool:
@@ -180,15 +214,11 @@ def test_postgres_restarted_under_load(faults, bucket):
     with Load(cluster.balancer.client, bucket) as load:
         time.sleep(LOAD_S / 2)
         pg.restart()
-        # Both nodes take writes again by themselves, without a restart.
-        for node in cluster.nodes:
-            wait_until(lambda: put_succeeds(node.client(), bucket), timeout=30, what=f"node {node.port} writing again")
+        writing_again(cluster, bucket)
         time.sleep(LOAD_S / 2)
     assert all(n.alive() for n in cluster.nodes)
     assert_unavailable_only(load)
-    print(f"acknowledged {len(load.acked)}, failed {dict(load.sent_failures)}")
-    assert_intact(cluster.balancer.client(), bucket, load)
-    assert_check_clean(cluster)
+    assert_survived(cluster, cluster.balancer.client(), bucket, load)
 
 
 def test_node_killed_mid_write(faults, bucket):
@@ -203,8 +233,7 @@ def test_node_killed_mid_write(faults, bucket):
     assert_intact(survivor.client(), bucket, load)
     restarted = cluster.restart(0)
     assert put_succeeds(restarted.client(), bucket)
-    assert_intact(restarted.client(), bucket, load)
-    assert_check_clean(cluster)
+    assert_survived(cluster, restarted.client(), bucket, load)
 
 
 def test_sessions_cut_mid_commit(faults, bucket):
@@ -224,13 +253,11 @@ def test_sessions_cut_mid_commit(faults, bucket):
         time.sleep(LOAD_S)
         stop.set()
         cutter.join()
-        for node in cluster.nodes:
-            wait_until(lambda: put_succeeds(node.client(), bucket), timeout=30, what=f"node {node.port} writing again")
+        writing_again(cluster, bucket)
     assert sum(ended) > 0, "no session was ended"
     assert_unavailable_only(load)
-    print(f"ended {sum(ended)} sessions; acknowledged {len(load.acked)}, failed {dict(load.sent_failures)}")
-    assert_intact(cluster.balancer.client(), bucket, load)
-    assert_check_clean(cluster)
+    print(f"ended {sum(ended)} sessions")
+    assert_survived(cluster, cluster.balancer.client(), bucket, load)
 
 
 def test_a_statement_timeout_is_slow_down(faults, bucket):

@@ -37,9 +37,8 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         Ok(r) => (r, None),
         Err(e) => {
             let mut resp = render_error(&e, (&req).into(), &exchange.request_id);
-            // The rest of a body that failed to arrive, or that an early error left unread (a
-            // client waiting on `100 Continue` never sends it), cannot be told from the next request.
-            if e.code == ErrorCode::RequestTimeout.as_str() || e.code == ErrorCode::IncompleteBody.as_str() || body_unread(&req, exchange.received.get()) {
+            // The rest of a body that failed to arrive cannot be told from the next request.
+            if e.code == ErrorCode::RequestTimeout.as_str() || e.code == ErrorCode::IncompleteBody.as_str() {
                 resp.head_mut().set_connection_type(ConnectionType::Close);
             }
             (resp, Some(e.code))
@@ -66,16 +65,6 @@ pub async fn expect_continue(req: actix_http::Request, state: &AppState) -> Resu
             let resp = with_request_ids(render_error(&e, (&req).into(), &request_id), &request_id);
             Err(actix_web::error::InternalError::from_response(e.code, resp).into())
         }
-    }
-}
-
-/// Whether the request declares a body that was not read to its end: fewer than its declared
-/// length received (a chunked body counts as unread).
-fn body_unread(req: &HttpRequest, received: u64) -> bool {
-    let headers = req.headers();
-    match headers.get(actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
-        Some(declared) => received < declared,
-        None => headers.contains_key(actix_web::http::header::TRANSFER_ENCODING),
     }
 }
 

@@ -147,10 +147,18 @@ impl From<tokio_postgres::Error> for StorageError {
             Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::TOO_MANY_CONNECTIONS => StorageError::Busy,
             // Class 08 (connection exception) and 57P (the server shuts down or restarts, or an
             // operator ended the session), or no SQLSTATE at all because the connection is gone.
-            Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => StorageError::Unavailable(e.to_string()),
-            None if is_lost_connection(&e) => StorageError::Unavailable(e.to_string()),
+            Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => StorageError::Unavailable(with_cause(&e)),
+            None if is_lost_connection(&e) => StorageError::Unavailable(with_cause(&e)),
             _ => StorageError::Index(Box::new(e)),
         }
+    }
+}
+
+/// The error with what caused it ("db error: FATAL: terminating connection due to administrator command").
+fn with_cause(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
