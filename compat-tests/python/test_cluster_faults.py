@@ -295,3 +295,18 @@ def test_a_statement_timeout_is_slow_down(faults, bucket):
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"second"
     finally:
         stop_server(node)
+
+
+def test_admin_check_finds_and_repairs_a_wrong_count(faults, bucket):
+    """The check reads the PostgreSQL index for real: a count set wrong behind the nodes' back
+    is reported, and `--repair` sets it right while the nodes run."""
+    pg, database, cluster = faults
+    body = os.urandom(200_000)
+    cluster.balancer.client().put_object(Bucket=bucket, Key="counted", Body=body)
+    digest = hashlib.sha256(body).hexdigest()
+    pg.sql(f"UPDATE blobs SET refs = refs + 5 WHERE hash = decode('{digest}', 'hex')", dbname=database)
+    code, report = cluster.admin_check()
+    assert code != 0 and report["refcount_mismatches"] == [{"hash": digest, "recorded": 6, "actual": 1}], report
+    code, repaired = cluster.admin_check("--repair")
+    assert code == 0 and [r["hash"] for r in repaired["repaired"]["refcounts"]] == [digest], repaired
+    assert_check_clean(cluster)
