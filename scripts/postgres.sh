@@ -2,7 +2,6 @@
 # A throwaway PostgreSQL server on loopback, for tests.
 #   scripts/postgres.sh start DIR PORT   creates a cluster in DIR (if none), starts it on
 #                                        127.0.0.1:PORT and prints a libpq URL for it
-#   scripts/postgres.sh restart DIR      restarts it fast (sessions are ended; same port)
 #   scripts/postgres.sh stop DIR         stops it
 # initdb refuses to run as root, so as root the server runs as the `postgres` user (created by
 # Debian's postgresql package) and DIR is handed to it.
@@ -31,14 +30,11 @@ start)
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
     echo "host=127.0.0.1 port=$port user=coffer dbname=postgres"
     ;;
-restart)
-    as_owner "$bin/pg_ctl" -D "$2/data" -l "$2/server.log" -m fast -w restart >/dev/null
-    ;;
 stop)
     as_owner "$bin/pg_ctl" -D "$2/data" -m fast stop >/dev/null
     ;;
 *)
-    echo "usage: $0 start DIR PORT | restart DIR | stop DIR" >&2
+    echo "usage: $0 start DIR PORT | stop DIR" >&2
     exit 2
     ;;
 esac

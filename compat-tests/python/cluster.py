@@ -135,9 +135,12 @@ class OwnPostgres:
         return subprocess.run([str(POSTGRES_SH), *args], check=True, capture_output=True, text=True,
                               timeout=120, stdin=subprocess.DEVNULL).stdout
 
-    def restart(self) -> None:
-        """A fast restart: sessions are ended, the server is down a moment, then takes connections again."""
-        self._script("restart", str(self.dir))
+    def restart(self, down_s: float) -> None:
+        """Stops the server fast (its sessions are ended), keeps it down `down_s` seconds, and
+        starts it again on the same port."""
+        self._script("stop", str(self.dir))
+        time.sleep(down_s)
+        self._script("start", str(self.dir), str(self.port))
 
     def sql(self, statement: str, dbname: str = "postgres") -> str:
         """Runs one statement with psql; its output, unaligned and without headers."""
