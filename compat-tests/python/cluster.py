@@ -53,6 +53,7 @@ class Cluster:
 
     base: Path
     env: dict[str, str]
+    args: tuple[str, ...]
     nodes: list[CofferServer]
     balancer: CofferServer | None = None
     _haproxy_log: object = field(default=None, repr=False)
@@ -63,7 +64,7 @@ class Cluster:
 
     def start_node(self, data_dir: Path | None = None, port: int | None = None, **env: str) -> CofferServer:
         """A node on the shared store (again on `data_dir` and `port` for a restart), with `env` added."""
-        return start_server(self.base, "http", ("--blobs", str(self.blobs)), data_dir=data_dir, port=port,
+        return start_server(self.base, "http", ("--blobs", str(self.blobs), *self.args), data_dir=data_dir, port=port,
                             env_extra={**self.env, **env})
 
     def restart(self, i: int) -> CofferServer:
@@ -92,12 +93,16 @@ class Cluster:
             stop_server(n)
 
 
-def start_cluster(base: Path, metadata: str, nodes: int = 2) -> Cluster:
-    """`nodes` nodes on the database at `metadata` and a balancer in front of them, up and answering."""
+def new_master_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def start_cluster(base: Path, env: dict[str, str], args: tuple[str, ...] = (), nodes: int = 2) -> Cluster:
+    """`nodes` nodes given `env` (COFFER_METADATA, COFFER_MASTER_KEY) and `serve` arguments
+    `args`, and a balancer in front of them, up and answering."""
     base.mkdir(parents=True)
     (base / "blobs").mkdir()
-    env = {"COFFER_METADATA": metadata, "COFFER_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode()}
-    cluster = Cluster(base, env, [])
+    cluster = Cluster(base, env, args, [])
     try:
         cluster.nodes = [cluster.start_node() for _ in range(nodes)]
         port = free_port()

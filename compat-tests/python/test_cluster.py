@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import subprocess
 import secrets
 import time
 import uuid
@@ -17,16 +18,22 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from cluster import HAPROXY, start_cluster
-from harness import aws_runner, new_postgres_database, random_bucket_name
+from cluster import HAPROXY, new_master_key, start_cluster
+from harness import CofferServer, KmsKey, aws_runner, coffer_binary, new_postgres_database, random_bucket_name, start_server
 
 pytestmark = pytest.mark.skipif(not os.environ.get("COFFER_TEST_POSTGRES") or not HAPROXY, reason="needs COFFER_TEST_POSTGRES and haproxy")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_root):
+def cluster_env():
+    """What every node of the cluster is given: one database and one master key."""
+    return {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_root, cluster_env):
     """Two nodes on one database and one blob dir behind a balancer: (balancer, [node, node])."""
-    c = start_cluster(Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}", new_postgres_database())
+    c = start_cluster(Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}", cluster_env, ("--access-log-interval", "1s"))
     yield c.balancer, c.nodes
     c.stop()
 
@@ -105,6 +112,19 @@ def test_bucket_settings_reach_the_other_node(cluster, cluster_bucket):
             time.sleep(0.2)
 
 
+def test_bucket_logging_turned_on_at_one_node_logs_requests_at_the_other(cluster, cluster_bucket):
+    from test_bucket_logging import logging_on, wait_for_records
+
+    _, (a, b) = cluster
+    target = random_bucket_name("logs")
+    a.client().create_bucket(Bucket=target)
+    b.client().list_objects_v2(Bucket=cluster_bucket)  # node b has read which buckets log
+    logging_on(a.client(), cluster_bucket, target, "from-b/")
+    time.sleep(1.5)  # other nodes trust what they read for a second, as with every bucket setting
+    logged = b.client().put_object(Bucket=cluster_bucket, Key="logged", Body=b"x")["ResponseMetadata"]["RequestId"]
+    wait_for_records(a.client(), target, "from-b/", [logged])
+
+
 def test_awscli_sync_through_the_balancer(cluster, cluster_bucket, tmp_path):
     balancer, _ = cluster
     src = tmp_path / "src"
@@ -123,3 +143,60 @@ def test_awscli_sync_through_the_balancer(cluster, cluster_bucket, tmp_path):
     # A second sync finds nothing to do: both nodes list the same objects.
     again = aws("s3", "sync", str(src), f"s3://{cluster_bucket}/backup/", check=True).stdout
     assert again.strip() == ""
+
+
+def kms_admin(node: CofferServer, env: dict, *args: str) -> str:
+    """`coffer admin kms ARGS` on `node`'s configuration (the cluster's database and key)."""
+    proc = subprocess.run([str(coffer_binary()), "admin", "kms", *args, "--data-dir", str(node.data_dir)],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def kms_put(client, bucket: str, key: str, body: bytes, kms_key: str | None = None) -> str:
+    """An SSE-KMS PUT (with the KMS's default key when `kms_key` is None): the key id it used."""
+    extra = {"SSEKMSKeyId": kms_key} if kms_key else {}
+    client.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", **extra)
+    return client.head_object(Bucket=bucket, Key=key)["SSEKMSKeyId"]
+
+
+def test_kms_keys_are_the_site_s(cluster, cluster_env, cluster_bucket):
+    """The keyring lives in the shared index: a key made on one node serves on the other at
+    once, and a change to it reaches every node within a few seconds."""
+    _, (a, b) = cluster
+    ca, cb = a.client(), b.client()
+    # Both nodes make (or find) the default key on first use: one key for the site.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        defaults = list(pool.map(lambda c: kms_put(c[1], cluster_bucket, f"default-{c[0]}", b"x"), enumerate([ca, cb])))
+    assert defaults[0] == defaults[1], defaults
+    out = kms_admin(a, cluster_env, "create", f"shared-{uuid.uuid4().hex[:8]}")
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    key = KmsKey(fields["name"].strip(), fields["id"].strip(), fields["arn"].strip())
+    body = secrets.token_bytes(70_000)
+    # Node b has the keyring cached from the PUT above, without this key: it looks again.
+    assert kms_put(cb, cluster_bucket, "sealed", body, key.name) == key.arn
+    assert ca.get_object(Bucket=cluster_bucket, Key="sealed")["Body"].read() == body
+    for node in (a, b):
+        assert not (node.data_dir / "kms" / "keyring.json").exists()
+        assert not (node.data_dir / "master.key.fingerprint").exists()
+    kms_admin(b, cluster_env, "disable", key.name)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            ca.get_object(Bucket=cluster_bucket, Key="sealed")["Body"].read()
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "KMS.DisabledException", e.response
+            break
+        assert time.monotonic() < deadline, "node a never saw the key disabled"
+        time.sleep(0.2)
+    kms_admin(a, cluster_env, "enable", key.name)
+    listed = kms_admin(b, cluster_env, "list", "--json")
+    assert key.id in listed
+
+
+def test_a_node_with_another_master_key_refuses_to_start(cluster, cluster_env, tmp_root):
+    base = Path(tmp_root) / f"stray-{uuid.uuid4().hex[:8]}"
+    base.mkdir()
+    with pytest.raises(RuntimeError) as refused:
+        start_server(base, "http", env_extra={**cluster_env, "COFFER_MASTER_KEY": new_master_key()})
+    assert "give every node the same master key" in str(refused.value)

@@ -23,7 +23,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from cluster import HAPROXY, POSTGRES_SH, OwnPostgres, start_cluster
+from cluster import HAPROXY, POSTGRES_SH, OwnPostgres, new_master_key, start_cluster
 from harness import random_bucket_name, stop_server, wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -45,7 +45,7 @@ def faults(tmp_root):
     pg = OwnPostgres()
     try:
         name, url = pg.new_database()
-        cluster = start_cluster(Path(tmp_root) / f"faults-{uuid.uuid4().hex[:8]}", url)
+        cluster = start_cluster(Path(tmp_root) / f"faults-{uuid.uuid4().hex[:8]}", {"COFFER_METADATA": url, "COFFER_MASTER_KEY": new_master_key()})
         try:
             yield pg, name, cluster
         finally:

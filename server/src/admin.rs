@@ -60,7 +60,7 @@ impl<'a> KeyedDir<'a> {
 
     /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
     pub(crate) fn secrets(&self) -> Result<Secrets, String> {
-        Ok(Secrets::new(master_key::load(self.data_dir, self.master_key_file)?))
+        Ok(Secrets::new(master_key::load(&self.site(), self.master_key_file)?))
     }
 }
 
@@ -120,8 +120,14 @@ pub enum KmsAction {
 /// Runs a `coffer admin kms` command on the keyring of `data_dir`, with the master key from
 /// COFFER_MASTER_KEY, else `master_key_file`, else the data dir (as `coffer serve` does).
 pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction, json: bool) -> Result<(), String> {
-    let master = master_key::load(dir.data_dir, dir.master_key_file)?;
-    let keyring = kms::open(dir.data_dir, master, region)?;
+    let master = master_key::load(&dir.site(), dir.master_key_file)?;
+    let runtime = runtime()?;
+    let home = match dir.metadata {
+        // Only a shared index keeps the keyring; a data dir's file needs no store opened.
+        Metadata::DataDir => kms::Home::in_data_dir(dir.data_dir),
+        Metadata::Postgres(_) => kms::Home::Index(runtime.block_on(secrets::open_store(&dir.site(), &Secrets::new(master.clone())))?),
+    };
+    let keyring = kms::open(home, master, region)?;
     match action {
         KmsAction::Create(name) => {
             let key = keyring.create(&name)?;

@@ -72,7 +72,7 @@ macro_rules! side_service {
 
 async fn serve(config: Config) -> Result<(), String> {
     tighten_permissions(&config.data_dir)?;
-    let master = crate::keys::master_key::load(&config.data_dir, config.master_key_file.as_deref())?;
+    let master = crate::keys::master_key::load(&config.site(), config.master_key_file.as_deref())?;
     let secrets = Secrets::new(master.clone());
     let store = secrets::open_store(&config.site(), &secrets).await?;
     let store = crate::blob_setup::install(store, &secrets, config.blobs.as_ref()).await?;
@@ -98,7 +98,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let lifecycle = LifecycleWorker::new(store.clone(), config.lifecycle_day_secs);
     let lifecycle_counters = lifecycle.counters();
     background.start(lifecycle);
-    let keyring = crate::keys::kms::open(&config.data_dir, master.clone(), &config.region)?;
+    let keyring = crate::keys::kms::open(crate::keys::kms::Home::of(&config.site(), &store), master.clone(), &config.region)?;
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;

@@ -211,7 +211,7 @@ fn copy_files(data_dir: &Path, o: &BackupOptions) -> Result<(IndexCounts, Vec<St
         }
     }
     if o.include_master_key {
-        let key = master_key::load(data_dir, o.master_key_file.as_deref())?;
+        let key = master_key::load(&coffer_storage::Site::data_dir(data_dir), o.master_key_file.as_deref())?;
         master_key::export(&key, &o.dest.join(MASTER_KEY_FILE)).map_err(|e| format!("writing the master key: {e}"))?;
         files.push(MASTER_KEY_FILE.to_string());
     }

@@ -1,9 +1,14 @@
 //! The store's blobs as its writers and collector see them: staging files in `tmp/` that are
 //! published under their SHA-256 into the blob store in use (`crate::blob_store`), and pins
 //! that keep a just-published blob from the collector until the commit that names it.
+//!
+//! Each blob is stored under a generation the index chooses (`BlobKey`): always 0 on an index
+//! only this process writes; on a shared index, the one a writer reserves before it puts the
+//! bytes, and which its commit checks (see `meta::BlobIndex::reserve_blob_blocking`).
 
-use crate::blob_store::{BlobStore, LocalBlobs};
+use crate::blob_store::{BlobKey, BlobStore, LocalBlobs};
 use crate::direct::BlobWriter;
+use crate::meta::Index;
 use crate::perms;
 use std::collections::HashMap;
 use std::fs;
@@ -16,22 +21,24 @@ pub type Hash = [u8; 32];
 pub(crate) struct BlobDir {
     tmp: PathBuf,
     store: Arc<dyn BlobStore>,
-    /// Hashes a writer has published but not yet committed a reference to; GC leaves them alone.
-    pins: Mutex<HashMap<Hash, usize>>,
+    /// Which generation of each blob is stored.
+    index: Arc<dyn Index>,
+    /// Blobs a writer has published but not yet committed a reference to; GC leaves them alone.
+    pins: Mutex<HashMap<BlobKey, usize>>,
 }
 
 impl BlobDir {
     /// Blobs in the data dir `root` itself (`root/blobs`).
-    pub fn open(root: &Path) -> io::Result<Arc<BlobDir>> {
+    pub fn open(root: &Path, index: Arc<dyn Index>) -> io::Result<Arc<BlobDir>> {
         let store = Arc::new(LocalBlobs::open(root)?);
-        Self::with_store(root, store)
+        Self::with_store(root, store, index)
     }
 
     /// Blobs in `store`, staged in `root/tmp`.
-    pub fn with_store(root: &Path, store: Arc<dyn BlobStore>) -> io::Result<Arc<BlobDir>> {
+    pub fn with_store(root: &Path, store: Arc<dyn BlobStore>, index: Arc<dyn Index>) -> io::Result<Arc<BlobDir>> {
         let tmp = root.join("tmp");
         perms::create_dir_all(&tmp)?;
-        Ok(Arc::new(BlobDir { tmp, store, pins: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(BlobDir { tmp, store, index, pins: Mutex::new(HashMap::new()) }))
     }
 
     /// The blob store in use.
@@ -67,48 +74,85 @@ impl BlobDir {
         Ok((writer, StagingFile { path: Some(path) }))
     }
 
-    /// Makes a fully written, fsynced staging file blob `hash` and pins the hash until the
-    /// returned guard is dropped (after the metadata commit).
+    /// Makes a fully written, fsynced staging file blob `hash`, under the generation the index
+    /// reserves for it, and pins it until the returned guard is dropped (after the metadata
+    /// commit, which names the guard's key).
     pub fn publish(self: &Arc<Self>, staged: StagingFile, hash: &Hash) -> io::Result<PinGuard> {
-        let guard = self.pin(hash);
-        self.store.put_staged(hash, staged.path())?;
+        let size = fs::metadata(staged.path())?.len();
+        let guard = self.pin(self.reserve(hash, size)?);
+        self.store.put_staged(&guard.key, staged.path())?;
         drop(staged);
         Ok(guard)
     }
 
     /// Pins a blob that is already stored (so the collector leaves it until the caller's
     /// commit names it again); fails if it is not there.
-    pub fn publish_existing(self: &Arc<Self>, hash: &Hash) -> io::Result<PinGuard> {
-        let guard = self.pin(hash);
-        self.store.refresh(hash)?;
+    pub fn publish_existing(self: &Arc<Self>, hash: &Hash, size: u64) -> io::Result<PinGuard> {
+        let guard = self.pin(self.reserve(hash, size)?);
+        self.store.refresh(&guard.key)?;
         Ok(guard)
     }
 
-    fn pin(self: &Arc<Self>, hash: &Hash) -> PinGuard {
-        *self.pins.lock().expect("pins poisoned").entry(*hash).or_insert(0) += 1;
-        PinGuard { dir: self.clone(), hash: *hash }
+    fn reserve(&self, hash: &Hash, size: u64) -> io::Result<BlobKey> {
+        let gen = self.index.reserve_blob_blocking(hash, size).map_err(io::Error::other)?;
+        Ok(BlobKey { hash: *hash, gen })
     }
 
-    /// Deletes blob `hash` unless a writer has it pinned or `still_wanted` (asked while no new
+    fn pin(self: &Arc<Self>, key: BlobKey) -> PinGuard {
+        *self.pins.lock().expect("pins poisoned").entry(key).or_insert(0) += 1;
+        PinGuard { dir: self.clone(), key }
+    }
+
+    /// Deletes blob `key` unless a writer has it pinned or `still_wanted` (asked while no new
     /// pin can be taken) says a commit names it again. Returns whether it is gone.
-    pub fn remove_unless_wanted(&self, hash: &Hash, still_wanted: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
+    pub fn remove_unless_wanted(&self, key: &BlobKey, still_wanted: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
         let pins = self.pins.lock().expect("pins poisoned");
-        if pins.contains_key(hash) || still_wanted()? {
+        if pins.contains_key(key) || still_wanted()? {
             return Ok(false);
         }
-        self.store.delete(hash)?;
+        self.store.delete(key)?;
         drop(pins);
         Ok(true)
     }
 
     /// Every stored blob, for the orphan sweep.
-    pub fn list_all(&self) -> io::Result<Vec<Hash>> {
+    pub fn list_all(&self) -> io::Result<Vec<BlobKey>> {
         self.store.list()
     }
 
     /// Reads blob `hash` from byte `offset`.
     pub fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
-        self.store.open_at(hash, offset)
+        self.with_stored(hash, |key| self.store.open_at(key, offset))
+    }
+
+    /// Reads all of blob `hash` for a check of its bytes (see `BlobStore::open_for_check`).
+    pub fn open_for_check(&self, hash: &Hash) -> io::Result<Box<dyn Read + Send>> {
+        self.with_stored(hash, |key| self.store.open_for_check(key))
+    }
+
+    /// The local file of blob `hash`, when the store is a local directory.
+    pub fn local_file(&self, hash: &Hash) -> io::Result<Option<PathBuf>> {
+        Ok(self.store.local_file(&self.stored_key(hash, false)?))
+    }
+
+    /// Runs `f` on the key blob `hash` is stored under. A generation this node remembered may
+    /// have been collected and uploaded again under another: then it asks the index afresh.
+    fn with_stored<T>(&self, hash: &Hash, f: impl Fn(&BlobKey) -> io::Result<T>) -> io::Result<T> {
+        let key = self.stored_key(hash, false)?;
+        match f(&key) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.stored_key(hash, true)? {
+                fresh if fresh != key => f(&fresh),
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+
+    fn stored_key(&self, hash: &Hash, fresh: bool) -> io::Result<BlobKey> {
+        match self.index.blob_generation_blocking(hash, fresh).map_err(io::Error::other)? {
+            Some(gen) => Ok(BlobKey { hash: *hash, gen }),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, format!("the index has no blob {}", hex::encode(hash)))),
+        }
     }
 }
 
@@ -134,16 +178,23 @@ impl Drop for StagingFile {
 
 pub(crate) struct PinGuard {
     dir: Arc<BlobDir>,
-    hash: Hash,
+    key: BlobKey,
+}
+
+impl PinGuard {
+    /// The blob the guard pins, under the generation the commit must name.
+    pub fn key(&self) -> BlobKey {
+        self.key
+    }
 }
 
 impl Drop for PinGuard {
     fn drop(&mut self) {
         let mut pins = self.dir.pins.lock().expect("pins poisoned");
-        if let Some(n) = pins.get_mut(&self.hash) {
+        if let Some(n) = pins.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                pins.remove(&self.hash);
+                pins.remove(&self.key);
             }
         }
     }
@@ -163,10 +214,11 @@ mod tests {
     fn opening_keeps_staged_files_and_only_clearing_removes_them() {
         let root = tempfile::tempdir().unwrap();
         let staged = root.path().join("tmp").join("upload-in-flight");
-        BlobDir::open(root.path()).unwrap();
+        let index: Arc<dyn Index> = Arc::new(crate::sqlite::SqliteIndex::open(&root.path().join("index.sqlite"), 1).unwrap());
+        BlobDir::open(root.path(), index.clone()).unwrap();
         fs::write(&staged, b"half an upload").unwrap();
         // A second process (an admin command) opening the store leaves it alone...
-        let dir = BlobDir::open(root.path()).unwrap();
+        let dir = BlobDir::open(root.path(), index).unwrap();
         assert!(staged.exists());
         // ...and the server clears it at start.
         dir.clear_staging().unwrap();

@@ -19,6 +19,7 @@ mod meta;
 mod postgres;
 mod sqlite;
 mod ingest;
+mod keyring;
 mod keys;
 mod listing;
 mod lifecycle;
@@ -49,6 +50,7 @@ pub use events::{
     DEFAULT_MAX_BACKLOG, NOTIFY_ROUTES_KIND,
 };
 pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
+pub use keyring::Versioned;
 pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 pub use model::*;
 pub use lock::LockChange;
@@ -100,11 +102,11 @@ impl Store {
     pub fn open_at(site: &Site) -> Result<Store> {
         let root = site.data_dir.as_path();
         perms::create_dir_all(root)?;
-        let blobs = blob::BlobDir::open(root)?;
         let index: Arc<dyn meta::Index> = match &site.metadata {
             Metadata::DataDir => Arc::new(sqlite::SqliteIndex::open(&root.join("index.sqlite"), 8)?),
             Metadata::Postgres(url) => postgres::open(url, &site::node_name(root)?)?,
         };
+        let blobs = blob::BlobDir::open(root, index.clone())?;
         let configs = config_cache::ConfigCache::new(match site.metadata {
             Metadata::DataDir => None,
             Metadata::Postgres(_) => Some(SHARED_CONFIG_MAX_AGE),
@@ -116,7 +118,7 @@ impl Store {
     /// Call it right after opening, while nothing else holds the store.
     pub fn use_blob_store(self, blobs: Arc<dyn blob_store::BlobStore>) -> Result<Store> {
         let mut inner = Arc::try_unwrap(self.inner).map_err(|_| std::io::Error::other("the blob store can only be chosen right after opening"))?;
-        inner.blobs = blob::BlobDir::with_store(&inner.root, blobs)?;
+        inner.blobs = blob::BlobDir::with_store(&inner.root, blobs, inner.index.clone())?;
         Ok(Store { inner: Arc::new(inner) })
     }
 
@@ -190,6 +192,11 @@ pub(crate) mod testutil {
             };
             Store::open_at(&Site { data_dir: self.store.root().to_path_buf(), metadata }).unwrap()
         }
+    }
+
+    /// The file blob `hex` is stored in (under the generation the index names for it).
+    pub fn blob_file(store: &Store, hex: &str) -> PathBuf {
+        store.inner.blobs.local_file(&crate::blob::parse_hash(hex).unwrap()).unwrap().unwrap()
     }
 
     /// A fresh store with a root user. Its index is SQLite in a temporary data dir, or, with

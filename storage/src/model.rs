@@ -260,6 +260,17 @@ impl ChecksumType {
 pub struct Segment {
     pub hash: String,
     pub len: u64,
+    /// The generation a writer just put the blob under, for its commit to check (see
+    /// `blob_store::BlobKey`); never stored (a read asks the index which generation is live).
+    #[serde(skip)]
+    pub gen: Option<u64>,
+}
+
+impl Segment {
+    /// Blob `hash` (hex) of `len` bytes, already referenced.
+    pub fn named(hash: String, len: u64) -> Segment {
+        Segment { hash, len, gen: None }
+    }
 }
 
 /// Where an object's bytes are.

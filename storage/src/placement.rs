@@ -12,7 +12,7 @@ use crate::blob::{BlobDir, Hash, PinGuard, StagingFile};
 use crate::error::Result;
 use crate::model::{Body, ObjectRecord, Segment};
 use crate::sqlite::refs::segment_hash;
-use crate::blob_store::{copy_verified, BlobStore};
+use crate::blob_store::{copy_verified, BlobKey, BlobStore};
 use crate::tiers::TierSet;
 use crate::{now_ms, Store, StorageError};
 use std::io::{self, Read};
@@ -36,24 +36,26 @@ impl Place {
     pub(crate) fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
         match self {
             Place::Local(dir) => dir.open_at(hash, offset),
-            Place::Tier(backend) => backend.open_at(hash, offset),
+            Place::Tier(backend) => backend.open_at(&BlobKey::plain(*hash), offset),
         }
     }
 }
 
-/// Copies blob `hash` from `from` to `to`, checking it against its name. Bytes that come
-/// from a tier pass through a staging file of the local store (`local`). A copy to the local
-/// store comes back pinned until the caller's commit.
-pub(crate) fn copy_blob(local: &Arc<BlobDir>, from: &Place, to: &Place, hash: &Hash) -> io::Result<Option<PinGuard>> {
+/// Copies blob `hash` (`size` bytes) from `from` to `to`, checking it against its name. Bytes
+/// that come from a tier pass through a staging file of the local store (`local`). A copy to
+/// the local store comes back pinned until the caller's commit. (Tiers keep every blob under
+/// generation 0: only the tiering worker writes and collects them.)
+pub(crate) fn copy_blob(local: &Arc<BlobDir>, from: &Place, to: &Place, hash: &Hash, size: u64) -> io::Result<Option<PinGuard>> {
+    let tier_key = BlobKey::plain(*hash);
     match (from, to) {
-        (Place::Local(_), Place::Local(dir)) => dir.publish_existing(hash).map(Some),
+        (Place::Local(_), Place::Local(dir)) => dir.publish_existing(hash, size).map(Some),
         (Place::Tier(_), Place::Local(dir)) => dir.publish(stage(dir, from, hash)?, hash).map(Some),
-        (_, Place::Tier(backend)) if backend.contains(hash)? => Ok(None),
-        (Place::Local(dir), Place::Tier(backend)) => match dir.store().local_file(hash) {
-            Some(file) => backend.put_file(hash, &file).map(|()| None),
-            None => backend.put_file(hash, stage(local, from, hash)?.path()).map(|()| None),
+        (_, Place::Tier(backend)) if backend.contains(&tier_key)? => Ok(None),
+        (Place::Local(dir), Place::Tier(backend)) => match dir.local_file(hash)? {
+            Some(file) => backend.put_file(&tier_key, &file).map(|()| None),
+            None => backend.put_file(&tier_key, stage(local, from, hash)?.path()).map(|()| None),
         },
-        (Place::Tier(_), Place::Tier(backend)) => backend.put_file(hash, stage(local, from, hash)?.path()).map(|()| None),
+        (Place::Tier(_), Place::Tier(backend)) => backend.put_file(&tier_key, stage(local, from, hash)?.path()).map(|()| None),
     }
 }
 
@@ -65,16 +67,21 @@ fn stage(dir: &Arc<BlobDir>, from: &Place, hash: &Hash) -> io::Result<StagingFil
     Ok(staged)
 }
 
-/// Copies every blob of `segments` from `from` to `to` on the blocking pool.
-pub(crate) async fn copy_segments(local: Arc<BlobDir>, from: Place, to: Place, segments: Vec<Segment>) -> Result<Vec<PinGuard>> {
+/// Copies every blob of `segments` from `from` to `to` on the blocking pool. Returns the
+/// segments as the commit must name them (with the generation each copy to the local store
+/// was put under) and the pins that keep those copies until then.
+pub(crate) async fn copy_segments(local: Arc<BlobDir>, from: Place, to: Place, segments: Vec<Segment>) -> Result<(Vec<Segment>, Vec<PinGuard>)> {
     tokio::task::spawn_blocking(move || {
         let mut pins = Vec::new();
-        for s in &segments {
-            if let Some(pin) = copy_blob(&local, &from, &to, &segment_hash(s)?)? {
+        let mut copied = Vec::with_capacity(segments.len());
+        for mut s in segments {
+            if let Some(pin) = copy_blob(&local, &from, &to, &segment_hash(&s)?, s.len)? {
+                s.gen = Some(pin.key().gen);
                 pins.push(pin);
             }
+            copied.push(s);
         }
-        Ok(pins)
+        Ok((copied, pins))
     })
     .await
     .map_err(|_| StorageError::Closed)?
@@ -117,7 +124,7 @@ impl Store {
             if let Some(tier) = &to {
                 self.note_tier_blobs(tier, &segments).await?;
             }
-            let pins = copy_segments(self.inner.blobs.clone(), src, dst, segments.clone()).await?;
+            let (segments, pins) = copy_segments(self.inner.blobs.clone(), src, dst, segments).await?;
             let switched = self.switch_placement(seq, &rec, to.clone(), segments).await;
             drop(pins);
             return switched;
@@ -145,7 +152,7 @@ impl Store {
         let mut removed = 0;
         for (tier, hash) in garbage {
             let (Ok(backend), Ok(h)) = (tiers.backend(&tier), <Hash>::try_from(hash.as_slice())) else { continue };
-            tokio::task::spawn_blocking(move || backend.delete(&h)).await.map_err(|_| StorageError::Closed)??;
+            tokio::task::spawn_blocking(move || backend.delete(&BlobKey::plain(h))).await.map_err(|_| StorageError::Closed)??;
             self.index().forget_tier_blob(tier, hash).await?;
             removed += 1;
         }

@@ -2,6 +2,7 @@
 //! blob back when that commit fails, so a failed write (a full disk) leaves no file behind.
 
 use crate::blob::{parse_hash, PinGuard};
+use crate::blob_store::BlobKey;
 use crate::error::{Result, StorageError};
 use crate::ingest::{Ingested, Staged};
 use crate::model::{Body, Segment};
@@ -22,8 +23,8 @@ impl Store {
     pub(crate) async fn unpublish_if_failed<R>(&self, written: &Result<R>, stored: &Body, pin: Option<PinGuard>) {
         let (Err(_), Body::Blobs(segments)) = (written, stored) else { return };
         drop(pin);
-        let hashes = segments.iter().filter_map(|s| parse_hash(&s.hash)).collect();
-        if let Err(e) = self.remove_orphans(hashes).await {
+        let keys: Vec<BlobKey> = segments.iter().filter_map(|s| Some(BlobKey { hash: parse_hash(&s.hash)?, gen: s.gen.unwrap_or(0) })).collect();
+        if let Err(e) = self.remove_orphans(keys).await {
             tracing::warn!(error = %e, "could not remove the blob of a failed write; the start-up sweep will");
         }
     }
@@ -38,7 +39,7 @@ impl Store {
                 let pin = tokio::task::spawn_blocking(move || dir.publish(staging, &hash))
                     .await
                     .map_err(|_| StorageError::Closed)??;
-                let segment = Segment { hash: hex::encode(hash), len: body.size };
+                let segment = Segment { hash: hex::encode(hash), len: body.size, gen: Some(pin.key().gen) };
                 Ok(Published { body: Body::Blobs(vec![segment]), pin: Some(pin), crc32c: Some(crc32c) })
             }
         }

@@ -375,7 +375,7 @@ mod tests {
         let sealed = put_sealed(&t, &bucket, "k", &data, &key).await;
         assert!(read(&t, &sealed, 0, data.len() as u64, &Key256::generate()).await.is_err());
         let Body::Blobs(segments) = &sealed.1 else { panic!("expected a blob") };
-        let path = crate::blob_store::local::blob_path(&t.store.root().join("blobs"), &crate::blob::parse_hash(&segments[0].hash).unwrap());
+        let path = blob_file(&t.store, &segments[0].hash);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[PACKAGE_SIZE + 100] ^= 0x40; // inside the second package
         std::fs::write(&path, &bytes).unwrap();
@@ -430,7 +430,7 @@ mod tests {
         assert_eq!(read_plain(&t, &found, 0, data.len() as u64).await.unwrap(), data);
         let Body::Blobs(segments) = &found.1 else { panic!("expected a blob") };
         let hash = segments[0].hash.clone();
-        let path = crate::blob_store::local::blob_path(&t.store.root().join("blobs"), &crate::blob::parse_hash(&hash).unwrap());
+        let path = blob_file(&t.store, &hash);
         let db = rusqlite::Connection::open(t.store.root().join("index.sqlite")).unwrap();
         let crc: Option<u32> = db.query_row("SELECT crc32c FROM blobs", [], |r| r.get(0)).unwrap();
         assert!(crc.is_some(), "a new blob has its CRC32C");

@@ -51,7 +51,7 @@ impl Store {
         let tiers = self.tiers();
         let from = Place::resolve(self, &tiers, rec.placement.tier.as_deref())?;
         let local = self.inner.blobs.clone();
-        let pins = copy_segments(local.clone(), from, Place::Local(local), segments.clone()).await?;
+        let (segments, pins) = copy_segments(local.clone(), from, Place::Local(local), segments).await?;
         let done = self.index().complete_restore(seq, rec.placement.tier, segments, Box::new(expiry)).await;
         drop(pins);
         done

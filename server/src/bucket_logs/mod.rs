@@ -12,13 +12,18 @@ use crate::http::error::S3Result;
 use coffer_storage::{Bucket, Store, StorageError};
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::Instant;
 
 /// The buckets with logging on, by name, so a request to any other bucket costs one lookup
 /// in memory. Filled at start from the index and kept by Put/DeleteBucketLogging; an entry
 /// whose bucket was deleted (and perhaps created again) is checked against the bucket's id.
+/// On an index other nodes share, read again once it is older than the store trusts its
+/// bucket configurations (`Store::config_max_age`), so logging another node turned on or off
+/// takes effect here as soon as other settings do.
 #[derive(Default)]
 pub struct LoggedBuckets {
     ids: RwLock<HashMap<String, i64>>,
+    loaded: RwLock<Option<Instant>>,
 }
 
 impl LoggedBuckets {
@@ -26,7 +31,18 @@ impl LoggedBuckets {
     pub async fn reload(&self, store: &Store) -> Result<(), StorageError> {
         let ids = store.buckets_with_config(LOGGING).await?.into_iter().map(|(id, name)| (name, id)).collect();
         *self.ids.write().expect("logged buckets lock") = ids;
+        *self.loaded.write().expect("logged buckets lock") = Some(Instant::now());
         Ok(())
+    }
+
+    /// Reads the set again if another node may have changed it since it was read.
+    async fn refresh(&self, store: &Store) -> Result<(), StorageError> {
+        let Some(max_age) = store.config_max_age() else { return Ok(()) };
+        let loaded = *self.loaded.read().expect("logged buckets lock");
+        match loaded {
+            Some(at) if at.elapsed() < max_age => Ok(()),
+            _ => self.reload(store).await,
+        }
     }
 
     /// Notes that `bucket` has logging on (true) or off.
@@ -40,6 +56,7 @@ impl LoggedBuckets {
 
     /// Where the records of a request to bucket `name` go, if it has logging on.
     pub async fn destination_of(&self, store: &Store, name: &str) -> S3Result<Option<Destination>> {
+        self.refresh(store).await?;
         let Some(id) = self.ids.read().expect("logged buckets lock").get(name).copied() else { return Ok(None) };
         let bucket = match store.bucket(name).await {
             Ok(bucket) if bucket.id == id => bucket,

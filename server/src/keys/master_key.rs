@@ -1,12 +1,13 @@
 //! The server master key, which wraps SSE-S3 data keys and the keyring's KMS keys: from
 //! COFFER_MASTER_KEY (base64 of 32 bytes), else from a key file (`master_key_file` in the
 //! config, default `<data dir>/master.key`), else generated into that file on first use with
-//! mode 0600. A fingerprint kept beside the index makes a lost or swapped key fail loudly at
-//! start-up instead of leaving encrypted objects silently unreadable.
+//! mode 0600. A fingerprint kept beside the index (in the data dir of a SQLite site, in the
+//! index of a PostgreSQL site, whose nodes must all be given the same key) makes a lost or
+//! swapped key fail loudly at start-up instead of leaving encrypted objects unreadable.
 
 use base64::Engine;
 use coffer_crypto::envelope::Key256;
-use coffer_storage::perms;
+use coffer_storage::{perms, Metadata, Site, Store};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
@@ -26,18 +27,38 @@ pub fn fingerprint_file(data_dir: &Path) -> PathBuf {
     data_dir.join(FINGERPRINT_FILE)
 }
 
-/// Loads the master key, creating the key file on first use, and checks it against the
-/// fingerprint recorded for this data dir.
-pub fn load(data_dir: &Path, key_file: Option<&Path>) -> Result<Key256, String> {
+/// Loads the master key of `site`, creating the key file on first use. On a SQLite site it is
+/// checked against the fingerprint recorded in the data dir; a PostgreSQL site records it in
+/// the index, and opening the store checks it there (`check_recorded`).
+pub fn load(site: &Site, key_file: Option<&Path>) -> Result<Key256, String> {
+    let data_dir = site.data_dir.as_path();
+    let in_data_dir = site.metadata == Metadata::DataDir;
     let key = match std::env::var(ENV_KEY).ok().filter(|s| !s.trim().is_empty()) {
         Some(text) => decode(&text).map_err(|e| format!("{ENV_KEY}: {e}"))?,
         None => {
             let path = key_file.map(Path::to_path_buf).unwrap_or_else(|| default_key_file(data_dir));
-            load_or_create_file(data_dir, &path)?
+            load_or_create_file(&path, in_data_dir && data_dir.join(FINGERPRINT_FILE).exists())?
         }
     };
-    check_fingerprint(data_dir, &key)?;
+    if in_data_dir {
+        check_fingerprint(data_dir, &key)?;
+    }
     Ok(key)
+}
+
+/// Checks `key` against the fingerprint in the index of `store`, recording it there if no node
+/// has yet: every node of a site sharing its index must hold the same master key.
+pub async fn check_recorded(store: &Store, key: &Key256) -> Result<(), String> {
+    let own = fingerprint(key);
+    let recorded = store.master_key_fingerprint(&own).await.map_err(|e| format!("reading the master key's fingerprint from the index: {e}"))?;
+    if recorded == own {
+        return Ok(());
+    }
+    Err(format!(
+        "this master key is not the one this site's index was first used with (the fingerprint recorded in the index \
+         differs): give every node the same master key ({ENV_KEY}, or a copy of the first node's key file); objects \
+         encrypted with the other key could not be read"
+    ))
 }
 
 fn decode(text: &str) -> Result<Key256, String> {
@@ -47,11 +68,13 @@ fn decode(text: &str) -> Result<Key256, String> {
     Key256::from_slice(&bytes).ok_or_else(|| format!("a master key is 32 bytes, this one is {}", bytes.len()))
 }
 
-fn load_or_create_file(data_dir: &Path, path: &Path) -> Result<Key256, String> {
+/// Reads the key file at `path`, or creates it unless the key was `used` before (then a missing
+/// file is a lost key, not a first start).
+fn load_or_create_file(path: &Path, used: bool) -> Result<Key256, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => decode(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if data_dir.join(FINGERPRINT_FILE).exists() {
+            if used {
                 return Err(format!(
                     "the master key file {} is missing, but this data dir has used a master key: restore the file \
                      (or set {ENV_KEY}) from your backup; without it encrypted objects cannot be read",
@@ -60,7 +83,7 @@ fn load_or_create_file(data_dir: &Path, path: &Path) -> Result<Key256, String> {
             }
             match create_file(path) {
                 // Another process (the server, an admin command) created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_file(data_dir, path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_file(path, used),
                 other => other.map_err(|e| format!("creating {}: {e}", path.display())),
             }
         }
@@ -132,8 +155,8 @@ mod tests {
     #[test]
     fn created_once_then_reloaded_and_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load(dir.path(), None).unwrap();
-        let again = load(dir.path(), None).unwrap();
+        let first = load(&Site::data_dir(dir.path()), None).unwrap();
+        let again = load(&Site::data_dir(dir.path()), None).unwrap();
         assert_eq!(first.as_bytes(), again.as_bytes());
         use std::os::unix::fs::PermissionsExt;
         for file in [default_key_file(dir.path()), dir.path().join(FINGERPRINT_FILE)] {
@@ -145,17 +168,34 @@ mod tests {
     #[test]
     fn a_lost_key_file_is_an_error_not_a_new_key() {
         let dir = tempfile::tempdir().unwrap();
-        load(dir.path(), None).unwrap();
+        load(&Site::data_dir(dir.path()), None).unwrap();
         std::fs::remove_file(default_key_file(dir.path())).unwrap();
-        assert!(load(dir.path(), None).unwrap_err().contains("missing"));
+        assert!(load(&Site::data_dir(dir.path()), None).unwrap_err().contains("missing"));
     }
 
     #[test]
     fn a_different_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        load(dir.path(), None).unwrap();
+        load(&Site::data_dir(dir.path()), None).unwrap();
         let other = dir.path().join("other.key");
         std::fs::write(&other, base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
-        assert!(load(dir.path(), Some(&other)).unwrap_err().contains("not the one"));
+        assert!(load(&Site::data_dir(dir.path()), Some(&other)).unwrap_err().contains("not the one"));
+    }
+
+    #[tokio::test]
+    async fn a_shared_site_records_the_first_key_in_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Site { data_dir: dir.path().to_path_buf(), metadata: Metadata::Postgres("host=127.0.0.1".into()) };
+        let key = load(&site, None).unwrap();
+        assert!(!dir.path().join(FINGERPRINT_FILE).exists(), "the index holds it");
+        // Any index keeps the record; SQLite's stands in for the shared one here.
+        let store = Store::open(&dir.path().join("index")).unwrap();
+        check_recorded(&store, &key).await.unwrap();
+        check_recorded(&store, &key).await.unwrap();
+        let refused = check_recorded(&store, &Key256::generate()).await.unwrap_err();
+        assert!(refused.contains("give every node the same master key"), "{refused}");
+        // A node whose key file is lost gets a new key, which the index then refuses.
+        std::fs::remove_file(default_key_file(dir.path())).unwrap();
+        assert!(check_recorded(&store, &load(&site, None).unwrap()).await.is_err());
     }
 }

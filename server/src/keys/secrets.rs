@@ -2,7 +2,7 @@
 //! the master key and bound to their row before they are stored, opened again only in memory.
 
 use coffer_crypto::envelope::{open_value, seal_value, Key256, OpenError};
-use coffer_storage::{AccessKey, MfaDevice, Site, Store, UnsealedSecret};
+use coffer_storage::{AccessKey, Metadata, MfaDevice, Site, Store, UnsealedSecret};
 use zeroize::Zeroizing;
 
 const ACCESS_KEY_CONTEXT: &[u8] = b"coffer access key secret";
@@ -92,10 +92,14 @@ impl Secrets {
     }
 }
 
-/// Opens the store under `data_dir` and seals the secrets an older Coffer stored there in the
-/// clear (once: later opens find none).
+/// Opens the store of `site` and seals the secrets an older Coffer stored there in the clear
+/// (once: later opens find none). A store whose index other nodes share must have been used
+/// with this master key, or with none yet (see `master_key::check_recorded`).
 pub async fn open_store(site: &Site, secrets: &Secrets) -> Result<Store, String> {
     let store = crate::admin::open_store(site)?;
+    if site.metadata != Metadata::DataDir {
+        super::master_key::check_recorded(&store, &secrets.master).await?;
+    }
     let sealer = secrets.clone();
     let sealed = store
         .seal_unsealed_secrets(move |s| sealer.seal_unsealed(s))

@@ -1,10 +1,10 @@
 //! Blobs in a local directory (the data dir, a shared mount, a tier's disk): files under
-//! `blobs/ab/cd/<hex>`, written to `tmp/`, fsynced, renamed into place, directory fsynced.
+//! `blobs/ab/cd/<key>` (`BlobKey`'s name, which starts with the hex hash `abcd…`), written
+//! to `tmp/`, fsynced, renamed into place, directory fsynced.
 //! A blob's modification time says when it was last written or about to be referenced again,
 //! which an outside orphan sweep (`crate::check`) reads as its grace period.
 
-use super::{BlobStat, BlobStore};
-use crate::blob::Hash;
+use super::{BlobKey, BlobStat, BlobStore};
 use crate::perms;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -26,9 +26,9 @@ impl LocalBlobs {
         Ok(LocalBlobs { blobs, tmp })
     }
 
-    /// The file of blob `hash`.
-    pub fn path_of(&self, hash: &Hash) -> PathBuf {
-        blob_path(&self.blobs, hash)
+    /// The file of blob `key`.
+    pub fn path_of(&self, key: &BlobKey) -> PathBuf {
+        blob_path(&self.blobs, key)
     }
 
     /// Renames `src` to `final_path`, creating its fan-out directory if needed, and makes both
@@ -45,16 +45,16 @@ impl LocalBlobs {
 }
 
 impl BlobStore for LocalBlobs {
-    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()> {
-        let final_path = self.path_of(hash);
+    fn put_file(&self, key: &BlobKey, src: &Path) -> io::Result<()> {
+        let final_path = self.path_of(key);
         if touch(&final_path).is_ok() {
             return Ok(());
         }
-        let tmp_path = self.tmp.join(format!("{}.{:016x}", hex::encode(hash), rand::random::<u64>()));
+        let tmp_path = self.tmp.join(format!("{key}.{:016x}", rand::random::<u64>()));
         let result = (|| {
             let mut src = File::open(src)?;
             let mut file = perms::file_options().write(true).create_new(true).open(&tmp_path)?;
-            super::copy_verified(&mut src, hash, |chunk| file.write_all(chunk))?;
+            super::copy_verified(&mut src, &key.hash, |chunk| file.write_all(chunk))?;
             file.sync_all()?;
             Self::rename_into_place(&tmp_path, &final_path)
         })();
@@ -64,8 +64,8 @@ impl BlobStore for LocalBlobs {
         result
     }
 
-    fn put_staged(&self, hash: &Hash, staged: &Path) -> io::Result<()> {
-        let final_path = self.path_of(hash);
+    fn put_staged(&self, key: &BlobKey, staged: &Path) -> io::Result<()> {
+        let final_path = self.path_of(key);
         if touch(&final_path).is_ok() {
             // Same bytes are already stored: keep one copy. The fresh mtime tells an outside
             // orphan sweep that the file is about to be referenced again.
@@ -73,55 +73,55 @@ impl BlobStore for LocalBlobs {
         }
         match Self::rename_into_place(staged, &final_path) {
             // Staged on another file system (a shared mount for the blobs): copy instead.
-            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.put_file(hash, staged),
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.put_file(key, staged),
             other => other,
         }
     }
 
-    fn contains(&self, hash: &Hash) -> io::Result<bool> {
-        Ok(self.path_of(hash).exists())
+    fn contains(&self, key: &BlobKey) -> io::Result<bool> {
+        Ok(self.path_of(key).exists())
     }
 
-    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>> {
-        match fs::metadata(self.path_of(hash)) {
+    fn stat(&self, key: &BlobKey) -> io::Result<Option<BlobStat>> {
+        match fs::metadata(self.path_of(key)) {
             Ok(m) => Ok(Some(BlobStat { size: m.len(), modified: m.modified()? })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    fn refresh(&self, hash: &Hash) -> io::Result<()> {
-        touch(&self.path_of(hash))
+    fn refresh(&self, key: &BlobKey) -> io::Result<()> {
+        touch(&self.path_of(key))
     }
 
-    fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
-        let mut file = File::open(self.path_of(hash))?;
+    fn open_at(&self, key: &BlobKey, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        let mut file = File::open(self.path_of(key))?;
         if offset > 0 {
             file.seek(SeekFrom::Start(offset))?;
         }
         Ok(Box::new(file))
     }
 
-    fn open_for_check(&self, hash: &Hash) -> io::Result<Box<dyn Read + Send>> {
-        let file = File::open(self.path_of(hash))?;
+    fn open_for_check(&self, key: &BlobKey) -> io::Result<Box<dyn Read + Send>> {
+        let file = File::open(self.path_of(key))?;
         // Read what is on the disk, not a cached copy, and leave no check data cached.
         drop_cached_pages(&file);
         Ok(Box::new(Uncached { file }))
     }
 
-    fn delete(&self, hash: &Hash) -> io::Result<()> {
-        match fs::remove_file(self.path_of(hash)) {
+    fn delete(&self, key: &BlobKey) -> io::Result<()> {
+        match fs::remove_file(self.path_of(key)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
 
-    fn list(&self) -> io::Result<Vec<Hash>> {
+    fn list(&self) -> io::Result<Vec<BlobKey>> {
         list_blob_files(&self.blobs)
     }
 
-    fn local_file(&self, hash: &Hash) -> Option<PathBuf> {
-        Some(self.path_of(hash))
+    fn local_file(&self, key: &BlobKey) -> Option<PathBuf> {
+        Some(self.path_of(key))
     }
 
     fn location(&self) -> String {
@@ -152,10 +152,10 @@ fn drop_cached_pages(file: &File) {
     }
 }
 
-/// Where the blob `hash` lives under a `blobs` directory.
-pub(crate) fn blob_path(blobs: &Path, hash: &Hash) -> PathBuf {
-    let hex = hex::encode(hash);
-    blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+/// Where the blob `key` lives under a `blobs` directory.
+pub(crate) fn blob_path(blobs: &Path, key: &BlobKey) -> PathBuf {
+    let name = key.to_string();
+    blobs.join(&name[0..2]).join(&name[2..4]).join(name)
 }
 
 /// Sets a file's modification time to now; fails if the file is not there.
@@ -163,16 +163,14 @@ fn touch(path: &Path) -> io::Result<()> {
     File::open(path)?.set_modified(std::time::SystemTime::now())
 }
 
-/// Every blob file under a `blobs` directory (files whose names are not hashes are skipped).
-pub(crate) fn list_blob_files(blobs: &Path) -> io::Result<Vec<Hash>> {
+/// Every blob file under a `blobs` directory (files whose names are not keys are skipped).
+pub(crate) fn list_blob_files(blobs: &Path) -> io::Result<Vec<BlobKey>> {
     let mut out = Vec::new();
     for l1 in fs::read_dir(blobs)? {
         for l2 in fs::read_dir(l1?.path())? {
             for f in fs::read_dir(l2?.path())? {
-                let name = f?.file_name();
-                let mut hash = [0u8; 32];
-                if hex::decode_to_slice(name.as_encoded_bytes(), &mut hash).is_ok() {
-                    out.push(hash);
+                if let Some(key) = f?.file_name().to_str().and_then(BlobKey::parse) {
+                    out.push(key);
                 }
             }
         }
@@ -190,11 +188,12 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn stores_checks_reads_lists_and_deletes_blobs() {
+    fn stores_checks_reads_lists_and_deletes_blobs_of_each_generation() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobs::open(&dir.path().join("tier")).unwrap();
         let data = b"cold bytes".to_vec();
-        let hash: Hash = Sha256::digest(&data).into();
+        let hash: crate::blob::Hash = Sha256::digest(&data).into();
+        let (hash, plain) = (BlobKey { hash, gen: 7 }, BlobKey::plain(hash));
         assert!(!store.contains(&hash).unwrap());
         assert_eq!(store.refresh(&hash).unwrap_err().kind(), io::ErrorKind::NotFound);
         // Bytes that do not hash to the name are refused and leave nothing behind.
@@ -211,6 +210,12 @@ mod tests {
         store.open_at(&hash, 5).unwrap().read_to_string(&mut tail).unwrap();
         assert_eq!(tail, "bytes");
         assert_eq!(store.list().unwrap(), vec![hash]);
+        assert!(!store.contains(&plain).unwrap(), "each generation is a blob of its own");
+        store.put_file(&plain, &good).unwrap();
+        let mut listed = store.list().unwrap();
+        listed.sort();
+        assert_eq!(listed, vec![plain, hash]);
+        store.delete(&plain).unwrap();
         store.delete(&hash).unwrap();
         store.delete(&hash).unwrap();
         assert!(!store.contains(&hash).unwrap());

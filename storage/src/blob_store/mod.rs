@@ -13,7 +13,7 @@ pub use local::LocalBlobs;
 pub use location::BlobLocation;
 pub use s3::S3Blobs;
 
-use crate::blob::Hash;
+use crate::blob::{parse_hash, Hash};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::Path;
@@ -22,43 +22,91 @@ use std::time::{Duration, SystemTime};
 /// The blob operations of one place. They block (run them on the blocking pool); every blob
 /// is named by the SHA-256 of its bytes, and putting refuses bytes that do not hash to it.
 pub trait BlobStore: Send + Sync {
-    /// Stores the bytes of the local file `src` as blob `hash`, leaving `src` where it is.
-    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()>;
-    /// Makes the staged, fsynced file `staged` blob `hash`. The file may be consumed (a local
+    /// Stores the bytes of the local file `src` as blob `key`, leaving `src` where it is.
+    fn put_file(&self, key: &BlobKey, src: &Path) -> io::Result<()>;
+    /// Makes the staged, fsynced file `staged` blob `key`. The file may be consumed (a local
     /// directory renames it); the caller removes what is left. Same bytes already stored are
     /// kept as they are.
-    fn put_staged(&self, hash: &Hash, staged: &Path) -> io::Result<()> {
-        self.put_file(hash, staged)
+    fn put_staged(&self, key: &BlobKey, staged: &Path) -> io::Result<()> {
+        self.put_file(key, staged)
     }
-    /// Whether the place holds blob `hash`.
-    fn contains(&self, hash: &Hash) -> io::Result<bool>;
-    /// The size of blob `hash` and when it was last written or refreshed (None: not held).
-    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>>;
-    /// Notes that blob `hash` is about to be referenced again (so an outside orphan sweep with
+    /// Whether the place holds blob `key`.
+    fn contains(&self, key: &BlobKey) -> io::Result<bool>;
+    /// The size of blob `key` and when it was last written or refreshed (None: not held).
+    fn stat(&self, key: &BlobKey) -> io::Result<Option<BlobStat>>;
+    /// Notes that blob `key` is about to be referenced again (so an outside orphan sweep with
     /// a grace period leaves it); fails with NotFound if it is not there.
-    fn refresh(&self, hash: &Hash) -> io::Result<()> {
-        match self.contains(hash)? {
+    fn refresh(&self, key: &BlobKey) -> io::Result<()> {
+        match self.contains(key)? {
             true => Ok(()),
-            false => Err(io::Error::new(io::ErrorKind::NotFound, format!("blob {} is not stored", hex::encode(hash)))),
+            false => Err(io::Error::new(io::ErrorKind::NotFound, format!("blob {key} is not stored"))),
         }
     }
-    /// Reads blob `hash` from byte `offset` to its end.
-    fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>>;
-    /// Reads all of blob `hash` for a check of its bytes, bypassing caches where it can.
-    fn open_for_check(&self, hash: &Hash) -> io::Result<Box<dyn Read + Send>> {
-        self.open_at(hash, 0)
+    /// Reads blob `key` from byte `offset` to its end.
+    fn open_at(&self, key: &BlobKey, offset: u64) -> io::Result<Box<dyn Read + Send>>;
+    /// Reads all of blob `key` for a check of its bytes, bypassing caches where it can.
+    fn open_for_check(&self, key: &BlobKey) -> io::Result<Box<dyn Read + Send>> {
+        self.open_at(key, 0)
     }
-    /// Removes blob `hash` (absent is fine).
-    fn delete(&self, hash: &Hash) -> io::Result<()>;
+    /// Removes blob `key` (absent is fine).
+    fn delete(&self, key: &BlobKey) -> io::Result<()>;
     /// Every blob held, for the orphan sweep (names that are not hashes are skipped).
-    fn list(&self) -> io::Result<Vec<Hash>>;
-    /// The file that holds blob `hash`, when the place is a local directory (so a copy can
+    fn list(&self) -> io::Result<Vec<BlobKey>>;
+    /// The file that holds blob `key`, when the place is a local directory (so a copy can
     /// read it directly instead of staging it first).
-    fn local_file(&self, _hash: &Hash) -> Option<std::path::PathBuf> {
+    fn local_file(&self, _key: &BlobKey) -> Option<std::path::PathBuf> {
         None
     }
     /// Where the blobs are, for logs and for the index's record of it.
     fn location(&self) -> String;
+}
+
+/// The name of one blob in a blob store: the SHA-256 of its bytes, and a generation.
+///
+/// Generation 0 is the blob's plain hex name; a store whose index only this process writes
+/// never uses another. Nodes sharing a PostgreSQL index put every blob under a generation
+/// drawn from the index when it is reserved (`meta::BlobIndex::reserve_blob_blocking`), and
+/// a blob that is collected and uploaded again gets a fresh one: a name is never reused, so a
+/// node deleting a doomed blob can never delete bytes another node is uploading again, even
+/// on a blob tier that shows deleted names for a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobKey {
+    pub hash: Hash,
+    pub gen: u64,
+}
+
+impl BlobKey {
+    /// The plain name of blob `hash` (generation 0).
+    pub fn plain(hash: Hash) -> BlobKey {
+        BlobKey { hash, gen: 0 }
+    }
+
+    /// A key from its name: the hex hash, with `-g` and the generation unless it is 0.
+    pub fn parse(name: &str) -> Option<BlobKey> {
+        match name.split_once("-g") {
+            None => Some(BlobKey::plain(parse_hash(name)?)),
+            Some((hex, gen)) => {
+                let gen: u64 = gen.parse().ok().filter(|g| *g > 0 && !gen.starts_with('0'))?;
+                Some(BlobKey { hash: parse_hash(hex)?, gen })
+            }
+        }
+    }
+}
+
+impl From<Hash> for BlobKey {
+    fn from(hash: Hash) -> BlobKey {
+        BlobKey::plain(hash)
+    }
+}
+
+/// The key's name in the store: what `BlobKey::parse` reads back.
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.gen {
+            0 => write!(f, "{}", hex::encode(self.hash)),
+            gen => write!(f, "{}-g{gen}", hex::encode(self.hash)),
+        }
+    }
 }
 
 /// What a blob store says about one blob.

@@ -1,10 +1,9 @@
 //! Blobs in a bucket of an S3 service (another Coffer, Garage, Ceph RGW, AWS, anything that
-//! speaks S3), reached with the AWS SDK. Blobs are objects named `prefix` + hex hash; each
+//! speaks S3), reached with the AWS SDK. Blobs are objects named `prefix` + key (`BlobKey`); each
 //! upload carries the blob's SHA-256 as its `x-amz-checksum-sha256`, so the service refuses
 //! altered bytes.
 
-use super::{BlobStat, BlobStore};
-use crate::blob::{parse_hash, Hash};
+use super::{BlobKey, BlobStat, BlobStore};
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use bytes::Bytes;
@@ -26,8 +25,8 @@ impl S3Blobs {
         S3Blobs { client, bucket: bucket.to_string(), prefix: prefix.to_string(), runtime }
     }
 
-    fn key(&self, hash: &Hash) -> String {
-        format!("{}{}", self.prefix, hex::encode(hash))
+    fn object_name(&self, key: &BlobKey) -> String {
+        format!("{}{key}", self.prefix)
     }
 }
 
@@ -41,15 +40,15 @@ fn remote_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -
 }
 
 impl BlobStore for S3Blobs {
-    fn put_file(&self, hash: &Hash, src: &Path) -> io::Result<()> {
-        let sha256 = base64::engine::general_purpose::STANDARD.encode(hash);
+    fn put_file(&self, key: &BlobKey, src: &Path) -> io::Result<()> {
+        let sha256 = base64::engine::general_purpose::STANDARD.encode(key.hash);
         let len = std::fs::metadata(src)?.len();
         self.runtime.block_on(async {
             let body = ByteStream::from_path(src).await.map_err(|e| remote_error("upload", e))?;
             self.client
                 .put_object()
                 .bucket(&self.bucket)
-                .key(self.key(hash))
+                .key(self.object_name(key))
                 .content_length(len as i64)
                 .checksum_sha256(sha256)
                 .body(body)
@@ -60,13 +59,13 @@ impl BlobStore for S3Blobs {
         })
     }
 
-    fn contains(&self, hash: &Hash) -> io::Result<bool> {
-        Ok(self.stat(hash)?.is_some())
+    fn contains(&self, key: &BlobKey) -> io::Result<bool> {
+        Ok(self.stat(key)?.is_some())
     }
 
-    fn stat(&self, hash: &Hash) -> io::Result<Option<BlobStat>> {
+    fn stat(&self, key: &BlobKey) -> io::Result<Option<BlobStat>> {
         self.runtime.block_on(async {
-            match self.client.head_object().bucket(&self.bucket).key(self.key(hash)).send().await {
+            match self.client.head_object().bucket(&self.bucket).key(self.object_name(key)).send().await {
                 Ok(head) => {
                     let modified = head.last_modified().and_then(|t| SystemTime::try_from(*t).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
                     Ok(Some(BlobStat { size: head.content_length().unwrap_or(0).max(0) as u64, modified }))
@@ -77,35 +76,35 @@ impl BlobStore for S3Blobs {
         })
     }
 
-    fn open_at(&self, hash: &Hash, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+    fn open_at(&self, key: &BlobKey, offset: u64) -> io::Result<Box<dyn Read + Send>> {
         let body = self.runtime.block_on(async {
-            let mut get = self.client.get_object().bucket(&self.bucket).key(self.key(hash));
+            let mut get = self.client.get_object().bucket(&self.bucket).key(self.object_name(key));
             if offset > 0 {
                 get = get.range(format!("bytes={offset}-"));
             }
             get.send().await.map(|o| o.body).map_err(|e| match is_not_found(&e) {
-                true => io::Error::new(io::ErrorKind::NotFound, format!("blob {} is not stored", hex::encode(hash))),
+                true => io::Error::new(io::ErrorKind::NotFound, format!("blob {key} is not stored")),
                 false => remote_error("download", e),
             })
         })?;
         Ok(Box::new(BlockingBody { body, chunk: Bytes::new(), runtime: self.runtime.clone() }))
     }
 
-    fn delete(&self, hash: &Hash) -> io::Result<()> {
+    fn delete(&self, key: &BlobKey) -> io::Result<()> {
         self.runtime.block_on(async {
-            self.client.delete_object().bucket(&self.bucket).key(self.key(hash)).send().await.map_err(|e| remote_error("delete", e))?;
+            self.client.delete_object().bucket(&self.bucket).key(self.object_name(key)).send().await.map_err(|e| remote_error("delete", e))?;
             Ok(())
         })
     }
 
-    fn list(&self) -> io::Result<Vec<Hash>> {
+    fn list(&self) -> io::Result<Vec<BlobKey>> {
         self.runtime.block_on(async {
             let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).into_paginator().send();
             let mut out = Vec::new();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| remote_error("listing", e))?;
                 let names = page.contents().iter().filter_map(|o| o.key()).filter_map(|k| k.strip_prefix(self.prefix.as_str()));
-                out.extend(names.filter_map(parse_hash));
+                out.extend(names.filter_map(BlobKey::parse));
             }
             Ok(out)
         })

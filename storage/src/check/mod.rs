@@ -8,9 +8,10 @@ mod verify;
 pub(crate) mod view;
 
 use crate::blob::Hash;
-use crate::blob_store::BlobStore;
+use crate::blob_store::{BlobKey, BlobStore};
 use crate::error::Result;
 use crate::site::{Metadata, Site};
+use std::collections::HashMap;
 use serde::Serialize;
 use std::time::Duration;
 use verify::StoredBlobs;
@@ -116,13 +117,15 @@ pub(crate) trait CheckedIndex {
     /// Every blob row, version and upload part, in one snapshot; inline bodies' bytes are read
     /// (to be hashed) when `inline_bytes` is set.
     fn read_view(&mut self, inline_bytes: bool) -> Result<IndexView>;
-    /// The recorded reference count of one blob now, if it has a row.
-    fn recorded_refs(&mut self, hash: &Hash) -> Result<Option<i64>>;
+    /// The recorded reference count of one blob now and the generation it is stored under, if
+    /// it has a row.
+    fn recorded(&mut self, hash: &Hash) -> Result<Option<(i64, u64)>>;
     /// Who uses a blob: object versions and upload parts, named for a person to act on.
     fn users_of(&mut self, hash: &Hash) -> Result<Vec<String>>;
     /// Recounts every blob's uses and sets the counts that differ, in one transaction no
-    /// commit of a server's can come into; returns what it set.
-    fn fix_refcounts(&mut self) -> Result<Vec<RefcountMismatch>>;
+    /// commit of a server's can come into; returns what it set. A row it must make names the
+    /// generation `stored` holds the blob under (0 when it holds none).
+    fn fix_refcounts(&mut self, stored: &HashMap<Hash, u64>) -> Result<Vec<RefcountMismatch>>;
 }
 
 /// Checks the store of `site` whose blobs are in `blobs` (and repairs it if asked). Safe while
@@ -153,9 +156,14 @@ fn run(index: &mut dyn CheckedIndex, site: &Site, blobs: StoredBlobs<'_>, opts: 
     for (hash, damage) in verify::referenced(&blobs, &view, opts.verify_hashes, &mut report.bytes_hashed) {
         // A blob a server released and collected after the snapshot is not missing.
         if damage == Damage::Missing {
-            let released = index.recorded_refs(&hash)?.is_none_or(|r| r <= 0);
-            if released || blobs.stat(&hash)?.is_some() {
-                continue;
+            // (Or collected and put again under another generation, which is then the one to find.)
+            match index.recorded(&hash)? {
+                Some((refs, gen)) if refs > 0 => {
+                    if blobs.stat(&BlobKey { hash, gen })?.is_some() {
+                        continue;
+                    }
+                }
+                _ => continue,
             }
         }
         let used_by = index.users_of(&hash)?;
@@ -164,16 +172,22 @@ fn run(index: &mut dyn CheckedIndex, site: &Site, blobs: StoredBlobs<'_>, opts: 
 
     let stored = blobs.list()?;
     report.blob_files = stored.len() as u64;
-    for hash in stored.into_iter().filter(|h| !view.rows.contains_key(h)) {
-        if !blobs.stat(&hash)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
+    let mut generations = HashMap::new();
+    // A blob file is the index's when its row names its generation; any other is nobody's.
+    for key in stored {
+        generations.entry(key.hash).and_modify(|g: &mut u64| *g = (*g).max(key.gen)).or_insert(key.gen);
+        if view.key_of(&key.hash) == Some(key) {
+            continue;
+        }
+        if !blobs.stat(&key)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
             report.in_flight += 1;
-        } else if index.recorded_refs(&hash)?.is_none() {
-            report.orphans.push(hex::encode(hash));
+        } else if !index.recorded(&key.hash)?.is_some_and(|(_, gen)| gen == key.gen) {
+            report.orphans.push(key.to_string());
         }
     }
 
     if opts.repair {
-        repair::run(index, &site.data_dir, &blobs, opts.orphan_grace, &mut report)?;
+        repair::run(index, &site.data_dir, &blobs, &generations, opts.orphan_grace, &mut report)?;
     }
     Ok(report)
 }

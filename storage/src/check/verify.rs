@@ -4,35 +4,34 @@
 use super::view::IndexView;
 use super::Damage;
 use crate::blob::Hash;
-use crate::blob_store::{BlobStat, BlobStore};
+use crate::blob_store::{BlobKey, BlobStat, BlobStore};
 use coffer_crypto::envelope::sealed_len;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
-/// The blob store as the check sees it: a blob the index names is looked up by that name. (A
-/// blob's name in the store is its hash; should it gain more, such as a generation, this is
-/// the one place that turns the index's name into the store's.)
+/// The blob store as the check sees it: every blob by its key (hash and generation: see
+/// `IndexView::key_of` for the one the index names).
 pub(super) struct StoredBlobs<'a>(pub &'a dyn BlobStore);
 
 impl StoredBlobs<'_> {
-    /// The size and age of a blob the index names (None: the store does not hold it).
-    pub fn stat(&self, blob: &Hash) -> io::Result<Option<BlobStat>> {
-        self.0.stat(blob)
+    /// The size and age of a blob (None: the store does not hold it).
+    pub fn stat(&self, key: &BlobKey) -> io::Result<Option<BlobStat>> {
+        self.0.stat(key)
     }
 
-    /// Reads all of a blob the index names, bypassing caches where the store can.
-    pub fn open(&self, blob: &Hash) -> io::Result<Box<dyn Read + Send>> {
-        self.0.open_for_check(blob)
+    /// Reads all of a blob, bypassing caches where the store can.
+    pub fn open(&self, key: &BlobKey) -> io::Result<Box<dyn Read + Send>> {
+        self.0.open_for_check(key)
     }
 
-    /// Every blob the store holds, by the names the index gives them.
-    pub fn list(&self) -> io::Result<Vec<Hash>> {
+    /// Every blob the store holds.
+    pub fn list(&self) -> io::Result<Vec<BlobKey>> {
         self.0.list()
     }
 
     /// The local file of a blob, when the store is a directory (the check removes orphans only there).
-    pub fn local_file(&self, blob: &Hash) -> Option<std::path::PathBuf> {
-        self.0.local_file(blob)
+    pub fn local_file(&self, key: &BlobKey) -> Option<std::path::PathBuf> {
+        self.0.local_file(key)
     }
 }
 
@@ -49,7 +48,9 @@ pub(super) fn referenced(blobs: &StoredBlobs<'_>, view: &IndexView, hash_bytes: 
             Some((_, false)) => vec![plain],
             None => vec![plain, sealed_len(plain)],
         };
-        if let Some(damage) = inspect(blobs, &hash, &sizes, hash_bytes, hashed) {
+        // A blob used without a row has no generation recorded: look for its plain name.
+        let key = view.key_of(&hash).unwrap_or(BlobKey::plain(hash));
+        if let Some(damage) = inspect(blobs, &key, &sizes, hash_bytes, hashed) {
             out.push((hash, damage));
         }
     }
@@ -57,9 +58,9 @@ pub(super) fn referenced(blobs: &StoredBlobs<'_>, view: &IndexView, hash_bytes: 
     out
 }
 
-fn inspect(blobs: &StoredBlobs<'_>, hash: &Hash, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
+fn inspect(blobs: &StoredBlobs<'_>, key: &BlobKey, sizes: &[u64], hash_bytes: bool, hashed: &mut u64) -> Option<Damage> {
     let unreadable = |e: io::Error| Damage::Unreadable { error: e.to_string() };
-    let actual = match blobs.stat(hash) {
+    let actual = match blobs.stat(key) {
         Ok(Some(stat)) => stat.size,
         Ok(None) => return Some(Damage::Missing),
         Err(e) => return Some(unreadable(e)),
@@ -70,8 +71,8 @@ fn inspect(blobs: &StoredBlobs<'_>, hash: &Hash, sizes: &[u64], hash_bytes: bool
     if !hash_bytes {
         return None;
     }
-    match blobs.open(hash).and_then(|mut file| sha256_of(&mut file)) {
-        Ok(digest) if &digest == hash => {
+    match blobs.open(key).and_then(|mut file| sha256_of(&mut file)) {
+        Ok(digest) if digest == key.hash => {
             *hashed += actual;
             None
         }

@@ -4,6 +4,7 @@
 
 use super::{RefcountMismatch, TornObject};
 use crate::blob::{parse_hash, Hash};
+use crate::blob_store::BlobKey;
 use crate::columns::decode_manifest;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use std::collections::HashMap;
 pub(crate) struct BlobRow {
     pub size: u64,
     pub refs: i64,
+    /// The generation the blob is stored under (always 0 on SQLite).
+    pub gen: u64,
 }
 
 /// How a blob is used: by how many manifest segments and parts, at what (plaintext) length,
@@ -55,10 +58,15 @@ pub(crate) struct VersionRow {
 
 impl IndexView {
     /// Records a row of the `blobs` table (rows whose hash is malformed are skipped).
-    pub fn add_blob_row(&mut self, hash: &[u8], size: u64, refs: i64) {
+    pub fn add_blob_row(&mut self, hash: &[u8], size: u64, refs: i64, gen: u64) {
         if let Ok(hash) = <Hash>::try_from(hash) {
-            self.rows.insert(hash, BlobRow { size, refs });
+            self.rows.insert(hash, BlobRow { size, refs, gen });
         }
+    }
+
+    /// The key the index names blob `hash` by in the blob store, if it has a row.
+    pub fn key_of(&self, hash: &Hash) -> Option<BlobKey> {
+        self.rows.get(hash).map(|row| BlobKey { hash: *hash, gen: row.gen })
     }
 
     /// Records an upload part's use of its blob.
@@ -141,7 +149,8 @@ impl IndexView {
         out
     }
 
-    /// The rows that fix the mismatches: (hash, size for a row that is missing, count).
+    /// The rows that fix the mismatches: (hash, size for a row that is missing, count). (A
+    /// missing row's generation is the caller's to find.)
     pub fn refcount_fixes(&self) -> (Vec<RefcountMismatch>, Vec<(Hash, i64, i64)>) {
         let mismatches = self.refcount_mismatches();
         let rows = mismatches

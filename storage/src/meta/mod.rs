@@ -10,6 +10,7 @@ mod replication;
 mod lifecycle;
 mod blobs;
 mod service;
+pub(crate) mod keyring;
 
 pub use objects::{MetaChange, NewBody, ObjectIndex, VersionRef};
 pub use buckets::BucketIndex;
@@ -20,8 +21,9 @@ pub use replication::ReplicationIndex;
 pub use lifecycle::{LifecycleIndex, RestoreExpiry, StillDue};
 pub use blobs::{BlobIndex, Wanted};
 pub use service::ServiceIndex;
+pub use keyring::{KeyringIndex, Versioned};
 
 /// A whole metadata store: every domain's operations. `Store` holds one as `Arc<dyn Index>`.
-pub trait Index: ObjectIndex + BucketIndex + AccountIndex + UploadIndex + EventIndex + ReplicationIndex + LifecycleIndex + BlobIndex + ServiceIndex + Send + Sync + 'static {}
+pub trait Index: ObjectIndex + BucketIndex + AccountIndex + UploadIndex + EventIndex + ReplicationIndex + LifecycleIndex + BlobIndex + ServiceIndex + KeyringIndex + Send + Sync + 'static {}
 
-impl<T> Index for T where T: ObjectIndex + BucketIndex + AccountIndex + UploadIndex + EventIndex + ReplicationIndex + LifecycleIndex + BlobIndex + ServiceIndex + Send + Sync + 'static {}
+impl<T> Index for T where T: ObjectIndex + BucketIndex + AccountIndex + UploadIndex + EventIndex + ReplicationIndex + LifecycleIndex + BlobIndex + ServiceIndex + KeyringIndex + Send + Sync + 'static {}

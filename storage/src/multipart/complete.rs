@@ -58,7 +58,7 @@ pub(crate) fn plan(key: &str, upload: &Upload, stored: &[(Part, Vec<u8>)], req: 
     let checksum = upload.checksum.and_then(|u| object_checksum(u, &parts));
     verify_checksum(req, checksum.as_ref())?;
     let etag = multipart_etag(&parts)?;
-    let body = Body::Blobs(chosen.parts.iter().map(|(p, hash)| Segment { hash: hex::encode(hash), len: p.size }).collect());
+    let body = Body::Blobs(chosen.parts.iter().map(|(p, hash)| Segment::named(hex::encode(hash), p.size)).collect());
 
     let mut meta = upload.meta.clone();
     meta.checksum = checksum.clone();

@@ -79,6 +79,7 @@ impl BucketIndex for PgIndex {
             tx.execute("DELETE FROM bucket_configs WHERE bucket_id = $1", &[&id]).await?;
             super::uploads::drop_bucket_uploads(&*tx, id).await?;
             tx.execute("DELETE FROM object_keys WHERE bucket_id = $1", &[&id]).await?;
+            tx.execute("DELETE FROM leases WHERE name = $1", &[&super::lifecycle::bucket_lease(id)]).await?;
             tx.execute("DELETE FROM buckets WHERE id = $1", &[&id]).await?;
             id
         });

@@ -7,6 +7,7 @@ use crate::check::view::{part_user, version_user, IndexView, VersionRow};
 use crate::check::{CheckedIndex, RefcountMismatch};
 use crate::error::Result;
 use futures::{pin_mut, TryStreamExt};
+use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
@@ -30,11 +31,11 @@ impl CheckedIndex for PgCheck {
         index.block_on(async { in_snapshot!(index, |tx| read_view(&*tx, inline_bytes).await?) })
     }
 
-    fn recorded_refs(&mut self, hash: &Hash) -> Result<Option<i64>> {
+    fn recorded(&mut self, hash: &Hash) -> Result<Option<(i64, u64)>> {
         let index = &self.index;
         index.block_on(async {
-            let row = index.client().await?.query_opt("SELECT refs FROM blobs WHERE hash = $1", &[&&hash[..]]).await?;
-            Ok(row.map(|r| r.get(0)))
+            let row = index.client().await?.query_opt("SELECT refs, gen FROM blobs WHERE hash = $1", &[&&hash[..]]).await?;
+            Ok(row.map(|r| (r.get(0), r.get::<_, i64>(1) as u64)))
         })
     }
 
@@ -62,7 +63,7 @@ impl CheckedIndex for PgCheck {
         })
     }
 
-    fn fix_refcounts(&mut self) -> Result<Vec<RefcountMismatch>> {
+    fn fix_refcounts(&mut self, stored: &HashMap<Hash, u64>) -> Result<Vec<RefcountMismatch>> {
         let index = &self.index;
         index.block_on(async {
             transact!(index, |tx| {
@@ -71,9 +72,11 @@ impl CheckedIndex for PgCheck {
                 tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE").await?;
                 let (fixed, rows) = read_view(&*tx, false).await?.refcount_fixes();
                 for (hash, size, refs) in rows {
+                    // A missing row comes back under the generation the blob store holds.
+                    let gen = stored.get(&hash).copied().unwrap_or(0) as i64;
                     tx.execute(
-                        "INSERT INTO blobs (hash, size, refs) VALUES ($1, $2, $3) ON CONFLICT (hash) DO UPDATE SET refs = excluded.refs",
-                        &[&&hash[..], &size, &refs],
+                        "INSERT INTO blobs (hash, size, refs, gen) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO UPDATE SET refs = excluded.refs",
+                        &[&&hash[..], &size, &refs, &gen],
                     )
                     .await?;
                 }
@@ -87,10 +90,10 @@ impl CheckedIndex for PgCheck {
 /// never held twice.
 async fn read_view(c: &impl GenericClient, inline_bytes: bool) -> Result<IndexView> {
     let mut view = IndexView::default();
-    let rows = c.query_raw("SELECT hash, size, refs FROM blobs", no_params()).await?;
+    let rows = c.query_raw("SELECT hash, size, refs, gen FROM blobs", no_params()).await?;
     pin_mut!(rows);
     while let Some(r) = rows.try_next().await? {
-        view.add_blob_row(r.get(0), r.get::<_, i64>(1) as u64, r.get(2));
+        view.add_blob_row(r.get(0), r.get::<_, i64>(1) as u64, r.get(2), r.get::<_, i64>(3) as u64);
     }
     let versions = format!(
         "SELECT b.name, o.key, o.version_id, o.size, o.manifest, {sealed}, octet_length(i.data)::bigint,

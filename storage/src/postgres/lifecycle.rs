@@ -266,11 +266,16 @@ impl LifecycleIndex for PgIndex {
     }
 }
 
+/// The name of the lease a node holds while it runs bucket `bucket_id`'s lifecycle pass.
+pub(crate) fn bucket_lease(bucket_id: i64) -> String {
+    format!("lifecycle {bucket_id}")
+}
+
 impl PgIndex {
     /// Whether this node runs bucket `bucket_id`'s lifecycle pass now: it holds (takes or
     /// renews) the bucket's lease, or another node does.
     async fn bucket_turn(&self, bucket_id: i64) -> Result<bool> {
-        self.hold_lease(&format!("lifecycle {bucket_id}"), LEASE).await
+        self.hold_lease(&bucket_lease(bucket_id), LEASE).await
     }
 
     /// The row numbers `sql` selects with ($1 = `from`, $2 = `limit`).

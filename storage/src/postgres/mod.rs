@@ -10,6 +10,7 @@ pub(crate) mod check;
 mod deletes;
 mod events;
 mod lifecycle;
+mod keyring;
 mod listing;
 mod objects;
 mod replication;
@@ -39,6 +40,8 @@ pub(crate) struct PgIndex {
     size: AtomicU64,
     /// This handle's name in leases it takes (see `events`), random per connect.
     node: String,
+    /// The generations of blobs this node read or reserved lately (see `blobs`).
+    generations: blobs::KnownGenerations,
     /// Where the connections' I/O runs (see `ConnectOnOwnRuntime`).
     _runtime: OwnRuntime,
 }
@@ -98,7 +101,7 @@ impl PgIndex {
         let connect = ConnectOnOwnRuntime(runtime.handle().clone());
         let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
-        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), _runtime: OwnRuntime(Some(runtime)) };
+        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), generations: Default::default(), _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
         index.note_size(&client).await?;

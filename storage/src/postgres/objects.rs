@@ -351,28 +351,76 @@ pub(crate) async fn remove_row(c: &impl GenericClient, seq: i64) -> Result<()> {
 }
 
 /// Takes (`by` 1) or drops (-1) a reference to every blob of `segments` on `tier` (None: the
-/// local store).
+/// local store). A segment that carries the generation its writer put the bytes under is
+/// referenced only if that generation is still the live one; otherwise the blob was collected
+/// meanwhile and the commit fails with `Busy` (see `blobs`).
 pub(crate) async fn change_refs(c: &impl GenericClient, tier: Option<&str>, segments: &[Segment], by: i64) -> Result<()> {
-    let mut hashes = Vec::with_capacity(segments.len());
-    for s in segments {
-        let hash = crate::blob::parse_hash(&s.hash).ok_or_else(|| StorageError::Corrupt(format!("bad segment hash {:?}", s.hash)))?;
-        hashes.push((hash.to_vec(), s.len as i64));
+    let (put, named): (Vec<&Segment>, Vec<&Segment>) = segments.iter().partition(|s| tier.is_none() && by > 0 && s.gen.is_some());
+    if !put.is_empty() {
+        reference_put_blobs(c, &put).await?;
     }
-    let (hashes, sizes): (Vec<Vec<u8>>, Vec<i64>) = hashes.into_iter().unzip();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let (hashes, sizes) = blob_columns(&named)?;
     // One row per distinct blob (a manifest may name one twice), in hash order so that commits
     // sharing blobs lock them in one order.
     const GROUPED: &str = "SELECT h, max(s) AS s, count(*) AS n FROM unnest($1::bytea[], $2::bigint[]) AS t(h, s) GROUP BY h ORDER BY h";
     let sql = match (tier, by > 0) {
-        (None, true) => format!("INSERT INTO blobs (hash, size, refs) SELECT h, s, n FROM ({GROUPED}) g
-             ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + excluded.refs"),
+        (None, true) => format!("INSERT INTO blobs (hash, size, refs, gen) SELECT h, s, n, nextval('blob_generations') FROM ({GROUPED}) g
+             ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + excluded.refs WHERE NOT blobs.doomed"),
         (None, false) => format!("UPDATE blobs SET refs = refs - g.n FROM ({GROUPED}) g WHERE blobs.hash = g.h"),
         (Some(_), true) => format!("INSERT INTO tier_blobs (tier, hash, size, refs) SELECT $3, h, s, n FROM ({GROUPED}) g
              ON CONFLICT (tier, hash) DO UPDATE SET refs = tier_blobs.refs + excluded.refs"),
         (Some(_), false) => format!("UPDATE tier_blobs SET refs = refs - g.n FROM ({GROUPED}) g WHERE tier_blobs.tier = $3 AND tier_blobs.hash = g.h"),
     };
-    match tier {
+    let changed = match tier {
         None => c.execute(&sql, &[&hashes, &sizes]).await?,
         Some(t) => c.execute(&sql, &[&hashes, &sizes, &t]).await?,
     };
+    if tier.is_none() && by > 0 && changed < distinct(&hashes) {
+        return Err(collected_meanwhile());
+    }
     Ok(())
+}
+
+/// Takes a reference to blobs a writer has just put, on the generation it reserved; ends their
+/// holds.
+async fn reference_put_blobs(c: &impl GenericClient, put: &[&Segment]) -> Result<()> {
+    let (hashes, _) = blob_columns(put)?;
+    let gens: Vec<i64> = put.iter().map(|s| s.gen.unwrap_or(0) as i64).collect();
+    let changed = c
+        .execute(
+            "UPDATE blobs SET refs = refs + g.n, held_until = 0
+               FROM (SELECT h, min(gen) AS gen, count(*) AS n FROM unnest($1::bytea[], $2::bigint[]) AS t(h, gen) GROUP BY h ORDER BY h) g
+              WHERE blobs.hash = g.h AND blobs.gen = g.gen AND NOT blobs.doomed",
+            &[&hashes, &gens],
+        )
+        .await?;
+    if changed < distinct(&hashes) {
+        return Err(collected_meanwhile());
+    }
+    Ok(())
+}
+
+/// The hashes and sizes of `segments`, as query parameters.
+fn blob_columns(segments: &[&Segment]) -> Result<(Vec<Vec<u8>>, Vec<i64>)> {
+    segments
+        .iter()
+        .map(|s| {
+            let hash = crate::blob::parse_hash(&s.hash).ok_or_else(|| StorageError::Corrupt(format!("bad segment hash {:?}", s.hash)))?;
+            Ok((hash.to_vec(), s.len as i64))
+        })
+        .collect()
+}
+
+fn distinct(hashes: &[Vec<u8>]) -> u64 {
+    hashes.iter().collect::<std::collections::HashSet<_>>().len() as u64
+}
+
+/// A blob the commit names was collected before the commit (its writer took longer than its
+/// hold, or the blob was not live any more): the client retries the whole request.
+fn collected_meanwhile() -> StorageError {
+    tracing::warn!("a blob was collected before the commit that names it; the request fails with SlowDown and is retried");
+    StorageError::Busy
 }

@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572;
 
 pub(super) const MIGRATIONS: &[&str] = &[
-    // 1: everything the SQLite index holds after its 14 migrations.
+    // 1: everything the SQLite index holds after its 15 migrations.
     "CREATE TABLE users (
         id          TEXT PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -92,11 +92,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         data    BYTEA NOT NULL,
         sha256  BYTEA
      );
+     -- A blob is stored under its hash and a generation (`BlobKey`) drawn from this sequence,
+     -- so no key is ever used twice: a blob the collector took (doomed) and a writer reserves
+     -- again comes back under a fresh generation while the collector deletes the old one.
+     -- held_until: until when the collector leaves a row alone (a writer reserved it for its
+     -- commit; a collector claimed a doomed row).
+     CREATE SEQUENCE blob_generations;
      CREATE TABLE blobs (
-        hash    BYTEA PRIMARY KEY,
-        size    BIGINT NOT NULL,
-        refs    BIGINT NOT NULL,
-        crc32c  BIGINT
+        hash        BYTEA PRIMARY KEY,
+        size        BIGINT NOT NULL,
+        refs        BIGINT NOT NULL,
+        crc32c      BIGINT,
+        gen         BIGINT NOT NULL,
+        doomed      BOOLEAN NOT NULL DEFAULT FALSE,
+        held_until  BIGINT NOT NULL DEFAULT 0
      );
      CREATE INDEX blobs_unreferenced ON blobs(hash) WHERE refs <= 0;
      CREATE TABLE tier_blobs (
@@ -216,6 +225,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE TABLE store_settings (
         name   TEXT PRIMARY KEY,
         value  TEXT NOT NULL
+     );
+     CREATE TABLE site_documents (
+        name     TEXT PRIMARY KEY,
+        version  BIGINT NOT NULL,
+        value    TEXT NOT NULL
      );
      CREATE TABLE access_log_queue (
         seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -47,10 +47,11 @@ impl UploadIndex for PgIndex {
         Ok(find_upload(&**self.client().await?, bucket_id, key, upload_id, Lock::None).await?.map(|(_, u)| u))
     }
 
-    async fn put_part(&self, upload: &Upload, part: Part, hash: Hash, _stored: Body, crc32c: Option<u32>) -> Result<()> {
+    async fn put_part(&self, upload: &Upload, part: Part, hash: Hash, stored: Body, crc32c: Option<u32>) -> Result<()> {
+        let Body::Blobs(put) = stored else { return Err(StorageError::Corrupt("a part must be stored as a blob".into())) };
         transact!(self, |tx| {
             let (seq, _) = require_upload(&*tx, upload.bucket_id, &upload.key, &upload.upload_id, Lock::Shared).await?;
-            replace_part(&*tx, seq, &part, &hash).await?;
+            replace_part(&*tx, seq, &part, &hash, &put).await?;
             note_blob_crc32c(&*tx, &hash, crc32c).await?
         })
     }
@@ -163,13 +164,14 @@ fn part_from_row(r: &Row) -> (Part, Vec<u8>) {
 
 /// A blob reference as `change_refs` takes it.
 fn blob(hash: &[u8], len: u64) -> Segment {
-    Segment { hash: hex::encode(hash), len }
+    Segment::named(hex::encode(hash), len)
 }
 
-/// Stores a part row and takes a reference to its blob; a part with the same number is
-/// replaced and its reference released. Two nodes uploading one part number take turns on
-/// the part's row, so the last to commit wins and each replaced blob is released once.
-async fn replace_part(c: &impl GenericClient, seq: i64, part: &Part, hash: &Hash) -> Result<()> {
+/// Stores a part row and takes a reference to its blob (`put`, as the writer put it); a part
+/// with the same number is replaced and its reference released. Two nodes uploading one part
+/// number take turns on the part's row, so the last to commit wins and each replaced blob is
+/// released once.
+async fn replace_part(c: &impl GenericClient, seq: i64, part: &Part, hash: &Hash, put: &[Segment]) -> Result<()> {
     let number = i64::from(part.number);
     let values: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
         [&seq, &number, &(part.size as i64), &part.etag, &part.checksum, &part.modified_ms, &&hash[..]];
@@ -187,7 +189,7 @@ async fn replace_part(c: &impl GenericClient, seq: i64, part: &Part, hash: &Hash
             .await?;
         change_refs(c, None, &[blob(&old, 0)], -1).await?;
     }
-    change_refs(c, None, &[blob(hash, part.size)], 1).await
+    change_refs(c, None, put, 1).await
 }
 
 /// Which uploads `drop_uploads` removes: one (by row number), or every one of a bucket.

@@ -1,8 +1,7 @@
 //! Blobs for the scrubber: the next blobs after a cursor in hash order (a range of the `blobs`
 //! primary key), and re-hashing one blob, a bounded slice at a time, against its name.
 
-use crate::blob::Hash;
-use crate::blob_store::BlobStore;
+use crate::blob::{BlobDir, Hash};
 use crate::error::Result;
 use crate::Store;
 use sha2::{Digest, Sha256};
@@ -51,7 +50,7 @@ impl fmt::Display for BlobVerdict {
 pub struct BlobCheck {
     hash: Hash,
     size: u64,
-    store: Arc<dyn BlobStore>,
+    blobs: Arc<BlobDir>,
     reader: Option<Box<dyn Read + Send>>,
     read: u64,
     hasher: Sha256,
@@ -78,7 +77,7 @@ impl BlobCheck {
 
     fn advance_io(&mut self, budget: u64) -> io::Result<Option<BlobVerdict>> {
         if self.reader.is_none() {
-            self.reader = Some(self.store.open_for_check(&self.hash)?);
+            self.reader = Some(self.blobs.open_for_check(&self.hash)?);
         }
         let reader = self.reader.as_mut().expect("opened above");
         let mut buf = vec![0u8; READ_CHUNK.min(budget.max(1) as usize)];
@@ -118,7 +117,7 @@ impl Store {
 
     /// A check of the blob file `hash` against its name and recorded `size`.
     pub fn blob_check(&self, hash: Hash, size: u64) -> BlobCheck {
-        BlobCheck { hash, size, store: self.inner.blobs.store().clone(), reader: None, read: 0, hasher: Sha256::new() }
+        BlobCheck { hash, size, blobs: self.inner.blobs.clone(), reader: None, read: 0, hasher: Sha256::new() }
     }
 
     /// Whether an object or upload still references the blob (a file the collector removed

@@ -1,6 +1,6 @@
 use super::*;
 use crate::blob::Hash;
-use crate::testutil::{put, sqlite_store, store, TestStore};
+use crate::testutil::{blob_file, put, sqlite_store, store, TestStore};
 use sha2::{Digest, Sha256};
 
 /// Puts `n` objects of 100 KiB (each a blob file) and returns their blobs' hashes, sorted.
@@ -57,10 +57,10 @@ async fn a_blob_check_finds_flipped_bytes_wrong_sizes_and_missing_files_in_small
     assert_eq!(verdict, BlobVerdict::Intact);
     assert_eq!((steps, check.bytes_read()), (10, size));
 
-    flip_byte(&crate::blob_store::local::blob_path(&t.store.root().join("blobs"), &all[1]), 5000);
+    flip_byte(&blob_file(&t.store, &hex::encode(all[1])), 5000);
     assert!(matches!(t.store.blob_check(all[1], size).advance(u64::MAX), Some(BlobVerdict::WrongHash { .. })));
     assert_eq!(t.store.blob_check(all[2], size + 1).advance(u64::MAX), Some(BlobVerdict::WrongSize { actual: size }));
-    std::fs::remove_file(crate::blob_store::local::blob_path(&t.store.root().join("blobs"), &all[2])).unwrap();
+    std::fs::remove_file(blob_file(&t.store, &hex::encode(all[2]))).unwrap();
     assert_eq!(t.store.blob_check(all[2], size).advance(u64::MAX), Some(BlobVerdict::Missing));
     assert!(t.store.blob_is_referenced(all[2]).await.unwrap());
     let names = t.store.objects_naming_blob(all[1], 10).await.unwrap();

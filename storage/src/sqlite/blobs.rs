@@ -2,6 +2,7 @@
 
 use super::SqliteIndex;
 use crate::blob::Hash;
+use crate::blob_store::BlobKey;
 use crate::error::{Result, StorageError};
 use std::path::Path;
 use crate::meta::{BlobIndex, Wanted};
@@ -41,7 +42,9 @@ impl BlobIndex for SqliteIndex {
             .await
     }
 
-    async fn forget_unreferenced_blobs(&self, limit: usize) -> Result<Vec<Hash>> {
+    /// Only this process writes the index, so its collector and writers meet at the blob
+    /// store's pin lock: rows go at once and every blob is generation 0.
+    async fn forget_unreferenced_blobs(&self, limit: usize) -> Result<Vec<BlobKey>> {
         self.writer
             .write(move |c| {
                 if crate::sqlite::backup::gc_held(c)? {
@@ -55,14 +58,30 @@ impl BlobIndex for SqliteIndex {
                 for h in &hashes {
                     forget.execute([h])?;
                 }
-                Ok(hashes.iter().filter_map(|h| Hash::try_from(h.as_slice()).ok()).collect())
+                Ok(hashes.iter().filter_map(|h| Hash::try_from(h.as_slice()).ok()).map(BlobKey::plain).collect())
             })
             .await
     }
 
-    fn blob_wanted_blocking(&self, hash: &Hash, wanted: Wanted) -> Result<bool> {
+    async fn blob_deleted(&self, _key: BlobKey) -> Result<()> {
+        Ok(())
+    }
+
+    fn reserve_blob_blocking(&self, _hash: &Hash, _size: u64) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn blob_generation_blocking(&self, _hash: &Hash, _fresh: bool) -> Result<Option<u64>> {
+        Ok(Some(0))
+    }
+
+    async fn release_blobs(&self, keys: Vec<BlobKey>) -> Result<Vec<BlobKey>> {
+        Ok(keys) // the pin lock and `blob_wanted_blocking` decide
+    }
+
+    fn blob_wanted_blocking(&self, key: &BlobKey, wanted: Wanted) -> Result<bool> {
         self.readers.read_blocking(|c| {
-            let refs: Option<i64> = c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&hash[..]], |r| r.get(0)).optional()?;
+            let refs: Option<i64> = c.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&key.hash[..]], |r| r.get(0)).optional()?;
             Ok(match wanted {
                 Wanted::Referenced => refs.is_some_and(|n| n > 0),
                 Wanted::Known => refs.is_some(),

@@ -6,6 +6,7 @@ use crate::check::view::{part_user, version_user, IndexView, VersionRow};
 use crate::check::{CheckedIndex, RefcountMismatch};
 use crate::error::{Result, StorageError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
 use std::path::Path;
 
 pub(crate) struct SqliteCheck {
@@ -31,8 +32,10 @@ impl CheckedIndex for SqliteCheck {
         Ok(view)
     }
 
-    fn recorded_refs(&mut self, hash: &Hash) -> Result<Option<i64>> {
-        Ok(self.conn.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&hash[..]], |r| r.get(0)).optional()?)
+    fn recorded(&mut self, hash: &Hash) -> Result<Option<(i64, u64)>> {
+        // SQLite's store names every blob by generation 0.
+        let refs = self.conn.prepare_cached("SELECT refs FROM blobs WHERE hash = ?1")?.query_row([&hash[..]], |r| r.get(0)).optional()?;
+        Ok(refs.map(|refs| (refs, 0)))
     }
 
     fn users_of(&mut self, hash: &Hash) -> Result<Vec<String>> {
@@ -57,7 +60,7 @@ impl CheckedIndex for SqliteCheck {
         Ok(out)
     }
 
-    fn fix_refcounts(&mut self) -> Result<Vec<RefcountMismatch>> {
+    fn fix_refcounts(&mut self, _stored: &HashMap<Hash, u64>) -> Result<Vec<RefcountMismatch>> {
         // An immediate transaction holds the write lock: no commit comes between count and fix.
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (fixed, rows) = read_view(&tx, false)?.refcount_fixes();
@@ -76,7 +79,7 @@ fn read_view(c: &Connection, inline_bytes: bool) -> Result<IndexView> {
     let mut rows = c.prepare("SELECT hash, size, refs FROM blobs")?;
     let mut rows = rows.query([])?;
     while let Some(r) = rows.next()? {
-        view.add_blob_row(&r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?);
+        view.add_blob_row(&r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, 0);
     }
     let mut stmt = c.prepare(
         "SELECT b.name, o.key, o.version_id, o.size, o.manifest,

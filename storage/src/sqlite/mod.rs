@@ -16,6 +16,7 @@ pub(crate) mod replication;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod service;
+pub(crate) mod keyring;
 mod space;
 pub(crate) mod uploads;
 mod writer;

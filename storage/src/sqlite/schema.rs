@@ -290,6 +290,14 @@ const MIGRATIONS: &[&str] = &[
             bytes = bytes + (CASE WHEN NEW.delete_marker THEN 0 ELSE NEW.size END)
         WHERE bucket_id = NEW.bucket_id;
      END;",
+    // 15: documents of the site replaced whole, each with a version that counts its
+    //     replacements so a writer replaces only the version it read (the KMS keyring), and
+    //     facts recorded once (the master key's fingerprint). See `crate::meta::KeyringIndex`.
+    "CREATE TABLE site_documents (
+        name     TEXT PRIMARY KEY,
+        version  INTEGER NOT NULL,
+        value    TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -1,5 +1,5 @@
-//! The keyring file on disk: its JSON form, how it is read, and how writers replace it
-//! atomically (temp file, fsync, rename, directory fsync) under an exclusive lock file.
+//! The keyring's JSON form, and the file a data-dir site keeps it in: how it is read, and how
+//! writers replace it atomically (temp file, fsync, rename, directory fsync) under a lock file.
 
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -99,11 +99,24 @@ pub(super) fn load(dir: &Path) -> Result<Option<Loaded>, String> {
     let stamp = Stamp::of(&file.metadata().map_err(|e| format!("reading {}: {e}", path.display()))?);
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let keys: KeyringFile = serde_json::from_str(&text).map_err(|e| format!("{} is not a valid keyring: {e}", path.display()))?;
-    if keys.format > FORMAT {
-        return Err(format!("{} has format {}, newer than this coffer understands ({FORMAT})", path.display(), keys.format));
-    }
+    let keys = decode(&text, &path.display().to_string())?;
     Ok(Some(Loaded { keys, stamp, file }))
+}
+
+/// The keyring in `text`, read from `origin` (named in errors).
+pub(super) fn decode(text: &str, origin: &str) -> Result<KeyringFile, String> {
+    let keys: KeyringFile = serde_json::from_str(text).map_err(|e| format!("{origin} is not a valid keyring: {e}"))?;
+    if keys.format > FORMAT {
+        return Err(format!("{origin} has format {}, newer than this coffer understands ({FORMAT})", keys.format));
+    }
+    Ok(keys)
+}
+
+/// The JSON form of `keys`, as the file holds it (and the index of a shared site).
+pub(super) fn encode(keys: &KeyringFile) -> String {
+    let mut text = serde_json::to_string_pretty(keys).expect("a keyring serializes");
+    text.push('\n');
+    text
 }
 
 /// The exclusive lock every writer of the keyring holds (an flock, so it also excludes
@@ -139,8 +152,7 @@ impl Lock {
 pub(super) fn write(_lock: &Lock, dir: &Path, keys: &KeyringFile) -> Result<(), String> {
     let temp = dir.join(TEMP_NAME);
     let path = dir.join(FILE_NAME);
-    let mut text = serde_json::to_vec_pretty(keys).map_err(|e| e.to_string())?;
-    text.push(b'\n');
+    let text = encode(keys);
     // A temp file left by a writer that crashed is ours to replace: we hold the lock.
     match std::fs::remove_file(&temp) {
         Ok(()) => {}
@@ -153,7 +165,7 @@ pub(super) fn write(_lock: &Lock, dir: &Path, keys: &KeyringFile) -> Result<(), 
         .mode(0o600)
         .open(&temp)
         .map_err(|e| format!("creating {}: {e}", temp.display()))?;
-    file.write_all(&text).and_then(|()| file.sync_all()).map_err(|e| format!("writing {}: {e}", temp.display()))?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| format!("writing {}: {e}", temp.display()))?;
     drop(file);
     std::fs::rename(&temp, &path).map_err(|e| format!("replacing {}: {e}", path.display()))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("syncing {}: {e}", dir.display()))

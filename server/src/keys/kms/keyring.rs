@@ -1,37 +1,29 @@
-//! The keyring: a cached view of the keyring file that follows changes made by other processes,
-//! and the admin operations (create, rotate, enable, disable, list) that change it.
+//! The keyring: the admin operations (create, rotate, enable, disable, list) on a keyring kept
+//! in its home (`home`), and the keys' material, sealed by the master key.
 
-use super::file::{self, KeyringFile, Lock, StoredKey, StoredVersion};
+use super::file::{KeyringFile, StoredKey, StoredVersion};
+use super::home::{Home, Stored};
 use super::key_ref::{self, KeyRef};
 use base64::Engine;
 use coffer_crypto::envelope::{unwrap_key, wrap_key, Key256};
 use coffer_crypto::kms::{KeyProvider, KmsError};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 pub(super) const DIR_NAME: &str = "kms";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// The built-in KMS of one data dir. Every use checks (one `stat`) whether the file changed
-/// and rereads it if so, so keys created or disabled by `coffer admin kms` apply at once.
+/// The built-in KMS of one site. Every use sees the keyring as stored (see `Home` for how
+/// fresh), so keys created or disabled by `coffer admin kms`, or on another node, apply.
 pub struct Keyring {
-    dir: PathBuf,
+    stored: Stored,
     master: Key256,
     region: String,
-    cache: Mutex<Option<Cached>>,
 }
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("dir", &self.dir).field("region", &self.region).finish_non_exhaustive()
+        f.debug_struct("Keyring").field("region", &self.region).finish_non_exhaustive()
     }
-}
-
-struct Cached {
-    /// `None` while there is no keyring file.
-    stamp: Option<file::Stamp>,
-    keys: Arc<KeyringFile>,
-    _file: Option<std::fs::File>,
 }
 
 /// A key as `coffer admin kms` shows it.
@@ -48,9 +40,9 @@ pub struct KeySummary {
 }
 
 impl Keyring {
-    /// The keyring of `data_dir`; fails if its file exists but cannot be read.
-    pub fn open(data_dir: &Path, master: Key256, region: &str) -> Result<Keyring, String> {
-        let keyring = Keyring { dir: data_dir.join(DIR_NAME), master, region: region.to_string(), cache: Mutex::new(None) };
+    /// The keyring kept in `home`; fails if it is there but cannot be read.
+    pub fn open(home: Home, master: Key256, region: &str) -> Result<Keyring, String> {
+        let keyring = Keyring { stored: Stored::new(home), master, region: region.to_string() };
         keyring.snapshot().map_err(|e| e.to_string())?;
         Ok(keyring)
     }
@@ -138,20 +130,22 @@ impl Keyring {
         format!("arn:aws:kms:{}:{}:key/{id}", self.region, super::ACCOUNT)
     }
 
-    /// The keyring as it is on disk now (reread only when the file changed).
+    /// The keyring as stored now (see `Home` for how fresh).
     pub(super) fn snapshot(&self) -> Result<Arc<KeyringFile>, KmsError> {
-        let now = file::stamp(&self.dir).map_err(KmsError::Unavailable)?;
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = cache.as_ref().filter(|c| c.stamp == now) {
-            return Ok(cached.keys.clone());
+        self.stored.snapshot()
+    }
+
+    /// Runs `with` on the key `key_ref` names. A key the cached keyring lacks is looked for
+    /// again in the stored one: another node may have made it a moment ago.
+    pub(super) fn with_key<T>(&self, key_ref: &str, with: impl FnOnce(&StoredKey) -> Result<T, KmsError>) -> Result<T, KmsError> {
+        let keys = self.snapshot()?;
+        match self.find(&keys, key_ref) {
+            Err(KmsError::NotFound(missing)) => match self.stored.reread()? {
+                Some(fresh) => with(self.find(&fresh, key_ref)?),
+                None => Err(KmsError::NotFound(missing)),
+            },
+            found => with(found?),
         }
-        let fresh = match file::load(&self.dir).map_err(KmsError::Unavailable)? {
-            Some(loaded) => Cached { stamp: Some(loaded.stamp), keys: Arc::new(loaded.keys), _file: Some(loaded.file) },
-            None => Cached { stamp: None, keys: Arc::default(), _file: None },
-        };
-        let keys = fresh.keys.clone();
-        *cache = Some(fresh);
-        Ok(keys)
     }
 
     /// The key `key_ref` names.
@@ -202,13 +196,10 @@ impl Keyring {
         }
     }
 
-    /// Runs `change` on the keyring as it is on disk, under the lock, and writes the result.
-    fn update<T>(&self, change: impl FnOnce(&mut KeyringFile) -> Result<T, String>) -> Result<T, String> {
-        let lock = Lock::acquire(&self.dir)?;
-        let mut keys = file::load(&self.dir)?.map(|l| l.keys).unwrap_or_default();
-        let out = change(&mut keys)?;
-        file::write(&lock, &self.dir, &keys)?;
-        Ok(out)
+    /// Runs `change` on the keyring as stored and stores the result (again on a newer keyring
+    /// if another writer came first).
+    fn update<T>(&self, change: impl FnMut(&mut KeyringFile) -> Result<T, String>) -> Result<T, String> {
+        self.stored.update(change)
     }
 }
 
@@ -229,16 +220,44 @@ fn now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::kms::file;
+    use coffer_storage::Store;
+    use std::path::Path;
 
     fn keyring(dir: &Path, master: &Key256) -> Keyring {
-        Keyring::open(dir, master.clone(), "us-east-1").unwrap()
+        opened(Home::DataDir(dir.join(DIR_NAME)), master)
+    }
+
+    fn opened(home: Home, master: &Key256) -> Keyring {
+        Keyring::open(home, master.clone(), "us-east-1").unwrap()
+    }
+
+    /// A home of each kind in `dir`: the data dir's file, and the index of a store there
+    /// (SQLite's, which the keyring reads at every use; PostgreSQL's differs only in trusting
+    /// its copy for a second, and in looking again for a key the copy lacks).
+    fn homes(dir: &Path) -> [Home; 2] {
+        [Home::DataDir(dir.join(DIR_NAME)), Home::Index(Store::open(&dir.join("site")).unwrap())]
+    }
+
+    /// The same home as another process sees it.
+    fn elsewhere(home: &Home) -> Home {
+        match home {
+            Home::DataDir(dir) => Home::DataDir(dir.clone()),
+            Home::Index(store) => Home::Index(Store::open(store.root()).unwrap()),
+        }
     }
 
     #[test]
     fn create_list_rotate_enable_disable() {
         let dir = tempfile::tempdir().unwrap();
+        for home in homes(dir.path()) {
+            create_list_rotate_enable_disable_in(home);
+        }
+    }
+
+    fn create_list_rotate_enable_disable_in(home: Home) {
         let master = Key256::generate();
-        let ring = keyring(dir.path(), &master);
+        let ring = opened(home, &master);
         assert!(ring.list().unwrap().is_empty());
         let k1 = ring.create("testkey-1").unwrap();
         assert_eq!((k1.name.as_str(), k1.version, k1.enabled), ("testkey-1", 1, true));
@@ -266,10 +285,14 @@ mod tests {
     #[test]
     fn ensure_creates_once() {
         let dir = tempfile::tempdir().unwrap();
-        let ring = keyring(dir.path(), &Key256::generate());
-        let first = ring.ensure("aws/s3").unwrap();
-        assert_eq!(ring.ensure("alias/aws/s3").unwrap(), first);
-        assert_eq!(ring.list().unwrap().len(), 1);
+        for home in homes(dir.path()) {
+            let master = Key256::generate();
+            let (ring, other) = (opened(elsewhere(&home), &master), opened(home, &master));
+            let first = ring.ensure("aws/s3").unwrap();
+            assert_eq!(ring.ensure("alias/aws/s3").unwrap(), first);
+            assert_eq!(other.ensure("aws/s3").unwrap(), first);
+            assert_eq!(ring.list().unwrap().len(), 1);
+        }
     }
 
     #[test]
@@ -284,24 +307,42 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(dir.path().join(DIR_NAME)).unwrap().permissions().mode() & 0o077, 0);
 
-        let raw = std::fs::read(&path).unwrap();
+        assert_sealed(&ring, &key.id, &std::fs::read(&path).unwrap());
+        // Another master key cannot open it.
+        let other = keyring(dir.path(), &Key256::generate());
+        assert!(other.verify().unwrap_err().contains("does not open"));
+    }
+
+    #[test]
+    fn the_index_holds_no_material_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ring = opened(Home::Index(store.clone()), &Key256::generate());
+        let key = ring.create("k").unwrap();
+        ring.rotate("k").unwrap();
+        let stored = store.kms_keyring_blocking().unwrap().unwrap();
+        assert_eq!(stored.version, 2);
+        assert_sealed(&ring, &key.id, stored.value.as_bytes());
+        let other = opened(Home::Index(store), &Key256::generate());
+        assert!(other.verify().unwrap_err().contains("does not open"));
+    }
+
+    /// Checks that `raw`, the stored keyring, holds the two versions of key `id` only sealed.
+    fn assert_sealed(ring: &Keyring, id: &str, raw: &[u8]) {
         let keys = ring.snapshot().unwrap();
-        let stored = ring.find(&keys, &key.id).unwrap();
+        let stored = ring.find(&keys, id).unwrap();
         assert_eq!(stored.versions.len(), 2);
         for version in &stored.versions {
             let material = ring.material(stored, version).unwrap();
             let clear = material.as_bytes();
-            assert!(!raw.windows(32).any(|w| w == clear), "raw material in the file");
+            assert!(!raw.windows(32).any(|w| w == clear), "raw material stored");
             for encoded in [B64.encode(clear), hex::encode(clear), base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(clear)] {
-                assert!(!raw.windows(encoded.len()).any(|w| w == encoded.as_bytes()), "encoded material in the file");
+                assert!(!raw.windows(encoded.len()).any(|w| w == encoded.as_bytes()), "encoded material stored");
             }
             // The stored form is the wrapped one.
             let stored_bytes = B64.decode(&version.material).unwrap();
             assert_eq!(stored_bytes.len(), coffer_crypto::envelope::WRAPPED_LEN);
         }
-        // Another master key cannot open it.
-        let other = keyring(dir.path(), &Key256::generate());
-        assert!(other.verify().unwrap_err().contains("does not open"));
     }
 
     #[test]
@@ -328,9 +369,15 @@ mod tests {
     #[test]
     fn changes_by_another_process_are_seen() {
         let dir = tempfile::tempdir().unwrap();
+        for home in homes(dir.path()) {
+            changes_by_another_process_are_seen_in(home);
+        }
+    }
+
+    fn changes_by_another_process_are_seen_in(home: Home) {
         let master = Key256::generate();
-        let server = keyring(dir.path(), &master);
-        let admin = keyring(dir.path(), &master);
+        let admin = opened(elsewhere(&home), &master);
+        let server = opened(home, &master);
         assert!(server.list().unwrap().is_empty());
         admin.create("k").unwrap();
         assert_eq!(server.list().unwrap().len(), 1);
@@ -345,19 +392,21 @@ mod tests {
     #[test]
     fn concurrent_writers_lose_no_update() {
         let dir = tempfile::tempdir().unwrap();
-        let master = Key256::generate();
-        std::thread::scope(|s| {
-            for t in 0..4 {
-                let (dir, master) = (dir.path(), &master);
-                s.spawn(move || {
-                    let ring = keyring(dir, master);
-                    for i in 0..10 {
-                        ring.create(&format!("k{t}-{i}")).unwrap();
-                    }
-                });
-            }
-        });
-        assert_eq!(keyring(dir.path(), &master).list().unwrap().len(), 40);
+        for home in homes(dir.path()) {
+            let master = Key256::generate();
+            std::thread::scope(|s| {
+                for t in 0..4 {
+                    let (home, master) = (elsewhere(&home), &master);
+                    s.spawn(move || {
+                        let ring = opened(home, master);
+                        for i in 0..10 {
+                            ring.create(&format!("k{t}-{i}")).unwrap();
+                        }
+                    });
+                }
+            });
+            assert_eq!(opened(home, &master).list().unwrap().len(), 40);
+        }
     }
 
     #[test]
@@ -368,7 +417,7 @@ mod tests {
         ring.create("k").unwrap();
         std::fs::write(file::path(&dir.path().join(DIR_NAME)), b"{not json").unwrap();
         assert!(matches!(ring.snapshot(), Err(KmsError::Unavailable(_))));
-        assert!(Keyring::open(dir.path(), master, "us-east-1").unwrap_err().contains("not a valid keyring"));
+        assert!(Keyring::open(Home::DataDir(dir.path().join(DIR_NAME)), master, "us-east-1").unwrap_err().contains("not a valid keyring"));
         assert!(ring.rotate("k").is_err());
     }
 }

@@ -1,11 +1,14 @@
-//! The built-in KMS behind SSE-KMS: named, versioned keys kept in `<data dir>/kms/keyring.json`
-//! with their material wrapped by the master key, served through `coffer_crypto::kms::KeyProvider`.
+//! The built-in KMS behind SSE-KMS: named, versioned keys with their material wrapped by the
+//! master key, kept in `<data dir>/kms/keyring.json` or, on a PostgreSQL site, in the index all
+//! its nodes share (see `Home`); served through `coffer_crypto::kms::KeyProvider`.
 
 mod file;
+mod home;
 mod key_ref;
 mod keyring;
 mod provider;
 
+pub use home::Home;
 pub use keyring::{KeySummary, Keyring};
 
 use coffer_crypto::envelope::Key256;
@@ -19,9 +22,9 @@ pub fn keyring_file(data_dir: &Path) -> PathBuf {
     data_dir.join(keyring::DIR_NAME).join(file::FILE_NAME)
 }
 
-/// Opens the keyring of `data_dir` (empty until a key is created); `region` goes into the
+/// Opens the keyring kept in `home` (empty until a key is created); `region` goes into the
 /// ARNs it reports and is the only region its ARNs are accepted from. Fails if the keyring
-/// file exists but cannot be read.
-pub fn open(data_dir: &Path, master: Key256, region: &str) -> Result<Keyring, String> {
-    Keyring::open(data_dir, master, region)
+/// is there but cannot be read.
+pub fn open(home: Home, master: Key256, region: &str) -> Result<Keyring, String> {
+    Keyring::open(home, master, region)
 }

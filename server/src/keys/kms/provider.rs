@@ -18,32 +18,32 @@ impl KeyProvider for Keyring {
     }
 
     fn describe(&self, key_ref: &str) -> Result<KmsKeyInfo, KmsError> {
-        let keys = self.snapshot()?;
-        let key = self.find(&keys, key_ref)?;
-        Ok(KmsKeyInfo { key_id: key.id.clone(), arn: self.arn(&key.id), enabled: key.enabled })
+        self.with_key(key_ref, |key| Ok(KmsKeyInfo { key_id: key.id.clone(), arn: self.arn(&key.id), enabled: key.enabled }))
     }
 
     fn generate_data_key(&self, key_ref: &str, context: &[u8]) -> Result<(Key256, WrappedDataKey), KmsError> {
-        let keys = self.snapshot()?;
-        let key = self.enabled(self.find(&keys, key_ref)?)?;
-        let current = key
-            .versions
-            .last()
-            .ok_or_else(|| KmsError::Unavailable(format!("key {} has no key material", key.id)))?;
-        let material = self.material(key, current)?;
-        let data_key = Key256::generate();
-        let wrapped = wrap_key(&material, &data_key, &data_key_aad(&key.id, current.version, context));
-        let wrapped = WrappedDataKey { key_id: key.id.clone(), version: current.version, ciphertext: B64.encode(wrapped) };
-        Ok((data_key, wrapped))
+        self.with_key(key_ref, |key| {
+            let key = self.enabled(key)?;
+            let current = key
+                .versions
+                .last()
+                .ok_or_else(|| KmsError::Unavailable(format!("key {} has no key material", key.id)))?;
+            let material = self.material(key, current)?;
+            let data_key = Key256::generate();
+            let wrapped = wrap_key(&material, &data_key, &data_key_aad(&key.id, current.version, context));
+            let wrapped = WrappedDataKey { key_id: key.id.clone(), version: current.version, ciphertext: B64.encode(wrapped) };
+            Ok((data_key, wrapped))
+        })
     }
 
     fn decrypt(&self, wrapped: &WrappedDataKey, context: &[u8]) -> Result<Key256, KmsError> {
-        let keys = self.snapshot()?;
-        let key = self.enabled(self.find(&keys, &wrapped.key_id)?)?;
-        let version = key.versions.iter().find(|v| v.version == wrapped.version).ok_or(KmsError::InvalidCiphertext)?;
-        let material = self.material(key, version)?;
-        let bytes = B64.decode(&wrapped.ciphertext).map_err(|_| KmsError::InvalidCiphertext)?;
-        unwrap_key(&material, &bytes, &data_key_aad(&key.id, version.version, context)).map_err(|_| KmsError::InvalidCiphertext)
+        self.with_key(&wrapped.key_id, |key| {
+            let key = self.enabled(key)?;
+            let version = key.versions.iter().find(|v| v.version == wrapped.version).ok_or(KmsError::InvalidCiphertext)?;
+            let material = self.material(key, version)?;
+            let bytes = B64.decode(&wrapped.ciphertext).map_err(|_| KmsError::InvalidCiphertext)?;
+            unwrap_key(&material, &bytes, &data_key_aad(&key.id, version.version, context)).map_err(|_| KmsError::InvalidCiphertext)
+        })
     }
 }
 
@@ -68,10 +68,11 @@ fn data_key_aad(id: &str, version: u32, context: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::kms::{home::Home, keyring::DIR_NAME};
     use std::path::Path;
 
     fn keyring(dir: &Path, master: &Key256) -> Keyring {
-        Keyring::open(dir, master.clone(), "us-east-1").unwrap()
+        Keyring::open(Home::DataDir(dir.join(DIR_NAME)), master.clone(), "us-east-1").unwrap()
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod accounts;
 mod blobs;
 mod buckets;
 mod events;
+mod keyring;
 mod lifecycle;
 mod listing;
 mod objects;

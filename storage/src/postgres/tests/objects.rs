@@ -39,7 +39,7 @@ async fn setup(db: &TestDb) -> (PgIndex, i64) {
 async fn a_commit_replaces_the_null_version_and_keeps_blob_references() {
     let Some(db) = TestDb::create().await else { return };
     let (index, bucket) = setup(&db).await;
-    let blob = |b: &str| Body::Blobs(vec![Segment { hash: b.repeat(32), len: 10 }, Segment { hash: b.repeat(32), len: 10 }]);
+    let blob = |b: &str| Body::Blobs(vec![Segment::named(b.repeat(32), 10), Segment::named(b.repeat(32), 10)]);
     let inline = Body::Inline { data: bytes::Bytes::from_static(b"abc"), sha256: None };
     put(&index, bucket, "k", &blob("aa"), 20, WriteConditions::default()).await.unwrap();
     put(&index, bucket, "k", &blob("bb"), 20, WriteConditions::default()).await.unwrap();
@@ -132,7 +132,7 @@ fn inline(data: &'static [u8]) -> Body {
 
 /// A body of one blob whose hash is `b` (two hex digits) repeated.
 fn blob(b: &str, len: u64) -> Body {
-    Body::Blobs(vec![Segment { hash: b.repeat(32), len }])
+    Body::Blobs(vec![Segment::named(b.repeat(32), len)])
 }
 
 fn tiers() -> Arc<TierSet> {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 /// A body of one blob whose hash is `fill` repeated.
 pub(super) fn blob(fill: &str, len: u64) -> Body {
-    Body::Blobs(vec![Segment { hash: fill.repeat(64 / fill.len()), len }])
+    Body::Blobs(vec![Segment::named(fill.repeat(64 / fill.len()), len)])
 }
 
 /// Commits a version of `key` as a PUT would, with `meta`, on `tiers`.

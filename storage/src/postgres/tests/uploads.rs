@@ -46,7 +46,7 @@ async fn put(index: &PgIndex, up: &Upload, number: u32, blob: u8, data: &[u8], s
     let checksum = up.checksum.map(|c| Checksum::compute(c.algorithm, data).to_base64());
     let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(data));
     let part = Part { number, size, etag, checksum, modified_ms: crate::now_ms() };
-    let stored = Body::Blobs(vec![Segment { hash: hex::encode(hash(blob)), len: size }]);
+    let stored = Body::Blobs(vec![Segment::named(hex::encode(hash(blob)), size)]);
     index.put_part(up, part.clone(), hash(blob), stored, Some(7)).await?;
     Ok(part)
 }
@@ -347,7 +347,7 @@ async fn part_rate() {
         .for_each_concurrent(16, |n| async move {
             let blob: Hash = <sha2::Sha256 as sha2::Digest>::digest(n.to_be_bytes()).into();
             let part = Part { number: n, size: MIN, etag: hex::encode(&blob[..16]), checksum: None, modified_ms: 0 };
-            let stored = Body::Blobs(vec![Segment { hash: hex::encode(blob), len: MIN }]);
+            let stored = Body::Blobs(vec![Segment::named(hex::encode(blob), MIN)]);
             nodes[n as usize % 2].put_part(up, part, blob, stored, None).await.unwrap();
         })
         .await;
