@@ -181,7 +181,7 @@ fn run(index: &mut dyn CheckedIndex, site: &Site, blobs: StoredBlobs<'_>, opts: 
         }
         if !blobs.stat(&key)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
             report.in_flight += 1;
-        } else if !index.recorded(&key.hash)?.is_some_and(|(_, gen)| gen == key.gen) {
+        } else if index.recorded(&key.hash)?.is_none_or(|(_, gen)| gen != key.gen) {
             report.orphans.push(key.to_string());
         }
     }
