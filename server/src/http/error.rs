@@ -248,6 +248,11 @@ impl From<StorageError> for S3Error {
                 C::InsufficientStorage.into()
             }
             StorageError::Busy => C::SlowDown.into(),
+            // An index error carried through the blob store's I/O (a blob reservation) is that error.
+            StorageError::Io(io) if io.get_ref().is_some_and(|e| e.is::<StorageError>()) => {
+                let inner = io.into_inner().and_then(|e| e.downcast::<StorageError>().ok()).expect("checked just above");
+                S3Error::from(*inner)
+            }
             StorageError::Unavailable(why) => {
                 tracing::warn!(error = %why, "the index is unavailable");
                 C::ServiceUnavailable.into()
