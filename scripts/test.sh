@@ -97,7 +97,9 @@ cargo test --release --workspace || status=1
 
 log "pytest compat-tests/python (binary: $COFFER_BIN)"
 # The venv's bin first, so the suite runs the pinned `aws` CLI.
-PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest compat-tests/python -q -p no:cacheprovider "$@" \
+# The fault tests run once, in the PostgreSQL pass below.
+PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest compat-tests/python -q -p no:cacheprovider \
+    --ignore=compat-tests/python/test_cluster_faults.py "$@" \
     || status=1
 
 log "pytest again, the blobs in an S3 bucket (moto) instead of the data dir: COFFER_TEST_BLOBS=s3"
@@ -129,7 +131,7 @@ log "pytest again, every data dir's index in PostgreSQL: COFFER_TEST_METADATA=po
 (cd compat-tests/python && COFFER_TEST_METADATA=postgres COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
     -m "not sqlite_index" test_boto3.py test_multipart.py test_versioning.py test_sse.py test_awscli.py test_integrity.py \
     test_restic.py test_object_lock.py test_lifecycle.py test_quotas.py test_policy.py test_admin_cli.py \
-    test_replication.py test_replication_remote.py test_bad_input.py) \
+    test_replication.py test_replication_remote.py test_bad_input.py test_blob_store.py test_tiers.py test_cluster_faults.py) \
     || status=1
 
 log "pytest again, through HAProxy in front of two nodes sharing PostgreSQL and a blob dir: COFFER_TEST_CLUSTER=2"

@@ -56,9 +56,9 @@ def start_session_server(tmp_root: Path, scheme: str) -> CofferServer:
     """One server, or with COFFER_TEST_CLUSTER=N a cluster of N nodes behind HAProxy."""
     nodes = int(os.environ.get("COFFER_TEST_CLUSTER") or 0)
     if nodes:
-        from cluster import start_cluster
+        from cluster import balanced_server
 
-        return start_cluster(tmp_root, scheme, nodes)
+        return balanced_server(tmp_root, scheme, nodes)
     return start_server(tmp_root, scheme)
 
 

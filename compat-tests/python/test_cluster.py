@@ -7,12 +7,10 @@ haproxy; skipped without them.
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import os
-import secrets
-import shutil
 import subprocess
+import secrets
 import time
 import uuid
 from pathlib import Path
@@ -20,48 +18,12 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from harness import (
-    CofferServer,
-    KmsKey,
-    aws_runner,
-    coffer_binary,
-    free_port,
-    new_postgres_database,
-    random_bucket_name,
-    start_server,
-    stop_server,
-)
+from cluster import HAPROXY, new_master_key, start_cluster
+from harness import CofferServer, KmsKey, aws_runner, coffer_binary, new_postgres_database, random_bucket_name, start_server
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("COFFER_TEST_POSTGRES") or not shutil.which("haproxy", path="/usr/sbin:/usr/bin:" + os.environ.get("PATH", "")),
-    reason="needs COFFER_TEST_POSTGRES and haproxy",
-)
+pytestmark = pytest.mark.skipif(not os.environ.get("COFFER_TEST_POSTGRES") or not HAPROXY, reason="needs COFFER_TEST_POSTGRES and haproxy")
 
 NODES = 2
-
-
-def haproxy_config(port: int, nodes: list[CofferServer]) -> str:
-    servers = "\n".join(f"    server node{i} {n.host_port}" for i, n in enumerate(nodes))
-    return f"""
-global
-    maxconn 512
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 120s
-    timeout server 120s
-    option http-server-close
-frontend s3
-    bind 127.0.0.1:{port}
-    default_backend coffer
-backend coffer
-    balance roundrobin
-{servers}
-"""
-
-
-def new_master_key() -> str:
-    return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @pytest.fixture(scope="module")
@@ -70,49 +32,25 @@ def cluster_env():
     return {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
 
 
-def start_cluster(tmp_root, env, count):
+def clustered(tmp_root, env, count):
     """`count` nodes (own data dirs, one database, one shared blob dir, one master key: `env`)
     and a balancer in front of them: yields (balancer as a CofferServer, [node, ...])."""
-    base = Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}"
-    shared_blobs = base / "blobs"
-    shared_blobs.mkdir(parents=True)
-    args = ("--blobs", str(shared_blobs), "--access-log-interval", "1s")
-    nodes = [start_server(base, "http", args, env_extra=env) for _ in range(count)]
-    port = free_port()
-    cfg = base / "haproxy.cfg"
-    cfg.write_text(haproxy_config(port, nodes))
-    log = open(base / "haproxy.log", "wb")
-    proc = subprocess.Popen([shutil.which("haproxy", path="/usr/sbin:/usr/bin") or "haproxy", "-f", str(cfg), "-db"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    balancer = CofferServer("http", port, nodes[0].data_dir, base / "haproxy.log", proc, None)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            balancer.client().list_buckets()
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    yield balancer, nodes
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-    for n in nodes:
-        stop_server(n)
+    c = start_cluster(Path(tmp_root) / f"cluster-{uuid.uuid4().hex[:8]}", env, ("--access-log-interval", "1s"), nodes=count)
+    yield c.balancer, c.nodes
+    c.stop()
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_root, cluster_env):
     """NODES nodes on `cluster_env` behind a balancer: (balancer, [node, node])."""
-    yield from start_cluster(tmp_root, cluster_env, NODES)
+    yield from clustered(tmp_root, cluster_env, NODES)
 
 
 @pytest.fixture(scope="module")
 def cluster_of_three(tmp_root):
     """Three nodes behind a balancer, a site of their own (database, blob dir, master key)."""
     env = {"COFFER_METADATA": new_postgres_database(), "COFFER_MASTER_KEY": new_master_key()}
-    yield from start_cluster(tmp_root, env, 3)
+    yield from clustered(tmp_root, env, 3)
 
 
 @pytest.fixture(params=["cluster", "cluster_of_three"], ids=["2-nodes", "3-nodes"])

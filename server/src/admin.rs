@@ -1,5 +1,5 @@
 //! Administrative commands and credential helpers: users, MFA devices, KMS keys and the consistency
-//! check (also while the server runs, through SQLite's locking and the keyring's lock file) and the root user's keys.
+//! check (also while the server runs, through the index's own locking and the keyring's lock file) and the root user's keys.
 //! Commands that store or read secrets take the master key, as the server does: secrets are sealed.
 
 use crate::keys::secrets::{self, Secrets};
@@ -150,18 +150,19 @@ pub fn kms(dir: KeyedDir<'_>, region: &str, action: KmsAction, json: bool) -> Re
     Ok(())
 }
 
-/// Runs `coffer admin check` and prints its report (as JSON if asked); fails while problems remain.
-pub fn check(data_dir: &Path, options: &coffer_storage::check::CheckOptions, json: bool) -> Result<(), String> {
+/// Runs `coffer admin check` on the store of `dir` (either index) and prints its report (as
+/// JSON if asked); fails while problems remain.
+pub fn check(dir: KeyedDir<'_>, options: &coffer_storage::check::CheckOptions, json: bool) -> Result<(), String> {
     // A multi-threaded runtime: a remote blob store's blocking calls wait on it from here.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
-    let blobs = runtime.block_on(crate::blob_setup::for_check(data_dir))?;
-    let report = coffer_storage::check::check(data_dir, &*blobs, options).map_err(|e| e.to_string())?;
+    let (store, blobs) = runtime.block_on(crate::blob_setup::for_check(&dir))?;
+    let report = coffer_storage::check::check(&dir.site(), &*blobs, options).map_err(|e| e.to_string())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
         println!("{report}");
         // What the scrubber and verified reads found and recorded, as `scrub status` shows it.
-        let recorded = coffer_storage::scrub_status(data_dir).map_err(|e| e.to_string())?.corrupt;
+        let recorded = runtime.block_on(store.corrupt_blobs()).map_err(|e| e.to_string())?;
         println!("recorded corrupt blobs (scrubber, verified reads): {}", recorded.len());
         for blob in recorded {
             println!("  {}  found by {}", blob.hash, blob.source);

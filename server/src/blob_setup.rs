@@ -2,14 +2,13 @@
 //! blobs yet, the one `--blobs` names (the data dir itself, a shared directory, or a bucket
 //! on a registered remote), put in use before anything reads or writes a blob.
 
-use crate::keys::master_key;
+use crate::admin::KeyedDir;
 use crate::keys::secrets::Secrets;
 use crate::tier_set::blob_store;
 use coffer_storage::blob_store::{BlobLocation, BlobStore};
 use coffer_storage::tiers::TierKind;
-use coffer_storage::{Site, Store};
+use coffer_storage::{Metadata, Store};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 /// Puts the store's blob store in use: `wanted` (recorded for next time), or what the index
@@ -46,18 +45,21 @@ async fn build(store: &Store, secrets: &Secrets, location: &BlobLocation) -> Res
     blob_store(&kind, &by_name, secrets).map(Some)
 }
 
-/// The blob store of the data dir `data_dir` for `coffer admin check`, which reads the index
-/// on its own: the data dir's own blobs need no master key, a remote's opens with it.
-pub async fn for_check(data_dir: &Path) -> Result<Arc<dyn BlobStore>, String> {
-    let index = data_dir.join("index.sqlite");
-    if !index.is_file() {
+/// The store of `dir` and its blob store, for `coffer admin check` (which reads the index on
+/// its own): the data dir's own blobs need no master key, a shared directory's or a remote's
+/// open with it.
+pub async fn for_check(dir: &KeyedDir<'_>) -> Result<(Store, Arc<dyn BlobStore>), String> {
+    let site = dir.site();
+    let index = site.data_dir.join("index.sqlite");
+    if site.metadata == Metadata::DataDir && !index.is_file() {
         return Err(format!("no index at {}", index.display()));
     }
-    let store = Store::open(data_dir).map_err(|e| format!("opening {}: {e}", data_dir.display()))?;
+    let store = Store::open_at(&site).map_err(|e| format!("opening the store in {} ({}): {e}", site.data_dir.display(), site.metadata))?;
     let location = store.recorded_blob_location().await.map_err(|e| e.to_string())?.unwrap_or_default();
     if location == BlobLocation::DataDir {
-        return Ok(store.blob_store());
+        let blobs = store.blob_store();
+        return Ok((store, blobs));
     }
-    let secrets = Secrets::new(master_key::load(&Site::data_dir(data_dir), None)?);
-    Ok(build(&store, &secrets, &location).await?.expect("not the data dir's own"))
+    let blobs = build(&store, &dir.secrets()?, &location).await?.expect("not the data dir's own");
+    Ok((store, blobs))
 }

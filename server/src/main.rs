@@ -351,7 +351,8 @@ impl CheckArgs {
             orphan_grace: std::time::Duration::from_secs(self.grace),
             repair: self.repair,
         };
-        admin::check(&self.dir.sqlite_data_dir("check")?, &options, json)
+        let config = self.dir.resolve()?;
+        admin::check(admin::KeyedDir::of(&config), &options, json)
     }
 }
 

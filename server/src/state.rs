@@ -107,32 +107,34 @@ impl AppState {
 
     /// The credentials of an enabled access key: from the cache (see `cached_credentials`),
     /// else from the index (its secret opened with the master key on the way in). A key
-    /// disabled or deleted meanwhile is dropped from the cache.
-    pub async fn credentials(&self, access_key: &str) -> Option<Credentials> {
+    /// disabled or deleted meanwhile is dropped from the cache. An index that cannot answer is
+    /// an error, not a missing key (the client is to retry, not give up).
+    pub async fn credentials(&self, access_key: &str) -> Result<Option<Credentials>, coffer_storage::StorageError> {
         if let Some(c) = self.cached_credentials(access_key) {
-            return Some(c);
+            return Ok(Some(c));
         }
-        let Some(stored) = self.store.access_key(access_key).await.ok().flatten() else {
+        let Some(stored) = self.store.access_key(access_key).await? else {
             self.access_keys.write().expect("key cache poisoned").remove(access_key);
-            return None;
+            return Ok(None);
         };
         let secret_key = match self.secrets.open_access_secret(&stored) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(access_key, "stored access key unusable: {e}");
-                return None;
+                return Ok(None);
             }
         };
         let found = Credentials { secret_key, user: stored.user };
         self.access_keys.write().expect("key cache poisoned").insert(access_key.to_string(), (Instant::now(), found.clone()));
-        Some(found)
+        Ok(Some(found))
     }
 
     /// Runs `verify`, a signature check that looks up the access key it names through the
     /// lookup it is given, without blocking a worker on the index: the check first runs on the
     /// cache alone; when it asked for a key the cache did not hold, that key is looked up
     /// (awaited) and the check runs again.
-    pub async fn verify_signed<T>(&self, verify: impl Fn(&dyn Fn(&str) -> Option<Credentials>) -> T) -> T {
+    /// An index that cannot answer the lookup is an error.
+    pub async fn verify_signed<T>(&self, verify: impl Fn(&dyn Fn(&str) -> Option<Credentials>) -> T) -> Result<T, coffer_storage::StorageError> {
         let missed = std::cell::RefCell::new(None);
         let first = verify(&|ak: &str| {
             let found = self.cached_credentials(ak);
@@ -141,10 +143,10 @@ impl AppState {
             }
             found
         });
-        let Some(missed) = missed.into_inner() else { return first };
-        if self.credentials(&missed).await.is_none() {
-            return first;
+        let Some(missed) = missed.into_inner() else { return Ok(first) };
+        if self.credentials(&missed).await?.is_none() {
+            return Ok(first);
         }
-        verify(&|ak: &str| self.cached_credentials(ak))
+        Ok(verify(&|ak: &str| self.cached_credentials(ak)))
     }
 }

@@ -66,6 +66,10 @@ pub enum StorageError {
     /// transaction ran out): the client should retry later.
     #[error("the index is busy")]
     Busy,
+    /// The metadata store cannot be reached (its server restarts, a connection broke): the
+    /// operation may or may not have committed, and the client may retry.
+    #[error("the index is unavailable: {0}")]
+    Unavailable(String),
     #[error("io: {0}")]
     Io(io::Error),
     /// The metadata store failed (its own error, e.g. SQLite's).

@@ -6,6 +6,7 @@ mod access_logs;
 mod blob;
 pub mod blob_store;
 mod buckets;
+pub mod check;
 mod columns;
 mod config_cache;
 mod corruption;
@@ -43,7 +44,6 @@ mod users;
 pub use access_logs::{AccessLogBacklog, AccessLogBatch};
 pub use sqlite::backup::{backup_index, hold_gc, release_gc_hold};
 pub use corruption::CorruptBlob;
-pub use sqlite::check;
 pub use error::{MultipartError, NotifyError, Result, StorageError, TierError};
 pub use events::{
     EventFacts, EventName, EventPattern, NotifyRoute, NotifyTarget, Origin, QueuedEvent, Requester, TargetKind, TargetStatus, COFFER_PRINCIPAL,

@@ -47,7 +47,8 @@ pub async fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenti
         raw_query: head.uri.query().unwrap_or(""),
         headers: &headers,
     };
-    // The lookup remembers whose key it found, so the caller's identity needs no second query.
+    // The lookup remembers whose key it found, so the caller's identity needs no second query;
+    // an index that could not answer fails the request with that instead.
     let found = std::cell::RefCell::new(None);
     let bucket = host_bucket(head, state.domain.as_deref());
     let now = std::time::SystemTime::now();
@@ -62,7 +63,7 @@ pub async fn authenticate(head: Head<'_>, state: &AppState) -> S3Result<Authenti
             coffer_auth::verify_hosted(&signed, bucket, now, &state.region, &lookup)
         })
         .await?;
-    match verified {
+    match verified? {
         None => Ok(Authenticated { principal: None, payload: Payload::Unsigned, access_key: None }),
         Some(v) => {
             let creds = found.into_inner().ok_or_else(|| {

@@ -79,8 +79,8 @@ async fn signer(ctx: &Ctx<'_>, fields: &HashMap<String, String>) -> S3Result<Opt
     let access_key = ctx
         .state
         .verify_signed(|credentials| verify_post_policy(policy, &sig, &ctx.state.region, &|ak: &str| credentials(ak).map(|c| c.secret_key)))
-        .await?;
-    Ok(ctx.state.credentials(&access_key).await.map(|c| c.user))
+        .await??;
+    Ok(ctx.state.credentials(&access_key).await?.map(|c| c.user))
 }
 
 /// The boundary of a `multipart/form-data` Content-Type.

@@ -46,6 +46,7 @@ pub enum ErrorCode {
     RequestTimeout,
     RestoreAlreadyInProgress,
     ServerSideEncryptionConfigurationNotFoundError,
+    ServiceUnavailable,
     SlowDown,
     XAmzContentSHA256Mismatch,
 }
@@ -90,6 +91,7 @@ impl ErrorCode {
             PreconditionFailed => "PreconditionFailed",
             RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             RequestTimeout => "RequestTimeout",
+            ServiceUnavailable => "ServiceUnavailable",
             SlowDown => "SlowDown",
             ServerSideEncryptionConfigurationNotFoundError => "ServerSideEncryptionConfigurationNotFoundError",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
@@ -110,7 +112,7 @@ impl ErrorCode {
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             NotModified => StatusCode::NOT_MODIFIED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            SlowDown => StatusCode::SERVICE_UNAVAILABLE,
+            SlowDown | ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -155,6 +157,7 @@ impl ErrorCode {
             RequestHeaderSectionTooLarge => "Your request header section exceeds the maximum allowed size.",
             RequestTimeout => "Your socket connection to the server was not read from or written to within the timeout period.",
             SlowDown => "Please reduce your request rate.",
+            ServiceUnavailable => "Service is unable to handle request.",
             ServerSideEncryptionConfigurationNotFoundError => "The server side encryption configuration was not found",
             XAmzContentSHA256Mismatch => "The provided 'x-amz-content-sha256' header does not match what was computed.",
         }
@@ -245,6 +248,15 @@ impl From<StorageError> for S3Error {
                 C::InsufficientStorage.into()
             }
             StorageError::Busy => C::SlowDown.into(),
+            // An index error carried through the blob store's I/O (a blob reservation) is that error.
+            StorageError::Io(io) if io.get_ref().is_some_and(|e| e.is::<StorageError>()) => {
+                let inner = io.into_inner().and_then(|e| e.downcast::<StorageError>().ok()).expect("checked just above");
+                S3Error::from(*inner)
+            }
+            StorageError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the index is unavailable");
+                C::ServiceUnavailable.into()
+            }
             StorageError::Body(io) => body_error(io),
             StorageError::Multipart(m) => multipart_error(m),
             StorageError::Archived => C::InvalidObjectState.into(),

@@ -6,6 +6,7 @@
 mod accounts;
 mod blobs;
 mod buckets;
+pub(crate) mod check;
 mod deletes;
 mod events;
 mod lifecycle;
@@ -149,9 +150,28 @@ impl From<tokio_postgres::Error> for StorageError {
         match e.code() {
             Some(c) if *c == SqlState::DISK_FULL => StorageError::Full,
             Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::TOO_MANY_CONNECTIONS => StorageError::Busy,
+            // Class 08 (connection exception) and 57P (the server shuts down or restarts, or an
+            // operator ended the session), or no SQLSTATE at all because the connection is gone.
+            Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => StorageError::Unavailable(with_cause(&e)),
+            None if is_lost_connection(&e) => StorageError::Unavailable(with_cause(&e)),
             _ => StorageError::Index(Box::new(e)),
         }
     }
+}
+
+/// The error with what caused it ("db error: FATAL: terminating connection due to administrator command").
+fn with_cause(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// Whether the error is the connection's, not the statement's: closed, or failed on I/O
+/// (refused while the server restarts, reset).
+fn is_lost_connection(e: &tokio_postgres::Error) -> bool {
+    use std::error::Error;
+    e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// What the index's queries run on: a pooled connection or a transaction on one. It offers

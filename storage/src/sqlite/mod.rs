@@ -5,7 +5,7 @@ pub(crate) mod accounts;
 pub(crate) mod backup;
 pub(crate) mod blobs;
 pub(crate) mod buckets;
-pub mod check;
+pub(crate) mod check;
 pub(crate) mod events;
 pub(crate) mod lifecycle;
 mod listing;

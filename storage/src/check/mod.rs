@@ -1,19 +1,21 @@
 //! `coffer admin check`: compares the index with the blob store (every referenced blob present
 //! with its size and hash, reference counts equal to real uses, no orphans) and repairs what it can.
-//! It reads the SQLite file itself (one snapshot), so it is a tool of the embedded index.
+//! Either index is read in one snapshot through `CheckedIndex` (`sqlite::check`, `postgres::check`).
 
 mod repair;
 mod report;
-mod scan;
 mod verify;
+pub(crate) mod view;
 
 use crate::blob::Hash;
 use crate::blob_store::{BlobKey, BlobStore};
-use crate::error::{Result, StorageError};
-use rusqlite::Connection;
+use crate::error::Result;
+use crate::site::{Metadata, Site};
+use std::collections::HashMap;
 use serde::Serialize;
-use std::path::Path;
 use std::time::Duration;
+use verify::StoredBlobs;
+use view::IndexView;
 
 /// What to check and whether to repair.
 #[derive(Clone, Debug)]
@@ -109,80 +111,85 @@ impl CheckReport {
     }
 }
 
-/// Checks the data dir `root` whose blobs are in `blobs` (and repairs it if asked). Safe while the server runs: the index
-/// is read in one snapshot, and anything the server may have changed since is read again
-/// before it is called a problem or touched.
-pub fn check(root: &Path, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<CheckReport> {
-    let index = root.join("index.sqlite");
-    if !index.is_file() {
-        return Err(StorageError::Io(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no index at {}", index.display()))));
-    }
-    let conn = crate::sqlite::open_connection(&index)?;
-    conn.execute_batch("PRAGMA query_only = ON")?;
-    let view = snapshot(&conn)?;
+/// What the check asks of an index. Reads are fresh unless said otherwise: the server may be
+/// writing meanwhile.
+pub(crate) trait CheckedIndex {
+    /// Every blob row, version and upload part, in one snapshot; inline bodies' bytes are read
+    /// (to be hashed) when `inline_bytes` is set.
+    fn read_view(&mut self, inline_bytes: bool) -> Result<IndexView>;
+    /// The recorded reference count of one blob now and the generation it is stored under, if
+    /// it has a row.
+    fn recorded(&mut self, hash: &Hash) -> Result<Option<(i64, u64)>>;
+    /// Who uses a blob: object versions and upload parts, named for a person to act on.
+    fn users_of(&mut self, hash: &Hash) -> Result<Vec<String>>;
+    /// Recounts every blob's uses and sets the counts that differ, in one transaction no
+    /// commit of a server's can come into; returns what it set. A row it must make names the
+    /// generation `stored` holds the blob under (0 when it holds none).
+    fn fix_refcounts(&mut self, stored: &HashMap<Hash, u64>) -> Result<Vec<RefcountMismatch>>;
+}
+
+/// Checks the store of `site` whose blobs are in `blobs` (and repairs it if asked). Safe while
+/// servers run: the index is read in one snapshot, and anything a server may have changed
+/// since is read again before it is called a problem or touched.
+pub fn check(site: &Site, blobs: &dyn BlobStore, opts: &CheckOptions) -> Result<CheckReport> {
+    let mut index: Box<dyn CheckedIndex> = match &site.metadata {
+        Metadata::DataDir => Box::new(crate::sqlite::check::SqliteCheck::open(&site.data_dir)?),
+        Metadata::Postgres(url) => Box::new(crate::postgres::check::PgCheck::open(url)?),
+    };
+    run(&mut *index, site, StoredBlobs(blobs), opts)
+}
+
+fn run(index: &mut dyn CheckedIndex, site: &Site, blobs: StoredBlobs<'_>, opts: &CheckOptions) -> Result<CheckReport> {
+    let view = index.read_view(opts.verify_hashes)?;
     let mut report = CheckReport {
         objects: view.objects,
         inline_objects: view.inline_objects,
         parts: view.parts,
         blobs_indexed: view.rows.len() as u64,
+        bytes_hashed: view.inline_bytes_hashed,
         torn: view.torn.clone(),
-        refcount_mismatches: refcount_mismatches(&view),
+        refcount_mismatches: view.refcount_mismatches(),
         ..Default::default()
     };
     report.awaiting_gc = view.rows.iter().filter(|(h, row)| row.refs <= 0 && !view.uses.contains_key(*h)).count() as u64;
 
-    for (hash, damage) in verify::referenced(blobs, &view, opts.verify_hashes, &mut report.bytes_hashed) {
-        // A blob the server released and collected after the snapshot is not missing.
+    for (hash, damage) in verify::referenced(&blobs, &view, opts.verify_hashes, &mut report.bytes_hashed) {
+        // A blob a server released and collected after the snapshot is not missing.
         if damage == Damage::Missing {
-            let released = scan::recorded_refs(&conn, &hash)?.is_none_or(|r| r <= 0);
-            if released || blobs.contains(&BlobKey::plain(hash))? {
-                continue;
+            // (Or collected and put again under another generation, which is then the one to find.)
+            match index.recorded(&hash)? {
+                Some((refs, gen)) if refs > 0 => {
+                    if blobs.stat(&BlobKey { hash, gen })?.is_some() {
+                        continue;
+                    }
+                }
+                _ => continue,
             }
         }
-        let used_by = scan::users_of(&conn, &hash)?;
+        let used_by = index.users_of(&hash)?;
         report.damaged.push(DamagedBlob { hash: hex::encode(hash), damage, used_by });
     }
 
     let stored = blobs.list()?;
     report.blob_files = stored.len() as u64;
-    // SQLite's store names every blob by generation 0; another generation is nobody's.
-    for key in stored.into_iter().filter(|k| k.gen != 0 || !view.rows.contains_key(&k.hash)) {
+    let mut generations = HashMap::new();
+    // A blob file is the index's when its row names its generation; any other is nobody's.
+    for key in stored {
+        generations.entry(key.hash).and_modify(|g: &mut u64| *g = (*g).max(key.gen)).or_insert(key.gen);
+        if view.key_of(&key.hash) == Some(key) {
+            continue;
+        }
         if !blobs.stat(&key)?.is_some_and(|s| s.older_than(opts.orphan_grace)) {
             report.in_flight += 1;
-        } else if key.gen != 0 || scan::recorded_refs(&conn, &key.hash)?.is_none() {
+        } else if index.recorded(&key.hash)?.is_none_or(|(_, gen)| gen != key.gen) {
             report.orphans.push(key.to_string());
         }
     }
 
     if opts.repair {
-        drop(conn);
-        repair::run(root, blobs, opts.orphan_grace, &mut report)?;
+        repair::run(index, &site.data_dir, &blobs, &generations, opts.orphan_grace, &mut report)?;
     }
     Ok(report)
-}
-
-/// Reads the index view in one read transaction.
-fn snapshot(conn: &Connection) -> Result<scan::IndexView> {
-    conn.execute_batch("BEGIN")?;
-    let view = scan::read_view(conn);
-    conn.execute_batch("COMMIT")?;
-    view
-}
-
-/// Blobs whose recorded count differs from their uses. Rows with a count of zero or less that
-/// nobody uses are the collector's work, not a mismatch.
-fn refcount_mismatches(view: &scan::IndexView) -> Vec<RefcountMismatch> {
-    let recorded = view.rows.iter().map(|(h, row)| (*h, Some(row.refs)));
-    let unrecorded = view.uses.keys().filter(|h| !view.rows.contains_key(*h)).map(|h| (*h, None));
-    let mut out: Vec<RefcountMismatch> = recorded
-        .chain(unrecorded)
-        .filter_map(|(hash, recorded): (Hash, Option<i64>)| {
-            let actual = view.actual_refs(&hash);
-            (recorded.unwrap_or(0) != actual).then(|| RefcountMismatch { hash: hex::encode(hash), recorded, actual })
-        })
-        .collect();
-    out.sort_by(|a, b| a.hash.cmp(&b.hash));
-    out
 }
 
 #[cfg(test)]
