@@ -9,9 +9,18 @@ impl Store {
         self.index().create_bucket(owner.clone(), name, region).await
     }
 
-    /// The bucket called `name`, or `NoSuchBucket`.
+    /// The bucket called `name`, or `NoSuchBucket`. What is cached of its configuration goes
+    /// if another node changed it since (see `config_cache`).
     pub async fn bucket(&self, name: &str) -> Result<Bucket> {
-        self.index().bucket_by_name(name).await?.ok_or(StorageError::NoSuchBucket)
+        let bucket = self.index().bucket_by_name(name).await?.ok_or(StorageError::NoSuchBucket)?;
+        self.inner.configs.observe(bucket.id, bucket.config_gen);
+        Ok(bucket)
+    }
+
+    /// The configuration generation last seen of bucket `bucket_id` (see `Bucket::config_gen`):
+    /// a cache of what its documents say is good while this stays the same.
+    pub fn config_generation(&self, bucket_id: i64) -> i64 {
+        self.inner.configs.seen(bucket_id)
     }
 
     /// Buckets owned by `owner_id`, by name.

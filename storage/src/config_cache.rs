@@ -2,8 +2,10 @@
 //! (ownership, default encryption, ACLs, CORS...) and which change rarely. A generation
 //! counter keeps a read that raced a write from caching the value the write replaced. When
 //! only this process writes the index, entries last until its own writes drop them; when
-//! other nodes write it too, an entry lasts `max_age`, so their changes arrive that late (S3's
-//! bucket configurations are eventually consistent too).
+//! other nodes write it too, a bucket's entries go as soon as a lookup of the bucket shows
+//! its configuration generation moved (`observe`: every request to a bucket looks it up
+//! first), and any entry lasts at most `max_age` (for readers that look up no bucket, such as
+//! the background workers).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,8 @@ pub(crate) struct ConfigCache {
     generation: AtomicU64,
     /// How long an entry is trusted (None: until this process changes it).
     max_age: Option<Duration>,
+    /// The configuration generation last seen of each bucket (`Bucket::config_gen`).
+    seen: RwLock<HashMap<i64, i64>>,
 }
 
 impl ConfigCache {
@@ -39,6 +43,24 @@ impl ConfigCache {
             Some(max) if at.elapsed() >= max => None,
             _ => Some(doc.clone()),
         }
+    }
+
+    /// Notes the configuration generation a lookup of bucket `bucket_id` found: when it moved
+    /// (another node changed the bucket's configuration), what is cached of the bucket goes.
+    /// Nothing to do when only this process writes the index.
+    pub fn observe(&self, bucket_id: i64, config_gen: i64) {
+        if self.max_age.is_none() || self.seen.read().expect("config cache poisoned").get(&bucket_id) == Some(&config_gen) {
+            return;
+        }
+        let mut seen = self.seen.write().expect("config cache poisoned");
+        if seen.insert(bucket_id, config_gen) != Some(config_gen) {
+            self.invalidate(bucket_id, None);
+        }
+    }
+
+    /// The configuration generation last seen of bucket `bucket_id` (0 before any).
+    pub fn seen(&self, bucket_id: i64) -> i64 {
+        self.seen.read().expect("config cache poisoned").get(&bucket_id).copied().unwrap_or(0)
     }
 
     /// Where the generation stood before a read of the index began.
@@ -94,5 +116,18 @@ mod tests {
         assert_eq!(cache.get(1, "cors"), Some(Some("doc".into())));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get(1, "cors"), None, "read again from the index");
+    }
+
+    #[test]
+    fn a_moved_configuration_generation_drops_the_bucket_s_entries() {
+        let cache = ConfigCache::new(Some(Duration::from_secs(60)));
+        cache.observe(1, 4);
+        cache.fill(cache.generation(), 1, "cors", Some("old".into()));
+        cache.fill(cache.generation(), 2, "cors", Some("other".into()));
+        cache.observe(1, 4);
+        assert_eq!(cache.get(1, "cors"), Some(Some("old".into())), "an unchanged generation keeps them");
+        cache.observe(1, 5);
+        assert_eq!((cache.get(1, "cors"), cache.seen(1)), (None, 5), "another node changed bucket 1");
+        assert_eq!(cache.get(2, "cors"), Some(Some("other".into())));
     }
 }

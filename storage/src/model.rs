@@ -52,6 +52,10 @@ pub struct Bucket {
     pub region: String,
     pub created_ms: i64,
     pub versioning: Versioning,
+    /// How many times the bucket's configuration documents were changed, on an index other
+    /// nodes share (0 on one of this process's own): a node that sees it move drops what it
+    /// cached of them (see `config_cache`).
+    pub config_gen: i64,
 }
 
 /// Everything about an object version that is not its bytes and not its identity.

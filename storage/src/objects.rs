@@ -75,7 +75,9 @@ impl Store {
 
     /// Looks up the bucket and the object in one read: the hot path of GET and HEAD.
     pub async fn bucket_and_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<(ObjectRecord, Body)>)> {
-        self.index().bucket_and_version(bucket, key, version_id).await
+        let found = self.index().bucket_and_version(bucket, key, version_id).await?;
+        self.inner.configs.observe(found.0.id, found.0.config_gen);
+        Ok(found)
     }
 
     /// Replaces the tags of the latest version (or of a given one) for `by`

@@ -15,13 +15,17 @@ pub trait Document: Sized {
     fn parse(doc: &str) -> S3Result<Self>;
 }
 
-/// Parsed documents of one kind by bucket id, with when each was read; None records that a
-/// bucket has none. An entry is trusted as long as the store trusts its configuration cache
-/// (`Store::config_max_age`: for good on a store of its own, briefly when other nodes share
-/// the index and may change the document).
+/// Parsed documents of one kind by bucket id, with when each was read and the bucket's
+/// configuration generation then; None records that a bucket has none. An entry is trusted as
+/// long as the store trusts its configuration cache: for good on a store of its own; when
+/// other nodes share the index, while the bucket's generation stays (`Store::config_generation`)
+/// and at most `Store::config_max_age`.
 pub struct Parsed<T> {
-    docs: RwLock<HashMap<i64, (Instant, Option<Arc<T>>)>>,
+    docs: RwLock<HashMap<i64, Entry<T>>>,
 }
+
+/// When a document was read, the bucket's configuration generation then, and the document.
+type Entry<T> = (Instant, i64, Option<Arc<T>>);
 
 impl<T> Default for Parsed<T> {
     fn default() -> Parsed<T> {
@@ -36,8 +40,9 @@ impl<T: Document> Parsed<T> {
 
     /// The bucket's parsed document: from the cache, else read once from the index and parsed.
     pub async fn load(&self, store: &Store, bucket_id: i64) -> S3Result<Option<Arc<T>>> {
-        if let Some((read_at, parsed)) = self.docs.read().expect("config cache poisoned").get(&bucket_id) {
-            if store.config_max_age().is_none_or(|max| read_at.elapsed() < max) {
+        let config_gen = store.config_generation(bucket_id);
+        if let Some((read_at, seen_gen, parsed)) = self.docs.read().expect("config cache poisoned").get(&bucket_id) {
+            if *seen_gen == config_gen && store.config_max_age().is_none_or(|max| read_at.elapsed() < max) {
                 return Ok(parsed.clone());
             }
         }
@@ -46,7 +51,7 @@ impl<T: Document> Parsed<T> {
             Some(doc) => Some(Arc::new(T::parse(&doc)?)),
             None => None,
         };
-        self.docs.write().expect("config cache poisoned").insert(bucket_id, (read_at, parsed.clone()));
+        self.docs.write().expect("config cache poisoned").insert(bucket_id, (read_at, config_gen, parsed.clone()));
         Ok(parsed)
     }
 

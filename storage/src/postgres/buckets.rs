@@ -16,7 +16,7 @@ use tokio_postgres::Row;
 /// Delta rows a bucket may gather before a usage reader folds them into its base row.
 const FOLD_AT: i64 = 256;
 
-pub(crate) const BUCKET_COLUMNS: &str = "b.id, b.name, b.region, b.created_ms, b.versioning, u.id, u.name";
+pub(crate) const BUCKET_COLUMNS: &str = "b.id, b.name, b.region, b.created_ms, b.versioning, u.id, u.name, b.config_gen";
 
 /// The bucket's usage as base row plus deltas, its quota and how many deltas it has pending.
 const USAGE: &str = "SELECT u.objects + COALESCE(SUM(d.objects), 0)::bigint, u.versions + COALESCE(SUM(d.versions), 0)::bigint,
@@ -39,7 +39,7 @@ impl BucketIndex for PgIndex {
             .await?;
         if let Some(row) = inserted {
             let (name, region) = (name.to_string(), region.to_string());
-            return Ok(Bucket { id: row.get(0), name, owner, region, created_ms, versioning: Versioning::Unversioned });
+            return Ok(Bucket { id: row.get(0), name, owner, region, created_ms, versioning: Versioning::Unversioned, config_gen: 0 });
         }
         let holder = client.query_opt("SELECT owner_id FROM buckets WHERE name = $1", &[&name]).await?;
         Err(match holder {
@@ -126,6 +126,7 @@ impl BucketIndex for PgIndex {
                 }
                 None => tx.execute("DELETE FROM bucket_configs WHERE bucket_id = $1 AND kind = $2", &[&bucket_id, &kind]).await?,
             };
+            bump_config_gen(&*tx, bucket_id).await?;
         })
     }
 
@@ -217,6 +218,13 @@ impl BucketIndex for PgIndex {
     }
 }
 
+/// Notes in the bucket's row that its configuration changed (in the transaction that changes
+/// it), so every node's next lookup of the bucket sees the change (`Bucket::config_gen`).
+pub(crate) async fn bump_config_gen(c: &impl GenericClient, bucket_id: i64) -> Result<()> {
+    c.execute("UPDATE buckets SET config_gen = config_gen + 1 WHERE id = $1", &[&bucket_id]).await?;
+    Ok(())
+}
+
 fn bucket_from_row(r: &Row) -> Bucket {
     bucket_at(r, 0)
 }
@@ -230,6 +238,7 @@ pub(crate) fn bucket_at(r: &Row, first: usize) -> Bucket {
         created_ms: r.get(first + 3),
         versioning: Versioning::parse(r.get(first + 4)),
         owner: User { id: r.get(first + 5), name: r.get(first + 6) },
+        config_gen: r.get(first + 7),
     }
 }
 

@@ -34,6 +34,7 @@ impl ObjectIndex for PgIndex {
                 &[&bucket_id, &LOCK_KIND, &document],
             )
             .await?;
+            super::buckets::bump_config_gen(&*tx, bucket_id).await?;
         })
     }
 

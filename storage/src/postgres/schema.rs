@@ -40,7 +40,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         owner_id    TEXT NOT NULL REFERENCES users(id),
         region      TEXT NOT NULL,
         created_ms  BIGINT NOT NULL,
-        versioning  TEXT NOT NULL DEFAULT 'Unversioned'
+        versioning  TEXT NOT NULL DEFAULT 'Unversioned',
+        -- Bumped with every change of the bucket's configuration documents (Bucket::config_gen).
+        config_gen  BIGINT NOT NULL DEFAULT 0
      );
      CREATE TABLE bucket_configs (
         bucket_id  BIGINT NOT NULL REFERENCES buckets(id),

@@ -28,7 +28,7 @@ impl BucketIndex for SqliteIndex {
                     "INSERT INTO buckets (name, owner_id, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
                     params![name, owner.id, region, created_ms],
                 )?;
-                Ok(Bucket { id: c.last_insert_rowid(), name, owner, region, created_ms, versioning: Versioning::Unversioned })
+                Ok(Bucket { id: c.last_insert_rowid(), name, owner, region, created_ms, versioning: Versioning::Unversioned, config_gen: 0 })
             })
             .await
     }
@@ -227,6 +227,7 @@ fn bucket_from_row(r: &rusqlite::Row) -> rusqlite::Result<Bucket> {
         created_ms: r.get(3)?,
         versioning: Versioning::parse(&r.get::<_, String>(4)?),
         owner: User { id: r.get(5)?, name: r.get(6)? },
+        config_gen: 0,
     })
 }
 
