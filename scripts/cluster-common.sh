@@ -41,6 +41,8 @@ defaults
     timeout connect 5s
     timeout client 300s
     timeout server 300s
+    # HAProxy answers Expect: 100-continue itself (README: Running on several machines).
+    option http-buffer-request
 frontend s3
     bind 127.0.0.1:$LB_PORT
     default_backend coffer
