@@ -41,10 +41,12 @@ defaults
     timeout connect 5s
     timeout client 300s
     timeout server 300s
-    # HAProxy answers Expect: 100-continue itself (README: Running on several machines).
-    option http-buffer-request
 frontend s3
     bind 127.0.0.1:$LB_PORT
+    # Close a connection whose Expect: 100-continue request got an error (README: Running on
+    # several machines).
+    http-request set-var(txn.expect) req.hdr(expect)
+    http-response set-header Connection close if { var(txn.expect) -m found } { status ge 300 }
     default_backend coffer
 backend coffer
     balance roundrobin

@@ -29,11 +29,18 @@ def haproxy_config(port: int, nodes: list[CofferServer], scheme: str = "http") -
     """Round robin over `nodes`: HTTP per request; HTTPS per connection, passed through (every
     node shows the same certificate)."""
     servers = "\n".join(f"    server node{i} {n.host_port}" for i, n in enumerate(nodes))
-    # HAProxy answers `Expect: 100-continue` itself and reads the body's start before passing a
-    # request on: a client that gets an early error instead of 100 Continue (botocore) then
-    # never leaves its connection waiting for a body it will not send, which HAProxy would
-    # otherwise take from the client's next request.
-    mode = "http\n    option http-server-close\n    option http-buffer-request" if scheme == "http" else "tcp"
+    # A request with `Expect: 100-continue` that a node refuses before its body (a PUT to a
+    # missing bucket) gets `Connection: close` from the node, but HAProxy drops that header and
+    # waits for the body, which botocore never sends: it reuses the connection, and HAProxy would
+    # take the first bytes of the next request for that body. So HAProxy closes such
+    # connections itself (README's recipe). The node still decides between 100 Continue and an
+    # error, as S3 does (HAProxy's `option http-buffer-request` would answer 100 itself).
+    mode, rules = "tcp", ""
+    if scheme == "http":
+        mode = "http\n    option http-server-close"
+        rules = """    http-request set-var(txn.expect) req.hdr(expect)
+    http-response set-header Connection close if { var(txn.expect) -m found } { status ge 300 }
+"""
     return f"""
 global
     maxconn 2048
@@ -44,7 +51,7 @@ defaults
     timeout server 120s
 frontend s3
     bind 127.0.0.1:{port}
-    default_backend coffer
+{rules}    default_backend coffer
 backend coffer
     balance roundrobin
 {servers}
