@@ -2,11 +2,11 @@
 //! users and their access keys (several per user, so a key can be rotated out with no downtime).
 //! Safe while the server runs; it sees key changes within a second.
 
-use crate::admin::{generate_keys, runtime, KeyedDir, ROOT_USER};
+use crate::admin::{runtime, KeyedDir};
+use crate::admin_ops::{self, AdminError};
 use crate::keys::secrets;
 use crate::table::{self, Table};
 use coffer_storage::{AccessKeyInfo, Store, StorageError, UserSummary};
-use serde::Serialize;
 
 /// What `coffer admin user` is asked to do (besides `create`).
 pub enum UserAction {
@@ -30,16 +30,7 @@ fn open(dir: &KeyedDir<'_>) -> Result<Store, String> {
 
 /// Storage errors as the admin commands word them.
 fn explain(e: StorageError, subject: &str) -> String {
-    match e {
-        StorageError::NoSuchUser => format!("no user called {subject}"),
-        StorageError::NoSuchAccessKey => format!("no access key {subject}"),
-        StorageError::UserOwnsBuckets(buckets) => format!(
-            "user {subject} still owns {} bucket(s): {}; delete them or give them to another user first",
-            buckets.len(),
-            buckets.join(", ")
-        ),
-        other => other.to_string(),
-    }
+    AdminError::storage(e, subject).to_string()
 }
 
 fn users_table(users: &Vec<UserSummary>) -> String {
@@ -87,22 +78,11 @@ pub fn user(dir: KeyedDir<'_>, action: UserAction, json: bool) -> Result<(), Str
                 })
             }
             UserAction::Delete(name) => {
-                if name == ROOT_USER {
-                    return Err("root is the server's own user and cannot be deleted (rotate its keys with `coffer admin key`)".into());
-                }
-                store.delete_user(&name).await.map_err(|e| explain(e, &name))?;
+                admin_ops::delete_user(&store, &name).await?;
                 table::print(json, &serde_json::json!({ "deleted": name }), |_| format!("user {name} deleted\n"))
             }
         }
     })
-}
-
-/// A new key with its secret, shown only when it is created.
-#[derive(Serialize)]
-struct NewKey {
-    user: String,
-    access_key: String,
-    secret_key: String,
 }
 
 pub fn key(dir: KeyedDir<'_>, action: KeyAction, json: bool) -> Result<(), String> {
@@ -134,11 +114,9 @@ async fn set_enabled(store: &Store, ak: &str, enabled: bool, json: bool) -> Resu
 
 fn create_key(dir: KeyedDir<'_>, user: String, json: bool) -> Result<(), String> {
     let secrets = dir.secrets()?;
-    let (access_key, secret_key) = generate_keys();
     runtime()?.block_on(async {
         let store = secrets::open_store(&dir.site(), &secrets).await?;
-        store.add_access_key(&user, &access_key, secrets.seal_access_secret(&access_key, &secret_key)).await.map_err(|e| explain(e, &user))?;
-        let key = NewKey { user, access_key, secret_key };
+        let key = admin_ops::create_key(&store, &secrets, &user).await?;
         table::print(json, &key, |k| table::fields(&[("user", k.user.clone()), ("access key", k.access_key.clone()), ("secret key", k.secret_key.clone())]))
     })
 }

@@ -8,17 +8,7 @@ use coffer_storage::{Metadata, Site, Store, StorageError};
 use std::path::Path;
 
 pub(crate) use crate::access::authn::ROOT_USER;
-const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-fn random_string(alphabet: &[u8], len: usize) -> String {
-    (0..len).map(|_| alphabet[rand::random_range(0..alphabet.len())] as char).collect()
-}
-
-/// A new access key id (20 characters, like AWS's) and secret (40 characters).
-pub fn generate_keys() -> (String, String) {
-    (format!("CF{}", random_string(KEY_ALPHABET, 18)), random_string(SECRET_ALPHABET, 40))
-}
+pub use crate::admin_ops::generate_keys;
 
 /// Opens the store of `site` for an admin command (without sealing anything: see
 /// `secrets::open_store` for commands that hold the master key).
@@ -65,24 +55,11 @@ impl<'a> KeyedDir<'a> {
 }
 
 pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, secret_key: Option<String>, json: bool) -> Result<(), String> {
-    let (gen_ak, gen_sk) = generate_keys();
-    let ak = access_key.unwrap_or(gen_ak);
-    let sk = secret_key.unwrap_or(gen_sk);
-    if ak.len() < 3 || sk.len() < 8 {
-        return Err("access key must be at least 3 characters and secret key at least 8".into());
-    }
     let secrets = dir.secrets()?;
     runtime()?.block_on(async {
         let store = secrets::open_store(&dir.site(), &secrets).await?;
-        match store.create_user(name, &ak, secrets.seal_access_secret(&ak, &sk)).await {
-            Ok(user) => {
-                let shown = serde_json::json!({ "user": user.name, "user_id": user.id, "access_key": ak, "secret_key": sk });
-                crate::table::print(json, &shown, |_| format!("user: {}\nuser id: {}\naccess key: {ak}\nsecret key: {sk}\n", user.name, user.id))
-            }
-            Err(StorageError::UserExists) => Err(format!("user {name} already exists")),
-            Err(StorageError::AccessKeyExists) => Err("that access key is already in use".to_string()),
-            Err(e) => Err(e.to_string()),
-        }
+        let new = crate::admin_ops::create_user(&store, &secrets, name, access_key, secret_key).await?;
+        crate::table::print(json, &new, |n| format!("user: {}\nuser id: {}\naccess key: {}\nsecret key: {}\n", n.user, n.user_id, n.access_key, n.secret_key))
     })
 }
 

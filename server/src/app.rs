@@ -102,13 +102,14 @@ async fn serve(config: Config) -> Result<(), String> {
     // Key material that does not open with this master key is a misconfiguration to report
     // now, not a KMS error on the first encrypted read.
     keyring.verify().map_err(|e| format!("KMS keyring: {e}"))?;
-    let keys = std::sync::Arc::new(crate::request::sse::Keys::new(master, keyring.into_provider()));
+    let keyring = std::sync::Arc::new(keyring);
+    let keys = std::sync::Arc::new(crate::request::sse::Keys::new(master, keyring.clone()));
     let replication = ReplicationWorker::new(store.clone(), crate::outbound::Remotes::new(store.clone(), secrets.clone()), keys.clone());
     let replication_counters = replication.counters();
     background.start(replication);
     let metrics = std::sync::Arc::new(Metrics::new(store.clone(), std::sync::Arc::new(background.board()), config.metrics_usage_interval));
     background.start(AccessLogDelivery::new(store.clone(), config.access_log_interval));
-    let state = web::Data::new(AppState::new(store, &config, keys, secrets, metrics));
+    let state = web::Data::new(AppState::new(store, &config, keys, keyring, secrets, metrics));
     state.logged_buckets.reload(&state.store).await.map_err(|e| format!("reading which buckets log requests: {e}"))?;
     let http_workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match crate::limits::raise_open_files_limit() {

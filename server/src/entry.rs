@@ -92,6 +92,10 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, ex
         return Ok(probes::answer(probe, req, state).await);
     }
     check_headers(req.headers(), state.limits.max_header_count, state.limits.max_header_bytes)?;
+    if crate::admin_api::wants(req.into(), state.domain.as_deref()) {
+        exchange.operation = crate::metrics::requests::ADMIN;
+        return crate::admin_api::handle(req, payload, state).await;
+    }
     let (bucket, key) = router::address(req.into(), state.domain.as_deref())?;
     (exchange.bucket, exchange.key) = (bucket.clone(), key.clone());
     let query = Query::parse(req.uri().query().unwrap_or(""));
@@ -209,6 +213,10 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, ex
 /// client learns of a refusal before it sends a large body.
 pub async fn preflight(head: Head<'_>, state: &AppState) -> S3Result<()> {
     check_headers(head.headers, state.limits.max_header_count, state.limits.max_header_bytes)?;
+    if crate::admin_api::wants(head, state.domain.as_deref()) {
+        // Its small JSON bodies are read whole; the handler authenticates.
+        return Ok(());
+    }
     let (bucket, key) = router::address(head, state.domain.as_deref())?;
     let auth = authenticate(head, state).await?;
     let query = Query::parse(head.uri.query().unwrap_or(""));

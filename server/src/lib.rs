@@ -5,7 +5,8 @@
 //! `http` (S3 on the wire) and `metrics` (what /metrics reports) → `bucket_config` (bucket
 //! configuration documents) and `keys` (master key, KMS, data keys) → `state` → `access` (who
 //! may do what) → `request` (the context handlers share) → `handlers` (one module per S3
-//! concern) → `entry` (dispatch), `probes` (/metrics and health checks), `notify` (sending
+//! concern) → `entry` (dispatch), `admin_api` (the root user's HTTP admin API, over
+//! `admin_ops`, which the admin commands share), `probes` (/metrics and health checks), `notify` (sending
 //! event notifications) → `workers` (background work) and `app` (wiring it all together, with
 //! `tls` and `service` for certificates and signals); `admin`, `account_admin`, `bucket_admin`,
 //! `tier_admin`, `notify_admin` and `upkeep` are the admin commands, which print through `table`.
@@ -13,6 +14,8 @@
 mod access;
 pub mod account_admin;
 pub mod admin;
+mod admin_api;
+mod admin_ops;
 pub mod app;
 mod blob_setup;
 mod bucket_config;

@@ -31,6 +31,8 @@ pub struct AppState {
     pub lifecycle: crate::bucket_config::lifecycle::Cache,
     /// The master key and the KMS behind server-side encryption.
     pub keys: std::sync::Arc<crate::keys::data_keys::Keys>,
+    /// The built-in KMS's keyring (also behind `keys`), for the admin API.
+    pub keyring: std::sync::Arc<crate::keys::kms::Keyring>,
     /// Opens the secrets the index keeps sealed (access keys, TOTP seeds).
     pub secrets: Secrets,
     /// Whether the S3 listener speaks HTTPS.
@@ -56,6 +58,7 @@ impl AppState {
         store: Store,
         config: &Config,
         keys: std::sync::Arc<crate::keys::data_keys::Keys>,
+        keyring: std::sync::Arc<crate::keys::kms::Keyring>,
         secrets: Secrets,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> AppState {
@@ -68,6 +71,7 @@ impl AppState {
             policies: Default::default(),
             lifecycle: Default::default(),
             keys,
+            keyring,
             secrets,
             secure: config.tls_cert.is_some(),
             sse_c_allow_http: config.sse_c_allow_http,

@@ -5,8 +5,6 @@
 
 use crate::admin::{runtime, KeyedDir};
 use crate::keys::secrets::{self, Secrets};
-use crate::request::object_headers::STORAGE_CLASSES;
-use coffer_storage::blob_store::LocalBlobs;
 use coffer_storage::tiers::{RemoteSpec, TierKind, TierSpec};
 use coffer_storage::Store;
 
@@ -19,29 +17,9 @@ async fn open(dir: &KeyedDir<'_>) -> Result<(Store, Secrets), String> {
 /// Registers a tier after checking it can be reached: a directory is created, a remote
 /// bucket must answer.
 pub fn add_tier(dir: KeyedDir<'_>, spec: TierSpec) -> Result<(), String> {
-    for class in &spec.storage_classes {
-        if !STORAGE_CLASSES.contains(&class.as_str()) {
-            return Err(format!("{class} is not an S3 storage class (one of {})", STORAGE_CLASSES[1..].join(", ")));
-        }
-    }
-    spec.validate()?;
     runtime()?.block_on(async {
         let (store, secrets) = open(&dir).await?;
-        match &spec.kind {
-            TierKind::Dir { path } => {
-                if path.is_relative() {
-                    return Err(format!("{}: give the tier's directory as an absolute path", path.display()));
-                }
-                LocalBlobs::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            TierKind::Remote { remote, bucket, .. } => {
-                let remotes = store.remotes().await.map_err(|e| e.to_string())?;
-                let (remote_spec, sealed) = remotes.iter().find(|(r, _)| r.name == *remote).ok_or_else(|| format!("no remote is named {remote:?}; add it with `coffer admin remote add`"))?;
-                let secret = secrets.open_remote_secret(remote, sealed).map_err(|e| e.to_string())?;
-                remote_spec.check_bucket(&secret, bucket).await?;
-            }
-        }
-        store.add_tier(spec.clone()).await.map_err(|e| e.to_string())?;
+        crate::admin_ops::add_tier(&store, &secrets, &spec).await?;
         println!("tier {} added: storage classes {}", spec.name, spec.storage_classes.join(", "));
         Ok(())
     })
@@ -76,13 +54,9 @@ pub fn remove_tier(dir: KeyedDir<'_>, name: &str) -> Result<(), String> {
 }
 
 pub fn add_remote(dir: KeyedDir<'_>, spec: RemoteSpec, secret_key: &str) -> Result<(), String> {
-    if !spec.endpoint.starts_with("http://") && !spec.endpoint.starts_with("https://") {
-        return Err(format!("{}: the endpoint is a URL (http:// or https://)", spec.endpoint));
-    }
     runtime()?.block_on(async {
         let (store, secrets) = open(&dir).await?;
-        let sealed = secrets.seal_remote_secret(&spec.name, secret_key);
-        store.add_remote(spec.clone(), sealed).await.map_err(|e| e.to_string())?;
+        crate::admin_ops::add_remote(&store, &secrets, &spec, secret_key).await?;
         println!("remote {} added: {}", spec.name, spec.endpoint);
         Ok(())
     })
@@ -91,7 +65,7 @@ pub fn add_remote(dir: KeyedDir<'_>, spec: RemoteSpec, secret_key: &str) -> Resu
 pub fn list_remotes(dir: KeyedDir<'_>, json: bool) -> Result<(), String> {
     runtime()?.block_on(async {
         let store = crate::admin::open_store(&dir.site())?;
-        let specs: Vec<_> = store.remotes().await.map_err(|e| e.to_string())?.into_iter().map(|(spec, _)| spec).collect();
+        let specs = crate::admin_ops::remotes(&store).await?;
         crate::table::print(json, &specs, |specs| {
             specs.iter().map(|s| format!("{}\t{}\tregion {}\taccess key {}\n", s.name, s.endpoint, s.region, s.access_key)).collect()
         })

@@ -18,18 +18,20 @@ pub const UNROUTED: &str = "Unrouted";
 /// The operator's endpoints served on the S3 port.
 pub const METRICS: &str = "Metrics";
 pub const HEALTH: &str = "Health";
+/// The root user's admin API (`/_admin/`).
+pub const ADMIN: &str = "Admin";
 
 /// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BOUNDS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// Every label value of `operation`: the router's operations and the three above.
+/// Every label value of `operation`: the router's operations and the four above.
 fn operations() -> &'static (Vec<&'static str>, HashMap<&'static str, usize>) {
     static NAMES: OnceLock<(Vec<&'static str>, HashMap<&'static str, usize>)> = OnceLock::new();
     NAMES.get_or_init(|| {
         use strum::IntoEnumIterator;
         let mut names: Vec<&'static str> = Operation::iter().map(|op| <&'static str>::from(&op)).collect();
-        names.extend([UNROUTED, METRICS, HEALTH]);
+        names.extend([UNROUTED, METRICS, HEALTH, ADMIN]);
         let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         (names, index)
     })

@@ -6,7 +6,7 @@ use super::home::{Home, Stored};
 use super::key_ref::{self, KeyRef};
 use base64::Engine;
 use coffer_crypto::envelope::{unwrap_key, wrap_key, Key256};
-use coffer_crypto::kms::{KeyProvider, KmsError};
+use coffer_crypto::kms::KmsError;
 use std::sync::Arc;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -44,11 +44,6 @@ impl Keyring {
         let keyring = Keyring { stored: Stored::new(home), master, region: region.to_string() };
         keyring.snapshot().map_err(|e| e.to_string())?;
         Ok(keyring)
-    }
-
-    /// This keyring as a shareable `KeyProvider`.
-    pub fn into_provider(self) -> Arc<dyn KeyProvider> {
-        Arc::new(self)
     }
 
     /// Checks that the material of every version of every key opens with the master key

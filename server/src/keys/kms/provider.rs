@@ -169,7 +169,7 @@ mod tests {
     fn another_process_s_changes_apply_to_the_next_request() {
         let dir = tempfile::tempdir().unwrap();
         let master = Key256::generate();
-        let server = keyring(dir.path(), &master).into_provider();
+        let server: std::sync::Arc<dyn KeyProvider> = std::sync::Arc::new(keyring(dir.path(), &master));
         let admin = keyring(dir.path(), &master);
         assert!(matches!(server.generate_data_key("k", b""), Err(KmsError::NotFound(_))));
         admin.create("k").unwrap();
