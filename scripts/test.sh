@@ -84,6 +84,8 @@ export COFFER_BIG_TESTS="${COFFER_BIG_TESTS:-1}"
 status=0
 log "console/check-dist.sh: the embedded web console matches its sources"
 console/check-dist.sh || status=1
+# test_console.py's accessibility audit injects axe-core from console/node_modules.
+(cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || status=1
 
 log "starting a throwaway PostgreSQL on loopback for the PostgreSQL index's tests"
 pg_dir="$(mktemp -d /tmp/coffer-pg.XXXXXX)"

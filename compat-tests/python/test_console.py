@@ -11,6 +11,8 @@ import os
 import time
 import urllib.error
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -22,9 +24,10 @@ from harness import REGION, create_user, empty_and_delete_bucket, free_port, ran
 try:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # reported by the `browser` fixture
-    By = WebDriverWait = StaleElementReferenceException = None
+    By = Keys = WebDriverWait = StaleElementReferenceException = None
 
 WAIT_S = 60
 BIG = 50 * 1024 * 1024
@@ -89,6 +92,16 @@ def row_texts(driver, table_id):
 
 def go(driver, fragment):
     driver.execute_script("location.hash = arguments[0]", fragment)
+
+
+def assert_fits_phone(driver):
+    """The page (in a 390-pixel-wide window) needs no sideways scrolling: nothing sticks out."""
+    wide = driver.execute_script("""
+        const w = document.documentElement.clientWidth;
+        return [w, Array.from(document.querySelectorAll('body *'))
+          .filter((e) => e.getBoundingClientRect().right > w + 0.5)
+          .map((e) => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().right}`)];""")
+    assert wide[0] <= 390 and not wide[1], wide
 
 
 def test_page_redirect_and_s3_on_the_console_port(console_server):
@@ -234,12 +247,7 @@ def test_console_end_to_end(console_server, browser, bucket_names, tmp_path):
     browser.set_window_size(390, 844)
     go(browser, f"#/b/{name}/")
     wait(browser, lambda d: found(d, By.LINK_TEXT, "big.bin"))
-    wide = browser.execute_script("""
-        const w = document.documentElement.clientWidth;
-        return [w, Array.from(document.querySelectorAll('body *'))
-          .filter((e) => e.getBoundingClientRect().right > w + 0.5)
-          .map((e) => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().right}`)];""")
-    assert wide[0] <= 390 and not wide[1], wide
+    assert_fits_phone(browser)
     shot(browser, "07-phone-objects")
     browser.set_window_size(1280, 900)
 
@@ -462,3 +470,235 @@ def test_upload_resumes_after_the_network_fails(console_server, browser, bucket_
     wait(browser, lambda d: found(d, By.CSS_SELECTOR, ".upload.done"), timeout=120)
     assert s3.get_object(Bucket=name, Key="resume.bin")["Body"].read() == data
     assert not s3.list_multipart_uploads(Bucket=name).get("Uploads")
+
+
+def sign_out(driver):
+    driver.find_element(By.ID, "sign-out").click()
+    wait(driver, lambda d: found(d, By.ID, "access"))
+
+
+def key_row(driver, access_key):
+    return found(driver, By.CSS_SELECTOR, f"#key-table tr[data-key='{access_key}']")
+
+
+def new_secret(driver):
+    """The access key and secret the page shows once (then dismissed)."""
+    wait(driver, lambda d: found(d, By.ID, "new-secret-key"))
+    pair = driver.find_element(By.ID, "new-access-key").text, driver.find_element(By.ID, "new-secret-key").text
+    assert driver.switch_to.active_element.get_attribute("id") == "new-secret", "the new secret gets the focus"
+    driver.find_element(By.ID, "dismiss-secret").click()
+    return pair
+
+
+def test_root_manages_users_keys_and_kms_keys(console_server, browser, bucket_names):
+    """The root user creates a user and a second key for it in the console; the new user signs
+    in with the first key and is not shown (or let into) the root pages; root disables that
+    key and signing in with it fails, while the second still works; root creates and rotates
+    a KMS key that boto3 then encrypts with; S3's errors show in role=alert lines."""
+    srv = console_server
+    browser.set_window_size(1280, 900)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    wait(browser, lambda d: found(d, By.ID, "users-link")).click()
+    wait(browser, lambda d: any("root" in t for t in row_texts(d, "user-table")))
+    name = "web-" + uuid.uuid4().hex[:8]
+    browser.find_element(By.ID, "new-user").send_keys(name)
+    browser.find_element(By.ID, "create-user").click()
+    first_key, first_secret = new_secret(browser)
+    wait(browser, lambda d: key_row(d, first_key))
+    row = next(t for t in row_texts(browser, "user-table") if name in t)
+    assert "enabled" in row and "1 of 1" in row
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='New key for {name}']").click()
+    second_key, second_secret = new_secret(browser)
+    wait(browser, lambda d: key_row(d, second_key))
+    shot(browser, "13-users-and-keys")
+
+    # The same name again: the server's error, announced.
+    browser.find_element(By.ID, "new-user").send_keys(name)
+    browser.find_element(By.ID, "create-user").click()
+    error = wait(browser, lambda d: found(d, By.ID, "users-error"))
+    assert "EntityConflict" in error.text and error.get_attribute("role") == "alert"
+
+    # At phone width the tables stack.
+    browser.set_window_size(390, 844)
+    assert_fits_phone(browser)
+    shot(browser, "14-phone-users")
+    browser.set_window_size(1280, 900)
+
+    # The new user signs in with its first key; the root pages are neither linked nor served.
+    sign_out(browser)
+    assert sign_in(browser, srv.console_url, first_key, first_secret).get_attribute("id") == "who"
+    wait(browser, lambda d: found(d, By.ID, "bucket-table") or "No buckets yet" in d.page_source)
+    assert not browser.find_elements(By.ID, "users-link")
+    go(browser, "#/u")
+    refused = wait(browser, lambda d: found(d, By.ID, "admin-refused"))
+    assert refused.get_attribute("role") == "alert" and not browser.find_elements(By.ID, "user-table")
+
+    # Root disables the first key in the console...
+    sign_out(browser)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    go(browser, "#/u")
+    wait(browser, lambda d: key_row(d, first_key))
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Disable key {first_key}']").click()
+    wait(browser, lambda d: "disabled" in (key_row(d, first_key).text if key_row(d, first_key) else ""))
+    assert "1 of 2" in next(t for t in row_texts(browser, "user-table") if name in t)
+
+    # ...and signing in with it fails (the server trusts a looked-up key for a second).
+    sign_out(browser)
+    time.sleep(1.2)
+    error = sign_in(browser, srv.console_url, first_key, first_secret)
+    assert error.get_attribute("id") == "signin-error" and "InvalidAccessKeyId" in error.text, error.text
+    browser.find_element(By.ID, "access").clear()
+    assert sign_in(browser, srv.console_url, second_key, second_secret).get_attribute("id") == "who"
+
+    # KMS keys: create one, rotate it, and boto3 encrypts with it.
+    sign_out(browser)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    wait(browser, lambda d: found(d, By.ID, "kms-link")).click()
+    kms_name = "web-" + uuid.uuid4().hex[:8]
+    wait(browser, lambda d: found(d, By.ID, "new-kms-key")).send_keys(kms_name)
+    browser.find_element(By.ID, "create-kms-key").click()
+    wait(browser, lambda d: any(kms_name in t for t in row_texts(d, "kms-table")))
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Rotate KMS key {kms_name}']").click()
+    wait(browser, lambda d: any(kms_name in t and "\t2\t" in t.replace("\n", "\t") for t in row_texts(d, "kms-table")))
+    browser.find_element(By.ID, "new-kms-key").send_keys("bad name!")
+    browser.find_element(By.ID, "new-kms-key").send_keys(Keys.ENTER)
+    error = wait(browser, lambda d: found(d, By.ID, "kms-error"))
+    assert "InvalidArgument" in error.text and error.get_attribute("role") == "alert", error.text
+    shot(browser, "15-kms-keys")
+    s3 = srv.client()
+    bucket = random_bucket_name("console")
+    s3.create_bucket(Bucket=bucket)
+    bucket_names.append((bucket, s3))
+    s3.put_object(Bucket=bucket, Key="k", Body=b"sealed", ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_name)
+    head = s3.head_object(Bucket=bucket, Key="k")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].startswith("arn:aws:kms:")
+
+
+def test_root_manages_remotes_and_tiers(console_server, browser, bucket_names, tmp_path):
+    """A remote (this server, with its root keys) and a directory tier added with the forms,
+    listed without the remote's secret, the server's refusal shown, and both removed."""
+    srv, s3 = console_server, console_server.client()
+    bucket = random_bucket_name("console")
+    s3.create_bucket(Bucket=bucket)
+    bucket_names.append((bucket, s3))
+    browser.set_window_size(1280, 900)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    wait(browser, lambda d: found(d, By.ID, "storage-link")).click()
+    remote = "self-" + uuid.uuid4().hex[:6]
+    wait(browser, lambda d: found(d, By.ID, "remote-name")).send_keys(remote)
+    browser.find_element(By.ID, "remote-endpoint").send_keys(srv.endpoint)
+    browser.find_element(By.ID, "remote-access").send_keys(srv.access_key)
+    browser.find_element(By.ID, "remote-secret").send_keys(srv.secret_key)
+    browser.find_element(By.ID, "add-remote").click()
+    wait(browser, lambda d: any(remote in t for t in row_texts(d, "remote-table")))
+    assert srv.secret_key not in browser.page_source
+
+    # A tier on the remote, in a bucket that is not there: the server's check fails.
+    tier = "cold-" + uuid.uuid4().hex[:6]
+    browser.find_element(By.ID, "tier-name").send_keys(tier)
+    browser.find_element(By.ID, "tier-kind-remote").click()
+    browser.find_element(By.ID, "tier-bucket").send_keys(random_bucket_name("missing"))
+    browser.find_element(By.ID, "class-GLACIER_IR").click()
+    browser.find_element(By.ID, "add-tier").click()
+    error = wait(browser, lambda d: found(d, By.ID, "tiers-error"))
+    assert "InvalidArgument" in error.text and error.get_attribute("role") == "alert"
+    browser.find_element(By.ID, "tier-bucket").clear()
+    browser.find_element(By.ID, "tier-bucket").send_keys(bucket)
+    browser.find_element(By.ID, "add-tier").click()
+    wait(browser, lambda d: any(tier in t for t in row_texts(d, "tier-table")))
+    disk = "disk-" + uuid.uuid4().hex[:6]
+    browser.find_element(By.ID, "tier-name").send_keys(disk)
+    browser.find_element(By.ID, "tier-path").send_keys(str(tmp_path / "tier"))
+    browser.find_element(By.ID, "class-DEEP_ARCHIVE").click()
+    browser.find_element(By.ID, "tier-archive").click()
+    browser.find_element(By.ID, "add-tier").click()
+    wait(browser, lambda d: any(disk in t and "yes" in t for t in row_texts(d, "tier-table")))
+    assert (tmp_path / "tier").is_dir()
+    shot(browser, "16-remotes-and-tiers")
+    browser.set_window_size(390, 844)
+    assert_fits_phone(browser)
+    browser.set_window_size(1280, 900)
+
+    # The remote is in use by a tier: refused, with the server's message.
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Remove remote {remote}']").click()
+    browser.switch_to.alert.accept()
+    error = wait(browser, lambda d: found(d, By.ID, "remotes-error"))
+    assert "EntityConflict" in error.text
+    for name in (tier, disk):
+        browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Remove tier {name}']").click()
+        browser.switch_to.alert.accept()
+        wait(browser, lambda d, n=name: not any(n in t for t in row_texts(d, "tier-table")))
+    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Remove remote {remote}']").click()
+    browser.switch_to.alert.accept()
+    wait(browser, lambda d: not any(remote in t for t in row_texts(d, "remote-table")))
+
+
+def test_versions_past_one_page(console_server, browser, bucket_names):
+    """A key with 1,005 versions: the details page lists the first 1,000 and "Load more
+    versions" brings the other 5, and no version of a longer key that shares the prefix."""
+    srv, s3 = console_server, console_server.client()
+    name = random_bucket_name("console")
+    s3.create_bucket(Bucket=name)
+    bucket_names.append((name, s3))
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: s3.put_object(Bucket=name, Key="v.txt", Body=str(i).encode()), range(1005)))
+    s3.put_object(Bucket=name, Key="v.txt.other", Body=b"x")
+    browser.set_window_size(1280, 900)
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    go(browser, f"#/o/{name}/v.txt")
+    wait(browser, lambda d: len(row_texts(d, "version-table")) == 1000)
+    assert "more on the server" in browser.find_element(By.ID, "version-count").text
+    browser.find_element(By.ID, "more-versions").click()
+    wait(browser, lambda d: len(row_texts(d, "version-table")) == 1005)
+    assert not browser.find_elements(By.ID, "more-versions")
+    ids = browser.execute_script("return Array.from(document.querySelectorAll('#version-table tbody tr'), (r) => r.dataset.version)")
+    listed = s3.get_paginator("list_object_versions").paginate(Bucket=name, Prefix="v.txt")
+    assert ids == [v["VersionId"] for page in listed for v in page.get("Versions", []) if v["Key"] == "v.txt"]
+
+
+AXE = Path(__file__).resolve().parents[2] / "console" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def axe_violations(driver):
+    """axe-core's serious and critical findings on the page as it is now."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run (cd console && npm ci) for the axe-core package")
+    driver.execute_script(AXE.read_text())
+    found_ = driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        axe.run(document, { runOnly: { type: 'tag', values: arguments[0] } })
+          .then((r) => done(r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }))), (e) => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));""",
+        AXE_TAGS)
+    return [v for v in found_ if v["impact"] in ("serious", "critical")]
+
+
+def test_accessibility_audit(console_server, browser, bucket_names):
+    """axe-core (the npm package, injected into the page) finds no serious or critical
+    violation of WCAG 2.1 A/AA or its best practices on any page of the console."""
+    srv, s3 = console_server, console_server.client()
+    name = random_bucket_name("console")
+    s3.create_bucket(Bucket=name)
+    bucket_names.append((name, s3))
+    s3.put_object(Bucket=name, Key="docs/a.txt", Body=b"a", Tagging="k=v")
+    browser.set_window_size(1280, 900)
+    browser.set_script_timeout(60)
+    browser.get(srv.console_url + "/")
+    wait(browser, lambda d: found(d, By.ID, "access"))
+    pages = {"sign-in": axe_violations(browser)}
+    sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
+    for label, fragment, ready in [
+        ("buckets", "#/", "bucket-table"), ("objects", f"#/b/{name}/docs/", "object-table"),
+        ("details", f"#/o/{name}/docs/a.txt", "version-table"), ("settings", f"#/s/{name}", "settings-title"),
+        ("server", "#/m", "request-table"), ("users", "#/u", "key-table"), ("kms", "#/k", "kms-title"),
+        ("remotes", "#/r", "add-tier"),
+    ]:
+        go(browser, fragment)
+        wait(browser, lambda d, i=ready: found(d, By.ID, i))
+        time.sleep(0.3)
+        pages[label] = axe_violations(browser)
+    browser.set_window_size(390, 844)
+    pages["users-phone"] = axe_violations(browser)
+    assert not any(pages.values()), {k: v for k, v in pages.items() if v}

@@ -1,6 +1,6 @@
 // One object: its metadata, tags (editable), storage class and encryption (HeadObject, GetObjectTagging),
 // rename by copy, a share link (a presigned GET of up to 7 days), and its versions, each restorable or deletable.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { bucketHref, ErrorLine, objectHref, size, useAction, useLoad, when } from './ui.jsx';
 
 const MAX_SHARE_HOURS = 7 * 24;
@@ -104,8 +104,17 @@ function Share({ s3, bucket, objectKey }) {
 }
 
 function Versions({ s3, bucket, objectKey, onChange }) {
-  const list = useLoad(() => s3.versions(bucket, objectKey), [s3, bucket, objectKey]);
+  // Pages of 1000 are added one after the other with "Load more versions"; a change reloads
+  // from the first.
+  const [pages, setPages] = useState({ versions: [], next: null });
+  const first = useLoad(() => s3.versions(bucket, objectKey), [s3, bucket, objectKey]);
+  useEffect(() => { if (first.data) setPages(first.data); }, [first.data]);
   const { error, busy, act } = useAction();
+  const list = { data: first.data && pages.versions, error: first.error, reload: first.reload };
+  const more = () => act(async () => {
+    const page = await s3.versions(bucket, objectKey, pages.next);
+    setPages((old) => ({ versions: [...old.versions, ...page.versions], next: page.next }));
+  });
   const restore = (v) => act(async () => { await s3.restore(bucket, objectKey, v.versionId); list.reload(); onChange(); });
   const remove = (v) => {
     if (!confirm(`Delete version ${v.versionId} for good?`)) return;
@@ -133,6 +142,8 @@ function Versions({ s3, bucket, objectKey, onChange }) {
           </tbody>
         </table>
       )}
+      {list.data && <p class="note" id="version-count" aria-live="polite">{list.data.length} shown{pages.next ? ', more on the server' : ''}.</p>}
+      {list.data && pages.next && <button type="button" id="more-versions" disabled={busy} onClick={more}>Load more versions</button>}
     </section>
   );
 }

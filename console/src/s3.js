@@ -75,6 +75,14 @@ export class S3 {
     };
   }
 
+  /** A call to the root user's admin API (`/_admin/PATH`, path segments already encoded):
+   *  JSON in and out, signed like any S3 request; throws the server's error. */
+  async admin(method, path, body) {
+    const opts = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+    const resp = await this.call(method, `/_admin/${path}`, opts);
+    return resp.status === 204 ? null : resp.json();
+  }
+
   /** The server's /metrics text, which only the root user may read. */
   async metrics() {
     return (await this.call('GET', '/metrics')).text();
@@ -128,16 +136,23 @@ export class S3 {
     return this.call('DELETE', objectPath(bucket, key), { query: { versionId } });
   }
 
-  /** Every version and delete marker of exactly `key` (one page of up to 1000). */
-  async versions(bucket, key) {
-    const doc = await this.callXml('GET', objectPath(bucket), { query: { versions: '', prefix: key, 'max-keys': '1000' } });
+  /** A page of up to 1000 versions and delete markers of exactly `key`, newest first, from
+   *  `after` (the previous page's `next`); `next` is null once the key has no more. */
+  async versions(bucket, key, after) {
+    const doc = await this.callXml('GET', objectPath(bucket), {
+      query: { versions: '', prefix: key, 'max-keys': '1000', 'key-marker': after?.keyMarker, 'version-id-marker': after?.versionIdMarker },
+    });
     const root = doc.documentElement;
-    return Array.from(root.children)
+    const versions = Array.from(root.children)
       .filter((n) => (n.localName === 'Version' || n.localName === 'DeleteMarker') && childText(n, 'Key') === key)
       .map((n) => ({
         versionId: childText(n, 'VersionId'), latest: childText(n, 'IsLatest') === 'true', modified: childText(n, 'LastModified'),
         size: Number(childText(n, 'Size') || 0), deleteMarker: n.localName === 'DeleteMarker',
       }));
+    // Keys sort, so the key's versions come before those of longer keys with it as a prefix:
+    // a listing that stops past the key has no more of them.
+    const more = childText(root, 'IsTruncated') === 'true' && childText(root, 'NextKeyMarker') === key;
+    return { versions, next: more ? { keyMarker: key, versionIdMarker: childText(root, 'NextVersionIdMarker') } : null };
   }
 
   /** Copies `from` to `to` and deletes `from` (S3 has no rename). */
