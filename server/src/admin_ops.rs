@@ -2,6 +2,7 @@
 //! remotes and tiers: the checks, the sealing of secrets and the storage calls, with typed errors.
 
 use crate::access::authn::ROOT_USER;
+use crate::keys::kms::KeyringError;
 use crate::keys::secrets::Secrets;
 use crate::request::object_headers::STORAGE_CLASSES;
 use coffer_storage::blob_store::LocalBlobs;
@@ -47,6 +48,17 @@ impl AdminError {
             StorageError::Tier(TierError::Invalid(_)) => AdminError::Invalid(e.to_string()),
             StorageError::Busy | StorageError::Unavailable(_) => AdminError::Unavailable(e.to_string()),
             other => AdminError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<KeyringError> for AdminError {
+    fn from(e: KeyringError) -> AdminError {
+        match e {
+            KeyringError::NotFound(_) => AdminError::NotFound(e.to_string()),
+            KeyringError::Exists(_) => AdminError::Conflict(e.to_string()),
+            KeyringError::InvalidName(_) => AdminError::Invalid(e.to_string()),
+            KeyringError::Failed(_) => AdminError::Failed(e.to_string()),
         }
     }
 }

@@ -7,6 +7,7 @@ mod route;
 use crate::access::authn::{authenticate, ROOT_USER};
 use crate::admin_ops::{self, AdminError};
 use crate::http::body::{read_all, request_body};
+use crate::keys::kms::KeyringError;
 use crate::http::error::{ErrorCode, S3Error, S3Result};
 use crate::http::head::Head;
 use crate::http::router;
@@ -193,22 +194,8 @@ async fn run(op: AdminOp, body: &[u8], state: &AppState) -> Result<HttpResponse,
 /// index).
 async fn kms<T: Send + 'static>(
     state: &AppState,
-    op: impl FnOnce(&crate::keys::kms::Keyring) -> Result<T, String> + Send + 'static,
+    op: impl FnOnce(&crate::keys::kms::Keyring) -> Result<T, KeyringError> + Send + 'static,
 ) -> Result<T, AdminError> {
     let keyring = state.keyring.clone();
-    web::block(move || op(&keyring)).await.map_err(|e| AdminError::Failed(e.to_string()))?.map_err(kms_error)
-}
-
-/// The keyring words its refusals as sentences; the ones about a missing or taken name are
-/// told apart so the API answers them as it does for users.
-fn kms_error(message: String) -> AdminError {
-    if message.starts_with("no KMS key") {
-        AdminError::NotFound(message)
-    } else if message.contains("already exists") {
-        AdminError::Conflict(message)
-    } else if message.starts_with("a key name") || message.starts_with("invalid key name") {
-        AdminError::Invalid(message)
-    } else {
-        AdminError::Failed(message)
-    }
+    web::block(move || op(&keyring)).await.map_err(|e| AdminError::Failed(e.to_string()))?.map_err(AdminError::from)
 }

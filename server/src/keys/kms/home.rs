@@ -99,7 +99,7 @@ impl Stored {
     /// Runs `change` on the keyring as stored now and stores the result, so that no other
     /// writer's change is lost: under the file's lock, or by compare-and-set on the index's
     /// version (`change` then runs again on the newer keyring when another writer came first).
-    pub(super) fn update<T>(&self, mut change: impl FnMut(&mut KeyringFile) -> Result<T, String>) -> Result<T, String> {
+    pub(super) fn update<T, E: From<String>>(&self, mut change: impl FnMut(&mut KeyringFile) -> Result<T, E>) -> Result<T, E> {
         match &self.home {
             Home::DataDir(dir) => {
                 let lock = Lock::acquire(dir)?;
@@ -122,7 +122,7 @@ impl Stored {
                         return Ok(out);
                     }
                 }
-                Err(format!("the keyring changed {ATTEMPTS} times while this change was being made; try again"))
+                Err(format!("the keyring changed {ATTEMPTS} times while this change was being made; try again").into())
             }
         }
     }

@@ -25,6 +25,33 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
+/// Why an admin operation on the keyring was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("no KMS key '{0}'")]
+    NotFound(String),
+    #[error("a KMS key called '{0}' already exists")]
+    Exists(String),
+    /// A name a new key cannot take; carries why.
+    #[error("{0}")]
+    InvalidName(String),
+    /// The keyring could not be read or stored.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for KeyringError {
+    fn from(message: String) -> KeyringError {
+        KeyringError::Failed(message)
+    }
+}
+
+impl From<KeyringError> for String {
+    fn from(e: KeyringError) -> String {
+        e.to_string()
+    }
+}
+
 /// A key as `coffer admin kms` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct KeySummary {
@@ -59,11 +86,11 @@ impl Keyring {
     }
 
     /// Creates a key called `name` (`alias/` optional) with one version of fresh material.
-    pub fn create(&self, name: &str) -> Result<KeySummary, String> {
-        let name = key_ref::new_name(name)?;
+    pub fn create(&self, name: &str) -> Result<KeySummary, KeyringError> {
+        let name = key_ref::new_name(name).map_err(KeyringError::InvalidName)?;
         self.update(|keys| {
             if keys.keys.iter().any(|k| k.name == name) {
-                return Err(format!("a KMS key called '{name}' already exists"));
+                return Err(KeyringError::Exists(name.to_string()));
             }
             let id = uuid::Uuid::new_v4().hyphenated().to_string();
             let created = now();
@@ -83,8 +110,8 @@ impl Keyring {
 
     /// The key called `name`, created first if there is none (for a default key, such as
     /// the one SSE-KMS uses when a request names no key).
-    pub fn ensure(&self, name: &str) -> Result<KeySummary, String> {
-        let wanted = key_ref::new_name(name)?;
+    pub fn ensure(&self, name: &str) -> Result<KeySummary, KeyringError> {
+        let wanted = key_ref::new_name(name).map_err(KeyringError::InvalidName)?;
         if let Some(key) = self.list()?.into_iter().find(|k| k.name == wanted) {
             return Ok(key);
         }
@@ -94,7 +121,7 @@ impl Keyring {
 
     /// Adds a version of fresh material to the key `key_ref` names; new data keys use it,
     /// and data keys wrapped by older versions still open.
-    pub fn rotate(&self, key_ref: &str) -> Result<KeySummary, String> {
+    pub fn rotate(&self, key_ref: &str) -> Result<KeySummary, KeyringError> {
         self.update(|keys| {
             let key = self.find_mut(keys, key_ref)?;
             let version = key.versions.last().map_or(0, |v| v.version) + 1;
@@ -106,7 +133,7 @@ impl Keyring {
 
     /// Enables or disables the key `key_ref` names. A disabled key neither makes nor opens
     /// data keys, so objects encrypted under it cannot be read until it is enabled again.
-    pub fn set_enabled(&self, key_ref: &str, enabled: bool) -> Result<KeySummary, String> {
+    pub fn set_enabled(&self, key_ref: &str, enabled: bool) -> Result<KeySummary, KeyringError> {
         self.update(|keys| {
             let key = self.find_mut(keys, key_ref)?;
             key.enabled = enabled;
@@ -115,8 +142,8 @@ impl Keyring {
     }
 
     /// Every key, in the order they were created.
-    pub fn list(&self) -> Result<Vec<KeySummary>, String> {
-        let keys = self.snapshot().map_err(|e| e.to_string())?;
+    pub fn list(&self) -> Result<Vec<KeySummary>, KeyringError> {
+        let keys = self.snapshot().map_err(|e| KeyringError::Failed(e.to_string()))?;
         Ok(keys.keys.iter().map(|k| self.summary(k)).collect())
     }
 
@@ -155,9 +182,9 @@ impl Keyring {
             .ok_or_else(not_found)
     }
 
-    fn find_mut<'k>(&self, keys: &'k mut KeyringFile, key_ref: &str) -> Result<&'k mut StoredKey, String> {
+    fn find_mut<'k>(&self, keys: &'k mut KeyringFile, key_ref: &str) -> Result<&'k mut StoredKey, KeyringError> {
         let index = {
-            let key = self.find(keys, key_ref).map_err(|_| format!("no KMS key '{key_ref}'"))?;
+            let key = self.find(keys, key_ref).map_err(|_| KeyringError::NotFound(key_ref.to_string()))?;
             keys.keys.iter().position(|k| k.id == key.id).expect("found above")
         };
         Ok(&mut keys.keys[index])
@@ -192,7 +219,7 @@ impl Keyring {
 
     /// Runs `change` on the keyring as stored and stores the result (again on a newer keyring
     /// if another writer came first).
-    fn update<T>(&self, change: impl FnMut(&mut KeyringFile) -> Result<T, String>) -> Result<T, String> {
+    fn update<T>(&self, change: impl FnMut(&mut KeyringFile) -> Result<T, KeyringError>) -> Result<T, KeyringError> {
         self.stored.update(change)
     }
 }
@@ -257,8 +284,8 @@ mod tests {
         let k1 = ring.create("testkey-1").unwrap();
         assert_eq!((k1.name.as_str(), k1.version, k1.enabled), ("testkey-1", 1, true));
         assert_eq!(k1.arn, format!("arn:aws:kms:us-east-1:000000000000:key/{}", k1.id));
-        assert!(ring.create("testkey-1").unwrap_err().contains("already exists"));
-        assert!(ring.create("alias/testkey-1").unwrap_err().contains("already exists"));
+        assert!(matches!(ring.create("testkey-1"), Err(KeyringError::Exists(n)) if n == "testkey-1"));
+        assert!(matches!(ring.create("alias/testkey-1"), Err(KeyringError::Exists(_))));
         ring.create("alias/other").unwrap();
 
         assert_eq!(ring.rotate("testkey-1").unwrap().version, 2);
@@ -270,10 +297,10 @@ mod tests {
         assert!(ring.set_enabled("testkey-1", true).unwrap().enabled);
 
         for missing in ["nope", "alias/nope", "1234abcd-12ab-34cd-56ef-1234567890ab"] {
-            assert!(ring.rotate(missing).unwrap_err().contains("no KMS key"), "{missing}");
-            assert!(ring.set_enabled(missing, false).unwrap_err().contains("no KMS key"), "{missing}");
+            assert!(matches!(ring.rotate(missing), Err(KeyringError::NotFound(_))), "{missing}");
+            assert!(ring.set_enabled(missing, false).unwrap_err().to_string().contains("no KMS key"), "{missing}");
         }
-        assert!(ring.create("bad name").is_err());
+        assert!(matches!(ring.create("bad name"), Err(KeyringError::InvalidName(_))));
         ring.verify().unwrap();
     }
 

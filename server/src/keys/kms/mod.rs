@@ -9,7 +9,7 @@ mod keyring;
 mod provider;
 
 pub use home::Home;
-pub use keyring::{KeySummary, Keyring};
+pub use keyring::{KeyringError, KeySummary, Keyring};
 
 use coffer_crypto::envelope::Key256;
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ pub const DEFAULT_KEY_NAME: &str = "aws/s3";
 
 impl KeyProvider for Keyring {
     fn default_key(&self) -> Result<String, KmsError> {
-        self.ensure(DEFAULT_KEY_NAME).map(|k| k.id).map_err(KmsError::Unavailable)
+        self.ensure(DEFAULT_KEY_NAME).map(|k| k.id).map_err(|e| KmsError::Unavailable(e.to_string()))
     }
 
     fn describe(&self, key_ref: &str) -> Result<KmsKeyInfo, KmsError> {
