@@ -132,7 +132,7 @@ log "pytest again, every data dir's index in PostgreSQL: COFFER_TEST_METADATA=po
 # sqlite_index and left out.
 (cd compat-tests/python && COFFER_TEST_METADATA=postgres COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
     -m "not sqlite_index" test_boto3.py test_multipart.py test_versioning.py test_sse.py test_awscli.py test_integrity.py \
-    test_restic.py test_object_lock.py test_lifecycle.py test_quotas.py test_policy.py test_admin_cli.py \
+    test_restic.py test_object_lock.py test_lifecycle.py test_quotas.py test_policy.py test_admin_cli.py test_admin_api.py \
     test_replication.py test_replication_remote.py test_bad_input.py test_blob_store.py test_tiers.py test_cluster_faults.py) \
     || status=1
 

@@ -472,6 +472,14 @@ def test_upload_resumes_after_the_network_fails(console_server, browser, bucket_
     assert not s3.list_multipart_uploads(Bucket=name).get("Uploads")
 
 
+def new_bucket(srv, bucket_names):
+    """A root user's bucket for one test (removed after it): the boto3 client and its name."""
+    s3, name = srv.client(), random_bucket_name("console")
+    s3.create_bucket(Bucket=name)
+    bucket_names.append((name, s3))
+    return s3, name
+
+
 def sign_out(driver):
     driver.find_element(By.ID, "sign-out").click()
     wait(driver, lambda d: found(d, By.ID, "access"))
@@ -481,9 +489,11 @@ def key_row(driver, access_key):
     return found(driver, By.CSS_SELECTOR, f"#key-table tr[data-key='{access_key}']")
 
 
-def new_secret(driver):
+def new_secret(driver, shot_name=None):
     """The access key and secret the page shows once (then dismissed)."""
     wait(driver, lambda d: found(d, By.ID, "new-secret-key"))
+    if shot_name:
+        shot(driver, shot_name)
     pair = driver.find_element(By.ID, "new-access-key").text, driver.find_element(By.ID, "new-secret-key").text
     assert driver.switch_to.active_element.get_attribute("id") == "new-secret", "the new secret gets the focus"
     driver.find_element(By.ID, "dismiss-secret").click()
@@ -503,14 +513,14 @@ def test_root_manages_users_keys_and_kms_keys(console_server, browser, bucket_na
     name = "web-" + uuid.uuid4().hex[:8]
     browser.find_element(By.ID, "new-user").send_keys(name)
     browser.find_element(By.ID, "create-user").click()
-    first_key, first_secret = new_secret(browser)
+    first_key, first_secret = new_secret(browser, "13-new-user-secret")
     wait(browser, lambda d: key_row(d, first_key))
     row = next(t for t in row_texts(browser, "user-table") if name in t)
     assert "enabled" in row and "1 of 1" in row
     browser.find_element(By.CSS_SELECTOR, f"button[aria-label='New key for {name}']").click()
     second_key, second_secret = new_secret(browser)
     wait(browser, lambda d: key_row(d, second_key))
-    shot(browser, "13-users-and-keys")
+    shot(browser, "14-users-and-keys")
 
     # The same name again: the server's error, announced.
     browser.find_element(By.ID, "new-user").send_keys(name)
@@ -521,7 +531,7 @@ def test_root_manages_users_keys_and_kms_keys(console_server, browser, bucket_na
     # At phone width the tables stack.
     browser.set_window_size(390, 844)
     assert_fits_phone(browser)
-    shot(browser, "14-phone-users")
+    shot(browser, "15-phone-users")
     browser.set_window_size(1280, 900)
 
     # The new user signs in with its first key; the root pages are neither linked nor served.
@@ -564,11 +574,8 @@ def test_root_manages_users_keys_and_kms_keys(console_server, browser, bucket_na
     browser.find_element(By.ID, "new-kms-key").send_keys(Keys.ENTER)
     error = wait(browser, lambda d: found(d, By.ID, "kms-error"))
     assert "InvalidArgument" in error.text and error.get_attribute("role") == "alert", error.text
-    shot(browser, "15-kms-keys")
-    s3 = srv.client()
-    bucket = random_bucket_name("console")
-    s3.create_bucket(Bucket=bucket)
-    bucket_names.append((bucket, s3))
+    shot(browser, "16-kms-keys")
+    s3, bucket = new_bucket(srv, bucket_names)
     s3.put_object(Bucket=bucket, Key="k", Body=b"sealed", ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_name)
     head = s3.head_object(Bucket=bucket, Key="k")
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"].startswith("arn:aws:kms:")
@@ -577,10 +584,8 @@ def test_root_manages_users_keys_and_kms_keys(console_server, browser, bucket_na
 def test_root_manages_remotes_and_tiers(console_server, browser, bucket_names, tmp_path):
     """A remote (this server, with its root keys) and a directory tier added with the forms,
     listed without the remote's secret, the server's refusal shown, and both removed."""
-    srv, s3 = console_server, console_server.client()
-    bucket = random_bucket_name("console")
-    s3.create_bucket(Bucket=bucket)
-    bucket_names.append((bucket, s3))
+    srv = console_server
+    s3, bucket = new_bucket(srv, bucket_names)
     browser.set_window_size(1280, 900)
     sign_in(browser, srv.console_url, srv.access_key, srv.secret_key)
     wait(browser, lambda d: found(d, By.ID, "storage-link")).click()
@@ -614,7 +619,7 @@ def test_root_manages_remotes_and_tiers(console_server, browser, bucket_names, t
     browser.find_element(By.ID, "add-tier").click()
     wait(browser, lambda d: any(disk in t and "yes" in t for t in row_texts(d, "tier-table")))
     assert (tmp_path / "tier").is_dir()
-    shot(browser, "16-remotes-and-tiers")
+    shot(browser, "17-remotes-and-tiers")
     browser.set_window_size(390, 844)
     assert_fits_phone(browser)
     browser.set_window_size(1280, 900)
@@ -636,10 +641,8 @@ def test_root_manages_remotes_and_tiers(console_server, browser, bucket_names, t
 def test_versions_past_one_page(console_server, browser, bucket_names):
     """A key with 1,005 versions: the details page lists the first 1,000 and "Load more
     versions" brings the other 5, and no version of a longer key that shares the prefix."""
-    srv, s3 = console_server, console_server.client()
-    name = random_bucket_name("console")
-    s3.create_bucket(Bucket=name)
-    bucket_names.append((name, s3))
+    srv = console_server
+    s3, name = new_bucket(srv, bucket_names)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda i: s3.put_object(Bucket=name, Key="v.txt", Body=str(i).encode()), range(1005)))
@@ -652,6 +655,8 @@ def test_versions_past_one_page(console_server, browser, bucket_names):
     browser.find_element(By.ID, "more-versions").click()
     wait(browser, lambda d: len(row_texts(d, "version-table")) == 1005)
     assert not browser.find_elements(By.ID, "more-versions")
+    browser.execute_script("document.getElementById('version-count').scrollIntoView({block: 'end'})")
+    shot(browser, "18-versions-paged")
     ids = browser.execute_script("return Array.from(document.querySelectorAll('#version-table tbody tr'), (r) => r.dataset.version)")
     listed = s3.get_paginator("list_object_versions").paginate(Bucket=name, Prefix="v.txt")
     assert ids == [v["VersionId"] for page in listed for v in page.get("Versions", []) if v["Key"] == "v.txt"]
@@ -678,10 +683,8 @@ def axe_violations(driver):
 def test_accessibility_audit(console_server, browser, bucket_names):
     """axe-core (the npm package, injected into the page) finds no serious or critical
     violation of WCAG 2.1 A/AA or its best practices on any page of the console."""
-    srv, s3 = console_server, console_server.client()
-    name = random_bucket_name("console")
-    s3.create_bucket(Bucket=name)
-    bucket_names.append((name, s3))
+    srv = console_server
+    s3, name = new_bucket(srv, bucket_names)
     s3.put_object(Bucket=name, Key="docs/a.txt", Body=b"a", Tagging="k=v")
     browser.set_window_size(1280, 900)
     browser.set_script_timeout(60)
