@@ -43,6 +43,10 @@ pub(crate) struct PgIndex {
     node: String,
     /// The generations of blobs this node read or reserved lately (see `blobs`).
     generations: blobs::KnownGenerations,
+    /// Whether this node's replication claims from before it started were released (on its
+    /// first ask for due replications: a handle that never sends, such as an admin command
+    /// run beside the node, leaves the running node's claims alone).
+    claims_released: std::sync::atomic::AtomicBool,
     /// Where the connections' I/O runs (see `ConnectOnOwnRuntime`).
     _runtime: OwnRuntime,
 }
@@ -102,10 +106,9 @@ impl PgIndex {
         let connect = ConnectOnOwnRuntime(runtime.handle().clone());
         let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
-        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), generations: Default::default(), _runtime: OwnRuntime(Some(runtime)) };
+        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), generations: Default::default(), claims_released: Default::default(), _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
-        replication::release_claims(&*client, node).await?;
         index.note_size(&client).await?;
         Ok(index)
     }
