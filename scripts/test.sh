@@ -16,7 +16,8 @@
 #    files of that suite again with the blobs in an S3 bucket of moto (COFFER_TEST_BLOBS=s3),
 #    then the storage crate's tests and the whole suite once more with every index in
 #    PostgreSQL (COFFER_TEST_STORE_ON_POSTGRES=1, COFFER_TEST_METADATA=postgres), and the boto3
-#    and awscli files through HAProxy in front of two nodes (COFFER_TEST_CLUSTER=2).
+#    and awscli files through HAProxy in front of two nodes (COFFER_TEST_CLUSTER=2); last, a short
+#    run of scripts/bench-scale.sh (it fails on any request error).
 # Exits non-zero if either runner fails; both always run.
 #
 # Environment:
@@ -138,6 +139,12 @@ log "pytest again, through HAProxy in front of two nodes sharing PostgreSQL and 
 (cd compat-tests/python && COFFER_TEST_CLUSTER=2 COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
     test_boto3.py test_awscli.py) \
     || status=1
+
+log "the scale benchmark's short version: 20,000 objects, 200 clients at once, no errors (scripts/bench-scale.sh)"
+scale_store="$(mktemp -d)"
+BENCH_PYTHON="$VENV/bin/python" "$REPO/scripts/bench-scale.sh" --objects 20000 --clients 200 --duration 2s --store "$scale_store/store" \
+    || status=1
+rm -rf "$scale_store"
 
 if ((status)); then
     log "FAILED (see above)"
