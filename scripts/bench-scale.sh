@@ -12,8 +12,12 @@
 #    noting its RSS, and runs the same rows there.
 # Rows: PUT 4KiB c=16, GET 4KiB c=16, LIST pages of a 10,000-key prefix c=4, a mixed
 # GET/PUT/HEAD/DELETE load of 4 KiB objects at c=16 (HEAD's latency is the HEAD row) and the
-# same mix with --clients connections at once. Prints the two stores side by side (ops/s and
-# the loaded/empty ratio, p50/p90/p99/max in ms), start-up times and peak RSS.
+# same mix with --clients connections at once. Then, on the loaded store, waves of deletes: a
+# tenth of N keys (at most 1,000,000) written and removed by DeleteObjects, as many more
+# expired by a lifecycle rule (days of 2 s), each while GETs of 4 KiB run at c=16.
+# Prints the two stores side by side (ops/s and the loaded/empty ratio, p50/p90/p99/max in
+# ms), the GETs during each wave against idle GETs, how long each wave took, start-up times
+# and peak RSS.
 #
 # A short version for CI: ./scripts/bench-scale.sh --objects 20000 --duration 2s --clients 200
 # Exits 1 if any run counted errors (s3bench counts every non-2xx, timeout and short body).
@@ -30,7 +34,7 @@ while (($#)); do
         --store) STORE="$2"; shift 2 ;;
         --duration) DURATION="$2"; shift 2 ;;
         --clients) CLIENTS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -69,13 +73,14 @@ failed=0
 fact() { printf '%s\t%s\n' "$1" "$2" >>"$FACTS"; }
 rss_mib() { awk -v f="$1" '$1 == f":" {print int($2 / 1024)}' "/proc/$SERVER_PID/status"; }
 
-start_server() { # store name, data dir: starts coffer there, records how long it took to be ready
+start_server() { # store name, data dir, serve args...: starts coffer there, records how long it took to be ready
     local name="$1" dir="$2" port t0 t1
+    shift 2
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     ENDPOINT="http://127.0.0.1:$port"
     mkdir -p "$dir"
     t0="$(date +%s.%N)"
-    RUST_LOG="${RUST_LOG:-warn}" "$COFFER_BIN" serve --data-dir "$dir" --address "127.0.0.1:$port" >>"$WORK/server-$name.log" 2>&1 &
+    RUST_LOG="${RUST_LOG:-warn}" "$COFFER_BIN" serve --data-dir "$dir" --address "127.0.0.1:$port" "$@" >>"$WORK/server-$name.log" 2>&1 &
     SERVER_PID=$!
     until curl -fsS -o /dev/null "$ENDPOINT/health/ready" 2>/dev/null; do
         kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$WORK/server-$name.log" >&2; exit 2; }
@@ -161,6 +166,55 @@ rows loaded "${BUCKETS[0]}"
 fact "loaded: data dir (MiB)" "$(du -sm "$STORE" | cut -f1)"
 stop_server
 
+# Waves of deletes: D keys (a tenth of N, at most 1,000,000) removed by DeleteObjects, then D
+# more expired by a lifecycle rule, each while GETs run; their latency against idle GETs'.
+D=$((OBJECTS / 10 > 1000000 ? 1000000 : OBJECTS / 10))
+log "deletes at scale: $D keys by DeleteObjects, $D by lifecycle expiration, GETs meanwhile"
+start_server waves "$STORE" --lifecycle-day-secs 2
+for b in "${BUCKETS[1]}" scale-expire; do
+    "$S3BENCH" --endpoint "$ENDPOINT" --bucket "$b" --create-bucket --op put --size 4KiB --concurrency 64 --count "$D" \
+        --prefix wave/ --keep >>"$WORK/load.log" 2>&1 || { tail -n 20 "$WORK/load.log" >&2; exit 1; }
+done
+wave() { # what (delete | expire), bucket: empties the bucket's wave/ prefix, prints the seconds it took
+    "$PY" - "$ENDPOINT" "$@" <<'PY'
+import os, sys, time, boto3
+from concurrent.futures import ThreadPoolExecutor
+from botocore.config import Config
+endpoint, what, bucket = sys.argv[1:4]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", config=Config(max_pool_connections=8),
+                  aws_access_key_id=os.environ["COFFER_ROOT_ACCESS_KEY"], aws_secret_access_key=os.environ["COFFER_ROOT_SECRET_KEY"])
+t0 = time.monotonic()
+if what == "expire":
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "wave", "Status": "Enabled", "Filter": {"Prefix": "wave/"}, "Expiration": {"Days": 1}}]})
+    while s3.list_objects_v2(Bucket=bucket, Prefix="wave/", MaxKeys=1).get("KeyCount"):
+        time.sleep(0.5)
+else:
+    def pages():
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="wave/"):
+            yield [{"Key": o["Key"]} for o in page.get("Contents", [])]
+    def delete(keys):
+        r = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        assert not r.get("Errors"), r["Errors"][:3]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(delete, pages()))
+print(f"{time.monotonic() - t0:.1f}")
+PY
+}
+s3b "waves|get idle" --bucket "${BUCKETS[0]}" --duration "$DURATION" --size 4KiB --op get --concurrency 16
+for what in delete expire; do
+    bucket="${BUCKETS[1]}"
+    [[ $what == delete ]] || bucket=scale-expire
+    wave "$what" "$bucket" >"$WORK/wave-$what" &
+    wave_pid=$!
+    s3b "waves|get during $what" --bucket "${BUCKETS[0]}" --duration "$DURATION" --size 4KiB --op get --concurrency 16
+    wait "$wave_pid" || failed=1
+    how=DeleteObjects
+    [[ $what == delete ]] || how="lifecycle expiration"
+    fact "waves: $D keys gone by $how (s)" "$(cat "$WORK/wave-$what")"
+done
+stop_server
+
 python3 - "$RESULTS" "$FACTS" "$OBJECTS" "$DURATION" "$(nproc)" <<'PY'
 import json, sys
 path, facts, objects, duration, cores = sys.argv[1:6]
@@ -182,7 +236,9 @@ hdr = f"{'row':<22}{'empty ops/s':>12}{'loaded':>10}{'ratio':>7}   {'empty p50/p
 print(hdr); print("-" * len(hdr))
 def lat(l):
     return "/".join(f"{l[k]:.1f}" if l.get(k) is not None else "-" for k in ("p50", "p90", "p99", "max"))
-for row, stores in runs.items():
+for row, stores in list(runs.items()):
+    if "waves" in stores:
+        continue
     ops = [None] if not row.startswith("mixed") else [None, "GET", "PUT", "HEAD", "DELETE"]
     for op in ops:
         e, l = parts(stores.get("empty"), op), parts(stores.get("loaded"), op)
@@ -191,6 +247,14 @@ for row, stores in runs.items():
             print(f"{name:<22} a run failed: see s3bench's output"); continue
         ratio = f"{l[0] / e[0]:.2f}" if e[0] else "-"
         print(f"{name:<22}{e[0]:>12.0f}{l[0]:>10.0f}{ratio:>7}   {lat(e[1]):<28}{lat(l[1]):<28}{e[2] + l[2]:>7}")
+waves = {row: r for row, stores in runs.items() for store, r in stores.items() if store == "waves"}
+idle = parts(waves.get("get idle"))
+for row, r in waves.items():
+    w = parts(r)
+    if w is None or idle is None:
+        print(f"{row:<22} a run failed: see s3bench's output"); continue
+    p99 = f"p99 {w[1].get('p99', 0) / idle[1]['p99']:.2f}x idle" if row != "get idle" and idle[1].get("p99") else ""
+    print(f"{row:<22}{w[0]:>12.0f}{'':>17}   {lat(w[1]):<28}{p99:<28}{w[2]:>7}")
 print()
 for line in open(facts):
     k, v = line.rstrip("\n").split("\t")
