@@ -47,6 +47,7 @@ macro_rules! h1_service {
             })
             .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
             .client_request_timeout($state.limits.request_head_timeout)
+            .client_disconnect_timeout(crate::limits::LINGER)
             .tcp_nodelay(true)
             .expect(fn_service(move |req: actix_http::Request| {
                 let state = expect_state.clone();
@@ -64,6 +65,7 @@ macro_rules! side_service {
         HttpService::build()
             .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
             .client_request_timeout($state.limits.request_head_timeout)
+            .client_disconnect_timeout(crate::limits::LINGER)
             .tcp_nodelay(true)
             .finish(map_config(app, |_| AppConfig::default()))
             .tcp()
