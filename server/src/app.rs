@@ -82,7 +82,7 @@ async fn serve(config: Config) -> Result<(), String> {
     ensure_root(&store, &secrets).await?;
     let mut background = Workers::sharing(store.clone());
     background.start(OrphanSweep::new(store.clone()));
-    background.start(GarbageCollector::new(store.clone()));
+    background.start(GarbageCollector::new(store.clone(), config.gc_interval));
     background.start(IndexSpace::new(store.clone()));
     if config.scrub_period.is_zero() {
         tracing::info!("scrubber off (scrub_period is 0)");
