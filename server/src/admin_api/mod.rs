@@ -34,7 +34,8 @@ pub fn wants(head: Head<'_>, domain: Option<&str>) -> bool {
 /// Answers an admin request: the root user's signature, then the operation.
 pub async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> S3Result<HttpResponse> {
     let auth = authenticate(req.into(), state).await?;
-    if !auth.principal.as_ref().is_some_and(|p| p.user.name == ROOT_USER) {
+    let is_root = auth.principal.as_ref().is_some_and(|p| p.user.name == ROOT_USER);
+    if !is_root {
         return Err(S3Error::new(ErrorCode::AccessDenied).with_message("Access Denied: the admin API is the root user's"));
     }
     let op = route::parse(req.method(), req.path()).map_err(|e| match e {
