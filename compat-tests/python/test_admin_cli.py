@@ -1,6 +1,6 @@
 """The admin CLI against a running server: users (list, info, delete refused while they own
 buckets), access keys (several per user; disable, enable and delete seen by the server within
-two seconds as 403 InvalidAccessKeyId), buckets (list, info with logical and stored bytes),
+two seconds as 403 InvalidAccessKeyId; a user's keys all at once; rotation), buckets (list, info with logical and stored bytes),
 `coffer admin info`, JSON and table output, and `--config` read as `serve` reads it."""
 
 from __future__ import annotations
@@ -110,6 +110,31 @@ def test_key_rotation_without_downtime(http_server):
         assert nobody.returncode != 0 and "no user called" in nobody.stderr
     finally:
         empty_and_delete_bucket(new_client, bucket)
+
+
+def test_user_disable_enable_and_key_rotate(http_server):
+    """`user disable|enable` turn all of a user's keys off and on (never root's); `key rotate`
+    prints a new key for the same user and disables the old one."""
+    user = create_user(http_server, "dis")
+    second = admin_json(http_server, "key", "create", user.name)
+    clients = [http_server.client(user), http_server.client(User(user.name, second["access_key"], second["secret_key"]))]
+    keys = admin_json(http_server, "user", "disable", user.name)
+    assert sorted(k["access_key"] for k in keys if not k["enabled"]) == sorted([user.access_key, second["access_key"]])
+    for client in clients:
+        settles(lambda c=client: error_code(c.list_buckets), "InvalidAccessKeyId")
+    coffer_admin(http_server, "user", "enable", user.name)
+    for client in clients:
+        settles(lambda c=client: error_code(c.list_buckets), "OK")
+    refused = coffer_admin(http_server, "user", "disable", "root", check=False)
+    assert refused.returncode != 0 and "cannot be disabled" in refused.stderr
+
+    rotated = admin_json(http_server, "key", "rotate", user.access_key)
+    assert rotated["user"] == user.name and len(rotated["secret_key"]) == 40
+    settles(lambda: error_code(clients[0].list_buckets), "InvalidAccessKeyId")
+    new_client = http_server.client(User(user.name, rotated["access_key"], rotated["secret_key"]))
+    settles(lambda: error_code(new_client.list_buckets), "OK")
+    assert "secret key" in coffer_admin(http_server, "key", "rotate", second["access_key"]).stdout
+    coffer_admin(http_server, "user", "delete", user.name)
 
 
 def test_bucket_list_and_info(http_server, http_bucket):

@@ -7,12 +7,15 @@ use crate::admin_ops::{self, AdminError};
 use crate::keys::secrets;
 use crate::table::{self, Table};
 use coffer_storage::{AccessKeyInfo, Store, StorageError, UserSummary};
+use futures::future::BoxFuture;
 
 /// What `coffer admin user` is asked to do (besides `create`).
 pub enum UserAction {
     List,
     Info(String),
     Delete(String),
+    /// Disable (false) or enable (true) every key of the user.
+    SetEnabled(String, bool),
 }
 
 /// What `coffer admin key` is asked to do.
@@ -22,6 +25,8 @@ pub enum KeyAction {
     Disable(String),
     Enable(String),
     Delete(String),
+    /// A new key for the key's user, the old one disabled.
+    Rotate(String),
 }
 
 fn open(dir: &KeyedDir<'_>) -> Result<Store, String> {
@@ -81,13 +86,15 @@ pub fn user(dir: KeyedDir<'_>, action: UserAction, json: bool) -> Result<(), Str
                 admin_ops::delete_user(&store, &name).await?;
                 table::print(json, &serde_json::json!({ "deleted": name }), |_| format!("user {name} deleted\n"))
             }
+            UserAction::SetEnabled(name, enabled) => table::print(json, &admin_ops::set_user_enabled(&store, &name, enabled).await?, keys_table),
         }
     })
 }
 
 pub fn key(dir: KeyedDir<'_>, action: KeyAction, json: bool) -> Result<(), String> {
     let store = match action {
-        KeyAction::Create(user) => return create_key(dir, user, json),
+        KeyAction::Create(user) => return with_new_key(dir, json, |store, secrets| Box::pin(async move { admin_ops::create_key(store, secrets, &user).await })),
+        KeyAction::Rotate(old) => return with_new_key(dir, json, |store, secrets| Box::pin(async move { admin_ops::rotate_key(store, secrets, &old).await })),
         _ => open(&dir)?,
     };
     runtime()?.block_on(async {
@@ -102,7 +109,7 @@ pub fn key(dir: KeyedDir<'_>, action: KeyAction, json: bool) -> Result<(), Strin
                 store.delete_access_key(&ak).await.map_err(|e| explain(e, &ak))?;
                 table::print(json, &serde_json::json!({ "deleted": ak }), |_| format!("access key {ak} deleted\n"))
             }
-            KeyAction::Create(_) => Ok(()),
+            KeyAction::Create(_) | KeyAction::Rotate(_) => Ok(()),
         }
     })
 }
@@ -112,11 +119,17 @@ async fn set_enabled(store: &Store, ak: &str, enabled: bool, json: bool) -> Resu
     table::print(json, &key, |k| format!("access key {} of {}: {}\n", k.access_key, k.user, status(k.enabled)))
 }
 
-fn create_key(dir: KeyedDir<'_>, user: String, json: bool) -> Result<(), String> {
+/// Runs `make` (which makes a key, with the master key at hand to seal its secret) and prints
+/// the new key with its secret, shown only now.
+fn with_new_key(
+    dir: KeyedDir<'_>,
+    json: bool,
+    make: impl for<'s> FnOnce(&'s Store, &'s secrets::Secrets) -> BoxFuture<'s, Result<admin_ops::NewKey, AdminError>>,
+) -> Result<(), String> {
     let secrets = dir.secrets()?;
     runtime()?.block_on(async {
         let store = secrets::open_store(&dir.site(), &secrets).await?;
-        let key = admin_ops::create_key(&store, &secrets, &user).await?;
+        let key = make(&store, &secrets).await?;
         table::print(json, &key, |k| table::fields(&[("user", k.user.clone()), ("access key", k.access_key.clone()), ("secret key", k.secret_key.clone())]))
     })
 }

@@ -475,6 +475,18 @@ enum UserCommand {
         #[command(flatten)]
         dir: DirOptions,
     },
+    /// Disable every key of a user (not root's).
+    Disable {
+        name: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
+    /// Enable every key of a user.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
 }
 
 impl UserCommand {
@@ -487,6 +499,8 @@ impl UserCommand {
             UserCommand::List { dir } => (dir, UserAction::List),
             UserCommand::Info { name, dir } => (dir, UserAction::Info(name)),
             UserCommand::Delete { name, dir } => (dir, UserAction::Delete(name)),
+            UserCommand::Disable { name, dir } => (dir, UserAction::SetEnabled(name, false)),
+            UserCommand::Enable { name, dir } => (dir, UserAction::SetEnabled(name, true)),
         };
         account_admin::user(KeyedDir::of(&dir.resolve()?), action, json)
     }
@@ -525,6 +539,12 @@ enum KeyCommand {
         #[command(flatten)]
         dir: DirOptions,
     },
+    /// Replace a key: a new key for its user (printed with its secret) and the old one disabled.
+    Rotate {
+        access_key: String,
+        #[command(flatten)]
+        dir: DirOptions,
+    },
 }
 
 impl KeyCommand {
@@ -536,6 +556,7 @@ impl KeyCommand {
             KeyCommand::Disable { access_key, dir } => (dir, KeyAction::Disable(access_key)),
             KeyCommand::Enable { access_key, dir } => (dir, KeyAction::Enable(access_key)),
             KeyCommand::Delete { access_key, dir } => (dir, KeyAction::Delete(access_key)),
+            KeyCommand::Rotate { access_key, dir } => (dir, KeyAction::Rotate(access_key)),
         };
         account_admin::key(KeyedDir::of(&dir.resolve()?), action, json)
     }
