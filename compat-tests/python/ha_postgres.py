@@ -52,7 +52,9 @@ def patroni_config(scope: str, name: str, directory: Path, pg_port: int, rest_po
                 # A commit is acknowledged only once a standby has it, and only that standby
                 # may be promoted: a failover loses no acknowledged write.
                 "synchronous_mode": True,
-                "postgresql": {"use_pg_rewind": False, "parameters": {"max_connections": 100, "shared_buffers": "32MB"}},
+                # A standby that got WAL the promoted one lacks (it was not the synchronous
+                # one) rewinds itself to follow the new primary.
+                "postgresql": {"use_pg_rewind": True, "parameters": {"max_connections": 100, "shared_buffers": "32MB"}},
             },
             "initdb": [{"encoding": "UTF8"}, {"auth": "trust"}],
             "pg_hba": ["host replication replicator 127.0.0.1/32 trust", "host all all 127.0.0.1/32 trust"],
@@ -149,7 +151,7 @@ class PatroniCluster:
             for i in range(members):
                 self._start_member(f"pg{i}")
             self._start_haproxy()
-            wait_until(self.settled, timeout=90, what="a Patroni primary with a synchronous standby")
+            self.wait_settled(timeout=90)
         except BaseException:
             self.stop()
             raise
@@ -195,24 +197,34 @@ class PatroniCluster:
     def multi_host_url(self) -> str:
         hosts = ",".join("127.0.0.1" for _ in self.members)
         ports = ",".join(str(m.pg_port) for m in self.members)
-        return f"host={hosts} port={ports} user=coffer dbname=postgres target_session_attrs=read-write"
+        return f"host={hosts} port={ports} user=coffer dbname=postgres target_session_attrs=read-write connect_timeout=3"
 
     def primary(self) -> Member | None:
         found = [m for m in self.members if m.role() in ("primary", "master")]
         return found[0] if len(found) == 1 else None
 
+    def members_state(self) -> list[dict]:
+        """Patroni's view of the members (name, role, state, lag...), from any member that answers."""
+        for m in self.members:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{m.rest_port}/cluster", timeout=1) as r:
+                    return json.load(r)["members"]
+            except (OSError, ValueError, KeyError):
+                continue
+        return []
+
     def settled(self) -> bool:
         """One primary, a synchronous standby streaming from it, and HAProxy taking connections to the primary."""
-        primary = self.primary()
-        if primary is None:
+        if self.primary() is None:
             return False
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{primary.rest_port}/cluster", timeout=1) as r:
-                members = json.load(r)["members"]
-        except (OSError, ValueError, KeyError):
-            return False
-        sync = any(m.get("role") == "sync_standby" and m.get("state") in ("streaming", "running") for m in members)
+        sync = any(m.get("role") == "sync_standby" and m.get("state") in ("streaming", "running") for m in self.members_state())
         return sync and self.sql("SELECT NOT pg_is_in_recovery()").strip() == "t"
+
+    def wait_settled(self, timeout: float = 60) -> None:
+        try:
+            wait_until(self.settled, timeout=timeout, what="a Patroni primary with a synchronous standby")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; members: {self.members_state()}") from None
 
     def sql(self, statement: str) -> str:
         """One statement through HAProxy's primary port; its output, or '' when that fails."""

@@ -20,7 +20,7 @@ import pytest
 
 import ha_postgres
 from cluster import new_master_key, start_cluster
-from harness import random_bucket_name, wait_until
+from harness import random_bucket_name
 from write_load import LOAD_S, Load, assert_survived, assert_unavailable_only, writing_again
 
 pytestmark = pytest.mark.skipif(not ha_postgres.available(),
@@ -53,7 +53,7 @@ def cluster(patroni, tmp_root):
 
 def kill_primary_under_load(patroni, cluster) -> None:
     """Writers PUT through the balancer; the primary dies midway. Checks what the brief says."""
-    wait_until(patroni.settled, timeout=60, what="a primary with a synchronous standby")
+    patroni.wait_settled()
     bucket = random_bucket_name("patroni")
     cluster.balancer.client().create_bucket(Bucket=bucket)
     old = patroni.primary()
