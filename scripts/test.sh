@@ -7,7 +7,8 @@
 #    committed build against its sources), rabbitmq-server (the notification tests start
 #    their own broker), prometheus (the metrics test starts its own, scraping Coffer),
 #    postgresql (a throwaway server on loopback for the PostgreSQL index's tests,
-#    scripts/postgres.sh), haproxy (the several-node tests balance over it) and a Python virtualenv
+#    scripts/postgres.sh), haproxy (the several-node tests balance over it), patroni and
+#    etcd-server (the failover test runs PostgreSQL under Patroni) and a Python virtualenv
 #    with compat-tests/python/requirements.txt;
 # 2. builds the workspace in release mode;
 # 3. checks that console/dist is what `npm ci && npm run build` makes of console/src
@@ -50,6 +51,9 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 # The several-node tests put HAProxy in front of two Coffer nodes.
 [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+# The failover test (test_patroni.py) runs PostgreSQL under Patroni, with an etcd of its own.
+command -v patroni >/dev/null 2>&1 || missing+=(patroni)
+[[ -x /usr/bin/etcd ]] || missing+=(etcd-server)
 if ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     SUDO=()
@@ -100,9 +104,9 @@ cargo test --release --workspace || status=1
 
 log "pytest compat-tests/python (binary: $COFFER_BIN)"
 # The venv's bin first, so the suite runs the pinned `aws` CLI.
-# The fault tests run once, in the PostgreSQL pass below.
+# The fault tests (the failover test among them) run once, in the PostgreSQL pass below.
 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest compat-tests/python -q -p no:cacheprovider \
-    --ignore=compat-tests/python/test_cluster_faults.py "$@" \
+    --ignore=compat-tests/python/test_cluster_faults.py --ignore=compat-tests/python/test_patroni.py "$@" \
     || status=1
 
 log "pytest again, the blobs in an S3 bucket (moto) instead of the data dir: COFFER_TEST_BLOBS=s3"

@@ -165,6 +165,9 @@ impl From<tokio_postgres::Error> for StorageError {
             // Class 08 (connection exception) and 57P (the server shuts down or restarts, or an
             // operator ended the session), or no SQLSTATE at all because the connection is gone.
             Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => StorageError::Unavailable(with_cause(&e)),
+            // "cannot execute INSERT in a read-only transaction": the server takes no writes (a
+            // standby, a primary being failed over, or one an operator made read-only).
+            Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => StorageError::Unavailable(with_cause(&e)),
             None if is_lost_connection(&e) => StorageError::Unavailable(with_cause(&e)),
             _ => StorageError::Index(Box::new(e)),
         }

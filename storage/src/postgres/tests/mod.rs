@@ -88,6 +88,19 @@ async fn nodes_starting_together_migrate_once() {
     assert!(a.index_bytes() > 0);
 }
 
+/// A server that takes no writes (a standby, or one made read-only) refuses a write with
+/// "cannot execute ... in a read-only transaction": the index is unavailable (503, retried).
+#[tokio::test]
+async fn a_write_refused_as_read_only_is_unavailable() {
+    let Some(db) = TestDb::create().await else { return };
+    let index = PgIndex::connect(&db.url).await.unwrap();
+    // The pool's one connection, which the next operation takes again.
+    index.client().await.unwrap().batch_execute("SET default_transaction_read_only = on").await.unwrap();
+    let owner = crate::model::User { id: "u1".into(), name: "alice".into() };
+    let refused = crate::meta::BucketIndex::create_bucket(&index, owner, "photos", "us-east-1").await.unwrap_err();
+    assert!(matches!(&refused, crate::error::StorageError::Unavailable(m) if m.contains("read-only")), "{refused}");
+}
+
 /// A rolling upgrade: another node changes a table's shape under statements this node prepared.
 /// The next use prepares them again instead of failing, alone and inside a transaction.
 #[tokio::test]
