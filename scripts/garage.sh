@@ -87,8 +87,8 @@ start)
     info="$(cli key info --show-secret "$key_name")"
     echo "COFFER_TEST_BLOBS_ENDPOINT=http://127.0.0.1:$port"
     echo "COFFER_TEST_BLOBS_REGION=$region"
-    echo "COFFER_TEST_BLOBS_ACCESS_KEY=$(awk -F'\t' '/^Key ID:/ {print $2}' <<<"$info" | tr -d ' ')"
-    echo "COFFER_TEST_BLOBS_SECRET_KEY=$(awk -F'\t' '/^Secret key:/ {print $2}' <<<"$info" | tr -d ' ')"
+    echo "COFFER_TEST_BLOBS_ACCESS_KEY=$(awk '/^Key ID:/ {print $3}' <<<"$info")"
+    echo "COFFER_TEST_BLOBS_SECRET_KEY=$(awk '/^Secret key:/ {print $3}' <<<"$info")"
     echo "COFFER_TEST_BLOBS_BUCKET=$bucket"
     ;;
 stop)

@@ -3,6 +3,7 @@ here, or the service COFFER_TEST_BLOBS_ENDPOINT names, e.g. Garage; Ceph RGW or 
 in production) and in a shared directory. The index stays in the data dir and records where the
 blobs are."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -174,6 +175,20 @@ def test_the_data_dir_remembers_where_its_blobs_are(remote):
     removed = coffer_admin(srv, "remote", "remove", BLOB_REMOTE, check=False)
     assert removed.returncode != 0 and "blobs" in removed.stderr, removed.stderr
     assert srv.client().get_object(Bucket=bucket, Key="k")["Body"].read() == data
+
+
+def test_a_remote_registered_with_another_region_is_refused_at_start_in_words(tmp_root):
+    service = external_s3_service()
+    if service is None or service.region == "us-east-1":
+        pytest.skip("needs an S3 service that checks a region other than us-east-1 (COFFER_TEST_BLOBS_ENDPOINT, e.g. Garage)")
+    data_dir = Path(tempfile.mkdtemp(prefix="blobs-region-", dir=tmp_root)) / "data"
+    data_dir.mkdir()
+    args = use_s3_blobs(data_dir, dataclasses.replace(service, region="us-east-1"))
+    serve = [str(coffer_binary()), "serve", "--data-dir", str(data_dir), "--address", "127.0.0.1:0", *args]
+    refused = subprocess.run(serve, capture_output=True, text=True, timeout=60, env=with_metadata(serve, None))
+    assert refused.returncode != 0
+    # The service's own words (a HEAD answer has none), and what to change.
+    assert "AuthorizationHeaderMalformed" in refused.stderr and "region is us-east-1" in refused.stderr, refused.stderr
 
 
 def test_blobs_in_a_shared_directory(tmp_root):
