@@ -6,8 +6,8 @@
 #                                      COFFER_TEST_BLOBS_* lines (NAME=value) for harness.py
 #   scripts/garage.sh stop DIR         stops it
 # Garage is installed when missing with `cargo install garage` into $COFFER_GARAGE_ROOT
-# (default ~/.cache/coffer-garage; a build of about 25 min on two cores); GARAGE_BIN names
-# another binary.
+# (default ~/.cache/coffer-garage; a build of about 40 min on two busy cores, whose build
+# files are removed afterwards); GARAGE_BIN names another binary.
 set -euo pipefail
 
 version=2.5.0
