@@ -6,8 +6,8 @@
 #   2. one node on PostgreSQL (a throwaway server, scripts/postgres.sh),
 #   3. two nodes on that PostgreSQL and one shared blob dir, behind HAProxy (Debian's haproxy),
 #   4. three such nodes,
-# all on this machine, and prints one table. Everything listens on 127.0.0.1; data dirs are
-# on the repository's disk. Builds coffer and s3bench as scripts/bench.sh does.
+# all on this machine, and prints one table of throughput and latency, then each node's peak
+# RSS. Everything listens on 127.0.0.1; data dirs are on the repository's disk. Builds coffer and s3bench as scripts/bench.sh does.
 #
 # Environment: BENCH_DURATION (default 8s), CARGO_TARGET_DIR, COFFER_BIN, S3BENCH_DIR.
 set -euo pipefail
@@ -53,7 +53,15 @@ start_node() { # data dir, extra serve args...; sets NODE_PORT and records the p
 }
 
 RESULTS="$WORK/results.jsonl"
+RSS="$WORK/rss.tsv"
 : >"$RESULTS"
+: >"$RSS"
+note_rss() { # setup name, node pids...: records each node's peak RSS (VmHWM, KiB)
+    local setup="$1" pid; shift
+    for pid in "$@"; do
+        printf '%s\t%s\n' "$setup" "$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)" >>"$RSS"
+    done
+}
 bench() { # setup name, endpoint port
     local setup="$1" port="$2" label
     for spec in "put 4KiB c=16|--op put --size 4KiB --concurrency 16" \
@@ -70,6 +78,7 @@ bench() { # setup name, endpoint port
 log "1/4: one node on SQLite"
 start_node "$WORK/sqlite"
 bench "sqlite, 1 node" "$NODE_PORT"
+note_rss "sqlite, 1 node" "${PIDS[-1]}"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 log "starting a throwaway PostgreSQL"
@@ -79,17 +88,20 @@ psql "$PG_URL" -q -c "CREATE DATABASE bench_one" -c "CREATE DATABASE bench_two" 
 log "2/4: one node on PostgreSQL"
 COFFER_METADATA="$(with_db bench_one)" start_node "$WORK/pg-one"
 bench "postgres, 1 node" "$NODE_PORT"
+note_rss "postgres, 1 node" "${PIDS[-1]}"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 cluster() { # node count, database: starts the nodes and HAProxy in front of them, then benches
-    local count="$1" name="$2" ports=() i
+    local count="$1" name="$2" ports=() pids=() i
     mkdir -p "$WORK/$name-blobs"
     for i in $(seq 1 "$count"); do
         COFFER_METADATA="$(with_db "$name")" start_node "$WORK/$name-node$i" --blobs "$WORK/$name-blobs"
         ports+=("$NODE_PORT")
+        pids+=("${PIDS[-1]}")
     done
     start_haproxy "$name" "${ports[@]}"
     bench "postgres, $count nodes + haproxy" "$LB_PORT"
+    note_rss "postgres, $count nodes + haproxy" "${pids[@]}"
     # Stop this cluster (its nodes and balancer are the last PIDS) before the next one starts.
     for i in $(seq 0 "$count"); do
         kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true
@@ -102,9 +114,9 @@ cluster 2 bench_two
 log "4/4: three nodes on PostgreSQL behind HAProxy"
 cluster 3 bench_three
 
-python3 - "$RESULTS" "$DURATION" "$(nproc)" <<'PY'
+python3 - "$RESULTS" "$DURATION" "$(nproc)" "$RSS" <<'PY'
 import json, sys
-path, duration, cores = sys.argv[1:4]
+path, duration, cores, rss_path = sys.argv[1:5]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 print(f"\ncoffer bench-cluster  duration={duration}  cores={cores}  (everything on this machine)")
 hdr = f"{'setup: test':<42}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p999 ms':>9}{'errors':>7}"
@@ -113,4 +125,11 @@ for r in rows:
     lat = r.get("lat_ms") or {}
     f = lambda k: f"{lat[k]:.2f}" if lat.get(k) is not None else "-"
     print(f"{r.get('label','?'):<42}{r.get('ops_per_s', 0):>10.1f}{f('p50'):>9}{f('p99'):>9}{f('p999'):>9}{r.get('errors_all', r.get('errors', 0)):>7}")
+rss = {}
+for line in open(rss_path):
+    setup, kib = line.rstrip("\n").split("\t")
+    rss.setdefault(setup, []).append(int(kib) // 1024)
+print("\npeak RSS of each coffer node (VmHWM, MiB)")
+for setup, mib in rss.items():
+    print(f"{setup:<42}{', '.join(map(str, mib))}")
 PY

@@ -8,6 +8,7 @@ haproxy; skipped without them.
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import json
 import os
 import subprocess
@@ -128,6 +129,24 @@ def put_key(clients, bucket, key, i):
         return 200
     except botocore.exceptions.ClientError as e:
         return e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_an_upload_refused_before_its_body_is_read_gets_its_answer(cluster, cluster_bucket):
+    # A node answers an anonymous PUT to a private bucket before reading its body, and closes
+    # the connection. Closing with the body unread used to reset the connection, and HAProxy,
+    # still sending the body, then lost the answer and closed on the client without one.
+    balancer, _ = cluster
+    body = b"x" * (2 << 20)
+    for i in range(30):
+        conn = http.client.HTTPConnection("127.0.0.1", balancer.port, timeout=30)
+        try:
+            try:
+                conn.request("PUT", f"/{cluster_bucket}/refused-{i}", body=body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the answer may come before the whole body has gone out
+            assert conn.getresponse().status == 403, f"attempt {i}"
+        finally:
+            conn.close()
 
 
 def test_bucket_settings_reach_the_other_node_at_its_next_request(cluster, cluster_env, cluster_bucket):

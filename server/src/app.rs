@@ -47,6 +47,7 @@ macro_rules! h1_service {
             })
             .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
             .client_request_timeout($state.limits.request_head_timeout)
+            .client_disconnect_timeout(crate::limits::LINGER)
             .tcp_nodelay(true)
             .expect(fn_service(move |req: actix_http::Request| {
                 let state = expect_state.clone();
@@ -64,6 +65,7 @@ macro_rules! side_service {
         HttpService::build()
             .keep_alive(KeepAlive::Timeout($state.limits.keep_alive))
             .client_request_timeout($state.limits.request_head_timeout)
+            .client_disconnect_timeout(crate::limits::LINGER)
             .tcp_nodelay(true)
             .finish(map_config(app, |_| AppConfig::default()))
             .tcp()
@@ -80,7 +82,7 @@ async fn serve(config: Config) -> Result<(), String> {
     ensure_root(&store, &secrets).await?;
     let mut background = Workers::sharing(store.clone());
     background.start(OrphanSweep::new(store.clone()));
-    background.start(GarbageCollector::new(store.clone()));
+    background.start(GarbageCollector::new(store.clone(), config.gc_interval));
     background.start(IndexSpace::new(store.clone()));
     if config.scrub_period.is_zero() {
         tracing::info!("scrubber off (scrub_period is 0)");

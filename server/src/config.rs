@@ -19,6 +19,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::f
 /// within a few hours; a few minutes keeps objects few without keeping users waiting).
 pub const DEFAULT_ACCESS_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 pub const DEFAULT_METRICS_USAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the blob collector looks for unreferenced blobs once it has found none.
+pub const DEFAULT_GC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The settings `coffer serve` runs with.
 #[derive(Clone, Debug)]
@@ -59,6 +61,8 @@ pub struct Config {
     pub blobs: Option<coffer_storage::blob_store::BlobLocation>,
     /// How long server access log records wait before delivery (Put/GetBucketLogging).
     pub access_log_interval: std::time::Duration,
+    /// How often the blob collector looks for unreferenced blobs once it has found none.
+    pub gc_interval: std::time::Duration,
     /// Where a listener for /metrics and the health checks binds (off when None).
     pub metrics_address: Option<String>,
     /// The bearer token that lets a scrape of /metrics in (besides the root user's keys on
@@ -144,6 +148,10 @@ pub struct Settings {
     /// as a log object into the target bucket, e.g. `5m` (the default), `1s`.
     #[arg(long, env = "COFFER_ACCESS_LOG_INTERVAL")]
     pub access_log_interval: Option<String>,
+    /// How often the blob collector looks for blobs nothing references any more, once it has
+    /// found none, e.g. `30s` (the default) or `1s`: deleted bytes free their space within it.
+    #[arg(long, env = "COFFER_GC_INTERVAL")]
+    pub gc_interval: Option<String>,
     /// How long the scrubber takes to re-read every blob once, e.g. `30d`, `12h`, `1s` (`0s`: off).
     #[arg(long, env = "COFFER_SCRUB_PERIOD")]
     pub scrub_period: Option<String>,
@@ -237,29 +245,18 @@ impl Config {
             master_key_file: s.master_key_file,
             sse_c_allow_http: s.sse_c_allow_http.unwrap_or(false),
             limits,
-            scrub_period: match s.scrub_period {
-                Some(p) => humantime::parse_duration(&p).map_err(|e| format!("scrub_period {p:?}: {e}"))?,
-                None => DEFAULT_SCRUB_PERIOD,
-            },
+            scrub_period: duration("scrub_period", s.scrub_period, DEFAULT_SCRUB_PERIOD)?,
             scrub_max_bytes_per_sec: s.scrub_max_bytes_per_sec.unwrap_or(DEFAULT_SCRUB_MAX_BYTES_PER_SEC),
             lifecycle_day_secs: s.lifecycle_day_secs,
             tiers: s.tiers,
-            shutdown_timeout: match s.shutdown_timeout {
-                Some(t) => humantime::parse_duration(&t).map_err(|e| format!("shutdown_timeout {t:?}: {e}"))?,
-                None => DEFAULT_SHUTDOWN_TIMEOUT,
-            },
+            shutdown_timeout: duration("shutdown_timeout", s.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT)?,
             origin,
             blobs: s.blobs.as_deref().map(str::parse).transpose().map_err(|e| format!("blobs: {e}"))?,
-            access_log_interval: match s.access_log_interval {
-                Some(i) => humantime::parse_duration(&i).map_err(|e| format!("access_log_interval {i:?}: {e}"))?,
-                None => DEFAULT_ACCESS_LOG_INTERVAL,
-            },
+            access_log_interval: duration("access_log_interval", s.access_log_interval, DEFAULT_ACCESS_LOG_INTERVAL)?,
+            gc_interval: duration("gc_interval", s.gc_interval, DEFAULT_GC_INTERVAL)?,
             metrics_address: s.metrics_address,
             metrics_token: s.metrics_token.filter(|t| !t.is_empty()),
-            metrics_usage_interval: match s.metrics_usage_interval {
-                Some(i) => humantime::parse_duration(&i).map_err(|e| format!("metrics_usage_interval {i:?}: {e}"))?,
-                None => DEFAULT_METRICS_USAGE_INTERVAL,
-            },
+            metrics_usage_interval: duration("metrics_usage_interval", s.metrics_usage_interval, DEFAULT_METRICS_USAGE_INTERVAL)?,
             log_format: s.log_format.unwrap_or_default(),
         };
         for tier in &config.tiers {
@@ -277,10 +274,21 @@ impl Config {
         if config.metrics_usage_interval < std::time::Duration::from_secs(1) {
             return Err("metrics_usage_interval must be at least 1s".into());
         }
+        if config.gc_interval < std::time::Duration::from_secs(1) {
+            return Err("gc_interval must be at least 1s".into());
+        }
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
         Ok(config)
+    }
+}
+
+/// The duration setting `name` (humantime, e.g. `30s`, `5m`), or `default` when not given.
+fn duration(name: &str, value: Option<String>, default: std::time::Duration) -> Result<std::time::Duration, String> {
+    match value {
+        Some(v) => humantime::parse_duration(&v).map_err(|e| format!("{name} {v:?}: {e}")),
+        None => Ok(default),
     }
 }
 
@@ -348,6 +356,15 @@ mod tests {
         let settings = Settings { scrub_period: Some("soon".into()), ..Default::default() };
         assert!(Config::resolve(Overrides { settings, config: None }).is_err());
         let settings = Settings { scrub_max_bytes_per_sec: Some(0), ..Default::default() };
+        assert!(Config::resolve(Overrides { settings, config: None }).is_err());
+    }
+
+    #[test]
+    fn gc_interval_is_30s_unless_set_and_at_least_a_second() {
+        assert_eq!(Config::resolve(Overrides::default()).unwrap().gc_interval, DEFAULT_GC_INTERVAL);
+        let settings = Settings { gc_interval: Some("1s".into()), ..Default::default() };
+        assert_eq!(Config::resolve(Overrides { settings, config: None }).unwrap().gc_interval, std::time::Duration::from_secs(1));
+        let settings = Settings { gc_interval: Some("500ms".into()), ..Default::default() };
         assert!(Config::resolve(Overrides { settings, config: None }).is_err());
     }
 

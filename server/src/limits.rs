@@ -9,6 +9,12 @@ pub const ACTIX_MAX_HEADERS: usize = 96;
 /// actix-http buffers a request head up to this many bytes and answers `431` beyond it.
 pub const ACTIX_MAX_HEAD_BYTES: usize = 128 * 1024;
 
+/// How long a connection answered before its request body was read (an early error) goes on
+/// reading and dropping that body before it closes. Closing with the body unread resets the
+/// connection, which can destroy the answer on its way: a balancer in front then reports no
+/// answer at all. (actix-http calls this the client disconnect timeout; zero would not linger.)
+pub const LINGER: Duration = Duration::from_secs(2);
+
 /// One limit setting each, all optional: the `[limits]` table of the config file, and the
 /// flags and environment variables of `coffer serve`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, clap::Args)]

@@ -78,9 +78,8 @@ fn delete_unwanted(dir: &Arc<BlobDir>, index: &dyn Index, keys: Vec<BlobKey>, wa
 mod tests {
     use crate::blob_store::LocalBlobs;
     use crate::postgres::tests::TestDb;
-    use crate::testutil::body;
+    use crate::testutil::put_into;
     use crate::*;
-    use futures::StreamExt;
     use std::sync::Arc;
 
     /// A node of a cluster: its own data dir, the shared database and the shared blob dir.
@@ -91,20 +90,9 @@ mod tests {
         (store, dir)
     }
 
-    async fn put(store: &Store, owner: &User, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
-        let ingested = store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await?;
-        let new = NewObject { key: key.to_string(), owner_id: owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
-        store.put_object(bucket, new, ingested, WriteConditions::default()).await
-    }
-
     async fn read(store: &Store, bucket: &Bucket, key: &str) -> Vec<u8> {
         let (rec, body) = store.object(bucket.id, key, None).await.unwrap();
-        let mut s = store.read_body(&rec, &body, 0, rec.size, None);
-        let mut out = Vec::new();
-        while let Some(c) = s.next().await {
-            out.extend_from_slice(&c.unwrap());
-        }
-        out
+        crate::testutil::read_from(store, &rec, &body, 0, rec.size).await
     }
 
     /// One node deletes and collects the bytes another node is writing again, round after
@@ -119,12 +107,12 @@ mod tests {
         let mut written = Vec::new();
         for round in 0..30u8 {
             let data = vec![round; 70_000];
-            put(&a, &owner, &bucket, "garbage", &data).await.unwrap();
+            put_into(&a, &owner, &bucket, "garbage", &data).await.unwrap();
             a.delete_object(bucket.id, "garbage", None, Default::default(), DeleteOptions::default()).await.unwrap();
             let key = format!("k{round}");
             // Mostly the collector takes the blob first and the write puts it again under a
             // new generation; sometimes the write's reservation comes first and holds it.
-            let (_, wrote) = tokio::join!(a.collect_garbage(), put(&b, &owner, &bucket, &key, &data));
+            let (_, wrote) = tokio::join!(a.collect_garbage(), put_into(&b, &owner, &bucket, &key, &data));
             match wrote {
                 Ok(_) => written.push((key, data)),
                 Err(StorageError::Busy) => {} // collected before the commit: the client retries

@@ -239,14 +239,24 @@ pub(crate) mod testutil {
     }
 
     pub async fn put(t: &TestStore, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
-        let ingested = t.store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await?;
-        let new = NewObject { key: key.to_string(), owner_id: t.owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
-        t.store.put_object(bucket, new, ingested, WriteConditions::default()).await
+        put_into(&t.store, &t.owner, bucket, key, data).await
+    }
+
+    /// `put` on any store, as `owner`.
+    pub async fn put_into(store: &Store, owner: &User, bucket: &Bucket, key: &str, data: &[u8]) -> Result<ObjectRecord> {
+        let ingested = store.ingest(body(data), IngestOptions { checksums: vec![], max_size: u64::MAX, seal: None, hash_plaintext: false }).await?;
+        let new = NewObject { key: key.to_string(), owner_id: owner.id.clone(), meta: ObjectMeta::default(), origin: crate::testutil::put_origin() };
+        store.put_object(bucket, new, ingested, WriteConditions::default()).await
     }
 
     pub async fn read_all(t: &TestStore, rec: &ObjectRecord, body: &Body, offset: u64, len: u64) -> Vec<u8> {
+        read_from(&t.store, rec, body, offset, len).await
+    }
+
+    /// `read_all` on any store.
+    pub async fn read_from(store: &Store, rec: &ObjectRecord, body: &Body, offset: u64, len: u64) -> Vec<u8> {
         use futures::StreamExt;
-        let mut s = t.store.read_body(rec, body, offset, len, None);
+        let mut s = store.read_body(rec, body, offset, len, None);
         let mut out = Vec::new();
         while let Some(c) = s.next().await {
             out.extend_from_slice(&c.unwrap());

@@ -5,16 +5,15 @@ use super::{Step, Waiting, Worker, WorkerError};
 use coffer_storage::Store;
 use std::time::Duration;
 
-/// How often unreferenced blobs are looked for once none are left.
-const INTERVAL: Duration = Duration::from_secs(30);
-
 pub struct GarbageCollector {
     store: Store,
+    /// How often unreferenced blobs are looked for once none are left (`--gc-interval`).
+    interval: Duration,
 }
 
 impl GarbageCollector {
-    pub fn new(store: Store) -> GarbageCollector {
-        GarbageCollector { store }
+    pub fn new(store: Store, interval: Duration) -> GarbageCollector {
+        GarbageCollector { store, interval }
     }
 }
 
@@ -28,7 +27,7 @@ impl Worker for GarbageCollector {
     }
 
     fn idle_interval(&self) -> Duration {
-        INTERVAL
+        self.interval
     }
 
     async fn step(&mut self) -> Result<Step, WorkerError> {

@@ -43,6 +43,10 @@ pub(crate) struct PgIndex {
     node: String,
     /// The generations of blobs this node read or reserved lately (see `blobs`).
     generations: blobs::KnownGenerations,
+    /// Whether this node's replication claims from before it started were released (on its
+    /// first ask for due replications: a handle that never sends, such as an admin command
+    /// run beside the node, leaves the running node's claims alone).
+    claims_released: std::sync::atomic::AtomicBool,
     /// Where the connections' I/O runs (see `ConnectOnOwnRuntime`).
     _runtime: OwnRuntime,
 }
@@ -102,10 +106,9 @@ impl PgIndex {
         let connect = ConnectOnOwnRuntime(runtime.handle().clone());
         let manager = Manager::from_connect(config, connect, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StorageError::Index(Box::new(e)))?;
-        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), generations: Default::default(), _runtime: OwnRuntime(Some(runtime)) };
+        let index = PgIndex { pool, size: AtomicU64::new(0), node: node.to_string(), generations: Default::default(), claims_released: Default::default(), _runtime: OwnRuntime(Some(runtime)) };
         let mut client = index.client().await?;
         schema::migrate(&mut client).await?;
-        replication::release_claims(&*client, node).await?;
         index.note_size(&client).await?;
         Ok(index)
     }
@@ -141,8 +144,17 @@ pub(crate) fn open(url: &str, node: &str) -> Result<std::sync::Arc<dyn crate::me
 fn is_conflict(e: &StorageError) -> bool {
     matches!(e, StorageError::Index(inner) if inner
         .downcast_ref::<tokio_postgres::Error>()
-        .and_then(|e| e.code())
-        .is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED))
+        .is_some_and(|e| {
+            let code = e.code();
+            code == Some(&SqlState::T_R_SERIALIZATION_FAILURE) || code == Some(&SqlState::T_R_DEADLOCK_DETECTED) || is_stale_statement(e)
+        }))
+}
+
+/// Whether PostgreSQL refused a statement this connection prepared earlier because the tables
+/// under it changed shape since ("cached plan must not change result type"): a newer node
+/// migrated the schema during a rolling upgrade. Preparing the SQL again fixes it.
+fn is_stale_statement(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED) && e.as_db_error().is_some_and(|d| d.message().contains("cached plan"))
 }
 
 impl From<tokio_postgres::Error> for StorageError {
@@ -153,6 +165,9 @@ impl From<tokio_postgres::Error> for StorageError {
             // Class 08 (connection exception) and 57P (the server shuts down or restarts, or an
             // operator ended the session), or no SQLSTATE at all because the connection is gone.
             Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => StorageError::Unavailable(with_cause(&e)),
+            // "cannot execute INSERT in a read-only transaction": the server takes no writes (a
+            // standby, a primary being failed over, or one an operator made read-only).
+            Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => StorageError::Unavailable(with_cause(&e)),
             None if is_lost_connection(&e) => StorageError::Unavailable(with_cause(&e)),
             _ => StorageError::Index(Box::new(e)),
         }
@@ -174,6 +189,24 @@ fn is_lost_connection(e: &tokio_postgres::Error) -> bool {
     e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>())
 }
 
+/// Runs `$run` with `$q`'s statement, and once more with it prepared afresh when the first
+/// one had gone stale (`GenericClient::again_after`).
+macro_rules! run_fresh {
+    ($client:expr, $q:expr, |$s:ident| $run:expr) => {{
+        let first = {
+            let $s = &$client.statement($q).await?;
+            $run.await
+        };
+        match first {
+            Err(e) if $client.again_after($q, &e) => {
+                let $s = &$client.statement($q).await?;
+                $run.await
+            }
+            other => other,
+        }
+    }};
+}
+
 /// What the index's queries run on: a pooled connection or a transaction on one. It offers
 /// tokio-postgres's query methods, but prepares each SQL text once per connection and reuses the
 /// statement afterwards, so a statement costs one round trip instead of two (prepare, then run)
@@ -188,6 +221,13 @@ pub(crate) trait GenericClient: Sync {
     /// The statement for `sql`, prepared on this connection's first use of it.
     async fn prepare(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error>;
 
+    /// The prepared statements of the connection underneath.
+    fn statement_cache(&self) -> &deadpool_postgres::StatementCache;
+
+    /// Whether a statement that failed may simply run again (outside a transaction; inside one,
+    /// PostgreSQL aborted it and `transact!` runs the whole transaction again).
+    const RUNS_AGAIN: bool;
+
     async fn statement<Q: Query + ?Sized>(&self, q: &Q) -> std::result::Result<Statement, tokio_postgres::Error> {
         match q.as_query() {
             QueryRef::Sql(sql) => self.prepare(sql).await,
@@ -195,26 +235,33 @@ pub(crate) trait GenericClient: Sync {
         }
     }
 
+    /// After `e`: forgets every prepared statement if they went stale, and says whether to
+    /// prepare `q` and run it once more.
+    fn again_after<Q: Query + ?Sized>(&self, q: &Q, e: &tokio_postgres::Error) -> bool {
+        if !is_stale_statement(e) {
+            return false;
+        }
+        self.statement_cache().clear();
+        Self::RUNS_AGAIN && matches!(q.as_query(), QueryRef::Sql(_))
+    }
+
     async fn query<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
-        let s = self.statement(q).await?;
-        tokio_postgres::GenericClient::query(self.raw(), &s, params).await
+        run_fresh!(self, q, |s| tokio_postgres::GenericClient::query(self.raw(), s, params))
     }
 
     async fn query_one<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<Row, tokio_postgres::Error> {
-        let s = self.statement(q).await?;
-        tokio_postgres::GenericClient::query_one(self.raw(), &s, params).await
+        run_fresh!(self, q, |s| tokio_postgres::GenericClient::query_one(self.raw(), s, params))
     }
 
     async fn query_opt<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<Option<Row>, tokio_postgres::Error> {
-        let s = self.statement(q).await?;
-        tokio_postgres::GenericClient::query_opt(self.raw(), &s, params).await
+        run_fresh!(self, q, |s| tokio_postgres::GenericClient::query_opt(self.raw(), s, params))
     }
 
     async fn execute<Q: Query + ?Sized>(&self, q: &Q, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<u64, tokio_postgres::Error> {
-        let s = self.statement(q).await?;
-        tokio_postgres::GenericClient::execute(self.raw(), &s, params).await
+        run_fresh!(self, q, |s| tokio_postgres::GenericClient::execute(self.raw(), s, params))
     }
 }
+
 
 #[async_trait::async_trait]
 impl GenericClient for deadpool_postgres::ClientWrapper {
@@ -225,6 +272,10 @@ impl GenericClient for deadpool_postgres::ClientWrapper {
     async fn prepare(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
         self.prepare_cached(sql).await
     }
+    fn statement_cache(&self) -> &deadpool_postgres::StatementCache {
+        &self.statement_cache
+    }
+    const RUNS_AGAIN: bool = true;
 }
 
 #[async_trait::async_trait]
@@ -236,6 +287,10 @@ impl<'a> GenericClient for deadpool_postgres::Transaction<'a> {
     async fn prepare(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
         self.prepare_cached(sql).await
     }
+    fn statement_cache(&self) -> &deadpool_postgres::StatementCache {
+        &self.statement_cache
+    }
+    const RUNS_AGAIN: bool = false;
 }
 
 /// What `GenericClient`'s methods run: SQL text, or a statement already prepared from it.

@@ -5,7 +5,8 @@
 //! `FOR UPDATE SKIP LOCKED` (two nodes asking at once get disjoint rows) and makes them due
 //! again only `CLAIM_MS` later, so a row is with one node at a time until that node settles it
 //! (retry, fail, complete, replicate, forget); a row whose node stopped is due again then, or
-//! at once when that node starts again (`release_claims`: a node keeps its name across restarts).
+//! at once when that node starts sending again (`release_claims`: a node keeps its name across
+//! restarts).
 //! A resync step takes its cursor's row the same way, so two nodes never walk one resync at once.
 
 use super::buckets::bucket_versioning;
@@ -34,10 +35,11 @@ const RESYNC_KIND: &str = "resync";
 /// deliveries may take, so a slow node does not see its rows sent by another meanwhile.
 pub(crate) const CLAIM_MS: i64 = 300_000;
 
-/// Makes the replication rows node `node` had claimed due at once: called when the node starts,
-/// so what it was sending when it stopped (a crash, `kill -9`) goes out now, not `CLAIM_MS`
-/// later. (A row it had put back for a later retry may go out early once.)
-pub(super) async fn release_claims(c: &impl GenericClient, node: &str) -> Result<()> {
+/// Makes the replication rows node `node` had claimed due at once: called when the node first
+/// asks for due rows after it started, so what it was sending when it stopped (a crash,
+/// `kill -9`) goes out now, not `CLAIM_MS` later. (A row it had put back for a later retry may
+/// go out early once.)
+async fn release_claims(c: &impl GenericClient, node: &str) -> Result<()> {
     c.execute(
         "UPDATE outbox SET due_ms = $2, claimed_by = NULL WHERE claimed_by = $1 AND due_ms > $2",
         &[&node, &now_ms()],
@@ -98,9 +100,14 @@ impl ReplicationIndex for PgIndex {
     }
 
     async fn due_replications(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxItem>> {
-        let rows = self
-            .client()
-            .await?
+        let client = self.client().await?;
+        if !self.claims_released.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            if let Err(e) = release_claims(&*client, &self.node).await {
+                self.claims_released.store(false, std::sync::atomic::Ordering::Release);
+                return Err(e);
+            }
+        }
+        let rows = client
             .query(
                 "WITH taken AS (
                     SELECT seq, due_ms FROM outbox WHERE kind IN ($1, $2) AND due_ms <= $3

@@ -87,3 +87,45 @@ async fn nodes_starting_together_migrate_once() {
     a.ping().await.unwrap();
     assert!(a.index_bytes() > 0);
 }
+
+/// A server that takes no writes (a standby, or one made read-only) refuses a write with
+/// "cannot execute ... in a read-only transaction": the index is unavailable (503, retried).
+#[tokio::test]
+async fn a_write_refused_as_read_only_is_unavailable() {
+    let Some(db) = TestDb::create().await else { return };
+    let index = PgIndex::connect(&db.url).await.unwrap();
+    // The pool's one connection, which the next operation takes again.
+    index.client().await.unwrap().batch_execute("SET default_transaction_read_only = on").await.unwrap();
+    let owner = crate::model::User { id: "u1".into(), name: "alice".into() };
+    let refused = crate::meta::BucketIndex::create_bucket(&index, owner, "photos", "us-east-1").await.unwrap_err();
+    assert!(matches!(&refused, crate::error::StorageError::Unavailable(m) if m.contains("read-only")), "{refused}");
+}
+
+/// A rolling upgrade: another node changes a table's shape under statements this node prepared.
+/// The next use prepares them again instead of failing, alone and inside a transaction.
+#[tokio::test]
+async fn statements_prepared_before_a_migration_are_prepared_again() {
+    use super::GenericClient;
+    let Some(db) = TestDb::create().await else { return };
+    let index = PgIndex::connect(&db.url).await.unwrap();
+    let other = index.client().await.unwrap();
+    other.raw().batch_execute("CREATE TABLE probe (a INT); INSERT INTO probe VALUES (1)").await.unwrap();
+    let select = "SELECT * FROM probe";
+    {
+        let c = index.client().await.unwrap();
+        assert_eq!(c.query_one(select, &[]).await.unwrap().len(), 1);
+    }
+    let kept = other.raw().prepare(select).await.unwrap();
+    let mut migrations = 0;
+    for column in ["b", "c"] {
+        other.raw().batch_execute(&format!("ALTER TABLE probe ADD COLUMN {column} INT")).await.unwrap();
+        migrations += 1;
+        let c = index.client().await.unwrap();
+        assert_eq!(c.query_one(select, &[]).await.unwrap().len(), 1 + migrations, "alone, after {column}");
+    }
+    let stale = other.raw().query(&kept, &[]).await.unwrap_err();
+    assert!(super::is_stale_statement(&stale), "{stale}");
+    other.raw().batch_execute("ALTER TABLE probe ADD COLUMN d INT").await.unwrap();
+    let width = async { crate::error::Result::Ok(super::transact!(index, |tx| tx.query_one(select, &[]).await?.len())?) };
+    assert_eq!(width.await.unwrap(), 4, "inside a transaction");
+}

@@ -306,8 +306,11 @@ async fn a_node_that_starts_again_sends_what_it_had_taken_at_once() {
     let taken = node.due_replications(now_ms(), 10).await.unwrap();
     assert_eq!(taken.len(), 1);
     drop(node); // killed before it settled the row
+    let admin = PgIndex::connect_as(&db.url, "node-1").await.unwrap();
     let other = PgIndex::connect_as(&db.url, "node-2").await.unwrap();
     assert!(other.due_replications(now_ms(), 10).await.unwrap().is_empty(), "another node's start leaves the claim");
+    drop(admin);
+    assert!(other.due_replications(now_ms(), 10).await.unwrap().is_empty(), "a handle of the same name that sends nothing leaves it too");
     let restarted = PgIndex::connect_as(&db.url, "node-1").await.unwrap();
     let again = restarted.due_replications(now_ms(), 10).await.unwrap();
     assert_eq!(again.iter().map(|i| i.seq).collect::<Vec<_>>(), [taken[0].seq]);
