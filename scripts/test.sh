@@ -18,7 +18,9 @@
 #    then the storage crate's tests and the whole suite once more with every index in
 #    PostgreSQL (COFFER_TEST_STORE_ON_POSTGRES=1, COFFER_TEST_METADATA=postgres), and the boto3
 #    and awscli files through HAProxy in front of three nodes (COFFER_TEST_CLUSTER=3); last, a
-#    short run of scripts/bench-scale.sh (it fails on any request error).
+#    short run of scripts/bench-scale.sh (it fails on any request error); with
+#    COFFER_TEST_GARAGE=1, also the blob tier's files with the blobs in a local Garage
+#    (scripts/garage.sh, which builds Garage with cargo the first time; CI leaves it out).
 # Exits non-zero if either runner fails; both always run.
 #
 # Environment:
@@ -26,6 +28,7 @@
 #   COFFER_BIN        binary for the Python suite (default: $CARGO_TARGET_DIR/release/coffer)
 #   COFFER_VENV       virtualenv location (default: ./.venv)
 #   COFFER_BIG_TESTS  1 (default) runs the 6 GiB multipart round trip; 0 skips it
+#   COFFER_TEST_GARAGE  1 adds the pass with the blobs in Garage (default 0)
 # Arguments are passed to pytest, e.g. ./scripts/test.sh -k boto3 -x
 set -euo pipefail
 
@@ -112,9 +115,29 @@ PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest compat-tests/python -q -p no
 log "pytest again, the blobs in an S3 bucket (moto) instead of the data dir: COFFER_TEST_BLOBS=s3"
 # Every server these files start keeps its blobs with `--blobs s3://...` (harness.py); tests
 # that look at blob files on disk are marked local_blobs and left out.
+blob_files=(test_boto3.py test_multipart.py test_sse.py test_versioning.py test_integrity.py test_awscli.py test_restic.py)
 (cd compat-tests/python && COFFER_TEST_BLOBS=s3 COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
-    -m "not local_blobs" test_boto3.py test_multipart.py test_sse.py test_versioning.py test_integrity.py test_awscli.py test_restic.py) \
+    -m "not local_blobs" "${blob_files[@]}") \
     || status=1
+
+if [[ ${COFFER_TEST_GARAGE:-0} == 1 ]]; then
+    log "pytest again, the blobs in a local Garage (scripts/garage.sh): COFFER_TEST_BLOBS=s3 with COFFER_TEST_BLOBS_ENDPOINT"
+    # The same files plus test_blob_store.py; every server keeps its blobs under a prefix of its
+    # own in one Garage bucket.
+    garage_dir="$(mktemp -d /tmp/coffer-garage.XXXXXX)"
+    garage_port=$((20000 + RANDOM % 20000))
+    if garage_env="$("$REPO/scripts/garage.sh" start "$garage_dir" "$garage_port")"; then
+        (while IFS='=' read -r name value; do export "$name=$value"; done <<<"$garage_env"
+         cd compat-tests/python && COFFER_TEST_BLOBS=s3 COFFER_BIG_TESTS=0 PATH="$VENV/bin:$PATH" \
+            "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not local_blobs" "${blob_files[@]}" test_blob_store.py) \
+            || status=1
+    else
+        echo "scripts/garage.sh could not start Garage (see $garage_dir)" >&2
+        status=1
+    fi
+    "$REPO/scripts/garage.sh" stop "$garage_dir" || true
+    ((status)) || rm -rf "$garage_dir"
+fi
 
 log "the storage crate's tests again, every store's index in PostgreSQL: COFFER_TEST_STORE_ON_POSTGRES=1"
 # The storage crate's test binary as the workspace build made it (`cargo test -p` alone would

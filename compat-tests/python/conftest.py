@@ -175,13 +175,18 @@ def browser(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def moto(tmp_root):
-    """moto's S3 server on loopback (an S3 service that is not Coffer): its endpoint and a
-    boto3 client for it."""
-    proc, endpoint, client = start_moto(tmp_root)
-    yield endpoint, client
+def moto_service(tmp_root):
+    """moto's S3 server on loopback (an S3 service that is not Coffer): its S3Service."""
+    proc, service = start_moto(tmp_root)
+    yield service
     proc.terminate()
     proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def moto(moto_service):
+    """moto's S3 server: its endpoint and a boto3 client for it."""
+    return moto_service.endpoint, moto_service.client()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -10,6 +10,9 @@ Environment:
   COFFER_TEST_METADATA=postgres   every data dir the tests create keeps its index in a
                     fresh database of the PostgreSQL server COFFER_TEST_POSTGRES names
                     (a libpq URL of a role that may create databases)
+  COFFER_TEST_BLOBS=s3   every server keeps its blobs in an S3 service: moto, or the one
+                    COFFER_TEST_BLOBS_ENDPOINT names (with _ACCESS_KEY, _SECRET_KEY, _REGION
+                    and _BUCKET; scripts/garage.sh prints them for a local Garage)
 """
 
 from __future__ import annotations
@@ -241,51 +244,86 @@ def _ssl_context(ca_bundle: Path | None):
     return ssl.create_default_context(cafile=str(ca_bundle))
 
 
+@dataclass(frozen=True)
+class S3Service:
+    """An S3 service that is not Coffer, for blobs (`--blobs s3://...`) and remotes: where it
+    is, the key the tests use there, and the bucket to share (None: a bucket per data dir)."""
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    bucket: str | None = None
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name=self.region,
+                            config=Config(s3={"addressing_style": "path"}))
+
+
 def start_moto(log_dir: Path):
     """Starts moto's S3 server on loopback (an S3 service that is not Coffer); returns its
-    process, endpoint and a boto3 client for it."""
+    process and its S3Service."""
     port = free_port()
     moto_bin = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "moto_server"
     binary = str(moto_bin) if moto_bin.exists() else "moto_server"
     log = open(log_dir / f"moto-{port}.log", "wb")
     proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="moto", aws_secret_access_key="moto-secret",
-                          region_name="us-east-1")
+    service = S3Service(f"http://127.0.0.1:{port}", "moto", "moto-secret")
+    client = service.client()
     deadline = time.monotonic() + 30
     while True:
         try:
             client.list_buckets()
-            return proc, endpoint, client
+            return proc, service
         except Exception:  # noqa: BLE001 - not up yet
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise
             time.sleep(0.2)
 
 
-# With COFFER_TEST_BLOBS=s3, every server the tests start keeps its blobs in a bucket of one
-# moto server (`--blobs s3://...`), so a whole test file runs against the S3 blob store.
+# With COFFER_TEST_BLOBS=s3, every server the tests start keeps its blobs in an S3 service
+# (`--blobs s3://...`), so a whole test file runs against the S3 blob store: by default in a
+# bucket per server of one moto server; with COFFER_TEST_BLOBS_ENDPOINT set, under a prefix per
+# server in the bucket COFFER_TEST_BLOBS_BUCKET of that endpoint (scripts/garage.sh prints these
+# for a local Garage), reached with COFFER_TEST_BLOBS_ACCESS_KEY, _SECRET_KEY and _REGION.
 BLOB_REMOTE = "blob-tier"
 _blob_service: list = []
 
 
-def blob_service(log_dir: Path):
-    """The moto server of COFFER_TEST_BLOBS=s3 runs (started once): (endpoint, client)."""
+def external_s3_service() -> S3Service | None:
+    """The S3 service COFFER_TEST_BLOBS_ENDPOINT and its companions name, if any."""
+    endpoint = os.environ.get("COFFER_TEST_BLOBS_ENDPOINT")
+    if not endpoint:
+        return None
+    env = lambda name: os.environ[f"COFFER_TEST_BLOBS_{name}"]  # noqa: E731
+    return S3Service(endpoint, env("ACCESS_KEY"), env("SECRET_KEY"),
+                     os.environ.get("COFFER_TEST_BLOBS_REGION", "us-east-1"), env("BUCKET"))
+
+
+def blob_service(log_dir: Path) -> S3Service:
+    """The S3 service of COFFER_TEST_BLOBS=s3: the external one, or moto (started once)."""
     if not _blob_service:
-        proc, endpoint, client = start_moto(log_dir)
-        import atexit
-        atexit.register(proc.terminate)
-        _blob_service.append((endpoint, client))
+        service = external_s3_service()
+        if service is None:
+            proc, service = start_moto(log_dir)
+            import atexit
+            atexit.register(proc.terminate)
+        _blob_service.append(service)
     return _blob_service[0]
 
 
-def use_s3_blobs(data_dir: Path, endpoint: str, client, prefix: str = "") -> tuple[str, ...]:
-    """Registers the S3 service at `endpoint` as a remote of the (new) data dir, makes it a
-    bucket, and returns the `serve` arguments that keep the blobs there."""
-    bucket = f"blobs-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    run_cli([str(coffer_binary()), "admin", "remote", "add", BLOB_REMOTE, "--endpoint", endpoint,
-             "--access-key", "moto", "--secret-key", "moto-secret", "--data-dir", str(data_dir)], timeout=60)
+def use_s3_blobs(data_dir: Path, service: S3Service, prefix: str = "") -> tuple[str, ...]:
+    """Registers `service` as a remote of the (new) data dir and returns the `serve` arguments
+    that keep the blobs there: in a new bucket, or under a new prefix of the service's shared
+    bucket."""
+    if service.bucket is None:
+        bucket = f"blobs-{uuid.uuid4().hex[:12]}"
+        service.client().create_bucket(Bucket=bucket)
+    else:
+        bucket, prefix = service.bucket, f"{uuid.uuid4().hex[:12]}/{prefix}"
+    run_cli([str(coffer_binary()), "admin", "remote", "add", BLOB_REMOTE, "--endpoint", service.endpoint,
+             "--access-key", service.access_key, "--secret-key", service.secret_key, "--region", service.region,
+             "--data-dir", str(data_dir)], timeout=60)
     return ("--blobs", f"s3://{BLOB_REMOTE}/{bucket}/{prefix}")
 
 
@@ -347,7 +385,7 @@ def start_server(tmp_root: Path, scheme: str, extra_args: tuple[str, ...] = (),
         data_dir = base / "data"
         data_dir.mkdir()
         if os.environ.get("COFFER_TEST_BLOBS") == "s3" and "--blobs" not in extra_args:
-            extra_args = (*extra_args, *use_s3_blobs(data_dir, *blob_service(tmp_root)))
+            extra_args = (*extra_args, *use_s3_blobs(data_dir, blob_service(tmp_root)))
     port = port or free_port()
     args = [str(binary), "serve", "--data-dir", str(data_dir), "--address", f"127.0.0.1:{port}"]
     ca_bundle = None

@@ -1,7 +1,9 @@
 """Blobs kept outside the data dir with `--blobs`: in a bucket of another S3 service (moto
-here; Garage, Ceph RGW or a cloud bucket in production) and in a shared directory. The index
-stays in the data dir and records where the blobs are."""
+here, or the service COFFER_TEST_BLOBS_ENDPOINT names, e.g. Garage; Ceph RGW or a cloud bucket
+in production) and in a shared directory. The index stays in the data dir and records where the
+blobs are."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,6 +19,7 @@ from harness import (
     blob_hashes,
     coffer_admin,
     coffer_binary,
+    external_s3_service,
     hash_of,
     random_bucket_name,
     start_server,
@@ -31,10 +34,11 @@ PREFIX = "node-a/"
 
 
 class RemoteSetup:
-    """A server whose blobs live in a moto bucket under PREFIX, restartable on its data dir."""
+    """A server whose blobs live in a bucket of an S3 service under a prefix ending in PREFIX,
+    restartable on its data dir."""
 
-    def __init__(self, tmp_root, srv, moto_client, blob_bucket):
-        self.tmp_root, self.srv, self.moto, self.bucket = tmp_root, srv, moto_client, blob_bucket
+    def __init__(self, tmp_root, srv, moto_client, blob_bucket, prefix):
+        self.tmp_root, self.srv, self.moto, self.bucket, self.prefix = tmp_root, srv, moto_client, blob_bucket, prefix
 
     def restart(self, *args):
         stop_server(self.srv)
@@ -50,27 +54,28 @@ class RemoteSetup:
         return s3, bucket, data
 
     def keys(self) -> list[str]:
-        """The blob objects' keys in the remote bucket under PREFIX."""
-        pages = self.moto.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=PREFIX)
+        """The blob objects' keys in the remote bucket under the prefix."""
+        pages = self.moto.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
     def blobs(self) -> set[str]:
-        """The hashes (hex SHA-256) of the blobs in the remote bucket under PREFIX."""
-        return {hash_of(k[len(PREFIX):]) for k in self.keys()}
+        """The hashes (hex SHA-256) of the blobs in the remote bucket under the prefix."""
+        return {hash_of(k[len(self.prefix):]) for k in self.keys()}
 
     def key_of(self, digest: str) -> str:
         """The key blob `digest` is stored under."""
-        [key] = [k for k in self.keys() if hash_of(k[len(PREFIX):]) == digest]
+        [key] = [k for k in self.keys() if hash_of(k[len(self.prefix):]) == digest]
         return key
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_root, moto):
-    endpoint, moto_client = moto
+def remote(tmp_root, request):
+    service = external_s3_service() or request.getfixturevalue("moto_service")
     data_dir = Path(tempfile.mkdtemp(prefix="blobs-s3-", dir=tmp_root)) / "data"
     data_dir.mkdir()
-    args = use_s3_blobs(data_dir, endpoint, moto_client, PREFIX)
-    setup = RemoteSetup(tmp_root, start_server(tmp_root, "http", args, data_dir=data_dir), moto_client, args[1].split("/")[3])
+    args = use_s3_blobs(data_dir, service, PREFIX)
+    _, _, _, blob_bucket, prefix = args[1].split("/", 4)
+    setup = RemoteSetup(tmp_root, start_server(tmp_root, "http", args, data_dir=data_dir), service.client(), blob_bucket, prefix)
     yield setup
     stop_server(setup.srv)
 
@@ -127,7 +132,7 @@ def test_deleted_objects_free_their_remote_blobs(remote):
     s3.delete_object(Bucket=bucket, Key="doomed")
     # A blob published without a commit (a crash between the two) is an orphan there.
     orphan = os.urandom(1000)
-    moto_client.put_object(Bucket=blob_bucket, Key=PREFIX + sha(orphan), Body=orphan)
+    moto_client.put_object(Bucket=blob_bucket, Key=remote.prefix + sha(orphan), Body=orphan)
     # The collector and the orphan sweep run at start.
     remote.restart()
     wait_until(lambda: not {sha(data), sha(orphan)} & remote.blobs(),
@@ -163,13 +168,27 @@ def test_the_data_dir_remembers_where_its_blobs_are(remote):
     serve = [str(coffer_binary()), "serve", "--data-dir", str(srv.data_dir), "--address", "127.0.0.1:0", "--blobs", "datadir"]
     refused = subprocess.run(serve, capture_output=True, text=True, timeout=60, env=with_metadata(serve, None))
     assert refused.returncode != 0
-    assert f"s3://{BLOB_REMOTE}/{blob_bucket}/{PREFIX}" in refused.stderr, refused.stderr
+    assert f"s3://{BLOB_REMOTE}/{blob_bucket}/{remote.prefix}" in refused.stderr, refused.stderr
     remote.restart()
     srv = remote.srv
     # The remote the blobs are on cannot be unregistered.
     removed = coffer_admin(srv, "remote", "remove", BLOB_REMOTE, check=False)
     assert removed.returncode != 0 and "blobs" in removed.stderr, removed.stderr
     assert srv.client().get_object(Bucket=bucket, Key="k")["Body"].read() == data
+
+
+def test_a_remote_registered_with_another_region_is_refused_at_start_in_words(tmp_root):
+    service = external_s3_service()
+    if service is None or service.region == "us-east-1":
+        pytest.skip("needs an S3 service that checks a region other than us-east-1 (COFFER_TEST_BLOBS_ENDPOINT, e.g. Garage)")
+    data_dir = Path(tempfile.mkdtemp(prefix="blobs-region-", dir=tmp_root)) / "data"
+    data_dir.mkdir()
+    args = use_s3_blobs(data_dir, dataclasses.replace(service, region="us-east-1"))
+    serve = [str(coffer_binary()), "serve", "--data-dir", str(data_dir), "--address", "127.0.0.1:0", *args]
+    refused = subprocess.run(serve, capture_output=True, text=True, timeout=60, env=with_metadata(serve, None))
+    assert refused.returncode != 0
+    # The service's own words (a HEAD answer has none), and what to change.
+    assert "AuthorizationHeaderMalformed" in refused.stderr and "region is us-east-1" in refused.stderr, refused.stderr
 
 
 def test_blobs_in_a_shared_directory(tmp_root):

@@ -1,12 +1,14 @@
 """Resource limits against hostile clients: 1,000 idle, slowloris and stalled-body connections
 while boto3 is still served promptly with bounded memory; the stalled ones are cut after the
 timeouts and leave no staging files. Also the in-flight gate (503 SlowDown), the connection
-bound and the header limits.
+bound, the header limits, and what an upload refused before its body was read leaves of its
+connection.
 
 COFFER_LIMITS_CONNECTIONS sets the number of hostile connections (default 1000)."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import resource
@@ -252,3 +254,34 @@ def test_header_limits(small_server):
     assert status == 431
     status, _ = raw_request(small_server, [("x-big", "v" * 140_000)])
     assert status == 431
+
+
+def test_a_small_refused_upload_is_answered_on_a_connection_that_stays_open(http_server):
+    """A PUT refused before its body is read (here: to a bucket that does not exist) has a
+    body of up to 1 MiB read first, so the client gets the error and keeps its connection; a
+    larger one is answered with `Connection: close` instead of being read."""
+    missing = random_bucket_name()
+    conn = http.client.HTTPConnection("127.0.0.1", http_server.port, timeout=30)
+    try:
+        for size in (1, 64 * 1024, 1024 * 1024):
+            conn.request("PUT", f"/{missing}/k", body=os.urandom(size))
+            resp = conn.getresponse()
+            assert resp.status == 404 and b"NoSuchBucket" in resp.read(), size
+            assert not resp.will_close, (size, resp.getheaders())
+            sock = conn.sock
+            conn.request("GET", "/health")
+            health = conn.getresponse()
+            assert health.status == 200 and conn.sock is sock, "the next request went on the same connection"
+            health.read()
+    finally:
+        conn.close()
+
+    s = connect(http_server)
+    try:
+        s.sendall(f"PUT /{missing}/k HTTP/1.1\r\nHost: {http_server.host_port}\r\n"
+                  f"Content-Length: {4 * 1024 * 1024}\r\n\r\n".encode() + b"x" * 1000)
+        closed, got = closed_by_server(s, 10)
+    finally:
+        s.close()
+    assert closed and got.startswith(b"HTTP/1.1 404") and b"NoSuchBucket" in got, got
+    assert b"\r\nconnection: close\r\n" in got.lower(), got

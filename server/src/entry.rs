@@ -31,14 +31,17 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
             return hold_until_sent(resp, exchange.answered(status, Some(e.code)));
         }
     };
-    let payload = body::with_stall_timeout(&req, payload, state.limits.body_timeout, exchange.received.clone()).await;
+    let (payload, unread) = body::with_stall_timeout(&req, payload, state.limits.body_timeout, exchange.received.clone()).await;
     let span = tracing::debug_span!("request", id = %exchange.request_id);
     let (mut resp, error_code) = match dispatch(&req, payload, &state, &mut exchange).instrument(span).await {
         Ok(r) => (r, None),
         Err(e) => {
             let mut resp = render_error(&e, (&req).into(), &exchange.request_id);
-            // The rest of a body that failed to arrive cannot be told from the next request.
-            if e.code == ErrorCode::RequestTimeout.as_str() || e.code == ErrorCode::IncompleteBody.as_str() {
+            // The rest of a body that failed to arrive cannot be told from the next request. A
+            // small body refused before it was read is read first: closing a connection with
+            // unread bytes resets it, and the client may lose the answer with it.
+            let cut = e.code == ErrorCode::RequestTimeout.as_str() || e.code == ErrorCode::IncompleteBody.as_str();
+            if cut || !body::drain_refused(&req, unread, state.limits.body_timeout).await {
                 resp.head_mut().set_connection_type(ConnectionType::Close);
             }
             (resp, Some(e.code))

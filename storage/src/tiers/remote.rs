@@ -49,9 +49,32 @@ impl RemoteSpec {
 impl RemoteSpec {
     /// Whether `bucket` answers on the endpoint with these credentials; the error says why not.
     pub async fn check_bucket(&self, secret_key: &str, bucket: &str) -> Result<(), String> {
-        match self.client(secret_key).head_bucket().bucket(bucket).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!("bucket {bucket} on remote {}: {}", self.name, aws_smithy_types::error::display::DisplayErrorContext(e))),
+        let client = self.client(secret_key);
+        if client.head_bucket().bucket(bucket).send().await.is_ok() {
+            return Ok(());
         }
+        // An answer to HEAD has no body to say why; a listing of one key gets the reason in words.
+        let why = match client.list_objects_v2().bucket(bucket).max_keys(1).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => refusal(&e),
+        };
+        // A service that checks the region of the signature (Garage, AWS) names the scope.
+        let hint = match why.contains("AuthorizationHeaderMalformed") || why.to_ascii_lowercase().contains("region") {
+            true => format!(" (the remote's region is {}: remove it with `coffer admin remote remove` and add it again with `--region`)", self.region),
+            false => String::new(),
+        };
+        Err(format!("bucket {bucket} on remote {}: {why}{hint}", self.name))
+    }
+}
+
+/// An S3 service's refusal as a line: its status, code and message, or what the SDK says.
+fn refusal<E>(e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    match (e.raw_response(), e.code()) {
+        (Some(raw), Some(code)) => format!("HTTP {} {code}: {}", raw.status().as_u16(), e.message().unwrap_or("")),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
     }
 }
