@@ -119,12 +119,12 @@ import json, sys
 path, duration, cores, rss_path = sys.argv[1:5]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 print(f"\ncoffer bench-cluster  duration={duration}  cores={cores}  (everything on this machine)")
-hdr = f"{'setup: test':<42}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p999 ms':>9}{'errors':>7}"
+hdr = f"{'setup: test':<42}{'ops/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>7}"
 print(hdr); print("-" * len(hdr))
 for r in rows:
     lat = r.get("lat_ms") or {}
     f = lambda k: f"{lat[k]:.2f}" if lat.get(k) is not None else "-"
-    print(f"{r.get('label','?'):<42}{r.get('ops_per_s', 0):>10.1f}{f('p50'):>9}{f('p99'):>9}{f('p999'):>9}{r.get('errors_all', r.get('errors', 0)):>7}")
+    print(f"{r.get('label','?'):<42}{r.get('ops_per_s', 0):>10.1f}{f('p50'):>9}{f('p90'):>9}{f('p99'):>9}{r.get('errors_all', r.get('errors', 0)):>7}")
 rss = {}
 for line in open(rss_path):
     setup, kib = line.rstrip("\n").split("\t")
