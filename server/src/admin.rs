@@ -4,55 +4,12 @@
 
 use crate::keys::secrets::{self, Secrets};
 use crate::keys::{kms, master_key};
-use coffer_storage::{Metadata, Site, Store, StorageError};
-use std::path::Path;
+use coffer_storage::{Metadata, Store, StorageError};
 
-pub(crate) use crate::access::authn::ROOT_USER;
+pub(crate) use coffer_storage::ROOT_USER;
 pub use crate::admin_ops::generate_keys;
-
-/// Opens the store of `site` for an admin command (without sealing anything: see
-/// `secrets::open_store` for commands that hold the master key).
-pub(crate) fn open_store(site: &Site) -> Result<Store, String> {
-    Store::open_at(site).map_err(|e| format!("opening the store in {} ({}): {e}", site.data_dir.display(), site.metadata))
-}
-
-/// The data dir of `site` for a command that reads the SQLite index file itself; with
-/// PostgreSQL metadata it has none to read.
-pub fn sqlite_data_dir(site: &Site, command: &str) -> Result<std::path::PathBuf, String> {
-    match site.metadata {
-        Metadata::DataDir => Ok(site.data_dir.clone()),
-        Metadata::Postgres(_) => Err(format!("`coffer admin {command}` reads the SQLite index in the data dir; this store keeps its index in {}", site.metadata)),
-    }
-}
-
-/// A runtime for one admin command.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
-}
-
-/// Where an admin command finds the data dir and the master key.
-pub struct KeyedDir<'a> {
-    pub data_dir: &'a Path,
-    pub metadata: &'a Metadata,
-    pub master_key_file: Option<&'a Path>,
-}
-
-impl<'a> KeyedDir<'a> {
-    /// The data dir and master key file of the server's configuration.
-    pub fn of(config: &'a crate::config::Config) -> KeyedDir<'a> {
-        KeyedDir { data_dir: &config.data_dir, metadata: &config.metadata, master_key_file: config.master_key_file.as_deref() }
-    }
-
-    /// The store's data dir and metadata.
-    pub fn site(&self) -> Site {
-        Site { data_dir: self.data_dir.to_path_buf(), metadata: self.metadata.clone() }
-    }
-
-    /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
-    pub(crate) fn secrets(&self) -> Result<Secrets, String> {
-        Ok(Secrets::new(master_key::load(&self.site(), self.master_key_file)?))
-    }
-}
+pub use crate::admin_site::{sqlite_data_dir, KeyedDir};
+pub(crate) use crate::admin_site::{open_store, runtime};
 
 pub fn create_user(dir: KeyedDir<'_>, name: &str, access_key: Option<String>, secret_key: Option<String>, json: bool) -> Result<(), String> {
     let secrets = dir.secrets()?;

@@ -1,7 +1,7 @@
 //! What `coffer admin` and the HTTP admin API (`admin_api`) both do to users, access keys,
 //! remotes and tiers: the checks, the sealing of secrets and the storage calls, with typed errors.
 
-use crate::access::authn::ROOT_USER;
+use coffer_storage::ROOT_USER;
 use crate::keys::kms::KeyringError;
 use crate::keys::secrets::Secrets;
 use crate::request::object_headers::STORAGE_CLASSES;

@@ -2,7 +2,7 @@
 //! blobs yet, the one `--blobs` names (the data dir itself, a shared directory, or a bucket
 //! on a registered remote), put in use before anything reads or writes a blob.
 
-use crate::admin::KeyedDir;
+use crate::admin_site::KeyedDir;
 use crate::keys::secrets::Secrets;
 use crate::tier_set::blob_store;
 use coffer_storage::blob_store::{BlobLocation, BlobStore};

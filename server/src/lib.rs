@@ -14,6 +14,7 @@
 mod access;
 pub mod account_admin;
 pub mod admin;
+mod admin_site;
 mod admin_api;
 mod admin_ops;
 pub mod app;

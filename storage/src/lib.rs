@@ -64,7 +64,7 @@ pub use scrub::{scrub_status, BlobCheck, BlobVerdict, InlineVerdict, ScrubPass, 
 pub use usage::{BucketSpace, Quota, Usage};
 pub use user_admin::{AccessKeyInfo, UserInfo, UserSummary};
 pub use stats::{Backlogs, BucketUsage, IndexCounts, StoreUsage};
-pub use users::{MfaDevice, UnsealedSecret};
+pub use users::{MfaDevice, UnsealedSecret, ROOT_USER};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

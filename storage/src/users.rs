@@ -5,6 +5,10 @@ use crate::error::Result;
 use crate::model::{AccessKey, User};
 use crate::Store;
 
+/// The user a site's root keys belong to (`coffer serve` creates it): the only one who may
+/// manage users, keys and the server over HTTP, or read /metrics with S3 credentials.
+pub const ROOT_USER: &str = "root";
+
 impl Store {
     /// Creates a user with one access key, whose secret the caller has sealed. Fails if the
     /// name or the key is taken.

@@ -8,9 +8,7 @@ use crate::http::head::Head;
 use coffer_auth::{Payload, SignedRequest};
 use coffer_storage::User;
 
-/// The user `coffer serve` creates with the root keys; the only one who may read /metrics
-/// with S3 credentials.
-pub const ROOT_USER: &str = "root";
+pub use coffer_storage::ROOT_USER;
 
 /// Who is asking.
 #[derive(Clone, Debug)]

@@ -96,7 +96,7 @@ impl Secrets {
 /// (once: later opens find none). A store whose index other nodes share must have been used
 /// with this master key, or with none yet (see `master_key::check_recorded`).
 pub async fn open_store(site: &Site, secrets: &Secrets) -> Result<Store, String> {
-    let store = crate::admin::open_store(site)?;
+    let store = crate::admin_site::open_store(site)?;
     if site.metadata != Metadata::DataDir {
         super::master_key::check_recorded(&store, &secrets.master).await?;
     }
@@ -109,6 +109,13 @@ pub async fn open_store(site: &Site, secrets: &Secrets) -> Result<Store, String>
         tracing::info!("sealed {sealed} secrets (access keys, TOTP seeds) that were stored in the clear under the master key");
     }
     Ok(store)
+}
+
+impl crate::admin_site::KeyedDir<'_> {
+    /// Loads the master key (COFFER_MASTER_KEY, else the key file, as `coffer serve` does).
+    pub(crate) fn secrets(&self) -> Result<Secrets, String> {
+        Ok(Secrets::new(super::master_key::load(&self.site(), self.master_key_file)?))
+    }
 }
 
 #[cfg(test)]
