@@ -171,10 +171,15 @@ log "pytest again, through HAProxy in front of three nodes sharing PostgreSQL an
     || status=1
 
 log "the scale benchmark's short version: 20,000 objects, 200 clients at once, no errors (scripts/bench-scale.sh)"
-scale_store="$(mktemp -d)"
-BENCH_PYTHON="$VENV/bin/python" "$REPO/scripts/bench-scale.sh" --objects 20000 --clients 200 --duration 2s --store "$scale_store/store" \
-    || status=1
-rm -rf "$scale_store"
+# It needs the shared load generator beside the repository (../shared/tools/s3bench).
+if [[ -f ${S3BENCH_DIR:-$REPO/../shared/tools/s3bench}/Cargo.toml ]]; then
+    scale_store="$(mktemp -d)"
+    BENCH_PYTHON="$VENV/bin/python" "$REPO/scripts/bench-scale.sh" --objects 20000 --clients 200 --duration 2s --store "$scale_store/store" \
+        || status=1
+    rm -rf "$scale_store"
+else
+    log "skipped: s3bench is not at ../shared/tools/s3bench (set S3BENCH_DIR)"
+fi
 
 if ((status)); then
     log "FAILED (see above)"
