@@ -23,15 +23,9 @@ while (($#)); do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-log() { printf '==> %s\n' "$*" >&2; }
-
-target="${CARGO_TARGET_DIR:-$REPO/target}"
-[[ $target == /* ]] || target="$REPO/$target"
-S3BENCH_DIR="${S3BENCH_DIR:-$REPO/../shared/tools/s3bench}"
-(cd "$S3BENCH_DIR" && CARGO_TARGET_DIR="$target/s3bench" cargo build --release -q)
-S3BENCH="$target/s3bench/release/s3bench"
-cargo build --release -q -p coffer-server
-COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
+# shellcheck source=scripts/bench-common.sh
+source "$REPO/scripts/bench-common.sh"
+build_bench_binaries
 
 WORK="$(mktemp -d "$target/coffer-bench-cluster.XXXXXX")"
 # shellcheck source=scripts/cluster-common.sh

@@ -38,17 +38,10 @@ while (($#)); do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-log() { printf '==> %s\n' "$*" >&2; }
-
-target="${CARGO_TARGET_DIR:-$REPO/target}"
-[[ $target == /* ]] || target="$REPO/$target"
+# shellcheck source=scripts/bench-common.sh
+source "$REPO/scripts/bench-common.sh"
 STORE="${STORE:-$target/scale-store-$OBJECTS}"
-S3BENCH_DIR="${S3BENCH_DIR:-$REPO/../shared/tools/s3bench}"
-log "building s3bench and coffer"
-(cd "$S3BENCH_DIR" && CARGO_TARGET_DIR="$target/s3bench" cargo build --release -q)
-S3BENCH="$target/s3bench/release/s3bench"
-cargo build --release -q -p coffer-server
-COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
+build_bench_binaries
 PY="${BENCH_PYTHON:-${COFFER_VENV:-$REPO/.venv}/bin/python}"
 "$PY" -c 'import boto3' 2>/dev/null || { echo "needs a python with boto3 (BENCH_PYTHON; ./scripts/test.sh makes .venv)" >&2; exit 2; }
 
@@ -258,7 +251,7 @@ for row, r in waves.items():
 print()
 for line in open(facts):
     k, v = line.rstrip("\n").split("\t")
-    print(f"{k:<40}{v}")
+    print(f"{k:<52}{v}")
 PY
 if ((failed)); then
     echo "some runs counted errors; s3bench: $(tail -n 20 "$WORK/s3bench.stderr")" >&2

@@ -28,22 +28,11 @@ while (($#)); do
 done
 DD_MIB="${BENCH_DD_MIB:-1024}"
 
-log() { printf '==> %s\n' "$*" >&2; }
-
-target="${CARGO_TARGET_DIR:-$REPO/target}"
-[[ $target == /* ]] || target="$REPO/$target"
+# shellcheck source=scripts/bench-common.sh
+source "$REPO/scripts/bench-common.sh"
 
 # ---------------------------------------------------------------- build
-S3BENCH_DIR="${S3BENCH_DIR:-$REPO/../shared/tools/s3bench}"
-[[ -f $S3BENCH_DIR/Cargo.toml ]] || { echo "s3bench not found at $S3BENCH_DIR (set S3BENCH_DIR)" >&2; exit 2; }
-S3BENCH_TARGET="$target/s3bench"
-log "building s3bench ($S3BENCH_DIR -> $S3BENCH_TARGET)"
-(cd "$S3BENCH_DIR" && CARGO_TARGET_DIR="$S3BENCH_TARGET" cargo build --release -q)
-S3BENCH="$S3BENCH_TARGET/release/s3bench"
-
-log "building coffer"
-cargo build --release -q -p coffer-server
-COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
+build_bench_binaries
 
 # ---------------------------------------------------------------- scratch space on the repo's disk
 fs_of() { df --output=source "$1" | tail -n1; }
