@@ -1,6 +1,7 @@
 """Resource limits against hostile clients: 1,000 idle, slowloris and stalled-body connections
 while boto3 is still served promptly with bounded memory; the stalled ones are cut after the
-timeouts and leave no staging files. Also the in-flight gate (503 SlowDown), the connection
+timeouts and leave no staging files. Also the in-flight gate (requests past it wait their
+turn, and get 503 SlowDown when none comes in time or the queue is off), the connection
 bound, the header limits, and what an upload refused before its body was read leaves of its
 connection.
 
@@ -160,7 +161,7 @@ SMALL_TIMEOUT_S = 2
 @pytest.fixture(scope="module")
 def small_server(tmp_root):
     srv = start_server(tmp_root, "http", (
-        "--workers", "1", "--max-connections", "8", "--max-requests-in-flight", "2",
+        "--workers", "1", "--max-connections", "8", "--max-requests-in-flight", "2", "--request-queue-wait", "0",
         "--request-head-timeout", str(SMALL_TIMEOUT_S), "--body-timeout", str(SMALL_TIMEOUT_S),
         "--max-header-count", "40", "--max-header-bytes", "8192",
     ))
@@ -182,6 +183,39 @@ def test_connections_past_the_bound_wait_for_a_free_one(small_server):
             s.close()
     # The request was accepted only once the head timeout had closed an idle connection.
     assert waited > SMALL_TIMEOUT_S / 2, f"served after {waited:.2f} s despite 8 idle connections"
+
+
+def test_requests_past_the_in_flight_bound_wait_for_a_place(tmp_root):
+    srv = start_server(tmp_root, "http", ("--max-requests-in-flight", "1", "--request-queue-wait", "30"))
+    try:
+        s3 = srv.client()
+        bucket = random_bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        # A PUT whose body is held back keeps the one place.
+        held = connect(srv)
+        held.sendall(presigned_put_head(srv, bucket, "held", 1000) + b"x" * 10)
+        time.sleep(0.3)
+        answered = {}
+
+        def head():
+            started = time.monotonic()
+            answered["status"] = s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"]
+            answered["took"] = time.monotonic() - started
+
+        waiter = threading.Thread(target=head)
+        waiter.start()
+        time.sleep(1.0)
+        assert "status" not in answered, "a request past the bound was answered while the place was held"
+        held.sendall(b"x" * 990)
+        held.settimeout(10)
+        assert held.recv(65536).startswith(b"HTTP/1.1 200"), "the held PUT completes"
+        waiter.join(10)
+        assert answered.get("status") == 200, answered
+        assert answered["took"] >= 0.9, answered
+        held.close()
+        assert s3.get_object(Bucket=bucket, Key="held")["ContentLength"] == 1000
+    finally:
+        stop_server(srv)
 
 
 def test_requests_past_the_in_flight_bound_get_slow_down(small_server):

@@ -23,7 +23,7 @@ const MAX_KEY_LEN: usize = 1024;
 
 pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let mut exchange = Exchange::new(&req, &state.metrics.requests, new_request_id());
-    let place = match state.requests.enter() {
+    let place = match state.requests.enter().await {
         Ok(place) => place,
         Err(e) => {
             let resp = with_request_ids(render_error(&e, (&req).into(), &exchange.request_id), &exchange.request_id);

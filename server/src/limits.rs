@@ -24,9 +24,14 @@ pub struct LimitSettings {
     /// listen backlog until one closes.
     #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Requests being handled at once at most; more are answered 503 SlowDown.
+    /// Requests being handled at once at most; more wait for a place (see
+    /// `request_queue_wait`).
     #[arg(long, env = "COFFER_MAX_REQUESTS_IN_FLIGHT")]
     pub max_requests_in_flight: Option<usize>,
+    /// Seconds a request past `max_requests_in_flight` waits for a place before it is answered
+    /// 503 SlowDown (0: at once).
+    #[arg(long, env = "COFFER_REQUEST_QUEUE_WAIT")]
+    pub request_queue_wait: Option<u64>,
     /// Seconds a client may take to send a request head (from connecting, or from the first
     /// byte of a further request on a kept-alive connection).
     #[arg(long, env = "COFFER_REQUEST_HEAD_TIMEOUT")]
@@ -51,6 +56,7 @@ pub struct LimitSettings {
 pub struct Limits {
     pub max_connections: usize,
     pub max_requests_in_flight: usize,
+    pub request_queue_wait: Duration,
     pub request_head_timeout: Duration,
     pub body_timeout: Duration,
     pub keep_alive: Duration,
@@ -63,6 +69,7 @@ impl Default for Limits {
         Limits {
             max_connections: 4096,
             max_requests_in_flight: 256,
+            request_queue_wait: Duration::from_secs(10),
             request_head_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(75),
@@ -80,6 +87,7 @@ impl Limits {
         let limits = Limits {
             max_connections: flags.max_connections.or(file.max_connections).unwrap_or(d.max_connections),
             max_requests_in_flight: flags.max_requests_in_flight.or(file.max_requests_in_flight).unwrap_or(d.max_requests_in_flight),
+            request_queue_wait: secs(flags.request_queue_wait, file.request_queue_wait, d.request_queue_wait),
             request_head_timeout: secs(flags.request_head_timeout, file.request_head_timeout, d.request_head_timeout),
             body_timeout: secs(flags.body_timeout, file.body_timeout, d.body_timeout),
             keep_alive: secs(flags.keep_alive, file.keep_alive, d.keep_alive),

@@ -76,7 +76,7 @@ impl AppState {
             secure: config.tls_cert.is_some(),
             sse_c_allow_http: config.sse_c_allow_http,
             limits: config.limits.clone(),
-            requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight),
+            requests: crate::http::limits::RequestGate::new(config.limits.max_requests_in_flight, config.limits.request_queue_wait, metrics.requests.waiting()),
             clock: crate::bucket_config::lifecycle::Clock::new(config.lifecycle_day_secs),
             metrics,
             metrics_token: RwLock::new(config.metrics_token.clone()),

@@ -1,5 +1,5 @@
-//! Per-request limits on the wire: the gate that bounds requests in flight (503 SlowDown past
-//! it; a request holds its place, and its access-log record, until its response body is sent;
+//! Per-request limits on the wire: the gate that bounds requests in flight (past it a request
+//! waits its turn, and is answered 503 SlowDown if none comes in time; a request holds its place, and its access-log record, until its response body is sent;
 //! a stopping server closes the gate so responses end their connections), and request header
 //! limits.
 
@@ -9,15 +9,20 @@ use actix_web::http::header::HeaderMap;
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// At most `max` requests are handled at once; the others are turned away at once.
+/// At most `max` requests are handled at once; the others wait for a place in the order they
+/// came (only their heads are held, and connections are bounded, so the queue is too), and are
+/// turned away if none frees up within `queue_wait`.
 pub struct RequestGate {
     places: Arc<Semaphore>,
     max: usize,
+    queue_wait: Duration,
+    waiting: Arc<AtomicI64>,
     closing: Arc<AtomicBool>,
 }
 
@@ -28,15 +33,30 @@ pub struct Place {
 }
 
 impl RequestGate {
-    pub fn new(max: usize) -> RequestGate {
-        RequestGate { places: Arc::new(Semaphore::new(max)), max, closing: Arc::default() }
+    /// A gate of `max` places; `waiting` is kept at the number of requests waiting for one.
+    pub fn new(max: usize, queue_wait: Duration, waiting: Arc<AtomicI64>) -> RequestGate {
+        RequestGate { places: Arc::new(Semaphore::new(max)), max, queue_wait, waiting, closing: Arc::default() }
     }
 
-    /// A place for one more request, or S3's answer to an overloaded endpoint.
-    pub fn enter(&self) -> S3Result<Place> {
-        let permit = self.places.clone().try_acquire_owned().map_err(|_| S3Error::new(ErrorCode::SlowDown))?;
+    /// A place for one more request, once one is free, or S3's answer to an overloaded endpoint
+    /// when none frees up in time.
+    pub async fn enter(&self) -> S3Result<Place> {
+        let permit = match self.places.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) if self.queue_wait.is_zero() => return Err(S3Error::new(ErrorCode::SlowDown)),
+            Err(_) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                let waited = tokio::time::timeout(self.queue_wait, self.places.clone().acquire_owned()).await;
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    _ => return Err(S3Error::new(ErrorCode::SlowDown)),
+                }
+            }
+        };
         Ok(Place { _permit: permit, closing: self.closing.clone() })
     }
+
 
     /// Requests holding a place now (a stopping server waits for them).
     pub fn in_flight(&self) -> usize {
@@ -136,32 +156,52 @@ mod tests {
     use super::*;
     use actix_web::http::header::{HeaderName, HeaderValue};
 
-    #[test]
-    fn gate_turns_away_past_its_size_and_reopens() {
-        let gate = RequestGate::new(2);
-        let (a, _b) = (gate.enter().unwrap(), gate.enter().unwrap());
-        assert_eq!(gate.enter().err().unwrap().code, "SlowDown");
+    #[tokio::test]
+    async fn gate_without_a_queue_turns_away_past_its_size_and_reopens() {
+        let gate = RequestGate::new(2, Duration::ZERO, Arc::default());
+        let (a, _b) = (gate.enter().await.unwrap(), gate.enter().await.unwrap());
+        assert_eq!(gate.enter().await.err().unwrap().code, "SlowDown");
         assert_eq!(gate.in_flight(), 2);
         drop(a);
         assert_eq!(gate.in_flight(), 1);
-        assert!(gate.enter().is_ok());
+        assert!(gate.enter().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn requests_past_the_size_wait_their_turn_then_give_up() {
+        let waiting = Arc::new(AtomicI64::new(0));
+        let gate = Arc::new(RequestGate::new(1, Duration::from_millis(300), waiting.clone()));
+        let first = gate.enter().await.unwrap();
+        let second = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter().await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(waiting.load(Ordering::Relaxed), 1);
+        drop(first);
+        assert!(second.await.unwrap().is_ok(), "a place freed within the wait goes to the waiting request");
+        let _held = gate.enter().await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(gate.enter().await.err().unwrap().code, "SlowDown");
+        assert!(started.elapsed() >= Duration::from_millis(300), "turned away only after the wait");
+        assert_eq!(waiting.load(Ordering::Relaxed), 0);
     }
 
     #[actix_web::test]
     async fn place_is_held_until_a_streamed_body_is_sent() {
-        let gate = RequestGate::new(1);
+        let gate = RequestGate::new(1, Duration::ZERO, Arc::default());
         let streamed = HttpResponse::Ok().streaming(futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]));
-        let resp = hold_until_sent(streamed, gate.enter().unwrap());
-        assert!(gate.enter().is_err());
+        let resp = hold_until_sent(streamed, gate.enter().await.unwrap());
+        assert!(gate.enter().await.is_err());
         let body = actix_web::body::to_bytes(resp.into_body()).await.ok().unwrap();
         assert_eq!(&body[..], b"x");
-        assert!(gate.enter().is_ok());
+        assert!(gate.enter().await.is_ok());
         // A body in memory gives its place back at once.
-        let resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().unwrap());
-        assert!(gate.enter().is_ok());
+        let resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().await.unwrap());
+        assert!(gate.enter().await.is_ok());
         assert_eq!(resp.head().connection_type(), actix_web::http::ConnectionType::KeepAlive);
         gate.close();
-        let resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().unwrap());
+        let resp = hold_until_sent(HttpResponse::Ok().body("small"), gate.enter().await.unwrap());
         assert_eq!(resp.head().connection_type(), actix_web::http::ConnectionType::Close, "a closing gate's responses end their connections");
     }
 

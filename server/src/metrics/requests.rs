@@ -41,6 +41,7 @@ fn operations() -> &'static (Vec<&'static str>, HashMap<&'static str, usize>) {
 pub struct RequestMetrics {
     ops: OnceLock<Box<[OpStats]>>,
     in_flight: AtomicI64,
+    waiting: Arc<AtomicI64>,
     connections: AtomicI64,
     connections_total: AtomicU64,
 }
@@ -70,6 +71,11 @@ impl RequestMetrics {
     /// A request arrived (it is in flight until `finished`).
     pub fn started(&self) {
         self.in_flight.fetch_add(1, Relaxed);
+    }
+
+    /// The count of requests waiting for a place in flight, kept by the request gate.
+    pub fn waiting(&self) -> Arc<AtomicI64> {
+        self.waiting.clone()
     }
 
     /// A connection opened on the S3 listener.
@@ -121,6 +127,7 @@ impl Collector for RequestMetrics {
         }
         let gauges = [
             ("s3_requests_in_flight", "S3 requests being handled or having their response sent", self.in_flight.load(Relaxed)),
+            ("s3_requests_waiting", "S3 requests waiting for a place past the in-flight limit", self.waiting.load(Relaxed)),
             ("s3_connections_open", "Client connections open on the S3 listener", self.connections.load(Relaxed)),
         ];
         for (metric, help, value) in gauges {
