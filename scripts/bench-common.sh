@@ -16,3 +16,18 @@ build_bench_binaries() {
     cargo build --release -q -p coffer-server
     COFFER_BIN="${COFFER_BIN:-$target/release/coffer}"
 }
+
+# Runs s3bench once (its stderr appended to $WORK/s3bench.stderr) and prints its JSON line with
+# the server's own p50/p99/p999 added from the access logs of the nodes that served it (coffer
+# started with --log-format json; see scripts/bench_latency.py); a run that printed nothing
+# gets a line saying so. Returns s3bench's status.
+s3bench_json() { # label, "server logs (space-separated)", s3bench args...
+    local label="$1" logs specs=() log line rc=0
+    read -ra logs <<<"$2"
+    shift 2
+    for log in "${logs[@]}"; do specs+=("$log:$(stat -c %s "$log")"); done
+    line="$("$S3BENCH" --label "$label" --json "$@" 2>>"$WORK/s3bench.stderr")" || rc=$?
+    [[ -n $line ]] || line="{\"label\": \"$label\", \"fatal\": \"s3bench exited $rc with no output\"}"
+    python3 "$REPO/scripts/bench_latency.py" "${specs[@]}" <<<"$line"
+    return "$rc"
+}

@@ -11,7 +11,8 @@
 # Exits 1 if any run reported errors.
 #
 # Environment: BENCH_DURATION (default 15s), BENCH_DD_MIB (default 1024), BENCH_KEEP=1 keeps
-# the data dir and logs, CARGO_TARGET_DIR, COFFER_BIN, S3BENCH_DIR, RUST_LOG (default warn).
+# the data dir and logs, CARGO_TARGET_DIR, COFFER_BIN, S3BENCH_DIR, COFFER_LOG (default info:
+# the access log, which gives each row's p999, is on as it is by default).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -88,7 +89,7 @@ export COFFER_ROOT_SECRET_KEY="bench-root-secret-key-0123456789abcdef"
 export S3BENCH_ACCESS_KEY="$COFFER_ROOT_ACCESS_KEY" S3BENCH_SECRET_KEY="$COFFER_ROOT_SECRET_KEY"
 mkdir -p "$WORK/data"
 log "starting $COFFER_BIN on $ENDPOINT (data in $WORK/data)"
-RUST_LOG="${RUST_LOG:-warn}" "$COFFER_BIN" serve --data-dir "$WORK/data" --address "127.0.0.1:$PORT" \
+"$COFFER_BIN" serve --data-dir "$WORK/data" --address "127.0.0.1:$PORT" --log-format json \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
@@ -106,14 +107,8 @@ failed=0
 run() { # label, s3bench args...
     local label="$1"; shift
     log "s3bench $label ($DURATION)"
-    local line rc=0
-    line="$("$S3BENCH" --endpoint "$ENDPOINT" --bucket "$BUCKET" --create-bucket --server-pid "$SERVER_PID" \
-        --duration "$DURATION" --label "$label" --json "$@" 2>>"$WORK/s3bench.stderr")" || rc=$?
-    ((rc == 0)) || failed=1
-    if [[ -z $line ]]; then
-        line="{\"label\": \"$label\", \"fatal\": \"s3bench exited $rc with no output\"}"
-    fi
-    printf '%s\n' "$line" >>"$RESULTS"
+    s3bench_json "$label" "$WORK/server.log" --endpoint "$ENDPOINT" --bucket "$BUCKET" --create-bucket \
+        --server-pid "$SERVER_PID" --duration "$DURATION" "$@" >>"$RESULTS" || failed=1
 }
 run "put 4KiB c=16"  --op put  --size 4KiB  --concurrency 16
 run "get 4KiB c=16"  --op get  --size 4KiB  --concurrency 16
@@ -157,7 +152,7 @@ else:
 print()
 print(f"coffer bench  duration={duration}  cores={cores}  fs={fs}")
 print(f"disk seq write: {disk}   4KiB fsync'd creates: {creates}/s")
-hdr = f"{'test':<21}{'ops':>8}{'ops/s':>10}{'MiB/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'srv ms/op':>10}{'srv cpu%':>9}"
+hdr = f"{'test':<21}{'ops':>8}{'ops/s':>10}{'MiB/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p999 ms':>9}{'errors':>7}{'srv ms/op':>10}{'srv cpu%':>9}"
 print(hdr)
 print("-" * len(hdr))
 notes = []
@@ -174,8 +169,10 @@ for r in rows:
     errs = r.get("errors_all", r.get("errors", 0))
     p50 = f"{lat['p50']:.2f}" if lat.get("p50") is not None else "-"
     p99 = f"{lat['p99']:.2f}" if lat.get("p99") is not None else "-"
+    p999 = (r.get("server_lat_ms") or {}).get("p999")
+    p999 = f"{p999:.2f}" if p999 is not None else "-"
     print(f"{label:<21}{ops:>8}{r.get('ops_per_s', 0):>10.1f}{r.get('mib_per_s', 0):>9.1f}"
-          f"{p50:>9}{p99:>9}{errs:>7}{srv_ms:>10}{srv_pct:>9}")
+          f"{p50:>9}{p99:>9}{p999:>9}{errs:>7}{srv_ms:>10}{srv_pct:>9}")
     if r.get("list"):
         l = r["list"]
         notes.append(f"{label}: {l.get('full_listings')} full listings of {l.get('keys')} keys, {l.get('keys_per_s')} keys/s")
@@ -183,6 +180,7 @@ for r in rows:
         notes.append(f"{label}: errors {json.dumps(r['error_kinds'])}")
     for w in r.get("warnings") or []:
         notes.append(f"{label}: warning: {w}")
+print("(p50, p99: s3bench, at the client; p999: the server's access log, arrival to last byte)")
 for n in notes:
     print("  " + n)
 print(f"server peak RSS (VmHWM): {hwm}   server alive at end: {alive}")
