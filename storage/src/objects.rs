@@ -244,6 +244,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_of_deletes_decides_each_item_in_order() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        let mut items = Vec::new();
+        for i in 0..300 {
+            let key = format!("k{:03}", 299 - i);
+            let rec = put(&t, &b, &key, format!("body {i}").as_bytes()).await.unwrap();
+            if i % 10 == 3 {
+                t.store.change_version_lock(b.id, &key, None, LockChange::LegalHold(true), DeleteOptions::default()).await.unwrap();
+            }
+            // Every item names its version; a version that is not there is deleted already.
+            let version = if i == 7 { "no-such-version".to_string() } else { rec.version_id };
+            items.push((key, Some(version)));
+        }
+        let out = t.store.delete_objects(b.id, items.clone(), Default::default(), DeleteOptions::default()).await.unwrap();
+        assert_eq!(out.len(), 300);
+        for (i, (o, (_, version))) in out.iter().zip(&items).enumerate() {
+            match o {
+                Err(StorageError::ObjectLocked(_)) => assert_eq!(i % 10, 3, "item {i}"),
+                Ok(d) => assert_eq!((i % 10 != 3, d.version_id.as_ref()), (true, version.as_ref()), "item {i}"),
+                Err(other) => panic!("item {i}: {other:?}"),
+            }
+        }
+        let left = t.store.list_versions(b.id, VersionListParams { max_keys: 1000, ..Default::default() }).await.unwrap();
+        assert_eq!(left.items.len(), 31, "the 30 held versions are left, and item 7's, which named another version");
+        // A missing bucket refuses every item.
+        let gone = t.store.delete_objects(b.id + 1000, items[..3].to_vec(), Default::default(), DeleteOptions::default()).await.unwrap();
+        assert!(gone.iter().all(|o| matches!(o, Err(StorageError::NoSuchBucket))), "{gone:?}");
+    }
+
+    #[tokio::test]
     async fn overwrite_and_delete_free_blobs_after_gc() {
         let t = store().await;
         let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();

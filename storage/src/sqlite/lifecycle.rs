@@ -10,7 +10,7 @@ use crate::meta::{LifecycleIndex, RestoreExpiry, StillDue};
 use crate::model::{Body, ObjectRecord, Segment, Upload};
 use crate::sqlite::uploads::{upload_from_row, UPLOAD_COLUMNS};
 use crate::objects::DeleteOutcome;
-use crate::sqlite::objects::{delete_latest, delete_version, version_by_seq, version_row};
+use crate::sqlite::objects::{bucket_versioning, delete_latest, delete_version, version_by_seq, version_row};
 use crate::placement::Moved;
 use crate::sqlite::refs;
 use crate::restore::RestoreStarted;
@@ -84,10 +84,10 @@ impl LifecycleIndex for SqliteIndex {
                 }
                 let outcome = match action {
                     LifecycleAction::ExpireCurrent if v.record.is_latest && !v.record.delete_marker => {
-                        delete_latest(c, bucket_id, &key, Remover::Lifecycle)?
+                        delete_latest(c, bucket_id, bucket_versioning(c, bucket_id)?, &key, Remover::Lifecycle)?
                     }
                     LifecycleAction::ExpireCurrent => return Ok(None),
-                    LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id, Remover::Lifecycle)?,
+                    LifecycleAction::RemoveVersion => delete_version(c, bucket_id, &key, &v.record.version_id, Remover::Lifecycle)??,
                     LifecycleAction::Transition(class) => {
                         let (meta, move_to) = transition(&v.record, &class, &tiers);
                         c.prepare_cached("UPDATE objects SET meta = ?2, move_to = ?3 WHERE seq = ?1")?
