@@ -2,6 +2,7 @@
 // (continuation tokens; the bucket is never listed whole), uploads, downloads and deletes.
 import { useEffect, useState } from 'preact/hooks';
 import { Upload } from './upload.jsx';
+import { Versioning } from './bucket_forms.jsx';
 import { bucketHref, ErrorLine, objectHref, settingsHref, size, useAction, useLoad, when } from './ui.jsx';
 
 function Breadcrumbs({ bucket, prefix }) {
@@ -13,20 +14,6 @@ function Breadcrumbs({ bucket, prefix }) {
         <span key={i}> / <a href={bucketHref(bucket, parts.slice(0, i + 1).join('/') + '/')}>{p}</a></span>
       ))}
     </nav>
-  );
-}
-
-function Versioning({ s3, bucket }) {
-  const status = useLoad(() => s3.versioning(bucket), [s3, bucket]);
-  const { error, busy, act } = useAction();
-  const set = (to) => act(async () => { await s3.setVersioning(bucket, to); status.reload(); });
-  return (
-    <div class="inline">
-      <span>Versioning: <strong id="versioning-status">{status.data ?? '…'}</strong></span>
-      {status.data && status.data !== 'Enabled' && <button type="button" id="enable-versioning" disabled={busy} onClick={() => set('Enabled')}>Enable versioning</button>}
-      {status.data === 'Enabled' && <button type="button" disabled={busy} onClick={() => set('Suspended')}>Suspend versioning</button>}
-      <ErrorLine error={error || status.error} />
-    </div>
   );
 }
 
