@@ -32,18 +32,25 @@ function wellFormed(kind, text) {
 function Editor({ s3, bucket, sub, title, kind, example, fixed, generation, onChange }) {
   const current = useLoad(() => s3.getConfig(bucket, sub), [s3, bucket, sub, generation]);
   const [text, setText] = useState('');
+  // The document as last loaded: a reload (after a change elsewhere on the page) replaces the
+  // text only when it was not edited since, so unsaved work is never lost.
+  const [base, setBase] = useState(null);
   const [saved, setSaved] = useState('');
   const { error, busy, act, setError } = useAction();
-  useEffect(() => { if (current.data !== null) setText(current.data); }, [current.data]);
+  useEffect(() => {
+    if (current.data === null) return;
+    setText((t) => (base === null || t === base ? current.data : t));
+    setBase(current.data);
+  }, [current.data]);
   const id = `${sub}-doc`;
   const save = (e) => {
     e.preventDefault();
     setSaved('');
     const problem = wellFormed(kind, text);
     if (problem) return setError(new Error(problem));
-    act(async () => { await s3.putConfig(bucket, sub, text); setSaved('Saved.'); onChange(); });
+    act(async () => { await s3.putConfig(bucket, sub, text); setBase(text); setSaved('Saved.'); onChange(); });
   };
-  const remove = () => act(async () => { await s3.deleteConfig(bucket, sub); setSaved('Removed.'); onChange(); });
+  const remove = () => act(async () => { await s3.deleteConfig(bucket, sub); setText(''); setBase(''); setSaved('Removed.'); onChange(); });
   return (
     <form onSubmit={save} class="editor" aria-labelledby={`${sub}-title`}>
       <h2 id={`${sub}-title`}>{title}</h2>
