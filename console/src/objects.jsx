@@ -44,7 +44,7 @@ export function Objects({ s3, bucket, prefix }) {
       <Breadcrumbs bucket={bucket} prefix={prefix} />
       <h1 id="objects-title">{bucket}</h1>
       <Versioning s3={s3} bucket={bucket} />
-      <p><a href={settingsHref(bucket)} id="bucket-settings">Settings: lifecycle, policy, encryption, CORS, website, replication, Object Lock</a></p>
+      <p><a href={settingsHref(bucket)} id="bucket-settings">Settings: versioning, encryption, Object Lock, lifecycle, policy, CORS, website, replication</a></p>
       <form class="inline" onSubmit={go}>
         <label for="prefix">Prefix</label>
         <input id="prefix" name="prefix" value={prefix} key={prefix} />
