@@ -31,12 +31,16 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 import pytest
 import urllib3
+from botocore import UNSIGNED
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -599,6 +603,27 @@ def post_form(url, fields, filename="photo.jpg", data=b"picture bytes"):
     body = dict(fields)
     body["file"] = (filename, data, "image/jpeg")  # the file comes last, as browsers send it
     return urllib3.PoolManager(retries=False).request("POST", url, fields=body, redirect=False)
+
+
+def bucket_usage_request(client, bucket: str) -> urllib3.BaseHTTPResponse:
+    """GetBucketUsage (`GET /BUCKET?coffer-usage`, Coffer's own extension, which boto3 has no
+    method for), signed with the boto3 client's credentials (unsigned for an UNSIGNED client)."""
+    request = AWSRequest(method="GET", url=f"{client.meta.endpoint_url}/{bucket}?coffer-usage")
+    if client.meta.config.signature_version is not UNSIGNED:
+        creds = client._request_signer._credentials.get_frozen_credentials()
+        S3SigV4Auth(creds, "s3", client.meta.region_name).add_auth(request)
+    prepared = request.prepare()
+    return urllib3.PoolManager(retries=False).request("GET", prepared.url, headers=dict(prepared.headers))
+
+
+def bucket_usage(client, bucket: str) -> dict[str, int]:
+    """The bucket's usage figures (Objects, Versions, DeleteMarkers, LogicalBytes, and
+    MaxBytes/MaxObjects under a quota); a refusal raises with S3's error code."""
+    r = bucket_usage_request(client, bucket)
+    root = ET.fromstring(r.data)
+    if r.status != 200:
+        raise AssertionError(f"{r.status} {root.findtext('Code')}: {root.findtext('Message')}")
+    return {child.tag: int(child.text) for child in root if child.tag != "Bucket"}
 
 
 def wait_until(check, timeout: float = 30, what: str = "condition"):

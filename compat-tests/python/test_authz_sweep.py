@@ -23,7 +23,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness import REGION, create_user, policy, random_bucket_name, start_server, statement, stop_server
+from harness import REGION, bucket_usage_request, create_user, policy, random_bucket_name, start_server, statement, stop_server
 
 DENIED = "AccessDenied"  # 403 AccessDenied (403 with no body for HEAD requests)
 ALLOWED = "allowed"  # 2xx
@@ -159,6 +159,7 @@ SWEEP: dict[str, Case] = {
     "PutObjectRetention": Case({**OBJ, "Retention": {"Mode": "COMPLIANCE", "RetainUntilDate": datetime(2100, 1, 1, tzinfo=timezone.utc)}}),
     "GetObjectLegalHold": Case(OBJ),
     "PutObjectLegalHold": Case({**OBJ, "LegalHold": {"Status": "ON"}}),
+    "GetBucketUsage": Case(call=lambda c, f: bucket_usage_request(c, f.bucket)),
     "NotImplemented": Case(call=lambda c, f: c.get_bucket_request_payment(Bucket=f.bucket),
                            anonymous="NotImplemented", other="NotImplemented",
                            why="operations Coffer lacks answer 501 to everyone before any handler runs: "

@@ -1,11 +1,48 @@
-// The bucket list: the buckets ListBuckets shows this user, with object counts and sizes where
-// the user may read /metrics (the root user), and forms to create and delete buckets.
-import { parseMetrics, usage as bucketUsage } from './metrics.js';
+// The bucket list: the buckets ListBuckets shows this user, each with its object count and
+// size (Coffer's `?coffer-usage`, answered to whoever may list the bucket), and forms to
+// create and delete buckets.
+import { useEffect, useState } from 'preact/hooks';
 import { bucketHref, ErrorLine, size, useAction, useLoad, when } from './ui.jsx';
+
+/** Usage requests in flight at once, so a long bucket list does not queue up the browser. */
+const PARALLEL = 4;
+
+/** Each bucket's usage (or the error S3 refused it with), filled in as the answers arrive. */
+function useUsage(s3, list) {
+  const [usage, setUsage] = useState({});
+  useEffect(() => {
+    let live = true;
+    setUsage({});
+    const todo = (list?.buckets || []).map((b) => b.name);
+    const worker = async () => {
+      while (live && todo.length) {
+        const name = todo.shift();
+        const u = await s3.bucketUsage(name).catch((e) => e);
+        if (live) setUsage((old) => ({ ...old, [name]: u }));
+      }
+    };
+    for (let i = 0; i < PARALLEL; i++) worker();
+    return () => { live = false; };
+  }, [s3, list]);
+  return usage;
+}
+
+function Count({ u }) {
+  if (!u) return '…';
+  if (u instanceof Error) return <span title={u.message}>—</span>;
+  return u.maxObjects === null ? u.objects : `${u.objects} of ${u.maxObjects}`;
+}
+
+function Size({ u }) {
+  if (!u) return '…';
+  if (u instanceof Error) return <span title={u.message}>—</span>;
+  return u.maxBytes === null ? size(u.logicalBytes) : `${size(u.logicalBytes)} of ${size(u.maxBytes)}`;
+}
 
 export function Buckets({ s3 }) {
   const list = useLoad(() => s3.listBuckets(), [s3]);
-  const usage = useLoad(() => s3.metrics().then((text) => bucketUsage(parseMetrics(text)), () => null), [s3]);
+  const names = list.data?.buckets.map((b) => b.name);
+  const usage = useUsage(s3, list.data);
   const { error, busy, act } = useAction();
   const create = (e) => {
     e.preventDefault();
@@ -23,7 +60,7 @@ export function Buckets({ s3 }) {
       list.reload();
     });
   };
-  const u = usage.data;
+  const refused = names?.some((n) => usage[n] instanceof Error);
   return (
     <section aria-labelledby="buckets-title">
       <h1 id="buckets-title">Buckets</h1>
@@ -31,7 +68,7 @@ export function Buckets({ s3 }) {
         <label for="new-bucket">New bucket name</label>
         <input id="new-bucket" name="bucket" required minLength={3} maxLength={63} pattern="[a-z0-9][a-z0-9.\-]*[a-z0-9]" />
         <button type="submit" id="create-bucket" disabled={busy}>Create bucket</button>
-        <button type="button" id="refresh-buckets" onClick={() => { list.reload(); usage.reload(); }}>Refresh</button>
+        <button type="button" id="refresh-buckets" onClick={list.reload}>Refresh</button>
       </form>
       <ErrorLine error={error || list.error} id="buckets-error" />
       {list.loading && !list.data && <p aria-live="polite">Loading…</p>}
@@ -43,8 +80,8 @@ export function Buckets({ s3 }) {
               {list.data.buckets.map((b) => (
                 <tr key={b.name}>
                   <th scope="row"><a href={bucketHref(b.name)}>{b.name}</a></th>
-                  <td data-label="Objects">{u?.[b.name]?.objects ?? '—'}</td>
-                  <td data-label="Size">{u?.[b.name] ? size(u[b.name].logical_bytes) : '—'}</td>
+                  <td data-label="Objects"><Count u={usage[b.name]} /></td>
+                  <td data-label="Size"><Size u={usage[b.name]} /></td>
                   <td data-label="Created">{when(b.created)}</td>
                   <td><button type="button" class="danger" aria-label={`Delete bucket ${b.name}`} onClick={() => remove(b.name)}>Delete</button></td>
                 </tr>
@@ -53,8 +90,7 @@ export function Buckets({ s3 }) {
           </table>
         )
       )}
-      {!usage.loading && !u && <p class="note">Object counts and sizes come from the server's metrics, which only the root user may read.</p>}
-      {u && <p class="note">Counts and sizes are the server's metrics, recomputed at most every metrics_usage_interval (a minute by default); sizes add up all versions.</p>}
+      {list.data?.buckets.length > 0 && <p class="note">Objects count keys whose latest version is not a delete marker; sizes add up every version (and show the bucket's quota, if it has one).{refused ? ' — marks a bucket this key may not list.' : ''}</p>}
     </section>
   );
 }

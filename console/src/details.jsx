@@ -1,5 +1,7 @@
-// One object: its metadata, tags (editable), storage class and encryption (HeadObject, GetObjectTagging),
-// rename by copy, a share link (a presigned GET of up to 7 days), and its versions, each restorable or deletable.
+// One object: its properties (HeadObject), user metadata (edited by a copy onto itself), tags
+// (editable), Object Lock retention and legal hold (where the bucket has Object Lock), rename
+// by copy, a share link (a presigned GET of up to 7 days), and its versions, each restorable
+// or deletable.
 import { useEffect, useState } from 'preact/hooks';
 import { bucketHref, ErrorLine, objectHref, size, useAction, useLoad, when } from './ui.jsx';
 
@@ -7,14 +9,16 @@ const MAX_SHARE_HOURS = 7 * 24;
 /** The address share links were last made for (this page's until changed; kept in memory). */
 let shareOrigin = location.origin;
 
-function Metadata({ s3, bucket, objectKey }) {
+function Metadata({ s3, bucket, objectKey, onChange }) {
   const head = useLoad(async () => {
-    const [h, tags] = await Promise.all([s3.headObject(bucket, objectKey), s3.tags(bucket, objectKey).catch((e) => e)]);
-    return { h, tags };
+    const [h, tags, lock] = await Promise.all([
+      s3.headObject(bucket, objectKey), s3.tags(bucket, objectKey).catch((e) => e), s3.objectLock(bucket).catch(() => null),
+    ]);
+    return { h, tags, lock };
   }, [s3, bucket, objectKey]);
   if (head.error) return <ErrorLine error={head.error} id="details-error" />;
   if (!head.data) return <p aria-live="polite">Loading…</p>;
-  const { h, tags } = head.data;
+  const { h, tags, lock } = head.data;
   const sse = h.get('x-amz-server-side-encryption');
   const rows = [
     ['Size', size(Number(h.get('content-length')))],
@@ -28,14 +32,124 @@ function Metadata({ s3, bucket, objectKey }) {
     ['Legal hold', h.get('x-amz-object-lock-legal-hold') || 'OFF'],
     ['Replication', h.get('x-amz-replication-status') || '—'],
   ];
-  h.forEach((v, k) => { if (k.startsWith('x-amz-meta-')) rows.push([`Metadata ${k.slice(11)}`, v]); });
+  const meta = [];
+  h.forEach((v, k) => { if (k.startsWith('x-amz-meta-')) meta.push([k.slice(11), v]); });
+  for (const [k, v] of meta) rows.push([`Metadata ${k}`, v]);
+  const locked = lock || h.get('x-amz-object-lock-mode') || h.get('x-amz-object-lock-legal-hold');
   return (
     <>
       <dl class="props" id="object-props">
         {rows.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}
       </dl>
+      <UserMetadata s3={s3} bucket={bucket} objectKey={objectKey} head={h} initial={meta} onChange={onChange} />
       {tags instanceof Error ? <ErrorLine error={tags} /> : <Tags s3={s3} bucket={bucket} objectKey={objectKey} initial={tags} />}
+      {locked && <Lock s3={s3} bucket={bucket} objectKey={objectKey} head={h} onChange={onChange} />}
     </>
+  );
+}
+
+/** Names and values S3 carries as `x-amz-meta-*` headers: HTTP tokens, and printable ASCII. */
+const META_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const META_VALUE = /^[\x20-\x7e]*$/;
+
+/** Name/value rows with add and remove, shared by user metadata and tags. */
+function Pairs({ rows, setRows, what, prefix, empty }) {
+  const edit = (i, j, value) => setRows(rows.map((r, n) => (n === i ? (j ? [r[0], value] : [value, r[1]]) : r)));
+  return (
+    <>
+      {rows.length === 0 && <p>{empty}</p>}
+      {rows.map(([k, v], i) => (
+        <div class="inline tag" key={i}>
+          <input aria-label={`${prefix} ${i + 1} key`} value={k} onInput={(e) => edit(i, 0, e.currentTarget.value)} />
+          <input aria-label={`${prefix} ${i + 1} value`} value={v} onInput={(e) => edit(i, 1, e.currentTarget.value)} />
+          <button type="button" class="danger" aria-label={`Remove ${what} ${i + 1}`} onClick={() => setRows(rows.filter((_, n) => n !== i))}>Remove</button>
+        </div>
+      ))}
+    </>
+  );
+}
+
+/** User metadata, replaced by copying the object onto itself (a new version where versioning
+ *  is on); content type, tags, storage class and encryption stay as they were. */
+function UserMetadata({ s3, bucket, objectKey, head, initial, onChange }) {
+  const [rows, setRows] = useState(initial);
+  const { error, busy, act, setError } = useAction();
+  const save = (e) => {
+    e.preventDefault();
+    const kept = rows.filter(([k]) => k);
+    const bad = kept.find(([k, v]) => !META_NAME.test(k) || !META_VALUE.test(v));
+    if (bad) return setError(new Error(`Metadata "${bad[0]}": names must be letters, digits or -_.!#$%&'*+^|~ and values printable ASCII (S3 sends them as HTTP headers)`));
+    act(async () => { await s3.replaceMetadata(bucket, objectKey, head, kept); onChange(); });
+  };
+  return (
+    <form onSubmit={save} aria-labelledby="meta-title">
+      <h2 id="meta-title">User metadata</h2>
+      <Pairs rows={rows} setRows={setRows} what="metadata entry" prefix="Metadata" empty="No user metadata." />
+      <div class="inline">
+        <button type="button" id="add-meta" onClick={() => setRows([...rows, ['', '']])}>Add metadata</button>
+        <button type="submit" id="save-meta" disabled={busy}>Save metadata</button>
+      </div>
+      <p class="note">Saving copies the object onto itself with the new metadata (a new version where versioning is on).</p>
+      <ErrorLine error={error} id="meta-error" />
+    </form>
+  );
+}
+
+/** `iso` as a datetime-local input shows it (local time, to the second). */
+function localInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+}
+
+/** The version's Object Lock retention and legal hold, each changed with its own S3 call. */
+function Lock({ s3, bucket, objectKey, head, onChange }) {
+  const versionId = head.get('x-amz-version-id') || undefined;
+  const [mode, setMode] = useState(head.get('x-amz-object-lock-mode') || '');
+  const [until, setUntil] = useState(localInput(head.get('x-amz-object-lock-retain-until-date')));
+  const [bypass, setBypass] = useState(false);
+  const hold = head.get('x-amz-object-lock-legal-hold') === 'ON';
+  const retention = useAction();
+  const legal = useAction();
+  const save = (e) => {
+    e.preventDefault();
+    retention.act(async () => {
+      await s3.putRetention(bucket, objectKey, versionId, { mode, until: mode ? new Date(until).toISOString() : '' }, bypass);
+      onChange();
+    });
+  };
+  const toggleHold = () => legal.act(async () => { await s3.putLegalHold(bucket, objectKey, versionId, !hold); onChange(); });
+  return (
+    <section aria-labelledby="lock-title">
+      <h2 id="lock-title">Object Lock</h2>
+      <form onSubmit={save} class="form" aria-label="Retention">
+        <div class="field">
+          <label for="retention-mode">Retention mode</label>
+          <select id="retention-mode" value={mode} onChange={(e) => setMode(e.currentTarget.value)}>
+            <option value="">None</option>
+            <option value="GOVERNANCE">GOVERNANCE</option>
+            <option value="COMPLIANCE">COMPLIANCE</option>
+          </select>
+        </div>
+        {mode && (
+          <div class="field">
+            <label for="retention-until">Retain until (your local time)</label>
+            <input id="retention-until" type="datetime-local" step={1} required value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+          </div>
+        )}
+        <div class="check">
+          <input type="checkbox" id="retention-bypass" checked={bypass} onChange={(e) => setBypass(e.currentTarget.checked)} />
+          <label for="retention-bypass">Bypass GOVERNANCE retention (to shorten or remove it)</label>
+        </div>
+        <div class="inline"><button type="submit" id="save-retention" disabled={retention.busy}>Save retention</button></div>
+        <ErrorLine error={retention.error} id="retention-error" />
+      </form>
+      <div class="inline">
+        <span>Legal hold: <strong id="legal-hold-status">{hold ? 'ON' : 'OFF'}</strong></span>
+        <button type="button" id="toggle-legal-hold" disabled={legal.busy} onClick={toggleHold}>{hold ? 'Remove legal hold' : 'Place legal hold'}</button>
+      </div>
+      <ErrorLine error={legal.error} id="legal-hold-error" />
+    </section>
   );
 }
 
@@ -43,7 +157,6 @@ function Tags({ s3, bucket, objectKey, initial }) {
   const [rows, setRows] = useState(initial);
   const [saved, setSaved] = useState('');
   const { error, busy, act } = useAction();
-  const edit = (i, j, value) => setRows(rows.map((r, n) => (n === i ? (j ? [r[0], value] : [value, r[1]]) : r)));
   const save = (e) => {
     e.preventDefault();
     setSaved('');
@@ -52,14 +165,7 @@ function Tags({ s3, bucket, objectKey, initial }) {
   return (
     <form onSubmit={save} aria-labelledby="tags-title">
       <h2 id="tags-title">Tags</h2>
-      {rows.length === 0 && <p>No tags.</p>}
-      {rows.map(([k, v], i) => (
-        <div class="inline tag" key={i}>
-          <input aria-label={`Tag ${i + 1} key`} value={k} onInput={(e) => edit(i, 0, e.currentTarget.value)} />
-          <input aria-label={`Tag ${i + 1} value`} value={v} onInput={(e) => edit(i, 1, e.currentTarget.value)} />
-          <button type="button" class="danger" aria-label={`Remove tag ${i + 1}`} onClick={() => setRows(rows.filter((_, n) => n !== i))}>Remove</button>
-        </div>
-      ))}
+      <Pairs rows={rows} setRows={setRows} what="tag" prefix="Tag" empty="No tags." />
       <div class="inline">
         <button type="button" id="add-tag" onClick={() => setRows([...rows, ['', '']])}>Add tag</button>
         <button type="submit" id="save-tags" disabled={busy}>Save tags</button>
@@ -115,10 +221,10 @@ function Versions({ s3, bucket, objectKey, onChange }) {
     const page = await s3.versions(bucket, objectKey, pages.next);
     setPages((old) => ({ versions: [...old.versions, ...page.versions], next: page.next }));
   });
-  const restore = (v) => act(async () => { await s3.restore(bucket, objectKey, v.versionId); list.reload(); onChange(); });
+  const restore = (v) => act(async () => { await s3.restore(bucket, objectKey, v.versionId); onChange(); });
   const remove = (v) => {
     if (!confirm(`Delete version ${v.versionId} for good?`)) return;
-    act(async () => { await s3.deleteObject(bucket, objectKey, v.versionId); list.reload(); onChange(); });
+    act(async () => { await s3.deleteObject(bucket, objectKey, v.versionId); onChange(); });
   };
   return (
     <section aria-labelledby="versions-title">
@@ -166,7 +272,9 @@ function Rename({ s3, bucket, objectKey }) {
 }
 
 export function Details({ s3, bucket, objectKey }) {
+  // A change (metadata, lock, a version restored or deleted) reloads the properties and versions.
   const [generation, setGeneration] = useState(0);
+  const changed = () => setGeneration((g) => g + 1);
   const { error, act } = useAction();
   const parent = objectKey.includes('/') ? objectKey.slice(0, objectKey.lastIndexOf('/') + 1) : '';
   const download = () => act(async () => { location.href = await s3.presign(bucket, objectKey, 300, { download: true }); });
@@ -179,9 +287,9 @@ export function Details({ s3, bucket, objectKey }) {
       <div class="inline"><button type="button" id="download" onClick={download}>Download</button></div>
       <ErrorLine error={error} />
       <Rename s3={s3} bucket={bucket} objectKey={objectKey} />
-      <Metadata key={generation} s3={s3} bucket={bucket} objectKey={objectKey} />
+      <Metadata key={generation} s3={s3} bucket={bucket} objectKey={objectKey} onChange={changed} />
       <Share s3={s3} bucket={bucket} objectKey={objectKey} />
-      <Versions s3={s3} bucket={bucket} objectKey={objectKey} onChange={() => setGeneration((g) => g + 1)} />
+      <Versions key={generation} s3={s3} bucket={bucket} objectKey={objectKey} onChange={changed} />
     </section>
   );
 }

@@ -1,5 +1,5 @@
 // Reading the server's /metrics (Prometheus text format) into samples, and the summaries the
-// console shows: usage per bucket, requests per operation, background workers.
+// console shows: requests per operation, background workers.
 
 /** Every sample of the text: { name, labels, value }. Comments and blank lines are skipped. */
 export function parseMetrics(text) {
@@ -22,13 +22,6 @@ export function byLabel(samples, name, label, keep = () => true) {
   const out = {};
   for (const s of samples) if (s.name === name && keep(s.labels)) out[s.labels[label]] = (out[s.labels[label]] ?? 0) + s.value;
   return out;
-}
-
-/** Objects and bytes per bucket: { bucket: { objects, logical_bytes } }. */
-export function usage(samples) {
-  const objects = byLabel(samples, 'coffer_bucket_objects', 'bucket');
-  const bytes = byLabel(samples, 'coffer_bucket_logical_bytes', 'bucket');
-  return Object.fromEntries(Object.keys(objects).map((b) => [b, { objects: objects[b], logical_bytes: bytes[b] }]));
 }
 
 /** The smallest histogram bucket bound under which fraction `q` of `operation`'s requests fell. */

@@ -2,6 +2,7 @@
 // (continuation tokens; the bucket is never listed whole), uploads, downloads and deletes.
 import { useEffect, useState } from 'preact/hooks';
 import { Upload } from './upload.jsx';
+import { Versioning } from './bucket_forms.jsx';
 import { bucketHref, ErrorLine, objectHref, settingsHref, size, useAction, useLoad, when } from './ui.jsx';
 
 function Breadcrumbs({ bucket, prefix }) {
@@ -13,20 +14,6 @@ function Breadcrumbs({ bucket, prefix }) {
         <span key={i}> / <a href={bucketHref(bucket, parts.slice(0, i + 1).join('/') + '/')}>{p}</a></span>
       ))}
     </nav>
-  );
-}
-
-function Versioning({ s3, bucket }) {
-  const status = useLoad(() => s3.versioning(bucket), [s3, bucket]);
-  const { error, busy, act } = useAction();
-  const set = (to) => act(async () => { await s3.setVersioning(bucket, to); status.reload(); });
-  return (
-    <div class="inline">
-      <span>Versioning: <strong id="versioning-status">{status.data ?? '…'}</strong></span>
-      {status.data && status.data !== 'Enabled' && <button type="button" id="enable-versioning" disabled={busy} onClick={() => set('Enabled')}>Enable versioning</button>}
-      {status.data === 'Enabled' && <button type="button" disabled={busy} onClick={() => set('Suspended')}>Suspend versioning</button>}
-      <ErrorLine error={error || status.error} />
-    </div>
   );
 }
 
@@ -57,7 +44,7 @@ export function Objects({ s3, bucket, prefix }) {
       <Breadcrumbs bucket={bucket} prefix={prefix} />
       <h1 id="objects-title">{bucket}</h1>
       <Versioning s3={s3} bucket={bucket} />
-      <p><a href={settingsHref(bucket)} id="bucket-settings">Settings: lifecycle, policy, encryption, CORS, website, replication, Object Lock</a></p>
+      <p><a href={settingsHref(bucket)} id="bucket-settings">Settings: versioning, encryption, Object Lock, lifecycle, policy, CORS, website, replication</a></p>
       <form class="inline" onSubmit={go}>
         <label for="prefix">Prefix</label>
         <input id="prefix" name="prefix" value={prefix} key={prefix} />

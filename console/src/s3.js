@@ -17,6 +17,14 @@ export class S3Error extends Error {
   }
 }
 
+const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+/** Appends element `tag` (with `value` as its text, if given) to `parent`; returns it. */
+function add(doc, parent, tag, value) {
+  const el = parent.appendChild(doc.createElementNS(S3_NS, tag));
+  if (value !== undefined) el.textContent = value;
+  return el;
+}
+const serialize = (doc) => new XMLSerializer().serializeToString(doc);
 const xml = (text) => new DOMParser().parseFromString(text, 'application/xml');
 const all = (node, tag) => Array.from(node.getElementsByTagName(tag));
 const text = (node, tag) => node.getElementsByTagName(tag)[0]?.textContent ?? '';
@@ -81,6 +89,14 @@ export class S3 {
     const opts = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
     const resp = await this.call(method, `/_admin/${path}`, opts);
     return resp.status === 204 ? null : resp.json();
+  }
+
+  /** The bucket's object count and bytes: Coffer's own `?coffer-usage` subresource, which the
+   *  server answers to whoever may list the bucket, from counters it keeps current. */
+  async bucketUsage(bucket) {
+    const doc = await this.callXml('GET', objectPath(bucket), { query: { 'coffer-usage': '' } });
+    const n = (tag) => (doc.getElementsByTagName(tag)[0] ? Number(text(doc, tag)) : null);
+    return { objects: n('Objects'), versions: n('Versions'), logicalBytes: n('LogicalBytes'), maxBytes: n('MaxBytes'), maxObjects: n('MaxObjects') };
   }
 
   /** The server's /metrics text, which only the root user may read. */
@@ -196,6 +212,87 @@ export class S3 {
 
   deleteConfig(bucket, sub) {
     return this.call('DELETE', objectPath(bucket), { query: { [sub]: '' } });
+  }
+
+  /** The bucket's default encryption: { algorithm: 'AES256' | 'aws:kms', kmsKeyId, bucketKey },
+   *  or null when none is set. */
+  async encryption(bucket) {
+    const body = await this.getConfig(bucket, 'encryption');
+    if (!body) return null;
+    const doc = xml(body);
+    return { algorithm: text(doc, 'SSEAlgorithm'), kmsKeyId: text(doc, 'KMSMasterKeyID'), bucketKey: text(doc, 'BucketKeyEnabled') === 'true' };
+  }
+
+  putEncryption(bucket, { algorithm, kmsKeyId, bucketKey }) {
+    const doc = document.implementation.createDocument(S3_NS, 'ServerSideEncryptionConfiguration');
+    const rule = add(doc, doc.documentElement, 'Rule');
+    const apply = add(doc, rule, 'ApplyServerSideEncryptionByDefault');
+    add(doc, apply, 'SSEAlgorithm', algorithm);
+    if (algorithm === 'aws:kms' && kmsKeyId) add(doc, apply, 'KMSMasterKeyID', kmsKeyId);
+    if (algorithm === 'aws:kms') add(doc, rule, 'BucketKeyEnabled', String(Boolean(bucketKey)));
+    return this.putConfig(bucket, 'encryption', serialize(doc));
+  }
+
+  /** The bucket's Object Lock configuration: null when lock is off, else { mode, days, years }
+   *  of its default retention (mode '' when it has none). */
+  async objectLock(bucket) {
+    const body = await this.getConfig(bucket, 'object-lock');
+    if (!body) return null;
+    const doc = xml(body);
+    if (text(doc, 'ObjectLockEnabled') !== 'Enabled') return null;
+    return { mode: text(doc, 'Mode'), days: text(doc, 'Days'), years: text(doc, 'Years') };
+  }
+
+  /** Turns Object Lock on (it stays on) with a default retention of `days` or `years` in
+   *  `mode`, or none when `mode` is empty. */
+  putObjectLock(bucket, { mode, days, years }) {
+    const doc = document.implementation.createDocument(S3_NS, 'ObjectLockConfiguration');
+    add(doc, doc.documentElement, 'ObjectLockEnabled', 'Enabled');
+    if (mode) {
+      const retention = add(doc, add(doc, doc.documentElement, 'Rule'), 'DefaultRetention');
+      add(doc, retention, 'Mode', mode);
+      if (years) add(doc, retention, 'Years', String(years));
+      else add(doc, retention, 'Days', String(days));
+    }
+    return this.putConfig(bucket, 'object-lock', serialize(doc));
+  }
+
+  /** Replaces the object's user metadata (x-amz-meta-*, given as [[name, value], ...]) by
+   *  copying it onto itself with the REPLACE directive. What REPLACE would otherwise reset is
+   *  sent again from `head` (HeadObject's headers): content type and the other standard
+   *  headers, storage class and encryption; its tags are copied. */
+  replaceMetadata(bucket, key, head, pairs) {
+    const headers = { 'x-amz-copy-source': objectPath(bucket, key), 'x-amz-metadata-directive': 'REPLACE', 'x-amz-tagging-directive': 'COPY' };
+    for (const h of ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires']) {
+      if (head.get(h)) headers[h] = head.get(h);
+    }
+    const storageClass = head.get('x-amz-storage-class');
+    if (storageClass && storageClass !== 'STANDARD') headers['x-amz-storage-class'] = storageClass;
+    const sse = head.get('x-amz-server-side-encryption');
+    if (sse) headers['x-amz-server-side-encryption'] = sse;
+    if (sse === 'aws:kms' && head.get('x-amz-server-side-encryption-aws-kms-key-id')) {
+      headers['x-amz-server-side-encryption-aws-kms-key-id'] = head.get('x-amz-server-side-encryption-aws-kms-key-id');
+    }
+    for (const [name, value] of pairs) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+    return this.call('PUT', objectPath(bucket, key), { headers });
+  }
+
+  /** Sets the version's retention (`mode` and an ISO date `until`; both empty removes it).
+   *  Shortening or removing GOVERNANCE retention needs `bypass`; COMPLIANCE never allows it. */
+  putRetention(bucket, key, versionId, { mode, until }, bypass) {
+    const doc = document.implementation.createDocument(S3_NS, 'Retention');
+    if (mode) {
+      add(doc, doc.documentElement, 'Mode', mode);
+      add(doc, doc.documentElement, 'RetainUntilDate', until);
+    }
+    const headers = bypass ? { 'x-amz-bypass-governance-retention': 'true' } : {};
+    return this.call('PUT', objectPath(bucket, key), { query: { retention: '', versionId }, headers, body: serialize(doc) });
+  }
+
+  putLegalHold(bucket, key, versionId, on) {
+    const doc = document.implementation.createDocument(S3_NS, 'LegalHold');
+    add(doc, doc.documentElement, 'Status', on ? 'ON' : 'OFF');
+    return this.call('PUT', objectPath(bucket, key), { query: { 'legal-hold': '', versionId }, body: serialize(doc) });
   }
 
   /** A presigned URL anyone may use until it expires (at most 7 days), for this page's

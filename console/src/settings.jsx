@@ -1,7 +1,9 @@
-// A bucket's settings as documents (lifecycle, policy, encryption, CORS, website, replication,
-// Object Lock), each loaded, checked for well-formedness in the page, then saved; a document
-// the server refuses shows S3's own error message.
+// A bucket's settings: forms for the simple ones (versioning, default encryption, Object
+// Lock), and every configuration as its document (lifecycle, policy, encryption, CORS,
+// website, replication, Object Lock), each loaded, checked for well-formedness in the page,
+// then saved; a change the server refuses shows S3's own error message.
 import { useEffect, useState } from 'preact/hooks';
+import { EncryptionForm, ObjectLockForm, Versioning } from './bucket_forms.jsx';
 import { bucketHref, ErrorLine, useAction, useLoad } from './ui.jsx';
 
 const LIFECYCLE_EXAMPLE = `<LifecycleConfiguration>
@@ -27,21 +29,28 @@ function wellFormed(kind, text) {
   return err ? `Not well-formed XML: ${err.textContent.split('\n')[0]}` : null;
 }
 
-function Editor({ s3, bucket, sub, title, kind, example, fixed }) {
-  const current = useLoad(() => s3.getConfig(bucket, sub), [s3, bucket, sub]);
+function Editor({ s3, bucket, sub, title, kind, example, fixed, generation, onChange }) {
+  const current = useLoad(() => s3.getConfig(bucket, sub), [s3, bucket, sub, generation]);
   const [text, setText] = useState('');
+  // The document as last loaded: a reload (after a change elsewhere on the page) replaces the
+  // text only when it was not edited since, so unsaved work is never lost.
+  const [base, setBase] = useState(null);
   const [saved, setSaved] = useState('');
   const { error, busy, act, setError } = useAction();
-  useEffect(() => { if (current.data !== null) setText(current.data); }, [current.data]);
+  useEffect(() => {
+    if (current.data === null) return;
+    setText((t) => (base === null || t === base ? current.data : t));
+    setBase(current.data);
+  }, [current.data]);
   const id = `${sub}-doc`;
   const save = (e) => {
     e.preventDefault();
     setSaved('');
     const problem = wellFormed(kind, text);
     if (problem) return setError(new Error(problem));
-    act(async () => { await s3.putConfig(bucket, sub, text); setSaved('Saved.'); current.reload(); });
+    act(async () => { await s3.putConfig(bucket, sub, text); setBase(text); setSaved('Saved.'); onChange(); });
   };
-  const remove = () => act(async () => { await s3.deleteConfig(bucket, sub); setSaved('Removed.'); current.reload(); });
+  const remove = () => act(async () => { await s3.deleteConfig(bucket, sub); setText(''); setBase(''); setSaved('Removed.'); onChange(); });
   return (
     <form onSubmit={save} class="editor" aria-labelledby={`${sub}-title`}>
       <h2 id={`${sub}-title`}>{title}</h2>
@@ -93,12 +102,21 @@ function jumpTo(id) {
 }
 
 export function Settings({ s3, bucket }) {
+  // A change saved anywhere on the page reloads every form and document, which may show it.
+  const [generation, setGeneration] = useState(0);
+  const changed = () => setGeneration((g) => g + 1);
+  const shared = { s3, bucket, generation, onChange: changed };
   return (
     <section aria-labelledby="settings-title">
       <nav aria-label="Location" class="crumbs"><a href="#/">Buckets</a> / <a href={bucketHref(bucket)}>{bucket}</a></nav>
       <h1 id="settings-title">{bucket}: settings</h1>
-      <nav aria-label="Settings" class="inline">{DOCUMENTS.map((d) => <a key={d.sub} href={`#${d.sub}-title`} onClick={(e) => { e.preventDefault(); jumpTo(`${d.sub}-doc`); }}>{d.title}</a>)}</nav>
-      {DOCUMENTS.map((d) => <Editor key={d.sub} s3={s3} bucket={bucket} {...d} example={d.example(bucket)} />)}
+      <h2 id="simple-title">Versioning, encryption and Object Lock</h2>
+      <Versioning s3={s3} bucket={bucket} onChange={changed} key={`v${generation}`} />
+      <EncryptionForm {...shared} />
+      <ObjectLockForm {...shared} />
+      <h2 id="documents-title">Configuration documents</h2>
+      <nav aria-label="Documents" class="inline">{DOCUMENTS.map((d) => <a key={d.sub} href={`#${d.sub}-title`} onClick={(e) => { e.preventDefault(); jumpTo(`${d.sub}-doc`); }}>{d.title}</a>)}</nav>
+      {DOCUMENTS.map((d) => <Editor key={d.sub} {...shared} {...d} example={d.example(bucket)} />)}
     </section>
   );
 }

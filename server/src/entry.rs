@@ -205,6 +205,7 @@ async fn dispatch(req: &HttpRequest, payload: web::Payload, state: &AppState, ex
         PutObjectRetention { bucket, key } => handlers::object_lock::put_retention(&ctx, &bucket, &key, payload).await,
         GetObjectLegalHold { bucket, key } => handlers::object_lock::get_legal_hold(&ctx, &bucket, &key).await,
         PutObjectLegalHold { bucket, key } => handlers::object_lock::put_legal_hold(&ctx, &bucket, &key, payload).await,
+        GetBucketUsage { bucket } => handlers::usage::get_bucket_usage(&ctx, &bucket).await,
         NotImplemented { name } => {
             Err(S3Error::new(ErrorCode::NotImplemented).with_message(format!("{name} is not implemented by Coffer yet.")))
         }

@@ -23,5 +23,6 @@ pub mod put;
 pub mod replication;
 pub mod restore;
 pub mod tagging;
+pub mod usage;
 pub mod versioning;
 pub mod website;

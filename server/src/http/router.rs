@@ -84,6 +84,8 @@ pub enum Operation {
     PutObjectRetention { bucket: String, key: String },
     GetObjectLegalHold { bucket: String, key: String },
     PutObjectLegalHold { bucket: String, key: String },
+    /// A Coffer extension, not S3: the bucket's object count and bytes (`GET /BUCKET?coffer-usage`).
+    GetBucketUsage { bucket: String },
     /// A real S3 operation that Coffer does not provide yet.
     NotImplemented { name: &'static str },
 }
@@ -99,7 +101,7 @@ impl Operation {
             ListBuckets => "s3:ListAllMyBuckets",
             CreateBucket { .. } => "s3:CreateBucket",
             DeleteBucket { .. } => "s3:DeleteBucket",
-            HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
+            HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } | GetBucketUsage { .. } => "s3:ListBucket",
             GetBucketLocation { .. } => "s3:GetBucketLocation",
             GetBucketVersioning { .. } => "s3:GetBucketVersioning",
             PutBucketVersioning { .. } => "s3:PutBucketVersioning",
@@ -245,6 +247,10 @@ fn decode_path(s: &str) -> S3Result<String> {
         .map(|c| c.into_owned())
         .map_err(|_| S3Error::invalid_argument("The path is not valid UTF-8"))
 }
+
+/// The query parameter of GetBucketUsage, Coffer's own bucket subresource (prefixed, so that
+/// it can never collide with one S3 adds).
+pub const USAGE_SUBRESOURCE: &str = "coffer-usage";
 
 /// Bucket sub-resources that name an operation Coffer does not offer yet, with its name.
 const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
@@ -394,6 +400,12 @@ pub fn route(method: &Method, bucket: Option<String>, key: Option<String>, query
                 _ => {}
             }
         }
+        if query.has(USAGE_SUBRESOURCE) {
+            return match m {
+                "GET" => Ok(GetBucketUsage { bucket }),
+                _ => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
+            };
+        }
         if let Some(name) = subresource(query, BUCKET_SUBRESOURCES) {
             return Ok(NotImplemented { name });
         }
@@ -488,6 +500,8 @@ mod tests {
         assert_eq!(r("GET", Some("b"), None, "encryption").action(&q), "s3:GetEncryptionConfiguration");
         assert_eq!(r("DELETE", Some("b"), None, "encryption").action(&q), "s3:PutEncryptionConfiguration");
         assert_eq!(r("OPTIONS", Some("b"), Some("k"), ""), Operation::CorsPreflight { bucket: "b".into() });
+        assert_eq!(r("GET", Some("b"), None, "coffer-usage"), Operation::GetBucketUsage { bucket: "b".into() });
+        assert_eq!(r("GET", Some("b"), None, "coffer-usage").action(&q), "s3:ListBucket");
     }
 
     #[test]
