@@ -199,7 +199,7 @@ def test_console_end_to_end(console_server, browser, bucket_names, tmp_path):
     assert not found(browser, By.ID, "more")
 
     # Two versions of one key; the details page lists both and restores the older.
-    s3.put_object(Bucket=name, Key="notes/plan.txt", Body=b"the old plan", Metadata={"author": "ann"})
+    s3.put_object(Bucket=name, Key="notes/plan.txt", Body=b"the old plan", Metadata={"author": "ann"}, ServerSideEncryption="AES256")
     s3.put_object(Bucket=name, Key="notes/plan.txt", Body=b"the new plan")
     s3.put_object_tagging(Bucket=name, Key="notes/plan.txt", Tagging={"TagSet": [{"Key": "team", "Value": "ops"}]})
     versions = s3.list_object_versions(Bucket=name, Prefix="notes/plan.txt")["Versions"]
@@ -214,7 +214,9 @@ def test_console_end_to_end(console_server, browser, bucket_names, tmp_path):
     shot(browser, "05-object-details")
     browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{old}'] button.restore").click()
     wait(browser, lambda d: len(row_texts(d, "version-table")) == 3)
-    assert s3.get_object(Bucket=name, Key="notes/plan.txt")["Body"].read() == b"the old plan"
+    restored = s3.get_object(Bucket=name, Key="notes/plan.txt")
+    assert restored["Body"].read() == b"the old plan"
+    assert restored.get("ServerSideEncryption") == "AES256", "the restored copy is encrypted as the version was"
 
     # A share link for one hour, fetched with no credentials.
     hours = browser.find_element(By.ID, "share-hours")
@@ -254,7 +256,7 @@ def test_console_end_to_end(console_server, browser, bucket_names, tmp_path):
     go(browser, "#/")
     def counted(d):
         row = next((r for r in row_texts(d, "bucket-table") if name in r), "")
-        if "133" in row:
+        if "133" in row.replace(name, ""):  # the random name may hold the digits too
             return row
         d.find_element(By.ID, "refresh-buckets").click()
         return None
@@ -565,12 +567,13 @@ def test_upload_into_a_locked_bucket(console_server, browser, bucket_names, tmp_
 
 def test_download_and_rename(console_server, browser, bucket_names, tmp_path):
     """Download saves the object under its name (a presigned GET with an attachment
-    disposition); rename copies to the new key and deletes the old one."""
+    disposition); rename copies to the new key, encrypted as the object was (the bucket has no
+    default encryption), and deletes the old one."""
     srv, s3 = console_server, console_server.client()
     name = random_bucket_name("console")
     s3.create_bucket(Bucket=name)
     bucket_names.append((name, s3))
-    s3.put_object(Bucket=name, Key="docs/a b+c.txt", Body=b"report body")
+    s3.put_object(Bucket=name, Key="docs/a b+c.txt", Body=b"report body", ServerSideEncryption="AES256")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
@@ -587,7 +590,9 @@ def test_download_and_rename(console_server, browser, bucket_names, tmp_path):
     field.send_keys("docs/renamed ü.txt")
     browser.find_element(By.ID, "rename").click()
     wait(browser, lambda d: d.find_element(By.ID, "details-title").text == "docs/renamed ü.txt")
-    assert s3.get_object(Bucket=name, Key="docs/renamed ü.txt")["Body"].read() == b"report body"
+    renamed = s3.get_object(Bucket=name, Key="docs/renamed ü.txt")
+    assert renamed["Body"].read() == b"report body"
+    assert renamed.get("ServerSideEncryption") == "AES256", "the renamed copy is encrypted as the object was"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
     assert keys == ["docs/renamed ü.txt"], keys
 

@@ -45,6 +45,16 @@ async function sha256(bytes) {
 }
 
 /** `/bucket/key` with each path segment of the key percent-encoded. */
+/** The SSE headers that make a copy encrypted as the object whose HeadObject headers are
+ *  `head` is (a copy without them is encrypted only by the bucket's default, if any). */
+function encryptionOf(head) {
+  const sse = head.get('x-amz-server-side-encryption');
+  const kmsKey = head.get('x-amz-server-side-encryption-aws-kms-key-id');
+  if (!sse) return {};
+  if (sse === 'aws:kms' && kmsKey) return { 'x-amz-server-side-encryption': sse, 'x-amz-server-side-encryption-aws-kms-key-id': kmsKey };
+  return { 'x-amz-server-side-encryption': sse };
+}
+
 export function objectPath(bucket, key = '') {
   const k = key ? '/' + key.split('/').map(encodeURIComponent).join('/') : '';
   return `/${encodeURIComponent(bucket)}${k}`;
@@ -171,16 +181,19 @@ export class S3 {
     return { versions, next: more ? { keyMarker: key, versionIdMarker: childText(root, 'NextVersionIdMarker') } : null };
   }
 
-  /** Copies `from` to `to` and deletes `from` (S3 has no rename). */
+  /** Copies `from` to `to` (encrypted as `from` is) and deletes `from` (S3 has no rename). */
   async rename(bucket, from, to) {
-    await this.call('PUT', objectPath(bucket, to), { headers: { 'x-amz-copy-source': objectPath(bucket, from) } });
+    const head = await this.headObject(bucket, from);
+    const headers = { 'x-amz-copy-source': objectPath(bucket, from), ...encryptionOf(head) };
+    await this.call('PUT', objectPath(bucket, to), { headers });
     await this.deleteObject(bucket, from);
   }
 
-  /** Makes an old version the latest again by copying it over the key. */
-  restore(bucket, key, versionId) {
+  /** Makes an old version the latest again by copying it over the key, encrypted as it is. */
+  async restore(bucket, key, versionId) {
+    const head = await this.headObject(bucket, key, versionId);
     const source = `${objectPath(bucket, key)}?versionId=${encodeURIComponent(versionId)}`;
-    return this.call('PUT', objectPath(bucket, key), { headers: { 'x-amz-copy-source': source } });
+    return this.call('PUT', objectPath(bucket, key), { headers: { 'x-amz-copy-source': source, ...encryptionOf(head) } });
   }
 
   async versioning(bucket) {
@@ -268,11 +281,7 @@ export class S3 {
     }
     const storageClass = head.get('x-amz-storage-class');
     if (storageClass && storageClass !== 'STANDARD') headers['x-amz-storage-class'] = storageClass;
-    const sse = head.get('x-amz-server-side-encryption');
-    if (sse) headers['x-amz-server-side-encryption'] = sse;
-    if (sse === 'aws:kms' && head.get('x-amz-server-side-encryption-aws-kms-key-id')) {
-      headers['x-amz-server-side-encryption-aws-kms-key-id'] = head.get('x-amz-server-side-encryption-aws-kms-key-id');
-    }
+    Object.assign(headers, encryptionOf(head));
     for (const [name, value] of pairs) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
     return this.call('PUT', objectPath(bucket, key), { headers });
   }

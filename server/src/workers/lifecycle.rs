@@ -35,6 +35,8 @@ const SWEEP_EVERY_MS: i64 = 24 * 3600 * 1000;
 /// Rounds of decisions on one key: an action can make another due (removing the last
 /// noncurrent version leaves a delete marker alone).
 const ROUNDS_PER_KEY: usize = 3;
+/// Keys of a batch acted on at once.
+const KEYS_AT_ONCE: usize = 16;
 
 /// What the worker has done since the server started (for logs and metrics).
 #[derive(Debug, Default)]
@@ -110,11 +112,14 @@ pub struct LifecycleWorker {
     counters: Arc<LifecycleCounters>,
     queue: VecDeque<Visit>,
     pass_start: LifecycleTotals,
+    /// Keys are acted on together; a change of a bucket's next sweep is read and written by
+    /// one of them at a time.
+    sweep_lock: tokio::sync::Mutex<()>,
 }
 
 impl LifecycleWorker {
     pub fn new(store: Store, day_secs: Option<u64>) -> LifecycleWorker {
-        LifecycleWorker { store, clock: Clock::new(day_secs), counters: Arc::default(), queue: VecDeque::new(), pass_start: LifecycleTotals::default() }
+        LifecycleWorker { store, clock: Clock::new(day_secs), counters: Arc::default(), queue: VecDeque::new(), pass_start: LifecycleTotals::default(), sweep_lock: Default::default() }
     }
 
     pub fn counters(&self) -> Arc<LifecycleCounters> {
@@ -200,10 +205,7 @@ impl LifecycleWorker {
     async fn age_scan(&self, bucket_id: i64, rules: &Arc<Lifecycle>, scan: &Scan, cursor: &str) -> Result<(u64, bool), WorkerError> {
         let after = self.store.worker_cursor(cursor).await?.and_then(|c| parse_age_cursor(&c)).unwrap_or((i64::MIN, 0));
         let batch = self.store.lifecycle_aged(bucket_id, scan.kind, after, scan.bound_ms, BATCH).await?;
-        let mut done = 0;
-        for versions in self.store.lifecycle_keys(bucket_id, batch.keys).await? {
-            done += self.apply_to_key(bucket_id, rules, versions).await?;
-        }
+        let done = self.apply_to_keys(bucket_id, rules, self.store.lifecycle_keys(bucket_id, batch.keys).await?).await?;
         if let Some((t, seq)) = batch.last {
             self.store.set_worker_cursor(cursor, Some(format!("{t}:{seq}"))).await?;
         }
@@ -220,12 +222,20 @@ impl LifecycleWorker {
             return Ok((0, true));
         };
         let last = keys.last().and_then(|k| k.first()).map(|v| v.record.key.clone());
-        let mut done = 0;
-        for versions in keys {
-            done += self.apply_to_key(bucket_id, rules, versions).await?;
-        }
+        let done = self.apply_to_keys(bucket_id, rules, keys).await?;
         self.store.set_worker_cursor(&cursor, last).await?;
         Ok((done, false))
+    }
+
+    /// Acts on a batch of keys, `KEYS_AT_ONCE` at a time: their changes reach the index writer
+    /// together and share its commits, where one key after another cost a commit each.
+    async fn apply_to_keys(&self, bucket_id: i64, rules: &Arc<Lifecycle>, keys: Vec<Vec<LifecycleVersion>>) -> Result<u64, WorkerError> {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(keys)
+            .map(|versions| self.apply_to_key(bucket_id, rules, versions))
+            .buffer_unordered(KEYS_AT_ONCE)
+            .try_fold(0, |total, done| async move { Ok(total + done) })
+            .await
     }
 
     /// Decides on the versions of one key and acts, again while actions make more due.
@@ -291,6 +301,7 @@ impl LifecycleWorker {
 
     /// Brings the bucket's next full sweep forward to `at_ms` (never later than it was due).
     async fn sweep_at(&self, bucket_id: i64, at_ms: i64) -> Result<(), WorkerError> {
+        let _one_at_a_time = self.sweep_lock.lock().await;
         let last = self.store.worker_cursor(&sweep_name(bucket_id)).await?.and_then(|c| c.parse::<i64>().ok());
         let wanted = at_ms - SWEEP_EVERY_MS;
         if last.is_none_or(|t| wanted < t) {
