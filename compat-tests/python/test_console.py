@@ -33,11 +33,17 @@ WAIT_S = 60
 BIG = 50 * 1024 * 1024
 
 
+def start_console_server(root):
+    """A server with its console on a port of its own (`console_url`)."""
+    port = free_port()
+    srv = start_server(root, "http", ("--console-address", f"127.0.0.1:{port}"))
+    srv.console_url = f"http://127.0.0.1:{port}"
+    return srv
+
+
 @pytest.fixture(scope="module")
 def console_server(tmp_root):
-    port = free_port()
-    srv = start_server(tmp_root, "http", ("--console-address", f"127.0.0.1:{port}"))
-    srv.console_url = f"http://127.0.0.1:{port}"
+    srv = start_console_server(tmp_root)
     yield srv
     stop_server(srv)
 
@@ -303,12 +309,17 @@ def test_user_sees_only_its_own_buckets(console_server, browser, bucket_names):
     assert "403" in error.text or "AccessDenied" in error.text
 
 
+def set_value(driver, element_id, value, event="input"):
+    """Sets a field's value and sends the page the event a user's change would."""
+    driver.execute_script("""
+        const field = document.getElementById(arguments[0]);
+        field.value = arguments[1];
+        field.dispatchEvent(new Event(arguments[2], {bubbles: true}));""", element_id, value, event)
+
+
 def set_textarea(driver, element_id, text):
     """Replaces a textarea's text the way typing would (an input event for the page)."""
-    driver.execute_script("""
-        const t = document.getElementById(arguments[0]);
-        t.value = arguments[1];
-        t.dispatchEvent(new Event('input', {bubbles: true}));""", element_id, text)
+    set_value(driver, element_id, text)
 
 
 def test_lifecycle_and_policy_editors(console_server, browser, bucket_names):
@@ -362,19 +373,13 @@ def test_lifecycle_and_policy_editors(console_server, browser, bucket_names):
 
 def choose(driver, select_id, value):
     """Picks an option of a <select> the way a user would (a change event for the page)."""
-    driver.execute_script("""
-        const s = document.getElementById(arguments[0]);
-        s.value = arguments[1];
-        s.dispatchEvent(new Event('change', {bubbles: true}));""", select_id, value)
+    set_value(driver, select_id, value, "change")
 
 
 def set_input(driver, element_id, value):
     """Sets an input's value as typing would (an input event), for fields such as
     datetime-local whose keyboard entry depends on the browser's locale."""
-    driver.execute_script("""
-        const t = document.getElementById(arguments[0]);
-        t.value = arguments[1];
-        t.dispatchEvent(new Event('input', {bubbles: true}));""", element_id, value)
+    set_value(driver, element_id, value)
 
 
 def text_of(driver, element_id) -> str:
@@ -904,9 +909,7 @@ def test_accessibility_audit(console_server, browser, bucket_names):
 @pytest.fixture
 def tidy_server(tmp_path):
     """A server of its own, holding only what one test puts there."""
-    port = free_port()
-    srv = start_server(tmp_path, "http", ("--console-address", f"127.0.0.1:{port}"))
-    srv.console_url = f"http://127.0.0.1:{port}"
+    srv = start_console_server(tmp_path)
     yield srv
     stop_server(srv)
 
