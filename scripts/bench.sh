@@ -4,10 +4,13 @@
 # Builds coffer (release) and the shared load generator s3bench (../shared/tools/s3bench,
 # or $S3BENCH_DIR, built into its own target dir), measures the disk's fsynced write speed,
 # starts coffer on a free port with a fresh data dir on the repo's disk (never tmpfs), and runs:
-#   put 4KiB c=16, get 4KiB c=16, put 64MiB c=2, get 64MiB c=2, list of 10000 keys c=4,
+#   put 4KiB c=16, get 4KiB c=16, put 64MiB c=2, get 64MiB c=2, put 64MiB c=8, multipart
+#   uploads of 64 MiB in 8 MiB parts c=2, list of 10000 keys c=4,
 #   and put/get 64MiB c=2 again into a bucket whose default encryption is SSE-S3 (needs boto3
 #   in the test virtualenv, $COFFER_VENV or ./.venv; skipped without it)
-# Prints a compact table, the server's peak RSS (VmHWM) and the raw JSON lines' path.
+# Prints a compact table, the upload limit the hashes set (MD5 + SHA-256 + CRC32C per core,
+# times the cores s3bench leaves) and each large PUT row's share of it, the server's peak RSS
+# (VmHWM) and the raw JSON lines' path.
 # Exits 1 if any run reported errors.
 #
 # Environment: BENCH_DURATION (default 15s), BENCH_DD_MIB (default 1024), BENCH_KEEP=1 keeps
@@ -23,7 +26,7 @@ while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --duration=*) DURATION="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -80,6 +83,9 @@ print(f"{n / (time.monotonic() - t0):.0f}")
 PY
 )"
 rm -rf "$WORK/creates"
+log "hashes: MD5, SHA-256 and CRC32C of 64 MiB on one core (storage/examples/hash_limit.rs)"
+cargo build --release -q -p coffer-storage --example hash_limit
+hashes="$("$target/release/examples/hash_limit" 64)"
 
 # ---------------------------------------------------------------- server
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -114,6 +120,8 @@ run "put 4KiB c=16"  --op put  --size 4KiB  --concurrency 16
 run "get 4KiB c=16"  --op get  --size 4KiB  --concurrency 16
 run "put 64MiB c=2"  --op put  --size 64MiB --concurrency 2
 run "get 64MiB c=2"  --op get  --size 64MiB --concurrency 2
+run "put 64MiB c=8"  --op put  --size 64MiB --concurrency 8
+run "mpu 64MiB/8MiB c=2" --op multipart --size 64MiB --part-size 8MiB --concurrency 2
 run "list 10k c=4"   --op list --size 4KiB  --concurrency 4 --keys 10000
 
 # SSE-S3: s3bench sends no SSE headers, so the bucket's default encryption does it.
@@ -139,9 +147,10 @@ alive=yes
 kill -0 "$SERVER_PID" 2>/dev/null || alive="NO (crashed)"
 
 # ---------------------------------------------------------------- report
-python3 - "$RESULTS" "$dd_out" "$creates" "$HWM" "$alive" "$DURATION" "$FS_DESC" "$(nproc)" <<'PY'
+python3 - "$RESULTS" "$dd_out" "$creates" "$HWM" "$alive" "$DURATION" "$FS_DESC" "$(nproc)" "$hashes" <<'PY'
 import json, re, sys
-path, dd_out, creates, hwm, alive, duration, fs, cores = sys.argv[1:9]
+path, dd_out, creates, hwm, alive, duration, fs, cores, hashes = sys.argv[1:10]
+hashes = json.loads(hashes)
 rows = [json.loads(l) for l in open(path) if l.strip()]
 m = re.search(r"(\d+) bytes.*copied, ([\d.,]+) s", dd_out)
 if m:
@@ -181,6 +190,17 @@ for r in rows:
     for w in r.get("warnings") or []:
         notes.append(f"{label}: warning: {w}")
 print("(p50, p99: s3bench, at the client; p999: the server's access log, arrival to last byte)")
+# The upload limit: every stored byte is hashed with MD5, SHA-256 and CRC32C, so the server
+# can take in at most what its cores do all three at, on the cores the load generator leaves.
+print(f"hashes on one core: MD5 {hashes['md5_mb_s']} MB/s, SHA-256 {hashes['sha256_mb_s']}, CRC32C {hashes['crc32c_mb_s']}; "
+      f"all three {hashes['mb_per_core']} MB/s per core")
+for r in rows:
+    if r.get("op") not in ("put", "multipart") or (r.get("size") or 0) < 1 << 20 or "fatal" in r:
+        continue
+    left = int(cores) - (r.get("client_cpu_pct") or 0) / 100
+    limit = hashes["mb_per_core"] * left
+    got = (r.get("mib_per_s") or 0) * 1.048576
+    print(f"  {r.get('label', '?')}: {got:.0f} MB/s of a {limit:.0f} MB/s limit ({left:.2f} cores left by s3bench) = {100 * got / limit:.0f}%")
 for n in notes:
     print("  " + n)
 print(f"server peak RSS (VmHWM): {hwm}   server alive at end: {alive}")

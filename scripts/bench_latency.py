@@ -17,9 +17,12 @@ import json
 import sys
 
 # s3bench's kind of op -> the access log's operation.
-OPERATIONS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject", "LIST": "ListObjectsV2"}
+# A multipart upload's own latency is the whole upload's; the log's is each part's.
+OPERATIONS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject", "LIST": "ListObjectsV2",
+              "MULTIPART": "UploadPart"}
 # A run's op -> the kinds it times.
-KINDS = {"put": ["PUT"], "get": ["GET"], "list": ["LIST"], "delete": ["DELETE"], "mixed": ["GET", "PUT", "HEAD", "DELETE"]}
+KINDS = {"put": ["PUT"], "get": ["GET"], "list": ["LIST"], "delete": ["DELETE"], "mixed": ["GET", "PUT", "HEAD", "DELETE"],
+         "multipart": ["MULTIPART"]}
 
 
 def percentiles(samples: list[float]) -> dict:
