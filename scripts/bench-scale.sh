@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coffer at scale (issue 17): ./scripts/bench-scale.sh [--objects N] [--store DIR] [--duration 10s]
-#                                                      [--clients 1000]
+#                                                      [--clients 1000] [--no-waves]
 #
 # 1. Runs the rows below on an empty store (a fresh data dir).
 # 2. Builds a store of N objects once (default 10,000,000) in DIR (default
@@ -16,7 +16,8 @@
 # tenth of N keys (at most 1,000,000) written and removed by DeleteObjects (listed and deleted
 # 1,000 a request, four at once, by compat-tests' delete_wave on the Rust SDK), as many more
 # expired by a lifecycle rule (days of 2 s), each while GETs of 4 KiB run at c=16 in windows
-# of the row's duration until the wave is over (the worst window is shown).
+# of the row's duration until the wave is over (the worst window is shown); --no-waves leaves
+# the waves out.
 # Prints the two stores side by side (ops/s and the loaded/empty ratio, p50/p90/p99/max in
 # ms), the GETs during each wave against idle GETs, how long each wave took, start-up times
 # and peak RSS.
@@ -32,14 +33,15 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-OBJECTS=10000000 DURATION=10s CLIENTS=1000 STORE=""
+OBJECTS=10000000 DURATION=10s CLIENTS=1000 STORE="" WAVES=1
 while (($#)); do
     case "$1" in
         --objects) OBJECTS="$2"; shift 2 ;;
         --store) STORE="$2"; shift 2 ;;
         --duration) DURATION="$2"; shift 2 ;;
         --clients) CLIENTS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --no-waves) WAVES=0; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -67,7 +69,7 @@ stop_server() {
 trap 'stop_server; rm -rf "$WORK"' EXIT
 export COFFER_ROOT_ACCESS_KEY="BENCHROOTACCESSKEY01" COFFER_ROOT_SECRET_KEY="bench-root-secret-key-0123456789abcdef"
 export S3BENCH_ACCESS_KEY="$COFFER_ROOT_ACCESS_KEY" S3BENCH_SECRET_KEY="$COFFER_ROOT_SECRET_KEY"
-RESULTS="$WORK/results.jsonl" FACTS="$WORK/facts.tsv"
+RESULTS="$target/bench-scale-results-$(date +%Y%m%d-%H%M%S).jsonl" FACTS="$WORK/facts.tsv"
 : >"$RESULTS"
 : >"$FACTS"
 failed=0
@@ -168,6 +170,7 @@ stop_server
 # Waves of deletes: D keys (a tenth of N, at most 1,000,000) removed by DeleteObjects, then D
 # more expired by a lifecycle rule, each while GETs run; their latency against idle GETs'.
 D=$((OBJECTS / 10 > 1000000 ? 1000000 : OBJECTS / 10))
+if ((WAVES)); then # (the block is not indented: its heredocs end at the line's start)
 log "deletes at scale: $D keys by DeleteObjects, $D by lifecycle expiration, GETs meanwhile"
 start_server waves "$STORE" --lifecycle-day-secs 2
 for b in "${BUCKETS[1]}" scale-expire; do
@@ -210,6 +213,7 @@ for what in delete expire; do
     fact "waves: $D keys gone by $how (s)" "$(cat "$WORK/wave-$what")"
 done
 stop_server
+fi
 
 python3 - "$RESULTS" "$FACTS" "$OBJECTS" "$DURATION" "$(nproc)" <<'PY'
 import json, sys
@@ -267,6 +271,7 @@ for line in open(facts):
     k, v = line.rstrip("\n").split("\t")
     print(f"{k:<52}{v}")
 PY
+echo "raw results (s3bench's JSON lines, with server_lat_ms): $RESULTS"
 if ((failed)); then
     echo "some runs counted errors; s3bench: $(tail -n 20 "$WORK/s3bench.stderr")" >&2
 fi
