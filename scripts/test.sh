@@ -69,7 +69,9 @@ fi
 VENV="${COFFER_VENV:-$REPO/.venv}"
 PY="${PYTHON:-python3}"
 stamp="$VENV/.requirements.sha256"
-want="$( (sha256sum "$REQS"; "$PY" --version) 2>&1 | sha256sum | cut -d' ' -f1)"
+# The stamp is of the requirements' contents and the Python version, not of their path, so a
+# fresh clone elsewhere (as CI makes) reuses the cached virtualenv.
+want="$( (sha256sum <"$REQS"; "$PY" --version) 2>&1 | sha256sum | cut -d' ' -f1)"
 if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null \
     || [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
     log "creating virtualenv $VENV"
