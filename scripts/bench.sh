@@ -5,7 +5,8 @@
 # or $S3BENCH_DIR, built into its own target dir), measures the disk's fsynced write speed,
 # starts coffer on a free port with a fresh data dir on the repo's disk (never tmpfs), and runs:
 #   put 4KiB c=16, get 4KiB c=16, put 64MiB c=2, get 64MiB c=2, put 64MiB c=8, multipart
-#   uploads of 64 MiB in 8 MiB parts c=2, list of 10000 keys c=4,
+#   uploads of 64 MiB in 8 MiB parts c=2, list of 10000 keys c=4, get 4KiB c=16 while put
+#   64MiB c=2 runs beside it,
 #   and put/get 64MiB c=2 again into a bucket whose default encryption is SSE-S3 (needs boto3
 #   in the test virtualenv, $COFFER_VENV or ./.venv; skipped without it)
 # Prints a compact table, the upload limit the hashes set (MD5 + SHA-256 + CRC32C per core,
@@ -26,7 +27,7 @@ while (($#)); do
     case "$1" in
         --duration) DURATION="$2"; shift 2 ;;
         --duration=*) DURATION="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -124,6 +125,19 @@ run "put 64MiB c=8"  --op put  --size 64MiB --concurrency 8
 run "mpu 64MiB/8MiB c=2" --op multipart --size 64MiB --part-size 8MiB --concurrency 2
 run "list 10k c=4"   --op list --size 4KiB  --concurrency 4 --keys 10000
 
+# Small reads while large writes run: GETs of 4 KiB at c=16 with PUTs of 64 MiB at c=2 beside
+# them (the PUTs start first and last a little longer, so they cover the GETs' timed part).
+log "s3bench get 4KiB c=16 beside put 64MiB c=2 ($DURATION)"
+beside_duration="$DURATION"
+[[ $DURATION =~ ^([0-9]+)s$ ]] && beside_duration="$((BASH_REMATCH[1] + 3))s"
+s3bench_json "put 64MiB c=2 beside GETs" "$WORK/server.log" --endpoint "$ENDPOINT" --bucket "$BUCKET" --create-bucket \
+    --server-pid "$SERVER_PID" --duration "$beside_duration" --op put --size 64MiB --concurrency 2 >"$WORK/beside.json" &
+beside=$!
+sleep 1
+run "get 4KiB c=16 beside PUTs" --op get --size 4KiB --concurrency 16
+wait "$beside" || failed=1
+cat "$WORK/beside.json" >>"$RESULTS"
+
 # SSE-S3: s3bench sends no SSE headers, so the bucket's default encryption does it.
 VENV_PY="${COFFER_VENV:-$REPO/.venv}/bin/python"
 if [[ -x $VENV_PY ]] && "$VENV_PY" -c 'import boto3' 2>/dev/null; then
@@ -195,7 +209,7 @@ print("(p50, p99: s3bench, at the client; p999: the server's access log, arrival
 print(f"hashes on one core: MD5 {hashes['md5_mb_s']} MB/s, SHA-256 {hashes['sha256_mb_s']}, CRC32C {hashes['crc32c_mb_s']}; "
       f"all three {hashes['mb_per_core']} MB/s per core")
 for r in rows:
-    if r.get("op") not in ("put", "multipart") or (r.get("size") or 0) < 1 << 20 or "fatal" in r:
+    if r.get("op") not in ("put", "multipart") or (r.get("size") or 0) < 1 << 20 or "fatal" in r or "beside" in r.get("label", ""):
         continue
     left = int(cores) - (r.get("client_cpu_pct") or 0) / 100
     limit = hashes["mb_per_core"] * left
