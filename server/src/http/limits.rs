@@ -1,5 +1,6 @@
 //! Per-request limits on the wire: the gate that bounds requests in flight (past it a request
-//! waits its turn, and is answered 503 SlowDown if none comes in time; a request holds its place, and its access-log record, until its response body is sent;
+//! waits its turn, and is answered 503 SlowDown if none comes in time; a request holds its
+//! place, and its access-log record, until its response body is sent;
 //! a stopping server closes the gate so responses end their connections), and request header
 //! limits.
 
@@ -45,10 +46,8 @@ impl RequestGate {
             Ok(permit) => permit,
             Err(_) if self.queue_wait.is_zero() => return Err(S3Error::new(ErrorCode::SlowDown)),
             Err(_) => {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
-                let waited = tokio::time::timeout(self.queue_wait, self.places.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                match waited {
+                let _counted = Waiting::count(&self.waiting);
+                match tokio::time::timeout(self.queue_wait, self.places.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(S3Error::new(ErrorCode::SlowDown)),
                 }
@@ -67,6 +66,23 @@ impl RequestGate {
     /// keep-alive clients stop sending requests here.
     pub fn close(&self) {
         self.closing.store(true, Ordering::Release);
+    }
+}
+
+/// Counts one waiting request until dropped: also when its client goes away and the wait is
+/// dropped with the request.
+struct Waiting<'a>(&'a AtomicI64);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicI64) -> Waiting<'a> {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -184,6 +200,16 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(gate.enter().await.err().unwrap().code, "SlowDown");
         assert!(started.elapsed() >= Duration::from_millis(300), "turned away only after the wait");
+        assert_eq!(waiting.load(Ordering::Relaxed), 0);
+        // A request whose client goes away while it waits is no longer counted.
+        let gone = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.enter().await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(waiting.load(Ordering::Relaxed), 1);
+        gone.abort();
+        let _ = gone.await;
         assert_eq!(waiting.load(Ordering::Relaxed), 0);
     }
 

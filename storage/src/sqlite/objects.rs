@@ -101,11 +101,14 @@ impl ObjectIndex for SqliteIndex {
     /// behind a thousand deletes. DeleteObjects is not atomic in S3 either; if a job fails, the
     /// request fails, and the jobs before it stay done.
     async fn delete_versions(&self, bucket_id: i64, items: Vec<(String, Option<String>)>, by: Requester, options: DeleteOptions) -> Result<Vec<Result<DeleteOutcome>>> {
-        let jobs = items.chunks(DELETE_JOB_ITEMS).map(|chunk| {
-            let (chunk, by) = (chunk.to_vec(), by.clone());
-            self.writer.write(move |c| delete_all(c, bucket_id, &chunk, Remover::Request(&by, options)))
-        });
-        let mut outcomes = Vec::with_capacity(items.len());
+        let count = items.len();
+        let mut items = items.into_iter().peekable();
+        let mut jobs = Vec::new();
+        while items.peek().is_some() {
+            let (chunk, by): (Vec<_>, _) = (items.by_ref().take(DELETE_JOB_ITEMS).collect(), by.clone());
+            jobs.push(self.writer.write(move |c| delete_all(c, bucket_id, &chunk, Remover::Request(&by, options))));
+        }
+        let mut outcomes = Vec::with_capacity(count);
         for done in futures::future::join_all(jobs).await {
             outcomes.extend(done?);
         }
