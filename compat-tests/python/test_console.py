@@ -61,7 +61,10 @@ def bucket_names(console_server):
 
 
 def wait(driver, condition, timeout=WAIT_S):
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
+    """Polls until the condition holds. An element the page re-rendered between finding it and
+    reading it (stale), or one not there yet, counts as "not yet" rather than a failure."""
+    waiter = WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,))
+    return waiter.until(lambda d: condition(d))
 
 
 def shot(driver, name: str) -> None:
