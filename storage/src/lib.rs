@@ -49,7 +49,7 @@ pub use events::{
     EventFacts, EventName, EventPattern, NotifyRoute, NotifyTarget, Origin, QueuedEvent, Requester, TargetKind, TargetStatus, COFFER_PRINCIPAL,
     DEFAULT_MAX_BACKLOG, NOTIFY_ROUTES_KIND,
 };
-pub use ingest::{IngestOptions, Ingested, INLINE_MAX};
+pub use ingest::{Digests, IngestOptions, Ingested, Md5Sha256, INLINE_MAX};
 pub use keyring::Versioned;
 pub use lifecycle::{AgeCursor, AgeScan, AgedBatch, LifecycleAction, LifecycleVersion};
 pub use model::*;
