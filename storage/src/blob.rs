@@ -103,15 +103,25 @@ impl BlobDir {
     }
 
     /// Deletes blob `key` unless a writer has it pinned or `still_wanted` (asked while no new
-    /// pin can be taken) says a commit names it again. Returns whether it is gone.
-    pub fn remove_unless_wanted(&self, key: &BlobKey, still_wanted: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
-        let pins = self.pins.lock().expect("pins poisoned");
-        if pins.contains_key(key) || still_wanted()? {
-            return Ok(false);
+    /// pin can be taken) says a commit names it again. Returns `None` if it was kept, else how
+    /// many bytes deleting it freed here (0 when the place freed them itself).
+    pub fn remove_unless_wanted(&self, key: &BlobKey, still_wanted: impl FnOnce() -> io::Result<bool>) -> io::Result<Option<u64>> {
+        let detached = {
+            let pins = self.pins.lock().expect("pins poisoned");
+            if pins.contains_key(key) || still_wanted()? {
+                return Ok(None);
+            }
+            self.store.detach(key)?
+        };
+        // The name is free already (a writer may publish the same bytes again at once), so
+        // the slow part, freeing the file, holds no writer's publish up.
+        match detached.free() {
+            Ok(freed) => Ok(Some(freed)),
+            Err(e) => {
+                tracing::warn!(blob = %key, error = %e, "a deleted blob's file could not be removed from tmp/");
+                Ok(Some(0))
+            }
         }
-        self.store.delete(key)?;
-        drop(pins);
-        Ok(true)
     }
 
     /// Every stored blob, for the orphan sweep.

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 mod interleaved;
+mod upload_threads;
 
 /// Bodies up to this size are kept inline in the index.
 pub const INLINE_MAX: usize = 64 * 1024;
@@ -209,7 +210,7 @@ where
     let (write_tx, write_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
     let (receiving, few_uploads) = Receiving::start();
     let (mut plain_hasher, write_hashes_stored) = hash_plan(opts.seal.is_some(), opts.hash_plaintext, few_uploads);
-    let plain_worker = tokio::task::spawn_blocking(move || {
+    let plain_worker = upload_threads::spawn(move || {
         drain(&mut plain_rx, |chunk| {
             plain_hasher.update(chunk);
             Ok(())
@@ -218,7 +219,7 @@ where
     });
     let algs = opts.checksums.clone();
     let sealer = opts.seal.as_ref().map(Sealer::new);
-    let write_worker = tokio::task::spawn_blocking(move || write_and_seal(out, write_rx, &algs, sealer, write_hashes_stored));
+    let write_worker = upload_threads::spawn(move || write_and_seal(out, write_rx, &algs, sealer, write_hashes_stored));
 
     let mut size = head.len() as u64;
     let mut failure = None;

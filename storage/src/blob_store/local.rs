@@ -4,7 +4,7 @@
 //! A blob's modification time says when it was last written or about to be referenced again,
 //! which an outside orphan sweep (`crate::check`) reads as its grace period.
 
-use super::{BlobKey, BlobStat, BlobStore};
+use super::{BlobKey, BlobStat, BlobStore, Detached};
 use crate::perms;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -113,6 +113,18 @@ impl BlobStore for LocalBlobs {
         match fs::remove_file(self.path_of(key)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
+        }
+    }
+
+    /// Renames the blob's file into `tmp/` (cleared at start-up, for a data dir's own blobs),
+    /// where removing it no longer holds anyone up.
+    fn detach(&self, key: &BlobKey) -> io::Result<Detached> {
+        let doomed = self.tmp.join(format!("{key}.deleted.{:016x}", rand::random::<u64>()));
+        match fs::rename(self.path_of(key), &doomed) {
+            Ok(()) => Ok(Detached::File(doomed)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Detached::Gone),
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.delete(key).map(|()| Detached::Gone),
+            Err(e) => Err(e),
         }
     }
 
@@ -225,5 +237,27 @@ mod tests {
         let mut all = Vec::new();
         store.open_for_check(&hash).unwrap().read_to_end(&mut all).unwrap();
         assert_eq!(all, data);
+    }
+
+    /// Detaching frees the blob's name at once (the same bytes can be stored again while the
+    /// old file waits in `tmp/`), and freeing removes the old file and says how big it was.
+    #[test]
+    fn a_detached_blob_frees_its_name_first_and_its_bytes_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        let data = vec![7u8; 5000];
+        let key = BlobKey::plain(Sha256::digest(&data).into());
+        let src = dir.path().join("src");
+        fs::write(&src, &data).unwrap();
+        store.put_file(&key, &src).unwrap();
+        let detached = store.detach(&key).unwrap();
+        assert!(!store.contains(&key).unwrap(), "the name is free at once");
+        assert!(matches!(detached, Detached::File(_)));
+        store.put_file(&key, &src).unwrap();
+        assert_eq!(detached.free().unwrap(), 5000);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "the old file is gone");
+        assert!(store.contains(&key).unwrap(), "the blob stored again meanwhile stays");
+        store.delete(&key).unwrap();
+        assert!(matches!(store.detach(&key).unwrap(), Detached::Gone), "detaching an absent blob is fine");
     }
 }

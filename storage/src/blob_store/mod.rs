@@ -30,6 +30,30 @@ pub fn parse_hash(hex_str: &str) -> Option<Hash> {
 
 /// The blob operations of one place. They block (run them on the blocking pool); every blob
 /// is named by the SHA-256 of its bytes, and putting refuses bytes that do not hash to it.
+/// A blob taken away from its name whose bytes may still be there (`BlobStore::detach`).
+#[must_use = "the bytes are freed by `free`"]
+pub enum Detached {
+    Gone,
+    /// The blob's file, renamed to this path to be removed.
+    File(std::path::PathBuf),
+}
+
+impl Detached {
+    /// Frees the bytes; returns how many there were (0 when the place did it already).
+    pub fn free(self) -> io::Result<u64> {
+        match self {
+            Detached::Gone => Ok(0),
+            Detached::File(path) => {
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(size),
+                }
+            }
+        }
+    }
+}
+
 pub trait BlobStore: Send + Sync {
     /// Stores the bytes of the local file `src` as blob `key`, leaving `src` where it is.
     fn put_file(&self, key: &BlobKey, src: &Path) -> io::Result<()>;
@@ -59,6 +83,13 @@ pub trait BlobStore: Send + Sync {
     }
     /// Removes blob `key` (absent is fine).
     fn delete(&self, key: &BlobKey) -> io::Result<()>;
+    /// Takes blob `key` away from its name at once, and returns what is left to free of its
+    /// bytes, for the caller to free once it holds no lock (`Detached::free`). Freeing a large
+    /// file can take tens of milliseconds (on a file system mounted with `discard`, about 20 ms
+    /// for 64 MiB here); a place whose delete is quick does it all here.
+    fn detach(&self, key: &BlobKey) -> io::Result<Detached> {
+        self.delete(key).map(|()| Detached::Gone)
+    }
     /// Every blob held, for the orphan sweep (names that are not hashes are skipped).
     fn list(&self) -> io::Result<Vec<BlobKey>>;
     /// The file that holds blob `key`, when the place is a local directory (so a copy can
