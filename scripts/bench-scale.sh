@@ -24,7 +24,7 @@
 #
 # A short version for CI: ./scripts/bench-scale.sh --objects 20000 --duration 2s --clients 200
 # Exits 1 if any run counted errors (s3bench counts every non-2xx, timeout and short body).
-# Latencies: p50/p90/p99/max as s3bench measures them at the client; p999 from the server's
+# Latencies: p50/p90/p99/max as s3bench measures them at the client; p99 and p999 from the server's
 # access log (arrival to last byte; scripts/bench_latency.py), since s3bench prints none.
 # Environment: CARGO_TARGET_DIR, COFFER_BIN, S3BENCH_DIR, BENCH_PYTHON (a python with boto3;
 # default $COFFER_VENV or ./.venv), COFFER_LOG (default info: the access log is on, as it is
@@ -231,15 +231,17 @@ def parts(r, op=None):
     if op:
         r = (r.get("per_op") or {}).get(op) or {}
     lat = dict(r.get("lat_ms") or {})
-    lat["p999"] = (r.get("server_lat_ms") or {}).get("p999")
+    server = r.get("server_lat_ms") or {}
+    lat["srv_p99"], lat["p999"] = server.get("p99"), server.get("p999")
     return r.get("ops_per_s", 0), lat, r.get("errors", 0)
 print(f"\ncoffer bench-scale  objects={int(objects):,}  duration={duration}  cores={cores}")
-hdr = f"{'row':<22}{'empty ops/s':>12}{'loaded':>10}{'ratio':>7}   {'empty p50/p90/p99/max ms':<28}{'p999':>7}   {'loaded p50/p90/p99/max ms':<28}{'p999':>7}{'errors':>7}"
+hdr = f"{'row':<22}{'empty ops/s':>12}{'loaded':>10}{'ratio':>7}   {'empty p50/p90/p99/max ms':<28}{'srv p99/p999':>13}   {'loaded p50/p90/p99/max ms':<28}{'srv p99/p999':>13}{'errors':>7}"
 print(hdr); print("-" * len(hdr))
 def lat(l):
     return "/".join(f"{l[k]:.1f}" if l.get(k) is not None else "-" for k in ("p50", "p90", "p99", "max"))
 def p999(l):
-    return f"{l['p999']:.1f}" if l.get("p999") is not None else "-"
+    """The server's own p99 and p999 (from its access log)."""
+    return "/".join(f"{l[k]:.1f}" if l.get(k) is not None else "-" for k in ("srv_p99", "p999"))
 for row, stores in list(runs.items()):
     if "waves" in stores:
         continue
@@ -250,7 +252,7 @@ for row, stores in list(runs.items()):
         if e is None or l is None:
             print(f"{name:<22} a run failed: see s3bench's output"); continue
         ratio = f"{l[0] / e[0]:.2f}" if e[0] else "-"
-        print(f"{name:<22}{e[0]:>12.0f}{l[0]:>10.0f}{ratio:>7}   {lat(e[1]):<28}{p999(e[1]):>7}   {lat(l[1]):<28}{p999(l[1]):>7}{e[2] + l[2]:>7}")
+        print(f"{name:<22}{e[0]:>12.0f}{l[0]:>10.0f}{ratio:>7}   {lat(e[1]):<28}{p999(e[1]):>13}   {lat(l[1]):<28}{p999(l[1]):>13}{e[2] + l[2]:>7}")
 waves = {row: r for row, stores in runs.items() for store, r in stores.items() if store == "waves"}
 idle = parts(waves.get("get idle"))
 # The GETs during a wave ran in windows: show each wave's worst window (by p99) and how many.
@@ -264,8 +266,8 @@ for row, rs in windows.items():
     w = max(ws, key=lambda w: w[1].get("p99") or 0)
     errors = sum(x[2] for x in ws)
     p99 = f"p99 {w[1].get('p99', 0) / idle[1]['p99']:.2f}x idle (worst of {len(ws)} windows)" if row != "get idle" and idle[1].get("p99") else ""
-    print(f"{row:<22}{w[0]:>12.0f}{'':>17}   {lat(w[1]):<28}{p999(w[1]):>7}   {p99:<35}{errors:>7}")
-print("(p50/p90/p99/max: s3bench, at the client; p999: the server's access log, arrival to last byte)")
+    print(f"{row:<22}{w[0]:>12.0f}{'':>17}   {lat(w[1]):<28}{p999(w[1]):>13}   {p99:<41}{errors:>7}")
+print("(p50/p90/p99/max: s3bench, at the client; srv p99/p999: the server's access log, arrival to last byte)")
 print()
 for line in open(facts):
     k, v = line.rstrip("\n").split("\t")
