@@ -110,10 +110,7 @@ impl BlobStore for LocalBlobs {
     }
 
     fn delete(&self, key: &BlobKey) -> io::Result<()> {
-        match fs::remove_file(self.path_of(key)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        super::remove_if_present(&self.path_of(key))
     }
 
     /// Renames the blob's file into `tmp/` (cleared at start-up, for a data dir's own blobs),

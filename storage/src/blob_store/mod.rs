@@ -28,8 +28,6 @@ pub fn parse_hash(hex_str: &str) -> Option<Hash> {
     Some(h)
 }
 
-/// The blob operations of one place. They block (run them on the blocking pool); every blob
-/// is named by the SHA-256 of its bytes, and putting refuses bytes that do not hash to it.
 /// A blob taken away from its name whose bytes may still be there (`BlobStore::detach`).
 #[must_use = "the bytes are freed by `free`"]
 pub enum Detached {
@@ -45,15 +43,22 @@ impl Detached {
             Detached::Gone => Ok(0),
             Detached::File(path) => {
                 let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-                match std::fs::remove_file(path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(size),
-                }
+                remove_if_present(&path).map(|()| size)
             }
         }
     }
 }
 
+/// Removes the file at `path`; one that is not there is already what was asked.
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The blob operations of one place. They block (run them on the blocking pool); every blob
+/// is named by the SHA-256 of its bytes, and putting refuses bytes that do not hash to it.
 pub trait BlobStore: Send + Sync {
     /// Stores the bytes of the local file `src` as blob `key`, leaving `src` where it is.
     fn put_file(&self, key: &BlobKey, src: &Path) -> io::Result<()>;
