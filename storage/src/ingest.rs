@@ -208,7 +208,7 @@ where
     let (out, staging) = dir.create_staging()?;
     let (plain_tx, mut plain_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
     let (write_tx, write_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
-    let (receiving, few_uploads) = Receiving::start();
+    let (_receiving, few_uploads) = Receiving::start();
     let (mut plain_hasher, write_hashes_stored) = hash_plan(opts.seal.is_some(), opts.hash_plaintext, few_uploads);
     let plain_worker = upload_threads::spawn(move || {
         drain(&mut plain_rx, |chunk| {
@@ -273,7 +273,6 @@ where
     if let Some(f) = failure {
         return Err(f);
     }
-    drop(receiving);
     let (plain, (stored, checksums)) = (plain?, written?);
     let (sha256, crc32c, plain_sha256) = match (stored, plain.sha256, plain.crc32c) {
         (Some(stored), plain_sha256, _) if opts.seal.is_some() => (stored.sha256, stored.crc32c, plain_sha256),
