@@ -9,19 +9,21 @@ use bytes::{Bytes, BytesMut};
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use coffer_crypto::envelope::{Key256, Sealer};
 use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
-use sha2::Sha256;
+use hash_pool::HashJob;
+use sha2::{Digest, Sha256};
 pub use interleaved::{Digests, Md5Sha256};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+mod hash_pool;
 mod interleaved;
+mod md5_lanes;
 mod upload_threads;
 
 /// Bodies up to this size are kept inline in the index.
 pub const INLINE_MAX: usize = 64 * 1024;
-/// Batches in flight between the network task and each hashing thread.
+/// Batches in flight between the network task and the hashing pool, and the writing thread.
 const PIPELINE_DEPTH: usize = 8;
 
 pub struct IngestOptions {
@@ -63,27 +65,22 @@ pub(crate) enum Staged {
     File(StagingFile, u32),
 }
 
-/// The hashes of the plaintext, on the thread that computes them: MD5 (the ETag) always, and
-/// SHA-256 interleaved with it (see `interleaved`) when the plaintext's SHA-256 is wanted and is
-/// not the other thread's job (`hash_plan`); CRC32C too when the plaintext is what is stored.
-enum PlainHasher {
-    Md5(Md5),
-    Interleaved(Md5Sha256),
-}
-
-/// Who hashes what of a large body (its two threads are described at `ingest_to_file`). The
-/// cheapest is MD5 and SHA-256 interleaved on one thread (about 20 % less CPU than one after the
-/// other), but that thread then bounds one upload's speed. So while few uploads are being
-/// received (at most one per two cores), an unsealed body's SHA-256 and CRC32C go to the writing
-/// thread instead, and a single upload runs on two cores; when there are more, every core is
-/// already busy and the cheaper way wins. A sealed body's stored bytes are hashed where they are
-/// sealed, the writing thread.
-fn hash_plan(sealed: bool, hash_plaintext: bool, few_uploads: bool) -> (PlainHasher, bool) {
+/// Who hashes what of a large body: the hashing pool, or the body's writing thread, which
+/// hashes the stored bytes on their way to the file. The pool computes the plaintext's MD5 (the
+/// ETag), two uploads' side by side on one core (`hash_pool`). The blob's SHA-256 is computed
+/// in the pool too, interleaved with MD5 (the least CPU per byte), when more uploads are being
+/// received than there are cores: every core is busy then. With fewer, the writing thread
+/// computes it, and the work of each upload spreads over more cores. A sealed body's stored
+/// bytes are hashed where they are sealed, the writing thread, and the pool adds the
+/// plaintext's SHA-256 only when a signed payload needs it. The writing thread computes the
+/// stored bytes' CRC32C (checked by reads) in every case. Returns the pool's hasher and whether
+/// the writing thread computes the SHA-256 of what it writes.
+fn hash_plan(sealed: bool, hash_plaintext: bool, few_uploads: bool) -> (Md5Sha256, bool) {
     match (sealed, hash_plaintext, few_uploads) {
-        (false, _, true) => (PlainHasher::Md5(Md5::new()), true),
-        (false, _, false) => (PlainHasher::Interleaved(Md5Sha256::with_crc32c()), false),
-        (true, true, _) => (PlainHasher::Interleaved(Md5Sha256::new()), true),
-        (true, false, _) => (PlainHasher::Md5(Md5::new()), true),
+        (false, _, true) => (Md5Sha256::md5_only(), true),
+        (false, _, false) => (Md5Sha256::new(), false),
+        (true, true, _) => (Md5Sha256::new(), true),
+        (true, false, _) => (Md5Sha256::md5_only(), true),
     }
 }
 
@@ -94,42 +91,19 @@ static RECEIVING: AtomicUsize = AtomicUsize::new(0);
 struct Receiving;
 
 impl Receiving {
-    /// Counts this body and says whether few are being received (this one included).
+    /// Counts this body and says whether few are being received (this one included): no more
+    /// than there are cores.
     fn start() -> (Receiving, bool) {
         static CORES: OnceLock<usize> = OnceLock::new();
         let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let now = RECEIVING.fetch_add(1, Ordering::Relaxed) + 1;
-        (Receiving, now * 2 <= cores)
+        (Receiving, now <= cores)
     }
 }
 
 impl Drop for Receiving {
     fn drop(&mut self) {
         RECEIVING.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-struct PlainDigests {
-    md5: [u8; 16],
-    sha256: Option<Hash>,
-    crc32c: Option<u32>,
-}
-
-impl PlainHasher {
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            PlainHasher::Md5(md5) => md5.update(data),
-            PlainHasher::Interleaved(both) => both.update(data),
-        }
-    }
-    fn finish(self) -> PlainDigests {
-        match self {
-            PlainHasher::Md5(md5) => PlainDigests { md5: md5.finalize().into(), sha256: None, crc32c: None },
-            PlainHasher::Interleaved(both) => {
-                let d = both.finish();
-                PlainDigests { md5: d.md5, sha256: Some(d.sha256), crc32c: d.crc32c }
-            }
-        }
     }
 }
 
@@ -161,6 +135,7 @@ where
     let mut hasher = Md5Sha256::new();
     hasher.update(&head);
     let Digests { md5, sha256, .. } = hasher.finish();
+    let sha256 = sha256.expect("a hasher made with SHA-256");
     let checksums = checksum_all(&opts.checksums, &head);
     match &opts.seal {
         None => Ok(Ingested { size, md5, sha256, plain_sha256: Some(sha256), checksums, data: Staged::Inline(head.freeze()) }),
@@ -196,9 +171,9 @@ fn drain(rx: &mut tokio::sync::mpsc::Receiver<Feed>, mut each: impl FnMut(&Bytes
     }
 }
 
-/// Large bodies are handled on two threads at once: one hashes the plaintext (`PlainHasher`),
-/// the other computes the requested checksums, seals when asked, writes the file and hashes what
-/// it writes when `hash_plan` gives it that.
+/// Large bodies are hashed and written at once: the hashing pool hashes the plaintext, and a
+/// thread of the body's own computes the requested checksums, seals when asked, writes the file
+/// and hashes what it writes (`hash_plan` says what).
 async fn ingest_to_file<S>(dir: &Arc<BlobDir>, head: Bytes, mut body: S, opts: IngestOptions) -> Result<Ingested>
 where
     S: Stream<Item = io::Result<Bytes>> + Unpin,
@@ -206,20 +181,13 @@ where
     let started = std::time::Instant::now();
     let mut chunks = 0u64;
     let (out, staging) = dir.create_staging()?;
-    let (plain_tx, mut plain_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
     let (write_tx, write_rx) = tokio::sync::mpsc::channel::<Feed>(PIPELINE_DEPTH);
     let (_receiving, few_uploads) = Receiving::start();
-    let (mut plain_hasher, write_hashes_stored) = hash_plan(opts.seal.is_some(), opts.hash_plaintext, few_uploads);
-    let plain_worker = upload_threads::spawn(move || {
-        drain(&mut plain_rx, |chunk| {
-            plain_hasher.update(chunk);
-            Ok(())
-        })
-        .map(|()| plain_hasher.finish())
-    });
+    let (plain_hasher, write_hashes_sha256) = hash_plan(opts.seal.is_some(), opts.hash_plaintext, few_uploads);
+    let mut plain_hashes = HashJob::start(plain_hasher);
     let algs = opts.checksums.clone();
     let sealer = opts.seal.as_ref().map(Sealer::new);
-    let write_worker = upload_threads::spawn(move || write_and_seal(out, write_rx, &algs, sealer, write_hashes_stored));
+    let write_worker = upload_threads::spawn(move || write_and_seal(out, write_rx, &algs, sealer, write_hashes_sha256));
 
     let mut size = head.len() as u64;
     let mut failure = None;
@@ -238,7 +206,8 @@ where
                 if batch_bytes >= BATCH_BYTES {
                     let full = Arc::new(std::mem::take(&mut batch));
                     batch_bytes = 0;
-                    if plain_tx.send(Feed::Data(full.clone())).await.is_err() || write_tx.send(Feed::Data(full)).await.is_err() {
+                    plain_hashes.push(full.clone()).await;
+                    if write_tx.send(Feed::Data(full)).await.is_err() {
                         workers_gone = true;
                     }
                 }
@@ -260,53 +229,56 @@ where
     }
     if failure.is_none() {
         let rest = Arc::new(batch);
-        let _ = plain_tx.send(Feed::Data(rest.clone())).await;
+        if !workers_gone {
+            plain_hashes.push(rest.clone()).await;
+        }
         let _ = write_tx.send(Feed::Data(rest)).await;
-        let _ = plain_tx.send(Feed::Done).await;
         let _ = write_tx.send(Feed::Done).await;
     }
-    drop((plain_tx, write_tx));
+    drop(write_tx);
     let received = started.elapsed();
-    let plain = plain_worker.await.map_err(|_| StorageError::Closed)?;
     let written = write_worker.await.map_err(|_| StorageError::Closed)?;
-    tracing::debug!(size, chunks, ?received, total = ?started.elapsed(), "ingested body to a staging file");
     if let Some(f) = failure {
         return Err(f);
     }
-    let (plain, (stored, checksums)) = (plain?, written?);
-    let (sha256, crc32c, plain_sha256) = match (stored, plain.sha256, plain.crc32c) {
-        (Some(stored), plain_sha256, _) if opts.seal.is_some() => (stored.sha256, stored.crc32c, plain_sha256),
-        (Some(stored), ..) => (stored.sha256, stored.crc32c, Some(stored.sha256)),
-        (None, Some(sha256), Some(crc32c)) => (sha256, crc32c, Some(sha256)),
-        (None, ..) => unreachable!("hash_plan gives the stored bytes' hashes to one of the threads"),
+    let (stored, checksums) = written?;
+    let plain = plain_hashes.finish().await;
+    tracing::debug!(size, chunks, ?received, total = ?started.elapsed(), "ingested body to a staging file");
+    let (sha256, plain_sha256) = match (stored.sha256, plain.sha256) {
+        (Some(stored), plain_sha256) if opts.seal.is_some() => (stored, plain_sha256),
+        (Some(stored), _) => (stored, Some(stored)),
+        (None, Some(plain)) => (plain, Some(plain)),
+        (None, None) => unreachable!("hash_plan gives the SHA-256 to the pool or the writing thread"),
     };
+    let crc32c = stored.crc32c;
     Ok(Ingested { size, md5: plain.md5, sha256, plain_sha256, checksums, data: Staged::File(staging, crc32c) })
 }
 
-/// The hashes of a body's stored bytes (encrypted, if sealed).
+/// The hashes of a body's stored bytes, computed as they are written.
 struct StoredDigests {
-    sha256: Hash,
+    /// When `hash_plan` gives it to the writing thread.
+    sha256: Option<Hash>,
     crc32c: u32,
 }
 
 /// Computes the plaintext's requested checksums and writes the file: the plaintext itself, or
-/// when a sealer is given the sealed bytes; with `hash_stored`, what is written is hashed on the
-/// way (SHA-256 for the blob's name, CRC32C for cheap verification of reads).
+/// when a sealer is given the sealed bytes. What is written is hashed on the way: CRC32C for
+/// cheap verification of reads, and with `hash_sha256` SHA-256 for the blob's name.
 fn write_and_seal(
     mut out: BlobWriter,
     mut rx: tokio::sync::mpsc::Receiver<Feed>,
     algs: &[ChecksumAlgorithm],
     mut sealer: Option<Sealer>,
-    hash_stored: bool,
-) -> Result<(Option<StoredDigests>, Vec<Checksum>)> {
-    let mut sha256 = Sha256::new();
+    hash_sha256: bool,
+) -> Result<(StoredDigests, Vec<Checksum>)> {
+    let mut sha256 = hash_sha256.then(Sha256::new);
     let mut crc32c = 0u32;
     let mut checksums: Vec<Checksummer> = algs.iter().map(|a| a.hasher()).collect();
     let mut store = |stored: &[u8]| -> io::Result<()> {
-        if hash_stored {
+        if let Some(sha256) = &mut sha256 {
             sha256.update(stored);
-            crc32c = crc32c::crc32c_append(crc32c, stored);
         }
+        crc32c = crc32c::crc32c_append(crc32c, stored);
         out.write_all(stored)
     };
     drain(&mut rx, |chunk| {
@@ -321,7 +293,7 @@ fn write_and_seal(
     if let Some(s) = sealer {
         s.finish(&mut store)?;
     }
-    let stored = hash_stored.then(|| StoredDigests { sha256: sha256.finalize().into(), crc32c });
+    let stored = StoredDigests { sha256: sha256.map(|h| h.finalize().into()), crc32c };
     out.finish()?;
     Ok((stored, checksums.into_iter().map(|c| c.finish()).collect()))
 }

@@ -51,7 +51,8 @@ fn nice() -> libc::c_int {
     }
 }
 
-fn lower_priority() {
+/// Lowers the calling thread's priority as every upload thread's is (also the hashing pool's).
+pub(crate) fn lower_priority() {
     let nicer = (nice() + NICER_BY).min(19);
     // SAFETY: a plain system call on the calling thread's own id.
     let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nicer) };
