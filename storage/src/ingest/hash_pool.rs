@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use tokio::sync::{oneshot, Semaphore};
 
-
 /// One upload's hashing, held by the code that receives its body.
 pub(crate) struct HashJob {
     upload: Arc<Upload>,
@@ -346,16 +345,9 @@ mod tests {
     use md5::{Digest, Md5};
     use sha2::Sha256;
 
+    /// Bytes that differ from upload to upload and do not repeat within a block.
     fn bytes(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        (0..len).map(|i| (i as u64).wrapping_mul(2_654_435_761).rotate_left(seed as u32) as u8 ^ (i >> 9) as u8).collect()
     }
 
     /// Uploads of different lengths, cut into chunks and batches of different sizes, hashed in
