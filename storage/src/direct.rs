@@ -8,6 +8,8 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 /// Direct I/O needs buffers, offsets and lengths aligned to the logical block size.
 const ALIGN: usize = 4096;
@@ -55,8 +57,67 @@ impl Drop for AlignedBuf {
 
 /// A file writer that uses direct I/O when the filesystem allows it and buffered I/O when not.
 pub(crate) enum BlobWriter {
-    Direct { file: File, buf: AlignedBuf },
+    Direct(DirectWriter),
     Buffered(io::BufWriter<File>),
+}
+
+/// Direct writes of full buffers happen on a helper thread while the caller fills the next
+/// buffer: a direct write waits for the disk (about 1.3 ms per MiB here with two uploads
+/// writing), and the caller meanwhile copies and hashes. Two buffers: at most one write is in
+/// flight while the other fills.
+pub(crate) struct DirectWriter {
+    filling: AlignedBuf,
+    spare: Option<AlignedBuf>,
+    to_disk: mpsc::SyncSender<AlignedBuf>,
+    written: mpsc::Receiver<io::Result<AlignedBuf>>,
+    helper: JoinHandle<File>,
+}
+
+impl DirectWriter {
+    fn start(file: File) -> io::Result<DirectWriter> {
+        let (to_disk, for_helper) = mpsc::sync_channel::<AlignedBuf>(1);
+        let (done, written) = mpsc::channel();
+        let helper = std::thread::Builder::new().name("coffer-write".into()).spawn(move || {
+            let mut file = file;
+            for mut buf in for_helper {
+                let result = file.write_all(buf.filled()).map(|()| {
+                    buf.len = 0;
+                    buf
+                });
+                if done.send(result).is_err() {
+                    break;
+                }
+            }
+            file
+        })?;
+        Ok(DirectWriter { filling: AlignedBuf::new(), spare: Some(AlignedBuf::new()), to_disk, written, helper })
+    }
+
+    /// Hands the full buffer to the helper and takes an empty one, waiting for the write before
+    /// last when both are in use; a failed write is reported here.
+    fn swap(&mut self) -> io::Result<()> {
+        let next = match self.spare.take() {
+            Some(spare) => spare,
+            None => self.written.recv().map_err(|_| helper_gone())??,
+        };
+        let full = std::mem::replace(&mut self.filling, next);
+        self.to_disk.send(full).map_err(|_| helper_gone())
+    }
+
+    /// Waits for every write and gives the file back.
+    fn into_file(self) -> io::Result<(File, AlignedBuf)> {
+        let DirectWriter { filling, to_disk, written, helper, .. } = self;
+        drop(to_disk);
+        for result in written {
+            result?;
+        }
+        let file = helper.join().map_err(|_| helper_gone())?;
+        Ok((file, filling))
+    }
+}
+
+fn helper_gone() -> io::Error {
+    io::Error::other("the direct write helper thread stopped")
 }
 
 impl BlobWriter {
@@ -64,7 +125,7 @@ impl BlobWriter {
     pub fn create(path: &Path) -> io::Result<BlobWriter> {
         let direct = perms::file_options().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(path);
         match direct {
-            Ok(file) => Ok(BlobWriter::Direct { file, buf: AlignedBuf::new() }),
+            Ok(file) => Ok(BlobWriter::Direct(DirectWriter::start(file)?)),
             // tmpfs and some others refuse O_DIRECT.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 let file = perms::file_options().write(true).create_new(true).open(path)?;
@@ -77,13 +138,12 @@ impl BlobWriter {
     pub fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         match self {
             BlobWriter::Buffered(w) => w.write_all(data),
-            BlobWriter::Direct { file, buf } => {
+            BlobWriter::Direct(direct) => {
                 while !data.is_empty() {
-                    let n = buf.push(data);
+                    let n = direct.filling.push(data);
                     data = &data[n..];
-                    if buf.len == BUFFER {
-                        file.write_all(buf.filled())?;
-                        buf.len = 0;
+                    if direct.filling.len == BUFFER {
+                        direct.swap()?;
                     }
                 }
                 Ok(())
@@ -95,7 +155,8 @@ impl BlobWriter {
     pub fn finish(self) -> io::Result<()> {
         let file = match self {
             BlobWriter::Buffered(w) => w.into_inner().map_err(|e| e.into_error())?,
-            BlobWriter::Direct { mut file, buf } => {
+            BlobWriter::Direct(direct) => {
+                let (mut file, buf) = direct.into_file()?;
                 let aligned = buf.len / ALIGN * ALIGN;
                 file.write_all(&buf.filled()[..aligned])?;
                 let tail = &buf.filled()[aligned..];
