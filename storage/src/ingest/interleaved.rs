@@ -1,4 +1,4 @@
-//! MD5, SHA-256 and (when asked) CRC32C of a byte stream, computed together: each 64-byte
+//! MD5 and SHA-256 of a byte stream, computed together: each 64-byte
 //! block goes through MD5's compression and then SHA-256's before the next block; and, with
 //! `update_pair`, of two streams at once.
 //!
@@ -9,7 +9,7 @@
 //! this project's 2-core EPYC test machine: 578 MB/s for both against 472 MB/s one after the
 //! other; `storage/examples/hash_limit.rs` prints the figures). Two streams go further: their
 //! MD5 chains run side by side (`md5_lanes`), each followed by its SHA-256, 780-815 MB/s for the
-//! two together on one core. CRC32C, on its own instruction, runs over each piece as it comes.
+//! two together on one core. (The stored bytes' CRC32C is the writing thread's, `ingest`.)
 //!
 //! SHA-256's compression and padding are the sha2 crate's (RustCrypto's published `block_api`);
 //! MD5's single-stream compression is the md-5 crate's, and its padding is done here.
@@ -29,7 +29,6 @@ pub struct Md5Sha256 {
     blocks: u64,
     /// Absent for a hasher made `md5_only`.
     sha256: Option<Sha256VarCore>,
-    crc32c: Option<u32>,
     /// The bytes after the last whole block, until more arrive.
     tail: BlockBuffer<U64, Eager>,
 }
@@ -38,8 +37,6 @@ pub struct Digests {
     pub md5: [u8; 16],
     /// Present unless the hasher was made `md5_only`.
     pub sha256: Option<[u8; 32]>,
-    /// Present when the hasher was made `with_crc32c`.
-    pub crc32c: Option<u32>,
 }
 
 impl Default for Md5Sha256 {
@@ -54,13 +51,8 @@ impl Md5Sha256 {
             md5: MD5_START,
             blocks: 0,
             sha256: Some(Sha256VarCore::new(32).expect("32 bytes is SHA-256's own output size")),
-            crc32c: None,
             tail: BlockBuffer::default(),
         }
-    }
-
-    pub fn with_crc32c() -> Md5Sha256 {
-        Md5Sha256 { crc32c: Some(0), ..Md5Sha256::new() }
     }
 
     /// MD5 alone (a sealed body's plaintext, whose SHA-256 nothing needs).
@@ -69,8 +61,7 @@ impl Md5Sha256 {
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        self.add_crc32c(data);
-        let Md5Sha256 { md5, blocks, sha256, tail, .. } = self;
+        let Md5Sha256 { md5, blocks, sha256, tail } = self;
         tail.digest_blocks(data, |whole: &[Block<Sha256VarCore>]| {
             for block in whole.chunks(1) {
                 md5::block_api::compress(md5, Block::<Sha256VarCore>::cast_slice_to_core(block));
@@ -102,8 +93,8 @@ impl Md5Sha256 {
         }
         a.blocks += pairs as u64;
         b.blocks += pairs as u64;
-        let a_taken = a.take_rest(a_data, a_start, a_start + pairs * 64, pairs < a_blocks.len());
-        let b_taken = b.take_rest(b_data, b_start, b_start + pairs * 64, pairs < b_blocks.len());
+        let a_taken = a.take_rest(a_data, a_start + pairs * 64, pairs < a_blocks.len());
+        let b_taken = b.take_rest(b_data, b_start + pairs * 64, pairs < b_blocks.len());
         (a_taken, b_taken)
     }
 
@@ -121,21 +112,13 @@ impl Md5Sha256 {
 
     /// After the pairs, which hashed `data[start..paired_to]`: when whole blocks are left they
     /// wait for the partner's next bytes; otherwise the last bytes wait in the tail and all of
-    /// `data` is taken. Adds the CRC32C of what was taken after `start` and returns where that
-    /// ends.
-    fn take_rest(&mut self, data: &[u8], start: usize, paired_to: usize, whole_blocks_left: bool) -> usize {
-        let taken = if whole_blocks_left { paired_to } else { data.len() };
-        self.add_crc32c(&data[start..taken]);
-        if !whole_blocks_left {
-            self.tail.digest_blocks(&data[paired_to..], |_| unreachable!("fewer bytes than a block, after a whole one"));
+    /// `data` is taken. Returns where what was taken ends.
+    fn take_rest(&mut self, data: &[u8], paired_to: usize, whole_blocks_left: bool) -> usize {
+        if whole_blocks_left {
+            return paired_to;
         }
-        taken
-    }
-
-    fn add_crc32c(&mut self, data: &[u8]) {
-        if let Some(crc) = &mut self.crc32c {
-            *crc = crc32c::crc32c_append(*crc, data);
-        }
+        self.tail.digest_blocks(&data[paired_to..], |_| unreachable!("fewer bytes than a block, after a whole one"));
+        data.len()
     }
 
     pub fn finish(mut self) -> Digests {
@@ -149,7 +132,7 @@ impl Md5Sha256 {
             out.into()
         });
         let md5_bytes = std::array::from_fn(|i| md5[i / 4].to_le_bytes()[i % 4]);
-        Digests { md5: md5_bytes, sha256, crc32c: self.crc32c }
+        Digests { md5: md5_bytes, sha256 }
     }
 }
 
@@ -171,7 +154,7 @@ mod tests {
             .collect()
     }
 
-    /// Every length around the block and CRC-group edges, fed whole and in uneven pieces, gives
+    /// Every length around the block and 4 KiB edges, fed whole and in uneven pieces, gives
     /// what the crates' own one-hash-at-a-time digests give.
     #[test]
     fn the_digests_match_the_separate_hashes_for_any_split() {
@@ -180,7 +163,7 @@ mod tests {
         for len in lengths {
             let input = &data[..len];
             for piece in [1usize, 7, 64, 100, 4096, usize::MAX] {
-                let mut hasher = Md5Sha256::with_crc32c();
+                let mut hasher = Md5Sha256::new();
                 for chunk in input.chunks(piece.min(len.max(1))) {
                     hasher.update(chunk);
                 }
@@ -192,7 +175,6 @@ mod tests {
     fn assert_digests(got: Digests, input: &[u8], case: &str) {
         assert_eq!(got.md5[..], Md5::digest(input)[..], "md5, {case}");
         assert_eq!(got.sha256.map(|h| h.to_vec()), Some(Sha256::digest(input).to_vec()), "sha256, {case}");
-        assert_eq!(got.crc32c, Some(crc32c::crc32c(input)), "crc32c, {case}");
     }
 
     /// Two streams cut into pieces of different sizes, hashed in pairs the way the hashing pool
@@ -206,7 +188,7 @@ mod tests {
                 let (a_input, b_input) = (&data[..a_len], &b_data[..b_len]);
                 let mut a_pieces = a_input.chunks(a_piece.min(a_len.max(1)));
                 let mut b_pieces = b_input.chunks(b_piece.min(b_len.max(1)));
-                let (mut a, mut b) = (Md5Sha256::with_crc32c(), Md5Sha256::with_crc32c());
+                let (mut a, mut b) = (Md5Sha256::new(), Md5Sha256::new());
                 let (mut a_left, mut b_left): (&[u8], &[u8]) = (&[], &[]);
                 loop {
                     if a_left.is_empty() {
@@ -236,11 +218,10 @@ mod tests {
     }
 
     #[test]
-    fn without_crc32c_asked_none_is_computed() {
+    fn md5_only_leaves_sha256_out() {
         let mut hasher = Md5Sha256::new();
         hasher.update(b"abc");
         let got = hasher.finish();
-        assert_eq!(got.crc32c, None);
         assert!(got.sha256.is_some());
         assert_eq!(hex::encode(got.md5), "900150983cd24fb0d6963f7d28e17f72");
         let mut md5_only = Md5Sha256::md5_only();

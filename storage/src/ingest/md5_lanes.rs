@@ -124,7 +124,7 @@ mod tests {
         let (mut want_a, mut want_b) = (a, b);
         for _ in 0..50 {
             let (ba, bb) = (block(), block());
-            compress([&mut a, &mut b], [&ba, &bb]);
+            compress_two(&mut a, &mut b, &ba, &bb);
             md5::block_api::compress(&mut want_a, &[ba]);
             md5::block_api::compress(&mut want_b, &[bb]);
             assert_eq!((a, b), (want_a, want_b));
