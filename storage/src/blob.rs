@@ -24,6 +24,9 @@ pub(crate) struct BlobDir {
     index: Arc<dyn Index>,
     /// Blobs a writer has published but not yet committed a reference to; GC leaves them alone.
     pins: Mutex<HashMap<BlobKey, usize>>,
+    /// Blobs published for bodies that were then dropped unnamed (`PublishedBlob`), for the
+    /// collector to take back.
+    unnamed: Mutex<Vec<BlobKey>>,
 }
 
 impl BlobDir {
@@ -37,7 +40,7 @@ impl BlobDir {
     pub fn with_store(root: &Path, store: Arc<dyn BlobStore>, index: Arc<dyn Index>) -> io::Result<Arc<BlobDir>> {
         let tmp = root.join("tmp");
         perms::create_dir_all(&tmp)?;
-        Ok(Arc::new(BlobDir { tmp, store, index, pins: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(BlobDir { tmp, store, index, pins: Mutex::new(HashMap::new()), unnamed: Mutex::new(Vec::new()) }))
     }
 
     /// The blob store in use.
@@ -82,6 +85,11 @@ impl BlobDir {
         self.store.put_staged(&guard.key, staged.path())?;
         drop(staged);
         Ok(guard)
+    }
+
+    /// The blobs dropped unnamed since the last call (`PublishedBlob`).
+    pub fn take_unnamed(&self) -> Vec<BlobKey> {
+        std::mem::take(&mut *self.unnamed.lock().expect("unnamed blobs poisoned"))
     }
 
     /// Pins a blob that is already stored (so the collector leaves it until the caller's
@@ -181,6 +189,32 @@ impl Drop for StagingFile {
     fn drop(&mut self) {
         if let Some(p) = self.path.take() {
             let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// A blob published for a body before any commit names it (`ingest` publishes while the
+/// hashing pool finishes). Dropped unnamed (the request failed its checks, or the client went
+/// away), the blob goes on the list the collector takes back at its next pass.
+pub(crate) struct PublishedBlob {
+    pin: Option<PinGuard>,
+}
+
+impl PublishedBlob {
+    pub fn new(pin: PinGuard) -> PublishedBlob {
+        PublishedBlob { pin: Some(pin) }
+    }
+
+    /// For the commit that names the blob: the pin, which keeps it from the collector until then.
+    pub fn into_pin(mut self) -> PinGuard {
+        self.pin.take().expect("a published blob has its pin until it is named")
+    }
+}
+
+impl Drop for PublishedBlob {
+    fn drop(&mut self) {
+        if let Some(pin) = self.pin.take() {
+            pin.dir.unnamed.lock().expect("unnamed blobs poisoned").push(pin.key);
         }
     }
 }

@@ -22,11 +22,14 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 1000;
 
 impl Store {
-    /// Deletes unreferenced blobs, a batch at a time; returns how many were removed (none
-    /// while a backup holds the collector back).
+    /// Deletes unreferenced blobs, a batch at a time, and the blobs of bodies dropped before a
+    /// commit named them (`PublishedBlob`); returns how many were removed (no unreferenced
+    /// ones while a backup holds the collector back).
     pub async fn collect_garbage(&self) -> Result<usize> {
+        let unnamed = self.inner.blobs.take_unnamed();
+        let removed = if unnamed.is_empty() { 0 } else { self.remove_orphans(unnamed).await? };
         let doomed = self.index().forget_unreferenced_blobs(BATCH).await?;
-        self.delete_taken(doomed, Wanted::Referenced).await
+        Ok(removed + self.delete_taken(doomed, Wanted::Referenced).await?)
     }
 
     /// Deletes blobs the index has no row for (a crash after the blob was published but

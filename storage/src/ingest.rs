@@ -2,12 +2,13 @@
 //! checksum of the plaintext, encryption when asked, SHA-256 of the stored bytes (the content
 //! address); small bodies in memory, larger on disk.
 
-use crate::blob::{BlobDir, Hash, StagingFile};
+use crate::blob::{BlobDir, Hash, PublishedBlob, StagingFile};
 use crate::direct::BlobWriter;
 use crate::error::{Result, StorageError};
 use bytes::{Bytes, BytesMut};
 use coffer_crypto::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use coffer_crypto::envelope::{Key256, Sealer};
+use futures::future::Either;
 use futures::{Stream, StreamExt};
 use hash_pool::HashJob;
 use sha2::{Digest, Sha256};
@@ -63,6 +64,8 @@ pub(crate) enum Staged {
     Inline(Bytes),
     /// A staged blob file and the CRC32C of its bytes (checked by reads of the whole blob).
     File(StagingFile, u32),
+    /// The same, already published under its SHA-256 while the hashing pool finished.
+    Published(PublishedBlob, u32),
 }
 
 /// Who hashes what of a large body: the hashing pool, or the body's writing thread, which
@@ -242,7 +245,20 @@ where
         return Err(f);
     }
     let (stored, checksums) = written?;
+    // When the writing thread has the blob's name, the file is published under it (rename and
+    // directory fsync) while the pool finishes the MD5, which is usually still running.
+    let staged = match stored.sha256 {
+        Some(hash) => {
+            let dir = dir.clone();
+            Either::Left(tokio::task::spawn_blocking(move || dir.publish(staging, &hash).map(PublishedBlob::new)))
+        }
+        None => Either::Right(staging),
+    };
     let plain = plain_hashes.finish().await;
+    let data = match staged {
+        Either::Left(publishing) => Staged::Published(publishing.await.map_err(|_| StorageError::Closed)??, stored.crc32c),
+        Either::Right(staging) => Staged::File(staging, stored.crc32c),
+    };
     tracing::debug!(size, chunks, ?received, total = ?started.elapsed(), "ingested body to a staging file");
     let (sha256, plain_sha256) = match (stored.sha256, plain.sha256) {
         (Some(stored), plain_sha256) if opts.seal.is_some() => (stored, plain_sha256),
@@ -250,8 +266,7 @@ where
         (None, Some(plain)) => (plain, Some(plain)),
         (None, None) => unreachable!("hash_plan gives the SHA-256 to the pool or the writing thread"),
     };
-    let crc32c = stored.crc32c;
-    Ok(Ingested { size, md5: plain.md5, sha256, plain_sha256, checksums, data: Staged::File(staging, crc32c) })
+    Ok(Ingested { size, md5: plain.md5, sha256, plain_sha256, checksums, data })
 }
 
 /// The hashes of a body's stored bytes, computed as they are written.

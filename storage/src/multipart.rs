@@ -115,6 +115,26 @@ mod tests {
         t.store.inner.blobs.list_all().unwrap().len()
     }
 
+    /// A body is published as soon as its SHA-256 is known (always for a sealed one), before
+    /// the request's checks; dropped unnamed, its blob goes at the next collection, and a blob
+    /// that something names stays.
+    #[tokio::test]
+    async fn a_body_dropped_before_its_commit_leaves_no_blob_after_the_next_collection() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let up = t.store.create_upload(b.id, "k", &t.owner.id, ObjectMeta::default(), None).await.unwrap();
+        let kept = vec![4u8; 300_000];
+        part(&t, &up, 1, &kept).await;
+        for seal in [None, Some(coffer_crypto::envelope::Key256::from_bytes([9u8; 32]))] {
+            for data in [vec![5u8; 300_000], kept.clone()] {
+                let opts = IngestOptions { checksums: vec![], max_size: u64::MAX, seal: seal.clone(), hash_plaintext: false };
+                drop(t.store.ingest_part(body(&data), opts).await.unwrap());
+                t.store.collect_garbage().await.unwrap();
+                assert_eq!(blob_files(&t), 1, "only the stored part's blob is left");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn complete_names_the_parts_blobs_and_frees_the_rest() {
         let t = store().await;

@@ -1,7 +1,7 @@
 //! Publishing staged bytes as a blob before the index commit that names them, and taking a
 //! blob back when that commit fails, so a failed write (a full disk) leaves no file behind.
 
-use crate::blob::{parse_hash, PinGuard};
+use crate::blob::{parse_hash, Hash, PinGuard};
 use crate::blob_store::BlobKey;
 use crate::error::{Result, StorageError};
 use crate::ingest::{Ingested, Staged};
@@ -14,6 +14,13 @@ pub(crate) struct Published {
     pub body: Body,
     pub pin: Option<PinGuard>,
     pub crc32c: Option<u32>,
+}
+
+impl Published {
+    fn blob(pin: PinGuard, hash: Hash, size: u64, crc32c: u32) -> Published {
+        let segment = Segment { hash: hex::encode(hash), len: size, gen: Some(pin.key().gen) };
+        Published { body: Body::Blobs(vec![segment]), pin: Some(pin), crc32c: Some(crc32c) }
+    }
 }
 
 impl Store {
@@ -29,18 +36,19 @@ impl Store {
         }
     }
 
-    /// Makes the staged bytes durable under their content address (if on disk).
+    /// Makes the staged bytes durable under their content address (if on disk and not
+    /// already published by `ingest`).
     pub(crate) async fn publish(&self, body: Ingested) -> Result<Published> {
         match body.data {
             Staged::Inline(data) => Ok(Published { body: Body::Inline { data, sha256: Some(body.sha256) }, pin: None, crc32c: None }),
+            Staged::Published(published, crc32c) => Ok(Published::blob(published.into_pin(), body.sha256, body.size, crc32c)),
             Staged::File(staging, crc32c) => {
                 let dir = self.inner.blobs.clone();
                 let hash = body.sha256;
                 let pin = tokio::task::spawn_blocking(move || dir.publish(staging, &hash))
                     .await
                     .map_err(|_| StorageError::Closed)??;
-                let segment = Segment { hash: hex::encode(hash), len: body.size, gen: Some(pin.key().gen) };
-                Ok(Published { body: Body::Blobs(vec![segment]), pin: Some(pin), crc32c: Some(crc32c) })
+                Ok(Published::blob(pin, hash, body.size, crc32c))
             }
         }
     }
