@@ -49,11 +49,16 @@ impl BlobDir {
     }
 
     /// Empties `tmp/`: anything left there is a write that never finished, so nothing references
-    /// it. Only the server may do this, before it accepts writes; an admin command opening the
+    /// it; and frees the blob store's deleted files that a crash kept from being freed. Only the server may do this, before it accepts writes; an admin command opening the
     /// store beside a running server must leave the server's staged uploads alone.
     pub fn clear_staging(&self) -> io::Result<()> {
         let _ = fs::remove_dir_all(&self.tmp);
-        perms::create_dir_all(&self.tmp)
+        perms::create_dir_all(&self.tmp)?;
+        let cleared = self.store.clear_detached()?;
+        if cleared > 0 {
+            tracing::info!(cleared, store = %self.store.location(), "freed the files of deleted blobs that a crash left behind");
+        }
+        Ok(())
     }
 
     /// Creates, writes, syncs and removes a small file in `tmp/`: whether uploads can stage.

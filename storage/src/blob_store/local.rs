@@ -11,6 +11,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+/// What a detached blob's file name in `tmp/` carries (after the key, before a random suffix).
+const DETACHED: &str = ".deleted.";
+
 pub struct LocalBlobs {
     blobs: PathBuf,
     tmp: PathBuf,
@@ -113,16 +116,31 @@ impl BlobStore for LocalBlobs {
         super::remove_if_present(&self.path_of(key))
     }
 
-    /// Renames the blob's file into `tmp/` (cleared at start-up, for a data dir's own blobs),
-    /// where removing it no longer holds anyone up.
+    /// Renames the blob's file into `tmp/` (cleared at start-up, `clear_detached`), where
+    /// removing it no longer holds anyone up.
     fn detach(&self, key: &BlobKey) -> io::Result<Detached> {
-        let doomed = self.tmp.join(format!("{key}.deleted.{:016x}", rand::random::<u64>()));
+        let doomed = self.tmp.join(format!("{key}{DETACHED}{:016x}", rand::random::<u64>()));
         match fs::rename(self.path_of(key), &doomed) {
             Ok(()) => Ok(Detached::File(doomed)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Detached::Gone),
             Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.delete(key).map(|()| Detached::Gone),
             Err(e) => Err(e),
         }
+    }
+
+    /// The detached files in `tmp/` (a data dir's own `tmp/` is emptied at start-up anyway;
+    /// this is for a directory shared by several nodes, where staged copies of the others are
+    /// also in `tmp/` and stay).
+    fn clear_detached(&self) -> io::Result<usize> {
+        let mut cleared = 0;
+        for entry in fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().contains(DETACHED) {
+                super::remove_if_present(&entry.path())?;
+                cleared += 1;
+            }
+        }
+        Ok(cleared)
     }
 
     fn list(&self) -> io::Result<Vec<BlobKey>> {
@@ -256,5 +274,24 @@ mod tests {
         assert!(store.contains(&key).unwrap(), "the blob stored again meanwhile stays");
         store.delete(&key).unwrap();
         assert!(matches!(store.detach(&key).unwrap(), Detached::Gone), "detaching an absent blob is fine");
+    }
+
+    /// A crash between detaching and freeing leaves the file in `tmp/`; the next start frees
+    /// it, and leaves another node's copy being staged there alone.
+    #[test]
+    fn detached_files_a_crash_left_are_cleared_and_staged_copies_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
+        let data = vec![3u8; 100];
+        let key = BlobKey::plain(Sha256::digest(&data).into());
+        let src = dir.path().join("src");
+        fs::write(&src, &data).unwrap();
+        store.put_file(&key, &src).unwrap();
+        std::mem::forget(store.detach(&key).unwrap());
+        let staged = dir.path().join("tmp").join(format!("{key}.00000000000000ab"));
+        fs::write(&staged, b"another node's copy in progress").unwrap();
+        assert_eq!(store.clear_detached().unwrap(), 1);
+        let left: Vec<_> = fs::read_dir(dir.path().join("tmp")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(left, [staged]);
     }
 }

@@ -95,6 +95,11 @@ pub trait BlobStore: Send + Sync {
     fn detach(&self, key: &BlobKey) -> io::Result<Detached> {
         self.delete(key).map(|()| Detached::Gone)
     }
+    /// Frees what `detach` left behind and a crash kept from being freed; returns how many.
+    /// Only ever-unnamed leftovers go, so another node sharing the place loses nothing.
+    fn clear_detached(&self) -> io::Result<usize> {
+        Ok(0)
+    }
     /// Every blob held, for the orphan sweep (names that are not hashes are skipped).
     fn list(&self) -> io::Result<Vec<BlobKey>>;
     /// The file that holds blob `key`, when the place is a local directory (so a copy can
