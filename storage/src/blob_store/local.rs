@@ -254,17 +254,22 @@ mod tests {
         assert_eq!(all, data);
     }
 
+    /// A store in `root` holding `data` as a blob, with its key and the source file it came from.
+    fn store_holding(root: &Path, data: &[u8]) -> (LocalBlobs, BlobKey, PathBuf) {
+        let store = LocalBlobs::open(root).unwrap();
+        let key = BlobKey::plain(Sha256::digest(data).into());
+        let src = root.join("src");
+        fs::write(&src, data).unwrap();
+        store.put_file(&key, &src).unwrap();
+        (store, key, src)
+    }
+
     /// Detaching frees the blob's name at once (the same bytes can be stored again while the
     /// old file waits in `tmp/`), and freeing removes the old file and says how big it was.
     #[test]
     fn a_detached_blob_frees_its_name_first_and_its_bytes_later() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        let data = vec![7u8; 5000];
-        let key = BlobKey::plain(Sha256::digest(&data).into());
-        let src = dir.path().join("src");
-        fs::write(&src, &data).unwrap();
-        store.put_file(&key, &src).unwrap();
+        let (store, key, src) = store_holding(dir.path(), &[7u8; 5000]);
         let detached = store.detach(&key).unwrap();
         assert!(!store.contains(&key).unwrap(), "the name is free at once");
         assert!(matches!(detached, Detached::File(_)));
@@ -281,13 +286,8 @@ mod tests {
     #[test]
     fn detached_files_a_crash_left_are_cleared_and_staged_copies_stay() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobs::open(dir.path()).unwrap();
-        let data = vec![3u8; 100];
-        let key = BlobKey::plain(Sha256::digest(&data).into());
-        let src = dir.path().join("src");
-        fs::write(&src, &data).unwrap();
-        store.put_file(&key, &src).unwrap();
-        std::mem::forget(store.detach(&key).unwrap());
+        let (store, key, _) = store_holding(dir.path(), &[3u8; 100]);
+        let _never_freed = store.detach(&key).unwrap();
         let staged = dir.path().join("tmp").join(format!("{key}.00000000000000ab"));
         fs::write(&staged, b"another node's copy in progress").unwrap();
         assert_eq!(store.clear_detached().unwrap(), 1);
