@@ -73,9 +73,16 @@ impl Store {
         self.index().version(bucket_id, key, version_id).await
     }
 
-    /// Looks up the bucket and the object in one read: the hot path of GET and HEAD.
+    /// Looks up the bucket and the object in one read: the hot path of GET.
     pub async fn bucket_and_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<(ObjectRecord, Body)>)> {
         let found = self.index().bucket_and_version(bucket, key, version_id).await?;
+        self.inner.configs.observe(found.0.id, found.0.config_gen);
+        Ok(found)
+    }
+
+    /// As `bucket_and_object` without the object's bytes: the hot path of HEAD.
+    pub async fn bucket_and_record(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<ObjectRecord>)> {
+        let found = self.index().bucket_and_record(bucket, key, version_id).await?;
         self.inner.configs.observe(found.0.id, found.0.config_gen);
         Ok(found)
     }
@@ -241,6 +248,31 @@ mod tests {
         assert_eq!(read_all(&t, &rec, &body, 1000, 5).await, &large[1000..1005]);
         let (_, body) = t.store.object(b.id, "s", Some("null")).await.unwrap();
         assert_eq!(read_all(&t, &rec, &body, 1, 3).await, b"ell");
+    }
+
+    #[tokio::test]
+    async fn a_lookup_without_the_body_finds_the_same_record_and_errors_as_one_with_it() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        t.store.set_versioning(b.id, Versioning::Enabled).await.unwrap();
+        let first = put(&t, &b, "small", b"hello").await.unwrap();
+        put(&t, &b, "small", b"hello again").await.unwrap();
+        put(&t, &b, "large", &vec![7u8; 300_000]).await.unwrap();
+        for (key, version) in [("small", None), ("small", Some(first.version_id.as_str())), ("large", None)] {
+            let (bucket, with_body) = t.store.bucket_and_object("b", key, version).await.unwrap();
+            let (same, record) = t.store.bucket_and_record("b", key, version).await.unwrap();
+            let (with_body, record) = (with_body.unwrap().0, record.unwrap());
+            assert_eq!((same.id, same.name), (bucket.id, bucket.name));
+            assert_eq!(
+                (&record.version_id, record.size, &record.etag, record.is_latest),
+                (&with_body.version_id, with_body.size, &with_body.etag, with_body.is_latest),
+                "{key} {version:?}"
+            );
+        }
+        assert_eq!(t.store.bucket_and_record("b", "small", Some(&first.version_id)).await.unwrap().1.unwrap().size, 5);
+        assert!(matches!(t.store.bucket_and_record("b", "none", None).await.unwrap().1, Err(StorageError::NoSuchKey)));
+        assert!(matches!(t.store.bucket_and_record("b", "small", Some("v9")).await.unwrap().1, Err(StorageError::NoSuchVersion)));
+        assert!(matches!(t.store.bucket_and_record("nope", "small", None).await, Err(StorageError::NoSuchBucket)));
     }
 
     #[tokio::test]

@@ -119,7 +119,7 @@ fn parts_page(rec: &ObjectRecord, parts: Vec<Part>, marker: usize, max: usize) -
 }
 
 pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let (bucket, found) = ctx.state.store.bucket_and_object(bucket_name, key, ctx.query.get("versionId")).await.map_err(|e| match e {
+    let (bucket, found) = ctx.state.store.bucket_and_record(bucket_name, key, ctx.query.get("versionId")).await.map_err(|e| match e {
         StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket_name),
         other => other.into(),
     })?;
@@ -132,7 +132,7 @@ pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) 
         }
         other => other,
     };
-    let (rec, _) = found.map_err(|e| match e {
+    let rec = found.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(key),
         StorageError::NoSuchVersion => {
             S3Error::new(ErrorCode::NoSuchVersion).with("Key", key).with("VersionId", version_id.unwrap_or_default())

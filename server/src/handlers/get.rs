@@ -54,7 +54,13 @@ fn part_headers(resp: &mut HttpResponseBuilder, record: &ObjectRecord, part: &Pa
 
 pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool) -> S3Result<HttpResponse> {
     let version_id = ctx.query.get("versionId");
-    let (bucket, found) = ctx.state.store.bucket_and_object(bucket_name, key, version_id).await.map_err(|e| match e {
+    // HEAD reads the record alone: no inline bytes are read for an answer that has none.
+    let store = &ctx.state.store;
+    let looked_up = match head {
+        true => store.bucket_and_record(bucket_name, key, version_id).await.map(|(b, found)| (b, found.map(|r| (r, None)))),
+        false => store.bucket_and_object(bucket_name, key, version_id).await.map(|(b, found)| (b, found.map(|(r, body)| (r, Some(body))))),
+    };
+    let (bucket, found) = looked_up.map_err(|e| match e {
         StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket_name),
         other => other.into(),
     })?;
@@ -129,9 +135,9 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         }
         None => (0, record.size),
     };
-    if head {
+    let Some(body) = body else {
         return Ok(resp.body(SizedStream::new(len, futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())));
-    }
+    };
     let mut stream = ctx.state.store.read_body(&record, &body, offset, len, unsealing.key.as_ref());
     // The first chunk is read before the status goes out, so a body that cannot be read at
     // all (a missing blob, a package failing authentication) is an error response, not a 200

@@ -73,6 +73,10 @@ pub trait ObjectIndex {
     /// in one snapshot: the hot path of GET and HEAD.
     async fn bucket_and_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<(ObjectRecord, Body)>)>;
 
+    /// As `bucket_and_version`, without the version's body: the hot path of HEAD, which then
+    /// reads no inline bytes.
+    async fn bucket_and_record(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<ObjectRecord>)>;
+
     /// Changes the metadata of the latest (or a given) version in place and queues the event
     /// of `origin`, in one transaction; returns the version id. A delete marker has no
     /// metadata to change (`NoSuchKey` / `NoSuchVersion`).

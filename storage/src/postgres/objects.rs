@@ -70,19 +70,18 @@ impl ObjectIndex for PgIndex {
     }
 
     async fn bucket_and_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<(ObjectRecord, Body)>)> {
-        // One statement, so one snapshot: the version's columns (NULL when there is none), then
-        // the bucket's.
-        let client = self.client().await?;
-        let sql = format!(
-            "SELECT o.*, {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id
-             LEFT JOIN LATERAL (SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = b.id AND key = $2 AND {}) o ON true
-             WHERE b.name = $1",
-            version_filter(version_id)
-        );
-        let statement = client.prepare_cached(&sql).await?;
-        let row = client.query_opt(&statement, &version_params(&bucket, &key.as_bytes(), &version_id)).await?.ok_or(StorageError::NoSuchBucket)?;
-        let version = found(row.get::<_, Option<i64>>(0).map(|_| &row), version_id);
-        Ok((bucket_at(&row, AFTER_OBJECT_COLUMNS + 3), version))
+        let columns = format!("{OBJECT_COLUMNS}, {BODY_COLUMNS}");
+        let (row, bucket) = self.bucket_and_row(bucket, key, version_id, &columns, AFTER_OBJECT_COLUMNS + 3).await?;
+        Ok((bucket, found(row.get::<_, Option<i64>>(0).map(|_| &row), version_id)))
+    }
+
+    async fn bucket_and_record(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<ObjectRecord>)> {
+        let (row, bucket) = self.bucket_and_row(bucket, key, version_id, OBJECT_COLUMNS, AFTER_OBJECT_COLUMNS).await?;
+        let record = match row.get::<_, Option<i64>>(0) {
+            Some(_) => Ok(object_from_row(&row)),
+            None => Err(missing(version_id)),
+        };
+        Ok((bucket, record))
     }
 
     async fn change_version_meta(&self, bucket_id: i64, key: &str, version_id: Option<&str>, change: MetaChange, origin: Origin) -> Result<String> {
@@ -169,8 +168,34 @@ fn version_params<'a>(first: &'a (dyn ToSql + Sync), key: &'a &'a [u8], version_
 fn found(row: Option<&Row>, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
     match row {
         Some(r) => Ok((object_from_row(r), body_from_row(r, AFTER_OBJECT_COLUMNS)?)),
-        None if version_id.is_some() => Err(StorageError::NoSuchVersion),
-        None => Err(StorageError::NoSuchKey),
+        None => Err(missing(version_id)),
+    }
+}
+
+/// The error for a version not found: `NoSuchVersion` when one was named, else `NoSuchKey`.
+fn missing(version_id: Option<&str>) -> StorageError {
+    match version_id {
+        Some(_) => StorageError::NoSuchVersion,
+        None => StorageError::NoSuchKey,
+    }
+}
+
+impl PgIndex {
+    /// The bucket named `bucket` (`NoSuchBucket`) and, in the same row, the version's
+    /// `columns` (NULL when there is none), read by one statement so in one snapshot. The
+    /// bucket's columns start at `bucket_first`.
+    async fn bucket_and_row(&self, bucket: &str, key: &str, version_id: Option<&str>, columns: &str, bucket_first: usize) -> Result<(Row, Bucket)> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT o.*, {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id
+             LEFT JOIN LATERAL (SELECT {columns} FROM objects WHERE bucket_id = b.id AND key = $2 AND {}) o ON true
+             WHERE b.name = $1",
+            version_filter(version_id)
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client.query_opt(&statement, &version_params(&bucket, &key.as_bytes(), &version_id)).await?.ok_or(StorageError::NoSuchBucket)?;
+        let bucket = bucket_at(&row, bucket_first);
+        Ok((row, bucket))
     }
 }
 

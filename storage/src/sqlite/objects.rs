@@ -66,15 +66,13 @@ impl ObjectIndex for SqliteIndex {
     }
 
     async fn bucket_and_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<(ObjectRecord, Body)>)> {
-        let (bucket, key) = (bucket.to_string(), key.to_string());
-        let version_id = version_id.map(str::to_string);
-        self.readers
-            .read(move |c| {
-                let b = bucket_by_name(c, &bucket)?.ok_or(StorageError::NoSuchBucket)?;
-                let o = version_row(c, b.id, &key, version_id.as_deref());
-                Ok((b, o))
-            })
-            .await
+        let (key, version_id) = (key.to_string(), version_id.map(str::to_string));
+        self.bucket_and(bucket, move |c, bucket_id| version_row(c, bucket_id, &key, version_id.as_deref())).await
+    }
+
+    async fn bucket_and_record(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<(Bucket, Result<ObjectRecord>)> {
+        let (key, version_id) = (key.to_string(), version_id.map(str::to_string));
+        self.bucket_and(bucket, move |c, bucket_id| record_row(c, bucket_id, &key, version_id.as_deref())).await
     }
 
     async fn change_version_meta(&self, bucket_id: i64, key: &str, version_id: Option<&str>, change: MetaChange, origin: Origin) -> Result<String> {
@@ -188,23 +186,58 @@ pub(crate) fn bucket_versioning(c: &Connection, bucket_id: i64) -> Result<Versio
     state.map(|s| Versioning::parse(&s)).ok_or(StorageError::NoSuchBucket)
 }
 
+impl SqliteIndex {
+    /// The bucket named `bucket` (`NoSuchBucket`) and what `find` reads in it, in one read.
+    async fn bucket_and<T: Send + 'static>(
+        &self,
+        bucket: &str,
+        find: impl FnOnce(&Connection, i64) -> Result<T> + Send + 'static,
+    ) -> Result<(Bucket, Result<T>)> {
+        let bucket = bucket.to_string();
+        self.readers
+            .read(move |c| {
+                let b = bucket_by_name(c, &bucket)?.ok_or(StorageError::NoSuchBucket)?;
+                let found = find(c, b.id);
+                Ok((b, found))
+            })
+            .await
+    }
+}
+
 pub(crate) fn version_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
+    let columns = format!("{OBJECT_COLUMNS}, {BODY_COLUMNS}");
+    let (rec, body) = version_with(c, bucket_id, key, version_id, &columns, |r| Ok((object_from_row(r)?, body_from_row(r, AFTER_OBJECT_COLUMNS)?)))?;
+    Ok((rec, body?))
+}
+
+/// The latest version of a key or a given one, without its body: what HEAD needs, and no
+/// read of `inline_bodies`.
+pub(crate) fn record_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<ObjectRecord> {
+    version_with(c, bucket_id, key, version_id, OBJECT_COLUMNS, object_from_row)
+}
+
+/// The version's `columns`, decoded by `decode`; `NoSuchVersion` / `NoSuchKey` when there is
+/// none.
+fn version_with<T>(
+    c: &Connection,
+    bucket_id: i64,
+    key: &str,
+    version_id: Option<&str>,
+    columns: &str,
+    decode: impl FnOnce(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Result<T> {
     let found = match version_id {
         None => c
-            .prepare_cached(&format!(
-                "SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1"
-            ))?
-            .query_row(params![bucket_id, key.as_bytes()], |r| Ok((object_from_row(r)?, body_from_row(r, AFTER_OBJECT_COLUMNS)?)))
+            .prepare_cached(&format!("SELECT {columns} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND is_latest = 1"))?
+            .query_row(params![bucket_id, key.as_bytes()], decode)
             .optional()?,
         Some(v) => c
-            .prepare_cached(&format!(
-                "SELECT {OBJECT_COLUMNS}, {BODY_COLUMNS} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3"
-            ))?
-            .query_row(params![bucket_id, key.as_bytes(), v], |r| Ok((object_from_row(r)?, body_from_row(r, AFTER_OBJECT_COLUMNS)?)))
+            .prepare_cached(&format!("SELECT {columns} FROM objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3"))?
+            .query_row(params![bucket_id, key.as_bytes(), v], decode)
             .optional()?,
     };
     match found {
-        Some((rec, body)) => Ok((rec, body?)),
+        Some(found) => Ok(found),
         None if version_id.is_some() => Err(StorageError::NoSuchVersion),
         None => Err(StorageError::NoSuchKey),
     }
