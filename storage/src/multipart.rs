@@ -44,6 +44,14 @@ impl Store {
         self.index().upload(bucket_id, key, upload_id).await?.ok_or(StorageError::Multipart(MultipartError::NoSuchUpload))
     }
 
+    /// The bucket named `bucket` (`NoSuchBucket`) and its upload `upload_id` of `key` (or
+    /// `NoSuchUpload`), looked up in one read: the hot path of UploadPart.
+    pub async fn bucket_and_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(Bucket, Result<Upload>)> {
+        let (bucket, upload) = self.index().bucket_and_upload(bucket, key, upload_id).await?;
+        self.inner.configs.observe(bucket.id, bucket.config_gen);
+        Ok((bucket, upload.ok_or(StorageError::Multipart(MultipartError::NoSuchUpload))))
+    }
+
     /// Receives a part's body into a staged file, hashing it in the same pass.
     pub async fn ingest_part<S>(&self, body: S, opts: IngestOptions) -> Result<Ingested>
     where
@@ -133,6 +141,29 @@ mod tests {
                 assert_eq!(blob_files(&t), 1, "only the stored part's blob is left");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_bucket_and_its_upload_are_found_in_one_read() {
+        let t = store().await;
+        let b = t.store.create_bucket(&t.owner, "b", "us-east-1").await.unwrap();
+        let other = t.store.create_bucket(&t.owner, "other", "us-east-1").await.unwrap();
+        let checksum = Some(UploadChecksum { algorithm: coffer_crypto::checksum::ChecksumAlgorithm::Crc32c, kind: ChecksumType::FullObject });
+        let up = t.store.create_upload(b.id, "k", &t.owner.id, ObjectMeta::default(), checksum).await.unwrap();
+        let (bucket, found) = t.store.bucket_and_upload("b", "k", &up.upload_id).await.unwrap();
+        let found = found.unwrap();
+        assert_eq!((bucket.id, bucket.name.as_str()), (b.id, "b"));
+        assert_eq!((found.upload_id, found.key, found.bucket_id, found.checksum), (up.upload_id.clone(), "k".to_string(), b.id, checksum));
+        let no_upload = |found: Result<Upload>| matches!(found, Err(StorageError::Multipart(MultipartError::NoSuchUpload)));
+        // Another key, another bucket, or no id at all finds no upload, but finds the bucket.
+        for (bucket, key, id) in [("b", "other-key", up.upload_id.as_str()), ("other", "k", &up.upload_id), ("b", "k", ""), ("b", "k", "nope")] {
+            let (found_bucket, found) = t.store.bucket_and_upload(bucket, key, id).await.unwrap();
+            assert_eq!(found_bucket.id, if bucket == "b" { b.id } else { other.id });
+            assert!(no_upload(found), "{bucket} {key} {id:?}");
+        }
+        assert!(matches!(t.store.bucket_and_upload("nope", "k", &up.upload_id).await, Err(StorageError::NoSuchBucket)));
+        t.store.abort_upload(b.id, "k", &up.upload_id).await.unwrap();
+        assert!(no_upload(t.store.bucket_and_upload("b", "k", &up.upload_id).await.unwrap().1));
     }
 
     #[tokio::test]

@@ -119,10 +119,7 @@ fn parts_page(rec: &ObjectRecord, parts: Vec<Part>, marker: usize, max: usize) -
 }
 
 pub async fn get_object_attributes(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<HttpResponse> {
-    let (bucket, found) = ctx.state.store.bucket_and_record(bucket_name, key, ctx.query.get("versionId")).await.map_err(|e| match e {
-        StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket_name),
-        other => other.into(),
-    })?;
+    let (bucket, found) = ctx.state.store.bucket_and_record(bucket_name, key, ctx.query.get("versionId")).await.map_err(|e| S3Error::bucket_lookup(bucket_name, e))?;
     let wanted = wanted(ctx)?;
     let version_id = ctx.query.get("versionId");
     let found = match found {

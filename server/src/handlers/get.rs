@@ -60,10 +60,7 @@ pub async fn get_object(ctx: &Ctx<'_>, bucket_name: &str, key: &str, head: bool)
         true => store.bucket_and_record(bucket_name, key, version_id).await.map(|(b, found)| (b, found.map(|r| (r, None)))),
         false => store.bucket_and_object(bucket_name, key, version_id).await.map(|(b, found)| (b, found.map(|(r, body)| (r, Some(body))))),
     };
-    let (bucket, found) = looked_up.map_err(|e| match e {
-        StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket_name),
-        other => other.into(),
-    })?;
+    let (bucket, found) = looked_up.map_err(|e| S3Error::bucket_lookup(bucket_name, e))?;
     let versioned = bucket.versioning != Versioning::Unversioned;
     let found = match found {
         // Whoever may not list the bucket learns nothing about which keys exist.

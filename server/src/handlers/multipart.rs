@@ -133,9 +133,15 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str
 }
 
 /// The upload a part request addresses, in a bucket the caller may write to.
+/// The bucket and the upload are read together, and answered in the order of separate
+/// lookups: `NoSuchBucket`, then the access check, then `NoSuchUpload` (which an empty or
+/// missing upload id gets too).
 async fn target_upload(ctx: &Ctx<'_>, bucket_name: &str, key: &str) -> S3Result<Upload> {
-    let bucket = ctx.bucket_for(bucket_name, Permission::Write).await?;
-    Ok(ctx.state.store.upload(bucket.id, key, upload_id(ctx)?).await?)
+    let upload_id = ctx.query.get("uploadId").unwrap_or_default();
+    let (bucket, upload) =
+        ctx.state.store.bucket_and_upload(bucket_name, key, upload_id).await.map_err(|e| S3Error::bucket_lookup(bucket_name, e))?;
+    ctx.check_bucket(&bucket, Permission::Write).await?;
+    Ok(upload?)
 }
 
 /// Algorithms a part computes: the ones the request asks for and the upload's own.

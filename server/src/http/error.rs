@@ -220,6 +220,15 @@ impl S3Error {
         S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", bucket)
     }
 
+    /// The error of a lookup of bucket `bucket`: `NoSuchBucket` naming it, or what the store
+    /// says.
+    pub fn bucket_lookup(bucket: &str, e: StorageError) -> S3Error {
+        match e {
+            StorageError::NoSuchBucket => S3Error::no_such_bucket(bucket),
+            other => other.into(),
+        }
+    }
+
     pub fn no_such_key(key: &str) -> S3Error {
         S3Error::new(ErrorCode::NoSuchKey).with("Key", key)
     }

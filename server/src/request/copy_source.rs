@@ -49,10 +49,7 @@ pub struct SourceObject {
 /// checks the x-amz-copy-source-if-* conditions against it.
 pub async fn load_source(ctx: &Ctx<'_>) -> S3Result<SourceObject> {
     let source = parse_copy_source(ctx.header("x-amz-copy-source").unwrap_or_default())?;
-    let bucket = ctx.state.store.bucket(&source.bucket).await.map_err(|e| match e {
-        StorageError::NoSuchBucket => S3Error::no_such_bucket(&source.bucket),
-        other => other.into(),
-    })?;
+    let bucket = ctx.state.store.bucket(&source.bucket).await.map_err(|e| S3Error::bucket_lookup(&source.bucket, e))?;
     let (record, body) = ctx.state.store.object(bucket.id, &source.key, source.version_id.as_deref()).await.map_err(|e| match e {
         StorageError::NoSuchKey => S3Error::no_such_key(&source.key),
         StorageError::NoSuchVersion => S3Error::new(ErrorCode::NoSuchVersion),

@@ -9,7 +9,7 @@ use actix_web::HttpRequest;
 use coffer_auth::Payload;
 use crate::access::acl;
 use crate::bucket_config::policy::{self, Decision};
-use coffer_storage::{Bucket, Grant, ObjectRecord, Permission, StorageError, User};
+use coffer_storage::{Bucket, Grant, ObjectRecord, Permission, User};
 
 pub struct Ctx<'a> {
     pub state: &'a AppState,
@@ -93,10 +93,7 @@ impl Ctx<'_> {
 
     /// Loads a bucket the caller may act on.
     pub async fn owned_bucket(&self, name: &str) -> S3Result<Bucket> {
-        let bucket = self.state.store.bucket(name).await.map_err(|e| match e {
-            StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
-            other => other.into(),
-        })?;
+        let bucket = self.state.store.bucket(name).await.map_err(|e| S3Error::bucket_lookup(name, e))?;
         let (action, key) = self.action_on(&bucket.name);
         match self.policy_verdict(&bucket, action, key, None, None).await? {
             Decision::Deny => Err(denied()),
@@ -136,10 +133,7 @@ impl Ctx<'_> {
 
     /// Loads a bucket without any access check (the caller decides).
     pub async fn bucket(&self, name: &str) -> S3Result<Bucket> {
-        self.state.store.bucket(name).await.map_err(|e| match e {
-            StorageError::NoSuchBucket => S3Error::no_such_bucket(name),
-            other => other.into(),
-        })
+        self.state.store.bucket(name).await.map_err(|e| S3Error::bucket_lookup(name, e))
     }
 
     /// The request's action and key when it addresses bucket `name` (none otherwise).

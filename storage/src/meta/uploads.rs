@@ -3,7 +3,7 @@
 
 use crate::blob::Hash;
 use crate::error::Result;
-use crate::model::{Body, CompleteRequest, CompletedUpload, Part, PartPage, Upload, UploadListParams, UploadPage};
+use crate::model::{Body, Bucket, CompleteRequest, CompletedUpload, Part, PartPage, Upload, UploadListParams, UploadPage};
 use crate::tiers::TierSet;
 use std::sync::Arc;
 
@@ -14,6 +14,10 @@ pub trait UploadIndex {
 
     /// The upload `upload_id` of `key` in the bucket, if it is in progress.
     async fn upload(&self, bucket_id: i64, key: &str, upload_id: &str) -> Result<Option<Upload>>;
+
+    /// The bucket named `bucket` (`NoSuchBucket`) and, read with it, the upload as `upload`
+    /// finds it: the hot path of UploadPart.
+    async fn bucket_and_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(Bucket, Option<Upload>)>;
 
     /// Records `part` of `upload`, its bytes the published blob `hash` (`stored` names it), in
     /// one transaction: replaces any part with the same number, releasing that part's blob

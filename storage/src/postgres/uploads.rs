@@ -1,7 +1,7 @@
 //! PostgreSQL's UploadIndex: multipart uploads whose parts may arrive at different nodes. An
 //! upload's row orders its writers: part uploads share its lock, Complete and Abort take it alone.
 
-use super::buckets::bucket_versioning;
+use super::buckets::{bucket_at, bucket_versioning, BUCKET_COLUMNS};
 use super::objects::{change_refs, insert_row, insert_version, lock_key, note_blob_crc32c};
 use super::rows::{object_from_row, OBJECT_COLUMNS};
 use super::{in_snapshot, transact, PgIndex};
@@ -21,6 +21,8 @@ use super::GenericClient;
 use tokio_postgres::Row;
 
 pub(crate) const UPLOAD_COLUMNS: &str = "seq, upload_id, bucket_id, key, owner_id, initiated_ms, meta, checksum";
+/// How many columns `UPLOAD_COLUMNS` names: columns selected after them start here.
+const UPLOAD_COLUMN_COUNT: usize = 8;
 const PART_COLUMNS: &str = "part_number, size, etag, checksum, modified_ms, hash";
 
 #[async_trait::async_trait]
@@ -46,6 +48,21 @@ impl UploadIndex for PgIndex {
 
     async fn upload(&self, bucket_id: i64, key: &str, upload_id: &str) -> Result<Option<Upload>> {
         Ok(find_upload(&*self.client().await?, bucket_id, key, upload_id, Lock::None).await?.map(|(_, u)| u))
+    }
+
+    async fn bucket_and_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(Bucket, Option<Upload>)> {
+        // One statement, so one snapshot: the upload's columns (NULL when there is none), then
+        // the bucket's.
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT up.*, {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id
+             LEFT JOIN LATERAL (SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = $2 AND bucket_id = b.id AND key = $3) up ON true
+             WHERE b.name = $1"
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client.query_opt(&statement, &[&bucket, &upload_id, &key.as_bytes()]).await?.ok_or(StorageError::NoSuchBucket)?;
+        let upload = row.get::<_, Option<i64>>(0).map(|_| upload_from_row(&row).1);
+        Ok((bucket_at(&row, UPLOAD_COLUMN_COUNT), upload))
     }
 
     async fn put_part(&self, upload: &Upload, part: Part, hash: Hash, stored: Body, crc32c: Option<u32>) -> Result<()> {

@@ -232,6 +232,24 @@ fn bucket_from_row(r: &rusqlite::Row) -> rusqlite::Result<Bucket> {
 }
 
 /// The bucket called `name`, if any, read on any connection.
+impl SqliteIndex {
+    /// The bucket named `bucket` (`NoSuchBucket`) and what `find` reads in it, in one read.
+    pub(crate) async fn bucket_and<T: Send + 'static>(
+        &self,
+        bucket: &str,
+        find: impl FnOnce(&Connection, i64) -> Result<T> + Send + 'static,
+    ) -> Result<(Bucket, Result<T>)> {
+        let bucket = bucket.to_string();
+        self.readers
+            .read(move |c| {
+                let b = bucket_by_name(c, &bucket)?.ok_or(StorageError::NoSuchBucket)?;
+                let found = find(c, b.id);
+                Ok((b, found))
+            })
+            .await
+    }
+}
+
 pub(crate) fn bucket_by_name(c: &Connection, name: &str) -> Result<Option<Bucket>> {
     Ok(c.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id WHERE b.name = ?1"))?
         .query_row([name], bucket_from_row)

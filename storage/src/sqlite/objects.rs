@@ -2,7 +2,6 @@
 //! conditions, versioning rules, the event and replication rows queued in the same commit),
 //! read, copied, tagged, deleted and listed.
 
-use crate::sqlite::buckets::bucket_by_name;
 use super::listing::{list_all_versions, list_latest};
 use super::refs;
 use crate::columns::{decode_manifest, encode_manifest};
@@ -184,24 +183,6 @@ pub(crate) fn bucket_versioning(c: &Connection, bucket_id: i64) -> Result<Versio
     let state: Option<String> =
         c.prepare_cached("SELECT versioning FROM buckets WHERE id = ?1")?.query_row([bucket_id], |r| r.get(0)).optional()?;
     state.map(|s| Versioning::parse(&s)).ok_or(StorageError::NoSuchBucket)
-}
-
-impl SqliteIndex {
-    /// The bucket named `bucket` (`NoSuchBucket`) and what `find` reads in it, in one read.
-    async fn bucket_and<T: Send + 'static>(
-        &self,
-        bucket: &str,
-        find: impl FnOnce(&Connection, i64) -> Result<T> + Send + 'static,
-    ) -> Result<(Bucket, Result<T>)> {
-        let bucket = bucket.to_string();
-        self.readers
-            .read(move |c| {
-                let b = bucket_by_name(c, &bucket)?.ok_or(StorageError::NoSuchBucket)?;
-                let found = find(c, b.id);
-                Ok((b, found))
-            })
-            .await
-    }
 }
 
 pub(crate) fn version_row(c: &Connection, bucket_id: i64, key: &str, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {

@@ -43,6 +43,12 @@ impl UploadIndex for SqliteIndex {
         self.readers.read(move |c| Ok(find_upload(c, bucket_id, &key, &upload_id)?.map(|(_, u)| u))).await
     }
 
+    async fn bucket_and_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(Bucket, Option<Upload>)> {
+        let (key, upload_id) = (key.to_string(), upload_id.to_string());
+        let (bucket, found) = self.bucket_and(bucket, move |c, bucket_id| find_upload(c, bucket_id, &key, &upload_id)).await?;
+        Ok((bucket, found?.map(|(_, u)| u)))
+    }
+
     async fn put_part(&self, upload: &Upload, part: Part, hash: Hash, stored: Body, crc32c: Option<u32>) -> Result<()> {
         let (bucket_id, key, upload_id) = (upload.bucket_id, upload.key.clone(), upload.upload_id.clone());
         self.writer
