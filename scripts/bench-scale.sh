@@ -11,8 +11,9 @@
 # 3. Starts coffer again on that store, timing start-up until /health/ready answers 200 and
 #    noting its RSS, and runs the same rows there.
 # Rows: PUT 4KiB c=16, GET 4KiB c=16, LIST pages of a 10,000-key prefix c=4, a mixed
-# GET/PUT/HEAD/DELETE load of 4 KiB objects at c=16 (HEAD's latency is the HEAD row) and the
-# same mix with --clients connections at once. Then, on the loaded store, waves of deletes: a
+# GET/PUT/HEAD/DELETE load of 4 KiB objects at c=4 and at c=16 (HEAD's latency is the HEAD
+# row; at c=4 the load generator leaves the server cores free, so the client's figure is
+# mostly the server's) and the same mix with --clients connections at once. Then, on the loaded store, waves of deletes: a
 # tenth of N keys (at most 1,000,000) written and removed by DeleteObjects (listed and deleted
 # 1,000 a request, four at once, by compat-tests' delete_wave on the Rust SDK), as many more
 # expired by a lifecycle rule (days of 2 s), each while GETs of 4 KiB run at c=16 in windows
@@ -41,7 +42,7 @@ while (($#)); do
         --duration) DURATION="$2"; shift 2 ;;
         --clients) CLIENTS="$2"; shift 2 ;;
         --no-waves) WAVES=0; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -107,6 +108,7 @@ rows() { # store name, bucket
     s3b "$name|put 4KiB c=16" "${common[@]}" --op put --concurrency 16
     s3b "$name|get 4KiB c=16" "${common[@]}" --op get --concurrency 16
     s3b "$name|list 10k c=4" "${common[@]}" --op list --concurrency 4 --keys 10000 --keep
+    s3b "$name|mixed c=4" "${common[@]}" --op mixed --concurrency 4 --objects 2000
     s3b "$name|mixed c=16" "${common[@]}" --op mixed --concurrency 16 --objects 2000
     s3b "$name|mixed c=$CLIENTS" "${common[@]}" --op mixed --concurrency "$CLIENTS" --objects $((CLIENTS * 2)) --timeout 120s
     fact "$name: peak RSS (MiB)" "$(rss_mib VmHWM)"
