@@ -81,6 +81,16 @@ pub enum StorageError {
     Closed,
 }
 
+impl StorageError {
+    /// A version that is not there: `NoSuchVersion` when one was named, else `NoSuchKey`.
+    pub(crate) fn version_missing(version_id: Option<&str>) -> StorageError {
+        match version_id {
+            Some(_) => StorageError::NoSuchVersion,
+            None => StorageError::NoSuchKey,
+        }
+    }
+}
+
 /// Why a multipart operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MultipartError {

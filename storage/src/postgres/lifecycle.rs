@@ -134,7 +134,7 @@ impl LifecycleIndex for PgIndex {
     ) -> Result<(RestoreStarted, String)> {
         transact!(self, |tx| {
             let Some((seq, rec, _)) = find_version(&*tx, bucket_id, key, version_id.as_deref(), true).await? else {
-                return Err(if version_id.is_some() { StorageError::NoSuchVersion } else { StorageError::NoSuchKey });
+                return Err(StorageError::version_missing(version_id.as_deref()));
             };
             if rec.delete_marker || !tiers.is_archive(rec.placement.destination()) {
                 return Err(TierError::NotArchived.into());

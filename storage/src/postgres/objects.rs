@@ -79,7 +79,7 @@ impl ObjectIndex for PgIndex {
         let (row, bucket) = self.bucket_and_row(bucket, key, version_id, OBJECT_COLUMNS, AFTER_OBJECT_COLUMNS).await?;
         let record = match row.get::<_, Option<i64>>(0) {
             Some(_) => Ok(object_from_row(&row)),
-            None => Err(missing(version_id)),
+            None => Err(StorageError::version_missing(version_id)),
         };
         Ok((bucket, record))
     }
@@ -88,7 +88,7 @@ impl ObjectIndex for PgIndex {
         transact!(self, |tx| {
             let mut rec = version_to_change(&*tx, bucket_id, key, version_id).await?;
             if rec.delete_marker {
-                return Err(if version_id.is_some() { StorageError::NoSuchVersion } else { StorageError::NoSuchKey });
+                return Err(StorageError::version_missing(version_id));
             }
             change.clone().apply(&mut rec.meta);
             set_meta(&*tx, &rec).await?;
@@ -168,15 +168,7 @@ fn version_params<'a>(first: &'a (dyn ToSql + Sync), key: &'a &'a [u8], version_
 fn found(row: Option<&Row>, version_id: Option<&str>) -> Result<(ObjectRecord, Body)> {
     match row {
         Some(r) => Ok((object_from_row(r), body_from_row(r, AFTER_OBJECT_COLUMNS)?)),
-        None => Err(missing(version_id)),
-    }
-}
-
-/// The error for a version not found: `NoSuchVersion` when one was named, else `NoSuchKey`.
-fn missing(version_id: Option<&str>) -> StorageError {
-    match version_id {
-        Some(_) => StorageError::NoSuchVersion,
-        None => StorageError::NoSuchKey,
+        None => Err(StorageError::version_missing(version_id)),
     }
 }
 

@@ -81,7 +81,7 @@ impl ObjectIndex for SqliteIndex {
             .write(move |c| {
                 let (mut rec, _) = version_row(c, bucket_id, &key, version_id.as_deref())?;
                 if rec.delete_marker {
-                    return Err(if version_id.is_some() { StorageError::NoSuchVersion } else { StorageError::NoSuchKey });
+                    return Err(StorageError::version_missing(version_id.as_deref()));
                 }
                 change.apply(&mut rec.meta);
                 c.prepare_cached("UPDATE objects SET meta = ?1 WHERE bucket_id = ?2 AND key = ?3 AND version_id = ?4")?
@@ -219,8 +219,7 @@ fn version_with<T>(
     };
     match found {
         Some(found) => Ok(found),
-        None if version_id.is_some() => Err(StorageError::NoSuchVersion),
-        None => Err(StorageError::NoSuchKey),
+        None => Err(StorageError::version_missing(version_id)),
     }
 }
 
