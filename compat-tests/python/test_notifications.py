@@ -52,9 +52,10 @@ class Webhook:
         self.token = token
         self.records: list[dict] = []
         self.unauthorized = 0
-        # Seconds each POST is answered after its records were kept: a slow receiver, for a
-        # kill -9 to catch deliveries in flight.
-        self.delay = 0.0
+        # While set, each POST's records are kept but the POST is not answered until it is
+        # cleared: deliveries held in flight, for a kill -9 to catch. `held` counts them.
+        self.holding = threading.Event()
+        self.held = 0
         self.lock = threading.Lock()
         self.server = None
         self.start()
@@ -78,7 +79,10 @@ class Webhook:
                 else:
                     with hook.lock:
                         hook.records += json.loads(body)["Records"]
-                    time.sleep(hook.delay)
+                        holding = hook.holding.is_set()
+                        hook.held += holding
+                    while holding and hook.holding.is_set():
+                        time.sleep(0.01)
                     self.send_response(200)
                 self.send_header("content-length", "0")
                 try:
@@ -416,20 +420,20 @@ def test_every_event_arrives_through_down_receivers_and_kill_9(tmp_root, rabbitm
         expect("data/first", first_request["VersionId"], "ObjectCreated:Put")
         workload(s3, 0)
         wait_until(lambda: len(hook.received()) >= 1, timeout=20, what="the first webhook delivery")
-        # Round 1: a slow webhook, the AMQP target moved to a dead port, and kill -9 while the
-        # webhook deliveries are in flight (the one being answered will come again).
-        hook.delay = 0.3
+        # Round 1: a webhook that does not answer, the AMQP target moved to a dead port, and
+        # kill -9 while a webhook delivery is in flight (it will come again).
+        hook.holding.set()
         dead = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2f"
         coffer_admin(srv, "notify", "add", "mq", "--amqp", dead, "--exchange", exchange)
         time.sleep(0.5)
         workload(s3, 1)
-        time.sleep(0.5)
+        wait_until(lambda: hook.held >= 1, timeout=20, what="a webhook delivery held in flight")
         srv.proc.kill()
         srv.proc.wait(timeout=15)
         stop_server(srv)
         # Round 2 after the restart with the webhook down too; then both come back.
+        hook.holding.clear()
         hook.stop()
-        hook.delay = 0.0
         restarted = start_server(tmp_root, "http", data_dir=srv.data_dir)
         s3 = restarted.client()
         workload(s3, 2)
