@@ -250,8 +250,13 @@ impl SqliteIndex {
     }
 }
 
+/// The statement of `bucket_by_name`.
+fn by_name_sql() -> String {
+    format!("SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id WHERE b.name = ?1")
+}
+
 pub(crate) fn bucket_by_name(c: &Connection, name: &str) -> Result<Option<Bucket>> {
-    Ok(c.prepare_cached(&format!("SELECT {BUCKET_COLUMNS} FROM buckets b JOIN users u ON u.id = b.owner_id WHERE b.name = ?1"))?
+    Ok(c.prepare_cached(&by_name_sql())?
         .query_row([name], bucket_from_row)
         .optional()?)
 }
@@ -296,6 +301,23 @@ pub(crate) fn within_quota<R>(c: &Connection, bucket_id: i64, write: impl FnOnce
 mod tests {
     use crate::testutil::*;
     use crate::usage::{Quota, Usage};
+
+    /// The lookup of a bucket by name, which every request makes, reuses its plan: it is not
+    /// parsed and planned again on each call as its parameter changes.
+    #[test]
+    fn the_bucket_lookup_is_planned_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = crate::sqlite::SqliteIndex::open(&dir.path().join("index.sqlite"), 1).unwrap();
+        index.readers.read_blocking(|c| {
+            for name in ["a-bucket", "another", "a-bucket"] {
+                assert!(super::bucket_by_name(c, name)?.is_none());
+            }
+            let statement = c.prepare_cached(&super::by_name_sql())?;
+            assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0);
+            Ok(())
+        })
+        .unwrap();
+    }
 
     #[tokio::test]
     async fn an_index_from_before_the_counters_is_counted_when_it_is_upgraded() {
